@@ -1,0 +1,382 @@
+//! The on-disk artifact cache: compiled modules that survive restarts.
+//!
+//! Layout under the root (see `cache/README.md`):
+//!
+//! ```text
+//! <root>/key                          32 random bytes, mode 0600: this user's MAC key
+//! <root>/<fingerprint>/<hash>.cwasm   wasmtime's serialized module (an ELF image, mmapped on load)
+//! <root>/<fingerprint>/<hash>.mac     32-byte keyed blake3 over (fingerprint, hash, artifact)
+//! ```
+//!
+//! `fingerprint` names the engine (wasmtime's compatibility hash + our code-changing knobs), `hash` is
+//! blake3 of the wasm binary. Deserializing bytes someone else wrote is arbitrary code execution, so the MAC is
+//! checked over the mapped file before `Module::deserialize_open_file` sees it; any mismatch, truncation or
+//! foreign engine is counted as rejected, deleted and recompiled by the caller. Entries are published
+//! atomically (temp file in the same directory, fsync, rename). The `.mac` file's mtime records last use for
+//! LRU eviction. If the directory cannot be used (read-only, not a directory, disk full), the cache degrades to
+//! memory-only and says so in [`CacheStats::disk_error`]; nothing fails because of it.
+
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::SystemTime;
+
+use wasmtime::{Engine, Module};
+
+const MAC_DOMAIN: &[u8] = b"ext_wasm artifact v1\0";
+const ARTIFACT_EXT: &str = "cwasm";
+const MAC_EXT: &str = "mac";
+
+/// Counters and sizes reported by [`ArtifactCache::stats`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct CacheStats {
+    /// The cache root, if the disk cache is on.
+    pub dir: Option<PathBuf>,
+    /// Loads served from disk.
+    pub hits: u64,
+    /// Lookups that found no entry.
+    pub misses: u64,
+    /// Entries found but refused (bad MAC, truncated, foreign engine, unreadable); each was recompiled.
+    pub rejected: u64,
+    /// Entries published.
+    pub writes: u64,
+    /// Publishes that failed (read-only or full disk); the module kept working from memory.
+    pub write_errors: u64,
+    /// Entries removed by the size cap.
+    pub evictions: u64,
+    /// Entries on disk now (all engine fingerprints).
+    pub entries: u64,
+    /// Bytes on disk now (artifacts and MACs).
+    pub bytes_on_disk: u64,
+    /// Why the disk cache is unusable, when it is.
+    pub disk_error: Option<String>,
+}
+
+/// One entry on disk, as [`ArtifactCache::list`] reports it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct CacheEntry {
+    /// Engine fingerprint (directory name).
+    pub fingerprint: String,
+    /// blake3 of the wasm binary, hex.
+    pub hash: String,
+    /// Artifact plus MAC size.
+    pub bytes: u64,
+    /// Last load or store.
+    #[serde(skip)]
+    pub last_used: SystemTime,
+}
+
+/// Result of [`ArtifactCache::verify`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct VerifyReport {
+    /// Entries whose MAC matched.
+    pub ok: u64,
+    /// Entries that failed and were deleted.
+    pub removed: Vec<String>,
+}
+
+/// A content-addressed, MAC-checked, size-capped store of compiled modules.
+pub struct ArtifactCache {
+    root: PathBuf,
+    key: Option<[u8; 32]>,
+    disk_error: Mutex<Option<String>>,
+    max_bytes: u64,
+    hits: AtomicU64,
+    misses: AtomicU64,
+    rejected: AtomicU64,
+    writes: AtomicU64,
+    write_errors: AtomicU64,
+    evictions: AtomicU64,
+    /// Serializes pruning so two publishers do not evict the same files twice.
+    prune_lock: Mutex<()>,
+}
+
+/// What [`ArtifactCache::load`] found.
+pub(crate) enum Lookup {
+    Hit(Module),
+    Miss,
+    Rejected,
+}
+
+impl ArtifactCache {
+    /// Open (creating if needed) the cache at `root`. Never fails: an unusable directory makes a memory-only
+    /// cache whose stats carry the reason.
+    pub fn open(root: impl Into<PathBuf>, max_bytes: u64) -> Self {
+        let root = root.into();
+        let (key, disk_error) = match fs::create_dir_all(&root).and_then(|()| load_or_create_key(&root)) {
+            Ok(key) => (Some(key), None),
+            Err(e) => {
+                tracing::warn!(dir = %root.display(), error = %e, "artifact cache unavailable; compiling in memory only");
+                (None, Some(format!("{}: {e}", root.display())))
+            }
+        };
+        Self {
+            root,
+            key,
+            disk_error: Mutex::new(disk_error),
+            max_bytes,
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+            rejected: AtomicU64::new(0),
+            writes: AtomicU64::new(0),
+            write_errors: AtomicU64::new(0),
+            evictions: AtomicU64::new(0),
+            prune_lock: Mutex::new(()),
+        }
+    }
+
+    /// The cache root.
+    pub fn dir(&self) -> &Path {
+        &self.root
+    }
+
+    fn paths(&self, fingerprint: &str, hash: &blake3::Hash) -> (PathBuf, PathBuf) {
+        let dir = self.root.join(fingerprint);
+        let hex = hash.to_hex();
+        (dir.join(format!("{hex}.{ARTIFACT_EXT}")), dir.join(format!("{hex}.{MAC_EXT}")))
+    }
+
+    /// Look up the artifact for `hash` compiled by `engine`. A refused entry is deleted so the caller's
+    /// recompile replaces it. Cost on a hit: one mmap, a keyed blake3 pass over the artifact, and wasmtime's
+    /// deserialize (which maps the same file).
+    pub(crate) fn load(&self, engine: &Engine, fingerprint: &str, hash: &blake3::Hash) -> Lookup {
+        let Some(key) = &self.key else { return Lookup::Miss };
+        let _span = tracing::debug_span!("cache_load", hash = %&hash.to_hex()[..16]).entered();
+        let (artifact, mac_path) = self.paths(fingerprint, hash);
+        let file = match File::open(&artifact) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                self.misses.fetch_add(1, Ordering::Relaxed);
+                return Lookup::Miss;
+            }
+            Err(e) => return self.reject(&artifact, &mac_path, format!("cannot open: {e}")),
+        };
+        if let Err(reason) = check_mac(key, fingerprint, hash, &file, &mac_path) {
+            return self.reject(&artifact, &mac_path, reason);
+        }
+        // SAFETY: the file's bytes were just authenticated with this user's secret key, so they are an
+        // artifact this crate serialized with an engine of this fingerprint; wasmtime additionally checks the
+        // engine compatibility header. Entries are replaced only by rename, never rewritten in place, so the
+        // mapped inode does not change under the module.
+        match unsafe { Module::deserialize_open_file(engine, file) } {
+            Ok(module) => {
+                self.hits.fetch_add(1, Ordering::Relaxed);
+                touch(&mac_path);
+                Lookup::Hit(module)
+            }
+            Err(e) => self.reject(&artifact, &mac_path, format!("deserialize failed: {e:#}")),
+        }
+    }
+
+    fn reject(&self, artifact: &Path, mac: &Path, reason: String) -> Lookup {
+        tracing::warn!(entry = %artifact.display(), %reason, "rejected artifact cache entry; recompiling");
+        self.rejected.fetch_add(1, Ordering::Relaxed);
+        let _ = fs::remove_file(artifact);
+        let _ = fs::remove_file(mac);
+        Lookup::Rejected
+    }
+
+    /// Publish `module` (compiled from the wasm with `hash`) atomically, then enforce the size cap. Failures are
+    /// logged and counted, never returned: the caller already has its module.
+    pub(crate) fn store(&self, fingerprint: &str, hash: &blake3::Hash, module: &Module) {
+        let Some(key) = &self.key else { return };
+        let _span = tracing::debug_span!("cache_store", hash = %&hash.to_hex()[..16]).entered();
+        let result = module
+            .serialize()
+            .map_err(|e| io::Error::other(format!("{e:#}")))
+            .and_then(|bytes| self.publish(key, fingerprint, hash, &bytes));
+        match result {
+            Ok(()) => {
+                self.writes.fetch_add(1, Ordering::Relaxed);
+                if self.max_bytes != u64::MAX {
+                    self.prune(self.max_bytes);
+                }
+            }
+            Err(e) => {
+                tracing::warn!(dir = %self.root.display(), error = %e, "cannot write artifact cache entry; continuing from memory");
+                self.write_errors.fetch_add(1, Ordering::Relaxed);
+                *self.disk_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(format!("last write failed: {e}"));
+            }
+        }
+    }
+
+    fn publish(&self, key: &[u8; 32], fingerprint: &str, hash: &blake3::Hash, bytes: &[u8]) -> io::Result<()> {
+        let (artifact, mac_path) = self.paths(fingerprint, hash);
+        let dir = artifact.parent().expect("entry paths have a parent");
+        fs::create_dir_all(dir)?;
+        let mac = mac(key, fingerprint, hash, bytes);
+        write_atomic(dir, &artifact, bytes)?;
+        write_atomic(dir, &mac_path, mac.as_bytes())
+    }
+
+    /// All entries on disk, oldest use first.
+    pub fn list(&self) -> Vec<CacheEntry> {
+        let mut entries = Vec::new();
+        let Ok(dirs) = fs::read_dir(&self.root) else { return entries };
+        for dir in dirs.flatten().filter(|d| d.path().is_dir()) {
+            let fingerprint = dir.file_name().to_string_lossy().into_owned();
+            let Ok(files) = fs::read_dir(dir.path()) else { continue };
+            for file in files.flatten() {
+                let path = file.path();
+                if path.extension().and_then(|e| e.to_str()) != Some(ARTIFACT_EXT) {
+                    continue;
+                }
+                let hash = path.file_stem().unwrap_or_default().to_string_lossy().into_owned();
+                let mac_meta = fs::metadata(path.with_extension(MAC_EXT)).ok();
+                let bytes = file.metadata().map(|m| m.len()).unwrap_or(0) + mac_meta.as_ref().map_or(0, |m| m.len());
+                let last_used = mac_meta.and_then(|m| m.modified().ok()).unwrap_or(SystemTime::UNIX_EPOCH);
+                entries.push(CacheEntry { fingerprint: fingerprint.clone(), hash, bytes, last_used });
+            }
+        }
+        entries.sort_by_key(|e| e.last_used);
+        entries
+    }
+
+    /// Delete least recently used entries until the total is at most `max_bytes`. Returns how many went.
+    pub fn prune(&self, max_bytes: u64) -> u64 {
+        let _guard = self.prune_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let entries = self.list();
+        let mut total: u64 = entries.iter().map(|e| e.bytes).sum();
+        let mut evicted = 0;
+        for entry in entries {
+            if total <= max_bytes {
+                break;
+            }
+            let artifact = self.root.join(&entry.fingerprint).join(format!("{}.{ARTIFACT_EXT}", entry.hash));
+            let _ = fs::remove_file(artifact.with_extension(MAC_EXT));
+            if fs::remove_file(&artifact).is_ok() {
+                total -= entry.bytes;
+                evicted += 1;
+            }
+        }
+        self.evictions.fetch_add(evicted, Ordering::Relaxed);
+        evicted
+    }
+
+    /// Check every entry's MAC; delete the ones that fail.
+    pub fn verify(&self) -> VerifyReport {
+        let mut report = VerifyReport::default();
+        let Some(key) = &self.key else { return report };
+        for entry in self.list() {
+            let dir = self.root.join(&entry.fingerprint);
+            let artifact = dir.join(format!("{}.{ARTIFACT_EXT}", entry.hash));
+            let mac_path = artifact.with_extension(MAC_EXT);
+            let ok = blake3::Hash::from_hex(&entry.hash)
+                .map_err(|e| e.to_string())
+                .and_then(|hash| {
+                    let file = File::open(&artifact).map_err(|e| e.to_string())?;
+                    check_mac(key, &entry.fingerprint, &hash, &file, &mac_path)
+                });
+            match ok {
+                Ok(()) => report.ok += 1,
+                Err(reason) => {
+                    let _ = fs::remove_file(&artifact);
+                    let _ = fs::remove_file(&mac_path);
+                    report.removed.push(format!("{}/{}: {reason}", entry.fingerprint, entry.hash));
+                }
+            }
+        }
+        report
+    }
+
+    /// Delete every entry (the key stays). Returns how many entries went.
+    pub fn clear(&self) -> u64 {
+        let entries = self.list();
+        for e in &entries {
+            let _ = fs::remove_dir_all(self.root.join(&e.fingerprint));
+        }
+        entries.len() as u64
+    }
+
+    /// Counters and current disk usage (scans the directory).
+    pub fn stats(&self) -> CacheStats {
+        let entries = self.list();
+        CacheStats {
+            dir: Some(self.root.clone()),
+            hits: self.hits.load(Ordering::Relaxed),
+            misses: self.misses.load(Ordering::Relaxed),
+            rejected: self.rejected.load(Ordering::Relaxed),
+            writes: self.writes.load(Ordering::Relaxed),
+            write_errors: self.write_errors.load(Ordering::Relaxed),
+            evictions: self.evictions.load(Ordering::Relaxed),
+            entries: entries.len() as u64,
+            bytes_on_disk: entries.iter().map(|e| e.bytes).sum(),
+            disk_error: self.disk_error.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+        }
+    }
+}
+
+fn mac(key: &[u8; 32], fingerprint: &str, hash: &blake3::Hash, artifact: &[u8]) -> blake3::Hash {
+    let mut h = blake3::Hasher::new_keyed(key);
+    h.update(MAC_DOMAIN)
+        .update(fingerprint.as_bytes())
+        .update(&[0])
+        .update(hash.as_bytes())
+        .update(&(artifact.len() as u64).to_le_bytes())
+        .update(artifact);
+    h.finalize()
+}
+
+/// Authenticate an open artifact against its `.mac` file.
+fn check_mac(key: &[u8; 32], fingerprint: &str, hash: &blake3::Hash, file: &File, mac_path: &Path) -> Result<(), String> {
+    let stored = fs::read(mac_path).map_err(|e| format!("no MAC: {e}"))?;
+    let stored: [u8; 32] = stored.try_into().map_err(|_| "MAC file has the wrong length".to_string())?;
+    let len = file.metadata().map_err(|e| e.to_string())?.len();
+    if len == 0 {
+        return Err("empty artifact".into());
+    }
+    // SAFETY: the mapping is read-only and private and lives only for this hash computation. Entries are only
+    // ever replaced by rename, so nobody writes this inode while we read it; a concurrent writer would at worst
+    // make the MAC fail, which is handled.
+    let map = unsafe { memmap2::Mmap::map(file) }.map_err(|e| format!("cannot map: {e}"))?;
+    if mac(key, fingerprint, hash, &map) == blake3::Hash::from_bytes(stored) {
+        Ok(())
+    } else {
+        Err("MAC mismatch (tampered, truncated or swapped entry)".into())
+    }
+}
+
+fn write_atomic(dir: &Path, dest: &Path, bytes: &[u8]) -> io::Result<()> {
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    tmp.write_all(bytes)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(dest).map_err(|e| e.error)?;
+    Ok(())
+}
+
+fn touch(path: &Path) {
+    if let Ok(f) = File::options().append(true).open(path) {
+        let _ = f.set_modified(SystemTime::now());
+    }
+}
+
+fn load_or_create_key(root: &Path) -> io::Result<[u8; 32]> {
+    let path = root.join("key");
+    let mut replace = false;
+    if let Ok(bytes) = fs::read(&path) {
+        if let Ok(key) = <[u8; 32]>::try_from(bytes.as_slice()) {
+            return Ok(key);
+        }
+        tracing::warn!(path = %path.display(), "cache key has the wrong length; replacing it (all entries become invalid)");
+        replace = true;
+    }
+    let mut key = [0u8; 32];
+    getrandom::fill(&mut key).map_err(|e| io::Error::other(e.to_string()))?;
+    // tempfile creates files with mode 0600.
+    let mut tmp = tempfile::NamedTempFile::new_in(root)?;
+    tmp.write_all(&key)?;
+    tmp.as_file().sync_all()?;
+    if replace {
+        tmp.persist(&path).map_err(|e| e.error)?;
+        return Ok(key);
+    }
+    match tmp.persist_noclobber(&path) {
+        Ok(_) => Ok(key),
+        // Another process created it first: use theirs.
+        Err(_) => fs::read(&path)?
+            .try_into()
+            .map_err(|_| io::Error::other("cache key has the wrong length")),
+    }
+}

@@ -1,0 +1,243 @@
+//! `ext-wasm demo`: the newcomer's tour. Loads the plugins in `fixtures/plugins/`, runs many short-lived
+//! instances of each and prints cold-compile vs cache-hit load times, instances/s and calls/s. Run it twice:
+//! the second run's first load comes from the artifact cache.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use ext_wasm::{CallLimits, Error, InstanceId, InstanceOptions, LoadOrigin, OutputMode, Runtime, Value, WasiOptions};
+
+use crate::CacheArgs;
+
+#[derive(Args)]
+pub struct DemoArgs {
+    /// Directory of plugins.
+    #[arg(long, default_value = "fixtures/plugins")]
+    plugins: PathBuf,
+    /// Short-lived instances per plugin (instantiate + call + drop).
+    #[arg(long, default_value_t = 20_000)]
+    instances: u32,
+    /// Calls on one long-lived instance per plugin.
+    #[arg(long, default_value_t = 200_000)]
+    calls: u32,
+    #[command(flatten)]
+    cache: CacheArgs,
+}
+
+/// How the demo exercises one plugin.
+struct Plugin {
+    file: &'static str,
+    what: &'static str,
+    /// Instances created per unit of work are divided by this (WASI programs do more per instance).
+    churn_divisor: u32,
+    options: fn() -> InstanceOptions,
+    /// One unit of work on a fresh instance.
+    work: fn(&Runtime, InstanceId) -> Result<(), Error>,
+    /// The call repeated for calls/s (`None`: a command runs once per instance).
+    call: Option<fn(&Runtime, InstanceId, &mut Vec<Value>) -> Result<(), Error>>,
+}
+
+const PLUGINS: &[Plugin] = &[
+    Plugin {
+        file: "checksum.wasm",
+        what: "CRC-32 over 64 bytes of guest memory",
+        churn_divisor: 1,
+        options: InstanceOptions::default,
+        work: |rt, i| checksum_call(rt, i, &mut Vec::new()),
+        call: Some(checksum_call),
+    },
+    Plugin {
+        file: "text.wasm",
+        what: "uppercase 64 bytes written into guest memory",
+        churn_divisor: 1,
+        options: InstanceOptions::default,
+        work: |rt, i| text_call(rt, i, &mut Vec::new()),
+        call: Some(text_call),
+    },
+    Plugin {
+        file: "wasi_tool.wasm",
+        what: "WASI C program (zig): `echo hello`, stdout captured",
+        churn_divisor: 4,
+        options: || InstanceOptions {
+            wasi: Some(WasiOptions {
+                program_name: Some("wasi_tool".into()),
+                args: vec!["echo".into(), "hello".into()],
+                stdout: OutputMode::Capture,
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+        work: |rt, i| {
+            let code = rt.run_command(i)?;
+            let out = rt.stdout(i)?;
+            if code != 0 || out != b"hello\n" {
+                return Err(Error::Call(format!("unexpected output {out:?} (exit {code})")));
+            }
+            Ok(())
+        },
+        call: None,
+    },
+];
+
+const INPUT: &[u8; 64] = b"The quick brown fox jumps over the lazy dog. ext_wasm demo 0123!";
+
+fn checksum_call(rt: &Runtime, i: InstanceId, out: &mut Vec<Value>) -> Result<(), Error> {
+    out.clear();
+    rt.call_into(i, "buffer", &[], CallLimits::default(), out)?;
+    let Some(Value::I32(ptr)) = out.first().copied() else { return Err(Error::Type("buffer() -> i32".into())) };
+    rt.write_memory(i, None, ptr as u32 as u64, INPUT)?;
+    out.clear();
+    rt.call_into(i, "crc32", &[Value::I32(ptr), Value::I32(INPUT.len() as i32)], CallLimits::default(), out)
+}
+
+fn text_call(rt: &Runtime, i: InstanceId, out: &mut Vec<Value>) -> Result<(), Error> {
+    out.clear();
+    rt.call_into(i, "buffer", &[], CallLimits::default(), out)?;
+    let Some(Value::I32(ptr)) = out.first().copied() else { return Err(Error::Type("buffer() -> i32".into())) };
+    rt.write_memory(i, None, ptr as u32 as u64, INPUT)?;
+    out.clear();
+    rt.call_into(i, "upper", &[Value::I32(ptr), Value::I32(INPUT.len() as i32)], CallLimits::default(), out)
+}
+
+struct Row {
+    name: &'static str,
+    kib: u64,
+    first_load: (LoadOrigin, Duration),
+    cold: Duration,
+    cached: Option<Duration>,
+    instances_per_s: f64,
+    calls_per_s: Option<f64>,
+}
+
+pub fn demo(args: DemoArgs) -> Result<ExitCode, Error> {
+    let mut cache = args.cache.clone();
+    if cache.cache_dir.is_none() && Path::new("cache/README.md").exists() {
+        // Inside the repository: use its own cache root so runs are self-contained.
+        cache.cache_dir = Some(PathBuf::from("cache"));
+    }
+    let runtime = Runtime::new(cache.config());
+    let uncached = Runtime::new(CacheArgs { cache_dir: None, no_cache: true }.config());
+    let dir = runtime.cache_stats().dir;
+    eprintln!(
+        "ext-wasm demo: plugins from {}, cache {}",
+        args.plugins.display(),
+        dir.as_ref().map_or("off".into(), |d| d.display().to_string())
+    );
+    let mut rows = Vec::new();
+    for plugin in PLUGINS {
+        rows.push(measure(plugin, &args, &runtime, &uncached)?);
+    }
+    print_table(&rows);
+    let s = runtime.cache_stats();
+    println!(
+        "\ncache: {} hits, {} misses, {} rejected, {} entries, {:.1} KiB on disk{}",
+        s.hits,
+        s.misses,
+        s.rejected,
+        s.entries,
+        s.bytes_on_disk as f64 / 1024.0,
+        if s.hits == 0 { "  (run `ext-wasm demo` again to see the warm start)" } else { "" }
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn measure(plugin: &Plugin, args: &DemoArgs, runtime: &Runtime, uncached: &Runtime) -> Result<Row, Error> {
+    let path = args.plugins.join(plugin.file);
+    let bytes = std::fs::read(&path).map_err(|e| Error::Io(format!("cannot read {}: {e} (run from the repository root)", path.display())))?;
+    eprintln!("• {} ({} KiB): {}", plugin.file, bytes.len() / 1024, plugin.what);
+
+    // This process's first load: compiled on the first run ever, a cache hit afterwards.
+    let t = Instant::now();
+    let report = runtime.compile_report(&bytes)?;
+    let first_load = (report.origin, t.elapsed());
+    // Cold compile, measured on a runtime without a disk cache.
+    let t = Instant::now();
+    let cold_id = uncached.compile(&bytes)?;
+    let cold = t.elapsed();
+    uncached.drop_module(cold_id)?;
+    // A fresh runtime (as after a restart) loading the same bytes from the cache.
+    let cached = if runtime.cache().is_some() {
+        let fresh = Runtime::new(runtime.config().clone());
+        let t = Instant::now();
+        let r = fresh.compile_report(&bytes)?;
+        (r.origin == LoadOrigin::CacheHit).then(|| t.elapsed())
+    } else {
+        None
+    };
+
+    let opts = (plugin.options)();
+    let n = (args.instances / plugin.churn_divisor).max(1);
+    let t = Instant::now();
+    for k in 0..n {
+        let i = runtime.instantiate(report.id, &opts)?;
+        (plugin.work)(runtime, i)?;
+        runtime.drop_instance(i)?;
+        progress(k, n, "instances");
+    }
+    let instances_per_s = f64::from(n) / t.elapsed().as_secs_f64();
+
+    let calls_per_s = match plugin.call {
+        Some(call) => {
+            let i = runtime.instantiate(report.id, &opts)?;
+            let mut out = Vec::with_capacity(4);
+            let t = Instant::now();
+            for k in 0..args.calls {
+                call(runtime, i, &mut out)?;
+                progress(k, args.calls, "calls");
+            }
+            runtime.drop_instance(i)?;
+            Some(f64::from(args.calls) / t.elapsed().as_secs_f64())
+        }
+        None => None,
+    };
+    runtime.drop_module(report.id)?;
+    eprintln!();
+    Ok(Row {
+        name: plugin.file,
+        kib: bytes.len() as u64 / 1024,
+        first_load,
+        cold,
+        cached,
+        instances_per_s,
+        calls_per_s,
+    })
+}
+
+fn progress(k: u32, n: u32, what: &str) {
+    let step = (n / 10).max(1);
+    if (k + 1) % step == 0 {
+        eprint!("\r  {what}: {:>3}%", (u64::from(k + 1) * 100 / u64::from(n)));
+        let _ = std::io::stderr().flush();
+    }
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1e3)
+}
+
+fn print_table(rows: &[Row]) {
+    println!(
+        "\n{:<16} {:>6}  {:<24} {:>12} {:>12} {:>12} {:>14}",
+        "plugin", "KiB", "first load (this run)", "cold compile", "cache hit", "instances/s", "calls/s"
+    );
+    for r in rows {
+        let origin = match r.first_load.0 {
+            LoadOrigin::Compiled => "compiled",
+            LoadOrigin::CacheHit => "cache hit",
+            LoadOrigin::Dedup => "in-process",
+        };
+        println!(
+            "{:<16} {:>6}  {:<24} {:>12} {:>12} {:>12.0} {:>14}",
+            r.name,
+            r.kib,
+            format!("{origin} {}", ms(r.first_load.1)),
+            ms(r.cold),
+            r.cached.map_or("-".into(), ms),
+            r.instances_per_s,
+            r.calls_per_s.map_or("-".into(), |c| format!("{c:.0}"))
+        );
+    }
+}

@@ -1,0 +1,140 @@
+//! `ext-wasm run`: a WASI command (exit status passes through) or one `--invoke`d export.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use ext_wasm::{Error, ExportKind, InstanceOptions, OutputMode, InputMode, Preopen, Runtime, Value, WasiOptions};
+
+use crate::CacheArgs;
+
+#[derive(Args)]
+#[command(trailing_var_arg = true)]
+pub struct RunArgs {
+    /// The module: `.wasm` or `.wat`.
+    module: PathBuf,
+    /// Call this export instead of running `_start`; results print one per line.
+    #[arg(long, value_name = "NAME")]
+    invoke: Option<String>,
+    /// Preopen a host directory, read-write (`HOST` or `HOST::GUEST`). Repeatable.
+    #[arg(long = "dir", value_name = "HOST[::GUEST]")]
+    dirs: Vec<String>,
+    /// Preopen a host directory read-only. Repeatable.
+    #[arg(long = "dir-ro", value_name = "HOST[::GUEST]")]
+    dirs_ro: Vec<String>,
+    /// Set a guest environment variable. Repeatable.
+    #[arg(long = "env", value_name = "K=V")]
+    env: Vec<String>,
+    /// Fuel budget (error 5011 when spent).
+    #[arg(long, value_name = "N")]
+    fuel: Option<u64>,
+    /// Wall-clock limit for the call (error 5012).
+    #[arg(long, value_name = "N")]
+    timeout_ms: Option<u64>,
+    /// Cap on linear memory, in bytes.
+    #[arg(long, value_name = "BYTES")]
+    max_memory: Option<usize>,
+    /// Print cache hit/miss and load / instantiate / call times on stderr.
+    #[arg(long)]
+    stats: bool,
+    #[command(flatten)]
+    cache: CacheArgs,
+    /// Arguments: for `--invoke`, values parsed by the export's parameter types; otherwise the guest's argv.
+    #[arg(allow_hyphen_values = true, value_name = "ARGS")]
+    args: Vec<String>,
+}
+
+fn preopen(spec: &str, read_only: bool) -> Preopen {
+    let (host, guest) = match spec.split_once("::") {
+        Some((h, g)) => (h, g.to_string()),
+        None => (spec, spec.to_string()),
+    };
+    Preopen { host: PathBuf::from(host), guest, read_only }
+}
+
+fn env_pair(spec: &str) -> Result<(String, String), Error> {
+    spec.split_once('=')
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .ok_or_else(|| Error::Wasi(format!("--env expects K=V, got `{spec}`")))
+}
+
+pub fn run(a: RunArgs) -> Result<ExitCode, Error> {
+    let runtime = Runtime::new(a.cache.config());
+    let t0 = Instant::now();
+    let report = runtime.compile_file_report(&a.module)?;
+    let load = t0.elapsed();
+
+    let mut preopens: Vec<Preopen> = a.dirs.iter().map(|d| preopen(d, false)).collect();
+    preopens.extend(a.dirs_ro.iter().map(|d| preopen(d, true)));
+    let program_name = a.module.file_name().map(|n| n.to_string_lossy().into_owned());
+    let wasi = WasiOptions {
+        program_name,
+        args: if a.invoke.is_some() { vec![] } else { a.args.clone() },
+        env: a.env.iter().map(|e| env_pair(e)).collect::<Result<_, _>>()?,
+        preopens,
+        stdin: InputMode::Inherit,
+        stdout: OutputMode::Inherit,
+        stderr: OutputMode::Inherit,
+    };
+    let options = InstanceOptions {
+        wasi: Some(wasi),
+        fuel: a.fuel,
+        call_fuel: None,
+        timeout: a.timeout_ms.map(Duration::from_millis),
+        max_memory_bytes: a.max_memory,
+    };
+    let t1 = Instant::now();
+    let instance = runtime.instantiate(report.id, &options)?;
+    let instantiate = t1.elapsed();
+
+    let t2 = Instant::now();
+    let outcome = match &a.invoke {
+        Some(name) => invoke(&runtime, report.id, instance, name, &a.args).map(|()| 0),
+        None => runtime.run_command(instance),
+    };
+    let call = t2.elapsed();
+    let _ = std::io::stdout().flush();
+    if a.stats {
+        let s = runtime.cache_stats();
+        eprintln!(
+            "stats: load {:?} {:.3} ms | instantiate {:.3} ms | call {:.3} ms | cache hits {} misses {} rejected {} write_errors {}",
+            report.origin,
+            load.as_secs_f64() * 1e3,
+            instantiate.as_secs_f64() * 1e3,
+            call.as_secs_f64() * 1e3,
+            s.hits,
+            s.misses,
+            s.rejected,
+            s.write_errors
+        );
+    }
+    let code = outcome?;
+    Ok(ExitCode::from(code.clamp(0, 255) as u8))
+}
+
+fn invoke(runtime: &Runtime, module: ext_wasm::ModuleId, instance: ext_wasm::InstanceId, name: &str, args: &[String]) -> Result<(), Error> {
+    let exports = runtime.module_exports(module)?;
+    let export = exports
+        .iter()
+        .find(|e| e.name == name)
+        .ok_or_else(|| Error::ExportNotFound(format!("no export named `{name}`")))?;
+    if export.kind != ExportKind::Func {
+        return Err(Error::ExportNotFound(format!("`{name}` is a {}, not a function", export.kind)));
+    }
+    if args.len() != export.params.len() {
+        return Err(Error::Type(format!("`{name}` takes {} argument(s), got {}", export.params.len(), args.len())));
+    }
+    let values = args
+        .iter()
+        .zip(&export.params)
+        .enumerate()
+        .map(|(i, (text, ty))| Value::parse(text, *ty, i))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut out = std::io::stdout().lock();
+    for v in runtime.call(instance, name, &values)? {
+        let _ = writeln!(out, "{v}");
+    }
+    Ok(())
+}

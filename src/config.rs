@@ -1,0 +1,121 @@
+//! Runtime configuration: cache location, pool sizing, caps and capabilities.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::capabilities::Capabilities;
+
+/// Environment variable that overrides the default artifact cache directory.
+pub const CACHE_DIR_ENV: &str = "EXT_WASM_CACHE_DIR";
+
+/// Everything a [`crate::Runtime`] is built from. `RuntimeConfig::default()` fits a laptop and a container.
+#[derive(Clone, Debug)]
+pub struct RuntimeConfig {
+    /// The on-disk artifact cache.
+    pub cache: CacheConfig,
+    /// The pooling instance allocator.
+    pub pool: PoolConfig,
+    /// What guests and callers may do.
+    pub capabilities: Arc<Capabilities>,
+    /// Cap on live instances across the runtime (5013 when reached). Defaults to the pool size.
+    pub max_instances: Option<usize>,
+    /// Cap on live module handles (5013 when reached).
+    pub max_modules: Option<usize>,
+    /// Granularity of wall-clock timeouts: the epoch ticker advances once per tick while a timed call runs.
+    pub epoch_tick: Duration,
+    /// Capacity of a captured stdout/stderr buffer; writes beyond it fail inside the guest.
+    pub capture_limit: usize,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        Self {
+            cache: CacheConfig::default(),
+            pool: PoolConfig::default(),
+            capabilities: Arc::new(Capabilities::default()),
+            max_instances: None,
+            max_modules: None,
+            epoch_tick: Duration::from_millis(1),
+            capture_limit: 16 << 20,
+        }
+    }
+}
+
+/// Where compiled artifacts persist between processes.
+#[derive(Clone, Debug)]
+pub struct CacheConfig {
+    /// `false` turns the disk cache off (the in-process dedup stays on).
+    pub enabled: bool,
+    /// Explicit directory. `None` means `$EXT_WASM_CACHE_DIR`, else the platform cache dir.
+    pub dir: Option<PathBuf>,
+    /// Size cap for all entries; least recently used entries are evicted past it.
+    pub max_bytes: u64,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        Self { enabled: true, dir: None, max_bytes: 1 << 30 }
+    }
+}
+
+impl CacheConfig {
+    /// The directory this config resolves to: explicit, then `$EXT_WASM_CACHE_DIR`, then the platform cache dir
+    /// (`~/.cache/ext_wasm` on Linux). `None` when disabled or when no home directory exists.
+    pub fn resolve_dir(&self) -> Option<PathBuf> {
+        if !self.enabled {
+            return None;
+        }
+        if let Some(dir) = &self.dir {
+            return Some(dir.clone());
+        }
+        if let Some(dir) = std::env::var_os(CACHE_DIR_ENV).filter(|d| !d.is_empty()) {
+            return Some(PathBuf::from(dir));
+        }
+        directories::ProjectDirs::from("dev", "forge", "ext_wasm").map(|d| d.cache_dir().to_path_buf())
+    }
+}
+
+/// Sizing of wasmtime's pooling allocator. Each engine variant (see [`crate::Interruption`]) that is used
+/// reserves its own pool, lazily.
+#[derive(Clone, Debug)]
+pub struct PoolConfig {
+    /// `false` uses on-demand allocation (an `mmap` per instance).
+    pub enabled: bool,
+    /// Instance slots (and memory and table slots) per pool.
+    pub total_instances: u32,
+    /// Virtual reservation per linear memory. 4 GiB lets compiled code skip bounds checks; the whole pool then
+    /// reserves about `total_instances × (4 GiB + guard)` of address space (PROT_NONE, no RAM).
+    pub memory_reservation: u64,
+    /// Guard region after each memory.
+    pub memory_guard_size: u64,
+    /// Largest linear memory an instance in the pool may grow to.
+    pub max_memory_size: usize,
+    /// Bytes of each memory slot reset with `memset` instead of `madvise` on reuse (cheaper churn for small guests).
+    pub linear_memory_keep_resident: usize,
+    /// Bytes of each table slot kept resident the same way.
+    pub table_keep_resident: usize,
+    /// Slots kept warm (not decommitted) for reuse by the same module.
+    pub max_unused_warm_slots: u32,
+    /// Decommits are batched this many at a time.
+    pub decommit_batch_size: usize,
+    /// Reservation used when the pool cannot be reserved (bounded address space) and we fall back to on-demand.
+    pub fallback_memory_reservation: u64,
+}
+
+impl Default for PoolConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            total_instances: 1000,
+            memory_reservation: 4 << 30,
+            memory_guard_size: 32 << 20,
+            max_memory_size: 4 << 30,
+            linear_memory_keep_resident: 64 << 10,
+            table_keep_resident: 16 << 10,
+            max_unused_warm_slots: 100,
+            decommit_batch_size: 16,
+            fallback_memory_reservation: 64 << 20,
+        }
+    }
+}

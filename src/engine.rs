@@ -1,0 +1,153 @@
+//! Engine variants: one wasmtime `Engine` per interruption mode, built lazily, each with its own pool,
+//! linkers and cache fingerprint.
+//!
+//! Fuel metering and epoch checks are code-generation switches: they change the machine code of every
+//! function and cost a few percent to ~15% in tight loops whether or not a given guest sets a limit. So a guest
+//! that runs without limits gets code compiled without them, and only instances that ask for fuel or a timeout
+//! use (and lazily compile) the instrumented variant.
+
+use std::hash::Hasher;
+use std::sync::{Arc, OnceLock};
+
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, Linker, OptLevel, PoolingAllocationConfig};
+
+use crate::config::PoolConfig;
+use crate::error::{Error, Result};
+use crate::store_data::StoreData;
+
+/// Which interruption checks compiled code carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Interruption {
+    /// Fuel metering (`Config::consume_fuel`).
+    pub fuel: bool,
+    /// Epoch deadline checks (`Config::epoch_interruption`), used for wall-clock timeouts.
+    pub epoch: bool,
+}
+
+impl Interruption {
+    pub(crate) const COUNT: usize = 4;
+
+    pub(crate) fn index(self) -> usize {
+        usize::from(self.fuel) | (usize::from(self.epoch) << 1)
+    }
+
+    /// Short name used in logs and the cache layout (`plain`, `fuel`, `epoch`, `fuel+epoch`).
+    pub fn name(self) -> &'static str {
+        match (self.fuel, self.epoch) {
+            (false, false) => "plain",
+            (true, false) => "fuel",
+            (false, true) => "epoch",
+            (true, true) => "fuel+epoch",
+        }
+    }
+}
+
+/// One engine and everything bound to it.
+pub(crate) struct EngineSlot {
+    pub(crate) engine: Engine,
+    pub(crate) interruption: Interruption,
+    /// Hex name of the cache directory for artifacts of this engine.
+    pub(crate) fingerprint: String,
+    /// Whether the pooling allocator is in use (false after a fallback or when disabled).
+    pub(crate) pooled: bool,
+    pub(crate) plain_linker: Linker<StoreData>,
+    pub(crate) wasi_linker: Linker<StoreData>,
+}
+
+/// The lazily built engine variants of one runtime.
+pub(crate) struct EngineSet {
+    pool: PoolConfig,
+    slots: [OnceLock<std::result::Result<Arc<EngineSlot>, Error>>; Interruption::COUNT],
+}
+
+impl EngineSet {
+    pub(crate) fn new(pool: PoolConfig) -> Self {
+        Self { pool, slots: Default::default() }
+    }
+
+    /// The engine for `interruption`, building it on first use (a pool reservation: tens of microseconds).
+    pub(crate) fn get(&self, interruption: Interruption) -> Result<Arc<EngineSlot>> {
+        self.slots[interruption.index()]
+            .get_or_init(|| build_slot(&self.pool, interruption).map(Arc::new))
+            .clone()
+    }
+}
+
+fn base_config(interruption: Interruption) -> Config {
+    let mut config = Config::new();
+    config
+        .cranelift_opt_level(OptLevel::Speed)
+        .parallel_compilation(true)
+        .consume_fuel(interruption.fuel)
+        .epoch_interruption(interruption.epoch);
+    config
+}
+
+fn build_slot(pool: &PoolConfig, interruption: Interruption) -> Result<EngineSlot> {
+    let _span = tracing::debug_span!("engine", variant = interruption.name()).entered();
+    if pool.enabled {
+        let mut config = base_config(interruption);
+        config
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pooling_config(pool)))
+            .memory_reservation(pool.memory_reservation)
+            .memory_guard_size(pool.memory_guard_size);
+        match Engine::new(&config) {
+            Ok(engine) => return finish_slot(engine, interruption, true),
+            Err(e) => tracing::warn!(
+                error = %format!("{e:#}"),
+                "cannot reserve the instance pool ({} slots); falling back to on-demand allocation",
+                pool.total_instances
+            ),
+        }
+    }
+    let mut config = base_config(interruption);
+    if pool.enabled {
+        // We only get here when the address space is bounded: stay small.
+        config.memory_reservation(pool.fallback_memory_reservation).memory_guard_size(64 << 10);
+    }
+    let engine = Engine::new(&config).map_err(|e| Error::Instantiate(format!("cannot create engine: {e:#}")))?;
+    finish_slot(engine, interruption, false)
+}
+
+fn pooling_config(pool: &PoolConfig) -> PoolingAllocationConfig {
+    let mut p = PoolingAllocationConfig::new();
+    p.total_core_instances(pool.total_instances)
+        .total_memories(pool.total_instances)
+        .total_tables(pool.total_instances)
+        .total_stacks(pool.total_instances)
+        .total_gc_heaps(pool.total_instances)
+        .total_component_instances(0)
+        .max_memory_size(pool.max_memory_size)
+        .linear_memory_keep_resident(pool.linear_memory_keep_resident)
+        .table_keep_resident(pool.table_keep_resident)
+        .max_unused_warm_slots(pool.max_unused_warm_slots)
+        .decommit_batch_size(pool.decommit_batch_size);
+    p
+}
+
+fn finish_slot(engine: Engine, interruption: Interruption, pooled: bool) -> Result<EngineSlot> {
+    let fingerprint = fingerprint(&engine);
+    let plain_linker = Linker::new(&engine);
+    let mut wasi_linker = Linker::new(&engine);
+    wasmtime_wasi::p1::add_to_linker_sync(&mut wasi_linker, |data: &mut StoreData| data.wasi_mut())
+        .map_err(|e| Error::Wasi(format!("cannot link WASI: {e:#}")))?;
+    Ok(EngineSlot { engine, interruption, fingerprint, pooled, plain_linker, wasi_linker })
+}
+
+/// Names the cache directory of an engine: wasmtime's own compatibility hash (target, flags, tunables — which
+/// include fuel, epochs and memory reservation) plus this crate's version.
+fn fingerprint(engine: &Engine) -> String {
+    struct Blake3Hasher(blake3::Hasher);
+    impl Hasher for Blake3Hasher {
+        fn write(&mut self, bytes: &[u8]) {
+            self.0.update(bytes);
+        }
+        fn finish(&self) -> u64 {
+            0 // only the blake3 digest is read
+        }
+    }
+    let mut h = Blake3Hasher(blake3::Hasher::new());
+    std::hash::Hash::hash(&engine.precompile_compatibility_hash(), &mut h);
+    h.0.update(concat!("ext_wasm ", env!("CARGO_PKG_VERSION")).as_bytes());
+    h.0.finalize().to_hex()[..16].to_string()
+}

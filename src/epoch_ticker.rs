@@ -1,0 +1,95 @@
+//! The wall-clock behind per-call timeouts: one thread per runtime that advances the epoch of every
+//! epoch-instrumented engine, started on first use and parked whenever no timed call is running.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::thread::{self, Thread};
+use std::time::Duration;
+
+use wasmtime::Engine;
+
+struct Shared {
+    tick: Duration,
+    active: AtomicUsize,
+    shutdown: AtomicBool,
+    engines: Mutex<Vec<Engine>>,
+}
+
+/// Advances engine epochs every `tick` while at least one [`TimedCall`] is alive.
+pub(crate) struct EpochTicker {
+    shared: Arc<Shared>,
+    thread: OnceLock<Thread>,
+}
+
+/// Keeps the ticker running for the duration of one timed call.
+pub(crate) struct TimedCall<'a> {
+    ticker: &'a EpochTicker,
+}
+
+impl EpochTicker {
+    pub(crate) fn new(tick: Duration) -> Self {
+        let shared = Shared {
+            tick,
+            active: AtomicUsize::new(0),
+            shutdown: AtomicBool::new(false),
+            engines: Mutex::new(Vec::new()),
+        };
+        Self { shared: Arc::new(shared), thread: OnceLock::new() }
+    }
+
+    /// Number of epoch ticks a timeout spans (at least one).
+    pub(crate) fn ticks_for(&self, timeout: Duration) -> u64 {
+        let tick = self.shared.tick.as_nanos().max(1);
+        (timeout.as_nanos().div_ceil(tick) as u64).max(1)
+    }
+
+    /// Start ticking `engine` too (idempotent per engine).
+    pub(crate) fn watch(&self, engine: &Engine) {
+        let mut engines = self.shared.engines.lock().unwrap_or_else(|p| p.into_inner());
+        if !engines.iter().any(|e| Engine::same(e, engine)) {
+            engines.push(engine.clone());
+        }
+    }
+
+    /// Mark a timed call as running; the ticker runs until the returned guard drops.
+    pub(crate) fn begin(&self) -> TimedCall<'_> {
+        self.shared.active.fetch_add(1, Ordering::AcqRel);
+        self.thread.get_or_init(|| spawn(self.shared.clone())).unpark();
+        TimedCall { ticker: self }
+    }
+}
+
+impl Drop for TimedCall<'_> {
+    fn drop(&mut self) {
+        self.ticker.shared.active.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl Drop for EpochTicker {
+    fn drop(&mut self) {
+        self.shared.shutdown.store(true, Ordering::Release);
+        if let Some(t) = self.thread.get() {
+            t.unpark();
+        }
+    }
+}
+
+fn spawn(shared: Arc<Shared>) -> Thread {
+    thread::Builder::new()
+        .name("ext_wasm-epoch".into())
+        .spawn(move || {
+            while !shared.shutdown.load(Ordering::Acquire) {
+                if shared.active.load(Ordering::Acquire) == 0 {
+                    thread::park();
+                    continue;
+                }
+                thread::sleep(shared.tick);
+                for engine in shared.engines.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+                    engine.increment_epoch();
+                }
+            }
+        })
+        .expect("spawning the epoch ticker thread")
+        .thread()
+        .clone()
+}

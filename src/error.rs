@@ -1,0 +1,199 @@
+//! The one error type of the runtime, with the stable numeric codes of the `runtime:wasm` docs.
+
+use std::fmt;
+
+/// Stable numeric error codes (5000–5013). Hosts expose these unchanged (`error.code` in TypeScript,
+/// `error[CODE]` on the CLI), so the numbers never change meaning; new codes are appended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u16)]
+pub enum ErrorCode {
+    /// The bytes are not a valid module, or the code generator rejected them.
+    CompileError = 5000,
+    /// Linking or instantiation failed (unknown import, start function trapped, pool refused).
+    InstantiateError = 5001,
+    /// The guest trapped or the host failed during a call.
+    CallError = 5002,
+    /// No export of that name (or not of the requested kind).
+    ExportNotFound = 5003,
+    /// The module handle is unknown, forged or already dropped.
+    InvalidModuleHandle = 5004,
+    /// The instance handle is unknown, forged or already dropped.
+    InvalidInstanceHandle = 5005,
+    /// Out-of-bounds memory access, no memory export, or a failed `grow`.
+    MemoryError = 5006,
+    /// Wrong argument count or type, or a value type the API cannot carry (v128, references).
+    TypeError = 5007,
+    /// Reading a module file failed.
+    IoError = 5008,
+    /// The capability policy refused the operation.
+    PermissionDenied = 5009,
+    /// The WASI configuration could not be built (bad preopen, bad env).
+    WasiError = 5010,
+    /// The guest ran out of fuel.
+    FuelExhausted = 5011,
+    /// The call exceeded its wall-clock timeout.
+    Timeout = 5012,
+    /// A configured cap (live instances, live modules, memory) was reached.
+    LimitExceeded = 5013,
+}
+
+impl ErrorCode {
+    /// Every code, in numeric order.
+    pub const ALL: [ErrorCode; 14] = [
+        Self::CompileError,
+        Self::InstantiateError,
+        Self::CallError,
+        Self::ExportNotFound,
+        Self::InvalidModuleHandle,
+        Self::InvalidInstanceHandle,
+        Self::MemoryError,
+        Self::TypeError,
+        Self::IoError,
+        Self::PermissionDenied,
+        Self::WasiError,
+        Self::FuelExhausted,
+        Self::Timeout,
+        Self::LimitExceeded,
+    ];
+
+    /// The numeric code.
+    pub fn as_u16(self) -> u16 {
+        self as u16
+    }
+
+    /// The error's name, as the TypeScript `WasmError.name` reads it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::CompileError => "CompileError",
+            Self::InstantiateError => "InstantiateError",
+            Self::CallError => "CallError",
+            Self::ExportNotFound => "ExportNotFound",
+            Self::InvalidModuleHandle => "InvalidModuleHandle",
+            Self::InvalidInstanceHandle => "InvalidInstanceHandle",
+            Self::MemoryError => "MemoryError",
+            Self::TypeError => "TypeError",
+            Self::IoError => "IoError",
+            Self::PermissionDenied => "PermissionDenied",
+            Self::WasiError => "WasiError",
+            Self::FuelExhausted => "FuelExhausted",
+            Self::Timeout => "Timeout",
+            Self::LimitExceeded => "LimitExceeded",
+        }
+    }
+
+    /// The code for a number, if it is one of ours.
+    pub fn from_u16(code: u16) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.as_u16() == code)
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.as_u16())
+    }
+}
+
+/// Every failure of the runtime. `Display` reads `[code] message`; [`Error::code`] is stable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    #[error("[5000] compile error: {0}")]
+    Compile(String),
+    #[error("[5001] instantiate error: {0}")]
+    Instantiate(String),
+    /// A trap or host failure; the message carries the trap code and the wasm backtrace.
+    #[error("[5002] call error: {0}")]
+    Call(String),
+    #[error("[5003] export not found: {0}")]
+    ExportNotFound(String),
+    #[error("[5004] invalid module handle: {0}")]
+    InvalidModuleHandle(String),
+    #[error("[5005] invalid instance handle: {0}")]
+    InvalidInstanceHandle(String),
+    #[error("[5006] memory error: {0}")]
+    Memory(String),
+    #[error("[5007] type error: {0}")]
+    Type(String),
+    #[error("[5008] io error: {0}")]
+    Io(String),
+    #[error("[5009] permission denied: {0}")]
+    PermissionDenied(String),
+    #[error("[5010] wasi error: {0}")]
+    Wasi(String),
+    #[error("[5011] fuel exhausted: {0}")]
+    FuelExhausted(String),
+    #[error("[5012] timeout: {0}")]
+    Timeout(String),
+    #[error("[5013] limit exceeded: {0}")]
+    LimitExceeded(String),
+}
+
+impl Error {
+    /// The stable code of this error.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Self::Compile(_) => ErrorCode::CompileError,
+            Self::Instantiate(_) => ErrorCode::InstantiateError,
+            Self::Call(_) => ErrorCode::CallError,
+            Self::ExportNotFound(_) => ErrorCode::ExportNotFound,
+            Self::InvalidModuleHandle(_) => ErrorCode::InvalidModuleHandle,
+            Self::InvalidInstanceHandle(_) => ErrorCode::InvalidInstanceHandle,
+            Self::Memory(_) => ErrorCode::MemoryError,
+            Self::Type(_) => ErrorCode::TypeError,
+            Self::Io(_) => ErrorCode::IoError,
+            Self::PermissionDenied(_) => ErrorCode::PermissionDenied,
+            Self::Wasi(_) => ErrorCode::WasiError,
+            Self::FuelExhausted(_) => ErrorCode::FuelExhausted,
+            Self::Timeout(_) => ErrorCode::Timeout,
+            Self::LimitExceeded(_) => ErrorCode::LimitExceeded,
+        }
+    }
+
+    /// The message without the `[code]` prefix.
+    pub fn message(&self) -> &str {
+        match self {
+            Self::Compile(m)
+            | Self::Instantiate(m)
+            | Self::Call(m)
+            | Self::ExportNotFound(m)
+            | Self::InvalidModuleHandle(m)
+            | Self::InvalidInstanceHandle(m)
+            | Self::Memory(m)
+            | Self::Type(m)
+            | Self::Io(m)
+            | Self::PermissionDenied(m)
+            | Self::Wasi(m)
+            | Self::FuelExhausted(m)
+            | Self::Timeout(m)
+            | Self::LimitExceeded(m) => m,
+        }
+    }
+
+    /// Build an error from a code and a message (used by hosts that carry errors across a boundary).
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        let m = message.into();
+        match code {
+            ErrorCode::CompileError => Self::Compile(m),
+            ErrorCode::InstantiateError => Self::Instantiate(m),
+            ErrorCode::CallError => Self::Call(m),
+            ErrorCode::ExportNotFound => Self::ExportNotFound(m),
+            ErrorCode::InvalidModuleHandle => Self::InvalidModuleHandle(m),
+            ErrorCode::InvalidInstanceHandle => Self::InvalidInstanceHandle(m),
+            ErrorCode::MemoryError => Self::Memory(m),
+            ErrorCode::TypeError => Self::Type(m),
+            ErrorCode::IoError => Self::Io(m),
+            ErrorCode::PermissionDenied => Self::PermissionDenied(m),
+            ErrorCode::WasiError => Self::Wasi(m),
+            ErrorCode::FuelExhausted => Self::FuelExhausted(m),
+            ErrorCode::Timeout => Self::Timeout(m),
+            ErrorCode::LimitExceeded => Self::LimitExceeded(m),
+        }
+    }
+}
+
+/// Result alias for the runtime.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Render a wasmtime error with its whole context chain (trap code, backtrace) on one message.
+pub(crate) fn describe(err: &wasmtime::Error) -> String {
+    format!("{err:?}")
+}

@@ -1,0 +1,357 @@
+//! A live instance: its store, cached export lookups, limits and captured output.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use wasmtime::{Extern, Func, Memory, Store, StoreLimitsBuilder, Trap, ValRaw};
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::I32Exit;
+
+use crate::epoch_ticker::EpochTicker;
+use crate::error::{describe, Error, Result};
+use crate::module::CompiledModule;
+use crate::store_data::StoreData;
+use crate::value::{ValType, Value};
+use crate::wasi::{BuiltWasi, WasiOptions};
+
+/// Handle to a live instance. Cheap to copy; checked on every use (5005 when stale or forged).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct InstanceId(pub u64);
+
+/// How to instantiate.
+#[derive(Debug, Clone, Default)]
+pub struct InstanceOptions {
+    /// WASI context. Modules importing `wasi_snapshot_preview1` get an empty one when this is `None`.
+    pub wasi: Option<WasiOptions>,
+    /// Fuel budget for the instance's whole life (5011 when spent). Instances with fuel run fuel-metered code.
+    pub fuel: Option<u64>,
+    /// Fuel budget for each call (on top of, and capped by, `fuel`).
+    pub call_fuel: Option<u64>,
+    /// Wall-clock limit for each call (5012). Instances with a timeout run epoch-checked code.
+    pub timeout: Option<Duration>,
+    /// Cap on linear memory: guest `memory.grow` past it returns -1, host grow fails with 5013.
+    pub max_memory_bytes: Option<usize>,
+}
+
+/// Per-call overrides of the instance's limits. Fuel needs an instance created with fuel, a timeout one created
+/// with a timeout (the code must carry the checks).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CallLimits {
+    pub fuel: Option<u64>,
+    pub timeout: Option<Duration>,
+}
+
+/// A cached function export: looked up and type-checked once per instance.
+struct FuncEntry {
+    func: Func,
+    params: Box<[ValType]>,
+    results: Box<[ValType]>,
+}
+
+/// An instance behind its lock. Calls on one instance run one at a time; different instances never share a lock.
+pub(crate) struct InstanceCell {
+    state: Mutex<InstanceState>,
+    pub(crate) uses_wasi: bool,
+}
+
+pub(crate) struct InstanceState {
+    store: Store<StoreData>,
+    instance: wasmtime::Instance,
+    compiled: Arc<CompiledModule>,
+    funcs: HashMap<Box<str>, FuncEntry>,
+    raw: Vec<ValRaw>,
+    /// Remaining instance-wide fuel; `None` when unlimited.
+    fuel_left: Option<u64>,
+    call_fuel: Option<u64>,
+    timeout: Option<Duration>,
+    max_memory_bytes: Option<usize>,
+    exit_code: Option<i32>,
+    stdout: Option<MemoryOutputPipe>,
+    stderr: Option<MemoryOutputPipe>,
+}
+
+impl InstanceCell {
+    /// Instantiate `compiled` with `options`. Cost: a WASI context (if any) plus a pooled slot and the module's
+    /// start function — microseconds for small guests.
+    pub(crate) fn new(compiled: Arc<CompiledModule>, options: &InstanceOptions, wasi: Option<BuiltWasi>) -> Result<Self> {
+        let pre = compiled.pre.as_ref().map_err(|e| Error::Instantiate(e.clone()))?;
+        let mut limits = StoreLimitsBuilder::new();
+        if let Some(max) = options.max_memory_bytes {
+            limits = limits.memory_size(max);
+        }
+        let uses_wasi = wasi.is_some();
+        let (ctx, stdout, stderr) = match wasi {
+            Some(w) => (Some(w.ctx), w.stdout, w.stderr),
+            None => (None, None, None),
+        };
+        let mut store = Store::new(&compiled.slot.engine, StoreData { wasi: ctx, limits: limits.build() });
+        store.limiter(|d| &mut d.limits);
+        let interruption = compiled.slot.interruption;
+        if interruption.fuel {
+            store.set_fuel(options.fuel.unwrap_or(u64::MAX)).map_err(|e| Error::Instantiate(describe(&e)))?;
+        }
+        if interruption.epoch {
+            store.epoch_deadline_trap();
+            store.set_epoch_deadline(NO_DEADLINE);
+        }
+        let instance = pre.instantiate(&mut store).map_err(|e| instantiate_error(&e))?;
+        let state = InstanceState {
+            store,
+            instance,
+            compiled,
+            funcs: HashMap::new(),
+            raw: Vec::new(),
+            fuel_left: options.fuel,
+            call_fuel: options.call_fuel,
+            timeout: options.timeout,
+            max_memory_bytes: options.max_memory_bytes,
+            exit_code: None,
+            stdout,
+            stderr,
+        };
+        Ok(Self { state: Mutex::new(state), uses_wasi })
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, InstanceState> {
+        // A panic while holding the lock can only come from a bug in this crate; the store itself stays sound.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Far enough in the future to never fire (ticks beyond the current epoch).
+const NO_DEADLINE: u64 = 1 << 62;
+
+fn instantiate_error(e: &wasmtime::Error) -> Error {
+    if e.downcast_ref::<wasmtime::PoolConcurrencyLimitError>().is_some() {
+        return Error::LimitExceeded(format!("instance pool exhausted: {e:#}"));
+    }
+    if let Some(trap) = e.downcast_ref::<Trap>() {
+        return trap_error(*trap, e);
+    }
+    Error::Instantiate(format!("{e:#}"))
+}
+
+fn trap_error(trap: Trap, e: &wasmtime::Error) -> Error {
+    match trap {
+        Trap::OutOfFuel => Error::FuelExhausted(describe(e)),
+        Trap::Interrupt => Error::Timeout(describe(e)),
+        _ => Error::Call(describe(e)),
+    }
+}
+
+impl InstanceState {
+    /// Call export `name`. Arguments are converted by the export's signature; results are appended to `out`.
+    /// The export is looked up once per instance; the call itself goes through `Func::call_unchecked` with a
+    /// reused raw buffer (no allocation after the first call of a name).
+    pub(crate) fn call(
+        &mut self,
+        name: &str,
+        args: &[Value],
+        limits: CallLimits,
+        ticker: &EpochTicker,
+        out: &mut Vec<Value>,
+    ) -> Result<()> {
+        let _span = tracing::debug_span!("call", export = name).entered();
+        self.ensure_func(name)?;
+        let entry = &self.funcs[name];
+        if args.len() != entry.params.len() {
+            return Err(Error::Type(format!(
+                "`{name}` takes {} argument(s), got {}",
+                entry.params.len(),
+                args.len()
+            )));
+        }
+        let slots = entry.params.len().max(entry.results.len());
+        self.raw.clear();
+        for (i, (arg, ty)) in args.iter().zip(entry.params.iter()).enumerate() {
+            self.raw.push(arg.to_raw(*ty, i)?);
+        }
+        self.raw.resize(slots, ValRaw::i64(0));
+        let func = entry.func;
+
+        let interruption = self.compiled.slot.interruption;
+        let fuel = limits.fuel.or(self.call_fuel);
+        let timeout = limits.timeout.or(self.timeout);
+        if fuel.is_some() && !interruption.fuel {
+            return Err(Error::Call("a per-call fuel limit needs an instance created with `fuel` or `call_fuel`".into()));
+        }
+        if timeout.is_some() && !interruption.epoch {
+            return Err(Error::Call("a per-call timeout needs an instance created with `timeout`".into()));
+        }
+        let granted = match (self.fuel_left, fuel) {
+            (Some(left), Some(call)) => Some(left.min(call)),
+            (left, call) => left.or(call),
+        };
+        if interruption.fuel {
+            self.store.set_fuel(granted.unwrap_or(u64::MAX)).map_err(|e| Error::Call(describe(&e)))?;
+        }
+        let _timed = timeout.map(|t| {
+            ticker.watch(&self.compiled.slot.engine);
+            self.store.set_epoch_deadline(ticker.ticks_for(t));
+            ticker.begin()
+        });
+
+        // SAFETY: `raw` holds `slots = max(params, results)` entries; the first `params.len()` were written by
+        // `to_raw` with exactly the parameter types of `func` (checked above, and `ensure_func` refuses
+        // signatures with reference or v128 types, so no raw value needs to be rooted in this store). `func`
+        // belongs to `self.store`, and this is a synchronous store, so the call cannot be re-entered from an
+        // async context.
+        let result = unsafe { func.call_unchecked(&mut self.store, &mut self.raw[..] as *mut [ValRaw]) };
+
+        if let Some(granted) = granted {
+            let remaining = self.store.get_fuel().unwrap_or(0);
+            if let Some(left) = &mut self.fuel_left {
+                *left -= granted - remaining;
+            }
+        }
+        if timeout.is_some() {
+            self.store.set_epoch_deadline(NO_DEADLINE);
+        }
+        match result {
+            Ok(()) => {
+                let entry = &self.funcs[name];
+                out.extend(entry.results.iter().zip(&self.raw).map(|(ty, raw)| Value::from_raw(*raw, *ty)));
+                Ok(())
+            }
+            Err(e) => self.call_error(e),
+        }
+    }
+
+    fn call_error(&mut self, e: wasmtime::Error) -> Result<()> {
+        if let Some(exit) = e.downcast_ref::<I32Exit>() {
+            // `proc_exit(n)` is how a WASI command ends: an exit status, not a failure.
+            self.exit_code = Some(exit.0);
+            return Ok(());
+        }
+        if let Some(trap) = e.downcast_ref::<Trap>() {
+            return Err(trap_error(*trap, &e));
+        }
+        Err(Error::Call(describe(&e)))
+    }
+
+    fn ensure_func(&mut self, name: &str) -> Result<()> {
+        if self.funcs.contains_key(name) {
+            return Ok(());
+        }
+        let func = match self.instance.get_export(&mut self.store, name) {
+            Some(Extern::Func(f)) => f,
+            Some(other) => {
+                let kind = match other {
+                    Extern::Memory(_) | Extern::SharedMemory(_) => "memory",
+                    Extern::Table(_) => "table",
+                    Extern::Global(_) => "global",
+                    _ => "non-function",
+                };
+                return Err(Error::ExportNotFound(format!("`{name}` is a {kind}, not a function")));
+            }
+            None => return Err(Error::ExportNotFound(format!("no export named `{name}`"))),
+        };
+        let ty = func.ty(&self.store);
+        let params: Box<[ValType]> = ty.params().map(|t| ValType::from_wasmtime(&t)).collect();
+        let results: Box<[ValType]> = ty.results().map(|t| ValType::from_wasmtime(&t)).collect();
+        if let Some(bad) = params.iter().chain(results.iter()).find(|t| !t.is_numeric()) {
+            return Err(Error::Type(format!(
+                "`{name}` has a {bad} in its signature; only i32, i64, f32 and f64 can cross this API"
+            )));
+        }
+        self.funcs.insert(name.into(), FuncEntry { func, params, results });
+        Ok(())
+    }
+
+    /// The named memory, or the first exported memory when `name` is `None`.
+    fn memory(&mut self, name: Option<&str>) -> Result<Memory> {
+        match name {
+            Some(n) => self
+                .instance
+                .get_memory(&mut self.store, n)
+                .ok_or_else(|| Error::Memory(format!("no memory export named `{n}`"))),
+            None => {
+                let first = self.compiled.module.exports().find_map(|e| e.ty().memory().map(|_| e.name().to_string()));
+                let n = first.ok_or_else(|| Error::Memory("the instance exports no memory".into()))?;
+                self.memory(Some(&n))
+            }
+        }
+    }
+
+    /// Copy memory at `offset` into `buf` (one copy).
+    pub(crate) fn read(&mut self, name: Option<&str>, offset: u64, buf: &mut [u8]) -> Result<()> {
+        let mem = self.memory(name)?;
+        let start = usize::try_from(offset).map_err(|_| oob(offset, buf.len(), 0))?;
+        mem.read(&self.store, start, buf).map_err(|_| oob(offset, buf.len(), mem.data_size(&self.store)))
+    }
+
+    /// Copy `data` into memory at `offset` (one copy).
+    pub(crate) fn write(&mut self, name: Option<&str>, offset: u64, data: &[u8]) -> Result<()> {
+        let mem = self.memory(name)?;
+        let start = usize::try_from(offset).map_err(|_| oob(offset, data.len(), 0))?;
+        mem.write(&mut self.store, start, data).map_err(|_| oob(offset, data.len(), mem.data_size(&self.store)))
+    }
+
+    /// Memory size in pages (64 KiB for ordinary memories).
+    pub(crate) fn size(&mut self, name: Option<&str>) -> Result<u64> {
+        let mem = self.memory(name)?;
+        Ok(mem.size(&self.store))
+    }
+
+    /// Memory size in bytes.
+    pub(crate) fn byte_len(&mut self, name: Option<&str>) -> Result<u64> {
+        let mem = self.memory(name)?;
+        Ok(mem.data_size(&self.store) as u64)
+    }
+
+    /// Grow memory by `pages`; returns the previous size in pages.
+    pub(crate) fn grow(&mut self, name: Option<&str>, pages: u64) -> Result<u64> {
+        let mem = self.memory(name)?;
+        let before = mem.size(&self.store);
+        mem.grow(&mut self.store, pages).map_err(|e| {
+            let page = mem.page_size(&self.store);
+            let wanted = before.saturating_add(pages).saturating_mul(page);
+            match self.max_memory_bytes {
+                Some(max) if wanted > max as u64 => Error::LimitExceeded(format!(
+                    "growing memory to {wanted} bytes exceeds the instance's cap of {max} bytes"
+                )),
+                _ => Error::Memory(format!("cannot grow memory by {pages} page(s) from {before}: {e:#}")),
+            }
+        })
+    }
+
+    /// Exit status after a WASI command called `proc_exit` (or returned from `_start`, which is 0).
+    pub(crate) fn exit_code(&self) -> Option<i32> {
+        self.exit_code
+    }
+
+    pub(crate) fn set_exit_code(&mut self, code: i32) {
+        self.exit_code = Some(code);
+    }
+
+    /// Remaining instance fuel (`None` when unlimited).
+    pub(crate) fn fuel_left(&self) -> Option<u64> {
+        self.fuel_left
+    }
+
+    /// Captured stdout so far (empty unless captured).
+    pub(crate) fn stdout(&self) -> Vec<u8> {
+        self.stdout.as_ref().map(|p| p.contents().to_vec()).unwrap_or_default()
+    }
+
+    /// Captured stderr so far (empty unless captured).
+    pub(crate) fn stderr(&self) -> Vec<u8> {
+        self.stderr.as_ref().map(|p| p.contents().to_vec()).unwrap_or_default()
+    }
+
+    pub(crate) fn has_export(&mut self, name: &str) -> bool {
+        self.instance.get_export(&mut self.store, name).is_some()
+    }
+}
+
+fn oob(offset: u64, len: usize, size: usize) -> Error {
+    Error::Memory(format!("out of bounds: {len} byte(s) at offset {offset}, memory is {size} bytes"))
+}
+
+impl InstanceState {
+    /// The module this instance was created from.
+    pub(crate) fn module(&self) -> wasmtime::Module {
+        self.compiled.module.clone()
+    }
+}

@@ -1,0 +1,44 @@
+//! # ext_wasm
+//!
+//! The WebAssembly runtime behind `runtime:wasm` for Forge apps: Wasmtime with a content-addressed, MAC-checked
+//! artifact cache, pooled instances, fuel / timeout / memory limits, WASI preview1 and capability checks.
+//!
+//! The core ([`Runtime`]) knows nothing about JavaScript. Hosts are thin adapters over it: the C ABI in
+//! [`ffi`] (loaded by stock Deno with `Deno.dlopen`), the deno_core extension (cargo feature `deno`), and the
+//! `ext-wasm` CLI.
+//!
+//! ```
+//! use ext_wasm::{Runtime, RuntimeConfig, InstanceOptions, Value};
+//! let mut config = RuntimeConfig::default();
+//! config.cache.enabled = false;
+//! let rt = Runtime::new(config);
+//! let module = rt.compile(br#"(module (func (export "add") (param i32 i32) (result i32)
+//!     local.get 0 local.get 1 i32.add))"#).unwrap();
+//! let instance = rt.instantiate(module, &InstanceOptions::default()).unwrap();
+//! assert_eq!(rt.call(instance, "add", &[Value::Number(10.0), Value::Number(32.0)]).unwrap(), [Value::I32(42)]);
+//! ```
+
+mod artifact_cache;
+mod capabilities;
+mod config;
+mod engine;
+mod epoch_ticker;
+mod error;
+mod instance;
+mod module;
+mod registry;
+mod runtime;
+mod store_data;
+mod value;
+mod wasi;
+
+pub use artifact_cache::{ArtifactCache, CacheEntry, CacheStats, VerifyReport};
+pub use capabilities::{Capabilities, CapabilityChecker};
+pub use config::{CacheConfig, PoolConfig, RuntimeConfig, CACHE_DIR_ENV};
+pub use engine::Interruption;
+pub use error::{Error, ErrorCode, Result};
+pub use instance::{CallLimits, InstanceId, InstanceOptions};
+pub use module::{ExportInfo, ExportKind, LoadOrigin, ModuleId};
+pub use runtime::{CompileReport, Runtime};
+pub use value::{ValType, Value};
+pub use wasi::{InputMode, OutputMode, Preopen, WasiOptions};

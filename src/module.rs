@@ -1,0 +1,138 @@
+//! Compiled modules: one binary, lazily compiled per engine variant, each with its `InstancePre` built once.
+
+use std::fmt;
+use std::sync::{Arc, OnceLock};
+
+use wasmtime::{ExternType, InstancePre, Module};
+
+use crate::engine::{EngineSlot, Interruption};
+use crate::error::{Error, Result};
+use crate::store_data::StoreData;
+use crate::value::ValType;
+
+/// Handle to a compiled module. Cheap to copy; checked on every use (5004 when stale or forged).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ModuleId(pub u64);
+
+/// What an export is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ExportKind {
+    Func,
+    Memory,
+    Table,
+    Global,
+    /// Exception tags (exception-handling proposal).
+    Tag,
+}
+
+impl ExportKind {
+    /// `"func" | "memory" | "table" | "global" | "tag"`, as the `runtime:wasm` docs spell them.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Func => "func",
+            Self::Memory => "memory",
+            Self::Table => "table",
+            Self::Global => "global",
+            Self::Tag => "tag",
+        }
+    }
+}
+
+impl fmt::Display for ExportKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One export of a module or instance. `params` and `results` are filled for functions only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExportInfo {
+    pub name: String,
+    pub kind: ExportKind,
+    pub params: Vec<ValType>,
+    pub results: Vec<ValType>,
+}
+
+/// Where a module's code came from, for stats and the CLI.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LoadOrigin {
+    /// Compiled by Cranelift now.
+    Compiled,
+    /// Mapped from the artifact cache.
+    CacheHit,
+    /// The same bytes were already compiled in this process.
+    Dedup,
+}
+
+/// A module's code for one engine variant, ready to instantiate.
+pub(crate) struct CompiledModule {
+    pub(crate) module: Module,
+    pub(crate) slot: Arc<EngineSlot>,
+    /// `Err` when an import cannot be satisfied; surfaces as 5001 at instantiate.
+    pub(crate) pre: std::result::Result<InstancePre<StoreData>, String>,
+    pub(crate) origin: LoadOrigin,
+}
+
+impl CompiledModule {
+    pub(crate) fn new(module: Module, slot: Arc<EngineSlot>, needs_wasi: bool, origin: LoadOrigin) -> Self {
+        let linker = if needs_wasi { &slot.wasi_linker } else { &slot.plain_linker };
+        let pre = linker.instantiate_pre(&module).map_err(|e| format!("{e:#}"));
+        Self { module, slot, pre, origin }
+    }
+}
+
+/// A wasm binary and its compiled variants, shared by every handle to the same bytes in this process.
+pub(crate) struct SharedModule {
+    pub(crate) hash: blake3::Hash,
+    /// The binary, kept to compile further variants on demand.
+    pub(crate) bytes: Arc<[u8]>,
+    pub(crate) needs_wasi: bool,
+    pub(crate) exports: Vec<ExportInfo>,
+    variants: [OnceLock<Result<Arc<CompiledModule>>>; Interruption::COUNT],
+}
+
+impl SharedModule {
+    pub(crate) fn new(hash: blake3::Hash, bytes: Arc<[u8]>, first: CompiledModule) -> Self {
+        let module = &first.module;
+        let needs_wasi = module.imports().any(|i| i.module() == "wasi_snapshot_preview1");
+        let exports = module.exports().map(|e| export_info(e.name(), &e.ty())).collect();
+        let variants: [OnceLock<_>; Interruption::COUNT] = Default::default();
+        let index = first.slot.interruption.index();
+        let _ = variants[index].set(Ok(Arc::new(first)));
+        Self { hash, bytes, needs_wasi, exports, variants }
+    }
+
+    /// The compiled variant for `interruption`, compiling (or loading) it with `compile` on first use.
+    pub(crate) fn variant(
+        &self,
+        interruption: Interruption,
+        compile: impl FnOnce() -> Result<CompiledModule>,
+    ) -> Result<Arc<CompiledModule>> {
+        self.variants[interruption.index()].get_or_init(|| compile().map(Arc::new)).clone()
+    }
+}
+
+pub(crate) fn export_info(name: &str, ty: &ExternType) -> ExportInfo {
+    let (kind, params, results) = match ty {
+        ExternType::Func(f) => (
+            ExportKind::Func,
+            f.params().map(|t| ValType::from_wasmtime(&t)).collect(),
+            f.results().map(|t| ValType::from_wasmtime(&t)).collect(),
+        ),
+        ExternType::Memory(_) => (ExportKind::Memory, vec![], vec![]),
+        ExternType::Table(_) => (ExportKind::Table, vec![], vec![]),
+        ExternType::Global(_) => (ExportKind::Global, vec![], vec![]),
+        ExternType::Tag(_) => (ExportKind::Tag, vec![], vec![]),
+    };
+    ExportInfo { name: name.to_string(), kind, params, results }
+}
+
+/// Turn a wasm-or-wat input into a binary; text is accepted so `.wat` files and inline modules just work.
+pub(crate) fn to_binary(bytes: &[u8]) -> Result<std::borrow::Cow<'_, [u8]>> {
+    if bytes.starts_with(b"\0asm") {
+        return Ok(std::borrow::Cow::Borrowed(bytes));
+    }
+    wat::parse_bytes(bytes).map_err(|e| Error::Compile(format!("not a wasm binary, and not valid text format: {e}")))
+}

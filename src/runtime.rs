@@ -1,0 +1,369 @@
+//! [`Runtime`]: the public API every host (deno_core ops, the C ABI, the CLI) is a thin adapter over.
+
+use std::path::Path;
+use std::sync::{Arc, Weak};
+use std::time::Instant;
+
+use dashmap::DashMap;
+
+use crate::artifact_cache::{ArtifactCache, CacheStats, Lookup};
+use crate::config::RuntimeConfig;
+use crate::engine::{EngineSet, EngineSlot, Interruption};
+use crate::epoch_ticker::EpochTicker;
+use crate::error::{Error, Result};
+use crate::instance::{CallLimits, InstanceCell, InstanceId, InstanceOptions, InstanceState};
+use crate::module::{to_binary, CompiledModule, ExportInfo, LoadOrigin, ModuleId, SharedModule};
+use crate::registry::{Miss, Registry};
+use crate::value::Value;
+use crate::wasi::WasiOptions;
+
+/// A WebAssembly runtime: engines, artifact cache, module and instance tables. Cheap to clone (an `Arc`);
+/// every method takes `&self` and may be called from any thread.
+#[derive(Clone)]
+pub struct Runtime {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: RuntimeConfig,
+    engines: EngineSet,
+    cache: Option<ArtifactCache>,
+    /// In-process dedup: identical bytes share one [`SharedModule`] while any handle holds it.
+    dedup: DashMap<[u8; 32], Weak<SharedModule>>,
+    modules: Registry<Arc<SharedModule>>,
+    instances: Registry<Arc<InstanceCell>>,
+    ticker: EpochTicker,
+}
+
+/// What [`Runtime::compile`] did, for callers that report it (the CLI's `--stats`, the demo).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CompileReport {
+    pub id: ModuleId,
+    pub origin: LoadOrigin,
+}
+
+impl Runtime {
+    /// A runtime with `config`. Engines and pools are created lazily on first compile, so this is cheap; the
+    /// cache directory and its key are opened here.
+    pub fn new(config: RuntimeConfig) -> Self {
+        let cache = config.cache.resolve_dir().map(|dir| ArtifactCache::open(dir, config.cache.max_bytes));
+        let inner = Inner {
+            engines: EngineSet::new(config.pool.clone()),
+            ticker: EpochTicker::new(config.epoch_tick),
+            cache,
+            dedup: DashMap::new(),
+            modules: Registry::new(),
+            instances: Registry::new(),
+            config,
+        };
+        Self { inner: Arc::new(inner) }
+    }
+
+    /// The configuration this runtime was built with.
+    pub fn config(&self) -> &RuntimeConfig {
+        &self.inner.config
+    }
+
+    /// The artifact cache, when the disk cache is on.
+    pub fn cache(&self) -> Option<&ArtifactCache> {
+        self.inner.cache.as_ref()
+    }
+
+    /// Cache counters and disk usage (`dir: None` when the disk cache is off).
+    pub fn cache_stats(&self) -> CacheStats {
+        self.inner.cache.as_ref().map(|c| c.stats()).unwrap_or_default()
+    }
+
+    /// Whether instances of plain (uninstrumented) code come from the pooling allocator (false after a fallback).
+    pub fn is_pooled(&self) -> Result<bool> {
+        Ok(self.inner.engines.get(Interruption::default())?.pooled)
+    }
+
+    /// Compile a module from binary or text bytes. Identical bytes share one compiled module per process; on a
+    /// disk-cache hit the code is mapped instead of compiled. Invalid bytes → 5000.
+    pub fn compile(&self, bytes: &[u8]) -> Result<ModuleId> {
+        self.compile_report(bytes).map(|r| r.id)
+    }
+
+    /// [`Runtime::compile`], also saying where the code came from.
+    pub fn compile_report(&self, bytes: &[u8]) -> Result<CompileReport> {
+        let _span = tracing::debug_span!("compile", len = bytes.len()).entered();
+        let binary = to_binary(bytes)?;
+        let hash = blake3::hash(&binary);
+        let (shared, origin) = match self.inner.dedup.get(hash.as_bytes()).and_then(|w| w.upgrade()) {
+            Some(shared) => (shared, LoadOrigin::Dedup),
+            None => {
+                let bytes: Arc<[u8]> = Arc::from(&binary[..]);
+                let first = self.load_variant(&hash, &bytes, Interruption::default(), None)?;
+                let origin = first.origin;
+                let shared = Arc::new(SharedModule::new(hash, bytes, first));
+                let shared = match self.inner.dedup.entry(*hash.as_bytes()) {
+                    dashmap::Entry::Occupied(mut e) => match e.get().upgrade() {
+                        Some(winner) => winner,
+                        None => {
+                            e.insert(Arc::downgrade(&shared));
+                            shared
+                        }
+                    },
+                    dashmap::Entry::Vacant(e) => {
+                        e.insert(Arc::downgrade(&shared));
+                        shared
+                    }
+                };
+                (shared, origin)
+            }
+        };
+        let id = self
+            .inner
+            .modules
+            .insert(shared, self.inner.config.max_modules)
+            .ok_or_else(|| Error::LimitExceeded(format!("live module cap of {} reached", self.inner.config.max_modules.unwrap_or(0))))?;
+        Ok(CompileReport { id: ModuleId(id), origin })
+    }
+
+    /// Read a `.wasm` or `.wat` file and compile it. Refused (5009) unless file compiles are allowed; an
+    /// unreadable file → 5008.
+    pub fn compile_file(&self, path: impl AsRef<Path>) -> Result<ModuleId> {
+        self.compile_file_report(path).map(|r| r.id)
+    }
+
+    /// [`Runtime::compile_file`], also saying where the code came from.
+    pub fn compile_file_report(&self, path: impl AsRef<Path>) -> Result<CompileReport> {
+        let path = path.as_ref();
+        self.inner.config.capabilities.check_compile_file(path)?;
+        let bytes = std::fs::read(path).map_err(|e| Error::Io(format!("cannot read {}: {e}", path.display())))?;
+        self.compile_report(&bytes)
+    }
+
+    /// Compile (or load from the disk cache) `bytes` for one engine variant.
+    fn load_variant(
+        &self,
+        hash: &blake3::Hash,
+        bytes: &[u8],
+        interruption: Interruption,
+        needs_wasi: Option<bool>,
+    ) -> Result<CompiledModule> {
+        let slot: Arc<EngineSlot> = self.inner.engines.get(interruption)?;
+        let cached = self.inner.cache.as_ref().map(|c| c.load(&slot.engine, &slot.fingerprint, hash));
+        let (module, origin) = match cached {
+            Some(Lookup::Hit(module)) => (module, LoadOrigin::CacheHit),
+            _ => {
+                let _span = tracing::debug_span!("cranelift", variant = interruption.name()).entered();
+                let module = wasmtime::Module::from_binary(&slot.engine, bytes)
+                    .map_err(|e| Error::Compile(format!("{e:#}")))?;
+                if let Some(cache) = &self.inner.cache {
+                    cache.store(&slot.fingerprint, hash, &module);
+                }
+                (module, LoadOrigin::Compiled)
+            }
+        };
+        let needs_wasi =
+            needs_wasi.unwrap_or_else(|| module.imports().any(|i| i.module() == "wasi_snapshot_preview1"));
+        Ok(CompiledModule::new(module, slot, needs_wasi, origin))
+    }
+
+    fn module(&self, id: ModuleId) -> Result<Arc<SharedModule>> {
+        self.inner.modules.get(id.0).map_err(|miss| module_miss(id, miss))
+    }
+
+    fn instance(&self, id: InstanceId) -> Result<Arc<InstanceCell>> {
+        self.inner.instances.get(id.0).map_err(|miss| instance_miss(id, miss))
+    }
+
+    /// Drop a module handle. Instances created from it keep working; the handle is invalid afterwards (5004).
+    pub fn drop_module(&self, id: ModuleId) -> Result<()> {
+        let shared = self.inner.modules.remove(id.0).map_err(|miss| module_miss(id, miss))?;
+        // Forget the dedup entry once no handle holds the module any more.
+        if Arc::strong_count(&shared) == 1 {
+            self.inner.dedup.remove_if(shared.hash.as_bytes(), |_, w| w.strong_count() <= 1);
+        }
+        Ok(())
+    }
+
+    /// Exports of a module: name, kind and, for functions, parameter and result types.
+    pub fn module_exports(&self, id: ModuleId) -> Result<Vec<ExportInfo>> {
+        Ok(self.module(id)?.exports.clone())
+    }
+
+    /// Live module handles.
+    pub fn module_count(&self) -> usize {
+        self.inner.modules.len()
+    }
+
+    /// Live instances.
+    pub fn instance_count(&self) -> usize {
+        self.inner.instances.len()
+    }
+
+    /// Instantiate a module. Instances with `fuel`/`call_fuel` or `timeout` run code compiled with those checks
+    /// (compiled on first use, cached on disk like any other). Cost for a small guest on a warm pool: a few
+    /// microseconds.
+    pub fn instantiate(&self, id: ModuleId, options: &InstanceOptions) -> Result<InstanceId> {
+        let _span = tracing::debug_span!("instantiate", module = id.0).entered();
+        let shared = self.module(id)?;
+        let cap = self.inner.config.max_instances.unwrap_or(self.inner.config.pool.total_instances as usize);
+        if self.inner.instances.len() >= cap {
+            return Err(Error::LimitExceeded(format!("live instance cap of {cap} reached")));
+        }
+        let interruption = Interruption {
+            fuel: options.fuel.is_some() || options.call_fuel.is_some(),
+            epoch: options.timeout.is_some(),
+        };
+        let compiled = shared.variant(interruption, || {
+            self.load_variant(&shared.hash, &shared.bytes, interruption, Some(shared.needs_wasi))
+        })?;
+        let wasi = if shared.needs_wasi {
+            let default = WasiOptions::default();
+            let opts = options.wasi.as_ref().unwrap_or(&default);
+            Some(opts.build(&self.inner.config.capabilities, self.inner.config.capture_limit)?)
+        } else {
+            None
+        };
+        let cell = InstanceCell::new(compiled, options, wasi)?;
+        let handle = self
+            .inner
+            .instances
+            .insert(Arc::new(cell), Some(cap))
+            .ok_or_else(|| Error::LimitExceeded(format!("live instance cap of {cap} reached")))?;
+        Ok(InstanceId(handle))
+    }
+
+    /// Drop an instance, returning its pool slot. The handle is invalid afterwards (5005).
+    pub fn drop_instance(&self, id: InstanceId) -> Result<()> {
+        self.inner.instances.remove(id.0).map(drop).map_err(|miss| instance_miss(id, miss))
+    }
+
+    /// Run `f` on the instance's state, on a helper thread when WASI host calls might otherwise panic:
+    /// wasmtime-wasi's synchronous bindings `block_on` the ambient tokio runtime, which panics on a thread that
+    /// is already driving one (a current-thread `block_on`, a worker). Costs a thread spawn, only for WASI
+    /// instances called from inside a tokio context.
+    fn with_state<R: Send>(&self, id: InstanceId, f: impl FnOnce(&mut InstanceState, &EpochTicker) -> R + Send) -> Result<R> {
+        let cell = self.instance(id)?;
+        let ticker = &self.inner.ticker;
+        if cell.uses_wasi && tokio::runtime::Handle::try_current().is_ok() {
+            return std::thread::scope(|s| {
+                s.spawn(|| f(&mut cell.lock(), ticker))
+                    .join()
+                    .map_err(|_| Error::Call("the call panicked".into()))
+            });
+        }
+        let mut state = cell.lock();
+        Ok(f(&mut state, ticker))
+    }
+
+    /// Call export `name` with arguments converted by its signature; returns its results in order.
+    /// Traps → 5002 (with trap code and wasm backtrace), fuel → 5011, timeout → 5012, missing export → 5003,
+    /// wrong arity or type → 5007. A WASI `proc_exit` returns no results and sets [`Runtime::exit_code`].
+    pub fn call(&self, id: InstanceId, name: &str, args: &[Value]) -> Result<Vec<Value>> {
+        let mut out = Vec::new();
+        self.call_into(id, name, args, CallLimits::default(), &mut out)?;
+        Ok(out)
+    }
+
+    /// [`Runtime::call`] with per-call limits, appending results to a caller-owned buffer (no allocation on the
+    /// hot path once the buffer and the instance's export cache are warm).
+    pub fn call_into(&self, id: InstanceId, name: &str, args: &[Value], limits: CallLimits, out: &mut Vec<Value>) -> Result<()> {
+        self.with_state(id, |s, ticker| s.call(name, args, limits, ticker, out))?
+    }
+
+    /// Run a WASI command's `_start` and return its exit status (0 when `_start` returns, `n` after
+    /// `proc_exit(n)`). Traps are errors as for [`Runtime::call`].
+    pub fn run_command(&self, id: InstanceId) -> Result<i32> {
+        self.with_state(id, |s, ticker| {
+            if !s.has_export("_start") {
+                return Err(Error::ExportNotFound("no `_start`: not a WASI command".into()));
+            }
+            let mut out = Vec::new();
+            s.call("_start", &[], CallLimits::default(), ticker, &mut out)?;
+            let code = s.exit_code().unwrap_or(0);
+            s.set_exit_code(code);
+            Ok(code)
+        })?
+    }
+
+    /// Exit status recorded by `proc_exit` or [`Runtime::run_command`].
+    pub fn exit_code(&self, id: InstanceId) -> Result<Option<i32>> {
+        Ok(self.instance(id)?.lock().exit_code())
+    }
+
+    /// Remaining instance fuel (`None` when the instance has no fuel budget).
+    pub fn fuel_left(&self, id: InstanceId) -> Result<Option<u64>> {
+        Ok(self.instance(id)?.lock().fuel_left())
+    }
+
+    /// Captured stdout (empty unless the instance was created with `OutputMode::Capture`).
+    pub fn stdout(&self, id: InstanceId) -> Result<Vec<u8>> {
+        Ok(self.instance(id)?.lock().stdout())
+    }
+
+    /// Captured stderr (empty unless captured).
+    pub fn stderr(&self, id: InstanceId) -> Result<Vec<u8>> {
+        Ok(self.instance(id)?.lock().stderr())
+    }
+
+    /// Exports of an instance (those of its module).
+    pub fn instance_exports(&self, id: InstanceId) -> Result<Vec<ExportInfo>> {
+        let cell = self.instance(id)?;
+        let state = cell.lock();
+        let module = state.module();
+        Ok(module.exports().map(|e| crate::module::export_info(e.name(), &e.ty())).collect())
+    }
+
+    /// Copy `buf.len()` bytes of memory (`memory`: export name, or the first memory) at `offset` into `buf`.
+    pub fn read_memory(&self, id: InstanceId, memory: Option<&str>, offset: u64, buf: &mut [u8]) -> Result<()> {
+        self.instance(id)?.lock().read(memory, offset, buf)
+    }
+
+    /// Copy `data` into memory at `offset`. Out of bounds → 5006, nothing written.
+    pub fn write_memory(&self, id: InstanceId, memory: Option<&str>, offset: u64, data: &[u8]) -> Result<()> {
+        self.instance(id)?.lock().write(memory, offset, data)
+    }
+
+    /// Memory size in 64 KiB pages.
+    pub fn memory_size(&self, id: InstanceId, memory: Option<&str>) -> Result<u64> {
+        self.instance(id)?.lock().size(memory)
+    }
+
+    /// Memory size in bytes.
+    pub fn memory_byte_len(&self, id: InstanceId, memory: Option<&str>) -> Result<u64> {
+        self.instance(id)?.lock().byte_len(memory)
+    }
+
+    /// Grow memory by `pages`; returns the old size in pages. Past the instance's cap → 5013, past the module's
+    /// maximum → 5006.
+    pub fn memory_grow(&self, id: InstanceId, memory: Option<&str>, pages: u64) -> Result<u64> {
+        self.instance(id)?.lock().grow(memory, pages)
+    }
+
+    /// Handles of all live instances (for hosts that clean up on shutdown).
+    pub fn instance_ids(&self) -> Vec<InstanceId> {
+        self.inner.instances.handles().into_iter().map(InstanceId).collect()
+    }
+
+    /// Time `f`, for reports.
+    pub fn timed<R>(f: impl FnOnce() -> R) -> (R, std::time::Duration) {
+        let start = Instant::now();
+        let r = f();
+        (r, start.elapsed())
+    }
+}
+
+fn module_miss(id: ModuleId, miss: Miss) -> Error {
+    match miss {
+        Miss::Stale => Error::InvalidModuleHandle(format!("module {} was dropped", id.0)),
+        Miss::Unknown => Error::InvalidModuleHandle(format!("no module with handle {}", id.0)),
+    }
+}
+
+fn instance_miss(id: InstanceId, miss: Miss) -> Error {
+    match miss {
+        Miss::Stale => Error::InvalidInstanceHandle(format!("instance {} was dropped", id.0)),
+        Miss::Unknown => Error::InvalidInstanceHandle(format!("no instance with handle {}", id.0)),
+    }
+}
+
+impl Default for Runtime {
+    fn default() -> Self {
+        Self::new(RuntimeConfig::default())
+    }
+}
