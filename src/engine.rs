@@ -117,6 +117,8 @@ fn pooling_config(pool: &PoolConfig) -> PoolingAllocationConfig {
         .total_stacks(pool.total_instances)
         .total_gc_heaps(pool.total_instances)
         .total_component_instances(0)
+        .max_memories_per_module(4)
+        .max_tables_per_module(4)
         .max_memory_size(pool.max_memory_size)
         .linear_memory_keep_resident(pool.linear_memory_keep_resident)
         .table_keep_resident(pool.table_keep_resident)

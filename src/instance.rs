@@ -126,10 +126,13 @@ fn instantiate_error(e: &wasmtime::Error) -> Error {
     if e.downcast_ref::<wasmtime::PoolConcurrencyLimitError>().is_some() {
         return Error::LimitExceeded(format!("instance pool exhausted: {e:#}"));
     }
-    if let Some(trap) = e.downcast_ref::<Trap>() {
-        return trap_error(*trap, e);
+    match e.downcast_ref::<Trap>() {
+        Some(Trap::OutOfFuel) => Error::FuelExhausted(describe(e)),
+        Some(Trap::Interrupt) => Error::Timeout(describe(e)),
+        // The start function trapped: the instance never came to be.
+        Some(_) => Error::Instantiate(describe(e)),
+        None => Error::Instantiate(format!("{e:#}")),
     }
-    Error::Instantiate(format!("{e:#}"))
 }
 
 fn trap_error(trap: Trap, e: &wasmtime::Error) -> Error {

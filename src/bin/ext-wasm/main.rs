@@ -15,6 +15,8 @@ use ext_wasm::{Error, Runtime, RuntimeConfig};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    #[command(flatten)]
+    cache: CacheArgs,
 }
 
 #[derive(Subcommand)]
@@ -26,15 +28,11 @@ enum Command {
         /// `.wasm` or `.wat` files.
         #[arg(required = true)]
         modules: Vec<PathBuf>,
-        #[command(flatten)]
-        cache: CacheArgs,
     },
     /// Inspect and maintain the artifact cache.
     Cache {
         #[command(subcommand)]
         action: cache_cmd::CacheAction,
-        #[command(flatten)]
-        cache: CacheArgs,
     },
     /// Load the plugins in fixtures/plugins, churn through many short-lived instances and print a table.
     Demo(demo::DemoArgs),
@@ -68,10 +66,10 @@ fn main() -> ExitCode {
         .init();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Run(args) => run::run(args),
-        Command::Compile { modules, cache } => compile(&modules, &cache),
-        Command::Cache { action, cache } => cache_cmd::cache(action, &cache),
-        Command::Demo(args) => demo::demo(args),
+        Command::Run(args) => run::run(args, &cli.cache),
+        Command::Compile { modules } => compile(&modules, &cli.cache),
+        Command::Cache { action } => cache_cmd::cache(action, &cli.cache),
+        Command::Demo(args) => demo::demo(args, &cli.cache),
     };
     match result {
         Ok(code) => code,

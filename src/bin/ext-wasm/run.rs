@@ -39,8 +39,6 @@ pub struct RunArgs {
     /// Print cache hit/miss and load / instantiate / call times on stderr.
     #[arg(long)]
     stats: bool,
-    #[command(flatten)]
-    cache: CacheArgs,
     /// Arguments: for `--invoke`, values parsed by the export's parameter types; otherwise the guest's argv.
     #[arg(allow_hyphen_values = true, value_name = "ARGS")]
     args: Vec<String>,
@@ -60,8 +58,8 @@ fn env_pair(spec: &str) -> Result<(String, String), Error> {
         .ok_or_else(|| Error::Wasi(format!("--env expects K=V, got `{spec}`")))
 }
 
-pub fn run(a: RunArgs) -> Result<ExitCode, Error> {
-    let runtime = Runtime::new(a.cache.config());
+pub fn run(a: RunArgs, cache: &CacheArgs) -> Result<ExitCode, Error> {
+    let runtime = Runtime::new(cache.config());
     let t0 = Instant::now();
     let report = runtime.compile_file_report(&a.module)?;
     let load = t0.elapsed();

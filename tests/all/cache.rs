@@ -1,0 +1,261 @@
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use ext_wasm::{InstanceOptions, LoadOrigin, RuntimeConfig, Value};
+
+use crate::*;
+
+const OTHER: &str = r#"(module (func (export "add") (param i32 i32) (result i32) local.get 0 local.get 1 i32.sub))"#;
+
+/// Compile `wat` in a fresh runtime (a "restart") over `dir` and return where the code came from.
+fn load(dir: &Path, wat: &str) -> (LoadOrigin, ext_wasm::CacheStats) {
+    let rt = cached_runtime(dir);
+    let report = rt.compile_report(wat.as_bytes()).unwrap();
+    let i = rt.instantiate(report.id, &Default::default()).unwrap();
+    assert!(matches!(rt.call(i, "add", &[Value::I32(5), Value::I32(3)]).unwrap()[0], Value::I32(8 | 2)));
+    (report.origin, rt.cache_stats())
+}
+
+fn artifacts(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = walk(dir).into_iter().filter(|p| p.extension().is_some_and(|e| e == "cwasm")).collect();
+    v.sort();
+    v
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = vec![];
+    for e in fs::read_dir(dir).unwrap().flatten() {
+        if e.path().is_dir() { out.extend(walk(&e.path())) } else { out.push(e.path()) }
+    }
+    out
+}
+
+#[test]
+fn a_restart_loads_from_the_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let (origin, stats) = load(dir.path(), ADD);
+    assert_eq!(origin, LoadOrigin::Compiled);
+    assert_eq!((stats.hits, stats.misses, stats.writes, stats.entries), (0, 1, 1, 1));
+    let (origin, stats) = load(dir.path(), ADD);
+    assert_eq!(origin, LoadOrigin::CacheHit);
+    assert_eq!((stats.hits, stats.misses, stats.rejected), (1, 0, 0));
+    assert!(stats.bytes_on_disk > 1000, "{stats:?}");
+}
+
+#[test]
+fn the_key_file_is_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    load(dir.path(), ADD);
+    let mode = fs::metadata(dir.path().join("key")).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+}
+
+fn assert_recovers(dir: &Path) {
+    let (origin, stats) = load(dir, ADD);
+    assert_eq!(origin, LoadOrigin::Compiled, "a bad entry is recompiled");
+    assert_eq!((stats.rejected, stats.writes), (1, 1), "{stats:?}");
+    let (origin, _) = load(dir, ADD);
+    assert_eq!(origin, LoadOrigin::CacheHit, "and replaced");
+}
+
+#[test]
+fn a_truncated_artifact_is_rejected_and_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    load(dir.path(), ADD);
+    let a = &artifacts(dir.path())[0];
+    let len = fs::metadata(a).unwrap().len();
+    fs::OpenOptions::new().write(true).open(a).unwrap().set_len(len / 2).unwrap();
+    assert_recovers(dir.path());
+}
+
+#[test]
+fn an_empty_artifact_is_rejected_and_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    load(dir.path(), ADD);
+    fs::write(&artifacts(dir.path())[0], b"").unwrap();
+    assert_recovers(dir.path());
+}
+
+#[test]
+fn flipped_bits_are_rejected_and_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    load(dir.path(), ADD);
+    let a = &artifacts(dir.path())[0];
+    let mut bytes = fs::read(a).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x10;
+    fs::write(a, bytes).unwrap();
+    assert_recovers(dir.path());
+}
+
+#[test]
+fn a_tampered_mac_is_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    load(dir.path(), ADD);
+    let mac = artifacts(dir.path())[0].with_extension("mac");
+    fs::write(&mac, [0u8; 32]).unwrap();
+    assert_recovers(dir.path());
+    fs::write(&mac, [0u8; 7]).unwrap();
+    assert_recovers(dir.path());
+    fs::remove_file(&mac).unwrap();
+    assert_recovers(dir.path());
+}
+
+#[test]
+fn swapped_entries_are_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    load(dir.path(), ADD);
+    load(dir.path(), OTHER);
+    let arts = artifacts(dir.path());
+    assert_eq!(arts.len(), 2);
+    // Put entry 1's artifact and MAC under entry 0's name: both files are authentic, but not for this hash.
+    fs::copy(&arts[1], &arts[0]).unwrap();
+    fs::copy(arts[1].with_extension("mac"), arts[0].with_extension("mac")).unwrap();
+    let rt = cached_runtime(dir.path());
+    let a = rt.compile_report(ADD.as_bytes()).unwrap();
+    let b = rt.compile_report(OTHER.as_bytes()).unwrap();
+    let origins = [a.origin, b.origin];
+    assert!(origins.contains(&LoadOrigin::Compiled) && origins.contains(&LoadOrigin::CacheHit), "{origins:?}");
+    assert_eq!(rt.cache_stats().rejected, 1);
+    // And the swapped-in code never ran under the wrong name.
+    let i = rt.instantiate(a.id, &Default::default()).unwrap();
+    assert_eq!(rt.call(i, "add", &[Value::I32(5), Value::I32(3)]).unwrap(), [Value::I32(8)]);
+}
+
+#[test]
+fn a_correctly_signed_entry_from_another_engine_is_rejected() {
+    // Someone with the key (say, an older build) wrote an artifact compiled by a differently configured
+    // engine under our fingerprint. The MAC passes; wasmtime's compatibility check must still refuse it.
+    let dir = tempfile::tempdir().unwrap();
+    load(dir.path(), ADD);
+    let art = artifacts(dir.path()).remove(0);
+    let fingerprint = art.parent().unwrap().file_name().unwrap().to_str().unwrap().to_string();
+    let hash = blake3::Hash::from_hex(art.file_stem().unwrap().to_str().unwrap()).unwrap();
+    let mut config = wasmtime::Config::new();
+    config.consume_fuel(true).cranelift_opt_level(wasmtime::OptLevel::None);
+    let foreign = wasmtime::Engine::new(&config).unwrap();
+    let bytes = wasmtime::Module::new(&foreign, ADD).unwrap().serialize().unwrap();
+    let key: [u8; 32] = fs::read(dir.path().join("key")).unwrap().try_into().unwrap();
+    let mut mac = blake3::Hasher::new_keyed(&key);
+    mac.update(b"ext_wasm artifact v1\0")
+        .update(fingerprint.as_bytes())
+        .update(&[0])
+        .update(hash.as_bytes())
+        .update(&(bytes.len() as u64).to_le_bytes())
+        .update(&bytes);
+    fs::write(&art, &bytes).unwrap();
+    fs::write(art.with_extension("mac"), mac.finalize().as_bytes()).unwrap();
+    assert_recovers(dir.path());
+}
+
+#[test]
+fn a_replaced_key_invalidates_every_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    load(dir.path(), ADD);
+    fs::write(dir.path().join("key"), [7u8; 32]).unwrap();
+    assert_recovers(dir.path());
+}
+
+#[test]
+fn a_corrupt_key_file_is_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    load(dir.path(), ADD);
+    fs::write(dir.path().join("key"), b"short").unwrap();
+    assert_recovers(dir.path());
+    assert_eq!(fs::read(dir.path().join("key")).unwrap().len(), 32);
+}
+
+#[test]
+fn the_size_cap_evicts_least_recently_used_entries() {
+    let dir = tempfile::tempdir().unwrap();
+    let one_entry = {
+        load(dir.path(), ADD);
+        load(dir.path(), ADD).1.bytes_on_disk
+    };
+    let mut config = RuntimeConfig::default();
+    config.cache.dir = Some(dir.path().into());
+    config.cache.max_bytes = one_entry * 2 + one_entry / 2;
+    let rt = Runtime::new(config);
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    rt.compile(OTHER.as_bytes()).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    rt.compile(ADD.as_bytes()).unwrap(); // a hit: ADD becomes the most recently used
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    rt.compile(r#"(module (func (export "x")))"#.as_bytes()).unwrap();
+    let stats = rt.cache_stats();
+    assert!(stats.evictions >= 1, "{stats:?}");
+    assert!(stats.bytes_on_disk <= one_entry * 2 + one_entry / 2, "{stats:?}");
+    // OTHER was the least recently used: gone. ADD survived.
+    assert_eq!(load(dir.path(), ADD).0, LoadOrigin::CacheHit);
+}
+
+#[test]
+fn an_unusable_cache_directory_degrades_to_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("not-a-dir");
+    fs::write(&file, b"x").unwrap();
+    let rt = cached_runtime(&file.join("cache"));
+    let m = rt.compile(ADD.as_bytes()).unwrap();
+    let i = rt.instantiate(m, &Default::default()).unwrap();
+    assert_eq!(rt.call(i, "add", &[Value::I32(1), Value::I32(2)]).unwrap(), [Value::I32(3)]);
+    let stats = rt.cache_stats();
+    assert!(stats.disk_error.is_some(), "{stats:?}");
+    assert_eq!(stats.entries, 0);
+}
+
+#[test]
+fn a_disabled_cache_writes_nothing() {
+    let rt = runtime();
+    rt.compile(ADD.as_bytes()).unwrap();
+    assert_eq!(rt.cache_stats().dir, None);
+    assert!(rt.cache().is_none());
+}
+
+#[test]
+fn engine_variants_have_their_own_entries() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = cached_runtime(dir.path());
+    let m = rt.compile(ADD.as_bytes()).unwrap();
+    rt.instantiate(m, &InstanceOptions { fuel: Some(1000), ..Default::default() }).unwrap();
+    let fingerprints: std::collections::BTreeSet<_> =
+        artifacts(dir.path()).iter().map(|a| a.parent().unwrap().to_path_buf()).collect();
+    assert_eq!(fingerprints.len(), 2);
+    // A restart finds both.
+    let rt = cached_runtime(dir.path());
+    let m = rt.compile(ADD.as_bytes()).unwrap();
+    rt.instantiate(m, &InstanceOptions { fuel: Some(1000), ..Default::default() }).unwrap();
+    assert_eq!(rt.cache_stats().hits, 2);
+}
+
+#[test]
+fn concurrent_restarts_share_one_directory_safely() {
+    let dir = tempfile::tempdir().unwrap();
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            s.spawn(|| load(dir.path(), ADD));
+        }
+    });
+    let (origin, stats) = load(dir.path(), ADD);
+    assert_eq!((origin, stats.rejected), (LoadOrigin::CacheHit, 0));
+    assert_eq!(artifacts(dir.path()).len(), 1);
+}
+
+#[test]
+fn verify_clear_and_prune_maintain_the_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    load(dir.path(), ADD);
+    load(dir.path(), OTHER);
+    let rt = cached_runtime(dir.path());
+    let cache = rt.cache().unwrap();
+    assert_eq!(cache.verify().ok, 2);
+    let arts = artifacts(dir.path());
+    fs::write(&arts[0], b"garbage").unwrap();
+    let report = cache.verify();
+    assert_eq!((report.ok, report.removed.len()), (1, 1));
+    assert_eq!(cache.list().len(), 1);
+    assert_eq!(cache.prune(0), 1);
+    load(dir.path(), ADD);
+    assert_eq!(cache.clear(), 1);
+    assert!(cache.list().is_empty());
+}

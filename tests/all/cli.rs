@@ -1,0 +1,197 @@
+//! The `ext-wasm` binary, as a user runs it.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use crate::fixture;
+
+fn ext_wasm(cache: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ext-wasm"))
+        .arg("--cache-dir")
+        .arg(cache)
+        .args(args)
+        .env_remove("EXT_WASM_CACHE_DIR")
+        .output()
+        .unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn f(rel: &str) -> String {
+    fixture(rel).to_string_lossy().into_owned()
+}
+
+#[test]
+fn invoke_prints_results_one_per_line() {
+    let cache = tempfile::tempdir().unwrap();
+    let o = ext_wasm(cache.path(), &["run", &f("wat/add.wat"), "--invoke", "add", "10", "32"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "42\n");
+    let o = ext_wasm(cache.path(), &["run", &f("wat/values.wat"), "--invoke", "divmod", "42", "5"]);
+    assert_eq!(stdout(&o), "8\n2\n");
+}
+
+#[test]
+fn integers_print_in_decimal_and_floats_round_trip() {
+    let cache = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let mut all = vec!["run", "--no-cache"];
+        let values = f("wat/values.wat");
+        all.push(&values);
+        all.extend_from_slice(args);
+        stdout(&ext_wasm(cache.path(), &all))
+    };
+    assert_eq!(run(&["--invoke", "i64_min"]), "-9223372036854775808\n");
+    assert_eq!(run(&["--invoke", "add_i64", "9007199254740993", "1"]), "9007199254740994\n");
+    assert_eq!(run(&["--invoke", "third"]), "0.3333333333333333\n");
+    assert_eq!(run(&["--invoke", "half", "3"]), "1.5\n");
+}
+
+#[test]
+fn errors_go_to_stderr_with_their_code() {
+    let cache = tempfile::tempdir().unwrap();
+    let o = ext_wasm(cache.path(), &["run", &f("wat/add.wat"), "--invoke", "nope"]);
+    assert!(!o.status.success());
+    assert_eq!(stderr(&o), "error[5003]: no export named `nope`\n");
+    let o = ext_wasm(cache.path(), &["run", &f("wat/values.wat"), "--invoke", "boom"]);
+    assert!(stderr(&o).starts_with("error[5002]: "), "{}", stderr(&o));
+    let o = ext_wasm(cache.path(), &["run", &f("wat/add.wat"), "--invoke", "add", "x", "1"]);
+    assert!(stderr(&o).starts_with("error[5007]: "), "{}", stderr(&o));
+    let o = ext_wasm(cache.path(), &["run", "/no/such.wasm"]);
+    assert!(stderr(&o).starts_with("error[5008]: "), "{}", stderr(&o));
+    let o = ext_wasm(cache.path(), &["run", &f("README.md")]);
+    assert!(stderr(&o).starts_with("error[5000]: "), "{}", stderr(&o));
+}
+
+#[test]
+fn a_wasi_command_runs_with_args_and_its_exit_status_passes_through() {
+    let cache = tempfile::tempdir().unwrap();
+    let tool = f("plugins/wasi_tool.wasm");
+    let o = ext_wasm(cache.path(), &["run", &tool]);
+    assert_eq!((o.status.code(), stdout(&o).as_str()), (Some(0), "hello from wasi\n"));
+    let o = ext_wasm(cache.path(), &["run", &tool, "echo", "a", "b"]);
+    assert_eq!(stdout(&o), "a b\n");
+    let o = ext_wasm(cache.path(), &["run", &tool, "exit", "7"]);
+    assert_eq!(o.status.code(), Some(7));
+}
+
+#[test]
+fn dir_and_env_flags_configure_wasi() {
+    let cache = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    std::fs::write(data.path().join("f.txt"), "file body").unwrap();
+    let tool = f("plugins/wasi_tool.wasm");
+    let spec = format!("{}::/data", data.path().display());
+    let o = ext_wasm(cache.path(), &["run", "--dir", &spec, &tool, "cat", "/data/f.txt"]);
+    assert_eq!(stdout(&o), "file body");
+    let o = ext_wasm(cache.path(), &["run", "--env", "NAME=forge", &tool, "env", "NAME"]);
+    assert_eq!(stdout(&o), "forge\n");
+    let o = ext_wasm(cache.path(), &["run", "--dir-ro", &spec, &tool, "write", "/data/g.txt", "x"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(!data.path().join("g.txt").exists());
+}
+
+#[test]
+fn fuel_and_timeout_flags_stop_runaway_guests() {
+    let cache = tempfile::tempdir().unwrap();
+    let o = ext_wasm(cache.path(), &["run", "--fuel", "100000", &f("wat/values.wat"), "--invoke", "spin"]);
+    assert!(stderr(&o).starts_with("error[5011]: "), "{}", stderr(&o));
+    let o = ext_wasm(cache.path(), &["run", "--timeout-ms", "50", &f("plugins/wasi_tool.wasm"), "spin"]);
+    assert!(stderr(&o).starts_with("error[5012]: "), "{}", stderr(&o));
+}
+
+#[test]
+fn stats_report_the_cache_and_timings() {
+    let cache = tempfile::tempdir().unwrap();
+    let o = ext_wasm(cache.path(), &["run", "--stats", &f("wat/add.wat"), "--invoke", "add", "1", "2"]);
+    assert!(stderr(&o).contains("load Compiled"), "{}", stderr(&o));
+    let o = ext_wasm(cache.path(), &["run", "--stats", &f("wat/add.wat"), "--invoke", "add", "1", "2"]);
+    let err = stderr(&o);
+    assert!(err.contains("load CacheHit") && err.contains("cache hits 1"), "{err}");
+    assert!(err.contains("instantiate") && err.contains("call"), "{err}");
+}
+
+#[test]
+fn compile_then_cache_subcommands() {
+    let cache = tempfile::tempdir().unwrap();
+    let o = ext_wasm(cache.path(), &["compile", &f("wat/add.wat"), &f("plugins/checksum.wasm")]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&ext_wasm(cache.path(), &["cache", "dir"])).trim(), cache.path().to_str().unwrap());
+    let stats: serde_json::Value = serde_json::from_str(&stdout(&ext_wasm(cache.path(), &["cache", "stats"]))).unwrap();
+    assert_eq!(stats["entries"], 2);
+    assert_eq!(stdout(&ext_wasm(cache.path(), &["cache", "list"])).lines().count(), 2);
+    assert_eq!(stdout(&ext_wasm(cache.path(), &["cache", "verify"])).trim(), "2 ok, 0 removed");
+    assert_eq!(stdout(&ext_wasm(cache.path(), &["cache", "prune", "--max-bytes", "0"])).trim(), "evicted 2 entries");
+    ext_wasm(cache.path(), &["compile", &f("wat/add.wat")]);
+    assert_eq!(stdout(&ext_wasm(cache.path(), &["cache", "clear"])).trim(), "removed 1 entries");
+    let o = ext_wasm(cache.path(), &["compile", &f("wat/add.wat")]);
+    assert!(stdout(&o).contains("Compiled"), "{}", stdout(&o));
+    let o = ext_wasm(cache.path(), &["compile", &f("wat/add.wat")]);
+    assert!(stdout(&o).contains("CacheHit"), "{}", stdout(&o));
+}
+
+#[test]
+fn the_cache_dir_comes_from_the_environment_when_not_given() {
+    let cache = tempfile::tempdir().unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_ext-wasm"))
+        .args(["compile", &f("wat/add.wat")])
+        .env("EXT_WASM_CACHE_DIR", cache.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(cache.path().join("key").exists());
+}
+
+fn sh(script: &str) -> Output {
+    Command::new("sh").arg("-c").arg(script).env("BIN", env!("CARGO_BIN_EXE_ext-wasm")).output().unwrap()
+}
+
+#[test]
+fn a_full_disk_does_not_stop_the_run() {
+    // RLIMIT_FSIZE makes every write past 1 KiB fail (EFBIG), as a full disk would; SIGXFSZ is ignored.
+    let cache = tempfile::tempdir().unwrap();
+    let o = sh(&format!(
+        "trap '' XFSZ; ulimit -f 1; exec \"$BIN\" run --stats --cache-dir {} {} --invoke add 20 22",
+        cache.path().display(),
+        f("wat/add.wat")
+    ));
+    assert_eq!(stdout(&o), "42\n", "{}", stderr(&o));
+    assert!(stderr(&o).contains("write_errors 1"), "{}", stderr(&o));
+}
+
+#[test]
+fn a_bounded_address_space_falls_back_to_on_demand_allocation() {
+    // 8 GiB of address space cannot hold the default pool (~4 TiB of reservations).
+    let o = sh(&format!("ulimit -v 8388608; exec \"$BIN\" run --no-cache {} --invoke add 40 2", f("wat/add.wat")));
+    assert_eq!(stdout(&o), "42\n", "{}", stderr(&o));
+    assert!(stderr(&o).contains("falling back to on-demand"), "{}", stderr(&o));
+}
+
+#[test]
+fn demo_runs_end_to_end() {
+    let cache = tempfile::tempdir().unwrap();
+    let run = || {
+        Command::new(env!("CARGO_BIN_EXE_ext-wasm"))
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .args(["demo", "--instances", "40", "--calls", "100", "--cache-dir"])
+            .arg(cache.path())
+            .output()
+            .unwrap()
+    };
+    let first = run();
+    assert!(first.status.success(), "{}", stderr(&first));
+    let out = stdout(&first);
+    for plugin in ["checksum.wasm", "text.wasm", "wasi_tool.wasm"] {
+        assert!(out.contains(plugin), "{out}");
+    }
+    assert!(out.contains("compiled"), "{out}");
+    let second = stdout(&run());
+    let warm = second.lines().filter(|l| l.contains(".wasm") && l.contains(" cache hit ")).count();
+    assert_eq!(warm, 3, "warm start across restarts: {second}");
+}

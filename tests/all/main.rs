@@ -1,0 +1,53 @@
+//! Integration tests of the public API and the CLI. One binary (linking wasmtime once), one module per concern.
+
+mod cache;
+mod call;
+mod capabilities;
+mod cli;
+mod compile;
+mod concurrency;
+mod limits;
+mod memory;
+mod wasi;
+
+use std::path::{Path, PathBuf};
+
+use ext_wasm::{ErrorCode, InstanceId, InstanceOptions, ModuleId, Runtime, RuntimeConfig};
+
+/// A runtime whose disk cache is off: most tests are about behaviour, not persistence.
+pub fn runtime() -> Runtime {
+    let mut config = RuntimeConfig::default();
+    config.cache.enabled = false;
+    config.pool.total_instances = 200;
+    Runtime::new(config)
+}
+
+/// A runtime with its disk cache in `dir`.
+pub fn cached_runtime(dir: &Path) -> Runtime {
+    let mut config = RuntimeConfig::default();
+    config.cache.dir = Some(dir.to_path_buf());
+    config.pool.total_instances = 50;
+    Runtime::new(config)
+}
+
+pub fn fixture(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(rel)
+}
+
+pub fn fixture_bytes(rel: &str) -> Vec<u8> {
+    std::fs::read(fixture(rel)).unwrap()
+}
+
+/// Compile WAT and instantiate with default options.
+pub fn instance(rt: &Runtime, wat: &str) -> (ModuleId, InstanceId) {
+    let m = rt.compile(wat.as_bytes()).unwrap();
+    let i = rt.instantiate(m, &InstanceOptions::default()).unwrap();
+    (m, i)
+}
+
+/// The code of an error result.
+pub fn code<T: std::fmt::Debug>(r: ext_wasm::Result<T>) -> ErrorCode {
+    r.expect_err("expected an error").code()
+}
+
+pub const ADD: &str = r#"(module (func (export "add") (param i32 i32) (result i32) local.get 0 local.get 1 i32.add))"#;

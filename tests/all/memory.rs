@@ -1,0 +1,98 @@
+use ext_wasm::{ErrorCode, InstanceOptions, Value};
+
+use crate::*;
+
+const MEM: &str = r#"(module
+  (memory (export "memory") 1 4)
+  (memory (export "second") 2)
+  (data (memory 0) (i32.const 16) "hello")
+  (func (export "grow") (param i32) (result i32) (memory.grow (local.get 0)))
+  (func (export "load") (param i32) (result i32) (i32.load8_u (local.get 0))))"#;
+
+fn setup() -> (Runtime, InstanceId) {
+    let rt = runtime();
+    let (_, i) = instance(&rt, MEM);
+    (rt, i)
+}
+
+#[test]
+fn write_then_read_round_trips() {
+    let (rt, i) = setup();
+    rt.write_memory(i, None, 100, b"Hello, WASM!").unwrap();
+    let mut buf = [0u8; 12];
+    rt.read_memory(i, None, 100, &mut buf).unwrap();
+    assert_eq!(&buf, b"Hello, WASM!");
+    assert_eq!(rt.call(i, "load", &[Value::I32(100)]).unwrap(), [Value::I32(b'H' as i32)]);
+}
+
+#[test]
+fn reads_see_data_segments() {
+    let (rt, i) = setup();
+    let mut buf = [0u8; 5];
+    rt.read_memory(i, None, 16, &mut buf).unwrap();
+    assert_eq!(&buf, b"hello");
+}
+
+#[test]
+fn out_of_bounds_access_is_a_memory_error_and_writes_nothing() {
+    let (rt, i) = setup();
+    let err = rt.read_memory(i, None, 999_999_999, &mut [0u8; 1024]).unwrap_err();
+    assert_eq!(err.code(), ErrorCode::MemoryError);
+    assert!(err.to_string().contains("out of bounds"), "{err}");
+    assert_eq!(code(rt.write_memory(i, None, 65530, b"0123456789")), ErrorCode::MemoryError);
+    let mut tail = [1u8; 6];
+    rt.read_memory(i, None, 65530, &mut tail).unwrap();
+    assert_eq!(tail, [0; 6], "a failed write must not write a prefix");
+    assert_eq!(code(rt.read_memory(i, None, u64::MAX, &mut [0u8; 1])), ErrorCode::MemoryError);
+}
+
+#[test]
+fn size_and_grow_report_pages() {
+    let (rt, i) = setup();
+    assert_eq!(rt.memory_size(i, None).unwrap(), 1);
+    assert_eq!(rt.memory_grow(i, None, 2).unwrap(), 1);
+    assert_eq!(rt.memory_size(i, None).unwrap(), 3);
+    assert_eq!(rt.memory_byte_len(i, None).unwrap(), 3 * 65536);
+    // Past the module's declared maximum (4 pages).
+    assert_eq!(code(rt.memory_grow(i, None, 2)), ErrorCode::MemoryError);
+    assert_eq!(rt.memory_size(i, None).unwrap(), 3);
+}
+
+#[test]
+fn a_named_memory_can_be_chosen() {
+    let (rt, i) = setup();
+    assert_eq!(rt.memory_size(i, Some("second")).unwrap(), 2);
+    rt.write_memory(i, Some("second"), 70000, b"x").unwrap();
+    assert_eq!(code(rt.memory_size(i, Some("nope"))), ErrorCode::MemoryError);
+}
+
+#[test]
+fn an_instance_without_memory_says_so() {
+    let rt = runtime();
+    let (_, i) = instance(&rt, ADD);
+    let err = rt.memory_size(i, None).unwrap_err();
+    assert_eq!(err.to_string(), "[5006] memory error: the instance exports no memory");
+}
+
+#[test]
+fn the_memory_cap_stops_guest_and_host_growth() {
+    let rt = runtime();
+    let m = rt.compile(MEM.as_bytes()).unwrap();
+    let opts = InstanceOptions { max_memory_bytes: Some(2 * 65536), ..Default::default() };
+    let i = rt.instantiate(m, &opts).unwrap();
+    assert_eq!(rt.call(i, "grow", &[Value::I32(1)]).unwrap(), [Value::I32(1)]);
+    // The guest's memory.grow past the cap returns -1 …
+    assert_eq!(rt.call(i, "grow", &[Value::I32(1)]).unwrap(), [Value::I32(-1)]);
+    // … and the host's grow is a LimitExceeded error.
+    let err = rt.memory_grow(i, None, 1).unwrap_err();
+    assert_eq!(err.code(), ErrorCode::LimitExceeded);
+    assert_eq!(rt.memory_size(i, None).unwrap(), 2);
+}
+
+#[test]
+fn a_module_needing_more_than_the_cap_fails_to_instantiate() {
+    let rt = runtime();
+    let m = rt.compile(br#"(module (memory 4))"#).unwrap();
+    let opts = InstanceOptions { max_memory_bytes: Some(65536), ..Default::default() };
+    assert_eq!(code(rt.instantiate(m, &opts)), ErrorCode::InstantiateError);
+}
