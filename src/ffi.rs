@@ -52,6 +52,8 @@
 //! The runtime is created on first use with [`RuntimeConfig::default()`] (artifact cache in the platform cache
 //! directory or `$EXT_WASM_CACHE_DIR`), unless [`ext_wasm_init`] configured it first.
 
+#![deny(unsafe_op_in_unsafe_fn)]
+
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -233,9 +235,9 @@ impl WireFuel {
     fn get(&self, field: &str) -> Result<u64> {
         match self {
             Self::Number(n) => Ok(*n),
-            Self::Text(t) => t
-                .parse::<u64>()
-                .map_err(|_| Error::Type(format!("`{field}` must be an integer in 0..2^64, got {t:?}"))),
+            Self::Text(t) => {
+                t.parse::<u64>().map_err(|_| Error::Type(format!("`{field}` must be an integer in 0..2^64, got {t:?}")))
+            }
         }
     }
 }
@@ -300,7 +302,9 @@ impl WireInstanceOptions {
         let timeout = match self.timeout_ms {
             None => None,
             Some(ms) if ms.is_finite() && ms > 0.0 && ms < 1e15 => Some(Duration::from_secs_f64(ms / 1000.0)),
-            Some(ms) => return Err(Error::Type(format!("`timeoutMs` must be a positive number of milliseconds, got {ms}"))),
+            Some(ms) => {
+                return Err(Error::Type(format!("`timeoutMs` must be a positive number of milliseconds, got {ms}")))
+            }
         };
         let max_memory_bytes = match self.max_memory_bytes {
             None => None,
@@ -315,7 +319,11 @@ impl WireInstanceOptions {
             program_name: w.program_name,
             args: w.args,
             env: w.env,
-            preopens: w.preopens.into_iter().map(|(guest, host, read_only)| Preopen { host, guest, read_only }).collect(),
+            preopens: w
+                .preopens
+                .into_iter()
+                .map(|(guest, host, read_only)| Preopen { host, guest, read_only })
+                .collect(),
             stdin: match w.stdin {
                 WireInput::Empty => InputMode::Empty,
                 WireInput::Inherit => InputMode::Inherit,
@@ -462,19 +470,27 @@ fn utf8<'a>(bytes: &'a [u8], what: &str) -> Result<&'a str> {
     std::str::from_utf8(bytes).map_err(|_| Error::Type(format!("{what} is not valid UTF-8")))
 }
 
+impl Out<'_> {
+    /// The caller's out record, or `None` when the buffer is null or shorter than [`OUT_HEADER`].
+    ///
+    /// # Safety
+    /// When non-null, `ptr` must be valid for reads and writes of `len` bytes for `'a` and accessed by nobody
+    /// else meanwhile (every `ext_wasm_*` function states this contract for its `out`).
+    unsafe fn new<'a>(ptr: *mut u8, len: usize) -> Option<Out<'a>> {
+        if ptr.is_null() || len < OUT_HEADER {
+            return None;
+        }
+        // SAFETY: non-null, valid and exclusively ours for `len` bytes for `'a` (this function's contract).
+        Some(Out { bytes: unsafe { std::slice::from_raw_parts_mut(ptr, len) } })
+    }
+}
+
 /// Run `f` with the caller's out record, turning errors and panics into a status code plus a parked message.
-///
-/// # Safety
-/// `out` must be valid for reads and writes of `out_len` bytes for the duration of the call and accessed by
-/// nobody else meanwhile (every `ext_wasm_*` function states this contract for its `out`).
-unsafe fn with_out(out: *mut u8, out_len: usize, f: impl FnOnce(&mut Out<'_>) -> Result<()>) -> i32 {
-    if out.is_null() || out_len < OUT_HEADER {
+fn run(out: Option<Out<'_>>, f: impl FnOnce(&mut Out<'_>) -> Result<()>) -> i32 {
+    let Some(mut out) = out else {
         // Nowhere to put a message: the bare code still tells the caller what went wrong.
         return ErrorCode::TypeError.as_u16() as i32;
-    }
-    // SAFETY: `out` is non-null and valid, exclusively ours, for `out_len` bytes during this call (the contract).
-    let bytes = unsafe { std::slice::from_raw_parts_mut(out, out_len) };
-    let mut out = Out { bytes };
+    };
     out.bytes[..OUT_HEADER].fill(0);
     let result = catch_unwind(AssertUnwindSafe(|| f(&mut out))).unwrap_or_else(|panic| {
         let what = panic
@@ -537,11 +553,7 @@ fn decode_args(out: &Out<'_>, nargs: usize, args: &mut Vec<Value>) -> Result<()>
 /// Encode results into the frame's slots from slot 0.
 fn encode_results(out: &mut Out<'_>, results: &[Value]) -> Result<()> {
     if results.len() > out.slots() {
-        return Err(Error::Type(format!(
-            "{} results do not fit the frame's {} slots",
-            results.len(),
-            out.slots()
-        )));
+        return Err(Error::Type(format!("{} results do not fit the frame's {} slots", results.len(), out.slots())));
     }
     for (i, v) in results.iter().enumerate() {
         let mut p = [0u8; 8];
@@ -591,26 +603,25 @@ pub extern "C" fn ext_wasm_abi_version() -> u32 {
 /// bytes, both untouched by others during the call.
 #[no_mangle]
 pub unsafe extern "C" fn ext_wasm_init(config_json: *const u8, len: usize, out: *mut u8, out_len: usize) -> i32 {
-    // SAFETY: forwarded contract: `out` is valid and exclusive for `out_len` bytes.
-    unsafe {
-        with_out(out, out_len, |out| {
-            // SAFETY: forwarded contract: `config_json` is valid for `len` bytes and not written during the call.
-            let text = unsafe { bytes_in(config_json, len) }?;
-            let wire: WireRuntimeConfig = if text.iter().all(u8::is_ascii_whitespace) {
-                WireRuntimeConfig::default()
-            } else {
-                serde_json::from_slice(text).map_err(|e| Error::Type(format!("invalid runtime config: {e}")))?
-            };
-            let mut applied = false;
-            RUNTIME.get_or_init(|| {
-                applied = true;
-                pin_library();
-                Runtime::new(wire.into_config())
-            });
-            out.set_a(applied as u64);
-            Ok(())
-        })
-    }
+    // SAFETY: the caller guarantees `out` is valid and exclusively ours for `out_len` bytes during the call.
+    let record = unsafe { Out::new(out, out_len) };
+    run(record, |out| {
+        // SAFETY: forwarded contract: `config_json` is valid for `len` bytes and not written during the call.
+        let text = unsafe { bytes_in(config_json, len) }?;
+        let wire: WireRuntimeConfig = if text.iter().all(u8::is_ascii_whitespace) {
+            WireRuntimeConfig::default()
+        } else {
+            serde_json::from_slice(text).map_err(|e| Error::Type(format!("invalid runtime config: {e}")))?
+        };
+        let mut applied = false;
+        RUNTIME.get_or_init(|| {
+            applied = true;
+            pin_library();
+            Runtime::new(wire.into_config())
+        });
+        out.set_a(applied as u64);
+        Ok(())
+    })
 }
 
 /// Compile a module from `len` bytes of wasm binary or text. On success `a` = the module handle. Invalid bytes →
@@ -623,19 +634,18 @@ pub unsafe extern "C" fn ext_wasm_init(config_json: *const u8, len: usize, out: 
 /// and writes of `out_len` bytes and untouched by others during the call; the two do not overlap.
 #[no_mangle]
 pub unsafe extern "C" fn ext_wasm_compile(bytes: *const u8, len: usize, out: *mut u8, out_len: usize) -> i32 {
-    // SAFETY: forwarded contract for `out`.
-    unsafe {
-        with_out(out, out_len, |o| {
-            if overlap(bytes, len, out, out_len) {
-                return Err(Error::Type("the bytes and the out buffer overlap".into()));
-            }
-            // SAFETY: forwarded contract for `bytes`, disjoint from `out` (checked above).
-            let bytes = unsafe { bytes_in(bytes, len) }?;
-            let id = runtime().compile(bytes)?;
-            o.set_a(id.0);
-            Ok(())
-        })
-    }
+    // SAFETY: the caller guarantees `out` is valid and exclusively ours for `out_len` bytes during the call.
+    let record = unsafe { Out::new(out, out_len) };
+    run(record, |o| {
+        if overlap(bytes, len, out, out_len) {
+            return Err(Error::Type("the bytes and the out buffer overlap".into()));
+        }
+        // SAFETY: forwarded contract for `bytes`, disjoint from `out` (checked above).
+        let bytes = unsafe { bytes_in(bytes, len) }?;
+        let id = runtime().compile(bytes)?;
+        o.set_a(id.0);
+        Ok(())
+    })
 }
 
 /// Read and compile a `.wasm` or `.wat` file (`path`: `len` bytes of path, UTF-8 or, on Unix, any bytes;
@@ -647,23 +657,22 @@ pub unsafe extern "C" fn ext_wasm_compile(bytes: *const u8, len: usize, out: *mu
 /// As [`ext_wasm_compile`], with `path` in place of `bytes`.
 #[no_mangle]
 pub unsafe extern "C" fn ext_wasm_compile_file(path: *const u8, len: usize, out: *mut u8, out_len: usize) -> i32 {
-    // SAFETY: forwarded contract for `out`.
-    unsafe {
-        with_out(out, out_len, |o| {
-            if overlap(path, len, out, out_len) {
-                return Err(Error::Type("the path and the out buffer overlap".into()));
-            }
-            // SAFETY: forwarded contract for `path`, disjoint from `out` (checked above).
-            let raw = unsafe { bytes_in(path, len) }?;
-            #[cfg(unix)]
-            let path = std::path::Path::new(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(raw));
-            #[cfg(not(unix))]
-            let path = std::path::Path::new(utf8(raw, "the path")?);
-            let id = runtime().compile_file(path)?;
-            o.set_a(id.0);
-            Ok(())
-        })
-    }
+    // SAFETY: the caller guarantees `out` is valid and exclusively ours for `out_len` bytes during the call.
+    let record = unsafe { Out::new(out, out_len) };
+    run(record, |o| {
+        if overlap(path, len, out, out_len) {
+            return Err(Error::Type("the path and the out buffer overlap".into()));
+        }
+        // SAFETY: forwarded contract for `path`, disjoint from `out` (checked above).
+        let raw = unsafe { bytes_in(path, len) }?;
+        #[cfg(unix)]
+        let path = std::path::Path::new(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(raw));
+        #[cfg(not(unix))]
+        let path = std::path::Path::new(utf8(raw, "the path")?);
+        let id = runtime().compile_file(path)?;
+        o.set_a(id.0);
+        Ok(())
+    })
 }
 
 /// Drop a module handle. Instances created from it keep working. Stale or unknown handle → 5004. Cost: a table
@@ -673,8 +682,9 @@ pub unsafe extern "C" fn ext_wasm_compile_file(path: *const u8, len: usize, out:
 /// `out` valid for reads and writes of `out_len` bytes and untouched by others during the call.
 #[no_mangle]
 pub unsafe extern "C" fn ext_wasm_module_drop(module: u64, out: *mut u8, out_len: usize) -> i32 {
-    // SAFETY: forwarded contract for `out`.
-    unsafe { with_out(out, out_len, |_| runtime().drop_module(ModuleId(module))) }
+    // SAFETY: the caller guarantees `out` is valid and exclusively ours for `out_len` bytes during the call.
+    let record = unsafe { Out::new(out, out_len) };
+    run(record, |_| runtime().drop_module(ModuleId(module)))
 }
 
 /// A module's exports as a JSON blob: `a` = blob id, `b` = length (see [`ext_wasm_blob_take`]). Stale handle →
@@ -684,14 +694,13 @@ pub unsafe extern "C" fn ext_wasm_module_drop(module: u64, out: *mut u8, out_len
 /// `out` valid for reads and writes of `out_len` bytes and untouched by others during the call.
 #[no_mangle]
 pub unsafe extern "C" fn ext_wasm_module_exports(module: u64, out: *mut u8, out_len: usize) -> i32 {
-    // SAFETY: forwarded contract for `out`.
-    unsafe {
-        with_out(out, out_len, |o| {
-            let exports = runtime().module_exports(ModuleId(module))?;
-            o.set_blob(exports_json(&exports));
-            Ok(())
-        })
-    }
+    // SAFETY: the caller guarantees `out` is valid and exclusively ours for `out_len` bytes during the call.
+    let record = unsafe { Out::new(out, out_len) };
+    run(record, |o| {
+        let exports = runtime().module_exports(ModuleId(module))?;
+        o.set_blob(exports_json(&exports));
+        Ok(())
+    })
 }
 
 /// Instantiate a module. `options_json` is a [`WireInstanceOptions`] as JSON (`len == 0` for defaults). On
@@ -710,26 +719,25 @@ pub unsafe extern "C" fn ext_wasm_instantiate(
     out: *mut u8,
     out_len: usize,
 ) -> i32 {
-    // SAFETY: forwarded contract for `out`.
-    unsafe {
-        with_out(out, out_len, |o| {
-            if overlap(options_json, len, out, out_len) {
-                return Err(Error::Type("the options and the out buffer overlap".into()));
-            }
-            // SAFETY: forwarded contract for `options_json`, disjoint from `out` (checked above).
-            let text = unsafe { bytes_in(options_json, len) }?;
-            let options = if len == 0 {
-                InstanceOptions::default()
-            } else {
-                let wire: WireInstanceOptions = serde_json::from_slice(text)
-                    .map_err(|e| Error::Type(format!("invalid instance options: {e}")))?;
-                wire.into_options()?
-            };
-            let id = runtime().instantiate(ModuleId(module), &options)?;
-            o.set_a(id.0);
-            Ok(())
-        })
-    }
+    // SAFETY: the caller guarantees `out` is valid and exclusively ours for `out_len` bytes during the call.
+    let record = unsafe { Out::new(out, out_len) };
+    run(record, |o| {
+        if overlap(options_json, len, out, out_len) {
+            return Err(Error::Type("the options and the out buffer overlap".into()));
+        }
+        // SAFETY: forwarded contract for `options_json`, disjoint from `out` (checked above).
+        let text = unsafe { bytes_in(options_json, len) }?;
+        let options = if len == 0 {
+            InstanceOptions::default()
+        } else {
+            let wire: WireInstanceOptions =
+                serde_json::from_slice(text).map_err(|e| Error::Type(format!("invalid instance options: {e}")))?;
+            wire.into_options()?
+        };
+        let id = runtime().instantiate(ModuleId(module), &options)?;
+        o.set_a(id.0);
+        Ok(())
+    })
 }
 
 /// Drop an instance, returning its pool slot (a call still running on it finishes first). Stale handle → 5005.
@@ -739,8 +747,9 @@ pub unsafe extern "C" fn ext_wasm_instantiate(
 /// `out` valid for reads and writes of `out_len` bytes and untouched by others during the call.
 #[no_mangle]
 pub unsafe extern "C" fn ext_wasm_instance_drop(instance: u64, out: *mut u8, out_len: usize) -> i32 {
-    // SAFETY: forwarded contract for `out`.
-    unsafe { with_out(out, out_len, |_| runtime().drop_instance(InstanceId(instance))) }
+    // SAFETY: the caller guarantees `out` is valid and exclusively ours for `out_len` bytes during the call.
+    let record = unsafe { Out::new(out, out_len) };
+    run(record, |_| runtime().drop_instance(InstanceId(instance)))
 }
 
 /// Call export `name` (`name_len` bytes of UTF-8) with `nargs` arguments read from the frame's slots; on success
@@ -764,26 +773,25 @@ pub unsafe extern "C" fn ext_wasm_call(
     frame_len: usize,
     nargs: u32,
 ) -> i32 {
-    // SAFETY: forwarded contract for `frame` (the out record is its first 32 bytes).
-    unsafe {
-        with_out(frame, frame_len, |o| {
-            if overlap(name, name_len, frame, frame_len) {
-                return Err(Error::Type("the name and the frame overlap".into()));
-            }
-            // SAFETY: forwarded contract for `name`, disjoint from `frame` (checked above).
-            let name = utf8(unsafe { bytes_in(name, name_len) }?, "the export name")?;
-            let (mut args, mut results) = CALL_SCRATCH.with(|s| s.take());
-            args.clear();
-            results.clear();
-            let outcome = decode_args(o, nargs as usize, &mut args)
-                .and_then(|()| runtime().call_into(InstanceId(instance), name, &args, CallLimits::default(), &mut results))
-                .and_then(|()| encode_results(o, &results));
-            args.clear();
-            results.clear();
-            CALL_SCRATCH.with(|s| *s.borrow_mut() = (args, results));
-            outcome
-        })
-    }
+    // SAFETY: the caller guarantees `frame` is valid and exclusively ours for `frame_len` bytes during the call.
+    let record = unsafe { Out::new(frame, frame_len) };
+    run(record, |o| {
+        if overlap(name, name_len, frame, frame_len) {
+            return Err(Error::Type("the name and the frame overlap".into()));
+        }
+        // SAFETY: forwarded contract for `name`, disjoint from `frame` (checked above).
+        let name = utf8(unsafe { bytes_in(name, name_len) }?, "the export name")?;
+        let (mut args, mut results) = CALL_SCRATCH.with(|s| s.take());
+        args.clear();
+        results.clear();
+        let outcome = decode_args(o, nargs as usize, &mut args)
+            .and_then(|()| runtime().call_into(InstanceId(instance), name, &args, CallLimits::default(), &mut results))
+            .and_then(|()| encode_results(o, &results));
+        args.clear();
+        results.clear();
+        CALL_SCRATCH.with(|s| *s.borrow_mut() = (args, results));
+        outcome
+    })
 }
 
 /// Run a WASI command's `_start`; on success `a` = its exit status (0 when `_start` returns, `n` after
@@ -794,14 +802,13 @@ pub unsafe extern "C" fn ext_wasm_call(
 /// `out` valid for reads and writes of `out_len` bytes and untouched by others during the call.
 #[no_mangle]
 pub unsafe extern "C" fn ext_wasm_run_command(instance: u64, out: *mut u8, out_len: usize) -> i32 {
-    // SAFETY: forwarded contract for `out`.
-    unsafe {
-        with_out(out, out_len, |o| {
-            let code = runtime().run_command(InstanceId(instance))?;
-            o.set_a(code as i64 as u64);
-            Ok(())
-        })
-    }
+    // SAFETY: the caller guarantees `out` is valid and exclusively ours for `out_len` bytes during the call.
+    let record = unsafe { Out::new(out, out_len) };
+    run(record, |o| {
+        let code = runtime().run_command(InstanceId(instance))?;
+        o.set_a(code as i64 as u64);
+        Ok(())
+    })
 }
 
 /// The exit status a WASI command recorded: `b = 1` and `a` = the status (as i64 bits) when there is one,
@@ -811,16 +818,15 @@ pub unsafe extern "C" fn ext_wasm_run_command(instance: u64, out: *mut u8, out_l
 /// `out` valid for reads and writes of `out_len` bytes and untouched by others during the call.
 #[no_mangle]
 pub unsafe extern "C" fn ext_wasm_exit_code(instance: u64, out: *mut u8, out_len: usize) -> i32 {
-    // SAFETY: forwarded contract for `out`.
-    unsafe {
-        with_out(out, out_len, |o| {
-            if let Some(code) = runtime().exit_code(InstanceId(instance))? {
-                o.set_a(code as i64 as u64);
-                o.set_b(1);
-            }
-            Ok(())
-        })
-    }
+    // SAFETY: the caller guarantees `out` is valid and exclusively ours for `out_len` bytes during the call.
+    let record = unsafe { Out::new(out, out_len) };
+    run(record, |o| {
+        if let Some(code) = runtime().exit_code(InstanceId(instance))? {
+            o.set_a(code as i64 as u64);
+            o.set_b(1);
+        }
+        Ok(())
+    })
 }
 
 /// An instance's exports as a JSON blob (`a` = blob id, `b` = length), same format as
@@ -830,14 +836,13 @@ pub unsafe extern "C" fn ext_wasm_exit_code(instance: u64, out: *mut u8, out_len
 /// `out` valid for reads and writes of `out_len` bytes and untouched by others during the call.
 #[no_mangle]
 pub unsafe extern "C" fn ext_wasm_instance_exports(instance: u64, out: *mut u8, out_len: usize) -> i32 {
-    // SAFETY: forwarded contract for `out`.
-    unsafe {
-        with_out(out, out_len, |o| {
-            let exports = runtime().instance_exports(InstanceId(instance))?;
-            o.set_blob(exports_json(&exports));
-            Ok(())
-        })
-    }
+    // SAFETY: the caller guarantees `out` is valid and exclusively ours for `out_len` bytes during the call.
+    let record = unsafe { Out::new(out, out_len) };
+    run(record, |o| {
+        let exports = runtime().instance_exports(InstanceId(instance))?;
+        o.set_blob(exports_json(&exports));
+        Ok(())
+    })
 }
 
 /// Captured output as a blob (`a` = blob id, `b` = length): `stream` 1 = stdout, 2 = stderr. Empty unless the
@@ -848,18 +853,17 @@ pub unsafe extern "C" fn ext_wasm_instance_exports(instance: u64, out: *mut u8, 
 /// `out` valid for reads and writes of `out_len` bytes and untouched by others during the call.
 #[no_mangle]
 pub unsafe extern "C" fn ext_wasm_output(instance: u64, stream: u32, out: *mut u8, out_len: usize) -> i32 {
-    // SAFETY: forwarded contract for `out`.
-    unsafe {
-        with_out(out, out_len, |o| {
-            let bytes = match stream {
-                1 => runtime().stdout(InstanceId(instance))?,
-                2 => runtime().stderr(InstanceId(instance))?,
-                other => return Err(Error::Type(format!("unknown output stream {other} (1 = stdout, 2 = stderr)"))),
-            };
-            o.set_blob(bytes);
-            Ok(())
-        })
-    }
+    // SAFETY: the caller guarantees `out` is valid and exclusively ours for `out_len` bytes during the call.
+    let record = unsafe { Out::new(out, out_len) };
+    run(record, |o| {
+        let bytes = match stream {
+            1 => runtime().stdout(InstanceId(instance))?,
+            2 => runtime().stderr(InstanceId(instance))?,
+            other => return Err(Error::Type(format!("unknown output stream {other} (1 = stdout, 2 = stderr)"))),
+        };
+        o.set_blob(bytes);
+        Ok(())
+    })
 }
 
 /// Copy `len` bytes of the instance's (first) memory at `offset` into `dst`: one copy, no allocation. Out of
@@ -877,17 +881,16 @@ pub unsafe extern "C" fn ext_wasm_memory_read(
     out: *mut u8,
     out_len: usize,
 ) -> i32 {
-    // SAFETY: forwarded contract for `out`.
-    unsafe {
-        with_out(out, out_len, |_| {
-            if overlap(dst, len, out, out_len) {
-                return Err(Error::Type("the destination and the out buffer overlap".into()));
-            }
-            // SAFETY: forwarded contract for `dst`, disjoint from `out` (checked above).
-            let dst = unsafe { bytes_out(dst, len) }?;
-            runtime().read_memory(InstanceId(instance), None, offset, dst)
-        })
-    }
+    // SAFETY: the caller guarantees `out` is valid and exclusively ours for `out_len` bytes during the call.
+    let record = unsafe { Out::new(out, out_len) };
+    run(record, |_| {
+        if overlap(dst, len, out, out_len) {
+            return Err(Error::Type("the destination and the out buffer overlap".into()));
+        }
+        // SAFETY: forwarded contract for `dst`, disjoint from `out` (checked above).
+        let dst = unsafe { bytes_out(dst, len) }?;
+        runtime().read_memory(InstanceId(instance), None, offset, dst)
+    })
 }
 
 /// Copy `len` bytes from `src` into the instance's (first) memory at `offset`: one copy. Out of bounds → 5006
@@ -905,17 +908,16 @@ pub unsafe extern "C" fn ext_wasm_memory_write(
     out: *mut u8,
     out_len: usize,
 ) -> i32 {
-    // SAFETY: forwarded contract for `out`.
-    unsafe {
-        with_out(out, out_len, |_| {
-            if overlap(src, len, out, out_len) {
-                return Err(Error::Type("the source and the out buffer overlap".into()));
-            }
-            // SAFETY: forwarded contract for `src`, disjoint from `out` (checked above).
-            let src = unsafe { bytes_in(src, len) }?;
-            runtime().write_memory(InstanceId(instance), None, offset, src)
-        })
-    }
+    // SAFETY: the caller guarantees `out` is valid and exclusively ours for `out_len` bytes during the call.
+    let record = unsafe { Out::new(out, out_len) };
+    run(record, |_| {
+        if overlap(src, len, out, out_len) {
+            return Err(Error::Type("the source and the out buffer overlap".into()));
+        }
+        // SAFETY: forwarded contract for `src`, disjoint from `out` (checked above).
+        let src = unsafe { bytes_in(src, len) }?;
+        runtime().write_memory(InstanceId(instance), None, offset, src)
+    })
 }
 
 /// Size of the instance's (first) memory: `a` = pages (64 KiB), `b` = bytes. No memory → 5006; stale handle →
@@ -925,16 +927,15 @@ pub unsafe extern "C" fn ext_wasm_memory_write(
 /// `out` valid for reads and writes of `out_len` bytes and untouched by others during the call.
 #[no_mangle]
 pub unsafe extern "C" fn ext_wasm_memory_size(instance: u64, out: *mut u8, out_len: usize) -> i32 {
-    // SAFETY: forwarded contract for `out`.
-    unsafe {
-        with_out(out, out_len, |o| {
-            let rt = runtime();
-            let id = InstanceId(instance);
-            o.set_a(rt.memory_size(id, None)?);
-            o.set_b(rt.memory_byte_len(id, None)?);
-            Ok(())
-        })
-    }
+    // SAFETY: the caller guarantees `out` is valid and exclusively ours for `out_len` bytes during the call.
+    let record = unsafe { Out::new(out, out_len) };
+    run(record, |o| {
+        let rt = runtime();
+        let id = InstanceId(instance);
+        o.set_a(rt.memory_size(id, None)?);
+        o.set_b(rt.memory_byte_len(id, None)?);
+        Ok(())
+    })
 }
 
 /// Grow the instance's (first) memory by `pages`; `a` = the old size in pages. Past the instance's
@@ -945,13 +946,12 @@ pub unsafe extern "C" fn ext_wasm_memory_size(instance: u64, out: *mut u8, out_l
 /// `out` valid for reads and writes of `out_len` bytes and untouched by others during the call.
 #[no_mangle]
 pub unsafe extern "C" fn ext_wasm_memory_grow(instance: u64, pages: u64, out: *mut u8, out_len: usize) -> i32 {
-    // SAFETY: forwarded contract for `out`.
-    unsafe {
-        with_out(out, out_len, |o| {
-            o.set_a(runtime().memory_grow(InstanceId(instance), None, pages)?);
-            Ok(())
-        })
-    }
+    // SAFETY: the caller guarantees `out` is valid and exclusively ours for `out_len` bytes during the call.
+    let record = unsafe { Out::new(out, out_len) };
+    run(record, |o| {
+        o.set_a(runtime().memory_grow(InstanceId(instance), None, pages)?);
+        Ok(())
+    })
 }
 
 /// Live counts: `a` = module handles, `b` = instances. Cost: two atomic loads.
@@ -960,15 +960,14 @@ pub unsafe extern "C" fn ext_wasm_memory_grow(instance: u64, pages: u64, out: *m
 /// `out` valid for reads and writes of `out_len` bytes and untouched by others during the call.
 #[no_mangle]
 pub unsafe extern "C" fn ext_wasm_stats(out: *mut u8, out_len: usize) -> i32 {
-    // SAFETY: forwarded contract for `out`.
-    unsafe {
-        with_out(out, out_len, |o| {
-            let rt = runtime();
-            o.set_a(rt.module_count() as u64);
-            o.set_b(rt.instance_count() as u64);
-            Ok(())
-        })
-    }
+    // SAFETY: the caller guarantees `out` is valid and exclusively ours for `out_len` bytes during the call.
+    let record = unsafe { Out::new(out, out_len) };
+    run(record, |o| {
+        let rt = runtime();
+        o.set_a(rt.module_count() as u64);
+        o.set_b(rt.instance_count() as u64);
+        Ok(())
+    })
 }
 
 /// Copy blob `id` into `dst` and free it. `len` must equal the announced length, else nothing is copied and the

@@ -24,6 +24,7 @@ mod config;
 mod engine;
 mod epoch_ticker;
 mod error;
+pub mod ffi;
 mod instance;
 mod module;
 mod registry;

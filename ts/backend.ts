@@ -1,0 +1,131 @@
+/**
+ * The backend interface: the handful of functions `mod.ts` needs from a host. Two implementations:
+ *
+ * - `ffi_backend.ts`: stock Deno, `Deno.dlopen` of `libext_wasm` (the C ABI in `src/ffi.rs`);
+ * - `ops_backend.ts`: deno_core embedders (Forge), `Deno.core.ops.op_wasm_*` (the extension in `src/deno/`).
+ *
+ * Both are thin: argument checks, conversions, limits and error texts live in the Rust core. Handles are plain
+ * numbers (the core keeps them below 2^52). Every function throws {@link WasmError} on failure.
+ *
+ * @module
+ */
+
+/** A value type as the API reports it. `v128` and `ref` appear in signatures only; calls with them fail (5007). */
+export type ValType = "i32" | "i64" | "f32" | "f64" | "v128" | "ref";
+
+/** An argument whose wasm type the caller chose with `types.i32/i64/f32/f64`. */
+export class Typed {
+  /** Already converted: an i32 as a signed 32-bit number, an i64 as a signed 64-bit bigint, an f32 rounded. */
+  constructor(readonly type: "i32" | "i64" | "f32" | "f64", readonly value: number | bigint) {}
+}
+
+/** A call argument: numbers and bigints are converted by the export's signature; `Typed` values must match it. */
+export type WasmArg = number | bigint | Typed;
+
+/** A call result: i64 → bigint; i32, f32, f64 → number. */
+export type WasmResult = number | bigint;
+
+/** Kind of an export, as the `runtime:wasm` docs spell it (`"tag"`: exception tags, rare). */
+export type ExportKind = "func" | "memory" | "table" | "global" | "tag";
+
+/** One export; `params` and `results` for functions only. */
+export interface ExportInfo {
+  name: string;
+  kind: ExportKind;
+  params?: ValType[];
+  results?: ValType[];
+}
+
+/** Where a WASI output stream goes. */
+export type OutputWire = "discard" | "inherit" | "capture";
+
+/**
+ * Instance options after `mod.ts` normalized them: the shape of `WireInstanceOptions` in `src/ffi.rs` (JSON for
+ * the C ABI, `serde_v8` for the ops). `wasi` is absent when the caller set no WASI option at all.
+ */
+export interface InstanceOptionsWire {
+  wasi?: {
+    programName?: string;
+    args: string[];
+    /** `[name, value]` pairs, in order. */
+    env: [string, string][];
+    /** `[guestPath, hostPath, readOnly]`. */
+    preopens: [string, string, boolean][];
+    stdin: "empty" | "inherit" | { bytes: number[] };
+    stdout: OutputWire;
+    stderr: OutputWire;
+  };
+  /** Decimal strings, so values beyond 2^53 survive (the core parses them; bad text → 5007). */
+  fuel?: string;
+  callFuel?: string;
+  timeoutMs?: number;
+  maxMemoryBytes?: number;
+}
+
+/** Runtime configuration (`WireRuntimeConfig` in `src/ffi.rs`); every field optional. */
+export interface RuntimeConfigWire {
+  cacheDir?: string;
+  noCache?: boolean;
+  cacheMaxBytes?: number;
+  maxInstances?: number;
+  maxModules?: number;
+  poolInstances?: number;
+  pooling?: boolean;
+  captureLimit?: number;
+  denyFileCompile?: boolean;
+  denyWasi?: boolean;
+  preopenRoots?: string[];
+  allowRootPreopen?: boolean;
+}
+
+/** Live counts. */
+export interface RuntimeStats {
+  modules: number;
+  instances: number;
+}
+
+/** Which output stream: 1 = stdout, 2 = stderr. */
+export type Stream = 1 | 2;
+
+/**
+ * What a host provides. The comments in `ops_backend.ts` give the Rust signature each deno_core op must have.
+ * "Sync" functions return directly; the four that run guest code or the compiler (`compile`, `compileFile`,
+ * `call`, `runCommand`) run off the JavaScript thread.
+ */
+export interface Backend {
+  /** Which implementation this is. */
+  readonly kind: "ffi" | "ops";
+  /** Configure the runtime before its first use; `false` when it already exists (nothing changed). */
+  configure(config: RuntimeConfigWire): boolean;
+  /** Compile wasm binary or text; resolves to a module handle. */
+  compile(bytes: Uint8Array): Promise<number>;
+  /** Read and compile a file; resolves to a module handle. */
+  compileFile(path: string): Promise<number>;
+  moduleDrop(module: number): void;
+  moduleExports(module: number): ExportInfo[];
+  /** Instantiate; returns the instance handle. */
+  instantiate(module: number, options: InstanceOptionsWire): number;
+  instanceDrop(instance: number): void;
+  instanceExports(instance: number): ExportInfo[];
+  /** Call an export off the JavaScript thread. */
+  call(instance: number, name: string, args: readonly WasmArg[]): Promise<WasmResult[]>;
+  /** Call an export on the JavaScript thread (the fast path). */
+  callSync(instance: number, name: string, args: readonly WasmArg[]): WasmResult[];
+  /** Run a WASI command's `_start` off the JavaScript thread; resolves to its exit status. */
+  runCommand(instance: number): Promise<number>;
+  runCommandSync(instance: number): number;
+  /** Exit status recorded by `proc_exit` or `runCommand`; `null` when none. */
+  exitCode(instance: number): number | null;
+  /** Captured output (empty unless captured). */
+  output(instance: number, stream: Stream): Uint8Array;
+  /** Copy `target.length` bytes of memory at `offset` into `target`. */
+  memoryRead(instance: number, offset: number, target: Uint8Array): void;
+  memoryWrite(instance: number, offset: number, bytes: Uint8Array): void;
+  /** Size in 64 KiB pages. */
+  memorySize(instance: number): number;
+  /** Size in bytes. */
+  memoryByteLength(instance: number): number;
+  /** Grow by `pages`; returns the old size in pages. */
+  memoryGrow(instance: number, pages: number): number;
+  stats(): RuntimeStats;
+}

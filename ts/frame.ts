@@ -1,0 +1,167 @@
+/**
+ * The call frame shared by both backends (layout documented in `src/ffi.rs`): a 32-byte header (the C ABI's out
+ * record: `u64 a`, `u64 b`, `u64 errBlob`, `u64 errLen`; the ops ignore it) followed by 16-byte value slots,
+ * `tag: u8` at slot offset 0 and a little-endian payload at slot offset 8. Arguments are written from slot 0, the
+ * callee overwrites them with the results. No allocation per call: one reusable frame per thread of use.
+ *
+ * @module
+ */
+
+import { Typed, type WasmArg, type WasmResult } from "./backend.ts";
+import { ErrorCode, wasmError } from "./errors.ts";
+
+export const HEADER = 32;
+export const SLOT = 16;
+/** Slots in a standard frame: wasm caps a function type at 1000 params and 1000 results. */
+export const SLOTS = 1024;
+export const FRAME_BYTES = HEADER + SLOTS * SLOT;
+
+export const TAG_I32 = 1;
+export const TAG_I64 = 2;
+export const TAG_F32 = 3;
+export const TAG_F64 = 4;
+export const TAG_NUMBER = 5;
+export const TAG_BIGINT = 6;
+export const TAG_BIGINT_WIDE = 7;
+
+const I64_MIN = -(1n << 63n);
+const I64_MAX = (1n << 63n) - 1n;
+const I128_MIN = -(1n << 127n);
+const I128_MAX = (1n << 127n) - 1n;
+
+/** A frame: its bytes (passed to the host), a view over them, and its byte length as a bigint (FFI `usize`). */
+export interface Frame {
+  readonly bytes: Uint8Array;
+  readonly view: DataView;
+  readonly size: bigint;
+}
+
+export function newFrame(slots = SLOTS): Frame {
+  const bytes = new Uint8Array(HEADER + slots * SLOT);
+  return { bytes, view: new DataView(bytes.buffer), size: BigInt(bytes.length) };
+}
+
+/** Slots `args` need (a BigInt outside the i64 range takes two). */
+export function slotsFor(args: readonly WasmArg[]): number {
+  let n = args.length;
+  for (const a of args) {
+    if (typeof a === "bigint" && (a < I64_MIN || a > I64_MAX)) n++;
+  }
+  return n;
+}
+
+/** Unsigned 64-bit header field as a number (handles, counts, sizes stay below 2^53). */
+export function headerU64(view: DataView, at: number): number {
+  return view.getUint32(at, true) + view.getUint32(at + 4, true) * 0x1_0000_0000;
+}
+
+/**
+ * Write `args` into the frame's slots. Numbers and bigints go untyped (the core converts them by the export's
+ * signature and refuses lossy conversions with 5007); `Typed` values go typed. Anything else → 5007. A BigInt
+ * beyond ±2^127 is clamped: it is out of range for every wasm type either way, and the core says so.
+ */
+export function encodeArgs(view: DataView, args: readonly WasmArg[]): void {
+  let at = HEADER;
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    if (typeof a === "number") {
+      view.setUint8(at, TAG_NUMBER);
+      view.setFloat64(at + 8, a, true);
+    } else if (typeof a === "bigint") {
+      if (a >= I64_MIN && a <= I64_MAX) {
+        view.setUint8(at, TAG_BIGINT);
+        view.setBigInt64(at + 8, a, true);
+      } else {
+        const v = a < I128_MIN ? I128_MIN : a > I128_MAX ? I128_MAX : a;
+        view.setUint8(at, TAG_BIGINT_WIDE);
+        view.setBigUint64(at + 8, BigInt.asUintN(64, v), true);
+        at += SLOT;
+        view.setUint8(at, 0);
+        view.setBigInt64(at + 8, BigInt.asIntN(64, v >> 64n), true);
+      }
+    } else if (a instanceof Typed) {
+      switch (a.type) {
+        case "i32":
+          view.setUint8(at, TAG_I32);
+          view.setInt32(at + 8, a.value as number, true);
+          break;
+        case "i64":
+          view.setUint8(at, TAG_I64);
+          view.setBigInt64(at + 8, a.value as bigint, true);
+          break;
+        case "f32":
+          view.setUint8(at, TAG_F32);
+          view.setFloat32(at + 8, a.value as number, true);
+          break;
+        case "f64":
+          view.setUint8(at, TAG_F64);
+          view.setFloat64(at + 8, a.value as number, true);
+          break;
+      }
+    } else {
+      throw wasmError(
+        ErrorCode.TypeError,
+        `argument ${i}: expected a number, a bigint or a types.* value, got ${describe(a)}`,
+      );
+    }
+    at += SLOT;
+  }
+}
+
+/** Read `count` results from the frame's slots. */
+export function decodeResults(view: DataView, count: number): WasmResult[] {
+  const out: WasmResult[] = new Array(count);
+  let at = HEADER;
+  for (let i = 0; i < count; i++, at += SLOT) {
+    switch (view.getUint8(at)) {
+      case TAG_I32:
+        out[i] = view.getInt32(at + 8, true);
+        break;
+      case TAG_I64:
+        out[i] = view.getBigInt64(at + 8, true);
+        break;
+      case TAG_F32:
+        out[i] = view.getFloat32(at + 8, true);
+        break;
+      case TAG_F64:
+        out[i] = view.getFloat64(at + 8, true);
+        break;
+      default:
+        throw wasmError(ErrorCode.CallError, `result ${i}: unknown value tag ${view.getUint8(at)} from the host`);
+    }
+  }
+  return out;
+}
+
+function describe(v: unknown): string {
+  if (v === null) return "null";
+  if (Array.isArray(v)) return "an array";
+  return typeof v === "object" ? `an object (${Object.prototype.toString.call(v)})` : `a ${typeof v}`;
+}
+
+/** An export name encoded for the C ABI: UTF-8 bytes and their length as a bigint (FFI `usize`). */
+export interface EncodedName {
+  readonly bytes: Uint8Array;
+  readonly size: bigint;
+}
+
+const encoder = new TextEncoder();
+const names = new Map<string, EncodedName>();
+const NAME_CACHE_CAP = 4096;
+
+/**
+ * An export name, encoded once and reused by every call of that name (on any instance). The cache is bounded;
+ * past the cap further names are encoded per call.
+ */
+export function encodeName(name: string): EncodedName {
+  let n = names.get(name);
+  if (n === undefined) {
+    if (typeof name !== "string") {
+      throw wasmError(ErrorCode.TypeError, `the export name must be a string, got ${describe(name)}`);
+    }
+    const bytes = encoder.encode(name);
+    n = { bytes, size: BigInt(bytes.length) };
+    if (names.size < NAME_CACHE_CAP) names.set(name, n);
+  }
+  return n;
+}

@@ -1,0 +1,487 @@
+/**
+ * `runtime:wasm`: compile, instantiate and call WebAssembly modules, with WASI, fuel / timeout / memory limits
+ * and typed errors. Backed by the ext_wasm Rust runtime (Wasmtime, artifact cache, pooled instances).
+ *
+ * The same module runs in two hosts: a deno_core embedder that registers the `runtime_wasm` extension (Forge:
+ * `Deno.core.ops.op_wasm_*`), and stock Deno, which loads `libext_wasm` with `Deno.dlopen` (run with
+ * `--allow-ffi`; see `ts/README.md`).
+ *
+ * ```ts
+ * import * as wasm from "./mod.ts";
+ * const id = await wasm.compile(new TextEncoder().encode(
+ *   `(module (func (export "add") (param i32 i32) (result i32) local.get 0 local.get 1 i32.add))`));
+ * const instance = await wasm.instantiate(id);
+ * const [sum] = await instance.call("add", 10, 32); // 42
+ * await instance.drop();
+ * await wasm.dropModule(id);
+ * ```
+ *
+ * @module
+ */
+
+import {
+  type Backend,
+  type ExportInfo,
+  type InstanceOptionsWire,
+  type OutputWire,
+  type RuntimeConfigWire,
+  type RuntimeStats,
+  Typed,
+  type WasmArg,
+  type WasmResult,
+} from "./backend.ts";
+import { ErrorCode, wasmError } from "./errors.ts";
+import { createOpsBackend, type WasmOps } from "./ops_backend.ts";
+
+export { ErrorCode, type ErrorName, errorName, WasmError } from "./errors.ts";
+export { Typed } from "./backend.ts";
+export type { ExportInfo, ExportKind, ValType, WasmArg, WasmResult } from "./backend.ts";
+
+/** A compiled module's handle. Reuse it for many instances; drop it with {@link dropModule}. */
+export type ModuleId = number;
+
+/** Runtime configuration for {@link configure} (defaults fit a laptop and a container). */
+export type RuntimeConfig = RuntimeConfigWire;
+export type { RuntimeStats };
+
+/** Options of {@link instantiate}. WASI options apply to modules that import `wasi_snapshot_preview1`. */
+export interface InstanceOptions {
+  /** Guest path → host directory (read-write). Host paths are canonicalized; `/` itself is refused (5009). */
+  preopens?: Record<string, string>;
+  /** Guest path → host directory, read-only. */
+  readonlyPreopens?: Record<string, string>;
+  /** Environment variables. */
+  env?: Record<string, string>;
+  /** Arguments after `argv[0]`. */
+  args?: string[];
+  /** `argv[0]` (default `"main.wasm"`). */
+  programName?: string;
+  /** Bytes (or UTF-8 text) the guest reads from stdin. Exclusive with `inheritStdin`. */
+  stdin?: Uint8Array | string;
+  inheritStdin?: boolean;
+  inheritStdout?: boolean;
+  inheritStderr?: boolean;
+  /** Keep stdout in memory, for {@link Instance.stdout}. Exclusive with `inheritStdout`. */
+  captureStdout?: boolean;
+  /** Keep stderr in memory, for {@link Instance.stderr}. Exclusive with `inheritStderr`. */
+  captureStderr?: boolean;
+  /** Fuel for the instance's whole life (5011 when spent). Instances with fuel run fuel-metered code. */
+  fuel?: number | bigint;
+  /** Fuel per call (within `fuel`, if both are set). */
+  callFuel?: number | bigint;
+  /** Wall-clock limit per call, in milliseconds (5012). */
+  timeoutMs?: number;
+  /** Cap on linear memory: the guest's `memory.grow` fails past it, `memory.grow()` throws 5013. */
+  maxMemoryBytes?: number;
+}
+
+const OPTION_KEYS = new Set<string>([
+  "preopens",
+  "readonlyPreopens",
+  "env",
+  "args",
+  "programName",
+  "stdin",
+  "inheritStdin",
+  "inheritStdout",
+  "inheritStderr",
+  "captureStdout",
+  "captureStderr",
+  "fuel",
+  "callFuel",
+  "timeoutMs",
+  "maxMemoryBytes",
+]);
+const WASI_KEYS = [
+  "preopens",
+  "readonlyPreopens",
+  "env",
+  "args",
+  "programName",
+  "stdin",
+  "inheritStdin",
+  "inheritStdout",
+  "inheritStderr",
+  "captureStdout",
+  "captureStderr",
+];
+
+// ---------------------------------------------------------------------------------------------------------------
+// Backend selection
+// ---------------------------------------------------------------------------------------------------------------
+
+// Captured at import: deno_core embedders may hide `Deno.core` once bootstrapping is over.
+// deno-lint-ignore no-explicit-any
+const OPS: WasmOps | undefined = (globalThis as any).Deno?.core?.ops?.op_wasm_compile
+  // deno-lint-ignore no-explicit-any
+  ? (globalThis as any).Deno.core.ops
+  : undefined;
+
+let current: Backend | undefined = OPS ? createOpsBackend(OPS) : undefined;
+let loading: Promise<Backend> | undefined;
+
+/** The backend, loading the `Deno.dlopen` one on first use (a dynamic import: the ops build never needs it). */
+function load(): Promise<Backend> | Backend {
+  if (current) return current;
+  return loading ??= import("./ffi_backend.ts").then((m) => {
+    current = m.createFfiBackend();
+    return current;
+  }).catch((e) => {
+    loading = undefined; // let a later call retry (e.g. after the library was built)
+    throw e;
+  });
+}
+
+/** The backend an instance was created with (always loaded by then). */
+function loaded(): Backend {
+  if (!current) throw new Error("runtime:wasm: backend not loaded"); // unreachable: instances come from it
+  return current;
+}
+
+/** Which backend serves this module: `"ops"` under a deno_core embedder with the extension, else `"ffi"`. */
+export function backendName(): "ffi" | "ops" {
+  return OPS ? "ops" : "ffi";
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Values
+// ---------------------------------------------------------------------------------------------------------------
+
+const TWO_31 = 2 ** 31;
+const TWO_32 = 2 ** 32;
+const I64_MIN = -(1n << 63n);
+const U64_MAX = (1n << 64n) - 1n;
+
+function typeError(detail: string): never {
+  throw wasmError(ErrorCode.TypeError, detail);
+}
+
+/**
+ * Force an argument's wasm type. Out-of-range or non-integer values throw 5007 here (never silent truncation);
+ * unsigned values wrap to their bit pattern (`types.i32(0xffffffff)` is `-1`), as wasm integers have no sign.
+ */
+export const types = Object.freeze({
+  /** An i32 from an integer in `-2^31 .. 2^32 - 1`. */
+  i32(v: number | bigint): Typed {
+    const n = typeof v === "bigint" ? Number(v) : v;
+    if (typeof n !== "number" || !Number.isInteger(n) || n < -TWO_31 || n >= TWO_32) {
+      typeError(`types.i32: ${String(v)} is not an integer in -2^31..2^32`);
+    }
+    return new Typed("i32", n | 0);
+  },
+  /** An i64 from a BigInt in `-2^63 .. 2^64 - 1`, or a safe-integer number. */
+  i64(v: number | bigint): Typed {
+    if (typeof v === "number") {
+      if (!Number.isSafeInteger(v)) {
+        typeError(`types.i64: ${v} is not a safe integer; numbers beyond ±2^53 lose precision, pass a BigInt`);
+      }
+      return new Typed("i64", BigInt(v));
+    }
+    if (typeof v !== "bigint" || v < I64_MIN || v > U64_MAX) {
+      typeError(`types.i64: ${String(v)} is not an integer in -2^63..2^64`);
+    }
+    return new Typed("i64", BigInt.asIntN(64, v));
+  },
+  /** An f32: the number rounded like `Math.fround`. */
+  f32(v: number): Typed {
+    if (typeof v !== "number") typeError(`types.f32: expected a number, got ${typeof v}`);
+    return new Typed("f32", Math.fround(v));
+  },
+  /** An f64. */
+  f64(v: number): Typed {
+    if (typeof v !== "number") typeError(`types.f64: expected a number, got ${typeof v}`);
+    return new Typed("f64", v);
+  },
+});
+
+// ---------------------------------------------------------------------------------------------------------------
+// Modules
+// ---------------------------------------------------------------------------------------------------------------
+
+/**
+ * Configure the runtime (cache directory, caps, capabilities) before its first use. Resolves `true` when
+ * applied, `false` when the runtime already existed (under Forge the embedder configures it).
+ */
+export async function configure(config: RuntimeConfig): Promise<boolean> {
+  return (await load()).configure(config);
+}
+
+/**
+ * Compile a module from wasm binary or text bytes. Identical bytes compile once per process, and the machine
+ * code is cached on disk across restarts. Invalid bytes → 5000. Runs off the JavaScript thread.
+ */
+export async function compile(bytes: Uint8Array): Promise<ModuleId> {
+  return (await load()).compile(bytes);
+}
+
+/** Read and compile a `.wasm` / `.wat` file (path or `file:` URL). Unreadable → 5008. */
+export async function compileFile(path: string | URL): Promise<ModuleId> {
+  let p: string;
+  if (path instanceof URL) {
+    if (path.protocol !== "file:") typeError(`compileFile: only file: URLs are supported, got ${path.href}`);
+    p = decodeURIComponent(path.pathname);
+  } else if (typeof path === "string") {
+    p = path;
+  } else {
+    typeError(`compileFile: expected a path string or a file: URL, got ${typeof path}`);
+  }
+  return (await load()).compileFile(p);
+}
+
+/** Drop a module handle (5004 if already dropped). Instances created from it keep working. */
+export async function dropModule(moduleId: ModuleId): Promise<void> {
+  (await load()).moduleDrop(moduleId);
+}
+
+/** A module's exports, without instantiating it. */
+export async function moduleExports(moduleId: ModuleId): Promise<ExportInfo[]> {
+  return (await load()).moduleExports(moduleId);
+}
+
+/** Live module handles and instances. */
+export async function stats(): Promise<RuntimeStats> {
+  return (await load()).stats();
+}
+
+function entries(v: unknown, what: string): [string, string][] {
+  if (v === undefined) return [];
+  if (v === null || typeof v !== "object" || Array.isArray(v)) typeError(`\`${what}\` must be an object`);
+  return Object.entries(v as Record<string, string>);
+}
+
+function outputMode(inherit: boolean | undefined, capture: boolean | undefined, stream: string): OutputWire {
+  if (inherit && capture) {
+    throw wasmError(ErrorCode.WasiError, `inherit${stream} and capture${stream} are exclusive`);
+  }
+  return inherit ? "inherit" : capture ? "capture" : "discard";
+}
+
+const textEncoder = new TextEncoder();
+
+/** Normalize the documented options into the wire shape both backends send to the core. */
+function toWire(options: InstanceOptions | undefined): InstanceOptionsWire {
+  const o = options ?? {};
+  if (typeof o !== "object" || o === null) typeError("instance options must be an object");
+  for (const key of Object.keys(o)) {
+    if (!OPTION_KEYS.has(key)) typeError(`unknown instance option \`${key}\``);
+  }
+  const wire: InstanceOptionsWire = {};
+  if (WASI_KEYS.some((k) => (o as Record<string, unknown>)[k] !== undefined)) {
+    if (o.stdin !== undefined && o.inheritStdin) throw wasmError(ErrorCode.WasiError, "stdin and inheritStdin are exclusive");
+    const stdinBytes = typeof o.stdin === "string" ? textEncoder.encode(o.stdin) : o.stdin;
+    wire.wasi = {
+      programName: o.programName,
+      args: o.args ?? [],
+      env: entries(o.env, "env"),
+      preopens: [
+        ...entries(o.preopens, "preopens").map(([g, h]): [string, string, boolean] => [g, h, false]),
+        ...entries(o.readonlyPreopens, "readonlyPreopens").map(([g, h]): [string, string, boolean] => [g, h, true]),
+      ],
+      stdin: stdinBytes !== undefined ? { bytes: Array.from(stdinBytes) } : o.inheritStdin ? "inherit" : "empty",
+      stdout: outputMode(o.inheritStdout, o.captureStdout, "Stdout"),
+      stderr: outputMode(o.inheritStderr, o.captureStderr, "Stderr"),
+    };
+  }
+  if (o.fuel !== undefined) wire.fuel = String(o.fuel);
+  if (o.callFuel !== undefined) wire.callFuel = String(o.callFuel);
+  if (o.timeoutMs !== undefined) wire.timeoutMs = o.timeoutMs;
+  if (o.maxMemoryBytes !== undefined) wire.maxMemoryBytes = o.maxMemoryBytes;
+  return wire;
+}
+
+/** Create an instance of a compiled module. Each instance has its own memory, WASI state and limits. */
+export async function instantiate(moduleId: ModuleId, options?: InstanceOptions): Promise<Instance> {
+  const backend = await load();
+  const wire = toWire(options);
+  return new Instance(backend.instantiate(moduleId, wire), moduleId);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Instances
+// ---------------------------------------------------------------------------------------------------------------
+
+function offsetArg(v: number, what: string): number {
+  if (typeof v !== "number" || !Number.isInteger(v)) typeError(`${what} must be an integer, got ${String(v)}`);
+  if (v < 0) throw wasmError(ErrorCode.MemoryError, `out of bounds: ${what} ${v} is negative`);
+  if (!Number.isSafeInteger(v)) throw wasmError(ErrorCode.MemoryError, `out of bounds: ${what} ${v} is too large`);
+  return v;
+}
+
+/** Reads larger than this check the bounds before allocating the destination. */
+const LARGE_READ = 64 << 20;
+
+/** An instance's (first exported) linear memory. Every method copies once; none allocates but `read`. */
+export class Memory {
+  readonly #instance: number;
+  constructor(instance: number) {
+    this.#instance = instance;
+  }
+
+  /** Copy `length` bytes at `offset` into a new `Uint8Array`. Out of bounds → 5006. */
+  read(offset: number, length: number): Promise<Uint8Array> {
+    try {
+      return Promise.resolve(this.readSync(offset, length));
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /** {@link read}, synchronously. */
+  readSync(offset: number, length: number): Uint8Array {
+    const off = offsetArg(offset, "offset");
+    const len = offsetArg(length, "length");
+    const backend = loaded();
+    if (len > LARGE_READ) {
+      const size = backend.memoryByteLength(this.#instance);
+      if (off + len > size) {
+        throw wasmError(
+          ErrorCode.MemoryError,
+          `out of bounds: ${len} byte(s) at offset ${off}, memory is ${size} bytes`,
+        );
+      }
+    }
+    const target = new Uint8Array(len);
+    backend.memoryRead(this.#instance, off, target);
+    return target;
+  }
+
+  /** Copy `target.length` bytes at `offset` into `target` (no allocation). Returns `target`. */
+  readInto(offset: number, target: Uint8Array): Uint8Array {
+    if (!(target instanceof Uint8Array)) typeError("readInto: target must be a Uint8Array");
+    loaded().memoryRead(this.#instance, offsetArg(offset, "offset"), target);
+    return target;
+  }
+
+  /** Copy `bytes` into memory at `offset`. Out of bounds → 5006, nothing written. */
+  write(offset: number, bytes: Uint8Array): Promise<void> {
+    try {
+      this.writeSync(offset, bytes);
+      return Promise.resolve();
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /** {@link write}, synchronously. */
+  writeSync(offset: number, bytes: Uint8Array): void {
+    if (!(bytes instanceof Uint8Array)) typeError("write: bytes must be a Uint8Array");
+    loaded().memoryWrite(this.#instance, offsetArg(offset, "offset"), bytes);
+  }
+
+  /** Size in 64 KiB pages. */
+  size(): Promise<number> {
+    try {
+      return Promise.resolve(this.sizeSync());
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /** {@link size}, synchronously. */
+  sizeSync(): number {
+    return loaded().memorySize(this.#instance);
+  }
+
+  /** Size in bytes. */
+  byteLength(): number {
+    return loaded().memoryByteLength(this.#instance);
+  }
+
+  /**
+   * Grow by `pages` (64 KiB each); resolves to the old size in pages. Past `maxMemoryBytes` → 5013; past the
+   * module's maximum → 5006.
+   */
+  grow(pages: number): Promise<number> {
+    try {
+      return Promise.resolve(this.growSync(pages));
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /** {@link grow}, synchronously. */
+  growSync(pages: number): number {
+    return loaded().memoryGrow(this.#instance, offsetArg(pages, "pages"));
+  }
+}
+
+/** A live instance. Drop it with {@link Instance.drop} (or `using`) to return its slot to the pool. */
+export class Instance {
+  /** The instance handle. */
+  readonly id: number;
+  /** The module it was created from (which may since have been dropped; the instance keeps working). */
+  readonly moduleId: ModuleId;
+  /** The instance's linear memory (its first exported memory). */
+  readonly memory: Memory;
+
+  constructor(id: number, moduleId: ModuleId) {
+    this.id = id;
+    this.moduleId = moduleId;
+    this.memory = new Memory(id);
+  }
+
+  /**
+   * Call an export; resolves to its results in order (i64 → bigint, others → number). Arguments are converted
+   * by the export's signature; use {@link types} to force a type. Runs off the JavaScript thread, so timers and
+   * I/O keep running during long calls. `call("_start")` runs a WASI command: a `proc_exit(n)` is an exit status
+   * (see {@link exitCode}), not an error.
+   */
+  call(name: string, ...args: WasmArg[]): Promise<WasmResult[]> {
+    const backend = loaded();
+    if (name === "_start" && args.length === 0) return backend.runCommand(this.id).then(() => []);
+    return backend.call(this.id, name, args);
+  }
+
+  /** {@link call} on the JavaScript thread: no thread hop, the fastest way to make many short calls. */
+  callSync(name: string, ...args: WasmArg[]): WasmResult[] {
+    const backend = loaded();
+    if (name === "_start" && args.length === 0) {
+      backend.runCommandSync(this.id);
+      return [];
+    }
+    return backend.callSync(this.id, name, args);
+  }
+
+  /** The instance's exports: `{ name, kind, params?, results? }`. */
+  getExports(): Promise<ExportInfo[]> {
+    try {
+      return Promise.resolve(loaded().instanceExports(this.id));
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /** Captured stdout so far (empty unless created with `captureStdout`). */
+  stdout(): Uint8Array {
+    return loaded().output(this.id, 1);
+  }
+
+  /** Captured stderr so far (empty unless created with `captureStderr`). */
+  stderr(): Uint8Array {
+    return loaded().output(this.id, 2);
+  }
+
+  /** The exit status of a WASI command after `call("_start")` (or any `proc_exit`); `null` before. */
+  get exitCode(): number | null {
+    return loaded().exitCode(this.id);
+  }
+
+  /** Drop the instance (5005 if already dropped). A call still running on it finishes first. */
+  drop(): Promise<void> {
+    try {
+      loaded().instanceDrop(this.id);
+      return Promise.resolve();
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /** `using instance = await instantiate(id)`: drops at the end of the scope (ignores an earlier drop). */
+  [Symbol.dispose](): void {
+    try {
+      loaded().instanceDrop(this.id);
+    } catch (e) {
+      if ((e as { code?: number }).code !== ErrorCode.InvalidInstanceHandle) throw e;
+    }
+  }
+}
