@@ -138,6 +138,14 @@ function loaded(): Backend {
   return current;
 }
 
+/**
+ * Load the backend now (for `Deno.dlopen`: find and open the library), so a missing library surfaces here
+ * rather than at the first compile. Optional: every entry point loads it on first use.
+ */
+export async function ready(): Promise<void> {
+  await load();
+}
+
 /** Which backend serves this module: `"ops"` under a deno_core embedder with the extension, else `"ffi"`. */
 export function backendName(): "ffi" | "ops" {
   return OPS ? "ops" : "ffi";

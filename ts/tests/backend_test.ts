@@ -1,0 +1,110 @@
+// Which backend runs, how the library is found, and the error types every other test relies on.
+
+import * as wasm from "../mod.ts";
+import { ABI_VERSION, libraryCandidates } from "../ffi_backend.ts";
+import { assert, assertEquals, assertMatch, rejects, str, wat } from "./helpers.ts";
+
+const DENO = Deno.execPath();
+const MOD_URL = new URL("../mod.ts", import.meta.url).href;
+
+Deno.test("the Deno.dlopen backend is the one under test (stock Deno has no Deno.core.ops)", () => {
+  // This suite exercises src/ffi.rs through ts/ffi_backend.ts; if mod.ts ever picked another backend here, the
+  // numbers below would be testing something else.
+  assertEquals(wasm.backendName(), "ffi");
+  // deno-lint-ignore no-explicit-any
+  assertEquals((Deno as any).core?.ops?.op_wasm_compile, undefined);
+});
+
+Deno.test("the default library location is <repo>/target/{release,debug}, relative to the module", () => {
+  if (Deno.env.get("EXT_WASM_LIB")) return; // overridden for this run: nothing to check
+  const repo = decodeURIComponent(new URL("../../", import.meta.url).pathname);
+  assertEquals(libraryCandidates(), [
+    `${repo}target/release/libext_wasm.so`,
+    `${repo}target/debug/libext_wasm.so`,
+  ]);
+  assertEquals(ABI_VERSION, 1);
+});
+
+async function runScript(code: string, env: Record<string, string>) {
+  const out = await new Deno.Command(DENO, {
+    args: ["eval", "--no-check", code],
+    env: { ...env, NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1" },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  return { code: out.code, stdout: str(out.stdout), stderr: str(out.stderr) };
+}
+
+Deno.test("a missing library is a clear WasmError 5008 naming `cargo build --release`", async () => {
+  const r = await runScript(
+    `import * as wasm from ${JSON.stringify(MOD_URL)};
+     try { await wasm.compile(new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0])); console.log("loaded?!"); }
+     catch (e) { console.log(JSON.stringify({ name: e.name, code: e.code, message: e.message, isWasm: e instanceof wasm.WasmError })); }`,
+    { EXT_WASM_LIB: "/nonexistent/libext_wasm.so" },
+  );
+  assertEquals(r.code, 0, r.stderr);
+  const e = JSON.parse(r.stdout);
+  assertEquals(e.code, 5008);
+  assertEquals(e.name, "IoError");
+  assertEquals(e.isWasm, true);
+  assertMatch(e.message, /^\[5008\] /);
+  assert(e.message.includes("/nonexistent/libext_wasm.so"), e.message);
+  assert(e.message.includes("cargo build --release"), e.message);
+});
+
+Deno.test("EXT_WASM_LIB selects the library", async () => {
+  const lib = libraryCandidates().find((p) => {
+    try {
+      return Deno.statSync(p).isFile;
+    } catch {
+      return false;
+    }
+  })!;
+  const r = await runScript(
+    `import * as wasm from ${JSON.stringify(MOD_URL)};
+     const id = await wasm.compile(new TextEncoder().encode('(module (func (export "f") (result i32) i32.const 7))'));
+     const inst = await wasm.instantiate(id);
+     console.log(JSON.stringify(await inst.call("f")), wasm.backendName());`,
+    { EXT_WASM_LIB: lib },
+  );
+  assertEquals(r.code, 0, r.stderr);
+  assertEquals(r.stdout.trim(), "[7] ffi");
+});
+
+Deno.test("WasmError: exported class, numeric code, name per code, ErrorCode table", async () => {
+  assertEquals(wasm.ErrorCode.CompileError, 5000);
+  assertEquals(wasm.ErrorCode.LimitExceeded, 5013);
+  assertEquals(Object.keys(wasm.ErrorCode).length, 14);
+  const names = Object.entries(wasm.ErrorCode).map(([name, code]) => [code, wasm.errorName(code), name]);
+  for (const [code, fromCode, name] of names) assertEquals(fromCode, name, `name of ${code}`);
+  const e = await rejects(() => wasm.compile(new Uint8Array([1, 2, 3])), 5000);
+  assert(e instanceof Error && e instanceof wasm.WasmError);
+  assertEquals(e.name, "CompileError");
+  assert(typeof e.stack === "string");
+});
+
+Deno.test("library loads once per process: workers share the runtime and its handles", async () => {
+  // A handle made here is valid in a worker: one process-global runtime behind the library, and the library
+  // stays loaded when a worker that opened it terminates (the library pins itself).
+  const id = await wat(`(module (func (export "f") (result i32) i32.const 42))`);
+  const worker = new Worker(new URL("./worker.ts", import.meta.url), { type: "module" });
+  try {
+    const result = await new Promise((resolve, reject) => {
+      worker.onmessage = (e) => resolve(e.data);
+      worker.onerror = (e) => {
+        e.preventDefault();
+        reject(new Error(e.message));
+      };
+      worker.postMessage(id);
+    });
+    assertEquals(result, 42);
+  } finally {
+    worker.terminate();
+  }
+  // After the worker (and its Deno.dlopen handle) is gone, this isolate's library still works.
+  await new Promise((r) => setTimeout(r, 50));
+  const inst = await wasm.instantiate(id);
+  assertEquals(await inst.call("f"), [42]);
+  await inst.drop();
+  await wasm.dropModule(id);
+});
