@@ -218,8 +218,15 @@ export async function configure(config: RuntimeConfig): Promise<boolean> {
  * Compile a module from wasm binary or text bytes. Identical bytes compile once per process, and the machine
  * code is cached on disk across restarts. Invalid bytes → 5000. Runs off the JavaScript thread.
  */
-export async function compile(bytes: Uint8Array): Promise<ModuleId> {
-  return (await load()).compile(bytes);
+export function compile(bytes: Uint8Array): Promise<ModuleId> {
+  // The backends take their copy of `bytes` synchronously, so the caller may reuse its buffer as soon as this
+  // returns; before the backend is loaded, take that copy here.
+  const backend = load();
+  if (backend instanceof Promise) {
+    const own = bytes instanceof Uint8Array ? bytes.slice() : bytes;
+    return backend.then((b) => b.compile(own));
+  }
+  return backend.compile(bytes);
 }
 
 /** Read and compile a `.wasm` / `.wat` file (path or `file:` URL). Unreadable → 5008. */
