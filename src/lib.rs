@@ -21,6 +21,8 @@
 mod artifact_cache;
 mod capabilities;
 mod config;
+#[cfg(feature = "deno")]
+pub mod deno;
 mod engine;
 mod epoch_ticker;
 mod error;
@@ -43,3 +45,5 @@ pub use module::{ExportInfo, ExportKind, LoadOrigin, ModuleId};
 pub use runtime::{CompileReport, Runtime};
 pub use value::{ValType, Value};
 pub use wasi::{InputMode, OutputMode, Preopen, WasiOptions};
+#[cfg(feature = "deno")]
+pub use deno::{init_wasm_state, wasm_extension, WasmCapabilityChecker};

@@ -61,7 +61,7 @@ export interface WasmOps {
   op_wasm_module_exports(module: number): ExportInfo[];
 
   /**
-   * `#[op2] #[number] fn op_wasm_instantiate(state: &mut OpState, module: f64, #[string] options_json: &str)
+   * `#[op2(fast)] #[number] fn op_wasm_instantiate(state: &mut OpState, module: f64, #[string] options_json: &str)
    *   -> Result<u64, WasmOpError>`
    *
    * `options_json`: a `WireInstanceOptions` (`src/ffi.rs`, `WireInstanceOptions::into_options`) as JSON — the
@@ -107,7 +107,7 @@ export interface WasmOps {
   op_wasm_run_command(instance: number): Promise<number>;
 
   /**
-   * `#[op2] #[serde] fn op_wasm_exit_code(state: &mut OpState, instance: f64) -> Result<Option<i32>, WasmOpError>`
+   * `#[op2] fn op_wasm_exit_code(state: &mut OpState, instance: f64) -> Result<Option<i32>, WasmOpError>`
    * — `null` when no status was recorded.
    */
   op_wasm_exit_code(instance: number): number | null;
