@@ -1,9 +1,9 @@
 //! A live instance: its store, cached export lookups, limits and captured output.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use rustc_hash::FxHashMap;
 use wasmtime::{Extern, Func, Memory, Store, StoreLimitsBuilder, Trap, ValRaw};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::I32Exit;
@@ -59,7 +59,8 @@ pub(crate) struct InstanceState {
     store: Store<StoreData>,
     instance: wasmtime::Instance,
     compiled: Arc<CompiledModule>,
-    funcs: HashMap<Box<str>, FuncEntry>,
+    /// Function exports resolved so far, by name (FxHash: names are short and chosen by the embedder).
+    funcs: FxHashMap<Box<str>, FuncEntry>,
     raw: Vec<ValRaw>,
     /// Remaining instance-wide fuel; `None` when unlimited.
     fuel_left: Option<u64>,
@@ -100,7 +101,7 @@ impl InstanceCell {
             store,
             instance,
             compiled,
-            funcs: HashMap::new(),
+            funcs: FxHashMap::default(),
             raw: Vec::new(),
             fuel_left: options.fuel,
             call_fuel: options.call_fuel,
@@ -156,7 +157,10 @@ impl InstanceState {
         out: &mut Vec<Value>,
     ) -> Result<()> {
         let _span = tracing::debug_span!("call", export = name).entered();
-        self.ensure_func(name)?;
+        if !self.funcs.contains_key(name) {
+            self.resolve_func(name)?;
+        }
+        // Borrow fields, not `self`, so the entry can be used while the store and buffer are mutated.
         let entry = &self.funcs[name];
         if args.len() != entry.params.len() {
             return Err(Error::Type(format!(
@@ -171,7 +175,8 @@ impl InstanceState {
             self.raw.push(arg.to_raw(*ty, i)?);
         }
         self.raw.resize(slots, ValRaw::i64(0));
-        let func = entry.func;
+        let FuncEntry { func, results, .. } = entry;
+        let func = *func;
 
         let interruption = self.compiled.slot.interruption;
         let fuel = limits.fuel.or(self.call_fuel);
@@ -196,7 +201,7 @@ impl InstanceState {
         });
 
         // SAFETY: `raw` holds `slots = max(params, results)` entries; the first `params.len()` were written by
-        // `to_raw` with exactly the parameter types of `func` (checked above, and `ensure_func` refuses
+        // `to_raw` with exactly the parameter types of `func` (checked above, and `resolve_func` refuses
         // signatures with reference or v128 types, so no raw value needs to be rooted in this store). `func`
         // belongs to `self.store`, and this is a synchronous store, so the call cannot be re-entered from an
         // async context.
@@ -213,8 +218,7 @@ impl InstanceState {
         }
         match result {
             Ok(()) => {
-                let entry = &self.funcs[name];
-                out.extend(entry.results.iter().zip(&self.raw).map(|(ty, raw)| Value::from_raw(*raw, *ty)));
+                out.extend(results.iter().zip(&self.raw).map(|(ty, raw)| Value::from_raw(*raw, *ty)));
                 Ok(())
             }
             Err(e) => self.call_error(e),
@@ -233,10 +237,8 @@ impl InstanceState {
         Err(Error::Call(describe(&e)))
     }
 
-    fn ensure_func(&mut self, name: &str) -> Result<()> {
-        if self.funcs.contains_key(name) {
-            return Ok(());
-        }
+    /// Resolve and type-check export `name` into the cache (once per instance and name).
+    fn resolve_func(&mut self, name: &str) -> Result<()> {
         let func = match self.instance.get_export(&mut self.store, name) {
             Some(Extern::Func(f)) => f,
             Some(other) => {

@@ -4,6 +4,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use dashmap::DashMap;
+use rustc_hash::FxBuildHasher;
 
 /// Bits of a handle that hold the slot index; the generation sits above them. Handles stay below 2^52, so they
 /// survive a round trip through a JavaScript number.
@@ -22,7 +23,8 @@ pub(crate) enum Miss {
 /// A concurrent map from handle to `T` plus a slot allocator. Lookups take only a DashMap shard read lock; the
 /// allocator mutex is held on insert and remove only.
 pub(crate) struct Registry<T> {
-    entries: DashMap<u64, T>,
+    /// FxHash: keys are our own handles, not attacker-chosen strings, and SipHash showed up in call profiles.
+    entries: DashMap<u64, T, FxBuildHasher>,
     slots: Mutex<Slots>,
     live: AtomicUsize,
 }
@@ -35,7 +37,7 @@ struct Slots {
 
 impl<T: Clone> Registry<T> {
     pub(crate) fn new() -> Self {
-        Self { entries: DashMap::new(), slots: Mutex::new(Slots::default()), live: AtomicUsize::new(0) }
+        Self { entries: DashMap::with_hasher(FxBuildHasher), slots: Mutex::new(Slots::default()), live: AtomicUsize::new(0) }
     }
 
     /// Number of live entries.

@@ -1,0 +1,70 @@
+//! Instantiate + call + drop, the plugin-host loop: ext_wasm vs raw wasmtime (pooling + `InstancePre` +
+//! `TypedFunc`), without and with WASI.
+
+use criterion::{criterion_group, Criterion};
+use ext_wasm::{CallLimits, InstanceOptions, OutputMode, Value, WasiOptions};
+use wasmtime::{Linker, Module, Store};
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::WasiCtxBuilder;
+
+use super::*;
+
+fn bench(c: &mut Criterion) {
+    let mut g = c.benchmark_group("churn");
+    let rt = runtime();
+    let m = rt.compile(ADD.as_bytes()).unwrap();
+    let opts = InstanceOptions::default();
+    let mut out = Vec::with_capacity(1);
+    g.bench_function("ext_wasm/no_wasi", |b| {
+        b.iter(|| {
+            let i = rt.instantiate(m, &opts).unwrap();
+            out.clear();
+            rt.call_into(i, "add", &[Value::I32(1), Value::I32(2)], CallLimits::default(), &mut out).unwrap();
+            rt.drop_instance(i).unwrap();
+        })
+    });
+
+    let engine = raw_engine(false, false);
+    let module = Module::new(&engine, ADD).unwrap();
+    let pre = Linker::<()>::new(&engine).instantiate_pre(&module).unwrap();
+    g.bench_function("raw_wasmtime/no_wasi", |b| {
+        b.iter(|| {
+            let mut store = Store::new(&engine, ());
+            let inst = pre.instantiate(&mut store).unwrap();
+            let add = inst.get_typed_func::<(i32, i32), i32>(&mut store, "add").unwrap();
+            add.call(&mut store, (1, 2)).unwrap()
+        })
+    });
+
+    // WASI: the 1 MB C program, `big_sum` called without running `_start`; stdout captured.
+    let big = std::fs::read(fixture("bench/big.wasm")).unwrap();
+    let m = rt.compile(&big).unwrap();
+    let wasi_opts = InstanceOptions {
+        wasi: Some(WasiOptions { stdout: OutputMode::Capture, ..Default::default() }),
+        ..Default::default()
+    };
+    g.bench_function("ext_wasm/wasi_big", |b| {
+        b.iter(|| {
+            let i = rt.instantiate(m, &wasi_opts).unwrap();
+            out.clear();
+            rt.call_into(i, "big_sum", &[Value::I32(1)], CallLimits::default(), &mut out).unwrap();
+            rt.drop_instance(i).unwrap();
+        })
+    });
+    let module = Module::new(&engine, &big).unwrap();
+    let mut linker = Linker::new(&engine);
+    wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |s| s).unwrap();
+    let pre = linker.instantiate_pre(&module).unwrap();
+    g.bench_function("raw_wasmtime/wasi_big", |b| {
+        b.iter(|| {
+            let ctx = WasiCtxBuilder::new().arg("main.wasm").stdout(MemoryOutputPipe::new(1 << 20)).build_p1();
+            let mut store = Store::new(&engine, ctx);
+            let inst = pre.instantiate(&mut store).unwrap();
+            let f = inst.get_typed_func::<i32, i32>(&mut store, "big_sum").unwrap();
+            f.call(&mut store, 1).unwrap()
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(group, bench);

@@ -1,0 +1,57 @@
+//! Shared fixtures for the suites.
+
+pub mod call;
+pub mod churn;
+pub mod compile;
+pub mod interruption;
+pub mod memory;
+pub mod threads;
+
+use std::path::{Path, PathBuf};
+
+use ext_wasm::{Runtime, RuntimeConfig};
+
+pub const ADD: &str = r#"(module (memory (export "memory") 1)
+  (func (export "add") (param i32 i32) (result i32) local.get 0 local.get 1 i32.add))"#;
+
+pub fn fixture(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(rel)
+}
+
+/// A runtime without a disk cache (suites that measure the cache make their own).
+pub fn runtime() -> Runtime {
+    let mut config = RuntimeConfig::default();
+    config.cache.enabled = false;
+    Runtime::new(config)
+}
+
+/// A module with `n` small functions (the "large module" of the compile suite: 3000 → ~80 KB).
+pub fn many_functions(n: usize) -> Vec<u8> {
+    let mut wat = String::from("(module (memory (export \"memory\") 1)\n");
+    for i in 0..n {
+        wat.push_str(&format!(
+            "(func (export \"f{i}\") (param i32 i32) (result i32) (local i32)
+               (local.set 2 (i32.mul (local.get 0) (i32.const {k})))
+               (if (i32.gt_s (local.get 2) (local.get 1))
+                 (then (local.set 2 (i32.xor (local.get 2) (i32.load (i32.and (local.get 1) (i32.const 0xfff0))))))
+                 (else (local.set 2 (i32.add (local.get 2) (i32.rotl (local.get 1) (i32.const {r}))))))
+               (i32.sub (local.get 2) (i32.const {i})))\n",
+            k = i * 7 + 3,
+            r = i % 31
+        ));
+    }
+    wat.push(')');
+    wat::parse_str(&wat).unwrap()
+}
+
+/// Raw wasmtime with the same pooling allocator as ext_wasm's default: the floor for churn and calls.
+pub fn raw_engine(fuel: bool, epoch: bool) -> wasmtime::Engine {
+    let mut pool = wasmtime::PoolingAllocationConfig::new();
+    pool.total_core_instances(100).total_memories(100).total_tables(100).total_stacks(100);
+    let mut config = wasmtime::Config::new();
+    config
+        .allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool))
+        .consume_fuel(fuel)
+        .epoch_interruption(epoch);
+    wasmtime::Engine::new(&config).unwrap()
+}
