@@ -24,7 +24,7 @@
 //!   of exactly the announced length and frees them. Ids are never reused; an unknown id is an error, never a
 //!   read of someone else's memory.
 //! * **Values** cross in a *frame*: the out record followed by 16-byte slots, `tag: u8` at slot offset 0
-//!   (bytes 1..8 zero), payload at slot offset 8:
+//!   (bytes 1..8 ignored on input, zeroed on output), payload at slot offset 8:
 //!
 //!   | tag | name | payload | direction |
 //!   |---|---|---|---|
@@ -39,15 +39,18 @@
 //!   Results overwrite the argument slots from slot 0. A frame of 1024 slots holds any call: wasm limits a
 //!   function type to 1000 results.
 //! * **Handles** are `u64` below 2^52 (guaranteed by the core), so they survive a JavaScript `number`.
-//! * **Threads.** Every function may be called from any thread, concurrently; Deno binds `ext_wasm_compile`,
-//!   `ext_wasm_compile_file`, `ext_wasm_call` and `ext_wasm_run_command` as `nonblocking` (a worker thread) and
-//!   everything else synchronously on the JavaScript thread.
+//! * **Threads.** Every function may be called from any thread, concurrently. `ts/ffi_backend.ts` binds
+//!   `ext_wasm_compile` and `ext_wasm_compile_file` as `nonblocking` (Deno runs them on a worker thread),
+//!   `ext_wasm_call` and `ext_wasm_run_command` twice (synchronously for `callSync`, `nonblocking` for `call`),
+//!   and everything else synchronously on the JavaScript thread.
+//! * **Unloading.** The library never unloads once the runtime exists (see `pin_library`): Deno closes a
+//!   library when the worker that opened it ends, while the runtime's threads still run its code.
 //! * **Buffers.** A `(ptr, len)` pair with `len == 0` may have any `ptr`, including null (Deno passes null for
 //!   empty typed arrays); it is never dereferenced. Otherwise the pointer must be valid for `len` bytes for the
 //!   duration of the call and not be written by anyone else meanwhile (for synchronous calls the JavaScript thread
-//!   is blocked inside the call; for nonblocking calls `ts/ffi_backend.ts` passes buffers it owns and does not touch
-//!   until the promise settles, or, for `compile`, the caller's bytes under the documented contract that they are
-//!   neither written nor transferred until it settles).
+//!   is blocked inside the call; for nonblocking calls `ts/ffi_backend.ts` passes only buffers it owns and does not
+//!   touch until the promise settles: `compile` copies the caller's bytes first, because Deno does not keep a
+//!   buffer argument of a nonblocking call alive or immutable).
 //!
 //! The runtime is created on first use with [`RuntimeConfig::default()`] (artifact cache in the platform cache
 //! directory or `$EXT_WASM_CACHE_DIR`), unless [`ext_wasm_init`] configured it first.
