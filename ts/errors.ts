@@ -6,22 +6,24 @@
  */
 
 /** The stable error codes (the numbers never change meaning; new ones are appended). */
-export const ErrorCode = Object.freeze({
-  CompileError: 5000,
-  InstantiateError: 5001,
-  CallError: 5002,
-  ExportNotFound: 5003,
-  InvalidModuleHandle: 5004,
-  InvalidInstanceHandle: 5005,
-  MemoryError: 5006,
-  TypeError: 5007,
-  IoError: 5008,
-  PermissionDenied: 5009,
-  WasiError: 5010,
-  FuelExhausted: 5011,
-  Timeout: 5012,
-  LimitExceeded: 5013,
-} as const);
+export const ErrorCode = Object.freeze(
+  {
+    CompileError: 5000,
+    InstantiateError: 5001,
+    CallError: 5002,
+    ExportNotFound: 5003,
+    InvalidModuleHandle: 5004,
+    InvalidInstanceHandle: 5005,
+    MemoryError: 5006,
+    TypeError: 5007,
+    IoError: 5008,
+    PermissionDenied: 5009,
+    WasiError: 5010,
+    FuelExhausted: 5011,
+    Timeout: 5012,
+    LimitExceeded: 5013,
+  } as const,
+);
 
 /** One of the {@link ErrorCode} names. */
 export type ErrorName = keyof typeof ErrorCode;

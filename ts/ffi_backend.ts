@@ -27,7 +27,7 @@ import type {
   WasmResult,
 } from "./backend.ts";
 import { ErrorCode, WasmError, withPrefix } from "./errors.ts";
-import { decodeResults, encodeArgs, encodeName, type Frame, headerU64, newFrame, slotsFor, SLOTS } from "./frame.ts";
+import { decodeResults, encodeArgs, encodeName, type Frame, headerU64, newFrame, SLOTS, slotsFor } from "./frame.ts";
 
 /** The ABI version this module speaks (`ABI_VERSION` in `src/ffi.rs`). */
 export const ABI_VERSION = 1;
@@ -251,7 +251,8 @@ export function createFfiBackend(): Backend {
     },
 
     instantiate(module: number, options: InstanceOptionsWire): number {
-      const text = json(options);
+      // No options (the common case for plugin churn): an empty buffer, no JSON to write or parse.
+      const text = Object.keys(options).length === 0 ? EMPTY : json(options);
       return check(s.ext_wasm_instantiate(handle(module), text, big(text.length), R, RL));
     },
 

@@ -282,7 +282,9 @@ function toWire(options: InstanceOptions | undefined): InstanceOptionsWire {
   }
   const wire: InstanceOptionsWire = {};
   if (WASI_KEYS.some((k) => (o as Record<string, unknown>)[k] !== undefined)) {
-    if (o.stdin !== undefined && o.inheritStdin) throw wasmError(ErrorCode.WasiError, "stdin and inheritStdin are exclusive");
+    if (o.stdin !== undefined && o.inheritStdin) {
+      throw wasmError(ErrorCode.WasiError, "stdin and inheritStdin are exclusive");
+    }
     const stdinBytes = typeof o.stdin === "string" ? textEncoder.encode(o.stdin) : o.stdin;
     wire.wasi = {
       programName: o.programName,

@@ -26,7 +26,7 @@ import type {
   WasmResult,
 } from "./backend.ts";
 import { errorName, WasmError, withPrefix } from "./errors.ts";
-import { decodeResults, encodeArgs, type Frame, newFrame, slotsFor, SLOTS } from "./frame.ts";
+import { decodeResults, encodeArgs, type Frame, newFrame, SLOTS, slotsFor } from "./frame.ts";
 
 /** The ops this backend calls (all `Deno.core.ops.op_wasm_*`). */
 export interface WasmOps {

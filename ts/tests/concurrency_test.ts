@@ -52,7 +52,10 @@ Deno.test("a long call (~200 ms of wasm) runs off the JavaScript thread: timers 
     await timer;
     assertEquals(done, n);
     assert(callMs > 60, `the call took ${callMs.toFixed(0)} ms (expected ~200)`);
-    assert(timerAt >= 0 && timerAt < callMs, `the 20 ms timer fired at ${timerAt.toFixed(0)} ms, the call ended at ${callMs.toFixed(0)} ms`);
+    assert(
+      timerAt >= 0 && timerAt < callMs,
+      `the 20 ms timer fired at ${timerAt.toFixed(0)} ms, the call ended at ${callMs.toFixed(0)} ms`,
+    );
     const during = ticks.filter((t) => t < callMs).length;
     assert(during >= 4, `only ${during} interval ticks during a ${callMs.toFixed(0)} ms call`);
   } finally {
@@ -91,7 +94,8 @@ Deno.test("calls on two instances run at the same time: one waits for a file the
   // on different instances serialized, the first would spin until its 10 s timeout (5012).
   const dir = await tempDir();
   try {
-    const waiter = await instance(`(module
+    const waiter = await instance(
+      `(module
       (import "wasi_snapshot_preview1" "path_open"
         (func $path_open (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)))
       (memory (export "memory") 1)
@@ -103,7 +107,9 @@ Deno.test("calls on two instances run at the same time: one waits for a file the
           ;; path_open(fd 3 = the first preopen, "flag", rights: fd_read) until it succeeds (errno 0)
           (br_if $l (i32.ne (i32.const 0) (call $path_open (i32.const 3) (i32.const 0) (i32.const 16) (i32.const 4)
             (i32.const 0) (i64.const 2) (i64.const 0) (i32.const 0) (i32.const 8)))))
-        local.get $n))`, { preopens: { "/data": dir.path }, timeoutMs: 10_000 });
+        local.get $n))`,
+      { preopens: { "/data": dir.path }, timeoutMs: 10_000 },
+    );
     const writer = await wasm.instantiate(await fixtureModule("plugins/wasi_tool.wasm"), {
       preopens: { "/data": dir.path },
       args: ["write", "/data/flag", "go"],
@@ -135,7 +141,11 @@ Deno.test("concurrent calls on one instance run one at a time (no lost updates)"
 Deno.test("many WASI command instances in parallel, each with its own args and captured stdout", async () => {
   const m = await fixtureModule("plugins/wasi_tool.wasm");
   const outs = await Promise.all(Array.from({ length: 24 }, async (_, i) => {
-    const inst = await wasm.instantiate(m, { args: ["echo", "worker", String(i)], env: { WORKER_ID: String(i) }, captureStdout: true });
+    const inst = await wasm.instantiate(m, {
+      args: ["echo", "worker", String(i)],
+      env: { WORKER_ID: String(i) },
+      captureStdout: true,
+    });
     await inst.call("_start");
     const out = str(inst.stdout());
     const code = inst.exitCode;
@@ -146,10 +156,16 @@ Deno.test("many WASI command instances in parallel, each with its own args and c
 });
 
 Deno.test("compiles of different modules run concurrently", async () => {
-  const sources = Array.from({ length: 8 }, (_, k) =>
-    text(`(module ${
-      Array.from({ length: 200 }, (_, i) => `(func (export "f${i}") (result i32) i32.const ${i * 1000 + k})`).join(" ")
-    })`)
+  const sources = Array.from(
+    { length: 8 },
+    (_, k) =>
+      text(
+        `(module ${
+          Array.from({ length: 200 }, (_, i) => `(func (export "f${i}") (result i32) i32.const ${i * 1000 + k})`).join(
+            " ",
+          )
+        })`,
+      ),
   );
   const ids = await Promise.all(sources.map((s) => wasm.compile(s)));
   const values = await Promise.all(ids.map(async (id) => {

@@ -184,7 +184,10 @@ Deno.test("docs: WASI Configuration (preopens, environment, arguments, standard 
     const instance = await instantiate(moduleId, { args: ["--verbose", "--port", "3000", "--workers", "4"] });
     await instance.drop();
     // Arguments arrive after argv[0] (the program name, "main.wasm" by default):
-    assertEquals((await run(["echo", "--verbose", "--port", "3000", "--workers", "4"])).stdout, "--verbose --port 3000 --workers 4\n");
+    assertEquals(
+      (await run(["echo", "--verbose", "--port", "3000", "--workers", "4"])).stdout,
+      "--verbose --port 3000 --workers 4\n",
+    );
 
     const interactive = await instantiate(moduleId, { inheritStdin: true, inheritStdout: true, inheritStderr: true });
     await interactive.drop(); // created as documented; running it would read this test runner's stdin
@@ -285,7 +288,10 @@ Deno.test("docs: WASI permission errors — /etc is allowed by default; preopenR
   try {
     const mod = new URL("../mod.ts", import.meta.url).href;
     const out = await new Deno.Command(Deno.execPath(), {
-      args: ["eval", "--no-check", `
+      args: [
+        "eval",
+        "--no-check",
+        `
         import { configure, compileFile, instantiate, WasmError } from ${JSON.stringify(mod)};
         const applied = await configure({ preopenRoots: [${JSON.stringify(dir.path)}], noCache: true });
         const moduleId = await compileFile(${JSON.stringify(WASI_TOOL)});
@@ -296,7 +302,8 @@ Deno.test("docs: WASI permission errors — /etc is allowed by default; preopenR
         } catch (error) {
           console.log(JSON.stringify({ applied, code: error.code, wasm: error instanceof WasmError, message: error.message }));
         }
-        console.log(await configure({}));`],
+        console.log(await configure({}));`,
+      ],
       stdout: "piped",
       stderr: "piped",
     }).output();
@@ -339,7 +346,9 @@ Deno.test("docs: Common Patterns — Data Processing Pipeline", async () => {
   await inTempCwd(async () => {
     const input = Uint8Array.from({ length: 3000 }, (_, i) => (i * 7) & 0xff);
     await Deno.writeFile("input.png", input);
-    await Deno.writeTextFile("image_process.wasm", `(module (memory (export "memory") 1)
+    await Deno.writeTextFile(
+      "image_process.wasm",
+      `(module (memory (export "memory") 1)
       ;; apply_filter(src, len, dst): invert every byte
       (func (export "apply_filter") (param $src i32) (param $len i32) (param $dst i32)
         (local $i i32)
@@ -348,7 +357,8 @@ Deno.test("docs: Common Patterns — Data Processing Pipeline", async () => {
           (i32.store8 (i32.add (local.get $dst) (local.get $i))
             (i32.xor (i32.load8_u (i32.add (local.get $src) (local.get $i))) (i32.const 255)))
           (local.set $i (i32.add (local.get $i) (i32.const 1)))
-          (br $l)))))`);
+          (br $l)))))`,
+    );
     // --- as documented, with one correction ---
     const moduleId = await compile(await Deno.readFile("image_process.wasm"));
     const instance = await instantiate(moduleId);
@@ -373,10 +383,16 @@ Deno.test("docs: Common Patterns — Data Processing Pipeline", async () => {
 Deno.test("docs: Common Patterns — Plugin System", async () => {
   await inTempCwd(async () => {
     await Deno.mkdir("plugins");
-    await Deno.writeTextFile("plugins/double.wasm", `(module (func (export "execute") (param i32) (result i32)
-      (i32.mul (local.get 0) (i32.const 2))))`);
-    await Deno.writeTextFile("plugins/square.wasm", `(module (func (export "execute") (param i32) (result i32)
-      (i32.mul (local.get 0) (local.get 0))))`);
+    await Deno.writeTextFile(
+      "plugins/double.wasm",
+      `(module (func (export "execute") (param i32) (result i32)
+      (i32.mul (local.get 0) (i32.const 2))))`,
+    );
+    await Deno.writeTextFile(
+      "plugins/square.wasm",
+      `(module (func (export "execute") (param i32) (result i32)
+      (i32.mul (local.get 0) (local.get 0))))`,
+    );
     await Deno.writeTextFile("plugins/README.txt", "not a plugin");
     // Correction: the docs preopen ./plugin-data without creating it (5010 for WASI plugins).
     await Deno.mkdir("plugin-data");
@@ -497,7 +513,7 @@ Deno.test("docs: Pitfall 3 — memory growth can fail: 5006 at the module maximu
   await dropModule(moduleId);
 });
 
-Deno.test("docs: Pitfall 4 — { \"/\": \"/\" } is refused (5009); minimal preopens work", async () => {
+Deno.test('docs: Pitfall 4 — { "/": "/" } is refused (5009); minimal preopens work', async () => {
   await inTempCwd(async () => {
     const moduleId = await compileFile(WASI_TOOL);
     await rejects(() => instantiate(moduleId, { preopens: { "/": "/" } }), 5009);

@@ -80,12 +80,16 @@ export function assert(cond: unknown, msg = "assertion failed"): asserts cond {
 }
 
 export function assertMatch(actual: string, re: RegExp, msg?: string): void {
-  if (!re.test(actual)) throw new AssertionError(`${msg ? msg + ": " : ""}${JSON.stringify(actual)} does not match ${re}`);
+  if (!re.test(actual)) {
+    throw new AssertionError(`${msg ? msg + ": " : ""}${JSON.stringify(actual)} does not match ${re}`);
+  }
 }
 
 function checkWasmError(e: unknown, code: number, includes?: string | RegExp): wasm.WasmError {
   if (!(e instanceof wasm.WasmError)) {
-    throw new AssertionError(`expected a WasmError ${code}, got ${e instanceof Error ? `${e.name}: ${e.message}` : show(e)}`);
+    throw new AssertionError(
+      `expected a WasmError ${code}, got ${e instanceof Error ? `${e.name}: ${e.message}` : show(e)}`,
+    );
   }
   if (e.code !== code) throw new AssertionError(`expected code ${code}, got ${e.code}: ${e.message}`);
   assertEquals(e.name, wasm.errorName(code), "error name");

@@ -47,10 +47,15 @@ Deno.test("compile errors are CompileError 5000; file errors IoError 5008", asyn
 });
 
 Deno.test("identical bytes compile once: a second compile is a dedup hit and much cheaper", async () => {
-  const src = text(`(module ${
-    Array.from({ length: 300 }, (_, i) => `(func (export "f${i}") (param i32) (result i32) local.get 0 i32.const ${i} i32.mul)`)
-      .join(" ")
-  })`);
+  const src = text(
+    `(module ${
+      Array.from(
+        { length: 300 },
+        (_, i) => `(func (export "f${i}") (param i32) (result i32) local.get 0 i32.const ${i} i32.mul)`,
+      )
+        .join(" ")
+    })`,
+  );
   const a = await wasm.compile(src);
   const t0 = performance.now();
   const b = await wasm.compile(src);

@@ -77,8 +77,11 @@ Deno.test("grow returns the old size; past the module maximum is 5006; guest gro
 });
 
 Deno.test("maxMemoryBytes caps growth: host grow → LimitExceeded 5013, guest memory.grow → -1", async () => {
-  const inst = await instance(`(module (memory (export "memory") 1)
-    (func (export "grow") (param i32) (result i32) local.get 0 memory.grow))`, { maxMemoryBytes: 3 * 65536 });
+  const inst = await instance(
+    `(module (memory (export "memory") 1)
+    (func (export "grow") (param i32) (result i32) local.get 0 memory.grow))`,
+    { maxMemoryBytes: 3 * 65536 },
+  );
   assertEquals(await inst.memory.grow(2), 1);
   await rejects(() => inst.memory.grow(1), 5013, "cap of 196608 bytes");
   assertEquals(await inst.call("grow", 1), [-1]);

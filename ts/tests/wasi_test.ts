@@ -162,9 +162,12 @@ Deno.test("timeoutMs stops a runaway call with Timeout 5012; the instance stays 
   const elapsed = performance.now() - t0;
   assert(elapsed < 5000, `timed out after ${elapsed} ms`);
 
-  const inst = await instance(`(module
+  const inst = await instance(
+    `(module
     (func (export "spin") (loop $l (br $l)))
-    (func (export "ok") (result i32) i32.const 1))`, { timeoutMs: 30 });
+    (func (export "ok") (result i32) i32.const 1))`,
+    { timeoutMs: 30 },
+  );
   await rejects(() => inst.call("spin"), 5012);
   throws(() => inst.callSync("spin"), 5012); // also on the JavaScript thread
   assertEquals(await inst.call("ok"), [1], "the deadline is per call");
@@ -173,7 +176,8 @@ Deno.test("timeoutMs stops a runaway call with Timeout 5012; the instance stays 
 
 Deno.test("fuel stops a runaway call with FuelExhausted 5011; the budget is per instance", async () => {
   await rejects(() => tool(["spin"], { fuel: 1_000_000 }), 5011);
-  const inst = await instance(`(module
+  const inst = await instance(
+    `(module
     (func (export "spin") (loop $l (br $l)))
     (func (export "count") (param i32) (result i32)
       (local i32)
@@ -181,15 +185,20 @@ Deno.test("fuel stops a runaway call with FuelExhausted 5011; the budget is per 
         (br_if $done (i32.ge_u (local.get 1) (local.get 0)))
         (local.set 1 (i32.add (local.get 1) (i32.const 1)))
         (br $l)))
-      local.get 1))`, { fuel: 10_000n });
+      local.get 1))`,
+    { fuel: 10_000n },
+  );
   assertEquals(await inst.call("count", 10), [10]);
   await rejects(() => inst.call("spin"), 5011, "fuel");
   await rejects(() => inst.call("count", 1), 5011, undefined); // the instance's fuel is spent
   await inst.drop();
 
   // callFuel: a budget per call that refills.
-  const perCall = await instance(`(module (func (export "spin") (loop $l (br $l)))
-    (func (export "one") (result i32) i32.const 1))`, { callFuel: 5_000 });
+  const perCall = await instance(
+    `(module (func (export "spin") (loop $l (br $l)))
+    (func (export "one") (result i32) i32.const 1))`,
+    { callFuel: 5_000 },
+  );
   await rejects(() => perCall.call("spin"), 5011);
   assertEquals(await perCall.call("one"), [1]);
   await perCall.drop();
