@@ -195,5 +195,5 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Render a wasmtime error with its whole context chain (trap code, backtrace) on one message.
 pub(crate) fn describe(err: &wasmtime::Error) -> String {
-    format!("{err:?}")
+    format!("{err:#}")
 }

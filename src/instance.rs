@@ -44,14 +44,17 @@ pub struct CallLimits {
 
 /// A cached function export: looked up and type-checked once per instance.
 struct FuncEntry {
+    name: Box<str>,
     func: Func,
     params: Box<[ValType]>,
     results: Box<[ValType]>,
 }
 
 /// An instance behind its lock. Calls on one instance run one at a time; different instances never share a lock.
+/// Dropping the instance empties the cell (freeing the store and its pool slot at once) even while some
+/// thread's recent-instance cache still points at the cell.
 pub(crate) struct InstanceCell {
-    state: Mutex<InstanceState>,
+    state: Mutex<Option<InstanceState>>,
     pub(crate) uses_wasi: bool,
 }
 
@@ -59,8 +62,11 @@ pub(crate) struct InstanceState {
     store: Store<StoreData>,
     instance: wasmtime::Instance,
     compiled: Arc<CompiledModule>,
-    /// Function exports resolved so far, by name (FxHash: names are short and chosen by the embedder).
-    funcs: FxHashMap<Box<str>, FuncEntry>,
+    /// Function exports resolved so far; `by_name` indexes them (FxHash: names are short and chosen by the
+    /// embedder) and `last` short-circuits the common case of calling one export repeatedly.
+    funcs: Vec<FuncEntry>,
+    by_name: FxHashMap<Box<str>, usize>,
+    last: usize,
     raw: Vec<ValRaw>,
     /// Remaining instance-wide fuel; `None` when unlimited.
     fuel_left: Option<u64>,
@@ -101,7 +107,9 @@ impl InstanceCell {
             store,
             instance,
             compiled,
-            funcs: FxHashMap::default(),
+            funcs: Vec::new(),
+            by_name: FxHashMap::default(),
+            last: 0,
             raw: Vec::new(),
             fuel_left: options.fuel,
             call_fuel: options.call_fuel,
@@ -111,12 +119,26 @@ impl InstanceCell {
             stdout,
             stderr,
         };
-        Ok(Self { state: Mutex::new(state), uses_wasi })
+        Ok(Self { state: Mutex::new(Some(state)), uses_wasi })
     }
 
-    pub(crate) fn lock(&self) -> MutexGuard<'_, InstanceState> {
+    fn lock(&self) -> MutexGuard<'_, Option<InstanceState>> {
         // A panic while holding the lock can only come from a bug in this crate; the store itself stays sound.
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Run `f` on the live state; 5005 if the instance was dropped.
+    pub(crate) fn with<R>(&self, handle: u64, f: impl FnOnce(&mut InstanceState) -> Result<R>) -> Result<R> {
+        match self.lock().as_mut() {
+            Some(state) => f(state),
+            None => Err(Error::InvalidInstanceHandle(format!("instance {handle} was dropped"))),
+        }
+    }
+
+    /// Free the instance now (waiting for a call in progress to finish).
+    pub(crate) fn retire(&self) {
+        let state = self.lock().take();
+        drop(state);
     }
 }
 
@@ -157,11 +179,9 @@ impl InstanceState {
         out: &mut Vec<Value>,
     ) -> Result<()> {
         let _span = tracing::debug_span!("call", export = name).entered();
-        if !self.funcs.contains_key(name) {
-            self.resolve_func(name)?;
-        }
+        let index = self.func_index(name)?;
         // Borrow fields, not `self`, so the entry can be used while the store and buffer are mutated.
-        let entry = &self.funcs[name];
+        let entry = &self.funcs[index];
         if args.len() != entry.params.len() {
             return Err(Error::Type(format!(
                 "`{name}` takes {} argument(s), got {}",
@@ -237,6 +257,20 @@ impl InstanceState {
         Err(Error::Call(describe(&e)))
     }
 
+    /// Index of export `name` in `funcs`, resolving and type-checking it on first use.
+    fn func_index(&mut self, name: &str) -> Result<usize> {
+        if self.funcs.get(self.last).is_some_and(|f| &*f.name == name) {
+            return Ok(self.last);
+        }
+        if let Some(&index) = self.by_name.get(name) {
+            self.last = index;
+            return Ok(index);
+        }
+        self.resolve_func(name)?;
+        self.last = self.funcs.len() - 1;
+        Ok(self.last)
+    }
+
     /// Resolve and type-check export `name` into the cache (once per instance and name).
     fn resolve_func(&mut self, name: &str) -> Result<()> {
         let func = match self.instance.get_export(&mut self.store, name) {
@@ -260,7 +294,8 @@ impl InstanceState {
                 "`{name}` has a {bad} in its signature; only i32, i64, f32 and f64 can cross this API"
             )));
         }
-        self.funcs.insert(name.into(), FuncEntry { func, params, results });
+        self.by_name.insert(name.into(), self.funcs.len());
+        self.funcs.push(FuncEntry { name: name.into(), func, params, results });
         Ok(())
     }
 

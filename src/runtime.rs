@@ -1,6 +1,8 @@
 //! [`Runtime`]: the public API every host (deno_core ops, the C ABI, the CLI) is a thin adapter over.
 
+use std::cell::RefCell;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Instant;
 
@@ -25,6 +27,8 @@ pub struct Runtime {
 }
 
 struct Inner {
+    /// Process-unique, never reused: keys this thread's recent-instance cache.
+    id: u64,
     config: RuntimeConfig,
     engines: EngineSet,
     cache: Option<ArtifactCache>,
@@ -48,6 +52,7 @@ impl Runtime {
     pub fn new(config: RuntimeConfig) -> Self {
         let cache = config.cache.resolve_dir().map(|dir| ArtifactCache::open(dir, config.cache.max_bytes));
         let inner = Inner {
+            id: NEXT_RUNTIME_ID.fetch_add(1, Ordering::Relaxed),
             engines: EngineSet::new(config.pool.clone()),
             ticker: EpochTicker::new(config.epoch_tick),
             cache,
@@ -170,6 +175,33 @@ impl Runtime {
         self.inner.instances.get(id.0).map_err(|miss| instance_miss(id, miss))
     }
 
+    /// Run `f` on the live state of instance `id`. Repeated use of one instance from one thread skips the
+    /// registry (a shard lock and two reference-count updates) through a one-entry thread-local cache; a
+    /// cached cell whose instance was dropped is empty, so it still answers 5005.
+    fn with_instance<R>(&self, id: InstanceId, f: impl FnOnce(&InstanceCell) -> Result<R>) -> Result<R> {
+        RECENT.with(|recent| {
+            if let Ok(slot) = recent.try_borrow() {
+                if let Some((runtime, handle, cell)) = slot.as_ref() {
+                    if *runtime == self.inner.id && *handle == id.0 {
+                        return f(cell);
+                    }
+                }
+            }
+            let cell = self.instance(id)?;
+            let result = f(&cell);
+            // Busy only if `f` re-entered this runtime on this thread; then just don't cache.
+            if let Ok(mut slot) = recent.try_borrow_mut() {
+                *slot = Some((self.inner.id, id.0, cell));
+            }
+            result
+        })
+    }
+
+    /// [`Self::with_instance`] straight to the instance's state.
+    fn with_live<R>(&self, id: InstanceId, f: impl FnOnce(&mut InstanceState) -> Result<R>) -> Result<R> {
+        self.with_instance(id, |cell| cell.with(id.0, f))
+    }
+
     /// Drop a module handle. Instances created from it keep working; the handle is invalid afterwards (5004).
     pub fn drop_module(&self, id: ModuleId) -> Result<()> {
         let shared = self.inner.modules.remove(id.0).map_err(|miss| module_miss(id, miss))?;
@@ -230,25 +262,31 @@ impl Runtime {
 
     /// Drop an instance, returning its pool slot. The handle is invalid afterwards (5005).
     pub fn drop_instance(&self, id: InstanceId) -> Result<()> {
-        self.inner.instances.remove(id.0).map(drop).map_err(|miss| instance_miss(id, miss))
+        let cell = self.inner.instances.remove(id.0).map_err(|miss| instance_miss(id, miss))?;
+        cell.retire();
+        Ok(())
     }
 
     /// Run `f` on the instance's state, on a helper thread when WASI host calls might otherwise panic:
     /// wasmtime-wasi's synchronous bindings `block_on` the ambient tokio runtime, which panics on a thread that
     /// is already driving one (a current-thread `block_on`, a worker). Costs a thread spawn, only for WASI
     /// instances called from inside a tokio context.
-    fn with_state<R: Send>(&self, id: InstanceId, f: impl FnOnce(&mut InstanceState, &EpochTicker) -> R + Send) -> Result<R> {
-        let cell = self.instance(id)?;
+    fn with_state<R: Send>(
+        &self,
+        id: InstanceId,
+        f: impl FnOnce(&mut InstanceState, &EpochTicker) -> Result<R> + Send,
+    ) -> Result<R> {
         let ticker = &self.inner.ticker;
-        if cell.uses_wasi && tokio::runtime::Handle::try_current().is_ok() {
-            return std::thread::scope(|s| {
-                s.spawn(|| f(&mut cell.lock(), ticker))
-                    .join()
-                    .map_err(|_| Error::Call("the call panicked".into()))
-            });
-        }
-        let mut state = cell.lock();
-        Ok(f(&mut state, ticker))
+        self.with_instance(id, |cell| {
+            if cell.uses_wasi && tokio::runtime::Handle::try_current().is_ok() {
+                return std::thread::scope(|s| {
+                    s.spawn(|| cell.with(id.0, |state| f(state, ticker)))
+                        .join()
+                        .unwrap_or_else(|_| Err(Error::Call("the call panicked".into())))
+                });
+            }
+            cell.with(id.0, |state| f(state, ticker))
+        })
     }
 
     /// Call export `name` with arguments converted by its signature; returns its results in order.
@@ -263,7 +301,7 @@ impl Runtime {
     /// [`Runtime::call`] with per-call limits, appending results to a caller-owned buffer (no allocation on the
     /// hot path once the buffer and the instance's export cache are warm).
     pub fn call_into(&self, id: InstanceId, name: &str, args: &[Value], limits: CallLimits, out: &mut Vec<Value>) -> Result<()> {
-        self.with_state(id, |s, ticker| s.call(name, args, limits, ticker, out))?
+        self.with_state(id, |s, ticker| s.call(name, args, limits, ticker, out))
     }
 
     /// Run a WASI command's `_start` and return its exit status (0 when `_start` returns, `n` after
@@ -278,61 +316,59 @@ impl Runtime {
             let code = s.exit_code().unwrap_or(0);
             s.set_exit_code(code);
             Ok(code)
-        })?
+        })
     }
 
     /// Exit status recorded by `proc_exit` or [`Runtime::run_command`].
     pub fn exit_code(&self, id: InstanceId) -> Result<Option<i32>> {
-        Ok(self.instance(id)?.lock().exit_code())
+        self.with_live(id, |s| Ok(s.exit_code()))
     }
 
     /// Remaining instance fuel (`None` when the instance has no fuel budget).
     pub fn fuel_left(&self, id: InstanceId) -> Result<Option<u64>> {
-        Ok(self.instance(id)?.lock().fuel_left())
+        self.with_live(id, |s| Ok(s.fuel_left()))
     }
 
     /// Captured stdout (empty unless the instance was created with `OutputMode::Capture`).
     pub fn stdout(&self, id: InstanceId) -> Result<Vec<u8>> {
-        Ok(self.instance(id)?.lock().stdout())
+        self.with_live(id, |s| Ok(s.stdout()))
     }
 
     /// Captured stderr (empty unless captured).
     pub fn stderr(&self, id: InstanceId) -> Result<Vec<u8>> {
-        Ok(self.instance(id)?.lock().stderr())
+        self.with_live(id, |s| Ok(s.stderr()))
     }
 
     /// Exports of an instance (those of its module).
     pub fn instance_exports(&self, id: InstanceId) -> Result<Vec<ExportInfo>> {
-        let cell = self.instance(id)?;
-        let state = cell.lock();
-        let module = state.module();
+        let module = self.with_live(id, |s| Ok(s.module()))?;
         Ok(module.exports().map(|e| crate::module::export_info(e.name(), &e.ty())).collect())
     }
 
     /// Copy `buf.len()` bytes of memory (`memory`: export name, or the first memory) at `offset` into `buf`.
     pub fn read_memory(&self, id: InstanceId, memory: Option<&str>, offset: u64, buf: &mut [u8]) -> Result<()> {
-        self.instance(id)?.lock().read(memory, offset, buf)
+        self.with_live(id, |s| s.read(memory, offset, buf))
     }
 
     /// Copy `data` into memory at `offset`. Out of bounds → 5006, nothing written.
     pub fn write_memory(&self, id: InstanceId, memory: Option<&str>, offset: u64, data: &[u8]) -> Result<()> {
-        self.instance(id)?.lock().write(memory, offset, data)
+        self.with_live(id, |s| s.write(memory, offset, data))
     }
 
     /// Memory size in 64 KiB pages.
     pub fn memory_size(&self, id: InstanceId, memory: Option<&str>) -> Result<u64> {
-        self.instance(id)?.lock().size(memory)
+        self.with_live(id, |s| s.size(memory))
     }
 
     /// Memory size in bytes.
     pub fn memory_byte_len(&self, id: InstanceId, memory: Option<&str>) -> Result<u64> {
-        self.instance(id)?.lock().byte_len(memory)
+        self.with_live(id, |s| s.byte_len(memory))
     }
 
     /// Grow memory by `pages`; returns the old size in pages. Past the instance's cap → 5013, past the module's
     /// maximum → 5006.
     pub fn memory_grow(&self, id: InstanceId, memory: Option<&str>, pages: u64) -> Result<u64> {
-        self.instance(id)?.lock().grow(memory, pages)
+        self.with_live(id, |s| s.grow(memory, pages))
     }
 
     /// Handles of all live instances (for hosts that clean up on shutdown).
@@ -359,6 +395,24 @@ fn instance_miss(id: InstanceId, miss: Miss) -> Error {
     match miss {
         Miss::Stale => Error::InvalidInstanceHandle(format!("instance {} was dropped", id.0)),
         Miss::Unknown => Error::InvalidInstanceHandle(format!("no instance with handle {}", id.0)),
+    }
+}
+
+static NEXT_RUNTIME_ID: AtomicU64 = AtomicU64::new(1);
+
+thread_local! {
+    /// The instance this thread used last: (runtime id, handle, cell).
+    static RECENT: RefCell<Option<(u64, u64, Arc<InstanceCell>)>> = const { RefCell::new(None) };
+}
+
+impl Drop for Inner {
+    /// Free every instance now, even if some thread's recent-instance cache still holds its (then empty) cell.
+    fn drop(&mut self) {
+        for handle in self.instances.handles() {
+            if let Ok(cell) = self.instances.get(handle) {
+                cell.retire();
+            }
+        }
     }
 }
 
