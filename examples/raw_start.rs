@@ -1,0 +1,162 @@
+//! Raw Wasmtime, no ext_wasm: the floor the comparison harness (`bench/compare/`, `scripts/compare.sh`) measures
+//! ext_wasm's start-up and load path against. Every mode uses a default `wasmtime::Engine` (on-demand allocation,
+//! default code generation), so `precompile` and `run` agree on the artifact format.
+//!
+//! ```text
+//! raw_start wat2wasm IN.wat OUT.wasm              WAT text → wasm binary (the `wat` crate; there is no wat2wasm here)
+//! raw_start precompile IN.wasm OUT.cwasm          Module::new + serialize (setup, not timed)
+//! raw_start run IN.cwasm FUNC [ARGS...]           deserialize_file + instantiate + call FUNC, results one per line
+//!                                                 (the whole-process floor; WASI preview1 imports get an empty ctx)
+//! raw_start load-bench IN.cwasm N                 N × Module::deserialize_file on one warm engine → JSON samples (µs)
+//! raw_start ext-load-bench IN.wasm CACHE_DIR N    N × ext_wasm cache hit, a fresh Runtime per iteration whose engine
+//!                                                 is built (is_pooled) before the clock starts → JSON samples (µs)
+//! ```
+//!
+//! Build: `cargo build --release --example raw_start` → `target/release/examples/raw_start`.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use wasmtime::{Engine, Linker, Module, Store, Val, ValType};
+use wasmtime_wasi::p1::WasiP1Ctx;
+use wasmtime_wasi::WasiCtxBuilder;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match dispatch(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("raw_start: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn dispatch(args: &[String]) -> Result<()> {
+    let a: Vec<&str> = args.iter().map(String::as_str).collect();
+    match a.as_slice() {
+        ["wat2wasm", input, output] => {
+            let wasm = wat::parse_file(input).with_context(|| format!("parsing {input}"))?;
+            std::fs::write(output, wasm).with_context(|| format!("writing {output}"))?;
+            Ok(())
+        }
+        ["precompile", input, output] => {
+            let engine = Engine::default();
+            let module = Module::from_file(&engine, input).map_err(anyhow::Error::from).with_context(|| format!("compiling {input}"))?;
+            std::fs::write(output, module.serialize()?).with_context(|| format!("writing {output}"))?;
+            Ok(())
+        }
+        ["run", cwasm, func, rest @ ..] => run(cwasm, func, rest),
+        ["load-bench", cwasm, n] => load_bench(cwasm, n.parse().context("N")?),
+        ["ext-load-bench", wasm, dir, n] => ext_load_bench(wasm, dir, n.parse().context("N")?),
+        _ => bail!(
+            "usage: raw_start wat2wasm IN.wat OUT.wasm | precompile IN.wasm OUT.cwasm | run IN.cwasm FUNC [ARGS...] \
+             | load-bench IN.cwasm N | ext-load-bench IN.wasm CACHE_DIR N"
+        ),
+    }
+}
+
+/// Load a precompiled module, instantiate it, call one export, print its results.
+fn run(cwasm: &str, func: &str, args: &[&str]) -> Result<()> {
+    let engine = Engine::default();
+    // SAFETY: the file was written by `raw_start precompile` (same wasmtime, default config) and is not modified
+    // while mapped; this is the trusted-input floor ext_wasm's MAC check is measured against.
+    let module = unsafe { Module::deserialize_file(&engine, cwasm) }.map_err(anyhow::Error::from).with_context(|| format!("loading {cwasm}"))?;
+    let mut linker: Linker<WasiP1Ctx> = Linker::new(&engine);
+    if module.imports().any(|i| i.module() == "wasi_snapshot_preview1") {
+        wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |ctx| ctx)?;
+    }
+    let mut store = Store::new(&engine, WasiCtxBuilder::new().build_p1());
+    let instance = linker.instantiate(&mut store, &module)?;
+    let f = instance.get_func(&mut store, func).with_context(|| format!("no function export `{func}`"))?;
+    let ty = f.ty(&store);
+    if ty.params().len() != args.len() {
+        bail!("`{func}` takes {} argument(s), got {}", ty.params().len(), args.len());
+    }
+    let params = ty.params().zip(args).map(|(t, s)| parse(&t, s)).collect::<Result<Vec<_>>>()?;
+    let mut results = vec![Val::I32(0); ty.results().len()];
+    f.call(&mut store, &params, &mut results)?;
+    for r in results {
+        match r {
+            Val::I32(v) => println!("{v}"),
+            Val::I64(v) => println!("{v}"),
+            Val::F32(b) => println!("{}", f32::from_bits(b)),
+            Val::F64(b) => println!("{}", f64::from_bits(b)),
+            other => println!("{other:?}"),
+        }
+    }
+    Ok(())
+}
+
+fn parse(ty: &ValType, s: &str) -> Result<Val> {
+    Ok(match ty {
+        // Unsigned spellings wrap to the bit pattern, as `ext-wasm run --invoke` accepts them.
+        ValType::I32 => Val::I32(s.parse::<i32>().or_else(|_| s.parse::<u32>().map(|u| u as i32))?),
+        ValType::I64 => Val::I64(s.parse::<i64>().or_else(|_| s.parse::<u64>().map(|u| u as i64))?),
+        ValType::F32 => Val::F32(s.parse::<f32>()?.to_bits()),
+        ValType::F64 => Val::F64(s.parse::<f64>()?.to_bits()),
+        other => bail!("unsupported parameter type {other}"),
+    })
+}
+
+fn print_samples(what: &str, samples: &[f64]) {
+    let list: Vec<String> = samples.iter().map(|s| format!("{s:.3}")).collect();
+    println!("{{\"what\":\"{what}\",\"samples_us\":[{}]}}", list.join(","));
+}
+
+/// The floor of a warm load: `Module::deserialize_file` (open + mmap + header checks + code publish), no hash, no
+/// MAC, on one engine built beforehand.
+fn load_bench(cwasm: &str, n: usize) -> Result<()> {
+    let engine = Engine::default();
+    // SAFETY: as in `run`.
+    drop(unsafe { Module::deserialize_file(&engine, cwasm) }?); // warm-up (page cache, engine code registry)
+    let mut samples = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t = Instant::now();
+        // SAFETY: as in `run`.
+        let module = unsafe { Module::deserialize_file(&engine, cwasm) }?;
+        samples.push(t.elapsed().as_secs_f64() * 1e6);
+        drop(module);
+    }
+    print_samples("raw_deserialize_file", &samples);
+    Ok(())
+}
+
+/// ext_wasm's warm load: a fresh `Runtime` (empty in-process dedup map) whose engine and pool are built before
+/// the clock starts, then `compile_file_report` (read the wasm + blake3 + MAC check + deserialize_file), and
+/// `compile_report` on bytes already in memory (blake3 + MAC + deserialize_file). Every sample must be a cache hit.
+fn ext_load_bench(wasm: &str, dir: &str, n: usize) -> Result<()> {
+    use ext_wasm::{LoadOrigin, Runtime, RuntimeConfig};
+    let runtime = || {
+        let mut config = RuntimeConfig::default();
+        config.cache.dir = Some(Path::new(dir).to_path_buf());
+        let rt = Runtime::new(config);
+        rt.is_pooled().map(|_| rt)
+    };
+    let bytes = std::fs::read(wasm)?;
+    runtime()?.compile(&bytes)?; // make sure the entry exists (a miss here publishes it)
+    let mut file_samples = Vec::with_capacity(n);
+    let mut bytes_samples = Vec::with_capacity(n);
+    for i in 0..n {
+        let rt = runtime()?;
+        let t = Instant::now();
+        let report = rt.compile_file_report(wasm)?;
+        file_samples.push(t.elapsed().as_secs_f64() * 1e6);
+        if report.origin != LoadOrigin::CacheHit {
+            bail!("iteration {i}: expected a cache hit, got {:?}", report.origin);
+        }
+        drop(rt);
+        let rt = runtime()?;
+        let t = Instant::now();
+        let report = rt.compile_report(&bytes)?;
+        bytes_samples.push(t.elapsed().as_secs_f64() * 1e6);
+        if report.origin != LoadOrigin::CacheHit {
+            bail!("iteration {i}: expected a cache hit, got {:?}", report.origin);
+        }
+    }
+    print_samples("ext_cache_hit_file", &file_samples);
+    print_samples("ext_cache_hit_bytes", &bytes_samples);
+    Ok(())
+}
