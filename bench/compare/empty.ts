@@ -1,0 +1,1 @@
+// An empty script: the cost of starting a Deno process, for reference (bench/compare/harness.ts).

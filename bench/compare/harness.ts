@@ -1,0 +1,499 @@
+/**
+ * The comparison harness: ext_wasm next to Deno's native WebAssembly and raw Wasmtime, in one run on one
+ * machine. Run it through `scripts/compare.sh` (which builds the binaries it needs and installs Deno); see
+ * `bench/compare/README.md` for what every row means.
+ *
+ *   deno run -A bench/compare/harness.ts [--quick] [--runs N] [--out FILE]
+ *
+ * Part A  (one Deno process, `throughput.ts`): churn, `callSync` ns per call, 1 MiB memory write/read.
+ * Part B  (whole processes, spawned and timed here): a fresh process that loads a module and prints its first
+ *         call's result; ext_wasm cold/warm from the CLI and from Deno, raw Wasmtime `deserialize_file` (the floor),
+ *         Deno native `WebAssembly.compile`. One discarded warm-up round, then N rounds, cases interleaved.
+ * Part C  (in-process, `raw_start load-bench` / `ext-load-bench`): the load alone, ext_wasm cache hit vs raw
+ *         `Module::deserialize_file`.
+ *
+ * Prints machine info, the tables and the JSON; writes the JSON to `target/compare/compare.json`.
+ */
+
+const repo = new URL("../../", import.meta.url).pathname.replace(/\/$/, "");
+const work = `${repo}/target/compare`;
+const deno = Deno.execPath();
+const rawStart = `${repo}/target/release/examples/raw_start`;
+const extCli = `${repo}/target/release/ext-wasm`;
+
+const argv = [...Deno.args];
+const flag = (name: string) => {
+  const i = argv.indexOf(name);
+  if (i < 0) return undefined;
+  return argv[i + 1];
+};
+const quick = argv.includes("--quick");
+const RUNS = Number(flag("--runs") ?? (quick ? 3 : 7));
+const OUT = flag("--out") ?? `${work}/compare.json`;
+const LOAD_N = quick ? 30 : 200;
+const EXT_LOAD_N = quick ? 10 : 60;
+
+// ---------------------------------------------------------------------------------------------------- helpers
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+  ms: number;
+}
+
+async function spawn(cmd: string, args: string[], env: Record<string, string> = {}): Promise<Run> {
+  const command = new Deno.Command(cmd, { args, env, stdout: "piped", stderr: "piped", stdin: "null", cwd: repo });
+  const t = performance.now();
+  const out = await command.output();
+  const ms = performance.now() - t;
+  const dec = new TextDecoder();
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr), ms };
+}
+
+async function must(cmd: string, args: string[], env: Record<string, string> = {}): Promise<Run> {
+  const r = await spawn(cmd, args, env);
+  if (r.code !== 0) throw new Error(`${cmd} ${args.join(" ")} exited ${r.code}\n${r.stderr}`);
+  return r;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+const round = (x: number, digits = 3) => Number(x.toFixed(digits));
+const pad = (s: string, n: number) => s.length >= n ? s : s + " ".repeat(n - s.length);
+const lpad = (s: string, n: number) => s.length >= n ? s : " ".repeat(n - s.length) + s;
+const fmt = (x: number, d = 2) => x.toFixed(d);
+
+function table(headers: string[], rows: string[][], align: ("l" | "r")[]): string {
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (cells: string[]) =>
+    cells.map((c, i) => (align[i] === "l" ? pad(c, widths[i]) : lpad(c, widths[i]))).join("  ").trimEnd();
+  return [line(headers), widths.map((w) => "-".repeat(w)).join("  "), ...rows.map(line)].join("\n");
+}
+
+// ---------------------------------------------------------------------------------------------------- machine
+
+async function machine() {
+  const cpuinfo = await Deno.readTextFile("/proc/cpuinfo").catch(() => "");
+  const model = /^model name\s*:\s*(.*)$/m.exec(cpuinfo)?.[1] ?? "unknown";
+  const lock = await Deno.readTextFile(`${repo}/Cargo.lock`);
+  const wasmtime = /name = "wasmtime"\nversion = "([^"]+)"/.exec(lock)?.[1] ?? "unknown";
+  const rustc = (await spawn("rustc", ["--version"]).catch(() => ({ stdout: "unknown" }))).stdout.trim();
+  const kernel = (await spawn("uname", ["-sr"]).catch(() => ({ stdout: "unknown" }))).stdout.trim();
+  return {
+    date: new Date().toISOString(),
+    nproc: navigator.hardwareConcurrency,
+    cpu: model,
+    kernel,
+    deno: Deno.version.deno,
+    v8: Deno.version.v8,
+    wasmtime,
+    rustc,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------- setup
+
+interface StartModule {
+  name: string;
+  wasm: string;
+  cwasm: string;
+  func: string;
+  args: string[];
+  expected: string;
+  bytes: number;
+}
+
+async function setup(): Promise<{ modules: StartModule[]; add: string; mem: string }> {
+  await Deno.mkdir(work, { recursive: true });
+  const wat = `${work}/funcs3000.wat`;
+  await must(deno, ["run", "--allow-write", `${repo}/bench/compare/gen_funcs.ts`, wat]);
+  const funcs = `${work}/funcs3000.wasm`;
+  await must(rawStart, ["wat2wasm", wat, funcs]);
+  const add = `${work}/add.wasm`;
+  const mem = `${work}/mem.wasm`;
+  await must(rawStart, ["wat2wasm", `${repo}/bench/compare/add.wat`, add]);
+  await must(rawStart, ["wat2wasm", `${repo}/bench/compare/mem.wat`, mem]);
+  const modules: StartModule[] = [
+    {
+      name: "funcs3000",
+      wasm: funcs,
+      cwasm: `${work}/funcs3000.cwasm`,
+      func: "f0",
+      args: ["1", "2"],
+      expected: "3",
+      bytes: 0,
+    },
+    {
+      name: "big",
+      wasm: `${repo}/fixtures/bench/big.wasm`,
+      cwasm: `${work}/big.cwasm`,
+      func: "big_sum",
+      args: ["1"],
+      expected: "9207481",
+      bytes: 0,
+    },
+  ];
+  for (const m of modules) {
+    await must(rawStart, ["precompile", m.wasm, m.cwasm]);
+    m.bytes = (await Deno.stat(m.wasm)).size;
+  }
+  return { modules, add, mem };
+}
+
+// ---------------------------------------------------------------------------------------------------- part A
+
+async function partA(add: string, mem: string) {
+  const r = await must(deno, [
+    "run",
+    "--allow-ffi",
+    "--allow-read",
+    "--allow-env",
+    `${repo}/bench/compare/throughput.ts`,
+    add,
+    mem,
+    ...(quick ? ["--quick"] : []),
+  ]);
+  const raw = JSON.parse(r.stdout);
+  const gbps = (opsPerSec: number) => (opsPerSec * raw.bytes) / 1e9;
+  const memcpy = gbps(raw.memcpy.opsPerSec);
+  const derived = {
+    churnExtPerSec: raw.ext.churn.opsPerSec,
+    churnExtBackendPerSec: raw.ext.churnBackend.opsPerSec,
+    churnNativePerSec: raw.native.churn.opsPerSec,
+    churnRatio: raw.ext.churn.opsPerSec / raw.native.churn.opsPerSec,
+    churnBackendRatio: raw.ext.churnBackend.opsPerSec / raw.native.churn.opsPerSec,
+    callExtNs: 1e9 / raw.ext.call.opsPerSec,
+    callNativeNs: 1e9 / raw.native.call.opsPerSec,
+    memcpyGBps: memcpy,
+    memWriteExtGBps: gbps(raw.ext.memWrite.opsPerSec),
+    memReadExtGBps: gbps(raw.ext.memRead.opsPerSec),
+    memWriteNativeGBps: gbps(raw.native.memWrite.opsPerSec),
+    memReadNativeGBps: gbps(raw.native.memRead.opsPerSec),
+  };
+  return { raw, derived };
+}
+
+// ---------------------------------------------------------------------------------------------------- part B
+
+interface Case {
+  id: string;
+  label: string;
+  /** Called before each run (not timed): returns the command. */
+  prepare: (run: number) => Promise<{ cmd: string; args: string[]; env?: Record<string, string>; cleanup?: string }>;
+  /** Optional check of a run's stderr (e.g. the CLI's cache origin). */
+  verify?: (r: Run) => void;
+}
+
+async function tempDir(prefix: string): Promise<string> {
+  return await Deno.makeTempDir({ dir: work, prefix });
+}
+
+function denoExtArgs(m: StartModule): string[] {
+  return [
+    "run",
+    "--allow-ffi",
+    "--allow-read",
+    "--allow-env",
+    `${repo}/bench/compare/start_ext.ts`,
+    "--report",
+    m.wasm,
+    m.func,
+    ...m.args,
+  ];
+}
+
+function expectOrigin(origin: string) {
+  return (r: Run) => {
+    if (!r.stderr.includes(`load ${origin}`)) throw new Error(`expected a ${origin} load, got: ${r.stderr.trim()}`);
+  };
+}
+
+async function partB(modules: StartModule[]) {
+  const results: Record<string, unknown> = {};
+  for (const m of modules) {
+    const warmCli = await tempDir("warm-cli-");
+    const warmDeno = await tempDir("warm-deno-");
+    const cli = (dir: string) => ["--cache-dir", dir, "run", "--stats", m.wasm, "--invoke", m.func, ...m.args];
+    const cases: Case[] = [
+      {
+        id: "raw",
+        label: "raw wasmtime deserialize_file (floor)",
+        prepare: () => Promise.resolve({ cmd: rawStart, args: ["run", m.cwasm, m.func, ...m.args] }),
+      },
+      {
+        id: "extCliWarm",
+        label: "ext_wasm CLI, warm (cache hit)",
+        prepare: () => Promise.resolve({ cmd: extCli, args: cli(warmCli) }),
+        verify: expectOrigin("CacheHit"),
+      },
+      {
+        id: "extCliCold",
+        label: "ext_wasm CLI, cold (empty cache)",
+        prepare: async () => {
+          const dir = await tempDir("cold-cli-");
+          return { cmd: extCli, args: cli(dir), cleanup: dir };
+        },
+        verify: expectOrigin("Compiled"),
+      },
+      {
+        id: "denoNative",
+        label: "Deno native WebAssembly.compile",
+        prepare: () =>
+          Promise.resolve({
+            cmd: deno,
+            args: [
+              "run",
+              "--allow-read",
+              `${repo}/bench/compare/start_native.ts`,
+              "--report",
+              m.wasm,
+              m.func,
+              ...m.args,
+            ],
+          }),
+      },
+      {
+        id: "extDenoWarm",
+        label: "ext_wasm from Deno (ts/mod.ts), warm",
+        prepare: () => Promise.resolve({ cmd: deno, args: denoExtArgs(m), env: { EXT_WASM_CACHE_DIR: warmDeno } }),
+      },
+      {
+        id: "extDenoCold",
+        label: "ext_wasm from Deno (ts/mod.ts), cold",
+        prepare: async () => {
+          const dir = await tempDir("cold-deno-");
+          return { cmd: deno, args: denoExtArgs(m), env: { EXT_WASM_CACHE_DIR: dir }, cleanup: dir };
+        },
+      },
+      {
+        id: "denoEmpty",
+        label: "Deno process, empty script (reference)",
+        prepare: () => Promise.resolve({ cmd: deno, args: ["run", `${repo}/bench/compare/empty.ts`] }),
+      },
+    ];
+    const runs: Record<string, { ms: number[]; inner: number[] }> = {};
+    for (const c of cases) runs[c.id] = { ms: [], inner: [] };
+    // Round 0 is the warm-up (OS file cache, Deno's transpile cache, the warm artifact caches): discarded.
+    for (let round = 0; round <= RUNS; round++) {
+      for (const c of cases) {
+        const p = await c.prepare(round);
+        const r = await spawn(p.cmd, p.args, p.env);
+        if (p.cleanup) await Deno.remove(p.cleanup, { recursive: true });
+        if (r.code !== 0) throw new Error(`${m.name}/${c.id}: exited ${r.code}\n${r.stderr}`);
+        if (c.id !== "denoEmpty" && r.stdout.trim() !== m.expected) {
+          throw new Error(`${m.name}/${c.id}: printed ${JSON.stringify(r.stdout.trim())}, expected ${m.expected}`);
+        }
+        if (round > 0) c.verify?.(r);
+        if (round === 0) continue;
+        runs[c.id].ms.push(r.ms);
+        const report = /\{"(?:loadMs|compileMs)".*\}/.exec(r.stderr)?.[0];
+        if (report) {
+          const j = JSON.parse(report);
+          runs[c.id].inner.push(j.loadMs ?? j.compileMs);
+        }
+      }
+    }
+    // Does Deno keep compiled wasm across processes? One run with an empty DENO_DIR: if the warm-DENO_DIR runs
+    // are not clearly faster at WebAssembly.compile, there is no persistent code cache.
+    const freshDenoDir = await tempDir("deno-dir-");
+    const fresh = await must(
+      deno,
+      ["run", "--allow-read", `${repo}/bench/compare/start_native.ts`, "--report", m.wasm, m.func, ...m.args],
+      { DENO_DIR: freshDenoDir },
+    );
+    await Deno.remove(freshDenoDir, { recursive: true });
+    const freshCompileMs = JSON.parse(/\{"compileMs".*\}/.exec(fresh.stderr)![0]).compileMs as number;
+    await Deno.remove(warmCli, { recursive: true });
+    await Deno.remove(warmDeno, { recursive: true });
+
+    const med: Record<string, number> = {};
+    const cs: Record<string, unknown> = {};
+    for (const c of cases) {
+      med[c.id] = median(runs[c.id].ms);
+      cs[c.id] = {
+        label: c.label,
+        medianMs: round(med[c.id]),
+        runsMs: runs[c.id].ms.map((x) => round(x)),
+        ...(runs[c.id].inner.length
+          ? { inProcessMedianMs: round(median(runs[c.id].inner)), inProcessMs: runs[c.id].inner.map((x) => round(x)) }
+          : {}),
+      };
+    }
+    const nativeCompileWarm = median(runs.denoNative.inner);
+    results[m.name] = {
+      module: m.wasm.replace(`${repo}/`, ""),
+      bytes: m.bytes,
+      call: `${m.func}(${m.args.join(", ")}) = ${m.expected}`,
+      cases: cs,
+      ratios: {
+        extCliWarmOverRaw: round(med.extCliWarm / med.raw),
+        extCliColdOverWarm: round(med.extCliCold / med.extCliWarm),
+        extDenoWarmOverDenoNative: round(med.extDenoWarm / med.denoNative),
+        extDenoColdOverWarm: round(med.extDenoCold / med.extDenoWarm),
+      },
+      denoCodeCache: {
+        compileMsFreshDenoDir: round(freshCompileMs),
+        compileMsMedianWarmDenoDir: round(nativeCompileWarm),
+        persistentCacheObserved: nativeCompileWarm < 0.5 * freshCompileMs,
+      },
+    };
+  }
+  return results;
+}
+
+// ---------------------------------------------------------------------------------------------------- part C
+
+async function partC(modules: StartModule[]) {
+  const out: Record<string, unknown> = {};
+  for (const m of modules) {
+    const raw = await must(rawStart, ["load-bench", m.cwasm, String(LOAD_N)]);
+    const dir = await tempDir("load-");
+    const ext = await must(rawStart, ["ext-load-bench", m.wasm, dir, String(EXT_LOAD_N)]);
+    await Deno.remove(dir, { recursive: true });
+    const samples: Record<string, number[]> = {};
+    for (const line of (raw.stdout + ext.stdout).trim().split("\n")) {
+      const j = JSON.parse(line);
+      samples[j.what] = j.samples_us;
+    }
+    const rawUs = median(samples.raw_deserialize_file);
+    const fileUs = median(samples.ext_cache_hit_file);
+    const bytesUs = median(samples.ext_cache_hit_bytes);
+    out[m.name] = {
+      rawDeserializeFileUs: round(rawUs, 1),
+      extCacheHitFileUs: round(fileUs, 1),
+      extCacheHitBytesUs: round(bytesUs, 1),
+      ratioFile: round(fileUs / rawUs),
+      ratioBytes: round(bytesUs / rawUs),
+      samples: { raw: LOAD_N, ext: EXT_LOAD_N },
+    };
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------------- main
+
+const started = performance.now();
+const info = await machine();
+console.log(`ext_wasm comparison — ${info.date}`);
+console.log(
+  `machine: ${info.nproc} CPUs, ${info.cpu}, ${info.kernel}\n` +
+    `versions: deno ${info.deno} (V8 ${info.v8}), wasmtime ${info.wasmtime}, ${info.rustc}\n` +
+    `settings: ${RUNS} process runs per case (+1 warm-up discarded)${quick ? ", --quick" : ""}\n`,
+);
+
+const { modules, add, mem } = await setup();
+console.error("compare: part A (throughput, one Deno process) ...");
+const a = await partA(add, mem);
+console.error("compare: part B (warm start, whole processes) ...");
+const b = await partB(modules);
+console.error("compare: part C (in-process load) ...");
+const c = await partC(modules);
+
+const d = a.derived;
+console.log("A. From TypeScript: ext_wasm (FFI backend) vs Deno native WebAssembly, same process, same modules");
+console.log(table(
+  ["measure", "ext_wasm", "Deno native", "ext_wasm / native"],
+  [
+    [
+      "churn: instantiate + add + drop (/s)",
+      fmt(d.churnExtPerSec, 0),
+      fmt(d.churnNativePerSec, 0),
+      `${fmt(d.churnRatio)}x throughput`,
+    ],
+    [
+      "  same, FFI backend without promises (/s)",
+      fmt(d.churnExtBackendPerSec, 0),
+      "",
+      `${fmt(d.churnBackendRatio)}x throughput`,
+    ],
+    [
+      "call add(i32,i32): ns per call",
+      fmt(d.callExtNs, 1),
+      fmt(d.callNativeNs, 1),
+      `${fmt(d.callExtNs / d.callNativeNs, 1)}x time`,
+    ],
+    [
+      "memory write 1 MiB: GB/s (% of memcpy)",
+      `${fmt(d.memWriteExtGBps, 1)} (${fmt(100 * d.memWriteExtGBps / d.memcpyGBps, 0)}%)`,
+      `${fmt(d.memWriteNativeGBps, 1)} (${fmt(100 * d.memWriteNativeGBps / d.memcpyGBps, 0)}%)`,
+      fmt(d.memWriteExtGBps / d.memWriteNativeGBps),
+    ],
+    [
+      "memory read 1 MiB: GB/s (% of memcpy)",
+      `${fmt(d.memReadExtGBps, 1)} (${fmt(100 * d.memReadExtGBps / d.memcpyGBps, 0)}%)`,
+      `${fmt(d.memReadNativeGBps, 1)} (${fmt(100 * d.memReadNativeGBps / d.memcpyGBps, 0)}%)`,
+      fmt(d.memReadExtGBps / d.memReadNativeGBps),
+    ],
+    ["memcpy reference: Uint8Array.set 1 MiB GB/s", fmt(d.memcpyGBps, 1), "", ""],
+  ],
+  ["l", "r", "r", "r"],
+));
+console.log();
+
+console.log("B. Start across restarts: a fresh process loads the module and prints its first call's result");
+console.log("   (wall time of the whole process, median; 'in-process' = the module load measured inside it)");
+for (const m of modules) {
+  // deno-lint-ignore no-explicit-any
+  const r = b[m.name] as any;
+  console.log(`\n   ${m.name}: ${r.module} (${r.bytes} bytes), ${r.call}`);
+  const rows = Object.entries(r.cases).map(([id, v]) => {
+    // deno-lint-ignore no-explicit-any
+    const cs = v as any;
+    const vsRaw = cs.medianMs / r.cases.raw.medianMs;
+    const vsNative = cs.medianMs / r.cases.denoNative.medianMs;
+    return [
+      cs.label,
+      fmt(cs.medianMs, 1),
+      cs.inProcessMedianMs !== undefined ? fmt(cs.inProcessMedianMs, 2) : "",
+      `${fmt(vsRaw)}x`,
+      id.startsWith("extDeno") || id.startsWith("deno") ? `${fmt(vsNative)}x` : "",
+    ];
+  });
+  console.log(table(["case", "ms", "in-process ms", "vs floor", "vs Deno native"], rows, ["l", "r", "r", "r", "r"]));
+  console.log(
+    `   Deno code cache: WebAssembly.compile took ${fmt(r.denoCodeCache.compileMsFreshDenoDir)} ms with an empty ` +
+      `DENO_DIR and ${fmt(r.denoCodeCache.compileMsMedianWarmDenoDir)} ms (median) with a warm one: ` +
+      (r.denoCodeCache.persistentCacheObserved
+        ? "faster when warm — a persistent cache seems to be in use."
+        : "no persistent code cache for WebAssembly.compile; every process compiles again."),
+  );
+}
+console.log();
+
+console.log("C. Load alone, in-process: ext_wasm cache hit (fresh Runtime, engine built) vs raw deserialize_file");
+console.log(table(
+  ["module", "raw deserialize_file µs", "ext_wasm hit (path) µs", "ratio", "ext_wasm hit (bytes) µs", "ratio"],
+  modules.map((m) => {
+    // deno-lint-ignore no-explicit-any
+    const r = c[m.name] as any;
+    return [
+      m.name,
+      fmt(r.rawDeserializeFileUs, 1),
+      fmt(r.extCacheHitFileUs, 1),
+      `${fmt(r.ratioFile)}x`,
+      fmt(r.extCacheHitBytesUs, 1),
+      `${fmt(r.ratioBytes)}x`,
+    ];
+  }),
+  ["l", "r", "r", "r", "r", "r"],
+));
+console.log("   target (performance issue): warm load <= 1.5x the floor, hash and MAC included\n");
+
+const result = {
+  machine: info,
+  settings: { runs: RUNS, quick, loadSamples: LOAD_N, extLoadSamples: EXT_LOAD_N },
+  throughput: { ...a.derived, raw: a.raw },
+  start: b,
+  load: c,
+  elapsedSec: round((performance.now() - started) / 1e3, 1),
+};
+await Deno.mkdir(OUT.replace(/\/[^/]*$/, ""), { recursive: true });
+await Deno.writeTextFile(OUT, JSON.stringify(result, null, 2) + "\n");
+console.log(`JSON (also in ${OUT.replace(`${repo}/`, "")}):`);
+console.log(JSON.stringify({ ...result, throughput: a.derived }));
+console.error(`compare: done in ${result.elapsedSec} s`);

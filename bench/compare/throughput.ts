@@ -1,0 +1,171 @@
+/**
+ * Part A of the comparison (one Deno process, both sides on the same modules, same run):
+ *
+ * - churn: instantiate + one `add(1, 2)` + drop, per second. ext_wasm through the public API (`await instantiate`
+ *   → `callSync` → `await drop()`), and through the FFI backend directly (no promises: what the API could cost);
+ *   native: `new WebAssembly.Instance(module)` + `exports.add(1, 2)`, instances left to the GC.
+ * - call: ns per `add(i32, i32)` call: ext_wasm `instance.callSync("add", i, 1)` vs native `exports.add(i, 1)`
+ *   (results accumulated and checked, so V8 cannot drop the native loop).
+ * - memory: 1 MiB write and read in GB/s (1e9 bytes/s): ext_wasm `memory.writeSync` / `memory.readInto`,
+ *   native `new Uint8Array(memory.buffer).set(buf)` / `buf.set(new Uint8Array(memory.buffer, 0, N))`, and a plain
+ *   `Uint8Array.prototype.set` of 1 MiB between two JS buffers (the memcpy reference).
+ *
+ * Each measure: a warm-up, then ROUNDS timed rounds of about ROUND_MS each; the median round is reported.
+ *
+ *   deno run --allow-ffi --allow-read --allow-env bench/compare/throughput.ts ADD.wasm MEM.wasm [--quick]
+ *
+ * Prints one JSON object on stdout.
+ */
+import * as wasm from "../../ts/mod.ts";
+import { createFfiBackend } from "../../ts/ffi_backend.ts";
+
+const [addPath, memPath] = Deno.args.filter((a) => !a.startsWith("--"));
+const quick = Deno.args.includes("--quick");
+const ROUNDS = quick ? 3 : 7;
+const ROUND_MS = quick ? 100 : 250;
+const WARMUP_MS = quick ? 100 : 300;
+
+interface Measure {
+  /** Operations per second, median round. */
+  opsPerSec: number;
+  /** Every round's ops/s. */
+  rounds: number[];
+}
+
+/**
+ * Time `body(n)` (which performs n operations) in rounds of about ROUND_MS; the batch size adapts during the
+ * warm-up so a round is a single loop, not a timer-bound one.
+ */
+async function measure(body: (n: number) => void | Promise<void>): Promise<Measure> {
+  let n = 1;
+  const warmEnd = performance.now() + WARMUP_MS;
+  for (;;) {
+    const t = performance.now();
+    await body(n);
+    const dt = performance.now() - t;
+    if (performance.now() >= warmEnd && dt >= ROUND_MS / 4) {
+      n = Math.max(1, Math.round(n * ROUND_MS / dt));
+      break;
+    }
+    n = dt < ROUND_MS / 8 ? n * 2 : Math.max(1, Math.round(n * (ROUND_MS / 4) / Math.max(dt, 0.001)) + 1);
+  }
+  const rounds: number[] = [];
+  for (let r = 0; r < ROUNDS; r++) {
+    const t = performance.now();
+    await body(n);
+    rounds.push(n / ((performance.now() - t) / 1e3));
+  }
+  const sorted = [...rounds].sort((a, b) => a - b);
+  return { opsPerSec: sorted[Math.floor(sorted.length / 2)], rounds };
+}
+
+function check(cond: boolean, what: string) {
+  if (!cond) throw new Error(`check failed: ${what}`);
+}
+
+const addBytes = await Deno.readFile(addPath);
+const memBytes = await Deno.readFile(memPath);
+const MIB = 1 << 20;
+
+// ------------------------------------------------------------------------------------------------ ext_wasm
+await wasm.configure({ noCache: true }); // part A measures run time, not loading
+const addId = await wasm.compile(addBytes);
+const memId = await wasm.compile(memBytes);
+const backend = createFfiBackend(); // the same process-global runtime (the library pins itself)
+
+const ext: Record<string, Measure> = {};
+ext.churn = await measure(async (n) => {
+  let acc = 0;
+  for (let i = 0; i < n; i++) {
+    const inst = await wasm.instantiate(addId);
+    acc += inst.callSync("add", 1, 2)[0] as number;
+    await inst.drop();
+  }
+  check(acc === 3 * n, "ext churn results");
+});
+ext.churnBackend = await measure((n) => {
+  let acc = 0;
+  for (let i = 0; i < n; i++) {
+    const id = backend.instantiate(addId, {});
+    acc += backend.callSync(id, "add", [1, 2])[0] as number;
+    backend.instanceDrop(id);
+  }
+  check(acc === 3 * n, "ext backend churn results");
+});
+{
+  const inst = await wasm.instantiate(addId);
+  ext.call = await measure((n) => {
+    let acc = 0;
+    for (let i = 0; i < n; i++) acc += inst.callSync("add", i & 0xffff, 1)[0] as number;
+    check(acc === expectedSum(n), "ext call results");
+  });
+  await inst.drop();
+}
+{
+  const inst = await wasm.instantiate(memId);
+  const src = fill(new Uint8Array(MIB));
+  const dst = new Uint8Array(MIB);
+  ext.memWrite = await measure((n) => {
+    for (let i = 0; i < n; i++) inst.memory.writeSync(0, src);
+  });
+  ext.memRead = await measure((n) => {
+    for (let i = 0; i < n; i++) inst.memory.readInto(0, dst);
+  });
+  check(dst[12345] === src[12345] && dst[MIB - 1] === src[MIB - 1], "ext memory round trip");
+  await inst.drop();
+}
+
+// ------------------------------------------------------------------------------------------------ native
+const native: Record<string, Measure> = {};
+const addModule = await WebAssembly.compile(addBytes);
+const memModule = await WebAssembly.compile(memBytes);
+native.churn = await measure((n) => {
+  let acc = 0;
+  for (let i = 0; i < n; i++) {
+    const inst = new WebAssembly.Instance(addModule, {});
+    acc += (inst.exports.add as (a: number, b: number) => number)(1, 2);
+  }
+  check(acc === 3 * n, "native churn results");
+});
+{
+  const add = new WebAssembly.Instance(addModule, {}).exports.add as (a: number, b: number) => number;
+  native.call = await measure((n) => {
+    let acc = 0;
+    for (let i = 0; i < n; i++) acc += add(i & 0xffff, 1);
+    check(acc === expectedSum(n), "native call results");
+  });
+}
+{
+  const memory = new WebAssembly.Instance(memModule, {}).exports.memory as WebAssembly.Memory;
+  const src = fill(new Uint8Array(MIB));
+  const dst = new Uint8Array(MIB);
+  native.memWrite = await measure((n) => {
+    for (let i = 0; i < n; i++) new Uint8Array(memory.buffer).set(src);
+  });
+  native.memRead = await measure((n) => {
+    for (let i = 0; i < n; i++) dst.set(new Uint8Array(memory.buffer, 0, MIB));
+  });
+  check(dst[12345] === src[12345] && dst[MIB - 1] === src[MIB - 1], "native memory round trip");
+}
+
+// ------------------------------------------------------------------------------------------------ reference
+const memcpy = await (async () => {
+  const src = fill(new Uint8Array(MIB));
+  const dst = new Uint8Array(MIB);
+  return await measure((n) => {
+    for (let i = 0; i < n; i++) dst.set(src);
+  });
+})();
+
+function expectedSum(n: number): number {
+  let s = 0;
+  for (let i = 0; i < n; i++) s += (i & 0xffff) + 1;
+  return s;
+}
+
+function fill(buf: Uint8Array): Uint8Array {
+  for (let i = 0; i < buf.length; i++) buf[i] = (i * 31 + 7) & 0xff;
+  return buf;
+}
+
+console.log(JSON.stringify({ rounds: ROUNDS, roundMs: ROUND_MS, bytes: MIB, ext, native, memcpy }));
