@@ -67,6 +67,8 @@ pub(crate) struct InstanceState {
     funcs: Vec<FuncEntry>,
     by_name: FxHashMap<Box<str>, usize>,
     last: usize,
+    /// The first exported memory, resolved on first unnamed access (the common case for plugins).
+    first_memory: Option<Memory>,
     raw: Vec<ValRaw>,
     /// Remaining instance-wide fuel; `None` when unlimited.
     fuel_left: Option<u64>,
@@ -110,6 +112,7 @@ impl InstanceCell {
             funcs: Vec::new(),
             by_name: FxHashMap::default(),
             last: 0,
+            first_memory: None,
             raw: Vec::new(),
             fuel_left: options.fuel,
             call_fuel: options.call_fuel,
@@ -307,9 +310,14 @@ impl InstanceState {
                 .get_memory(&mut self.store, n)
                 .ok_or_else(|| Error::Memory(format!("no memory export named `{n}`"))),
             None => {
+                if let Some(mem) = self.first_memory {
+                    return Ok(mem);
+                }
                 let first = self.compiled.module.exports().find_map(|e| e.ty().memory().map(|_| e.name().to_string()));
                 let n = first.ok_or_else(|| Error::Memory("the instance exports no memory".into()))?;
-                self.memory(Some(&n))
+                let mem = self.memory(Some(&n))?;
+                self.first_memory = Some(mem);
+                Ok(mem)
             }
         }
     }
