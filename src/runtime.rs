@@ -214,7 +214,7 @@ impl Runtime {
 
     /// Exports of a module: name, kind and, for functions, parameter and result types.
     pub fn module_exports(&self, id: ModuleId) -> Result<Vec<ExportInfo>> {
-        Ok(self.module(id)?.exports.clone())
+        Ok(self.module(id)?.exports().to_vec())
     }
 
     /// Live module handles.
