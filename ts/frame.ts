@@ -4,6 +4,11 @@
  * `tag: u8` at slot offset 0 and a little-endian payload at slot offset 8. Arguments are written from slot 0, the
  * callee overwrites them with the results. No allocation per call: one reusable frame per thread of use.
  *
+ * Frames live in their own (off-heap) `ArrayBuffer`, so their address never moves: the FFI backend passes them
+ * as a pointer taken once (`Deno.UnsafePointer.of`), which Deno's fast call path takes for free, where a `buffer`
+ * argument costs ~12 ns per call. {@link encodeFrame} / {@link decodeFrame} use typed-array views over the frame
+ * (the hot path of `callSync`); {@link encodeArgs} / {@link decodeResults} are the same encoding over a `DataView`.
+ *
  * @module
  */
 
@@ -29,16 +34,34 @@ const I64_MAX = (1n << 63n) - 1n;
 const I128_MIN = -(1n << 127n);
 const I128_MAX = (1n << 127n) - 1n;
 
-/** A frame: its bytes (passed to the host), a view over them, and its byte length as a bigint (FFI `usize`). */
+/**
+ * A frame: its bytes (passed to the host), views over them, and its byte length as a bigint (FFI `usize`). The
+ * typed views assume a little-endian host, as the frame encoding does (every platform Deno runs on is).
+ */
 export interface Frame {
   readonly bytes: Uint8Array;
   readonly view: DataView;
   readonly size: bigint;
+  readonly i32: Int32Array;
+  readonly u32: Uint32Array;
+  readonly f32: Float32Array;
+  readonly f64: Float64Array;
+  readonly i64: BigInt64Array;
 }
 
 export function newFrame(slots = SLOTS): Frame {
-  const bytes = new Uint8Array(HEADER + slots * SLOT);
-  return { bytes, view: new DataView(bytes.buffer), size: BigInt(bytes.length) };
+  // An explicit ArrayBuffer is always off the V8 heap (a small `new Uint8Array(n)` may live on it and move).
+  const buffer = new ArrayBuffer(HEADER + slots * SLOT);
+  return {
+    bytes: new Uint8Array(buffer),
+    view: new DataView(buffer),
+    size: BigInt(buffer.byteLength),
+    i32: new Int32Array(buffer),
+    u32: new Uint32Array(buffer),
+    f32: new Float32Array(buffer),
+    f64: new Float64Array(buffer),
+    i64: new BigInt64Array(buffer),
+  };
 }
 
 /** Slots `args` need (a BigInt outside the i64 range takes two). */
@@ -62,50 +85,7 @@ export function headerU64(view: DataView, at: number): number {
  */
 export function encodeArgs(view: DataView, args: readonly WasmArg[]): void {
   let at = HEADER;
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i];
-    if (typeof a === "number") {
-      view.setUint8(at, TAG_NUMBER);
-      view.setFloat64(at + 8, a, true);
-    } else if (typeof a === "bigint") {
-      if (a >= I64_MIN && a <= I64_MAX) {
-        view.setUint8(at, TAG_BIGINT);
-        view.setBigInt64(at + 8, a, true);
-      } else {
-        const v = a < I128_MIN ? I128_MIN : a > I128_MAX ? I128_MAX : a;
-        view.setUint8(at, TAG_BIGINT_WIDE);
-        view.setBigUint64(at + 8, BigInt.asUintN(64, v), true);
-        at += SLOT;
-        view.setUint8(at, 0);
-        view.setBigInt64(at + 8, BigInt.asIntN(64, v >> 64n), true);
-      }
-    } else if (a instanceof Typed) {
-      switch (a.type) {
-        case "i32":
-          view.setUint8(at, TAG_I32);
-          view.setInt32(at + 8, a.value as number, true);
-          break;
-        case "i64":
-          view.setUint8(at, TAG_I64);
-          view.setBigInt64(at + 8, a.value as bigint, true);
-          break;
-        case "f32":
-          view.setUint8(at, TAG_F32);
-          view.setFloat32(at + 8, a.value as number, true);
-          break;
-        case "f64":
-          view.setUint8(at, TAG_F64);
-          view.setFloat64(at + 8, a.value as number, true);
-          break;
-      }
-    } else {
-      throw wasmError(
-        ErrorCode.TypeError,
-        `argument ${i}: expected a number, a bigint or a types.* value, got ${describe(a)}`,
-      );
-    }
-    at += SLOT;
-  }
+  for (let i = 0; i < args.length; i++) at = encodeOne(view, at, args[i], i);
 }
 
 /** Read `count` results from the frame's slots. */
@@ -130,6 +110,97 @@ export function decodeResults(view: DataView, count: number): WasmResult[] {
         throw wasmError(ErrorCode.CallError, `result ${i}: unknown value tag ${view.getUint8(at)} from the host`);
     }
   }
+  return out;
+}
+
+/**
+ * {@link encodeArgs} over the frame's typed views: the same bytes, fewer checks on the common path (numbers).
+ * Anything but a number takes the general path for that argument.
+ */
+export function encodeFrame(f: Frame, args: readonly WasmArg[]): void {
+  const u8 = f.bytes;
+  const f64 = f.f64;
+  let at = HEADER;
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    if (typeof a === "number") {
+      u8[at] = TAG_NUMBER;
+      f64[(at + 8) >> 3] = a;
+      at += SLOT;
+    } else {
+      at = encodeOne(f.view, at, a, i);
+    }
+  }
+}
+
+/** Encode one argument at `at` (general path); returns the offset of the next slot. */
+function encodeOne(view: DataView, at: number, a: WasmArg, i: number): number {
+  if (typeof a === "number") {
+    view.setUint8(at, TAG_NUMBER);
+    view.setFloat64(at + 8, a, true);
+  } else if (typeof a === "bigint") {
+    if (a >= I64_MIN && a <= I64_MAX) {
+      view.setUint8(at, TAG_BIGINT);
+      view.setBigInt64(at + 8, a, true);
+    } else {
+      const v = a < I128_MIN ? I128_MIN : a > I128_MAX ? I128_MAX : a;
+      view.setUint8(at, TAG_BIGINT_WIDE);
+      view.setBigUint64(at + 8, BigInt.asUintN(64, v), true);
+      at += SLOT;
+      view.setUint8(at, 0);
+      view.setBigInt64(at + 8, BigInt.asIntN(64, v >> 64n), true);
+    }
+  } else if (a instanceof Typed) {
+    switch (a.type) {
+      case "i32":
+        view.setUint8(at, TAG_I32);
+        view.setInt32(at + 8, a.value as number, true);
+        break;
+      case "i64":
+        view.setUint8(at, TAG_I64);
+        view.setBigInt64(at + 8, a.value as bigint, true);
+        break;
+      case "f32":
+        view.setUint8(at, TAG_F32);
+        view.setFloat32(at + 8, a.value as number, true);
+        break;
+      case "f64":
+        view.setUint8(at, TAG_F64);
+        view.setFloat64(at + 8, a.value as number, true);
+        break;
+    }
+  } else {
+    throw wasmError(
+      ErrorCode.TypeError,
+      `argument ${i}: expected a number, a bigint or a types.* value, got ${describe(a)}`,
+    );
+  }
+  return at + SLOT;
+}
+
+/** One result from slot `i` of the frame's typed views. */
+function resultAt(f: Frame, i: number): WasmResult {
+  const at = HEADER + i * SLOT;
+  switch (f.bytes[at]) {
+    case TAG_I32:
+      return f.i32[(at + 8) >> 2];
+    case TAG_I64:
+      return f.i64[(at + 8) >> 3];
+    case TAG_F32:
+      return f.f32[(at + 8) >> 2];
+    case TAG_F64:
+      return f.f64[(at + 8) >> 3];
+    default:
+      throw wasmError(ErrorCode.CallError, `result ${i}: unknown value tag ${f.bytes[at]} from the host`);
+  }
+}
+
+/** {@link decodeResults} over the frame's typed views; zero and one result (the common cases) skip the loop. */
+export function decodeFrame(f: Frame, count: number): WasmResult[] {
+  if (count === 1) return [resultAt(f, 0)];
+  if (count === 0) return [];
+  const out: WasmResult[] = new Array(count);
+  for (let i = 0; i < count; i++) out[i] = resultAt(f, i);
   return out;
 }
 
