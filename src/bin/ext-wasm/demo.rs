@@ -82,22 +82,22 @@ const PLUGINS: &[Plugin] = &[
 
 const INPUT: &[u8; 64] = b"The quick brown fox jumps over the lazy dog. ext_wasm demo 0123!";
 
-fn checksum_call(rt: &Runtime, i: InstanceId, out: &mut Vec<Value>) -> Result<(), Error> {
+/// Write [`INPUT`] into the plugin's buffer and run `kernel(ptr, len)` over it.
+fn buffer_kernel(rt: &Runtime, i: InstanceId, kernel: &str, out: &mut Vec<Value>) -> Result<(), Error> {
     out.clear();
     rt.call_into(i, "buffer", &[], CallLimits::default(), out)?;
     let Some(Value::I32(ptr)) = out.first().copied() else { return Err(Error::Type("buffer() -> i32".into())) };
     rt.write_memory(i, None, ptr as u32 as u64, INPUT)?;
     out.clear();
-    rt.call_into(i, "crc32", &[Value::I32(ptr), Value::I32(INPUT.len() as i32)], CallLimits::default(), out)
+    rt.call_into(i, kernel, &[Value::I32(ptr), Value::I32(INPUT.len() as i32)], CallLimits::default(), out)
+}
+
+fn checksum_call(rt: &Runtime, i: InstanceId, out: &mut Vec<Value>) -> Result<(), Error> {
+    buffer_kernel(rt, i, "crc32", out)
 }
 
 fn text_call(rt: &Runtime, i: InstanceId, out: &mut Vec<Value>) -> Result<(), Error> {
-    out.clear();
-    rt.call_into(i, "buffer", &[], CallLimits::default(), out)?;
-    let Some(Value::I32(ptr)) = out.first().copied() else { return Err(Error::Type("buffer() -> i32".into())) };
-    rt.write_memory(i, None, ptr as u32 as u64, INPUT)?;
-    out.clear();
-    rt.call_into(i, "upper", &[Value::I32(ptr), Value::I32(INPUT.len() as i32)], CallLimits::default(), out)
+    buffer_kernel(rt, i, "upper", out)
 }
 
 struct Row {
