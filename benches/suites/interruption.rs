@@ -1,5 +1,5 @@
-//! The price of limits on a realistic kernel: CRC-32 over 1 MiB in C (checksum.wasm), compiled plain, with
-//! fuel metering and with epoch checks. Report the ratios to `plain`.
+//! The price of limits on realistic kernels: CRC-32, Adler-32 and FNV-1a over 1 MiB in C (checksum.wasm),
+//! compiled plain, with fuel metering and with epoch checks. Report the ratios to `plain`.
 
 use std::time::Duration;
 
@@ -25,12 +25,14 @@ fn bench(c: &mut Criterion) {
         rt.write_memory(i, None, ptr as u64, &data).unwrap();
         let args = [Value::I32(ptr), Value::I32(1 << 20)];
         let mut out = Vec::with_capacity(1);
-        g.bench_function(format!("crc32_1MiB/{name}"), |b| {
-            b.iter(|| {
-                out.clear();
-                rt.call_into(i, "crc32", &args, CallLimits::default(), &mut out).unwrap();
-            })
-        });
+        for kernel in ["crc32", "adler32", "fnv1a64"] {
+            g.bench_function(format!("{kernel}_1MiB/{name}"), |b| {
+                b.iter(|| {
+                    out.clear();
+                    rt.call_into(i, kernel, &args, CallLimits::default(), &mut out).unwrap();
+                })
+            });
+        }
     }
     g.finish();
 }
