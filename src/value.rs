@@ -188,19 +188,22 @@ fn wrap_integer(n: i128, bits: u32) -> Option<i64> {
     Some(if bits == 64 { n as u64 as i64 } else { n as u32 as i32 as i64 })
 }
 
+/// A JS number as an i32 parameter: any integer in `-2^31..2^32` (unsigned values wrap). The exact-int32 test
+/// comes first because it is one conversion and one compare; `fract()` would be a libm call per argument.
 fn number_to_i32(n: f64) -> Option<i32> {
-    if n.fract() != 0.0 || !n.is_finite() {
-        return None;
+    let i = n as i32;
+    if f64::from(i) == n {
+        return Some(i);
     }
-    wrap_integer(n as i128, 32).map(|v| v as i32)
+    let u = n as u32;
+    (f64::from(u) == n).then_some(u as i32)
 }
 
+/// A JS number as an i64 parameter: safe integers only (beyond ±2^53 the number has already lost precision).
 fn number_to_i64(n: f64) -> Option<i64> {
-    const MAX_SAFE: f64 = 9_007_199_254_740_991.0;
-    if n.fract() != 0.0 || !n.is_finite() || n.abs() > MAX_SAFE {
-        return None;
-    }
-    Some(n as i64)
+    const MAX_SAFE: i64 = (1 << 53) - 1;
+    let i = n as i64;
+    (i as f64 == n && (-MAX_SAFE..=MAX_SAFE).contains(&i)).then_some(i)
 }
 
 fn describe_number(n: f64) -> String {
