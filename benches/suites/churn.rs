@@ -36,6 +36,21 @@ fn bench(c: &mut Criterion) {
         })
     });
 
+    // WASI, small: a module importing WASI; instantiate (with a WASI context) + `add` + drop.
+    let wasi_add = r#"(module (import "wasi_snapshot_preview1" "proc_exit" (func (param i32)))
+      (memory (export "memory") 1)
+      (func (export "add") (param i32 i32) (result i32) local.get 0 local.get 1 i32.add))"#;
+    let m_small = rt.compile(wasi_add.as_bytes()).unwrap();
+    let small_opts = InstanceOptions { wasi: Some(WasiOptions::default()), ..Default::default() };
+    g.bench_function("ext_wasm/wasi_add", |b| {
+        b.iter(|| {
+            let i = rt.instantiate(m_small, &small_opts).unwrap();
+            out.clear();
+            rt.call_into(i, "add", &[Value::I32(1), Value::I32(2)], CallLimits::default(), &mut out).unwrap();
+            rt.drop_instance(i).unwrap();
+        })
+    });
+
     // WASI: context + instantiate + drop of the 1 MB C program (stdout captured); no call, since `big_sum`
     // itself runs ~0.4 ms and would hide the instantiation cost.
     let big = std::fs::read(fixture("bench/big.wasm")).unwrap();
@@ -50,9 +65,19 @@ fn bench(c: &mut Criterion) {
             rt.drop_instance(i).unwrap();
         })
     });
-    let module = Module::new(&engine, &big).unwrap();
     let mut linker = Linker::new(&engine);
     wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |s| s).unwrap();
+    let pre_small = linker.instantiate_pre(&Module::new(&engine, wasi_add).unwrap()).unwrap();
+    g.bench_function("raw_wasmtime/wasi_add", |b| {
+        b.iter(|| {
+            let ctx = WasiCtxBuilder::new().arg("main.wasm").build_p1();
+            let mut store = Store::new(&engine, ctx);
+            let inst = pre_small.instantiate(&mut store).unwrap();
+            let add = inst.get_typed_func::<(i32, i32), i32>(&mut store, "add").unwrap();
+            add.call(&mut store, (1, 2)).unwrap()
+        })
+    });
+    let module = Module::new(&engine, &big).unwrap();
     let pre = linker.instantiate_pre(&module).unwrap();
     g.bench_function("raw_wasmtime/wasi_big_instantiate", |b| {
         b.iter(|| {
