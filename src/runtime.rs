@@ -95,35 +95,31 @@ impl Runtime {
         let _span = tracing::debug_span!("compile", len = bytes.len()).entered();
         let binary = to_binary(bytes)?;
         let hash = blake3::hash(&binary);
-        let (shared, origin) = match self.inner.dedup.get(hash.as_bytes()).and_then(|w| w.upgrade()) {
-            Some(shared) => (shared, LoadOrigin::Dedup),
-            None => {
-                let bytes: Arc<[u8]> = Arc::from(&binary[..]);
-                let first = self.load_variant(&hash, &bytes, Interruption::default(), None)?;
-                let origin = first.origin;
-                let shared = Arc::new(SharedModule::new(hash, bytes, first));
-                let shared = match self.inner.dedup.entry(*hash.as_bytes()) {
-                    dashmap::Entry::Occupied(mut e) => match e.get().upgrade() {
-                        Some(winner) => winner,
-                        None => {
-                            e.insert(Arc::downgrade(&shared));
-                            shared
-                        }
-                    },
-                    dashmap::Entry::Vacant(e) => {
-                        e.insert(Arc::downgrade(&shared));
-                        shared
-                    }
-                };
-                (shared, origin)
-            }
-        };
+        let (shared, origin) = self.intern(&binary, &hash)?;
         let id = self
             .inner
             .modules
             .insert(shared, self.inner.config.max_modules)
             .ok_or_else(|| Error::LimitExceeded(format!("live module cap of {} reached", self.inner.config.max_modules.unwrap_or(0))))?;
         Ok(CompileReport { id: ModuleId(id), origin })
+    }
+
+    /// The process-wide module for these bytes: the live one if any handle holds it, else loaded (disk cache)
+    /// or compiled now and registered for dedup. Two threads racing on new bytes both load; one result wins.
+    fn intern(&self, binary: &[u8], hash: &blake3::Hash) -> Result<(Arc<SharedModule>, LoadOrigin)> {
+        if let Some(shared) = self.inner.dedup.get(hash.as_bytes()).and_then(|w| w.upgrade()) {
+            return Ok((shared, LoadOrigin::Dedup));
+        }
+        let bytes: Arc<[u8]> = Arc::from(binary);
+        let first = self.load_variant(hash, &bytes, Interruption::default(), None)?;
+        let origin = first.origin;
+        let mine = Arc::new(SharedModule::new(*hash, bytes, first));
+        let mut entry = self.inner.dedup.entry(*hash.as_bytes()).or_insert_with(Weak::new);
+        if let Some(winner) = entry.upgrade() {
+            return Ok((winner, origin));
+        }
+        *entry = Arc::downgrade(&mine);
+        Ok((mine, origin))
     }
 
     /// Read a `.wasm` or `.wat` file and compile it. Refused (5009) unless file compiles are allowed; an
