@@ -82,21 +82,8 @@ use crate::wasi::{InputMode, OutputMode, Preopen, WasiOptions};
 /// Version of this ABI. `ts/ffi_backend.ts` refuses a library whose version differs (a stale build).
 pub const ABI_VERSION: u32 = 1;
 
-/// Bytes of the out record that starts every out buffer and frame.
-pub const OUT_HEADER: usize = 32;
-/// Bytes per value slot in a frame.
-pub const SLOT: usize = 16;
-
-/// Value tags of the frame encoding (see the module docs).
-pub mod tag {
-    pub const I32: u8 = 1;
-    pub const I64: u8 = 2;
-    pub const F32: u8 = 3;
-    pub const F64: u8 = 4;
-    pub const NUMBER: u8 = 5;
-    pub const BIGINT: u8 = 6;
-    pub const BIGINT_WIDE: u8 = 7;
-}
+pub use crate::value_frame::{tag, OUT_HEADER, SLOT};
+use crate::value_frame;
 
 // ---------------------------------------------------------------------------------------------------------------
 // The process-global runtime
@@ -418,21 +405,6 @@ impl Out<'_> {
         self.put_u64(16, id);
         self.put_u64(24, len);
     }
-    fn slots(&self) -> usize {
-        (self.bytes.len() - OUT_HEADER) / SLOT
-    }
-    fn slot(&self, i: usize) -> (u8, [u8; 8]) {
-        let at = OUT_HEADER + i * SLOT;
-        let mut payload = [0u8; 8];
-        payload.copy_from_slice(&self.bytes[at + 8..at + 16]);
-        (self.bytes[at], payload)
-    }
-    fn set_slot(&mut self, i: usize, tag: u8, payload: [u8; 8]) {
-        let at = OUT_HEADER + i * SLOT;
-        self.bytes[at..at + 8].fill(0);
-        self.bytes[at] = tag;
-        self.bytes[at + 8..at + 16].copy_from_slice(&payload);
-    }
 }
 
 /// A caller buffer as a shared slice; `len == 0` never touches `ptr`.
@@ -521,73 +493,6 @@ thread_local! {
     static CALL_SCRATCH: RefCell<(Vec<Value>, Vec<Value>)> = const { RefCell::new((Vec::new(), Vec::new())) };
 }
 
-/// Decode `nargs` values from the frame's slots.
-fn decode_args(out: &Out<'_>, nargs: usize, args: &mut Vec<Value>) -> Result<()> {
-    let slots = out.slots();
-    let mut i = 0;
-    for n in 0..nargs {
-        if i >= slots {
-            return Err(Error::Type(format!("argument {n}: the frame holds only {slots} slots")));
-        }
-        let (t, p) = out.slot(i);
-        let lo4 = [p[0], p[1], p[2], p[3]];
-        let v = match t {
-            tag::I32 => Value::I32(i32::from_le_bytes(lo4)),
-            tag::I64 => Value::I64(i64::from_le_bytes(p)),
-            tag::F32 => Value::F32(f32::from_bits(u32::from_le_bytes(lo4))),
-            tag::F64 => Value::F64(f64::from_bits(u64::from_le_bytes(p))),
-            tag::NUMBER => Value::Number(f64::from_bits(u64::from_le_bytes(p))),
-            tag::BIGINT => Value::BigInt(i64::from_le_bytes(p) as i128),
-            tag::BIGINT_WIDE => {
-                i += 1;
-                if i >= slots {
-                    return Err(Error::Type(format!("argument {n}: wide BigInt runs past the frame")));
-                }
-                let (_, hi) = out.slot(i);
-                let lo = u64::from_le_bytes(p) as u128;
-                let hi = (i64::from_le_bytes(hi) as i128 as u128) << 64;
-                Value::BigInt((hi | lo) as i128)
-            }
-            other => return Err(Error::Type(format!("argument {n}: unknown value tag {other}"))),
-        };
-        args.push(v);
-        i += 1;
-    }
-    Ok(())
-}
-
-/// Encode results into the frame's slots from slot 0.
-fn encode_results(out: &mut Out<'_>, results: &[Value]) -> Result<()> {
-    if results.len() > out.slots() {
-        return Err(Error::Type(format!("{} results do not fit the frame's {} slots", results.len(), out.slots())));
-    }
-    for (i, v) in results.iter().enumerate() {
-        let mut p = [0u8; 8];
-        let t = match *v {
-            Value::I32(x) => {
-                p[..4].copy_from_slice(&x.to_le_bytes());
-                tag::I32
-            }
-            Value::I64(x) => {
-                p = x.to_le_bytes();
-                tag::I64
-            }
-            Value::F32(x) => {
-                p[..4].copy_from_slice(&x.to_bits().to_le_bytes());
-                tag::F32
-            }
-            Value::F64(x) => {
-                p = x.to_bits().to_le_bytes();
-                tag::F64
-            }
-            // The core returns typed values only; an untyped one would be a core bug worth seeing.
-            Value::Number(_) | Value::BigInt(_) => return Err(Error::Call("untyped result from the core".into())),
-        };
-        out.set_slot(i, t, p);
-    }
-    out.set_a(results.len() as u64);
-    Ok(())
-}
 
 // ---------------------------------------------------------------------------------------------------------------
 // The ABI
@@ -811,9 +716,10 @@ fn call_frame(
 ) -> Result<()> {
     args.clear();
     results.clear();
-    let outcome = decode_args(o, nargs, args)
+    let outcome = value_frame::decode_args(o.bytes, nargs, args)
         .and_then(|()| runtime().call_into(instance, name, args, CallLimits::default(), results))
-        .and_then(|()| encode_results(o, results));
+        .and_then(|()| value_frame::encode_results(o.bytes, results))
+        .map(|n| o.set_a(u64::from(n)));
     args.clear();
     results.clear();
     outcome

@@ -33,6 +33,7 @@ mod registry;
 mod runtime;
 mod store_data;
 mod value;
+mod value_frame;
 mod wasi;
 
 pub use artifact_cache::{ArtifactCache, CacheEntry, CacheStats, VerifyReport};
