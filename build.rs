@@ -35,7 +35,9 @@ mod deno_js {
         let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
         // `EXT_WASM_TS_DIR` points the build at another copy of the TypeScript (a patched API, a test fixture).
         println!("cargo:rerun-if-env-changed=EXT_WASM_TS_DIR");
-        let ts_dir = std::env::var_os("EXT_WASM_TS_DIR").map(PathBuf::from).unwrap_or_else(|| manifest.join("ts"));
+        let ts_dir = std::env::var_os("EXT_WASM_TS_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| manifest.join("ts"));
         let out_dir = PathBuf::from(std::env::var("OUT_DIR").unwrap()).join(EXT);
         std::fs::create_dir_all(&out_dir).expect("create OUT_DIR/runtime_wasm");
         println!("cargo:rerun-if-changed={}", ts_dir.display());
@@ -102,7 +104,9 @@ mod deno_js {
     fn ops_called_by_ts(path: &Path) -> Vec<(String, bool)> {
         use deno_ast::swc::ast::{Decl, Expr, Stmt, TsEntityName, TsType, TsTypeElement};
         let parsed = parse(path);
-        let deno_ast::ProgramRef::Module(module) = parsed.program_ref() else { return Vec::new() };
+        let deno_ast::ProgramRef::Module(module) = parsed.program_ref() else {
+            return Vec::new();
+        };
         let mut ops = Vec::new();
         for item in &module.body {
             let decl = match item {
@@ -115,7 +119,9 @@ mod deno_js {
                 continue;
             }
             for member in &iface.body.body {
-                let TsTypeElement::TsMethodSignature(m) = member else { continue };
+                let TsTypeElement::TsMethodSignature(m) = member else {
+                    continue;
+                };
                 let Expr::Ident(key) = &*m.key else { continue };
                 let is_async = m.type_ann.as_ref().is_some_and(|t| match &*t.type_ann {
                     TsType::TsTypeRef(r) => matches!(&r.type_name, TsEntityName::Ident(i) if &*i.sym == "Promise"),
@@ -124,7 +130,11 @@ mod deno_js {
                 ops.push((key.sym.to_string(), is_async));
             }
         }
-        assert!(!ops.is_empty(), "{}: no `interface WasmOps` with op methods found", path.display());
+        assert!(
+            !ops.is_empty(),
+            "{}: no `interface WasmOps` with op methods found",
+            path.display()
+        );
         ops
     }
 
@@ -170,10 +180,16 @@ mod deno_js {
                 };
                 let src = src.value.to_string_lossy().to_string();
                 let Some(local) = src.strip_prefix("./") else {
-                    panic!("{}: only `./x.ts` imports are supported in ts/, got {src:?}", path.display());
+                    panic!(
+                        "{}: only `./x.ts` imports are supported in ts/, got {src:?}",
+                        path.display()
+                    );
                 };
                 if !local.ends_with(".ts") || local.contains('/') {
-                    panic!("{}: only `./x.ts` imports are supported in ts/, got {src:?}", path.display());
+                    panic!(
+                        "{}: only `./x.ts` imports are supported in ts/, got {src:?}",
+                        path.display()
+                    );
                 }
                 deps.push(local.to_string());
             }
@@ -183,7 +199,11 @@ mod deno_js {
             .transpile(
                 &TranspileOptions::default(),
                 &TranspileModuleOptions::default(),
-                &EmitOptions { source_map: SourceMapOption::None, remove_comments: true, ..Default::default() },
+                &EmitOptions {
+                    source_map: SourceMapOption::None,
+                    remove_comments: true,
+                    ..Default::default()
+                },
             )
             .unwrap_or_else(|e| panic!("transpile {}: {e}", path.display()))
             .into_source();

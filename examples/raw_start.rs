@@ -44,7 +44,9 @@ fn dispatch(args: &[String]) -> Result<()> {
         }
         ["precompile", input, output] => {
             let engine = Engine::default();
-            let module = Module::from_file(&engine, input).map_err(anyhow::Error::from).with_context(|| format!("compiling {input}"))?;
+            let module = Module::from_file(&engine, input)
+                .map_err(anyhow::Error::from)
+                .with_context(|| format!("compiling {input}"))?;
             std::fs::write(output, module.serialize()?).with_context(|| format!("writing {output}"))?;
             Ok(())
         }
@@ -63,19 +65,27 @@ fn run(cwasm: &str, func: &str, args: &[&str]) -> Result<()> {
     let engine = Engine::default();
     // SAFETY: the file was written by `raw_start precompile` (same wasmtime, default config) and is not modified
     // while mapped; this is the trusted-input floor ext_wasm's MAC check is measured against.
-    let module = unsafe { Module::deserialize_file(&engine, cwasm) }.map_err(anyhow::Error::from).with_context(|| format!("loading {cwasm}"))?;
+    let module = unsafe { Module::deserialize_file(&engine, cwasm) }
+        .map_err(anyhow::Error::from)
+        .with_context(|| format!("loading {cwasm}"))?;
     let mut linker: Linker<WasiP1Ctx> = Linker::new(&engine);
     if module.imports().any(|i| i.module() == "wasi_snapshot_preview1") {
         wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |ctx| ctx)?;
     }
     let mut store = Store::new(&engine, WasiCtxBuilder::new().build_p1());
     let instance = linker.instantiate(&mut store, &module)?;
-    let f = instance.get_func(&mut store, func).with_context(|| format!("no function export `{func}`"))?;
+    let f = instance
+        .get_func(&mut store, func)
+        .with_context(|| format!("no function export `{func}`"))?;
     let ty = f.ty(&store);
     if ty.params().len() != args.len() {
         bail!("`{func}` takes {} argument(s), got {}", ty.params().len(), args.len());
     }
-    let params = ty.params().zip(args).map(|(t, s)| parse(&t, s)).collect::<Result<Vec<_>>>()?;
+    let params = ty
+        .params()
+        .zip(args)
+        .map(|(t, s)| parse(&t, s))
+        .collect::<Result<Vec<_>>>()?;
     let mut results = vec![Val::I32(0); ty.results().len()];
     f.call(&mut store, &params, &mut results)?;
     for r in results {

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Every test, from a fresh clone, with nothing installed globally:
+# Every test, from a fresh clone, with nothing installed globally (after `cargo fmt --check`):
 #   1. the Rust suites (unit, integration incl. the CLI binary, doc tests)   cargo test --release
 #   2. the criterion benches, compiled but not run                           cargo bench --no-run
 #   3. the TypeScript suite on real Deno 2.x from the npm registry           scripts/test-ts.sh
@@ -10,6 +10,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 step() { printf '\n== %s\n' "$*" >&2; }
+
+step "cargo fmt --check"
+cargo fmt --check
 
 step "cargo test --release"
 cargo test --release

@@ -135,7 +135,10 @@ impl ArtifactCache {
     fn paths(&self, fingerprint: &str, hash: &blake3::Hash) -> (PathBuf, PathBuf) {
         let dir = self.root.join(fingerprint);
         let hex = hash.to_hex();
-        (dir.join(format!("{hex}.{ARTIFACT_EXT}")), dir.join(format!("{hex}.{MAC_EXT}")))
+        (
+            dir.join(format!("{hex}.{ARTIFACT_EXT}")),
+            dir.join(format!("{hex}.{MAC_EXT}")),
+        )
     }
 
     /// Look up the artifact for `hash` compiled by `engine`. A refused entry is deleted so the caller's
@@ -214,7 +217,9 @@ impl ArtifactCache {
     /// All entries on disk, oldest use first.
     pub fn list(&self) -> Vec<CacheEntry> {
         let mut entries = Vec::new();
-        let Ok(dirs) = fs::read_dir(&self.root) else { return entries };
+        let Ok(dirs) = fs::read_dir(&self.root) else {
+            return entries;
+        };
         for dir in dirs.flatten().filter(|d| d.path().is_dir()) {
             let fingerprint = dir.file_name().to_string_lossy().into_owned();
             let Ok(files) = fs::read_dir(dir.path()) else { continue };
@@ -226,8 +231,15 @@ impl ArtifactCache {
                 let hash = path.file_stem().unwrap_or_default().to_string_lossy().into_owned();
                 let mac_meta = fs::metadata(path.with_extension(MAC_EXT)).ok();
                 let bytes = file.metadata().map(|m| m.len()).unwrap_or(0) + mac_meta.as_ref().map_or(0, |m| m.len());
-                let last_used = mac_meta.and_then(|m| m.modified().ok()).unwrap_or(SystemTime::UNIX_EPOCH);
-                entries.push(CacheEntry { fingerprint: fingerprint.clone(), hash, bytes, last_used });
+                let last_used = mac_meta
+                    .and_then(|m| m.modified().ok())
+                    .unwrap_or(SystemTime::UNIX_EPOCH);
+                entries.push(CacheEntry {
+                    fingerprint: fingerprint.clone(),
+                    hash,
+                    bytes,
+                    last_used,
+                });
             }
         }
         entries.sort_by_key(|e| e.last_used);
@@ -244,7 +256,10 @@ impl ArtifactCache {
             if total <= max_bytes {
                 break;
             }
-            let artifact = self.root.join(&entry.fingerprint).join(format!("{}.{ARTIFACT_EXT}", entry.hash));
+            let artifact = self
+                .root
+                .join(&entry.fingerprint)
+                .join(format!("{}.{ARTIFACT_EXT}", entry.hash));
             let _ = fs::remove_file(artifact.with_extension(MAC_EXT));
             if fs::remove_file(&artifact).is_ok() {
                 total -= entry.bytes;
@@ -274,7 +289,9 @@ impl ArtifactCache {
                 Err(reason) => {
                     let _ = fs::remove_file(&artifact);
                     let _ = fs::remove_file(&mac_path);
-                    report.removed.push(format!("{}/{}: {reason}", entry.fingerprint, entry.hash));
+                    report
+                        .removed
+                        .push(format!("{}/{}: {reason}", entry.fingerprint, entry.hash));
                 }
             }
         }
@@ -320,9 +337,17 @@ fn mac(key: &[u8; 32], fingerprint: &str, hash: &blake3::Hash, artifact: &[u8]) 
 }
 
 /// Authenticate an open artifact against its `.mac` file.
-fn check_mac(key: &[u8; 32], fingerprint: &str, hash: &blake3::Hash, file: &File, mac_path: &Path) -> Result<(), String> {
+fn check_mac(
+    key: &[u8; 32],
+    fingerprint: &str,
+    hash: &blake3::Hash,
+    file: &File,
+    mac_path: &Path,
+) -> Result<(), String> {
     let stored = fs::read(mac_path).map_err(|e| format!("no MAC: {e}"))?;
-    let stored: [u8; 32] = stored.try_into().map_err(|_| "MAC file has the wrong length".to_string())?;
+    let stored: [u8; 32] = stored
+        .try_into()
+        .map_err(|_| "MAC file has the wrong length".to_string())?;
     let len = file.metadata().map_err(|e| e.to_string())?.len();
     if len == 0 {
         return Err("empty artifact".into());

@@ -54,7 +54,10 @@ impl Capabilities {
     /// Check that `path` may be compiled from disk.
     pub fn check_compile_file(&self, path: &Path) -> Result<()> {
         if self.deny_file_compile {
-            return Err(Error::PermissionDenied(format!("compiling from files is not allowed ({})", path.display())));
+            return Err(Error::PermissionDenied(format!(
+                "compiling from files is not allowed ({})",
+                path.display()
+            )));
         }
         self.ask(|c| c.check_compile_file(path))
     }
@@ -71,10 +74,16 @@ impl Capabilities {
     /// what gets opened, so a symlink swapped in afterwards cannot redirect it.
     pub fn check_preopen(&self, host: &Path, read_only: bool) -> Result<PathBuf> {
         let canonical = host.canonicalize().map_err(|e| {
-            Error::Wasi(format!("preopen host directory {} cannot be opened: {e}", host.display()))
+            Error::Wasi(format!(
+                "preopen host directory {} cannot be opened: {e}",
+                host.display()
+            ))
         })?;
         if !canonical.is_dir() {
-            return Err(Error::Wasi(format!("preopen host path {} is not a directory", host.display())));
+            return Err(Error::Wasi(format!(
+                "preopen host path {} is not a directory",
+                host.display()
+            )));
         }
         if canonical.parent().is_none() && !self.allow_root_preopen {
             return Err(Error::PermissionDenied(format!(

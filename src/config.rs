@@ -55,7 +55,11 @@ pub struct CacheConfig {
 
 impl Default for CacheConfig {
     fn default() -> Self {
-        Self { enabled: true, dir: None, max_bytes: 1 << 30 }
+        Self {
+            enabled: true,
+            dir: None,
+            max_bytes: 1 << 30,
+        }
     }
 }
 

@@ -62,7 +62,10 @@ pub(crate) struct EngineSet {
 
 impl EngineSet {
     pub(crate) fn new(pool: PoolConfig) -> Self {
-        Self { pool, slots: Default::default() }
+        Self {
+            pool,
+            slots: Default::default(),
+        }
     }
 
     /// The engine for `interruption`, building it on first use (a pool reservation: tens of microseconds).
@@ -103,7 +106,9 @@ fn build_slot(pool: &PoolConfig, interruption: Interruption) -> Result<EngineSlo
     let mut config = base_config(interruption);
     if pool.enabled {
         // We only get here when the address space is bounded: stay small.
-        config.memory_reservation(pool.fallback_memory_reservation).memory_guard_size(64 << 10);
+        config
+            .memory_reservation(pool.fallback_memory_reservation)
+            .memory_guard_size(64 << 10);
     }
     let engine = Engine::new(&config).map_err(|e| Error::Instantiate(format!("cannot create engine: {e:#}")))?;
     finish_slot(engine, interruption, false)
@@ -135,7 +140,14 @@ fn finish_slot(engine: Engine, interruption: Interruption, pooled: bool) -> Resu
     let mut wasi_linker = Linker::new(&engine);
     wasmtime_wasi::p1::add_to_linker_sync(&mut wasi_linker, |data: &mut StoreData| data.wasi_mut())
         .map_err(|e| Error::Wasi(format!("cannot link WASI: {e:#}")))?;
-    Ok(EngineSlot { engine, interruption, fingerprint, pooled, plain_linker, wasi_linker })
+    Ok(EngineSlot {
+        engine,
+        interruption,
+        fingerprint,
+        pooled,
+        plain_linker,
+        wasi_linker,
+    })
 }
 
 /// Names the cache directory of an engine: wasmtime's own compatibility hash (target, flags, tunables — which

@@ -34,7 +34,10 @@ impl EpochTicker {
             shutdown: AtomicBool::new(false),
             engines: Mutex::new(Vec::new()),
         };
-        Self { shared: Arc::new(shared), thread: OnceLock::new() }
+        Self {
+            shared: Arc::new(shared),
+            thread: OnceLock::new(),
+        }
     }
 
     /// Number of epoch ticks a timeout spans (at least one).

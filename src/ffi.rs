@@ -82,8 +82,8 @@ use crate::wasi::{InputMode, OutputMode, Preopen, WasiOptions};
 /// Version of this ABI. `ts/ffi_backend.ts` refuses a library whose version differs (a stale build).
 pub const ABI_VERSION: u32 = 1;
 
-pub use crate::value_frame::{tag, OUT_HEADER, SLOT};
 use crate::value_frame;
+pub use crate::value_frame::{tag, OUT_HEADER, SLOT};
 
 // ---------------------------------------------------------------------------------------------------------------
 // The process-global runtime
@@ -228,9 +228,9 @@ impl WireFuel {
     fn get(&self, field: &str) -> Result<u64> {
         match self {
             Self::Number(n) => Ok(*n),
-            Self::Text(t) => {
-                t.parse::<u64>().map_err(|_| Error::Type(format!("`{field}` must be an integer in 0..2^64, got {t:?}")))
-            }
+            Self::Text(t) => t
+                .parse::<u64>()
+                .map_err(|_| Error::Type(format!("`{field}` must be an integer in 0..2^64, got {t:?}"))),
         }
     }
 }
@@ -296,7 +296,9 @@ impl WireInstanceOptions {
             None => None,
             Some(ms) if ms.is_finite() && ms > 0.0 && ms < 1e15 => Some(Duration::from_secs_f64(ms / 1000.0)),
             Some(ms) => {
-                return Err(Error::Type(format!("`timeoutMs` must be a positive number of milliseconds, got {ms}")))
+                return Err(Error::Type(format!(
+                    "`timeoutMs` must be a positive number of milliseconds, got {ms}"
+                )))
             }
         };
         let max_memory_bytes = match self.max_memory_bytes {
@@ -369,7 +371,10 @@ static BLOB_IDS: AtomicU64 = AtomicU64::new(1);
 static BLOBS: OnceLock<Mutex<HashMap<u64, Vec<u8>>>> = OnceLock::new();
 
 fn blobs() -> std::sync::MutexGuard<'static, HashMap<u64, Vec<u8>>> {
-    BLOBS.get_or_init(Default::default).lock().unwrap_or_else(|p| p.into_inner())
+    BLOBS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
 }
 
 /// Park `bytes`; returns `(id, len)`.
@@ -459,7 +464,9 @@ impl Out<'_> {
             return None;
         }
         // SAFETY: non-null, valid and exclusively ours for `len` bytes for `'a` (this function's contract).
-        Some(Out { bytes: unsafe { std::slice::from_raw_parts_mut(ptr, len) } })
+        Some(Out {
+            bytes: unsafe { std::slice::from_raw_parts_mut(ptr, len) },
+        })
     }
 }
 
@@ -492,7 +499,6 @@ thread_local! {
     /// Argument and result vectors reused by every call made on this thread (no allocation once warm).
     static CALL_SCRATCH: RefCell<(Vec<Value>, Vec<Value>)> = const { RefCell::new((Vec::new(), Vec::new())) };
 }
-
 
 // ---------------------------------------------------------------------------------------------------------------
 // The ABI
@@ -800,7 +806,11 @@ pub unsafe extern "C" fn ext_wasm_output(instance: u64, stream: u32, out: *mut u
         let bytes = match stream {
             1 => runtime().stdout(InstanceId(instance))?,
             2 => runtime().stderr(InstanceId(instance))?,
-            other => return Err(Error::Type(format!("unknown output stream {other} (1 = stdout, 2 = stderr)"))),
+            other => {
+                return Err(Error::Type(format!(
+                    "unknown output stream {other} (1 = stdout, 2 = stderr)"
+                )))
+            }
         };
         o.set_blob(bytes);
         Ok(())
@@ -963,7 +973,10 @@ mod tests {
         unsafe {
             assert_eq!(ext_wasm_compile(wat.as_ptr(), wat.len(), f.as_mut_ptr(), f.len()), 0);
             let module = u64::from_le_bytes(f[..8].try_into().unwrap());
-            assert_eq!(ext_wasm_instantiate(module, std::ptr::null(), 0, f.as_mut_ptr(), f.len()), 0);
+            assert_eq!(
+                ext_wasm_instantiate(module, std::ptr::null(), 0, f.as_mut_ptr(), f.len()),
+                0
+            );
             let inst = u64::from_le_bytes(f[..8].try_into().unwrap());
             f[32] = tag::NUMBER;
             f[40..48].copy_from_slice(&2.0f64.to_bits().to_le_bytes());

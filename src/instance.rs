@@ -83,7 +83,11 @@ pub(crate) struct InstanceState {
 impl InstanceCell {
     /// Instantiate `compiled` with `options`. Cost: a WASI context (if any) plus a pooled slot and the module's
     /// start function — microseconds for small guests.
-    pub(crate) fn new(compiled: Arc<CompiledModule>, options: &InstanceOptions, wasi: Option<BuiltWasi>) -> Result<Self> {
+    pub(crate) fn new(
+        compiled: Arc<CompiledModule>,
+        options: &InstanceOptions,
+        wasi: Option<BuiltWasi>,
+    ) -> Result<Self> {
         let pre = compiled.pre.as_ref().map_err(|e| Error::Instantiate(e.clone()))?;
         let mut limits = StoreLimitsBuilder::new();
         if let Some(max) = options.max_memory_bytes {
@@ -94,11 +98,19 @@ impl InstanceCell {
             Some(w) => (Some(w.ctx), w.stdout, w.stderr),
             None => (None, None, None),
         };
-        let mut store = Store::new(&compiled.slot.engine, StoreData { wasi: ctx, limits: limits.build() });
+        let mut store = Store::new(
+            &compiled.slot.engine,
+            StoreData {
+                wasi: ctx,
+                limits: limits.build(),
+            },
+        );
         store.limiter(|d| &mut d.limits);
         let interruption = compiled.slot.interruption;
         if interruption.fuel {
-            store.set_fuel(options.fuel.unwrap_or(u64::MAX)).map_err(|e| Error::Instantiate(describe(&e)))?;
+            store
+                .set_fuel(options.fuel.unwrap_or(u64::MAX))
+                .map_err(|e| Error::Instantiate(describe(&e)))?;
         }
         if interruption.epoch {
             store.epoch_deadline_trap();
@@ -122,7 +134,10 @@ impl InstanceCell {
             stdout,
             stderr,
         };
-        Ok(Self { state: Mutex::new(Some(state)), uses_wasi })
+        Ok(Self {
+            state: Mutex::new(Some(state)),
+            uses_wasi,
+        })
     }
 
     fn lock(&self) -> MutexGuard<'_, Option<InstanceState>> {
@@ -205,17 +220,23 @@ impl InstanceState {
         let fuel = limits.fuel.or(self.call_fuel);
         let timeout = limits.timeout.or(self.timeout);
         if fuel.is_some() && !interruption.fuel {
-            return Err(Error::Call("a per-call fuel limit needs an instance created with `fuel` or `call_fuel`".into()));
+            return Err(Error::Call(
+                "a per-call fuel limit needs an instance created with `fuel` or `call_fuel`".into(),
+            ));
         }
         if timeout.is_some() && !interruption.epoch {
-            return Err(Error::Call("a per-call timeout needs an instance created with `timeout`".into()));
+            return Err(Error::Call(
+                "a per-call timeout needs an instance created with `timeout`".into(),
+            ));
         }
         let granted = match (self.fuel_left, fuel) {
             (Some(left), Some(call)) => Some(left.min(call)),
             (left, call) => left.or(call),
         };
         if interruption.fuel {
-            self.store.set_fuel(granted.unwrap_or(u64::MAX)).map_err(|e| Error::Call(describe(&e)))?;
+            self.store
+                .set_fuel(granted.unwrap_or(u64::MAX))
+                .map_err(|e| Error::Call(describe(&e)))?;
         }
         let _timed = timeout.map(|t| {
             ticker.watch(&self.compiled.slot.engine);
@@ -241,7 +262,12 @@ impl InstanceState {
         }
         match result {
             Ok(()) => {
-                out.extend(results.iter().zip(&self.raw).map(|(ty, raw)| Value::from_raw(*raw, *ty)));
+                out.extend(
+                    results
+                        .iter()
+                        .zip(&self.raw)
+                        .map(|(ty, raw)| Value::from_raw(*raw, *ty)),
+                );
                 Ok(())
             }
             Err(e) => self.call_error(e),
@@ -298,7 +324,12 @@ impl InstanceState {
             )));
         }
         self.by_name.insert(name.into(), self.funcs.len());
-        self.funcs.push(FuncEntry { name: name.into(), func, params, results });
+        self.funcs.push(FuncEntry {
+            name: name.into(),
+            func,
+            params,
+            results,
+        });
         Ok(())
     }
 
@@ -313,7 +344,11 @@ impl InstanceState {
                 if let Some(mem) = self.first_memory {
                     return Ok(mem);
                 }
-                let first = self.compiled.module.exports().find_map(|e| e.ty().memory().map(|_| e.name().to_string()));
+                let first = self
+                    .compiled
+                    .module
+                    .exports()
+                    .find_map(|e| e.ty().memory().map(|_| e.name().to_string()));
                 let n = first.ok_or_else(|| Error::Memory("the instance exports no memory".into()))?;
                 let mem = self.memory(Some(&n))?;
                 self.first_memory = Some(mem);
@@ -326,14 +361,16 @@ impl InstanceState {
     pub(crate) fn read(&mut self, name: Option<&str>, offset: u64, buf: &mut [u8]) -> Result<()> {
         let mem = self.memory(name)?;
         let start = usize::try_from(offset).map_err(|_| oob(offset, buf.len(), 0))?;
-        mem.read(&self.store, start, buf).map_err(|_| oob(offset, buf.len(), mem.data_size(&self.store)))
+        mem.read(&self.store, start, buf)
+            .map_err(|_| oob(offset, buf.len(), mem.data_size(&self.store)))
     }
 
     /// Copy `data` into memory at `offset` (one copy).
     pub(crate) fn write(&mut self, name: Option<&str>, offset: u64, data: &[u8]) -> Result<()> {
         let mem = self.memory(name)?;
         let start = usize::try_from(offset).map_err(|_| oob(offset, data.len(), 0))?;
-        mem.write(&mut self.store, start, data).map_err(|_| oob(offset, data.len(), mem.data_size(&self.store)))
+        mem.write(&mut self.store, start, data)
+            .map_err(|_| oob(offset, data.len(), mem.data_size(&self.store)))
     }
 
     /// Memory size in pages (64 KiB for ordinary memories).
@@ -394,7 +431,9 @@ impl InstanceState {
 }
 
 fn oob(offset: u64, len: usize, size: usize) -> Error {
-    Error::Memory(format!("out of bounds: {len} byte(s) at offset {offset}, memory is {size} bytes"))
+    Error::Memory(format!(
+        "out of bounds: {len} byte(s) at offset {offset}, memory is {size} bytes"
+    ))
 }
 
 impl InstanceState {

@@ -39,6 +39,8 @@ mod wasi;
 pub use artifact_cache::{ArtifactCache, CacheEntry, CacheStats, VerifyReport};
 pub use capabilities::{Capabilities, CapabilityChecker};
 pub use config::{CacheConfig, PoolConfig, RuntimeConfig, CACHE_DIR_ENV};
+#[cfg(feature = "deno")]
+pub use deno::{init_wasm_state, wasm_extension, WasmCapabilityChecker};
 pub use engine::Interruption;
 pub use error::{Error, ErrorCode, Result};
 pub use instance::{CallLimits, InstanceId, InstanceOptions};
@@ -46,5 +48,3 @@ pub use module::{ExportInfo, ExportKind, LoadOrigin, ModuleId};
 pub use runtime::{CompileReport, Runtime};
 pub use value::{ValType, Value};
 pub use wasi::{InputMode, OutputMode, Preopen, WasiOptions};
-#[cfg(feature = "deno")]
-pub use deno::{init_wasm_state, wasm_extension, WasmCapabilityChecker};

@@ -77,9 +77,18 @@ pub(crate) struct CompiledModule {
 
 impl CompiledModule {
     pub(crate) fn new(module: Module, slot: Arc<EngineSlot>, needs_wasi: bool, origin: LoadOrigin) -> Self {
-        let linker = if needs_wasi { &slot.wasi_linker } else { &slot.plain_linker };
+        let linker = if needs_wasi {
+            &slot.wasi_linker
+        } else {
+            &slot.plain_linker
+        };
         let pre = linker.instantiate_pre(&module).map_err(|e| format!("{e:#}"));
-        Self { module, slot, pre, origin }
+        Self {
+            module,
+            slot,
+            pre,
+            origin,
+        }
     }
 }
 
@@ -105,12 +114,20 @@ impl SharedModule {
         let variants: [OnceLock<_>; Interruption::COUNT] = Default::default();
         let index = first.slot.interruption.index();
         let _ = variants[index].set(Ok(Arc::new(first)));
-        Self { hash, bytes, needs_wasi, exports: OnceLock::new(), first: first_module, variants }
+        Self {
+            hash,
+            bytes,
+            needs_wasi,
+            exports: OnceLock::new(),
+            first: first_module,
+            variants,
+        }
     }
 
     /// Name, kind and signature of every export.
     pub(crate) fn exports(&self) -> &[ExportInfo] {
-        self.exports.get_or_init(|| self.first.exports().map(|e| export_info(e.name(), &e.ty())).collect())
+        self.exports
+            .get_or_init(|| self.first.exports().map(|e| export_info(e.name(), &e.ty())).collect())
     }
 
     /// The compiled variant for `interruption`, compiling (or loading) it with `compile` on first use.
@@ -119,7 +136,9 @@ impl SharedModule {
         interruption: Interruption,
         compile: impl FnOnce() -> Result<CompiledModule>,
     ) -> Result<Arc<CompiledModule>> {
-        self.variants[interruption.index()].get_or_init(|| compile().map(Arc::new)).clone()
+        self.variants[interruption.index()]
+            .get_or_init(|| compile().map(Arc::new))
+            .clone()
     }
 }
 
@@ -135,7 +154,12 @@ pub(crate) fn export_info(name: &str, ty: &ExternType) -> ExportInfo {
         ExternType::Global(_) => (ExportKind::Global, vec![], vec![]),
         ExternType::Tag(_) => (ExportKind::Tag, vec![], vec![]),
     };
-    ExportInfo { name: name.to_string(), kind, params, results }
+    ExportInfo {
+        name: name.to_string(),
+        kind,
+        params,
+        results,
+    }
 }
 
 /// Turn a wasm-or-wat input into a binary; text is accepted so `.wat` files and inline modules just work.

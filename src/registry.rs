@@ -37,7 +37,11 @@ struct Slots {
 
 impl<T: Clone> Registry<T> {
     pub(crate) fn new() -> Self {
-        Self { entries: DashMap::with_hasher(FxBuildHasher), slots: Mutex::new(Slots::default()), live: AtomicUsize::new(0) }
+        Self {
+            entries: DashMap::with_hasher(FxBuildHasher),
+            slots: Mutex::new(Slots::default()),
+            live: AtomicUsize::new(0),
+        }
     }
 
     /// Number of live entries.

@@ -50,7 +50,10 @@ impl Runtime {
     /// A runtime with `config`. Engines and pools are created lazily on first compile, so this is cheap; the
     /// cache directory and its key are opened here.
     pub fn new(config: RuntimeConfig) -> Self {
-        let cache = config.cache.resolve_dir().map(|dir| ArtifactCache::open(dir, config.cache.max_bytes));
+        let cache = config
+            .cache
+            .resolve_dir()
+            .map(|dir| ArtifactCache::open(dir, config.cache.max_bytes));
         let inner = Inner {
             id: NEXT_RUNTIME_ID.fetch_add(1, Ordering::Relaxed),
             engines: EngineSet::new(config.pool.clone()),
@@ -100,8 +103,16 @@ impl Runtime {
             .inner
             .modules
             .insert(shared, self.inner.config.max_modules)
-            .ok_or_else(|| Error::LimitExceeded(format!("live module cap of {} reached", self.inner.config.max_modules.unwrap_or(0))))?;
-        Ok(CompileReport { id: ModuleId(id), origin })
+            .ok_or_else(|| {
+                Error::LimitExceeded(format!(
+                    "live module cap of {} reached",
+                    self.inner.config.max_modules.unwrap_or(0)
+                ))
+            })?;
+        Ok(CompileReport {
+            id: ModuleId(id),
+            origin,
+        })
     }
 
     /// The process-wide module for these bytes: the live one if any handle holds it, else loaded (disk cache)
@@ -145,21 +156,24 @@ impl Runtime {
         needs_wasi: Option<bool>,
     ) -> Result<CompiledModule> {
         let slot: Arc<EngineSlot> = self.inner.engines.get(interruption)?;
-        let cached = self.inner.cache.as_ref().map(|c| c.load(&slot.engine, &slot.fingerprint, hash));
+        let cached = self
+            .inner
+            .cache
+            .as_ref()
+            .map(|c| c.load(&slot.engine, &slot.fingerprint, hash));
         let (module, origin) = match cached {
             Some(Lookup::Hit(module)) => (module, LoadOrigin::CacheHit),
             _ => {
                 let _span = tracing::debug_span!("cranelift", variant = interruption.name()).entered();
-                let module = wasmtime::Module::from_binary(&slot.engine, bytes)
-                    .map_err(|e| Error::Compile(format!("{e:#}")))?;
+                let module =
+                    wasmtime::Module::from_binary(&slot.engine, bytes).map_err(|e| Error::Compile(format!("{e:#}")))?;
                 if let Some(cache) = &self.inner.cache {
                     cache.store(&slot.fingerprint, hash, &module);
                 }
                 (module, LoadOrigin::Compiled)
             }
         };
-        let needs_wasi =
-            needs_wasi.unwrap_or_else(|| module.imports().any(|i| i.module() == "wasi_snapshot_preview1"));
+        let needs_wasi = needs_wasi.unwrap_or_else(|| module.imports().any(|i| i.module() == "wasi_snapshot_preview1"));
         Ok(CompiledModule::new(module, slot, needs_wasi, origin))
     }
 
@@ -203,7 +217,9 @@ impl Runtime {
         let shared = self.inner.modules.remove(id.0).map_err(|miss| module_miss(id, miss))?;
         // Forget the dedup entry once no handle holds the module any more.
         if Arc::strong_count(&shared) == 1 {
-            self.inner.dedup.remove_if(shared.hash.as_bytes(), |_, w| w.strong_count() <= 1);
+            self.inner
+                .dedup
+                .remove_if(shared.hash.as_bytes(), |_, w| w.strong_count() <= 1);
         }
         Ok(())
     }
@@ -229,7 +245,11 @@ impl Runtime {
     pub fn instantiate(&self, id: ModuleId, options: &InstanceOptions) -> Result<InstanceId> {
         let _span = tracing::debug_span!("instantiate", module = id.0).entered();
         let shared = self.module(id)?;
-        let cap = self.inner.config.max_instances.unwrap_or(self.inner.config.pool.total_instances as usize);
+        let cap = self
+            .inner
+            .config
+            .max_instances
+            .unwrap_or(self.inner.config.pool.total_instances as usize);
         if self.inner.instances.len() >= cap {
             return Err(Error::LimitExceeded(format!("live instance cap of {cap} reached")));
         }
@@ -258,7 +278,11 @@ impl Runtime {
 
     /// Drop an instance, returning its pool slot. The handle is invalid afterwards (5005).
     pub fn drop_instance(&self, id: InstanceId) -> Result<()> {
-        let cell = self.inner.instances.remove(id.0).map_err(|miss| instance_miss(id, miss))?;
+        let cell = self
+            .inner
+            .instances
+            .remove(id.0)
+            .map_err(|miss| instance_miss(id, miss))?;
         cell.retire();
         Ok(())
     }
@@ -296,7 +320,14 @@ impl Runtime {
 
     /// [`Runtime::call`] with per-call limits, appending results to a caller-owned buffer (no allocation on the
     /// hot path once the buffer and the instance's export cache are warm).
-    pub fn call_into(&self, id: InstanceId, name: &str, args: &[Value], limits: CallLimits, out: &mut Vec<Value>) -> Result<()> {
+    pub fn call_into(
+        &self,
+        id: InstanceId,
+        name: &str,
+        args: &[Value],
+        limits: CallLimits,
+        out: &mut Vec<Value>,
+    ) -> Result<()> {
         self.with_state(id, |s, ticker| s.call(name, args, limits, ticker, out))
     }
 
@@ -338,7 +369,10 @@ impl Runtime {
     /// Exports of an instance (those of its module).
     pub fn instance_exports(&self, id: InstanceId) -> Result<Vec<ExportInfo>> {
         let module = self.with_live(id, |s| Ok(s.module()))?;
-        Ok(module.exports().map(|e| crate::module::export_info(e.name(), &e.ty())).collect())
+        Ok(module
+            .exports()
+            .map(|e| crate::module::export_info(e.name(), &e.ty()))
+            .collect())
     }
 
     /// Copy `buf.len()` bytes of memory (`memory`: export name, or the first memory) at `offset` into `buf`.

@@ -13,6 +13,8 @@ impl StoreData {
     /// The WASI context. Only the WASI linker calls this, and instances are linked with it only when they were
     /// given a context, so a missing context is a bug in this crate.
     pub(crate) fn wasi_mut(&mut self) -> &mut WasiP1Ctx {
-        self.wasi.as_mut().expect("WASI imports are only linked for instances built with a WASI context")
+        self.wasi
+            .as_mut()
+            .expect("WASI imports are only linked for instances built with a WASI context")
     }
 }

@@ -93,7 +93,9 @@ impl Value {
             (ValType::I64, Value::I64(v)) => ValRaw::i64(v),
             (ValType::F32, Value::F32(v)) => ValRaw::f32(v.to_bits()),
             (ValType::F64, Value::F64(v)) => ValRaw::f64(v.to_bits()),
-            (ValType::I32, Value::Number(n)) => ValRaw::i32(number_to_i32(n).ok_or_else(|| mismatch(&describe_number(n)))?),
+            (ValType::I32, Value::Number(n)) => {
+                ValRaw::i32(number_to_i32(n).ok_or_else(|| mismatch(&describe_number(n)))?)
+            }
             (ValType::I64, Value::Number(n)) => ValRaw::i64(number_to_i64(n).ok_or_else(|| {
                 Error::Type(format!(
                     "argument {position}: expected i64, got {}; numbers beyond ±2^53 lose precision, pass a BigInt",
@@ -102,10 +104,16 @@ impl Value {
             })?),
             (ValType::F32, Value::Number(n)) => ValRaw::f32((n as f32).to_bits()),
             (ValType::F64, Value::Number(n)) => ValRaw::f64(n.to_bits()),
-            (ValType::I64, Value::BigInt(b)) => ValRaw::i64(wrap_integer(b, 64).ok_or_else(|| mismatch(&format!("BigInt {b} (out of range)")))?),
-            (ValType::I32, Value::BigInt(b)) => ValRaw::i32(wrap_integer(b, 32).ok_or_else(|| mismatch(&format!("BigInt {b} (out of range)")))? as i32),
+            (ValType::I64, Value::BigInt(b)) => {
+                ValRaw::i64(wrap_integer(b, 64).ok_or_else(|| mismatch(&format!("BigInt {b} (out of range)")))?)
+            }
+            (ValType::I32, Value::BigInt(b)) => {
+                ValRaw::i32(wrap_integer(b, 32).ok_or_else(|| mismatch(&format!("BigInt {b} (out of range)")))? as i32)
+            }
             (ValType::V128 | ValType::Ref, _) => {
-                return Err(Error::Type(format!("argument {position}: {ty} parameters cannot be passed through this API")))
+                return Err(Error::Type(format!(
+                    "argument {position}: {ty} parameters cannot be passed through this API"
+                )))
             }
             (_, other) => return Err(mismatch(other.kind_name())),
         })
@@ -143,7 +151,11 @@ impl Value {
                 let n = parse_int(text).ok_or_else(bad)?;
                 let bits = if ty == ValType::I32 { 32 } else { 64 };
                 let v = wrap_integer(n, bits).ok_or_else(bad)?;
-                Ok(if ty == ValType::I32 { Value::I32(v as i32) } else { Value::I64(v) })
+                Ok(if ty == ValType::I32 {
+                    Value::I32(v as i32)
+                } else {
+                    Value::I64(v)
+                })
             }
             ValType::F32 => text.parse::<f32>().map(Value::F32).map_err(|_| bad()),
             ValType::F64 => text.parse::<f64>().map(Value::F64).map_err(|_| bad()),
@@ -185,7 +197,11 @@ fn wrap_integer(n: i128, bits: u32) -> Option<i64> {
     if n < min || n > max_unsigned {
         return None;
     }
-    Some(if bits == 64 { n as u64 as i64 } else { n as u32 as i32 as i64 })
+    Some(if bits == 64 {
+        n as u64 as i64
+    } else {
+        n as u32 as i32 as i64
+    })
 }
 
 /// A JS number as an i32 parameter: any integer in `-2^31..2^32` (unsigned values wrap). The exact-int32 test
@@ -216,8 +232,14 @@ mod tests {
 
     #[test]
     fn i32_accepts_signed_and_unsigned_range() {
-        assert_eq!(Value::Number(-2147483648.0).to_raw(ValType::I32, 0).unwrap().get_i32(), i32::MIN);
-        assert_eq!(Value::Number(4294967295.0).to_raw(ValType::I32, 0).unwrap().get_i32(), -1);
+        assert_eq!(
+            Value::Number(-2147483648.0).to_raw(ValType::I32, 0).unwrap().get_i32(),
+            i32::MIN
+        );
+        assert_eq!(
+            Value::Number(4294967295.0).to_raw(ValType::I32, 0).unwrap().get_i32(),
+            -1
+        );
         assert!(Value::Number(4294967296.0).to_raw(ValType::I32, 0).is_err());
         assert!(Value::Number(1.5).to_raw(ValType::I32, 0).is_err());
     }
@@ -225,8 +247,20 @@ mod tests {
     #[test]
     fn i64_numbers_must_be_safe_integers() {
         assert!(Value::Number(9007199254740992.0).to_raw(ValType::I64, 0).is_err());
-        assert_eq!(Value::BigInt(i64::MIN as i128).to_raw(ValType::I64, 0).unwrap().get_i64(), i64::MIN);
-        assert_eq!(Value::BigInt(u64::MAX as i128).to_raw(ValType::I64, 0).unwrap().get_i64(), -1);
+        assert_eq!(
+            Value::BigInt(i64::MIN as i128)
+                .to_raw(ValType::I64, 0)
+                .unwrap()
+                .get_i64(),
+            i64::MIN
+        );
+        assert_eq!(
+            Value::BigInt(u64::MAX as i128)
+                .to_raw(ValType::I64, 0)
+                .unwrap()
+                .get_i64(),
+            -1
+        );
     }
 
     #[test]

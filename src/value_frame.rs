@@ -72,7 +72,10 @@ pub(crate) fn decode_args(frame: &[u8], nargs: usize, args: &mut Vec<Value>) -> 
 pub(crate) fn encode_results(frame: &mut [u8], results: &[Value]) -> Result<u32> {
     let slots = slot_count(frame);
     if results.len() > slots {
-        return Err(Error::Type(format!("{} results do not fit the frame's {slots} slots", results.len())));
+        return Err(Error::Type(format!(
+            "{} results do not fit the frame's {slots} slots",
+            results.len()
+        )));
     }
     for (i, v) in results.iter().enumerate() {
         let mut p = [0u8; 8];
@@ -122,10 +125,19 @@ mod tests {
         put(&mut frame, 3, tag::I32, (-7i64).to_le_bytes());
         let mut args = Vec::new();
         decode_args(&frame, 3, &mut args).unwrap();
-        assert_eq!(args, [Value::Number(2.5), Value::BigInt(u64::MAX as i128), Value::I32(-7)]);
-        assert_eq!(decode_args(&frame, 4, &mut Vec::new()).unwrap_err().code(), crate::error::ErrorCode::TypeError);
+        assert_eq!(
+            args,
+            [Value::Number(2.5), Value::BigInt(u64::MAX as i128), Value::I32(-7)]
+        );
+        assert_eq!(
+            decode_args(&frame, 4, &mut Vec::new()).unwrap_err().code(),
+            crate::error::ErrorCode::TypeError
+        );
 
-        assert_eq!(encode_results(&mut frame, &[Value::I64(-1), Value::F32(1.5)]).unwrap(), 2);
+        assert_eq!(
+            encode_results(&mut frame, &[Value::I64(-1), Value::F32(1.5)]).unwrap(),
+            2
+        );
         assert_eq!(slot(&frame, 0), (tag::I64, (-1i64).to_le_bytes()));
         assert_eq!(slot(&frame, 1).0, tag::F32);
         assert!(encode_results(&mut frame, &[Value::I32(0); 5]).is_err());

@@ -79,13 +79,19 @@ impl WasiOptions {
         b.args(&self.args);
         for (k, v) in &self.env {
             if k.is_empty() || k.contains('=') || k.contains('\0') || v.contains('\0') {
-                return Err(Error::Wasi(format!("invalid environment variable name or value: {k:?}")));
+                return Err(Error::Wasi(format!(
+                    "invalid environment variable name or value: {k:?}"
+                )));
             }
             b.env(k, v);
         }
         for p in &self.preopens {
             let host = caps.check_preopen(&p.host, p.read_only)?;
-            let perms = if p.read_only { FsPerms::ReadOnly } else { FsPerms::ReadWrite };
+            let perms = if p.read_only {
+                FsPerms::ReadOnly
+            } else {
+                FsPerms::ReadWrite
+            };
             b.preopened_dir(&host, &p.guest, perms)
                 .map_err(|e| Error::Wasi(format!("cannot preopen {}: {e:#}", p.host.display())))?;
         }
@@ -98,9 +104,25 @@ impl WasiOptions {
                 b.stdin(MemoryInputPipe::new(bytes.clone()));
             }
         }
-        let stdout = output(&mut b, self.stdout, capture_limit, |b| b.inherit_stdout(), |b, p| b.stdout(p));
-        let stderr = output(&mut b, self.stderr, capture_limit, |b| b.inherit_stderr(), |b, p| b.stderr(p));
-        Ok(BuiltWasi { ctx: b.build_p1(), stdout, stderr })
+        let stdout = output(
+            &mut b,
+            self.stdout,
+            capture_limit,
+            |b| b.inherit_stdout(),
+            |b, p| b.stdout(p),
+        );
+        let stderr = output(
+            &mut b,
+            self.stderr,
+            capture_limit,
+            |b| b.inherit_stderr(),
+            |b, p| b.stderr(p),
+        );
+        Ok(BuiltWasi {
+            ctx: b.build_p1(),
+            stdout,
+            stderr,
+        })
     }
 }
 

@@ -26,7 +26,8 @@ fn bench(c: &mut Criterion) {
     g.bench_function("ext_wasm/call_into_numbers", |b| {
         b.iter(|| {
             out.clear();
-            rt.call_into(i, "add", &untyped, CallLimits::default(), &mut out).unwrap();
+            rt.call_into(i, "add", &untyped, CallLimits::default(), &mut out)
+                .unwrap();
         })
     });
 
@@ -35,11 +36,16 @@ fn bench(c: &mut Criterion) {
     let mut store = Store::new(&engine, ());
     let inst = Linker::new(&engine).instantiate(&mut store, &module).unwrap();
     let typed = inst.get_typed_func::<(i32, i32), i32>(&mut store, "add").unwrap();
-    g.bench_function("raw_wasmtime/typed_func", |b| b.iter(|| typed.call(&mut store, (1, 2)).unwrap()));
+    g.bench_function("raw_wasmtime/typed_func", |b| {
+        b.iter(|| typed.call(&mut store, (1, 2)).unwrap())
+    });
     let func = inst.get_func(&mut store, "add").unwrap();
     let mut results = [Val::I32(0)];
     g.bench_function("raw_wasmtime/func_call", |b| {
-        b.iter(|| func.call(&mut store, &[Val::I32(1), Val::I32(2)], &mut results).unwrap())
+        b.iter(|| {
+            func.call(&mut store, &[Val::I32(1), Val::I32(2)], &mut results)
+                .unwrap()
+        })
     });
     g.finish();
 }

@@ -19,7 +19,14 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             let i = rt.instantiate(m, &opts).unwrap();
             out.clear();
-            rt.call_into(i, "add", &[Value::I32(1), Value::I32(2)], CallLimits::default(), &mut out).unwrap();
+            rt.call_into(
+                i,
+                "add",
+                &[Value::I32(1), Value::I32(2)],
+                CallLimits::default(),
+                &mut out,
+            )
+            .unwrap();
             rt.drop_instance(i).unwrap();
         })
     });
@@ -41,12 +48,22 @@ fn bench(c: &mut Criterion) {
       (memory (export "memory") 1)
       (func (export "add") (param i32 i32) (result i32) local.get 0 local.get 1 i32.add))"#;
     let m_small = rt.compile(wasi_add.as_bytes()).unwrap();
-    let small_opts = InstanceOptions { wasi: Some(WasiOptions::default()), ..Default::default() };
+    let small_opts = InstanceOptions {
+        wasi: Some(WasiOptions::default()),
+        ..Default::default()
+    };
     g.bench_function("ext_wasm/wasi_add", |b| {
         b.iter(|| {
             let i = rt.instantiate(m_small, &small_opts).unwrap();
             out.clear();
-            rt.call_into(i, "add", &[Value::I32(1), Value::I32(2)], CallLimits::default(), &mut out).unwrap();
+            rt.call_into(
+                i,
+                "add",
+                &[Value::I32(1), Value::I32(2)],
+                CallLimits::default(),
+                &mut out,
+            )
+            .unwrap();
             rt.drop_instance(i).unwrap();
         })
     });
@@ -56,7 +73,10 @@ fn bench(c: &mut Criterion) {
     let big = std::fs::read(fixture("bench/big.wasm")).unwrap();
     let m = rt.compile(&big).unwrap();
     let wasi_opts = InstanceOptions {
-        wasi: Some(WasiOptions { stdout: OutputMode::Capture, ..Default::default() }),
+        wasi: Some(WasiOptions {
+            stdout: OutputMode::Capture,
+            ..Default::default()
+        }),
         ..Default::default()
     };
     g.bench_function("ext_wasm/wasi_big_instantiate", |b| {
@@ -67,7 +87,9 @@ fn bench(c: &mut Criterion) {
     });
     let mut linker = Linker::new(&engine);
     wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |s| s).unwrap();
-    let pre_small = linker.instantiate_pre(&Module::new(&engine, wasi_add).unwrap()).unwrap();
+    let pre_small = linker
+        .instantiate_pre(&Module::new(&engine, wasi_add).unwrap())
+        .unwrap();
     g.bench_function("raw_wasmtime/wasi_add", |b| {
         b.iter(|| {
             let ctx = WasiCtxBuilder::new().arg("main.wasm").build_p1();
@@ -81,7 +103,10 @@ fn bench(c: &mut Criterion) {
     let pre = linker.instantiate_pre(&module).unwrap();
     g.bench_function("raw_wasmtime/wasi_big_instantiate", |b| {
         b.iter(|| {
-            let ctx = WasiCtxBuilder::new().arg("main.wasm").stdout(MemoryOutputPipe::new(1 << 20)).build_p1();
+            let ctx = WasiCtxBuilder::new()
+                .arg("main.wasm")
+                .stdout(MemoryOutputPipe::new(1 << 20))
+                .build_p1();
             let mut store = Store::new(&engine, ctx);
             pre.instantiate(&mut store).unwrap()
         })

@@ -24,28 +24,49 @@ fn bench(c: &mut Criterion) {
         let uncached = runtime();
         uncached.is_pooled().unwrap();
         g.bench_function(format!("{name}/cold"), |b| {
-            b.iter_batched(|| (), |()| { let m = uncached.compile(bytes).unwrap(); uncached.drop_module(m).unwrap() }, BatchSize::PerIteration)
+            b.iter_batched(
+                || (),
+                |()| {
+                    let m = uncached.compile(bytes).unwrap();
+                    uncached.drop_module(m).unwrap()
+                },
+                BatchSize::PerIteration,
+            )
         });
         let dir = tempfile::tempdir().unwrap();
         cached(dir.path()).compile(bytes).unwrap();
         // A fresh runtime per iteration has no in-process copy: every load is a disk-cache hit.
         g.bench_function(format!("{name}/cache_hit"), |b| {
             b.iter_batched(
-                || { let rt = cached(dir.path()); rt.is_pooled().unwrap(); rt },
-                |rt| { rt.compile(bytes).unwrap(); rt },
+                || {
+                    let rt = cached(dir.path());
+                    rt.is_pooled().unwrap();
+                    rt
+                },
+                |rt| {
+                    rt.compile(bytes).unwrap();
+                    rt
+                },
                 BatchSize::PerIteration,
             )
         });
         let rt = runtime();
         let keep = rt.compile(bytes).unwrap();
         g.bench_function(format!("{name}/dedup"), |b| {
-            b.iter(|| { let m = rt.compile(bytes).unwrap(); rt.drop_module(m).unwrap() })
+            b.iter(|| {
+                let m = rt.compile(bytes).unwrap();
+                rt.drop_module(m).unwrap()
+            })
         });
         let _ = keep;
         // Floor: wasmtime mapping a serialized module, no hashing or MAC.
         let engine = wasmtime::Engine::default();
         let file = dir.path().join(format!("{name}.cwasm"));
-        std::fs::write(&file, wasmtime::Module::new(&engine, bytes).unwrap().serialize().unwrap()).unwrap();
+        std::fs::write(
+            &file,
+            wasmtime::Module::new(&engine, bytes).unwrap().serialize().unwrap(),
+        )
+        .unwrap();
         g.bench_function(format!("{name}/raw_deserialize_file"), |b| {
             // SAFETY: the file was serialized by this engine just above and is not modified.
             b.iter(|| unsafe { wasmtime::Module::deserialize_file(&engine, &file) }.unwrap())

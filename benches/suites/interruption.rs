@@ -13,15 +13,31 @@ fn bench(c: &mut Criterion) {
     let m = rt.compile_file(fixture("plugins/checksum.wasm")).unwrap();
     let variants = [
         ("plain", InstanceOptions::default()),
-        ("fuel", InstanceOptions { call_fuel: Some(u64::MAX / 4), ..Default::default() }),
-        ("epoch", InstanceOptions { timeout: Some(Duration::from_secs(3600)), ..Default::default() }),
+        (
+            "fuel",
+            InstanceOptions {
+                call_fuel: Some(u64::MAX / 4),
+                ..Default::default()
+            },
+        ),
+        (
+            "epoch",
+            InstanceOptions {
+                timeout: Some(Duration::from_secs(3600)),
+                ..Default::default()
+            },
+        ),
     ];
     let mut g = c.benchmark_group("interruption");
     g.throughput(Throughput::Bytes(1 << 20));
     for (name, opts) in &variants {
         let i = rt.instantiate(m, opts).unwrap();
-        let Value::I32(ptr) = rt.call(i, "buffer", &[]).unwrap()[0] else { unreachable!() };
-        let data: Vec<u8> = (0..1u32 << 20).map(|k| (k.wrapping_mul(2654435761) >> 24) as u8).collect();
+        let Value::I32(ptr) = rt.call(i, "buffer", &[]).unwrap()[0] else {
+            unreachable!()
+        };
+        let data: Vec<u8> = (0..1u32 << 20)
+            .map(|k| (k.wrapping_mul(2654435761) >> 24) as u8)
+            .collect();
         rt.write_memory(i, None, ptr as u64, &data).unwrap();
         let args = [Value::I32(ptr), Value::I32(1 << 20)];
         let mut out = Vec::with_capacity(1);

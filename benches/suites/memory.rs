@@ -13,8 +13,12 @@ fn bench(c: &mut Criterion) {
         g.throughput(Throughput::Bytes(size as u64));
         let src = vec![0xabu8; size];
         let mut dst = vec![0u8; size];
-        g.bench_function(format!("write/{size}"), |b| b.iter(|| rt.write_memory(i, None, 64, &src).unwrap()));
-        g.bench_function(format!("read/{size}"), |b| b.iter(|| rt.read_memory(i, None, 64, &mut dst).unwrap()));
+        g.bench_function(format!("write/{size}"), |b| {
+            b.iter(|| rt.write_memory(i, None, 64, &src).unwrap())
+        });
+        g.bench_function(format!("read/{size}"), |b| {
+            b.iter(|| rt.read_memory(i, None, 64, &mut dst).unwrap())
+        });
         g.bench_function(format!("memcpy/{size}"), |b| {
             b.iter(|| dst.copy_from_slice(std::hint::black_box(&src)))
         });

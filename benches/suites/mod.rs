@@ -48,7 +48,10 @@ pub fn many_functions(n: usize) -> Vec<u8> {
 /// Raw wasmtime with the same pooling allocator as ext_wasm's default: the floor for churn and calls.
 pub fn raw_engine(fuel: bool, epoch: bool) -> wasmtime::Engine {
     let mut pool = wasmtime::PoolingAllocationConfig::new();
-    pool.total_core_instances(100).total_memories(100).total_tables(100).total_stacks(100);
+    pool.total_core_instances(100)
+        .total_memories(100)
+        .total_tables(100)
+        .total_stacks(100);
     let mut config = wasmtime::Config::new();
     config
         .allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool))

@@ -22,7 +22,14 @@ fn bench(c: &mut Criterion) {
                             for _ in 0..PER_THREAD {
                                 let i = rt.instantiate(m, &Default::default()).unwrap();
                                 out.clear();
-                                rt.call_into(i, "add", &[Value::I32(1), Value::I32(2)], CallLimits::default(), &mut out).unwrap();
+                                rt.call_into(
+                                    i,
+                                    "add",
+                                    &[Value::I32(1), Value::I32(2)],
+                                    CallLimits::default(),
+                                    &mut out,
+                                )
+                                .unwrap();
                                 rt.drop_instance(i).unwrap();
                             }
                         });

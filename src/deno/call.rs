@@ -13,8 +13,8 @@ use deno_core::{op2, JsBuffer, OpState};
 use super::error::WasmOpError;
 use super::state::{runtime, wasm_state};
 use super::{blocking, instance_id};
-use crate::value_frame::{decode_args, encode_results};
 use crate::instance::CallLimits;
+use crate::value_frame::{decode_args, encode_results};
 
 /// `callSync(name, ...args)`: decode `nargs` arguments from `frame`, call, write the results back; returns the
 /// result count. Reuses the state's argument and result vectors, so a warm call does not allocate.
@@ -32,7 +32,10 @@ pub fn op_wasm_call_sync(
     args.clear();
     results.clear();
     let outcome = decode_args(frame, nargs as usize, &mut args)
-        .and_then(|()| st.runtime.call_into(id, name, &args, CallLimits::default(), &mut results))
+        .and_then(|()| {
+            st.runtime
+                .call_into(id, name, &args, CallLimits::default(), &mut results)
+        })
         .and_then(|()| encode_results(frame, &results));
     st.args = args;
     st.results = results;

@@ -60,7 +60,10 @@ impl JsErrorClass for WasmOpError {
         Box::new(
             [
                 (Cow::Borrowed("code"), PropertyValue::Number(f64::from(code.as_u16()))),
-                (Cow::Borrowed(NAME_PROPERTY), PropertyValue::String(Cow::Borrowed(code.name()))),
+                (
+                    Cow::Borrowed(NAME_PROPERTY),
+                    PropertyValue::String(Cow::Borrowed(code.name())),
+                ),
             ]
             .into_iter(),
         )

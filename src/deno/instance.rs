@@ -89,5 +89,8 @@ pub struct StatsWire {
 #[serde]
 pub fn op_wasm_stats(state: &mut OpState) -> StatsWire {
     let rt = &wasm_state(state).runtime;
-    StatsWire { modules: rt.module_count(), instances: rt.instance_count() }
+    StatsWire {
+        modules: rt.module_count(),
+        instances: rt.instance_count(),
+    }
 }

@@ -92,11 +92,17 @@ const _: () = {
         while j < OP_DECLS.len() {
             if str_eq(OP_DECLS[j].name, name) {
                 found = true;
-                assert!(OP_DECLS[j].is_async == is_async, "an op's sync/async kind differs from ts/ops_backend.ts");
+                assert!(
+                    OP_DECLS[j].is_async == is_async,
+                    "an op's sync/async kind differs from ts/ops_backend.ts"
+                );
             }
             j += 1;
         }
-        assert!(found, "ts/ops_backend.ts calls an op that the runtime_wasm extension does not register");
+        assert!(
+            found,
+            "ts/ops_backend.ts calls an op that the runtime_wasm extension does not register"
+        );
         i += 1;
     }
 };
@@ -131,7 +137,9 @@ where
 {
     match tokio::task::spawn_blocking(f).await {
         Ok(result) => result.map_err(WasmOpError),
-        Err(e) => Err(WasmOpError(Error::Call(format!("internal error (the blocking task failed: {e})")))),
+        Err(e) => Err(WasmOpError(Error::Call(format!(
+            "internal error (the blocking task failed: {e})"
+        )))),
     }
 }
 
@@ -144,12 +152,16 @@ fn handle(v: f64) -> Option<u64> {
 
 /// A module handle from JavaScript; anything but a non-negative safe integer → 5004.
 pub(crate) fn module_id(v: f64) -> Result<ModuleId> {
-    handle(v).map(ModuleId).ok_or_else(|| Error::InvalidModuleHandle(format!("{v} is not a module handle")))
+    handle(v)
+        .map(ModuleId)
+        .ok_or_else(|| Error::InvalidModuleHandle(format!("{v} is not a module handle")))
 }
 
 /// An instance handle from JavaScript; anything but a non-negative safe integer → 5005.
 pub(crate) fn instance_id(v: f64) -> Result<InstanceId> {
-    handle(v).map(InstanceId).ok_or_else(|| Error::InvalidInstanceHandle(format!("{v} is not an instance handle")))
+    handle(v)
+        .map(InstanceId)
+        .ok_or_else(|| Error::InvalidInstanceHandle(format!("{v} is not an instance handle")))
 }
 
 /// One export as JavaScript sees it: `{ name, kind, params?, results? }` (`params`/`results` for functions).
@@ -190,11 +202,21 @@ mod tests {
         assert_eq!(ext.esm_entry_point, Some(ENTRY_SPECIFIER));
         let specifiers: Vec<&str> = ext.esm_files.iter().map(|f| f.specifier).collect();
         assert!(specifiers.contains(&ENTRY_SPECIFIER), "{specifiers:?}");
-        assert!(specifiers.contains(&"ext:runtime_wasm/ops_backend.js"), "{specifiers:?}");
-        assert!(!specifiers.iter().any(|s| s.contains("ffi_backend")), "the Deno.dlopen backend is not bundled");
+        assert!(
+            specifiers.contains(&"ext:runtime_wasm/ops_backend.js"),
+            "{specifiers:?}"
+        );
+        assert!(
+            !specifiers.iter().any(|s| s.contains("ffi_backend")),
+            "the Deno.dlopen backend is not bundled"
+        );
         assert_eq!(ext.ops.len(), OP_DECLS.len());
         for (name, is_async) in generated::OPS_CALLED_BY_TS {
-            let op = ext.ops.iter().find(|op| op.name == *name).unwrap_or_else(|| panic!("{name} missing"));
+            let op = ext
+                .ops
+                .iter()
+                .find(|op| op.name == *name)
+                .unwrap_or_else(|| panic!("{name} missing"));
             assert_eq!(op.is_async, *is_async, "{name}");
         }
     }
@@ -206,7 +228,10 @@ mod tests {
         assert_eq!(e.get_message(), "[5003] export not found: no export named `nope`");
         let props: Vec<_> = e.get_additional_properties().collect();
         assert_eq!(props[0], ("code".into(), PropertyValue::Number(5003.0)));
-        assert_eq!(props[1], (NAME_PROPERTY.into(), PropertyValue::String("ExportNotFound".into())));
+        assert_eq!(
+            props[1],
+            (NAME_PROPERTY.into(), PropertyValue::String("ExportNotFound".into()))
+        );
     }
 
     #[test]
@@ -214,8 +239,14 @@ mod tests {
         assert_eq!(module_id(7.0).unwrap(), ModuleId(7));
         assert_eq!(instance_id(MAX_SAFE).unwrap(), InstanceId(MAX_SAFE as u64));
         for bad in [-1.0, 1.5, f64::NAN, f64::INFINITY, MAX_SAFE + 2.0] {
-            assert_eq!(module_id(bad).unwrap_err().code(), crate::ErrorCode::InvalidModuleHandle);
-            assert_eq!(instance_id(bad).unwrap_err().code(), crate::ErrorCode::InvalidInstanceHandle);
+            assert_eq!(
+                module_id(bad).unwrap_err().code(),
+                crate::ErrorCode::InvalidModuleHandle
+            );
+            assert_eq!(
+                instance_id(bad).unwrap_err().code(),
+                crate::ErrorCode::InvalidInstanceHandle
+            );
         }
     }
 }

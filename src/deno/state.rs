@@ -25,7 +25,11 @@ pub struct WasmState {
 impl WasmState {
     /// State around an existing runtime.
     pub fn new(runtime: Runtime) -> Self {
-        Self { runtime, args: Vec::new(), results: Vec::new() }
+        Self {
+            runtime,
+            args: Vec::new(),
+            results: Vec::new(),
+        }
     }
 
     /// The runtime the ops use.
@@ -38,9 +42,16 @@ impl WasmState {
 /// configuration (artifact cache in the platform cache dir or `$EXT_WASM_CACHE_DIR`, pooled instances), with the
 /// host's permission hook consulted after the built-in capability checks, and an optional cap on live
 /// instances (5013 past it; default: the pool size). Replaces any runtime already there.
-pub fn init_wasm_state(state: &mut OpState, checker: Option<Arc<dyn WasmCapabilityChecker>>, max_instances: Option<usize>) {
+pub fn init_wasm_state(
+    state: &mut OpState,
+    checker: Option<Arc<dyn WasmCapabilityChecker>>,
+    max_instances: Option<usize>,
+) {
     let config = RuntimeConfig {
-        capabilities: Arc::new(Capabilities { checker, ..Capabilities::default() }),
+        capabilities: Arc::new(Capabilities {
+            checker,
+            ..Capabilities::default()
+        }),
         max_instances,
         ..RuntimeConfig::default()
     };

@@ -12,12 +12,18 @@ fn load(dir: &Path, wat: &str) -> (LoadOrigin, ext_wasm::CacheStats) {
     let rt = cached_runtime(dir);
     let report = rt.compile_report(wat.as_bytes()).unwrap();
     let i = rt.instantiate(report.id, &Default::default()).unwrap();
-    assert!(matches!(rt.call(i, "add", &[Value::I32(5), Value::I32(3)]).unwrap()[0], Value::I32(8 | 2)));
+    assert!(matches!(
+        rt.call(i, "add", &[Value::I32(5), Value::I32(3)]).unwrap()[0],
+        Value::I32(8 | 2)
+    ));
     (report.origin, rt.cache_stats())
 }
 
 fn artifacts(dir: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = walk(dir).into_iter().filter(|p| p.extension().is_some_and(|e| e == "cwasm")).collect();
+    let mut v: Vec<PathBuf> = walk(dir)
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "cwasm"))
+        .collect();
     v.sort();
     v
 }
@@ -25,7 +31,11 @@ fn artifacts(dir: &Path) -> Vec<PathBuf> {
 fn walk(dir: &Path) -> Vec<PathBuf> {
     let mut out = vec![];
     for e in fs::read_dir(dir).unwrap().flatten() {
-        if e.path().is_dir() { out.extend(walk(&e.path())) } else { out.push(e.path()) }
+        if e.path().is_dir() {
+            out.extend(walk(&e.path()))
+        } else {
+            out.push(e.path())
+        }
     }
     out
 }
@@ -65,7 +75,12 @@ fn a_truncated_artifact_is_rejected_and_replaced() {
     load(dir.path(), ADD);
     let a = &artifacts(dir.path())[0];
     let len = fs::metadata(a).unwrap().len();
-    fs::OpenOptions::new().write(true).open(a).unwrap().set_len(len / 2).unwrap();
+    fs::OpenOptions::new()
+        .write(true)
+        .open(a)
+        .unwrap()
+        .set_len(len / 2)
+        .unwrap();
     assert_recovers(dir.path());
 }
 
@@ -116,11 +131,17 @@ fn swapped_entries_are_rejected() {
     let a = rt.compile_report(ADD.as_bytes()).unwrap();
     let b = rt.compile_report(OTHER.as_bytes()).unwrap();
     let origins = [a.origin, b.origin];
-    assert!(origins.contains(&LoadOrigin::Compiled) && origins.contains(&LoadOrigin::CacheHit), "{origins:?}");
+    assert!(
+        origins.contains(&LoadOrigin::Compiled) && origins.contains(&LoadOrigin::CacheHit),
+        "{origins:?}"
+    );
     assert_eq!(rt.cache_stats().rejected, 1);
     // And the swapped-in code never ran under the wrong name.
     let i = rt.instantiate(a.id, &Default::default()).unwrap();
-    assert_eq!(rt.call(i, "add", &[Value::I32(5), Value::I32(3)]).unwrap(), [Value::I32(8)]);
+    assert_eq!(
+        rt.call(i, "add", &[Value::I32(5), Value::I32(3)]).unwrap(),
+        [Value::I32(8)]
+    );
 }
 
 #[test]
@@ -198,7 +219,10 @@ fn an_unusable_cache_directory_degrades_to_memory() {
     let rt = cached_runtime(&file.join("cache"));
     let m = rt.compile(ADD.as_bytes()).unwrap();
     let i = rt.instantiate(m, &Default::default()).unwrap();
-    assert_eq!(rt.call(i, "add", &[Value::I32(1), Value::I32(2)]).unwrap(), [Value::I32(3)]);
+    assert_eq!(
+        rt.call(i, "add", &[Value::I32(1), Value::I32(2)]).unwrap(),
+        [Value::I32(3)]
+    );
     let stats = rt.cache_stats();
     assert!(stats.disk_error.is_some(), "{stats:?}");
     assert_eq!(stats.entries, 0);
@@ -217,14 +241,30 @@ fn engine_variants_have_their_own_entries() {
     let dir = tempfile::tempdir().unwrap();
     let rt = cached_runtime(dir.path());
     let m = rt.compile(ADD.as_bytes()).unwrap();
-    rt.instantiate(m, &InstanceOptions { fuel: Some(1000), ..Default::default() }).unwrap();
-    let fingerprints: std::collections::BTreeSet<_> =
-        artifacts(dir.path()).iter().map(|a| a.parent().unwrap().to_path_buf()).collect();
+    rt.instantiate(
+        m,
+        &InstanceOptions {
+            fuel: Some(1000),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let fingerprints: std::collections::BTreeSet<_> = artifacts(dir.path())
+        .iter()
+        .map(|a| a.parent().unwrap().to_path_buf())
+        .collect();
     assert_eq!(fingerprints.len(), 2);
     // A restart finds both.
     let rt = cached_runtime(dir.path());
     let m = rt.compile(ADD.as_bytes()).unwrap();
-    rt.instantiate(m, &InstanceOptions { fuel: Some(1000), ..Default::default() }).unwrap();
+    rt.instantiate(
+        m,
+        &InstanceOptions {
+            fuel: Some(1000),
+            ..Default::default()
+        },
+    )
+    .unwrap();
     assert_eq!(rt.cache_stats().hits, 2);
 }
 

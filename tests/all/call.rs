@@ -33,11 +33,23 @@ fn numbers_follow_the_signature() {
 
 #[test]
 fn i64_is_lossless_through_bigint() {
-    assert_eq!(call("id_i64", &[Value::BigInt(i64::MIN.into())]).unwrap(), [Value::I64(i64::MIN)]);
-    assert_eq!(call("id_i64", &[Value::BigInt(i64::MAX.into())]).unwrap(), [Value::I64(i64::MAX)]);
-    assert_eq!(call("id_i64", &[Value::I64(9007199254740993)]).unwrap(), [Value::I64(9007199254740993)]);
+    assert_eq!(
+        call("id_i64", &[Value::BigInt(i64::MIN.into())]).unwrap(),
+        [Value::I64(i64::MIN)]
+    );
+    assert_eq!(
+        call("id_i64", &[Value::BigInt(i64::MAX.into())]).unwrap(),
+        [Value::I64(i64::MAX)]
+    );
+    assert_eq!(
+        call("id_i64", &[Value::I64(9007199254740993)]).unwrap(),
+        [Value::I64(9007199254740993)]
+    );
     // Unsigned bit patterns wrap.
-    assert_eq!(call("id_i64", &[Value::BigInt(u64::MAX.into())]).unwrap(), [Value::I64(-1)]);
+    assert_eq!(
+        call("id_i64", &[Value::BigInt(u64::MAX.into())]).unwrap(),
+        [Value::I64(-1)]
+    );
     assert_eq!(code(call("id_i64", &[Value::BigInt(1 << 64)])), ErrorCode::TypeError);
 }
 
@@ -50,11 +62,20 @@ fn unsafe_integers_as_numbers_are_refused_not_rounded() {
 
 #[test]
 fn out_of_range_and_fractional_i32_arguments_are_type_errors() {
-    assert_eq!(code(call("id_i32", &[Value::Number(4294967296.0)])), ErrorCode::TypeError);
-    assert_eq!(code(call("id_i32", &[Value::Number(-2147483649.0)])), ErrorCode::TypeError);
+    assert_eq!(
+        code(call("id_i32", &[Value::Number(4294967296.0)])),
+        ErrorCode::TypeError
+    );
+    assert_eq!(
+        code(call("id_i32", &[Value::Number(-2147483649.0)])),
+        ErrorCode::TypeError
+    );
     assert_eq!(code(call("id_i32", &[Value::Number(1.5)])), ErrorCode::TypeError);
     assert_eq!(code(call("id_i32", &[Value::Number(f64::NAN)])), ErrorCode::TypeError);
-    assert_eq!(call("id_i32", &[Value::Number(4294967295.0)]).unwrap(), [Value::I32(-1)]);
+    assert_eq!(
+        call("id_i32", &[Value::Number(4294967295.0)]).unwrap(),
+        [Value::I32(-1)]
+    );
 }
 
 #[test]
@@ -63,14 +84,24 @@ fn floats_keep_negative_zero_nan_and_round_like_fround() {
     assert!(matches!(r[0], Value::F64(v) if v == 0.0 && v.is_sign_negative()));
     assert!(matches!(call("id_f64", &[Value::Number(f64::NAN)]).unwrap()[0], Value::F64(v) if v.is_nan()));
     assert_eq!(call("id_f32", &[Value::Number(0.1)]).unwrap(), [Value::F32(0.1f32)]);
-    assert_eq!(call("id_f32", &[Value::Number(16777217.0)]).unwrap(), [Value::F32(16777216.0)]);
+    assert_eq!(
+        call("id_f32", &[Value::Number(16777217.0)]).unwrap(),
+        [Value::F32(16777216.0)]
+    );
 }
 
 #[test]
 fn multi_value_results_keep_their_positions() {
-    assert_eq!(call("divmod", &[Value::Number(42.0), Value::Number(5.0)]).unwrap(), [Value::I32(8), Value::I32(2)]);
     assert_eq!(
-        call("mixed", &[Value::I32(1), Value::I64(2), Value::F32(3.5), Value::F64(4.25)]).unwrap(),
+        call("divmod", &[Value::Number(42.0), Value::Number(5.0)]).unwrap(),
+        [Value::I32(8), Value::I32(2)]
+    );
+    assert_eq!(
+        call(
+            "mixed",
+            &[Value::I32(1), Value::I64(2), Value::F32(3.5), Value::F64(4.25)]
+        )
+        .unwrap(),
         [Value::F64(4.25), Value::F32(3.5), Value::I64(2), Value::I32(1)]
     );
 }
@@ -86,7 +117,10 @@ fn forced_types_must_match_the_parameter() {
 #[test]
 fn wrong_arity_is_a_type_error() {
     let err = call("divmod", &[Value::I32(1)]).unwrap_err();
-    assert_eq!(err.to_string(), "[5007] type error: `divmod` takes 2 argument(s), got 1");
+    assert_eq!(
+        err.to_string(),
+        "[5007] type error: `divmod` takes 2 argument(s), got 1"
+    );
 }
 
 #[test]
@@ -125,7 +159,10 @@ fn missing_exports_and_non_functions_are_export_not_found() {
     let (_, i) = instance(&rt, r#"(module (memory (export "memory") 1))"#);
     assert_eq!(code(rt.call(i, "missing", &[])), ErrorCode::ExportNotFound);
     let err = rt.call(i, "memory", &[]).unwrap_err();
-    assert_eq!(err.to_string(), "[5003] export not found: `memory` is a memory, not a function");
+    assert_eq!(
+        err.to_string(),
+        "[5003] export not found: `memory` is a memory, not a function"
+    );
 }
 
 #[test]
@@ -141,7 +178,10 @@ fn unknown_imports_fail_instantiation() {
 fn a_trapping_start_function_fails_instantiation() {
     let rt = runtime();
     let m = rt.compile(br#"(module (func $s unreachable) (start $s))"#).unwrap();
-    assert_eq!(code(rt.instantiate(m, &Default::default())), ErrorCode::InstantiateError);
+    assert_eq!(
+        code(rt.instantiate(m, &Default::default())),
+        ErrorCode::InstantiateError
+    );
 }
 
 #[test]
@@ -149,7 +189,9 @@ fn the_checksum_plugin_computes_crc32() {
     let rt = runtime();
     let m = rt.compile_file(fixture("plugins/checksum.wasm")).unwrap();
     let i = rt.instantiate(m, &Default::default()).unwrap();
-    let Value::I32(ptr) = rt.call(i, "buffer", &[]).unwrap()[0] else { panic!() };
+    let Value::I32(ptr) = rt.call(i, "buffer", &[]).unwrap()[0] else {
+        panic!()
+    };
     rt.write_memory(i, None, ptr as u64, b"123456789").unwrap();
     let r = rt.call(i, "crc32", &[Value::I32(ptr), Value::I32(9)]).unwrap();
     assert_eq!(r, [Value::I32(0xCBF43926u32 as i32)]);

@@ -33,7 +33,10 @@ fn invoke_prints_results_one_per_line() {
     let o = ext_wasm(cache.path(), &["run", &f("wat/add.wat"), "--invoke", "add", "10", "32"]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(stdout(&o), "42\n");
-    let o = ext_wasm(cache.path(), &["run", &f("wat/values.wat"), "--invoke", "divmod", "42", "5"]);
+    let o = ext_wasm(
+        cache.path(),
+        &["run", &f("wat/values.wat"), "--invoke", "divmod", "42", "5"],
+    );
     assert_eq!(stdout(&o), "8\n2\n");
 }
 
@@ -48,7 +51,10 @@ fn integers_print_in_decimal_and_floats_round_trip() {
         stdout(&ext_wasm(cache.path(), &all))
     };
     assert_eq!(run(&["--invoke", "i64_min"]), "-9223372036854775808\n");
-    assert_eq!(run(&["--invoke", "add_i64", "9007199254740993", "1"]), "9007199254740994\n");
+    assert_eq!(
+        run(&["--invoke", "add_i64", "9007199254740993", "1"]),
+        "9007199254740994\n"
+    );
     assert_eq!(run(&["--invoke", "third"]), "0.3333333333333333\n");
     assert_eq!(run(&["--invoke", "half", "3"]), "1.5\n");
 }
@@ -92,7 +98,10 @@ fn dir_and_env_flags_configure_wasi() {
     assert_eq!(stdout(&o), "file body");
     let o = ext_wasm(cache.path(), &["run", "--env", "NAME=forge", &tool, "env", "NAME"]);
     assert_eq!(stdout(&o), "forge\n");
-    let o = ext_wasm(cache.path(), &["run", "--dir-ro", &spec, &tool, "write", "/data/g.txt", "x"]);
+    let o = ext_wasm(
+        cache.path(),
+        &["run", "--dir-ro", &spec, &tool, "write", "/data/g.txt", "x"],
+    );
     assert_eq!(o.status.code(), Some(1));
     assert!(!data.path().join("g.txt").exists());
 }
@@ -100,18 +109,30 @@ fn dir_and_env_flags_configure_wasi() {
 #[test]
 fn fuel_and_timeout_flags_stop_runaway_guests() {
     let cache = tempfile::tempdir().unwrap();
-    let o = ext_wasm(cache.path(), &["run", "--fuel", "100000", &f("wat/values.wat"), "--invoke", "spin"]);
+    let o = ext_wasm(
+        cache.path(),
+        &["run", "--fuel", "100000", &f("wat/values.wat"), "--invoke", "spin"],
+    );
     assert!(stderr(&o).starts_with("error[5011]: "), "{}", stderr(&o));
-    let o = ext_wasm(cache.path(), &["run", "--timeout-ms", "50", &f("plugins/wasi_tool.wasm"), "spin"]);
+    let o = ext_wasm(
+        cache.path(),
+        &["run", "--timeout-ms", "50", &f("plugins/wasi_tool.wasm"), "spin"],
+    );
     assert!(stderr(&o).starts_with("error[5012]: "), "{}", stderr(&o));
 }
 
 #[test]
 fn stats_report_the_cache_and_timings() {
     let cache = tempfile::tempdir().unwrap();
-    let o = ext_wasm(cache.path(), &["run", "--stats", &f("wat/add.wat"), "--invoke", "add", "1", "2"]);
+    let o = ext_wasm(
+        cache.path(),
+        &["run", "--stats", &f("wat/add.wat"), "--invoke", "add", "1", "2"],
+    );
     assert!(stderr(&o).contains("load Compiled"), "{}", stderr(&o));
-    let o = ext_wasm(cache.path(), &["run", "--stats", &f("wat/add.wat"), "--invoke", "add", "1", "2"]);
+    let o = ext_wasm(
+        cache.path(),
+        &["run", "--stats", &f("wat/add.wat"), "--invoke", "add", "1", "2"],
+    );
     let err = stderr(&o);
     assert!(err.contains("load CacheHit") && err.contains("cache hits 1"), "{err}");
     assert!(err.contains("instantiate") && err.contains("call"), "{err}");
@@ -120,16 +141,31 @@ fn stats_report_the_cache_and_timings() {
 #[test]
 fn compile_then_cache_subcommands() {
     let cache = tempfile::tempdir().unwrap();
-    let o = ext_wasm(cache.path(), &["compile", &f("wat/add.wat"), &f("plugins/checksum.wasm")]);
+    let o = ext_wasm(
+        cache.path(),
+        &["compile", &f("wat/add.wat"), &f("plugins/checksum.wasm")],
+    );
     assert!(o.status.success(), "{}", stderr(&o));
-    assert_eq!(stdout(&ext_wasm(cache.path(), &["cache", "dir"])).trim(), cache.path().to_str().unwrap());
+    assert_eq!(
+        stdout(&ext_wasm(cache.path(), &["cache", "dir"])).trim(),
+        cache.path().to_str().unwrap()
+    );
     let stats: serde_json::Value = serde_json::from_str(&stdout(&ext_wasm(cache.path(), &["cache", "stats"]))).unwrap();
     assert_eq!(stats["entries"], 2);
     assert_eq!(stdout(&ext_wasm(cache.path(), &["cache", "list"])).lines().count(), 2);
-    assert_eq!(stdout(&ext_wasm(cache.path(), &["cache", "verify"])).trim(), "2 ok, 0 removed");
-    assert_eq!(stdout(&ext_wasm(cache.path(), &["cache", "prune", "--max-bytes", "0"])).trim(), "evicted 2 entries");
+    assert_eq!(
+        stdout(&ext_wasm(cache.path(), &["cache", "verify"])).trim(),
+        "2 ok, 0 removed"
+    );
+    assert_eq!(
+        stdout(&ext_wasm(cache.path(), &["cache", "prune", "--max-bytes", "0"])).trim(),
+        "evicted 2 entries"
+    );
     ext_wasm(cache.path(), &["compile", &f("wat/add.wat")]);
-    assert_eq!(stdout(&ext_wasm(cache.path(), &["cache", "clear"])).trim(), "removed 1 entries");
+    assert_eq!(
+        stdout(&ext_wasm(cache.path(), &["cache", "clear"])).trim(),
+        "removed 1 entries"
+    );
     let o = ext_wasm(cache.path(), &["compile", &f("wat/add.wat")]);
     assert!(stdout(&o).contains("Compiled"), "{}", stdout(&o));
     let o = ext_wasm(cache.path(), &["compile", &f("wat/add.wat")]);
@@ -149,7 +185,12 @@ fn the_cache_dir_comes_from_the_environment_when_not_given() {
 }
 
 fn sh(script: &str) -> Output {
-    Command::new("sh").arg("-c").arg(script).env("BIN", env!("CARGO_BIN_EXE_ext-wasm")).output().unwrap()
+    Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .env("BIN", env!("CARGO_BIN_EXE_ext-wasm"))
+        .output()
+        .unwrap()
 }
 
 #[test]
@@ -168,7 +209,10 @@ fn a_full_disk_does_not_stop_the_run() {
 #[test]
 fn a_bounded_address_space_falls_back_to_on_demand_allocation() {
     // 8 GiB of address space cannot hold the default pool (~4 TiB of reservations).
-    let o = sh(&format!("ulimit -v 8388608; exec \"$BIN\" run --no-cache {} --invoke add 40 2", f("wat/add.wat")));
+    let o = sh(&format!(
+        "ulimit -v 8388608; exec \"$BIN\" run --no-cache {} --invoke add 40 2",
+        f("wat/add.wat")
+    ));
     assert_eq!(stdout(&o), "42\n", "{}", stderr(&o));
     assert!(stderr(&o).contains("falling back to on-demand"), "{}", stderr(&o));
 }
@@ -192,6 +236,9 @@ fn demo_runs_end_to_end() {
     }
     assert!(out.contains("compiled"), "{out}");
     let second = stdout(&run());
-    let warm = second.lines().filter(|l| l.contains(".wasm") && l.contains(" cache hit ")).count();
+    let warm = second
+        .lines()
+        .filter(|l| l.contains(".wasm") && l.contains(" cache hit "))
+        .count();
     assert_eq!(warm, 3, "warm start across restarts: {second}");
 }

@@ -6,7 +6,10 @@ use crate::*;
 fn compile_and_call_add() {
     let rt = runtime();
     let (_, i) = instance(&rt, ADD);
-    assert_eq!(rt.call(i, "add", &[Value::Number(10.0), Value::Number(32.0)]).unwrap(), [Value::I32(42)]);
+    assert_eq!(
+        rt.call(i, "add", &[Value::Number(10.0), Value::Number(32.0)]).unwrap(),
+        [Value::I32(42)]
+    );
 }
 
 #[test]
@@ -40,7 +43,10 @@ fn compile_file_reads_wasm_and_wat() {
     let rt = runtime();
     let m = rt.compile_file(fixture("wat/add.wat")).unwrap();
     let i = rt.instantiate(m, &Default::default()).unwrap();
-    assert_eq!(rt.call(i, "add", &[Value::I32(1), Value::I32(2)]).unwrap(), [Value::I32(3)]);
+    assert_eq!(
+        rt.call(i, "add", &[Value::I32(1), Value::I32(2)]).unwrap(),
+        [Value::I32(3)]
+    );
     rt.compile_file(fixture("plugins/checksum.wasm")).unwrap();
 }
 
@@ -61,7 +67,10 @@ fn module_and_instance_exports_report_kinds_and_signatures() {
     );
     let exports = rt.module_exports(m).unwrap();
     let kinds: Vec<_> = exports.iter().map(|e| (e.name.as_str(), e.kind.as_str())).collect();
-    assert_eq!(kinds, [("mem", "memory"), ("tab", "table"), ("g", "global"), ("f", "func")]);
+    assert_eq!(
+        kinds,
+        [("mem", "memory"), ("tab", "table"), ("g", "global"), ("f", "func")]
+    );
     let f = &exports[3];
     assert_eq!(f.kind, ExportKind::Func);
     assert_eq!(f.params, [ValType::I64, ValType::F32]);
@@ -74,8 +83,14 @@ fn dropping_a_module_keeps_its_instances_working() {
     let rt = runtime();
     let (m, i) = instance(&rt, ADD);
     rt.drop_module(m).unwrap();
-    assert_eq!(rt.call(i, "add", &[Value::I32(2), Value::I32(3)]).unwrap(), [Value::I32(5)]);
-    assert_eq!(code(rt.instantiate(m, &Default::default())), ErrorCode::InvalidModuleHandle);
+    assert_eq!(
+        rt.call(i, "add", &[Value::I32(2), Value::I32(3)]).unwrap(),
+        [Value::I32(5)]
+    );
+    assert_eq!(
+        code(rt.instantiate(m, &Default::default())),
+        ErrorCode::InvalidModuleHandle
+    );
     assert_eq!(code(rt.drop_module(m)), ErrorCode::InvalidModuleHandle);
     assert_eq!(code(rt.module_exports(m)), ErrorCode::InvalidModuleHandle);
     rt.drop_instance(i).unwrap();
@@ -93,10 +108,22 @@ fn stale_and_forged_handles_are_rejected() {
     // The slot is reused by the next instance; the old handle must not reach it.
     let j = rt.instantiate(m, &Default::default()).unwrap();
     assert_ne!(i, j);
-    assert_eq!(code(rt.call(i, "add", &[Value::I32(1), Value::I32(1)])), ErrorCode::InvalidInstanceHandle);
-    assert_eq!(rt.call(j, "add", &[Value::I32(1), Value::I32(1)]).unwrap(), [Value::I32(2)]);
-    assert_eq!(code(rt.call(InstanceId(0xdead_beef), "add", &[])), ErrorCode::InvalidInstanceHandle);
-    assert_eq!(code(rt.instantiate(ModuleId(u64::MAX), &Default::default())), ErrorCode::InvalidModuleHandle);
+    assert_eq!(
+        code(rt.call(i, "add", &[Value::I32(1), Value::I32(1)])),
+        ErrorCode::InvalidInstanceHandle
+    );
+    assert_eq!(
+        rt.call(j, "add", &[Value::I32(1), Value::I32(1)]).unwrap(),
+        [Value::I32(2)]
+    );
+    assert_eq!(
+        code(rt.call(InstanceId(0xdead_beef), "add", &[])),
+        ErrorCode::InvalidInstanceHandle
+    );
+    assert_eq!(
+        code(rt.instantiate(ModuleId(u64::MAX), &Default::default())),
+        ErrorCode::InvalidModuleHandle
+    );
 }
 
 #[test]

@@ -28,8 +28,18 @@ fn instances_are_created_called_and_dropped_from_many_threads() {
 #[test]
 fn one_long_call_does_not_block_calls_on_other_instances() {
     let rt = runtime();
-    let m = rt.compile(br#"(module (func (export "spin") (loop $l (br $l))))"#).unwrap();
-    let slow = rt.instantiate(m, &InstanceOptions { timeout: Some(Duration::from_secs(1)), ..Default::default() }).unwrap();
+    let m = rt
+        .compile(br#"(module (func (export "spin") (loop $l (br $l))))"#)
+        .unwrap();
+    let slow = rt
+        .instantiate(
+            m,
+            &InstanceOptions {
+                timeout: Some(Duration::from_secs(1)),
+                ..Default::default()
+            },
+        )
+        .unwrap();
     let (_, fast) = instance(&rt, ADD);
     let done = AtomicBool::new(false);
     std::thread::scope(|s| {
@@ -52,11 +62,16 @@ fn one_long_call_does_not_block_calls_on_other_instances() {
 fn compiling_the_same_bytes_concurrently_yields_one_module() {
     let rt = runtime();
     let ids: Vec<_> = std::thread::scope(|s| {
-        let hs: Vec<_> = (0..4).map(|_| s.spawn(|| rt.compile(ADD.as_bytes()).unwrap())).collect();
+        let hs: Vec<_> = (0..4)
+            .map(|_| s.spawn(|| rt.compile(ADD.as_bytes()).unwrap()))
+            .collect();
         hs.into_iter().map(|h| h.join().unwrap()).collect()
     });
     for id in ids {
         let i = rt.instantiate(id, &Default::default()).unwrap();
-        assert_eq!(rt.call(i, "add", &[Value::I32(2), Value::I32(2)]).unwrap(), [Value::I32(4)]);
+        assert_eq!(
+            rt.call(i, "add", &[Value::I32(2), Value::I32(2)]).unwrap(),
+            [Value::I32(4)]
+        );
     }
 }

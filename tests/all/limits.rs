@@ -22,7 +22,10 @@ fn with(opts: InstanceOptions) -> (Runtime, InstanceId) {
 
 #[test]
 fn instance_fuel_stops_an_infinite_loop() {
-    let (rt, i) = with(InstanceOptions { fuel: Some(100_000), ..Default::default() });
+    let (rt, i) = with(InstanceOptions {
+        fuel: Some(100_000),
+        ..Default::default()
+    });
     let err = rt.call(i, "spin", &[]).unwrap_err();
     assert_eq!(err.code(), ErrorCode::FuelExhausted);
     assert_eq!(rt.fuel_left(i).unwrap(), Some(0));
@@ -32,7 +35,10 @@ fn instance_fuel_stops_an_infinite_loop() {
 
 #[test]
 fn instance_fuel_is_spent_across_calls() {
-    let (rt, i) = with(InstanceOptions { fuel: Some(1_000_000), ..Default::default() });
+    let (rt, i) = with(InstanceOptions {
+        fuel: Some(1_000_000),
+        ..Default::default()
+    });
     assert_eq!(rt.call(i, "count", &[Value::I32(1000)]).unwrap(), [Value::I32(1000)]);
     let left = rt.fuel_left(i).unwrap().unwrap();
     assert!(left < 1_000_000 && left > 900_000, "{left}");
@@ -40,31 +46,52 @@ fn instance_fuel_is_spent_across_calls() {
 
 #[test]
 fn call_fuel_gives_each_call_its_own_budget() {
-    let (rt, i) = with(InstanceOptions { call_fuel: Some(50_000), ..Default::default() });
+    let (rt, i) = with(InstanceOptions {
+        call_fuel: Some(50_000),
+        ..Default::default()
+    });
     assert_eq!(code(rt.call(i, "spin", &[])), ErrorCode::FuelExhausted);
     // A fresh budget for the next call.
     assert_eq!(rt.call(i, "count", &[Value::I32(100)]).unwrap(), [Value::I32(100)]);
     // A per-call override.
     let mut out = vec![];
-    let tight = CallLimits { fuel: Some(10), ..Default::default() };
-    assert_eq!(code(rt.call_into(i, "count", &[Value::I32(100)], tight, &mut out)), ErrorCode::FuelExhausted);
+    let tight = CallLimits {
+        fuel: Some(10),
+        ..Default::default()
+    };
+    assert_eq!(
+        code(rt.call_into(i, "count", &[Value::I32(100)], tight, &mut out)),
+        ErrorCode::FuelExhausted
+    );
 }
 
 #[test]
 fn per_call_limits_need_an_instrumented_instance() {
     let (rt, i) = with(InstanceOptions::default());
-    let limits = CallLimits { fuel: Some(10), ..Default::default() };
-    assert_eq!(code(rt.call_into(i, "count", &[Value::I32(1)], limits, &mut vec![])), ErrorCode::CallError);
+    let limits = CallLimits {
+        fuel: Some(10),
+        ..Default::default()
+    };
+    assert_eq!(
+        code(rt.call_into(i, "count", &[Value::I32(1)], limits, &mut vec![])),
+        ErrorCode::CallError
+    );
 }
 
 #[test]
 fn a_timeout_stops_an_infinite_loop_within_twice_its_length() {
-    let (rt, i) = with(InstanceOptions { timeout: Some(Duration::from_millis(100)), ..Default::default() });
+    let (rt, i) = with(InstanceOptions {
+        timeout: Some(Duration::from_millis(100)),
+        ..Default::default()
+    });
     let start = Instant::now();
     let err = rt.call(i, "spin", &[]).unwrap_err();
     let took = start.elapsed();
     assert_eq!(err.code(), ErrorCode::Timeout);
-    assert!(took >= Duration::from_millis(100) && took < Duration::from_millis(200), "{took:?}");
+    assert!(
+        took >= Duration::from_millis(100) && took < Duration::from_millis(200),
+        "{took:?}"
+    );
     // The instance keeps serving, with a fresh deadline per call.
     assert_eq!(rt.call(i, "count", &[Value::I32(5)]).unwrap(), [Value::I32(5)]);
     assert_eq!(code(rt.call(i, "spin", &[])), ErrorCode::Timeout);
@@ -72,9 +99,18 @@ fn a_timeout_stops_an_infinite_loop_within_twice_its_length() {
 
 #[test]
 fn per_call_timeout_overrides_the_instance_default() {
-    let (rt, i) = with(InstanceOptions { timeout: Some(Duration::from_secs(60)), ..Default::default() });
-    let limits = CallLimits { timeout: Some(Duration::from_millis(20)), ..Default::default() };
-    assert_eq!(code(rt.call_into(i, "spin", &[], limits, &mut vec![])), ErrorCode::Timeout);
+    let (rt, i) = with(InstanceOptions {
+        timeout: Some(Duration::from_secs(60)),
+        ..Default::default()
+    });
+    let limits = CallLimits {
+        timeout: Some(Duration::from_millis(20)),
+        ..Default::default()
+    };
+    assert_eq!(
+        code(rt.call_into(i, "spin", &[], limits, &mut vec![])),
+        ErrorCode::Timeout
+    );
 }
 
 #[test]
@@ -122,7 +158,9 @@ fn the_pool_size_caps_live_instances_without_a_pool_error() {
     config.pool.total_instances = 3;
     let rt = Runtime::new(config);
     let m = rt.compile(ADD.as_bytes()).unwrap();
-    let live: Vec<_> = (0..3).map(|_| rt.instantiate(m, &Default::default()).unwrap()).collect();
+    let live: Vec<_> = (0..3)
+        .map(|_| rt.instantiate(m, &Default::default()).unwrap())
+        .collect();
     assert_eq!(code(rt.instantiate(m, &Default::default())), ErrorCode::LimitExceeded);
     for i in live {
         rt.drop_instance(i).unwrap();
@@ -136,8 +174,19 @@ fn code_without_limits_is_compiled_without_checks() {
     let rt = runtime();
     let m = rt.compile(LOOPS.as_bytes()).unwrap();
     let plain = rt.instantiate(m, &Default::default()).unwrap();
-    let fueled = rt.instantiate(m, &InstanceOptions { fuel: Some(10), ..Default::default() }).unwrap();
+    let fueled = rt
+        .instantiate(
+            m,
+            &InstanceOptions {
+                fuel: Some(10),
+                ..Default::default()
+            },
+        )
+        .unwrap();
     assert_eq!(rt.call(plain, "count", &[Value::I32(100)]).unwrap(), [Value::I32(100)]);
-    assert_eq!(code(rt.call(fueled, "count", &[Value::I32(100)])), ErrorCode::FuelExhausted);
+    assert_eq!(
+        code(rt.call(fueled, "count", &[Value::I32(100)])),
+        ErrorCode::FuelExhausted
+    );
     assert_eq!(rt.fuel_left(plain).unwrap(), None);
 }

@@ -22,7 +22,10 @@ fn write_then_read_round_trips() {
     let mut buf = [0u8; 12];
     rt.read_memory(i, None, 100, &mut buf).unwrap();
     assert_eq!(&buf, b"Hello, WASM!");
-    assert_eq!(rt.call(i, "load", &[Value::I32(100)]).unwrap(), [Value::I32(b'H' as i32)]);
+    assert_eq!(
+        rt.call(i, "load", &[Value::I32(100)]).unwrap(),
+        [Value::I32(b'H' as i32)]
+    );
 }
 
 #[test]
@@ -39,11 +42,17 @@ fn out_of_bounds_access_is_a_memory_error_and_writes_nothing() {
     let err = rt.read_memory(i, None, 999_999_999, &mut [0u8; 1024]).unwrap_err();
     assert_eq!(err.code(), ErrorCode::MemoryError);
     assert!(err.to_string().contains("out of bounds"), "{err}");
-    assert_eq!(code(rt.write_memory(i, None, 65530, b"0123456789")), ErrorCode::MemoryError);
+    assert_eq!(
+        code(rt.write_memory(i, None, 65530, b"0123456789")),
+        ErrorCode::MemoryError
+    );
     let mut tail = [1u8; 6];
     rt.read_memory(i, None, 65530, &mut tail).unwrap();
     assert_eq!(tail, [0; 6], "a failed write must not write a prefix");
-    assert_eq!(code(rt.read_memory(i, None, u64::MAX, &mut [0u8; 1])), ErrorCode::MemoryError);
+    assert_eq!(
+        code(rt.read_memory(i, None, u64::MAX, &mut [0u8; 1])),
+        ErrorCode::MemoryError
+    );
 }
 
 #[test]
@@ -78,7 +87,10 @@ fn an_instance_without_memory_says_so() {
 fn the_memory_cap_stops_guest_and_host_growth() {
     let rt = runtime();
     let m = rt.compile(MEM.as_bytes()).unwrap();
-    let opts = InstanceOptions { max_memory_bytes: Some(2 * 65536), ..Default::default() };
+    let opts = InstanceOptions {
+        max_memory_bytes: Some(2 * 65536),
+        ..Default::default()
+    };
     let i = rt.instantiate(m, &opts).unwrap();
     assert_eq!(rt.call(i, "grow", &[Value::I32(1)]).unwrap(), [Value::I32(1)]);
     // The guest's memory.grow past the cap returns -1 …
@@ -93,6 +105,9 @@ fn the_memory_cap_stops_guest_and_host_growth() {
 fn a_module_needing_more_than_the_cap_fails_to_instantiate() {
     let rt = runtime();
     let m = rt.compile(br#"(module (memory 4))"#).unwrap();
-    let opts = InstanceOptions { max_memory_bytes: Some(65536), ..Default::default() };
+    let opts = InstanceOptions {
+        max_memory_bytes: Some(65536),
+        ..Default::default()
+    };
     assert_eq!(code(rt.instantiate(m, &opts)), ErrorCode::InstantiateError);
 }

@@ -4,7 +4,13 @@ use crate::*;
 
 fn tool(rt: &Runtime, wasi: WasiOptions) -> ext_wasm::Result<InstanceId> {
     let m = rt.compile_file(fixture("plugins/wasi_tool.wasm")).unwrap();
-    rt.instantiate(m, &InstanceOptions { wasi: Some(wasi), ..Default::default() })
+    rt.instantiate(
+        m,
+        &InstanceOptions {
+            wasi: Some(wasi),
+            ..Default::default()
+        },
+    )
 }
 
 fn captured(args: &[&str]) -> WasiOptions {
@@ -81,7 +87,11 @@ fn preopens_map_guest_paths_to_host_directories() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("in.txt"), "from the host").unwrap();
     let rt = runtime();
-    let preopen = |read_only| Preopen { host: dir.path().into(), guest: "/data".into(), read_only };
+    let preopen = |read_only| Preopen {
+        host: dir.path().into(),
+        guest: "/data".into(),
+        read_only,
+    };
     let mut w = captured(&["cat", "/data/in.txt"]);
     w.preopens = vec![preopen(true)];
     let i = tool(&rt, w).unwrap();
@@ -92,7 +102,10 @@ fn preopens_map_guest_paths_to_host_directories() {
     w.preopens = vec![preopen(false)];
     let i = tool(&rt, w).unwrap();
     assert_eq!(rt.run_command(i).unwrap(), 0);
-    assert_eq!(std::fs::read_to_string(dir.path().join("out.txt")).unwrap(), "from the guest");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("out.txt")).unwrap(),
+        "from the guest"
+    );
 }
 
 #[test]
@@ -100,7 +113,11 @@ fn read_only_preopens_refuse_writes() {
     let dir = tempfile::tempdir().unwrap();
     let rt = runtime();
     let mut w = captured(&["write", "/data/out.txt", "nope"]);
-    w.preopens = vec![Preopen { host: dir.path().into(), guest: "/data".into(), read_only: true }];
+    w.preopens = vec![Preopen {
+        host: dir.path().into(),
+        guest: "/data".into(),
+        read_only: true,
+    }];
     let i = tool(&rt, w).unwrap();
     assert_eq!(rt.run_command(i).unwrap(), 1);
     assert!(!dir.path().join("out.txt").exists());
@@ -111,7 +128,11 @@ fn paths_outside_the_preopens_are_invisible() {
     let dir = tempfile::tempdir().unwrap();
     let rt = runtime();
     let mut w = captured(&["cat", "/data/../../etc/passwd"]);
-    w.preopens = vec![Preopen { host: dir.path().into(), guest: "/data".into(), read_only: true }];
+    w.preopens = vec![Preopen {
+        host: dir.path().into(),
+        guest: "/data".into(),
+        read_only: true,
+    }];
     let i = tool(&rt, w).unwrap();
     assert_eq!(rt.run_command(i).unwrap(), 1);
     assert_eq!(rt.stdout(i).unwrap(), b"");
@@ -121,7 +142,11 @@ fn paths_outside_the_preopens_are_invisible() {
 fn a_missing_preopen_directory_is_a_wasi_error() {
     let rt = runtime();
     let mut w = captured(&[]);
-    w.preopens = vec![Preopen { host: "/no/such/dir".into(), guest: "/data".into(), read_only: false }];
+    w.preopens = vec![Preopen {
+        host: "/no/such/dir".into(),
+        guest: "/data".into(),
+        read_only: false,
+    }];
     assert_eq!(code(tool(&rt, w)), ErrorCode::WasiError);
 }
 
@@ -131,7 +156,11 @@ fn wasi_modules_without_options_get_an_empty_context() {
     let m = rt.compile_file(fixture("plugins/wasi_tool.wasm")).unwrap();
     let i = rt.instantiate(m, &Default::default()).unwrap();
     assert_eq!(rt.run_command(i).unwrap(), 0);
-    assert_eq!(rt.stdout(i).unwrap(), b"", "stdout is discarded unless captured or inherited");
+    assert_eq!(
+        rt.stdout(i).unwrap(),
+        b"",
+        "stdout is discarded unless captured or inherited"
+    );
 }
 
 #[test]
@@ -139,7 +168,10 @@ fn a_wasi_guest_writes_stdout_from_inside_a_tokio_runtime() {
     // wasmtime-wasi's sync bindings `block_on` the ambient runtime, which panics on a thread already driving
     // one; the runtime must route around it.
     let rt = runtime();
-    let tokio_rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let tokio_rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let out = tokio_rt.block_on(async {
         let i = tool(&rt, captured(&["echo", "inside", "tokio"])).unwrap();
         assert_eq!(rt.run_command(i).unwrap(), 0);

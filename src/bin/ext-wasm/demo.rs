@@ -86,10 +86,18 @@ const INPUT: &[u8; 64] = b"The quick brown fox jumps over the lazy dog. ext_wasm
 fn buffer_kernel(rt: &Runtime, i: InstanceId, kernel: &str, out: &mut Vec<Value>) -> Result<(), Error> {
     out.clear();
     rt.call_into(i, "buffer", &[], CallLimits::default(), out)?;
-    let Some(Value::I32(ptr)) = out.first().copied() else { return Err(Error::Type("buffer() -> i32".into())) };
+    let Some(Value::I32(ptr)) = out.first().copied() else {
+        return Err(Error::Type("buffer() -> i32".into()));
+    };
     rt.write_memory(i, None, ptr as u32 as u64, INPUT)?;
     out.clear();
-    rt.call_into(i, kernel, &[Value::I32(ptr), Value::I32(INPUT.len() as i32)], CallLimits::default(), out)
+    rt.call_into(
+        i,
+        kernel,
+        &[Value::I32(ptr), Value::I32(INPUT.len() as i32)],
+        CallLimits::default(),
+        out,
+    )
 }
 
 fn checksum_call(rt: &Runtime, i: InstanceId, out: &mut Vec<Value>) -> Result<(), Error> {
@@ -117,7 +125,13 @@ pub fn demo(args: DemoArgs, cache: &CacheArgs) -> Result<ExitCode, Error> {
         cache.cache_dir = Some(PathBuf::from("cache"));
     }
     let runtime = Runtime::new(cache.config());
-    let uncached = Runtime::new(CacheArgs { cache_dir: None, no_cache: true }.config());
+    let uncached = Runtime::new(
+        CacheArgs {
+            cache_dir: None,
+            no_cache: true,
+        }
+        .config(),
+    );
     let dir = runtime.cache_stats().dir;
     eprintln!(
         "ext-wasm demo: plugins from {}, cache {}",
@@ -137,14 +151,23 @@ pub fn demo(args: DemoArgs, cache: &CacheArgs) -> Result<ExitCode, Error> {
         s.rejected,
         s.entries,
         s.bytes_on_disk as f64 / 1024.0,
-        if s.hits == 0 { "  (run `ext-wasm demo` again to see the warm start)" } else { "" }
+        if s.hits == 0 {
+            "  (run `ext-wasm demo` again to see the warm start)"
+        } else {
+            ""
+        }
     );
     Ok(ExitCode::SUCCESS)
 }
 
 fn measure(plugin: &Plugin, args: &DemoArgs, runtime: &Runtime, uncached: &Runtime) -> Result<Row, Error> {
     let path = args.plugins.join(plugin.file);
-    let bytes = std::fs::read(&path).map_err(|e| Error::Io(format!("cannot read {}: {e} (run from the repository root)", path.display())))?;
+    let bytes = std::fs::read(&path).map_err(|e| {
+        Error::Io(format!(
+            "cannot read {}: {e} (run from the repository root)",
+            path.display()
+        ))
+    })?;
     eprintln!("• {} ({} KiB): {}", plugin.file, bytes.len() / 1024, plugin.what);
 
     // This process's first load: compiled on the first run ever, a cache hit afterwards.

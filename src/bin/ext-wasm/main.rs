@@ -11,7 +11,11 @@ use clap::{Args, Parser, Subcommand};
 use ext_wasm::{Error, Runtime, RuntimeConfig};
 
 #[derive(Parser)]
-#[command(name = "ext-wasm", version, about = "Run WebAssembly plugins with ext_wasm (Wasmtime + artifact cache + pooled instances)")]
+#[command(
+    name = "ext-wasm",
+    version,
+    about = "Run WebAssembly plugins with ext_wasm (Wasmtime + artifact cache + pooled instances)"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -85,7 +89,12 @@ fn compile(modules: &[PathBuf], cache: &CacheArgs) -> Result<ExitCode, Error> {
     for path in modules {
         let (report, took) = Runtime::timed(|| runtime.compile_file_report(path));
         let report = report?;
-        println!("{}: {:?} in {:.2} ms", path.display(), report.origin, took.as_secs_f64() * 1e3);
+        println!(
+            "{}: {:?} in {:.2} ms",
+            path.display(),
+            report.origin,
+            took.as_secs_f64() * 1e3
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use ext_wasm::{Error, ExportKind, InstanceOptions, OutputMode, InputMode, Preopen, Runtime, Value, WasiOptions};
+use ext_wasm::{Error, ExportKind, InputMode, InstanceOptions, OutputMode, Preopen, Runtime, Value, WasiOptions};
 
 use crate::CacheArgs;
 
@@ -49,7 +49,11 @@ fn preopen(spec: &str, read_only: bool) -> Preopen {
         Some((h, g)) => (h, g.to_string()),
         None => (spec, spec.to_string()),
     };
-    Preopen { host: PathBuf::from(host), guest, read_only }
+    Preopen {
+        host: PathBuf::from(host),
+        guest,
+        read_only,
+    }
 }
 
 fn env_pair(spec: &str) -> Result<(String, String), Error> {
@@ -112,17 +116,30 @@ pub fn run(a: RunArgs, cache: &CacheArgs) -> Result<ExitCode, Error> {
     Ok(ExitCode::from(code.clamp(0, 255) as u8))
 }
 
-fn invoke(runtime: &Runtime, module: ext_wasm::ModuleId, instance: ext_wasm::InstanceId, name: &str, args: &[String]) -> Result<(), Error> {
+fn invoke(
+    runtime: &Runtime,
+    module: ext_wasm::ModuleId,
+    instance: ext_wasm::InstanceId,
+    name: &str,
+    args: &[String],
+) -> Result<(), Error> {
     let exports = runtime.module_exports(module)?;
     let export = exports
         .iter()
         .find(|e| e.name == name)
         .ok_or_else(|| Error::ExportNotFound(format!("no export named `{name}`")))?;
     if export.kind != ExportKind::Func {
-        return Err(Error::ExportNotFound(format!("`{name}` is a {}, not a function", export.kind)));
+        return Err(Error::ExportNotFound(format!(
+            "`{name}` is a {}, not a function",
+            export.kind
+        )));
     }
     if args.len() != export.params.len() {
-        return Err(Error::Type(format!("`{name}` takes {} argument(s), got {}", export.params.len(), args.len())));
+        return Err(Error::Type(format!(
+            "`{name}` takes {} argument(s), got {}",
+            export.params.len(),
+            args.len()
+        )));
     }
     let values = args
         .iter()
