@@ -443,6 +443,37 @@ unsafe fn bytes_out<'a>(ptr: *mut u8, len: usize) -> Result<&'a mut [u8]> {
     Ok(unsafe { std::slice::from_raw_parts_mut(ptr, len) })
 }
 
+/// [`bytes_in`] for an argument passed beside the out record (or frame) `out`: refused (5007) when the two
+/// overlap, as when a caller passes one buffer as both.
+///
+/// # Safety
+/// As [`bytes_in`] for `ptr`.
+unsafe fn input_beside<'a>(ptr: *const u8, len: usize, out: *mut u8, out_len: usize, what: &str) -> Result<&'a [u8]> {
+    if overlap(ptr, len, out, out_len) {
+        return Err(Error::Type(format!("the {what} and the out buffer overlap")));
+    }
+    // SAFETY: forwarded contract.
+    unsafe { bytes_in(ptr, len) }
+}
+
+/// [`bytes_out`] for a destination passed beside the out record `out`, refusing an overlap as [`input_beside`].
+///
+/// # Safety
+/// As [`bytes_out`] for `ptr`.
+unsafe fn output_beside<'a>(
+    ptr: *mut u8,
+    len: usize,
+    out: *mut u8,
+    out_len: usize,
+    what: &str,
+) -> Result<&'a mut [u8]> {
+    if overlap(ptr, len, out, out_len) {
+        return Err(Error::Type(format!("the {what} and the out buffer overlap")));
+    }
+    // SAFETY: forwarded contract.
+    unsafe { bytes_out(ptr, len) }
+}
+
 /// Whether two byte ranges overlap (a caller passing one buffer as two arguments).
 fn overlap(a: *const u8, a_len: usize, b: *const u8, b_len: usize) -> bool {
     let (a, b) = (a as usize, b as usize);
@@ -554,11 +585,8 @@ pub unsafe extern "C" fn ext_wasm_compile(bytes: *const u8, len: usize, out: *mu
     // SAFETY: the caller guarantees `out` is valid and exclusively ours for `out_len` bytes during the call.
     let record = unsafe { Out::new(out, out_len) };
     run(record, |o| {
-        if overlap(bytes, len, out, out_len) {
-            return Err(Error::Type("the bytes and the out buffer overlap".into()));
-        }
-        // SAFETY: forwarded contract for `bytes`, disjoint from `out` (checked above).
-        let bytes = unsafe { bytes_in(bytes, len) }?;
+        // SAFETY: forwarded contract for `bytes`; the helper refuses an overlap with `out`.
+        let bytes = unsafe { input_beside(bytes, len, out, out_len, "bytes") }?;
         let id = runtime().compile(bytes)?;
         o.set_a(id.0);
         Ok(())
@@ -577,11 +605,8 @@ pub unsafe extern "C" fn ext_wasm_compile_file(path: *const u8, len: usize, out:
     // SAFETY: the caller guarantees `out` is valid and exclusively ours for `out_len` bytes during the call.
     let record = unsafe { Out::new(out, out_len) };
     run(record, |o| {
-        if overlap(path, len, out, out_len) {
-            return Err(Error::Type("the path and the out buffer overlap".into()));
-        }
-        // SAFETY: forwarded contract for `path`, disjoint from `out` (checked above).
-        let raw = unsafe { bytes_in(path, len) }?;
+        // SAFETY: forwarded contract for `path`; the helper refuses an overlap with `out`.
+        let raw = unsafe { input_beside(path, len, out, out_len, "path") }?;
         #[cfg(unix)]
         let path = std::path::Path::new(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(raw));
         #[cfg(not(unix))]
@@ -639,11 +664,8 @@ pub unsafe extern "C" fn ext_wasm_instantiate(
     // SAFETY: the caller guarantees `out` is valid and exclusively ours for `out_len` bytes during the call.
     let record = unsafe { Out::new(out, out_len) };
     run(record, |o| {
-        if overlap(options_json, len, out, out_len) {
-            return Err(Error::Type("the options and the out buffer overlap".into()));
-        }
-        // SAFETY: forwarded contract for `options_json`, disjoint from `out` (checked above).
-        let text = unsafe { bytes_in(options_json, len) }?;
+        // SAFETY: forwarded contract for `options_json`; the helper refuses an overlap with `out`.
+        let text = unsafe { input_beside(options_json, len, out, out_len, "options") }?;
         let options = if len == 0 {
             InstanceOptions::default()
         } else {
@@ -693,11 +715,8 @@ pub unsafe extern "C" fn ext_wasm_call(
     // SAFETY: the caller guarantees `frame` is valid and exclusively ours for `frame_len` bytes during the call.
     let record = unsafe { Out::new(frame, frame_len) };
     run(record, |o| {
-        if overlap(name, name_len, frame, frame_len) {
-            return Err(Error::Type("the name and the frame overlap".into()));
-        }
-        // SAFETY: forwarded contract for `name`, disjoint from `frame` (checked above).
-        let name = export_name(unsafe { bytes_in(name, name_len) }?)?;
+        // SAFETY: forwarded contract for `name`; the helper refuses an overlap with `frame`.
+        let name = export_name(unsafe { input_beside(name, name_len, frame, frame_len, "name") }?)?;
         let instance = InstanceId(instance);
         // The thread's scratch vectors, borrowed in place. Busy only if this thread re-entered `ext_wasm_call`
         // during a call (guests cannot call back into the host today); then the call gets vectors of its own.
@@ -835,11 +854,8 @@ pub unsafe extern "C" fn ext_wasm_memory_read(
     // SAFETY: the caller guarantees `out` is valid and exclusively ours for `out_len` bytes during the call.
     let record = unsafe { Out::new(out, out_len) };
     run(record, |_| {
-        if overlap(dst, len, out, out_len) {
-            return Err(Error::Type("the destination and the out buffer overlap".into()));
-        }
-        // SAFETY: forwarded contract for `dst`, disjoint from `out` (checked above).
-        let dst = unsafe { bytes_out(dst, len) }?;
+        // SAFETY: forwarded contract for `dst`; the helper refuses an overlap with `out`.
+        let dst = unsafe { output_beside(dst, len, out, out_len, "destination") }?;
         runtime().read_memory(InstanceId(instance), None, offset, dst)
     })
 }
@@ -862,11 +878,8 @@ pub unsafe extern "C" fn ext_wasm_memory_write(
     // SAFETY: the caller guarantees `out` is valid and exclusively ours for `out_len` bytes during the call.
     let record = unsafe { Out::new(out, out_len) };
     run(record, |_| {
-        if overlap(src, len, out, out_len) {
-            return Err(Error::Type("the source and the out buffer overlap".into()));
-        }
-        // SAFETY: forwarded contract for `src`, disjoint from `out` (checked above).
-        let src = unsafe { bytes_in(src, len) }?;
+        // SAFETY: forwarded contract for `src`; the helper refuses an overlap with `out`.
+        let src = unsafe { input_beside(src, len, out, out_len, "source") }?;
         runtime().write_memory(InstanceId(instance), None, offset, src)
     })
 }
