@@ -7,7 +7,7 @@
  * Frames live in their own (off-heap) `ArrayBuffer`, so their address never moves: the FFI backend passes them
  * as a pointer taken once (`Deno.UnsafePointer.of`), which Deno's fast call path takes for free, where a `buffer`
  * argument costs ~12 ns per call. {@link encodeFrame} / {@link decodeFrame} use typed-array views over the frame
- * (the hot path of `callSync`); {@link encodeArgs} / {@link decodeResults} are the same encoding over a `DataView`.
+ * (the hot path of `callSync`); both backends share them.
  *
  * @module
  */
@@ -81,41 +81,8 @@ export function headerU64(view: DataView, at: number): number {
 /**
  * Write `args` into the frame's slots. Numbers and bigints go untyped (the core converts them by the export's
  * signature and refuses lossy conversions with 5007); `Typed` values go typed. Anything else → 5007. A BigInt
- * beyond ±2^127 is clamped: it is out of range for every wasm type either way, and the core says so.
- */
-export function encodeArgs(view: DataView, args: readonly WasmArg[]): void {
-  let at = HEADER;
-  for (let i = 0; i < args.length; i++) at = encodeOne(view, at, args[i], i);
-}
-
-/** Read `count` results from the frame's slots. */
-export function decodeResults(view: DataView, count: number): WasmResult[] {
-  const out: WasmResult[] = new Array(count);
-  let at = HEADER;
-  for (let i = 0; i < count; i++, at += SLOT) {
-    switch (view.getUint8(at)) {
-      case TAG_I32:
-        out[i] = view.getInt32(at + 8, true);
-        break;
-      case TAG_I64:
-        out[i] = view.getBigInt64(at + 8, true);
-        break;
-      case TAG_F32:
-        out[i] = view.getFloat32(at + 8, true);
-        break;
-      case TAG_F64:
-        out[i] = view.getFloat64(at + 8, true);
-        break;
-      default:
-        throw wasmError(ErrorCode.CallError, `result ${i}: unknown value tag ${view.getUint8(at)} from the host`);
-    }
-  }
-  return out;
-}
-
-/**
- * {@link encodeArgs} over the frame's typed views: the same bytes, fewer checks on the common path (numbers).
- * Anything but a number takes the general path for that argument.
+ * beyond ±2^127 is clamped: it is out of range for every wasm type either way, and the core says so. Numbers
+ * (the common case) are written through the frame's typed views; anything else takes the general path.
  */
 export function encodeFrame(f: Frame, args: readonly WasmArg[]): void {
   const u8 = f.bytes;
@@ -195,7 +162,7 @@ function resultAt(f: Frame, i: number): WasmResult {
   }
 }
 
-/** {@link decodeResults} over the frame's typed views; zero and one result (the common cases) skip the loop. */
+/** Read `count` results from the frame's slots; zero and one result (the common cases) skip the loop. */
 export function decodeFrame(f: Frame, count: number): WasmResult[] {
   if (count === 1) return [resultAt(f, 0)];
   if (count === 0) return [];

@@ -75,23 +75,6 @@ export interface InstanceOptions {
   maxMemoryBytes?: number;
 }
 
-const OPTION_KEYS = new Set<string>([
-  "preopens",
-  "readonlyPreopens",
-  "env",
-  "args",
-  "programName",
-  "stdin",
-  "inheritStdin",
-  "inheritStdout",
-  "inheritStderr",
-  "captureStdout",
-  "captureStderr",
-  "fuel",
-  "callFuel",
-  "timeoutMs",
-  "maxMemoryBytes",
-]);
 const WASI_KEYS = [
   "preopens",
   "readonlyPreopens",
@@ -105,6 +88,7 @@ const WASI_KEYS = [
   "captureStdout",
   "captureStderr",
 ];
+const OPTION_KEYS = new Set<string>([...WASI_KEYS, "fuel", "callFuel", "timeoutMs", "maxMemoryBytes"]);
 
 // ---------------------------------------------------------------------------------------------------------------
 // Backend selection

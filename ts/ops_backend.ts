@@ -26,7 +26,7 @@ import type {
   WasmResult,
 } from "./backend.ts";
 import { errorName, WasmError, withPrefix } from "./errors.ts";
-import { decodeResults, encodeArgs, type Frame, newFrame, SLOTS, slotsFor } from "./frame.ts";
+import { decodeFrame, encodeFrame, type Frame, newFrame, SLOTS, slotsFor } from "./frame.ts";
 
 /** The ops this backend calls (all `Deno.core.ops.op_wasm_*`). */
 export interface WasmOps {
@@ -208,9 +208,9 @@ export function createOpsBackend(ops: WasmOps): Backend {
     async call(instance: number, name: string, args: readonly WasmArg[]): Promise<WasmResult[]> {
       const f = takeFrame(slotsFor(args));
       try {
-        encodeArgs(f.view, args);
+        encodeFrame(f, args);
         const count = await later(() => ops.op_wasm_call(instance, name, f.bytes, args.length));
-        return decodeResults(f.view, count);
+        return decodeFrame(f, count);
       } finally {
         giveFrame(f);
       }
@@ -218,9 +218,9 @@ export function createOpsBackend(ops: WasmOps): Backend {
 
     callSync(instance: number, name: string, args: readonly WasmArg[]): WasmResult[] {
       const f = args.length <= SLOTS / 2 ? frame : newFrame(Math.max(SLOTS, slotsFor(args)));
-      encodeArgs(f.view, args);
+      encodeFrame(f, args);
       const count = sync(() => ops.op_wasm_call_sync(instance, name, f.bytes, args.length));
-      return decodeResults(f.view, count);
+      return decodeFrame(f, count);
     },
 
     runCommand: (instance: number) => later(() => ops.op_wasm_run_command(instance)),
