@@ -2,7 +2,7 @@
 //! `TypedFunc`), without and with WASI.
 
 use criterion::{criterion_group, Criterion};
-use ext_wasm::{CallLimits, InstanceOptions, OutputMode, Value, WasiOptions};
+use ext_wasm::{InstanceOptions, OutputMode, WasiOptions};
 use wasmtime::{Linker, Module, Store};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::WasiCtxBuilder;
@@ -17,17 +17,7 @@ fn bench(c: &mut Criterion) {
     let mut out = Vec::with_capacity(1);
     g.bench_function("ext_wasm/no_wasi", |b| {
         b.iter(|| {
-            let i = rt.instantiate(m, &opts).unwrap();
-            out.clear();
-            rt.call_into(
-                i,
-                "add",
-                &[Value::I32(1), Value::I32(2)],
-                CallLimits::default(),
-                &mut out,
-            )
-            .unwrap();
-            rt.drop_instance(i).unwrap();
+            churn_once(&rt, m, &opts, &mut out);
         })
     });
 
@@ -54,17 +44,7 @@ fn bench(c: &mut Criterion) {
     };
     g.bench_function("ext_wasm/wasi_add", |b| {
         b.iter(|| {
-            let i = rt.instantiate(m_small, &small_opts).unwrap();
-            out.clear();
-            rt.call_into(
-                i,
-                "add",
-                &[Value::I32(1), Value::I32(2)],
-                CallLimits::default(),
-                &mut out,
-            )
-            .unwrap();
-            rt.drop_instance(i).unwrap();
+            churn_once(&rt, m_small, &small_opts, &mut out);
         })
     });
 

@@ -9,7 +9,7 @@ pub mod threads;
 
 use std::path::{Path, PathBuf};
 
-use ext_wasm::{Runtime, RuntimeConfig};
+use ext_wasm::{CallLimits, InstanceOptions, ModuleId, Runtime, RuntimeConfig, Value};
 
 pub const ADD: &str = r#"(module (memory (export "memory") 1)
   (func (export "add") (param i32 i32) (result i32) local.get 0 local.get 1 i32.add))"#;
@@ -58,4 +58,13 @@ pub fn raw_engine(fuel: bool, epoch: bool) -> wasmtime::Engine {
         .consume_fuel(fuel)
         .epoch_interruption(epoch);
     wasmtime::Engine::new(&config).unwrap()
+}
+
+/// One unit of plugin-host churn: instantiate, call `add(1, 2)`, drop.
+pub fn churn_once(rt: &Runtime, m: ModuleId, opts: &InstanceOptions, out: &mut Vec<Value>) {
+    let i = rt.instantiate(m, opts).unwrap();
+    out.clear();
+    rt.call_into(i, "add", &[Value::I32(1), Value::I32(2)], CallLimits::default(), out)
+        .unwrap();
+    rt.drop_instance(i).unwrap();
 }

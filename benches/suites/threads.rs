@@ -1,7 +1,6 @@
 //! Churn throughput (instantiate + call + drop) on 1 and 2 threads sharing one runtime.
 
 use criterion::{criterion_group, Criterion, Throughput};
-use ext_wasm::{CallLimits, Value};
 
 use super::*;
 
@@ -20,17 +19,7 @@ fn bench(c: &mut Criterion) {
                         s.spawn(|| {
                             let mut out = Vec::with_capacity(1);
                             for _ in 0..PER_THREAD {
-                                let i = rt.instantiate(m, &Default::default()).unwrap();
-                                out.clear();
-                                rt.call_into(
-                                    i,
-                                    "add",
-                                    &[Value::I32(1), Value::I32(2)],
-                                    CallLimits::default(),
-                                    &mut out,
-                                )
-                                .unwrap();
-                                rt.drop_instance(i).unwrap();
+                                churn_once(&rt, m, &Default::default(), &mut out);
                             }
                         });
                     }
