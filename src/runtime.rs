@@ -4,7 +4,6 @@ use std::cell::RefCell;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
-use std::time::Instant;
 
 use dashmap::DashMap;
 
@@ -404,13 +403,6 @@ impl Runtime {
     /// Handles of all live instances (for hosts that clean up on shutdown).
     pub fn instance_ids(&self) -> Vec<InstanceId> {
         self.inner.instances.handles().into_iter().map(InstanceId).collect()
-    }
-
-    /// Time `f`, for reports.
-    pub fn timed<R>(f: impl FnOnce() -> R) -> (R, std::time::Duration) {
-        let start = Instant::now();
-        let r = f();
-        (r, start.elapsed())
     }
 }
 
