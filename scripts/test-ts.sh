@@ -2,7 +2,8 @@
 # The TypeScript suite (ts/) on real Deno through the Deno.dlopen backend:
 #   1. build the cdylib (`cargo build --release --lib`, a no-op when up to date; skipped when $EXT_WASM_LIB is set),
 #   2. install Deno from the npm registry into .deno/ (scripts/install-deno.sh),
-#   3. type-check and run `deno test -A ts/`.
+#   3. type-check and run `deno test -A ts/` twice: on the Deno.dlopen backend (stock Deno), then on the ops
+#      backend (what Forge runs), over stand-in ops that call the same library (ts/tests/preload_ops.ts).
 # Extra arguments go to `deno test` (e.g. `--filter memory`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,4 +20,7 @@ export DENO_DIR="$repo/.deno/cache"           # Deno's own cache stays inside th
 export DENO_NO_UPDATE_CHECK=1
 export EXT_WASM_CACHE_DIR="${EXT_WASM_CACHE_DIR:-$repo/target/ts-test-cache}"  # artifact cache, not ~/.cache
 
-exec "$deno" test -A --no-prompt "$@" ts/
+echo "test-ts: backend ffi (Deno.dlopen)" >&2
+EXT_WASM_TS_BACKEND=ffi "$deno" test -A --no-prompt "$@" ts/
+echo "test-ts: backend ops (deno_core ops, stand-ins over the same library)" >&2
+EXT_WASM_TS_BACKEND=ops "$deno" test -A --no-prompt --preload ts/tests/preload_ops.ts "$@" ts/

@@ -80,11 +80,6 @@ impl ErrorCode {
             Self::LimitExceeded => "LimitExceeded",
         }
     }
-
-    /// The code for a number, if it is one of ours.
-    pub fn from_u16(code: u16) -> Option<Self> {
-        Self::ALL.into_iter().find(|c| c.as_u16() == code)
-    }
 }
 
 impl fmt::Display for ErrorCode {
@@ -100,9 +95,19 @@ pub enum Error {
     Compile(String),
     #[error("[5001] instantiate error: {0}")]
     Instantiate(String),
-    /// A trap or host failure; the message carries the trap code and the wasm backtrace.
+    /// A host failure during a call (not a trap of the guest's own).
     #[error("[5002] call error: {0}")]
     Call(String),
+    /// The guest trapped (5002). The message carries the trap code and the wasm backtrace; the trap itself is the
+    /// error's source, so Rust callers match on [`Error::trap`] instead of parsing text.
+    #[error("[5002] call error: {message}")]
+    Trap {
+        /// The trap, rendered with its wasm backtrace.
+        message: String,
+        /// What trapped.
+        #[source]
+        trap: wasmtime::Trap,
+    },
     #[error("[5003] export not found: {0}")]
     ExportNotFound(String),
     #[error("[5004] invalid module handle: {0}")]
@@ -133,7 +138,7 @@ impl Error {
         match self {
             Self::Compile(_) => ErrorCode::CompileError,
             Self::Instantiate(_) => ErrorCode::InstantiateError,
-            Self::Call(_) => ErrorCode::CallError,
+            Self::Call(_) | Self::Trap { .. } => ErrorCode::CallError,
             Self::ExportNotFound(_) => ErrorCode::ExportNotFound,
             Self::InvalidModuleHandle(_) => ErrorCode::InvalidModuleHandle,
             Self::InvalidInstanceHandle(_) => ErrorCode::InvalidInstanceHandle,
@@ -164,28 +169,19 @@ impl Error {
             | Self::Wasi(m)
             | Self::FuelExhausted(m)
             | Self::Timeout(m)
-            | Self::LimitExceeded(m) => m,
+            | Self::LimitExceeded(m)
+            | Self::Trap { message: m, .. } => m,
         }
     }
 
-    /// Build an error from a code and a message (used by hosts that carry errors across a boundary).
-    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        let m = message.into();
-        match code {
-            ErrorCode::CompileError => Self::Compile(m),
-            ErrorCode::InstantiateError => Self::Instantiate(m),
-            ErrorCode::CallError => Self::Call(m),
-            ErrorCode::ExportNotFound => Self::ExportNotFound(m),
-            ErrorCode::InvalidModuleHandle => Self::InvalidModuleHandle(m),
-            ErrorCode::InvalidInstanceHandle => Self::InvalidInstanceHandle(m),
-            ErrorCode::MemoryError => Self::Memory(m),
-            ErrorCode::TypeError => Self::Type(m),
-            ErrorCode::IoError => Self::Io(m),
-            ErrorCode::PermissionDenied => Self::PermissionDenied(m),
-            ErrorCode::WasiError => Self::Wasi(m),
-            ErrorCode::FuelExhausted => Self::FuelExhausted(m),
-            ErrorCode::Timeout => Self::Timeout(m),
-            ErrorCode::LimitExceeded => Self::LimitExceeded(m),
+    /// The wasm trap behind this error: the trap of a 5002 trap, `OutOfFuel` for 5011, `Interrupt` for a 5012
+    /// raised by the guest's epoch check; `None` for every other error.
+    pub fn trap(&self) -> Option<wasmtime::Trap> {
+        match self {
+            Self::Trap { trap, .. } => Some(*trap),
+            Self::FuelExhausted(_) => Some(wasmtime::Trap::OutOfFuel),
+            Self::Timeout(_) => Some(wasmtime::Trap::Interrupt),
+            _ => None,
         }
     }
 }

@@ -13,6 +13,7 @@ use crate::error::{describe, Error, Result};
 use crate::module::CompiledModule;
 use crate::store_data::StoreData;
 use crate::value::{ValType, Value};
+use crate::value_frame;
 use crate::wasi::{BuiltWasi, WasiOptions};
 
 /// Handle to a live instance. Cheap to copy; checked on every use (5005 when stale or forged).
@@ -180,14 +181,15 @@ fn trap_error(trap: Trap, e: &wasmtime::Error) -> Error {
     match trap {
         Trap::OutOfFuel => Error::FuelExhausted(describe(e)),
         Trap::Interrupt => Error::Timeout(describe(e)),
-        _ => Error::Call(describe(e)),
+        _ => Error::Trap {
+            message: describe(e),
+            trap,
+        },
     }
 }
 
 impl InstanceState {
     /// Call export `name`. Arguments are converted by the export's signature; results are appended to `out`.
-    /// The export is looked up once per instance; the call itself goes through `Func::call_unchecked` with a
-    /// reused raw buffer (no allocation after the first call of a name).
     pub(crate) fn call(
         &mut self,
         name: &str,
@@ -196,25 +198,73 @@ impl InstanceState {
         ticker: &EpochTicker,
         out: &mut Vec<Value>,
     ) -> Result<()> {
+        let fill = |params: &[ValType], raw: &mut Vec<ValRaw>| {
+            for (i, (arg, ty)) in args.iter().zip(params).enumerate() {
+                raw.push(arg.to_raw(*ty, i)?);
+            }
+            Ok(())
+        };
+        if let Some(index) = self.invoke(name, args.len(), limits, ticker, fill)? {
+            let results = &self.funcs[index].results;
+            out.extend(
+                results
+                    .iter()
+                    .zip(&self.raw)
+                    .map(|(ty, raw)| Value::from_raw(*raw, *ty)),
+            );
+        }
+        Ok(())
+    }
+
+    /// Call export `name` with `nargs` arguments decoded from a value frame; the results overwrite the frame's
+    /// slots from slot 0 and their count is returned. Slots are decoded straight into wasmtime's raw values and
+    /// results encoded straight from them: no intermediate `Value` vectors.
+    pub(crate) fn call_frame(
+        &mut self,
+        name: &str,
+        frame: &mut [u8],
+        nargs: usize,
+        ticker: &EpochTicker,
+    ) -> Result<u32> {
+        let fill = |params: &[ValType], raw: &mut Vec<ValRaw>| value_frame::decode_raw(frame, params, raw);
+        match self.invoke(name, nargs, CallLimits::default(), ticker, fill)? {
+            Some(index) => value_frame::encode_raw(frame, &self.funcs[index].results, &self.raw),
+            None => Ok(0),
+        }
+    }
+
+    /// The call pipeline every caller shares: resolve `name` (cached), check the arity, let `fill` push one raw
+    /// value per parameter, apply the limits, run the guest. On return the results are in `self.raw` and the
+    /// export's index is returned; `None` when a WASI `proc_exit` ended the call (no results).
+    fn invoke(
+        &mut self,
+        name: &str,
+        nargs: usize,
+        limits: CallLimits,
+        ticker: &EpochTicker,
+        fill: impl FnOnce(&[ValType], &mut Vec<ValRaw>) -> Result<()>,
+    ) -> Result<Option<usize>> {
         let _span = tracing::debug_span!("call", export = name).entered();
         let index = self.func_index(name)?;
         // Borrow fields, not `self`, so the entry can be used while the store and buffer are mutated.
         let entry = &self.funcs[index];
-        if args.len() != entry.params.len() {
+        if nargs != entry.params.len() {
             return Err(Error::Type(format!(
-                "`{name}` takes {} argument(s), got {}",
+                "`{name}` takes {} argument(s), got {nargs}",
                 entry.params.len(),
-                args.len()
             )));
         }
         let slots = entry.params.len().max(entry.results.len());
         self.raw.clear();
-        for (i, (arg, ty)) in args.iter().zip(entry.params.iter()).enumerate() {
-            self.raw.push(arg.to_raw(*ty, i)?);
+        fill(&entry.params, &mut self.raw)?;
+        if self.raw.len() != entry.params.len() {
+            return Err(Error::Call(format!(
+                "internal error: {} raw arguments for `{name}`",
+                self.raw.len()
+            )));
         }
         self.raw.resize(slots, ValRaw::i64(0));
-        let FuncEntry { func, results, .. } = entry;
-        let func = *func;
+        let func = entry.func;
 
         let interruption = self.compiled.slot.interruption;
         let fuel = limits.fuel.or(self.call_fuel);
@@ -245,8 +295,9 @@ impl InstanceState {
         });
 
         // SAFETY: `raw` holds `slots = max(params, results)` entries; the first `params.len()` were written by
-        // `to_raw` with exactly the parameter types of `func` (checked above, and `resolve_func` refuses
-        // signatures with reference or v128 types, so no raw value needs to be rooted in this store). `func`
+        // `fill` for exactly the parameter types of `func` (its contract: one raw value per parameter, converted
+        // by that parameter's type; the length is checked above), and `resolve_func` refuses
+        // signatures with reference or v128 types, so no raw value needs to be rooted in this store. `func`
         // belongs to `self.store`, and this is a synchronous store, so the call cannot be re-entered from an
         // async context.
         let result = unsafe { func.call_unchecked(&mut self.store, &mut self.raw[..] as *mut [ValRaw]) };
@@ -261,16 +312,8 @@ impl InstanceState {
             self.store.set_epoch_deadline(NO_DEADLINE);
         }
         match result {
-            Ok(()) => {
-                out.extend(
-                    results
-                        .iter()
-                        .zip(&self.raw)
-                        .map(|(ty, raw)| Value::from_raw(*raw, *ty)),
-                );
-                Ok(())
-            }
-            Err(e) => self.call_error(e),
+            Ok(()) => Ok(Some(index)),
+            Err(e) => self.call_error(e).map(|()| None),
         }
     }
 
@@ -408,6 +451,10 @@ impl InstanceState {
 
     pub(crate) fn set_exit_code(&mut self, code: i32) {
         self.exit_code = Some(code);
+    }
+
+    pub(crate) fn clear_exit_code(&mut self) {
+        self.exit_code = None;
     }
 
     /// Remaining instance fuel (`None` when unlimited).

@@ -3,9 +3,10 @@
 //! The WebAssembly runtime behind `runtime:wasm` for Forge apps: Wasmtime with a content-addressed, MAC-checked
 //! artifact cache, pooled instances, fuel / timeout / memory limits, WASI preview1 and capability checks.
 //!
-//! The core ([`Runtime`]) knows nothing about JavaScript. Hosts are thin adapters over it: the C ABI in
-//! [`ffi`] (loaded by stock Deno with `Deno.dlopen`), the deno_core extension (cargo feature `deno`), and the
-//! `ext-wasm` CLI.
+//! The core ([`Runtime`]) knows nothing about JavaScript. [`wire`] is the host-neutral byte-level API over it
+//! (JSON options, value frames, handles as numbers, one rule per input). Hosts are transport over that: the C
+//! ABI in [`ffi`] (loaded by stock Deno with `Deno.dlopen`) and the deno_core extension (cargo feature `deno`);
+//! the `ext-wasm` CLI uses [`Runtime`] directly.
 //!
 //! ```
 //! use ext_wasm::{Runtime, RuntimeConfig, InstanceOptions, Value};
@@ -35,6 +36,7 @@ mod store_data;
 mod value;
 mod value_frame;
 mod wasi;
+pub mod wire;
 
 pub use artifact_cache::{ArtifactCache, CacheEntry, CacheStats, VerifyReport};
 pub use capabilities::{Capabilities, CapabilityChecker};
@@ -48,3 +50,5 @@ pub use module::{ExportInfo, ExportKind, LoadOrigin, ModuleId};
 pub use runtime::{CompileReport, Runtime};
 pub use value::{ValType, Value};
 pub use wasi::{InputMode, OutputMode, Preopen, WasiOptions};
+/// What trapped, as [`Error::trap`] reports it (wasmtime's own type).
+pub use wasmtime::Trap;

@@ -330,13 +330,22 @@ impl Runtime {
         self.with_state(id, |s, ticker| s.call(name, args, limits, ticker, out))
     }
 
+    /// Call export `name` with `nargs` arguments read from a value frame (the byte encoding hosts use, see
+    /// [`crate::wire`]); results overwrite the frame's slots and their count is returned. Errors as for
+    /// [`Runtime::call`]. No allocation once the instance's export cache is warm.
+    pub(crate) fn call_frame(&self, id: InstanceId, name: &str, frame: &mut [u8], nargs: usize) -> Result<u32> {
+        self.with_state(id, |s, ticker| s.call_frame(name, frame, nargs, ticker))
+    }
+
     /// Run a WASI command's `_start` and return its exit status (0 when `_start` returns, `n` after
-    /// `proc_exit(n)`). Traps are errors as for [`Runtime::call`].
+    /// `proc_exit(n)`). Traps are errors as for [`Runtime::call`]. A status recorded by an earlier run is
+    /// forgotten first, so each run reports its own.
     pub fn run_command(&self, id: InstanceId) -> Result<i32> {
         self.with_state(id, |s, ticker| {
             if !s.has_export("_start") {
                 return Err(Error::ExportNotFound("no `_start`: not a WASI command".into()));
             }
+            s.clear_exit_code();
             let mut out = Vec::new();
             s.call("_start", &[], CallLimits::default(), ticker, &mut out)?;
             let code = s.exit_code().unwrap_or(0);
@@ -398,11 +407,6 @@ impl Runtime {
     /// maximum → 5006.
     pub fn memory_grow(&self, id: InstanceId, memory: Option<&str>, pages: u64) -> Result<u64> {
         self.with_live(id, |s| s.grow(memory, pages))
-    }
-
-    /// Handles of all live instances (for hosts that clean up on shutdown).
-    pub fn instance_ids(&self) -> Vec<InstanceId> {
-        self.inner.instances.handles().into_iter().map(InstanceId).collect()
     }
 }
 

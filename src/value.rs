@@ -74,17 +74,6 @@ pub enum Value {
 }
 
 impl Value {
-    /// The type of a typed value; `None` for untyped arguments.
-    pub fn ty(&self) -> Option<ValType> {
-        match self {
-            Self::I32(_) => Some(ValType::I32),
-            Self::I64(_) => Some(ValType::I64),
-            Self::F32(_) => Some(ValType::F32),
-            Self::F64(_) => Some(ValType::F64),
-            Self::Number(_) | Self::BigInt(_) => None,
-        }
-    }
-
     /// Convert this argument for a parameter of type `ty` at `position`, into wasmtime's raw representation.
     pub(crate) fn to_raw(&self, ty: ValType, position: usize) -> Result<ValRaw> {
         let mismatch = |what: &str| Error::Type(format!("argument {position}: expected {ty}, got {what}"));

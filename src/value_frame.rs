@@ -5,7 +5,9 @@
 //! in `src/ffi.rs` and implemented on the TypeScript side by `ts/frame.ts`.
 
 use crate::error::{Error, Result};
-use crate::value::Value;
+use wasmtime::ValRaw;
+
+use crate::value::{ValType, Value};
 
 /// Bytes of the out record that starts every out buffer and frame.
 pub const OUT_HEADER: usize = 32;
@@ -34,42 +36,49 @@ fn slot(frame: &[u8], i: usize) -> (u8, [u8; 8]) {
     (frame[at], payload)
 }
 
-/// Decode `nargs` values from the frame's slots (a wide BigInt takes two).
-pub(crate) fn decode_args(frame: &[u8], nargs: usize, args: &mut Vec<Value>) -> Result<()> {
+/// Decode one argument per parameter from the frame's slots (a wide BigInt takes two), converting each by its
+/// parameter's type straight into wasmtime's raw form.
+pub(crate) fn decode_raw(frame: &[u8], params: &[ValType], raw: &mut Vec<ValRaw>) -> Result<()> {
     let slots = slot_count(frame);
     let mut i = 0;
-    for n in 0..nargs {
-        if i >= slots {
-            return Err(Error::Type(format!("argument {n}: the frame holds only {slots} slots")));
-        }
-        let (t, p) = slot(frame, i);
-        let lo4 = [p[0], p[1], p[2], p[3]];
-        args.push(match t {
-            tag::I32 => Value::I32(i32::from_le_bytes(lo4)),
-            tag::I64 => Value::I64(i64::from_le_bytes(p)),
-            tag::F32 => Value::F32(f32::from_bits(u32::from_le_bytes(lo4))),
-            tag::F64 => Value::F64(f64::from_bits(u64::from_le_bytes(p))),
-            tag::NUMBER => Value::Number(f64::from_bits(u64::from_le_bytes(p))),
-            tag::BIGINT => Value::BigInt(i128::from(i64::from_le_bytes(p))),
-            tag::BIGINT_WIDE => {
-                i += 1;
-                if i >= slots {
-                    return Err(Error::Type(format!("argument {n}: wide BigInt runs past the frame")));
-                }
-                let (_, hi) = slot(frame, i);
-                let lo = u128::from(u64::from_le_bytes(p));
-                let hi = (i128::from(i64::from_le_bytes(hi)) as u128) << 64;
-                Value::BigInt((hi | lo) as i128)
-            }
-            other => return Err(Error::Type(format!("argument {n}: unknown value tag {other}"))),
-        });
-        i += 1;
+    for (n, ty) in params.iter().enumerate() {
+        let value = decode_one(frame, slots, &mut i, n)?;
+        raw.push(value.to_raw(*ty, n)?);
     }
     Ok(())
 }
 
-/// Encode results into the frame's slots from slot 0; returns their count.
-pub(crate) fn encode_results(frame: &mut [u8], results: &[Value]) -> Result<u32> {
+/// Decode argument `n` starting at slot `*i`, advancing `*i` past it.
+fn decode_one(frame: &[u8], slots: usize, i: &mut usize, n: usize) -> Result<Value> {
+    if *i >= slots {
+        return Err(Error::Type(format!("argument {n}: the frame holds only {slots} slots")));
+    }
+    let (t, p) = slot(frame, *i);
+    *i += 1;
+    let lo4 = [p[0], p[1], p[2], p[3]];
+    Ok(match t {
+        tag::I32 => Value::I32(i32::from_le_bytes(lo4)),
+        tag::I64 => Value::I64(i64::from_le_bytes(p)),
+        tag::F32 => Value::F32(f32::from_bits(u32::from_le_bytes(lo4))),
+        tag::F64 => Value::F64(f64::from_bits(u64::from_le_bytes(p))),
+        tag::NUMBER => Value::Number(f64::from_bits(u64::from_le_bytes(p))),
+        tag::BIGINT => Value::BigInt(i128::from(i64::from_le_bytes(p))),
+        tag::BIGINT_WIDE => {
+            if *i >= slots {
+                return Err(Error::Type(format!("argument {n}: wide BigInt runs past the frame")));
+            }
+            let (_, hi) = slot(frame, *i);
+            *i += 1;
+            let lo = u128::from(u64::from_le_bytes(p));
+            let hi = (i128::from(i64::from_le_bytes(hi)) as u128) << 64;
+            Value::BigInt((hi | lo) as i128)
+        }
+        other => return Err(Error::Type(format!("argument {n}: unknown value tag {other}"))),
+    })
+}
+
+/// Encode results of types `results` from `raw` into the frame's slots from slot 0; returns their count.
+pub(crate) fn encode_raw(frame: &mut [u8], results: &[ValType], raw: &[ValRaw]) -> Result<u32> {
     let slots = slot_count(frame);
     if results.len() > slots {
         return Err(Error::Type(format!(
@@ -77,32 +86,19 @@ pub(crate) fn encode_results(frame: &mut [u8], results: &[Value]) -> Result<u32>
             results.len()
         )));
     }
-    for (i, v) in results.iter().enumerate() {
-        let mut p = [0u8; 8];
-        let t = match *v {
-            Value::I32(x) => {
-                p[..4].copy_from_slice(&x.to_le_bytes());
-                tag::I32
-            }
-            Value::I64(x) => {
-                p = x.to_le_bytes();
-                tag::I64
-            }
-            Value::F32(x) => {
-                p[..4].copy_from_slice(&x.to_bits().to_le_bytes());
-                tag::F32
-            }
-            Value::F64(x) => {
-                p = x.to_bits().to_le_bytes();
-                tag::F64
-            }
-            // The core returns typed values only.
-            Value::Number(_) | Value::BigInt(_) => return Err(Error::Call("untyped result from the core".into())),
+    for (i, (ty, v)) in results.iter().zip(raw).enumerate() {
+        let (t, p) = match ty {
+            ValType::I32 => (tag::I32, u64::from(v.get_i32() as u32)),
+            ValType::I64 => (tag::I64, v.get_i64() as u64),
+            ValType::F32 => (tag::F32, u64::from(v.get_f32())),
+            ValType::F64 => (tag::F64, v.get_f64()),
+            // Signatures with these are refused before the call.
+            ValType::V128 | ValType::Ref => return Err(Error::Call("non-numeric result".into())),
         };
         let at = OUT_HEADER + i * SLOT;
         frame[at..at + 8].fill(0);
         frame[at] = t;
-        frame[at + 8..at + 16].copy_from_slice(&p);
+        frame[at + 8..at + 16].copy_from_slice(&p.to_le_bytes());
     }
     Ok(results.len() as u32)
 }
@@ -111,35 +107,48 @@ pub(crate) fn encode_results(frame: &mut [u8], results: &[Value]) -> Result<u32>
 mod tests {
     use super::*;
 
+    fn put(frame: &mut [u8], i: usize, t: u8, p: [u8; 8]) {
+        let at = OUT_HEADER + i * SLOT;
+        frame[at] = t;
+        frame[at + 8..at + 16].copy_from_slice(&p);
+    }
+
     #[test]
-    fn frame_round_trip() {
+    fn arguments_decode_by_parameter_type() {
         let mut frame = vec![0u8; OUT_HEADER + 4 * SLOT];
-        let put = |frame: &mut [u8], i: usize, t: u8, p: [u8; 8]| {
-            let at = OUT_HEADER + i * SLOT;
-            frame[at] = t;
-            frame[at + 8..at + 16].copy_from_slice(&p);
-        };
         put(&mut frame, 0, tag::NUMBER, 2.5f64.to_bits().to_le_bytes());
         put(&mut frame, 1, tag::BIGINT_WIDE, u64::MAX.to_le_bytes());
         put(&mut frame, 2, 0, 0i64.to_le_bytes());
         put(&mut frame, 3, tag::I32, (-7i64).to_le_bytes());
-        let mut args = Vec::new();
-        decode_args(&frame, 3, &mut args).unwrap();
-        assert_eq!(
-            args,
-            [Value::Number(2.5), Value::BigInt(u64::MAX as i128), Value::I32(-7)]
+        let mut raw = Vec::new();
+        decode_raw(&frame, &[ValType::F64, ValType::I64, ValType::I32], &mut raw).unwrap();
+        assert_eq!(f64::from_bits(raw[0].get_f64()), 2.5);
+        assert_eq!(raw[1].get_i64(), -1); // 2^64 - 1 wraps to its bit pattern
+        assert_eq!(raw[2].get_i32(), -7);
+        let err = decode_raw(
+            &frame,
+            &[ValType::F64, ValType::I64, ValType::I32, ValType::I32],
+            &mut Vec::new(),
         );
         assert_eq!(
-            decode_args(&frame, 4, &mut Vec::new()).unwrap_err().code(),
-            crate::error::ErrorCode::TypeError
+            err.unwrap_err().to_string(),
+            "[5007] type error: argument 3: the frame holds only 4 slots"
         );
+        put(&mut frame, 0, 9, [0; 8]);
+        let err = decode_raw(&frame, &[ValType::I32], &mut Vec::new()).unwrap_err();
+        assert_eq!(err.to_string(), "[5007] type error: argument 0: unknown value tag 9");
+    }
 
-        assert_eq!(
-            encode_results(&mut frame, &[Value::I64(-1), Value::F32(1.5)]).unwrap(),
-            2
-        );
-        assert_eq!(slot(&frame, 0), (tag::I64, (-1i64).to_le_bytes()));
-        assert_eq!(slot(&frame, 1).0, tag::F32);
-        assert!(encode_results(&mut frame, &[Value::I32(0); 5]).is_err());
+    #[test]
+    fn results_encode_from_raw() {
+        let mut frame = vec![0xffu8; OUT_HEADER + 2 * SLOT];
+        let types = [ValType::I32, ValType::F32];
+        let raw = [ValRaw::i32(-1), ValRaw::f32(1.5f32.to_bits())];
+        assert_eq!(encode_raw(&mut frame, &types, &raw).unwrap(), 2);
+        assert_eq!(slot(&frame, 0), (tag::I32, 0xffff_ffffu64.to_le_bytes()));
+        assert_eq!(slot(&frame, 1), (tag::F32, u64::from(1.5f32.to_bits()).to_le_bytes()));
+        assert_eq!(&frame[OUT_HEADER + 1..OUT_HEADER + 8], &[0; 7]);
+        let three = [ValType::I32; 3];
+        assert!(encode_raw(&mut frame, &three, &[ValRaw::i32(0); 3]).is_err());
     }
 }

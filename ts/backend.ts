@@ -4,11 +4,13 @@
  * - `ffi_backend.ts`: stock Deno, `Deno.dlopen` of `libext_wasm` (the C ABI in `src/ffi.rs`);
  * - `ops_backend.ts`: deno_core embedders (Forge), `Deno.core.ops.op_wasm_*` (the extension in `src/deno/`).
  *
- * Both are thin: argument checks, conversions, limits and error texts live in the Rust core. Handles are plain
- * numbers (the core keeps them below 2^52). Every function throws {@link WasmError} on failure.
+ * Both are transport only: the rules live in the Rust wire layer (`src/wire.rs`), JavaScript-side checks and the
+ * frame codec in `mod.ts` / `frame.ts`. Every function throws {@link WasmError} on failure.
  *
  * @module
  */
+
+import type { Frame } from "./frame.ts";
 
 /** A value type as the API reports it. `v128` and `ref` appear in signatures only; calls with them fail (5007). */
 export type ValType = "i32" | "i64" | "f32" | "f64" | "v128" | "ref";
@@ -40,8 +42,8 @@ export interface ExportInfo {
 export type OutputWire = "discard" | "inherit" | "capture";
 
 /**
- * Instance options after `mod.ts` normalized them: the shape of `WireInstanceOptions` in `src/ffi.rs` (JSON for
- * the C ABI, `serde_v8` for the ops). `wasi` is absent when the caller set no WASI option at all.
+ * Instance options after `mod.ts` normalized them: the shape of `WireInstanceOptions` in `src/wire.rs`, sent as
+ * JSON text. `wasi` is absent when the caller set no WASI option at all. Stdin bytes travel beside the JSON.
  */
 export interface InstanceOptionsWire {
   wasi?: {
@@ -51,7 +53,8 @@ export interface InstanceOptionsWire {
     env: [string, string][];
     /** `[guestPath, hostPath, readOnly]`. */
     preopens: [string, string, boolean][];
-    stdin: "empty" | "inherit" | { bytes: number[] };
+    /** `"bytes"`: the stdin bytes passed beside the options. */
+    stdin: "empty" | "inherit" | "bytes";
     stdout: OutputWire;
     stderr: OutputWire;
   };
@@ -62,7 +65,7 @@ export interface InstanceOptionsWire {
   maxMemoryBytes?: number;
 }
 
-/** Runtime configuration (`WireRuntimeConfig` in `src/ffi.rs`); every field optional. */
+/** Runtime configuration (`WireRuntimeConfig` in `src/wire.rs`); every field optional. */
 export interface RuntimeConfigWire {
   cacheDir?: string;
   noCache?: boolean;
@@ -88,29 +91,33 @@ export interface RuntimeStats {
 export type Stream = 1 | 2;
 
 /**
- * What a host provides. The comments in `ops_backend.ts` give the Rust signature each deno_core op must have.
- * "Sync" functions return directly; the four that run guest code or the compiler (`compile`, `compileFile`,
- * `call`, `runCommand`) run off the JavaScript thread.
+ * What a host provides: transport only. Each function hands its arguments to the wire function of the same name
+ * in `src/wire.rs` (through the C ABI or an op) and returns its answer; every rule about the inputs is applied
+ * there, and everything JavaScript-side (frame encoding, JSON, argument checks) in `mod.ts` / `frame.ts`.
+ * Handles, offsets and page counts are plain numbers; errors are thrown as {@link WasmError}.
+ * `compile`, `compileFile`, `call` and `runCommand` run off the JavaScript thread.
  */
 export interface Backend {
   /** Which implementation this is. */
   readonly kind: "ffi" | "ops";
-  /** Configure the runtime before its first use; `false` when it already exists (nothing changed). */
-  configure(config: RuntimeConfigWire): boolean;
-  /** Compile wasm binary or text; resolves to a module handle. */
+  /** Configure the runtime before its first use (JSON text); `false` when it already exists. */
+  configure(configJson: string): boolean;
+  /** Compile wasm binary or text (the backend's own copy of the bytes); resolves to a module handle. */
   compile(bytes: Uint8Array): Promise<number>;
   /** Read and compile a file; resolves to a module handle. */
   compileFile(path: string): Promise<number>;
   moduleDrop(module: number): void;
-  moduleExports(module: number): ExportInfo[];
-  /** Instantiate; returns the instance handle. */
-  instantiate(module: number, options: InstanceOptionsWire): number;
+  /** The module's exports as JSON text. */
+  moduleExports(module: number): string;
+  /** Instantiate from options JSON plus WASI stdin bytes; returns the instance handle. */
+  instantiate(module: number, optionsJson: string, stdin: Uint8Array): number;
   instanceDrop(instance: number): void;
-  instanceExports(instance: number): ExportInfo[];
-  /** Call an export off the JavaScript thread. */
-  call(instance: number, name: string, args: readonly WasmArg[]): Promise<WasmResult[]>;
-  /** Call an export on the JavaScript thread (the fast path). */
-  callSync(instance: number, name: string, args: readonly WasmArg[]): WasmResult[];
+  /** The instance's exports as JSON text. */
+  instanceExports(instance: number): string;
+  /** Call an export off the JavaScript thread with `nargs` arguments in `frame`; resolves to the result count. */
+  call(instance: number, name: string, frame: Frame, nargs: number): Promise<number>;
+  /** Call an export on the JavaScript thread; returns the result count (results are in `frame`). */
+  callSync(instance: number, name: string, frame: Frame, nargs: number): number;
   /** Run a WASI command's `_start` off the JavaScript thread; resolves to its exit status. */
   runCommand(instance: number): Promise<number>;
   runCommandSync(instance: number): number;

@@ -6,13 +6,14 @@
  * Library location: `$EXT_WASM_LIB`, else `<repo>/target/release/`, else `<repo>/target/debug/` (relative to
  * this file), named `libext_wasm.so` / `libext_wasm.dylib` / `ext_wasm.dll`.
  *
- * How data crosses (see `src/ffi.rs`):
+ * Transport only (see `src/ffi.rs`): each method calls the C function of the same name, which calls the
+ * `src/wire.rs` function of the same name; the rules are there, the frame codec and argument checks in `mod.ts`.
+ * - handles, offsets and page counts are passed as `f64` numbers (Deno's fast call path takes them as they are);
  * - memory writes and reads pass the caller's `Uint8Array` itself (one copy, by the core);
- * - arguments and results go through a reusable frame (`frame.ts`), never JSON; export names are encoded once;
- * - buffers this module owns for good (the out record, the `callSync` frame, encoded export names) are passed as
+ * - buffers this module owns for good (the out record, call frames, encoded export names) are passed as
  *   `pointer`s taken once: Deno's fast call path passes those for free, while each `buffer` argument costs
  *   ~12 ns per call (Deno 2.9). They live in their own `ArrayBuffer`s (off the V8 heap, never moved) and stay
- *   referenced here, so the pointers stay valid; caller-owned buffers (memory reads and writes) stay `buffer`s;
+ *   referenced, so the pointers stay valid;
  * - `compile`, `compileFile`, `call` and `runCommand` are `nonblocking` symbols (a worker thread), everything
  *   else is synchronous;
  * - errors come back as a status code plus a message id in the out record.
@@ -20,21 +21,12 @@
  * @module
  */
 
-import type {
-  Backend,
-  ExportInfo,
-  InstanceOptionsWire,
-  RuntimeConfigWire,
-  RuntimeStats,
-  Stream,
-  WasmArg,
-  WasmResult,
-} from "./backend.ts";
+import type { Backend, RuntimeStats, Stream } from "./backend.ts";
 import { ErrorCode, WasmError, withPrefix } from "./errors.ts";
-import { decodeFrame, encodeFrame, encodeName, type Frame, headerU64, newFrame, SLOTS, slotsFor } from "./frame.ts";
+import { type Frame, headerU64, newFrame } from "./frame.ts";
 
 /** The ABI version this module speaks (`ABI_VERSION` in `src/ffi.rs`). */
-export const ABI_VERSION = 1;
+export const ABI_VERSION = 2;
 
 /** The out record of a synchronous call: the backend's own record, passed by pointer. */
 const OUT = ["pointer", "usize"] as const;
@@ -47,31 +39,31 @@ const SYMBOLS = {
   ext_wasm_init: { parameters: ["buffer", "usize", ...OUT], result: "i32" },
   ext_wasm_compile: { parameters: ["buffer", "usize", ...OUT_BUF], result: "i32", nonblocking: true },
   ext_wasm_compile_file: { parameters: ["buffer", "usize", ...OUT_BUF], result: "i32", nonblocking: true },
-  ext_wasm_module_drop: { parameters: ["u64", ...OUT], result: "i32" },
-  ext_wasm_module_exports: { parameters: ["u64", ...OUT], result: "i32" },
-  ext_wasm_instantiate: { parameters: ["u64", "buffer", "usize", ...OUT], result: "i32" },
-  ext_wasm_instance_drop: { parameters: ["u64", ...OUT], result: "i32" },
-  ext_wasm_instance_exports: { parameters: ["u64", ...OUT], result: "i32" },
-  ext_wasm_call: { parameters: ["u64", "pointer", "usize", "pointer", "usize", "u32"], result: "i32" },
+  ext_wasm_module_drop: { parameters: ["f64", ...OUT], result: "i32" },
+  ext_wasm_module_exports: { parameters: ["f64", ...OUT], result: "i32" },
+  ext_wasm_instantiate: { parameters: ["f64", "buffer", "usize", "buffer", "usize", ...OUT], result: "i32" },
+  ext_wasm_instance_drop: { parameters: ["f64", ...OUT], result: "i32" },
+  ext_wasm_instance_exports: { parameters: ["f64", ...OUT], result: "i32" },
+  ext_wasm_call: { parameters: ["f64", "pointer", "usize", "pointer", "usize", "u32"], result: "i32" },
   call_nonblocking: {
     name: "ext_wasm_call",
-    parameters: ["u64", "buffer", "usize", "buffer", "usize", "u32"],
+    parameters: ["f64", "buffer", "usize", "buffer", "usize", "u32"],
     result: "i32",
     nonblocking: true,
   },
-  ext_wasm_run_command: { parameters: ["u64", ...OUT], result: "i32" },
+  ext_wasm_run_command: { parameters: ["f64", ...OUT], result: "i32" },
   run_command_nonblocking: {
     name: "ext_wasm_run_command",
-    parameters: ["u64", ...OUT_BUF],
+    parameters: ["f64", ...OUT_BUF],
     result: "i32",
     nonblocking: true,
   },
-  ext_wasm_exit_code: { parameters: ["u64", ...OUT], result: "i32" },
-  ext_wasm_output: { parameters: ["u64", "u32", ...OUT], result: "i32" },
-  ext_wasm_memory_read: { parameters: ["u64", "u64", "buffer", "usize", ...OUT], result: "i32" },
-  ext_wasm_memory_write: { parameters: ["u64", "u64", "buffer", "usize", ...OUT], result: "i32" },
-  ext_wasm_memory_size: { parameters: ["u64", ...OUT], result: "i32" },
-  ext_wasm_memory_grow: { parameters: ["u64", "u64", ...OUT], result: "i32" },
+  ext_wasm_exit_code: { parameters: ["f64", ...OUT], result: "i32" },
+  ext_wasm_output: { parameters: ["f64", "u32", ...OUT], result: "i32" },
+  ext_wasm_memory_read: { parameters: ["f64", "f64", "buffer", "usize", ...OUT], result: "i32" },
+  ext_wasm_memory_write: { parameters: ["f64", "f64", "buffer", "usize", ...OUT], result: "i32" },
+  ext_wasm_memory_size: { parameters: ["f64", ...OUT], result: "i32" },
+  ext_wasm_memory_grow: { parameters: ["f64", "f64", ...OUT], result: "i32" },
   ext_wasm_stats: { parameters: [...OUT], result: "i32" },
   ext_wasm_blob_take: { parameters: ["u64", "buffer", "usize"], result: "i32" },
 } as const;
@@ -183,181 +175,95 @@ function failure(s: Symbols, status: number, view: DataView): WasmError {
   return new WasmError(status, withPrefix(status, message));
 }
 
-function json(value: unknown): Uint8Array {
-  // bigint → decimal text; NaN / ±Infinity → text too, so the core rejects them instead of JSON's silent `null`.
-  return encoder.encode(JSON.stringify(value, (_k, v) => {
-    if (typeof v === "bigint") return v.toString();
-    if (typeof v === "number" && !Number.isFinite(v)) return String(v);
-    return v;
-  }));
-}
-
 /** Create the backend: opens the library (throws a clear `WasmError` 5008 when it is missing). */
 export function createFfiBackend(): Backend {
   const lib = openLibrary();
   const s = lib.symbols;
 
-  // The out record of synchronous calls, and the frame of `callSync`: the JavaScript thread is blocked inside
-  // each synchronous call, so one of each suffices.
+  // The out record of synchronous calls: the JavaScript thread is blocked inside each synchronous call, so one
+  // suffices. Its pointer is taken once (the record is referenced by this closure, so it stays valid).
   const rec = newFrame(0);
-  const sync = newFrame();
-  // Frames of in-flight nonblocking calls: each needs its own; reused once the call settles.
-  const pool: Frame[] = [];
-  const takeFrame = (slots: number): Frame => (slots <= SLOTS ? pool.pop() ?? newFrame() : newFrame(slots));
-  const giveFrame = (f: Frame) => {
-    if (f.bytes.length === sync.bytes.length && pool.length < 64) pool.push(f);
-  };
+  const R = Deno.UnsafePointer.of(rec.bytes);
+  const RL = rec.size;
+  const names = new NamePointers();
 
-  /** Run a synchronous symbol against `rec`; returns the record's `a` field. */
+  /** The record's `a` field after a successful call; a `WasmError` otherwise. */
   const check = (status: number, frame: Frame = rec): number => {
     if (status !== 0) throw failure(s, status, frame.view);
     return headerU64(frame.view, 0);
   };
-  const blobJson = <T>(status: number): T => {
+  /** The blob announced in the record (`a` = id, `b` = length) after a successful call. */
+  const blob = (status: number): Uint8Array => {
     check(status);
-    const bytes = takeBlob(s, headerU64(rec.view, 0), headerU64(rec.view, 8));
-    return JSON.parse(decoder.decode(bytes)) as T;
+    return takeBlob(s, headerU64(rec.view, 0), headerU64(rec.view, 8));
   };
-  // Pointers into buffers held for the backend's life (see the module docs): `rec` and `sync` are referenced by
-  // this closure, and Deno's pointer objects keep their buffers alive too.
-  const R = Deno.UnsafePointer.of(rec.bytes);
-  const RL = rec.size;
-  const SYNC = Deno.UnsafePointer.of(sync.bytes);
-  const names = new NamePointers();
+  const utf8 = (text: string) => encoder.encode(text);
 
-  const backend: Backend = {
+  return {
     kind: "ffi",
-
-    configure(config: RuntimeConfigWire): boolean {
-      const text = json(config);
+    configure(configJson: string): boolean {
+      const text = utf8(configJson);
       return check(s.ext_wasm_init(text, big(text.length), R, RL)) === 1;
     },
-
     async compile(bytes: Uint8Array): Promise<number> {
-      if (!(bytes instanceof Uint8Array)) {
-        throw new WasmError(ErrorCode.TypeError, "[5007] type error: compile() takes a Uint8Array");
-      }
-      // One copy, on this thread, into a buffer only this call holds: the worker thread then reads bytes nobody
-      // can write, transfer or detach meanwhile (Deno does not pin buffers of nonblocking calls), and the bytes
-      // the cache key is hashed from are the bytes that get compiled.
-      const own = bytes.slice();
       const out = newFrame(0);
-      const status = await s.ext_wasm_compile(own, big(own.length), out.bytes, out.size);
-      return check(status, out);
+      return check(await s.ext_wasm_compile(bytes, big(bytes.length), out.bytes, out.size), out);
     },
-
     async compileFile(path: string): Promise<number> {
-      const p = encoder.encode(path);
+      const p = utf8(path);
       const out = newFrame(0);
-      const status = await s.ext_wasm_compile_file(p, big(p.length), out.bytes, out.size);
-      return check(status, out);
+      return check(await s.ext_wasm_compile_file(p, big(p.length), out.bytes, out.size), out);
     },
-
-    moduleDrop(module: number): void {
-      check(s.ext_wasm_module_drop(handle(module), R, RL));
+    moduleDrop: (module: number) => void check(s.ext_wasm_module_drop(module, R, RL)),
+    moduleExports: (module: number) => decoder.decode(blob(s.ext_wasm_module_exports(module, R, RL))),
+    instantiate(module: number, optionsJson: string, stdin: Uint8Array): number {
+      // No options (the common case for plugin churn): empty buffers, no JSON to encode or parse.
+      const text = optionsJson === "{}" ? EMPTY : utf8(optionsJson);
+      return check(s.ext_wasm_instantiate(module, text, big(text.length), stdin, big(stdin.length), R, RL));
     },
-
-    moduleExports(module: number): ExportInfo[] {
-      return blobJson(s.ext_wasm_module_exports(handle(module), R, RL));
-    },
-
-    instantiate(module: number, options: InstanceOptionsWire): number {
-      // No options (the common case for plugin churn): an empty buffer, no JSON to write or parse.
-      const text = Object.keys(options).length === 0 ? EMPTY : json(options);
-      return check(s.ext_wasm_instantiate(handle(module), text, big(text.length), R, RL));
-    },
-
-    instanceDrop(instance: number): void {
-      check(s.ext_wasm_instance_drop(handle(instance), R, RL));
-    },
-
-    instanceExports(instance: number): ExportInfo[] {
-      return blobJson(s.ext_wasm_instance_exports(handle(instance), R, RL));
-    },
-
-    async call(instance: number, name: string, args: readonly WasmArg[]): Promise<WasmResult[]> {
+    instanceDrop: (instance: number) => void check(s.ext_wasm_instance_drop(instance, R, RL)),
+    instanceExports: (instance: number) => decoder.decode(blob(s.ext_wasm_instance_exports(instance, R, RL))),
+    async call(instance: number, name: string, f: Frame, nargs: number): Promise<number> {
       const n = names.get(name);
-      const f = takeFrame(slotsFor(args));
-      try {
-        encodeFrame(f, args);
-        const status = await s.call_nonblocking(handle(instance), n.bytes, n.size, f.bytes, f.size, args.length);
-        return decodeFrame(f, check(status, f));
-      } finally {
-        giveFrame(f);
-      }
+      return check(await s.call_nonblocking(instance, n.bytes, n.size, f.bytes, f.size, nargs), f);
     },
-
-    callSync(instance: number, name: string, args: readonly WasmArg[]): WasmResult[] {
+    callSync(instance: number, name: string, f: Frame, nargs: number): number {
       const n = names.get(name);
-      if (args.length <= SLOTS / 2) {
-        encodeFrame(sync, args);
-        const status = s.ext_wasm_call(handle(instance), n.ptr, n.size, SYNC, sync.size, args.length);
-        if (status !== 0) throw failure(s, status, sync.view);
-        return decodeFrame(sync, sync.u32[0]); // the result count (at most 1000: the high word is 0)
-      }
-      // More than 512 arguments (BigInts beyond i64 take two slots): a frame of its own.
-      const f = newFrame(Math.max(SLOTS, slotsFor(args)));
-      encodeFrame(f, args);
-      const status = s.ext_wasm_call(
-        handle(instance),
-        n.ptr,
-        n.size,
-        Deno.UnsafePointer.of(f.bytes),
-        f.size,
-        args.length,
-      );
-      return decodeFrame(f, check(status, f));
+      const status = s.ext_wasm_call(instance, n.ptr, n.size, f.ptr ??= Deno.UnsafePointer.of(f.bytes), f.size, nargs);
+      if (status !== 0) throw failure(s, status, f.view);
+      return f.u32[0]; // the result count (at most 1000: the high word is 0)
     },
-
     async runCommand(instance: number): Promise<number> {
       const out = newFrame(0);
-      const status = await s.run_command_nonblocking(handle(instance), out.bytes, out.size);
-      check(status, out);
+      check(await s.run_command_nonblocking(instance, out.bytes, out.size), out);
       return out.view.getInt32(0, true);
     },
-
     runCommandSync(instance: number): number {
-      check(s.ext_wasm_run_command(handle(instance), R, RL));
+      check(s.ext_wasm_run_command(instance, R, RL));
       return rec.view.getInt32(0, true);
     },
-
     exitCode(instance: number): number | null {
-      check(s.ext_wasm_exit_code(handle(instance), R, RL));
+      check(s.ext_wasm_exit_code(instance, R, RL));
       return headerU64(rec.view, 8) === 1 ? rec.view.getInt32(0, true) : null;
     },
-
-    output(instance: number, stream: Stream): Uint8Array {
-      check(s.ext_wasm_output(handle(instance), stream, R, RL));
-      return takeBlob(s, headerU64(rec.view, 0), headerU64(rec.view, 8));
-    },
-
+    output: (instance: number, stream: Stream) => blob(s.ext_wasm_output(instance, stream, R, RL)),
     memoryRead(instance: number, offset: number, target: Uint8Array): void {
-      check(s.ext_wasm_memory_read(handle(instance), big(offset), target, big(target.length), R, RL));
+      check(s.ext_wasm_memory_read(instance, offset, target, big(target.length), R, RL));
     },
-
     memoryWrite(instance: number, offset: number, bytes: Uint8Array): void {
-      check(s.ext_wasm_memory_write(handle(instance), big(offset), bytes, big(bytes.length), R, RL));
+      check(s.ext_wasm_memory_write(instance, offset, bytes, big(bytes.length), R, RL));
     },
-
-    memorySize(instance: number): number {
-      return check(s.ext_wasm_memory_size(handle(instance), R, RL));
-    },
-
+    memorySize: (instance: number) => check(s.ext_wasm_memory_size(instance, R, RL)),
     memoryByteLength(instance: number): number {
-      check(s.ext_wasm_memory_size(handle(instance), R, RL));
+      check(s.ext_wasm_memory_size(instance, R, RL));
       return headerU64(rec.view, 8);
     },
-
-    memoryGrow(instance: number, pages: number): number {
-      return check(s.ext_wasm_memory_grow(handle(instance), big(pages), R, RL));
-    },
-
+    memoryGrow: (instance: number, pages: number) => check(s.ext_wasm_memory_grow(instance, pages, R, RL)),
     stats(): RuntimeStats {
       check(s.ext_wasm_stats(R, RL));
       return { modules: headerU64(rec.view, 0), instances: headerU64(rec.view, 8) };
     },
   };
-  return backend;
 }
 
 /** An export name encoded once: its bytes (kept alive here), a pointer to them, and its length as a bigint. */
@@ -383,7 +289,6 @@ class NamePointers {
     if (name === this.#lastName) return this.#last!;
     let n = this.#map.get(name);
     if (n === undefined) {
-      if (typeof name !== "string") encodeName(name); // throws the 5007 every backend throws
       const encoded = encoder.encode(name);
       // Never zero-length: the pointer of an empty buffer may be null; the host does not read past `size`.
       const bytes = new Uint8Array(new ArrayBuffer(Math.max(1, encoded.length)));
@@ -397,25 +302,7 @@ class NamePointers {
   }
 }
 
-/** `2^64 - 1`: never a valid handle, so the core reports it as unknown (5004 / 5005). */
-const BAD_HANDLE = 0xffff_ffff_ffff_ffffn;
-let lastHandle = -1;
-let lastHandleBig = BAD_HANDLE;
-
-/**
- * A handle as the `u64` argument Deno's fast call path takes (a bigint: numbers for 64-bit parameters fall back
- * to the slow path, ~3x the cost of a whole short call). One-entry cache, so a loop over one instance converts
- * once. Anything that is not a non-negative safe integer becomes `2^64 - 1`, an unknown handle for the core.
- */
-function handle(v: number): bigint {
-  if (v === lastHandle) return lastHandleBig;
-  if (!Number.isSafeInteger(v) || v < 0) return BAD_HANDLE;
-  lastHandle = v;
-  lastHandleBig = BigInt(v);
-  return lastHandleBig;
-}
-
-/** A byte length or offset as a `usize` / `u64` argument. */
+/** A byte length as a `usize` argument. */
 function big(n: number): bigint {
   return BigInt(n);
 }

@@ -1,5 +1,5 @@
 /**
- * The call frame shared by both backends (layout documented in `src/ffi.rs`): a 32-byte header (the C ABI's out
+ * The call frame shared by both backends (layout documented in `src/wire.rs`): a 32-byte header (the C ABI's out
  * record: `u64 a`, `u64 b`, `u64 errBlob`, `u64 errLen`; the ops ignore it) followed by 16-byte value slots,
  * `tag: u8` at slot offset 0 and a little-endian payload at slot offset 8. Arguments are written from slot 0, the
  * callee overwrites them with the results. No allocation per call: one reusable frame per thread of use.
@@ -40,6 +40,8 @@ const I128_MAX = (1n << 127n) - 1n;
  */
 export interface Frame {
   readonly bytes: Uint8Array;
+  /** The FFI backend's pointer to `bytes`, taken once on first use. */
+  ptr?: Deno.PointerValue;
   readonly view: DataView;
   readonly size: bigint;
   readonly i32: Int32Array;
@@ -177,29 +179,36 @@ function describe(v: unknown): string {
   return typeof v === "object" ? `an object (${Object.prototype.toString.call(v)})` : `a ${typeof v}`;
 }
 
-/** An export name encoded for the C ABI: UTF-8 bytes and their length as a bigint (FFI `usize`). */
-export interface EncodedName {
-  readonly bytes: Uint8Array;
-  readonly size: bigint;
+/** Frames for calls in flight (`call`): each in-flight call needs its own frame; reused once it settles. */
+export class FramePool {
+  #free: Frame[] = [];
+
+  /** A frame of at least `slots` slots. */
+  take(slots: number): Frame {
+    return slots <= SLOTS ? this.#free.pop() ?? newFrame() : newFrame(slots);
+  }
+
+  /** Return a frame taken from this pool (oversized frames are left to the garbage collector). */
+  give(f: Frame): void {
+    if (f.bytes.length === FRAME_BYTES && this.#free.length < 64) this.#free.push(f);
+  }
 }
 
-const encoder = new TextEncoder();
-const names = new Map<string, EncodedName>();
-const NAME_CACHE_CAP = 4096;
+/** An export name must be a string (5007 otherwise): checked once here, for every backend. */
+export function checkName(name: unknown): asserts name is string {
+  if (typeof name !== "string") {
+    throw wasmError(ErrorCode.TypeError, `the export name must be a string, got ${describe(name)}`);
+  }
+}
 
 /**
- * An export name, encoded once and reused by every call of that name (on any instance). The cache is bounded;
- * past the cap further names are encoded per call.
+ * JSON text for the wire layer: bigints as decimal text; NaN and ±Infinity as text too, so the core rejects
+ * them instead of JSON's silent `null`.
  */
-export function encodeName(name: string): EncodedName {
-  let n = names.get(name);
-  if (n === undefined) {
-    if (typeof name !== "string") {
-      throw wasmError(ErrorCode.TypeError, `the export name must be a string, got ${describe(name)}`);
-    }
-    const bytes = encoder.encode(name);
-    n = { bytes, size: BigInt(bytes.length) };
-    if (names.size < NAME_CACHE_CAP) names.set(name, n);
-  }
-  return n;
+export function toJson(value: unknown): string {
+  return JSON.stringify(value, (_k, v) => {
+    if (typeof v === "bigint") return v.toString();
+    if (typeof v === "number" && !Number.isFinite(v)) return String(v);
+    return v;
+  });
 }

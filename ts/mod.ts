@@ -31,6 +31,7 @@ import {
   type WasmResult,
 } from "./backend.ts";
 import { ErrorCode, wasmError } from "./errors.ts";
+import { checkName, decodeFrame, encodeFrame, type Frame, FramePool, newFrame, SLOTS, slotsFor, toJson } from "./frame.ts";
 import { createOpsBackend, type WasmOps } from "./ops_backend.ts";
 
 export { ErrorCode, type ErrorName, errorName, WasmError } from "./errors.ts";
@@ -195,7 +196,7 @@ export const types = Object.freeze({
  * applied, `false` when the runtime already existed (under Forge the embedder configures it).
  */
 export async function configure(config: RuntimeConfig): Promise<boolean> {
-  return (await load()).configure(config);
+  return (await load()).configure(toJson(config ?? {}));
 }
 
 /**
@@ -203,14 +204,15 @@ export async function configure(config: RuntimeConfig): Promise<boolean> {
  * code is cached on disk across restarts. Invalid bytes → 5000. Runs off the JavaScript thread.
  */
 export function compile(bytes: Uint8Array): Promise<ModuleId> {
-  // The backends take their copy of `bytes` synchronously, so the caller may reuse its buffer as soon as this
-  // returns; before the backend is loaded, take that copy here.
-  const backend = load();
-  if (backend instanceof Promise) {
-    const own = bytes instanceof Uint8Array ? bytes.slice() : bytes;
-    return backend.then((b) => b.compile(own));
+  if (!(bytes instanceof Uint8Array)) {
+    return Promise.reject(wasmError(ErrorCode.TypeError, "compile() takes a Uint8Array"));
   }
-  return backend.compile(bytes);
+  // One copy, now, that only the backend holds: the caller may reuse its buffer at once, the compile thread
+  // reads bytes nobody can write, transfer or detach meanwhile, and the bytes hashed for the cache key are the
+  // bytes compiled.
+  const own = bytes.slice();
+  const backend = load();
+  return backend instanceof Promise ? backend.then((b) => b.compile(own)) : backend.compile(own);
 }
 
 /** Read and compile a `.wasm` / `.wat` file (path or `file:` URL). Unreadable → 5008. */
@@ -229,12 +231,22 @@ export async function compileFile(path: string | URL): Promise<ModuleId> {
 
 /** Drop a module handle (5004 if already dropped). Instances created from it keep working. */
 export async function dropModule(moduleId: ModuleId): Promise<void> {
-  (await load()).moduleDrop(moduleId);
+  (await load()).moduleDrop(handle(moduleId, ErrorCode.InvalidModuleHandle));
 }
 
 /** A module's exports, without instantiating it. */
 export async function moduleExports(moduleId: ModuleId): Promise<ExportInfo[]> {
-  return (await load()).moduleExports(moduleId);
+  return JSON.parse((await load()).moduleExports(handle(moduleId, ErrorCode.InvalidModuleHandle)));
+}
+
+/**
+ * A handle as the backends take it: a number (the core applies the rest of the rule: a non-negative safe
+ * integer naming something live). Anything else is 5004 / 5005 here, worded as the core words it.
+ */
+function handle(v: unknown, code: typeof ErrorCode.InvalidModuleHandle | typeof ErrorCode.InvalidInstanceHandle) {
+  if (typeof v === "number") return v;
+  const what = code === ErrorCode.InvalidModuleHandle ? "a module handle" : "an instance handle";
+  throw wasmError(code, `${String(v)} is not ${what}`);
 }
 
 /** Live module handles and instances. */
@@ -257,19 +269,25 @@ function outputMode(inherit: boolean | undefined, capture: boolean | undefined, 
 
 const textEncoder = new TextEncoder();
 
-/** Normalize the documented options into the wire shape both backends send to the core. */
-function toWire(options: InstanceOptions | undefined): InstanceOptionsWire {
+const NO_BYTES: Uint8Array = new Uint8Array(0);
+
+/** Normalize the documented options into the wire shape both backends send to the core, plus stdin bytes. */
+function toWire(options: InstanceOptions | undefined): [InstanceOptionsWire, Uint8Array] {
   const o = options ?? {};
   if (typeof o !== "object" || o === null) typeError("instance options must be an object");
   for (const key of Object.keys(o)) {
     if (!OPTION_KEYS.has(key)) typeError(`unknown instance option \`${key}\``);
   }
   const wire: InstanceOptionsWire = {};
+  let stdin: Uint8Array = NO_BYTES;
   if (WASI_KEYS.some((k) => (o as Record<string, unknown>)[k] !== undefined)) {
     if (o.stdin !== undefined && o.inheritStdin) {
       throw wasmError(ErrorCode.WasiError, "stdin and inheritStdin are exclusive");
     }
-    const stdinBytes = typeof o.stdin === "string" ? textEncoder.encode(o.stdin) : o.stdin;
+    if (o.stdin !== undefined && typeof o.stdin !== "string" && !(o.stdin instanceof Uint8Array)) {
+      typeError("`stdin` must be a Uint8Array or a string");
+    }
+    if (o.stdin !== undefined) stdin = typeof o.stdin === "string" ? textEncoder.encode(o.stdin) : o.stdin;
     wire.wasi = {
       programName: o.programName,
       args: o.args ?? [],
@@ -278,7 +296,7 @@ function toWire(options: InstanceOptions | undefined): InstanceOptionsWire {
         ...entries(o.preopens, "preopens").map(([g, h]): [string, string, boolean] => [g, h, false]),
         ...entries(o.readonlyPreopens, "readonlyPreopens").map(([g, h]): [string, string, boolean] => [g, h, true]),
       ],
-      stdin: stdinBytes !== undefined ? { bytes: Array.from(stdinBytes) } : o.inheritStdin ? "inherit" : "empty",
+      stdin: o.stdin !== undefined ? "bytes" : o.inheritStdin ? "inherit" : "empty",
       stdout: outputMode(o.inheritStdout, o.captureStdout, "Stdout"),
       stderr: outputMode(o.inheritStderr, o.captureStderr, "Stderr"),
     };
@@ -287,26 +305,42 @@ function toWire(options: InstanceOptions | undefined): InstanceOptionsWire {
   if (o.callFuel !== undefined) wire.callFuel = String(o.callFuel);
   if (o.timeoutMs !== undefined) wire.timeoutMs = o.timeoutMs;
   if (o.maxMemoryBytes !== undefined) wire.maxMemoryBytes = o.maxMemoryBytes;
-  return wire;
+  return [wire, stdin];
 }
 
 /** Create an instance of a compiled module. Each instance has its own memory, WASI state and limits. */
 export async function instantiate(moduleId: ModuleId, options?: InstanceOptions): Promise<Instance> {
   const backend = await load();
-  const wire = toWire(options);
-  return new Instance(backend.instantiate(moduleId, wire), moduleId);
+  const [wire, stdin] = toWire(options);
+  const id = backend.instantiate(handle(moduleId, ErrorCode.InvalidModuleHandle), toJson(wire), stdin);
+  return new Instance(id, moduleId);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
 // Instances
 // ---------------------------------------------------------------------------------------------------------------
 
-function offsetArg(v: number, what: string): number {
-  if (typeof v !== "number" || !Number.isInteger(v)) typeError(`${what} must be an integer, got ${String(v)}`);
-  if (v < 0) throw wasmError(ErrorCode.MemoryError, `out of bounds: ${what} ${v} is negative`);
-  if (!Number.isSafeInteger(v)) throw wasmError(ErrorCode.MemoryError, `out of bounds: ${what} ${v} is too large`);
+/**
+ * An offset or page count: must be a number; the core applies the rest of the rule (an integer, else 5007; not
+ * negative or beyond 2^53, else 5006).
+ */
+function numberArg(v: number, what: string): number {
+  if (typeof v !== "number") typeError(`${what} must be an integer, got ${String(v)}`);
   return v;
 }
+
+/** A read's length sizes a JavaScript allocation before the core sees it, so it is checked here, in the core's words. */
+function lengthArg(v: number): number {
+  if (typeof v !== "number" || !Number.isInteger(v)) typeError(`length must be an integer, got ${String(v)}`);
+  if (v < 0 || !Number.isSafeInteger(v)) {
+    throw wasmError(ErrorCode.MemoryError, `out of bounds: length ${v} is ${v < 0 ? "negative" : "too large"}`);
+  }
+  return v;
+}
+
+/** The frame of synchronous calls, and the frames of calls in flight. */
+const syncFrame: Frame = newFrame();
+const framePool = new FramePool();
 
 /** Reads larger than this check the bounds before allocating the destination. */
 const LARGE_READ = 64 << 20;
@@ -329,8 +363,8 @@ export class Memory {
 
   /** {@link read}, synchronously. */
   readSync(offset: number, length: number): Uint8Array {
-    const off = offsetArg(offset, "offset");
-    const len = offsetArg(length, "length");
+    const off = numberArg(offset, "offset");
+    const len = lengthArg(length);
     const backend = loaded();
     if (len > LARGE_READ) {
       const size = backend.memoryByteLength(this.#instance);
@@ -349,7 +383,7 @@ export class Memory {
   /** Copy `target.length` bytes at `offset` into `target` (no allocation). Returns `target`. */
   readInto(offset: number, target: Uint8Array): Uint8Array {
     if (!(target instanceof Uint8Array)) typeError("readInto: target must be a Uint8Array");
-    loaded().memoryRead(this.#instance, offsetArg(offset, "offset"), target);
+    loaded().memoryRead(this.#instance, numberArg(offset, "offset"), target);
     return target;
   }
 
@@ -366,7 +400,7 @@ export class Memory {
   /** {@link write}, synchronously. */
   writeSync(offset: number, bytes: Uint8Array): void {
     if (!(bytes instanceof Uint8Array)) typeError("write: bytes must be a Uint8Array");
-    loaded().memoryWrite(this.#instance, offsetArg(offset, "offset"), bytes);
+    loaded().memoryWrite(this.#instance, numberArg(offset, "offset"), bytes);
   }
 
   /** Size in 64 KiB pages. */
@@ -402,7 +436,7 @@ export class Memory {
 
   /** {@link grow}, synchronously. */
   growSync(pages: number): number {
-    return loaded().memoryGrow(this.#instance, offsetArg(pages, "pages"));
+    return loaded().memoryGrow(this.#instance, numberArg(pages, "pages"));
   }
 }
 
@@ -427,26 +461,39 @@ export class Instance {
    * I/O keep running during long calls. `call("_start")` runs a WASI command: a `proc_exit(n)` is an exit status
    * (see {@link exitCode}), not an error.
    */
-  call(name: string, ...args: WasmArg[]): Promise<WasmResult[]> {
+  async call(name: string, ...args: WasmArg[]): Promise<WasmResult[]> {
+    checkName(name);
     const backend = loaded();
     if (name === "_start" && args.length === 0) return backend.runCommand(this.id).then(() => []);
-    return backend.call(this.id, name, args);
+    // Each call in flight needs a frame of its own until it settles.
+    const f = framePool.take(slotsFor(args));
+    try {
+      encodeFrame(f, args);
+      return decodeFrame(f, await backend.call(this.id, name, f, args.length));
+    } finally {
+      framePool.give(f);
+    }
   }
 
   /** {@link call} on the JavaScript thread: no thread hop, the fastest way to make many short calls. */
   callSync(name: string, ...args: WasmArg[]): WasmResult[] {
+    checkName(name);
     const backend = loaded();
     if (name === "_start" && args.length === 0) {
       backend.runCommandSync(this.id);
       return [];
     }
-    return backend.callSync(this.id, name, args);
+    // One frame serves every synchronous call (the thread is inside the call until it returns); more than 512
+    // arguments (wide BigInts take two slots) get a frame of their own.
+    const f = args.length <= SLOTS / 2 ? syncFrame : newFrame(Math.max(SLOTS, slotsFor(args)));
+    encodeFrame(f, args);
+    return decodeFrame(f, backend.callSync(this.id, name, f, args.length));
   }
 
   /** The instance's exports: `{ name, kind, params?, results? }`. */
   getExports(): Promise<ExportInfo[]> {
     try {
-      return Promise.resolve(loaded().instanceExports(this.id));
+      return Promise.resolve(JSON.parse(loaded().instanceExports(this.id)));
     } catch (e) {
       return Promise.reject(e);
     }

@@ -3,43 +3,39 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use deno_core::{op2, OpState};
+use deno_core::{op2, JsBuffer, OpState};
 
+use super::blocking;
 use super::error::WasmOpError;
 use super::state::{runtime, wasm_state};
-use super::{blocking, module_id, ExportWire};
+use crate::wire;
 
-/// `compile(bytes)`: compile on a blocking thread; resolves to the module handle (a number).
-///
-/// The bytes are copied once on the JavaScript thread, so the caller may reuse its buffer at once and the bytes
-/// that are hashed for the artifact cache are the bytes that get compiled.
+/// `compile(bytes)` on a blocking thread; resolves to the module handle. `ts/mod.ts` passes its own copy of the
+/// caller's bytes (nobody else can write it), which `JsBuffer` keeps alive until the compile is done.
 #[op2]
 #[number]
-pub async fn op_wasm_compile(state: Rc<RefCell<OpState>>, #[buffer(copy)] bytes: Vec<u8>) -> Result<u64, WasmOpError> {
+pub async fn op_wasm_compile(state: Rc<RefCell<OpState>>, #[buffer] bytes: JsBuffer) -> Result<u64, WasmOpError> {
     let rt = runtime(&mut state.borrow_mut());
-    blocking(move || rt.compile(&bytes).map(|id| id.0)).await
+    blocking(move || wire::compile(&rt, &bytes)).await
 }
 
-/// `compileFile(path)`: read and compile a `.wasm`/`.wat` file on a blocking thread (capability-checked, 5009).
+/// `compileFile(path)` on a blocking thread.
 #[op2]
 #[number]
 pub async fn op_wasm_compile_file(state: Rc<RefCell<OpState>>, #[string] path: String) -> Result<u64, WasmOpError> {
     let rt = runtime(&mut state.borrow_mut());
-    blocking(move || rt.compile_file(&path).map(|id| id.0)).await
+    blocking(move || wire::compile_file(&rt, path.as_ref())).await
 }
 
-/// `dropModule(module)`. Instances created from it keep working.
+/// `dropModule(module)`.
 #[op2(fast)]
 pub fn op_wasm_module_drop(state: &mut OpState, module: f64) -> Result<(), WasmOpError> {
-    let id = module_id(module)?;
-    Ok(wasm_state(state).runtime.drop_module(id)?)
+    Ok(wire::module_drop(&wasm_state(state).runtime, module)?)
 }
 
-/// Exports of a module: `[{ name, kind, params?, results? }]`.
+/// A module's exports as JSON text.
 #[op2]
-#[serde]
-pub fn op_wasm_module_exports(state: &mut OpState, module: f64) -> Result<Vec<ExportWire>, WasmOpError> {
-    let id = module_id(module)?;
-    let exports = wasm_state(state).runtime.module_exports(id)?;
-    Ok(exports.iter().map(ExportWire::from).collect())
+#[string]
+pub fn op_wasm_module_exports(state: &mut OpState, module: f64) -> Result<String, WasmOpError> {
+    Ok(wire::module_exports(&wasm_state(state).runtime, module)?)
 }

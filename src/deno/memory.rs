@@ -4,53 +4,48 @@
 use deno_core::{op2, OpState};
 
 use super::error::WasmOpError;
-use super::instance_id;
 use super::state::wasm_state;
+use crate::wire;
 
-/// `readInto(offset, target)`: fill `dst` from memory at `offset` (5006 when out of bounds, nothing copied).
+/// `readInto(offset, target)`: fill `dst` from memory at `offset`.
 #[op2(fast)]
 pub fn op_wasm_memory_read(
     state: &mut OpState,
     instance: f64,
-    #[number] offset: u64,
+    offset: f64,
     #[buffer] dst: &mut [u8],
 ) -> Result<(), WasmOpError> {
-    let id = instance_id(instance)?;
-    Ok(wasm_state(state).runtime.read_memory(id, None, offset, dst)?)
+    Ok(wire::memory_read(&wasm_state(state).runtime, instance, offset, dst)?)
 }
 
-/// `write(offset, bytes)`: copy `src` into memory at `offset` (5006 when out of bounds, nothing written).
+/// `write(offset, bytes)`: copy `src` into memory at `offset`.
 #[op2(fast)]
 pub fn op_wasm_memory_write(
     state: &mut OpState,
     instance: f64,
-    #[number] offset: u64,
+    offset: f64,
     #[buffer] src: &[u8],
 ) -> Result<(), WasmOpError> {
-    let id = instance_id(instance)?;
-    Ok(wasm_state(state).runtime.write_memory(id, None, offset, src)?)
+    Ok(wire::memory_write(&wasm_state(state).runtime, instance, offset, src)?)
 }
 
 /// Size in 64 KiB pages.
 #[op2(fast)]
 #[number]
 pub fn op_wasm_memory_size(state: &mut OpState, instance: f64) -> Result<u64, WasmOpError> {
-    let id = instance_id(instance)?;
-    Ok(wasm_state(state).runtime.memory_size(id, None)?)
+    Ok(wire::memory_size(&wasm_state(state).runtime, instance)?.0)
 }
 
 /// Size in bytes.
 #[op2(fast)]
 #[number]
 pub fn op_wasm_memory_byte_length(state: &mut OpState, instance: f64) -> Result<u64, WasmOpError> {
-    let id = instance_id(instance)?;
-    Ok(wasm_state(state).runtime.memory_byte_len(id, None)?)
+    Ok(wire::memory_size(&wasm_state(state).runtime, instance)?.1)
 }
 
-/// Grow by `pages`; returns the old size in pages (5013 past the instance's cap, 5006 past the module's maximum).
+/// Grow by `pages`; the old size in pages.
 #[op2(fast)]
 #[number]
-pub fn op_wasm_memory_grow(state: &mut OpState, instance: f64, #[number] pages: u64) -> Result<u64, WasmOpError> {
-    let id = instance_id(instance)?;
-    Ok(wasm_state(state).runtime.memory_grow(id, None, pages)?)
+pub fn op_wasm_memory_grow(state: &mut OpState, instance: f64, pages: f64) -> Result<u64, WasmOpError> {
+    Ok(wire::memory_grow(&wasm_state(state).runtime, instance, pages)?)
 }

@@ -2,8 +2,9 @@
 //! TypeScript API of `ts/` as the extension's ES modules (transpiled by `build.rs`; `ts/mod.ts` becomes
 //! `ext:runtime_wasm/init.js`, which Forge's module loader serves for `runtime:wasm`).
 //!
-//! Like every host this module only converts: handles are JavaScript numbers (the core keeps them below 2^52),
-//! bytes travel as `Uint8Array`s, i64 values as BigInts, errors as `Error`s carrying the numeric `code`
+//! Transport only: each op calls the [`crate::wire`] function of the same name (the C ABI calls the same ones), so
+//! every rule about inputs lives there once. Handles, offsets and page counts are JavaScript numbers (`f64`),
+//! bytes `Uint8Array`s, values a value frame, export lists JSON text, errors `Error`s carrying the numeric `code`
 //! (see [`WasmOpError`]). Compiles and asynchronous calls run on tokio's blocking pool so the event loop keeps
 //! running; everything else is a synchronous (mostly fast-call) op.
 //!
@@ -16,8 +17,6 @@ use std::borrow::Cow;
 use deno_core::Extension;
 
 use crate::error::{Error, Result};
-use crate::instance::InstanceId;
-use crate::module::{ExportInfo, ExportKind, ModuleId};
 
 mod call;
 mod compile;
@@ -143,50 +142,6 @@ where
     }
 }
 
-/// Largest integer a JavaScript number holds exactly.
-const MAX_SAFE: f64 = 9_007_199_254_740_991.0;
-
-fn handle(v: f64) -> Option<u64> {
-    (v.fract() == 0.0 && (0.0..=MAX_SAFE).contains(&v)).then_some(v as u64)
-}
-
-/// A module handle from JavaScript; anything but a non-negative safe integer → 5004.
-pub(crate) fn module_id(v: f64) -> Result<ModuleId> {
-    handle(v)
-        .map(ModuleId)
-        .ok_or_else(|| Error::InvalidModuleHandle(format!("{v} is not a module handle")))
-}
-
-/// An instance handle from JavaScript; anything but a non-negative safe integer → 5005.
-pub(crate) fn instance_id(v: f64) -> Result<InstanceId> {
-    handle(v)
-        .map(InstanceId)
-        .ok_or_else(|| Error::InvalidInstanceHandle(format!("{v} is not an instance handle")))
-}
-
-/// One export as JavaScript sees it: `{ name, kind, params?, results? }` (`params`/`results` for functions).
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct ExportWire {
-    pub name: String,
-    pub kind: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub params: Option<Vec<&'static str>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub results: Option<Vec<&'static str>>,
-}
-
-impl From<&ExportInfo> for ExportWire {
-    fn from(e: &ExportInfo) -> Self {
-        let func = e.kind == ExportKind::Func;
-        Self {
-            name: e.name.clone(),
-            kind: e.kind.as_str(),
-            params: func.then(|| e.params.iter().map(|t| t.as_str()).collect()),
-            results: func.then(|| e.results.iter().map(|t| t.as_str()).collect()),
-        }
-    }
-}
-
 // Compile-only here (linking needs V8, which this CI cannot download): `DOCS_RS=1 cargo check --tests --features
 // deno` type-checks them; an embedder's CI with V8 runs them.
 #[cfg(test)]
@@ -232,21 +187,5 @@ mod tests {
             props[1],
             (NAME_PROPERTY.into(), PropertyValue::String("ExportNotFound".into()))
         );
-    }
-
-    #[test]
-    fn handles_must_be_safe_integers() {
-        assert_eq!(module_id(7.0).unwrap(), ModuleId(7));
-        assert_eq!(instance_id(MAX_SAFE).unwrap(), InstanceId(MAX_SAFE as u64));
-        for bad in [-1.0, 1.5, f64::NAN, f64::INFINITY, MAX_SAFE + 2.0] {
-            assert_eq!(
-                module_id(bad).unwrap_err().code(),
-                crate::ErrorCode::InvalidModuleHandle
-            );
-            assert_eq!(
-                instance_id(bad).unwrap_err().code(),
-                crate::ErrorCode::InvalidInstanceHandle
-            );
-        }
     }
 }

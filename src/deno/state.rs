@@ -1,5 +1,5 @@
 //! The extension's state in `OpState`: one [`Runtime`] (an `Arc`, shared with the blocking threads that run
-//! compiles and async calls) plus scratch vectors for synchronous calls.
+//! compiles and async calls).
 
 use std::sync::Arc;
 
@@ -8,7 +8,6 @@ use deno_core::OpState;
 use crate::capabilities::Capabilities;
 use crate::config::RuntimeConfig;
 use crate::runtime::Runtime;
-use crate::value::Value;
 
 /// The host's permission hook, under the name Forge's registry uses. It *is* the core's
 /// [`crate::CapabilityChecker`]: every method returns `Err(reason)` to deny, which surfaces as 5009.
@@ -17,19 +16,12 @@ pub use crate::capabilities::CapabilityChecker as WasmCapabilityChecker;
 /// What the ops find in `OpState`.
 pub struct WasmState {
     pub(crate) runtime: Runtime,
-    /// Arguments and results of `op_wasm_call_sync`, reused so a warm synchronous call does not allocate.
-    pub(crate) args: Vec<Value>,
-    pub(crate) results: Vec<Value>,
 }
 
 impl WasmState {
     /// State around an existing runtime.
     pub fn new(runtime: Runtime) -> Self {
-        Self {
-            runtime,
-            args: Vec::new(),
-            results: Vec::new(),
-        }
+        Self { runtime }
     }
 
     /// The runtime the ops use.

@@ -6,9 +6,11 @@ mod capabilities;
 mod cli;
 mod compile;
 mod concurrency;
+mod ffi;
 mod limits;
 mod memory;
 mod wasi;
+mod wire;
 
 use std::path::{Path, PathBuf};
 

@@ -1,0 +1,449 @@
+//! The wire layer: the host-neutral, byte-level API both hosts (the C ABI in [`crate::ffi`], the deno_core ops
+//! in `src/deno/`) are transport over. Every rule about host input lives here, once: how JSON configuration and
+//! instance options are read, what a handle given as a JavaScript number may be, how a call's arguments and
+//! results cross in a value frame, how exports are listed, which output stream a number names. A host converts
+//! its own argument types (pointers, V8 values) into the ones taken here and passes the result and any
+//! [`Error`] (code and `Display` message) back unchanged; so both hosts give identical answers by construction.
+//!
+//! # Inputs, one rule each
+//!
+//! * **JSON** ([`runtime_config`], [`instance_options`]): empty or whitespace-only text means "all defaults";
+//!   anything else must be a JSON object of the documented camelCase fields. Malformed JSON, a wrong field type
+//!   and an unknown field are all 5007, reading `invalid runtime config: ...` / `invalid instance options: ...`
+//!   with serde's description of what is wrong and where.
+//! * **Handles** ([`module_handle`], [`instance_handle`]) arrive as `f64` (a JavaScript number): anything but a
+//!   non-negative integer below 2^53 is 5004 / 5005 `<value> is not a module|an instance handle`; a well-formed
+//!   handle that names nothing live is 5004 / 5005 from the registry (`... was dropped`, `no ... with handle`).
+//! * **Offsets and page counts** ([`memory_read`] and friends) arrive as `f64` too: a non-integer is 5007, a
+//!   negative or unsafe (≥ 2^53) one is 5006 (out of bounds).
+//! * **Value frames** ([`call_frame`]): the layout below; a frame too short for its arguments or an unknown tag
+//!   is 5007.
+//!
+//! # Value frames
+//!
+//! A frame is a 32-byte header (the C ABI's out record, which the ops ignore) followed by 16-byte slots, `tag:
+//! u8` at slot offset 0 (bytes 1..8 ignored on input, zeroed on output) and a little-endian payload at slot
+//! offset 8:
+//!
+//! | tag | name | payload | direction |
+//! |---|---|---|---|
+//! | 1 | `I32` | `i32` in bytes 8..12 | both |
+//! | 2 | `I64` | `i64` | both |
+//! | 3 | `F32` | `f32` bits in bytes 8..12 | both |
+//! | 4 | `F64` | `f64` bits | both |
+//! | 5 | `NUMBER` | `f64`: a JS number, converted by the parameter's type ([`Value::Number`]) | argument |
+//! | 6 | `BIGINT` | `i64`: a JS BigInt within the i64 range ([`Value::BigInt`]) | argument |
+//! | 7 | `BIGINT_WIDE` | low 64 bits here, high 64 bits (signed) in the *next* slot's payload: a BigInt outside the i64 range, as i128 | argument, 2 slots |
+//!
+//! Results overwrite the argument slots from slot 0. A frame of 1024 slots holds any call: wasm limits a
+//! function type to 1000 results. `ts/frame.ts` is the TypeScript side of this encoding.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::capabilities::Capabilities;
+use crate::config::RuntimeConfig;
+use crate::error::{Error, Result};
+use crate::instance::{InstanceId, InstanceOptions};
+use crate::module::{ExportInfo, ExportKind, ModuleId};
+use crate::runtime::Runtime;
+use crate::wasi::{InputMode, OutputMode, Preopen, WasiOptions};
+
+#[cfg(doc)]
+use crate::value::Value;
+
+pub use crate::value_frame::{tag, OUT_HEADER, SLOT};
+
+// ---------------------------------------------------------------------------------------------------------------
+// JSON inputs
+// ---------------------------------------------------------------------------------------------------------------
+
+/// Runtime configuration on the wire (JSON, camelCase, every field optional): what `configure()` sends.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct WireRuntimeConfig {
+    /// Artifact cache directory (default: `$EXT_WASM_CACHE_DIR`, else the platform cache dir).
+    pub cache_dir: Option<PathBuf>,
+    /// Turn the disk cache off.
+    pub no_cache: Option<bool>,
+    /// Disk cache size cap in bytes.
+    pub cache_max_bytes: Option<u64>,
+    /// Cap on live instances (default: the pool size).
+    pub max_instances: Option<usize>,
+    /// Cap on live module handles.
+    pub max_modules: Option<usize>,
+    /// Instance slots in the pooling allocator.
+    pub pool_instances: Option<u32>,
+    /// `false` to allocate instances on demand instead of from the pool.
+    pub pooling: Option<bool>,
+    /// Bytes kept per captured stdout / stderr.
+    pub capture_limit: Option<usize>,
+    /// Refuse `compileFile`.
+    pub deny_file_compile: Option<bool>,
+    /// Refuse WASI instances.
+    pub deny_wasi: Option<bool>,
+    /// Every preopen must resolve inside one of these directories.
+    pub preopen_roots: Option<Vec<PathBuf>>,
+    /// Allow preopening `/`.
+    pub allow_root_preopen: Option<bool>,
+}
+
+impl WireRuntimeConfig {
+    /// The runtime configuration: defaults with these fields overridden.
+    pub fn into_config(self) -> RuntimeConfig {
+        let mut c = RuntimeConfig::default();
+        if let Some(dir) = self.cache_dir {
+            c.cache.dir = Some(dir);
+        }
+        if self.no_cache == Some(true) {
+            c.cache.enabled = false;
+        }
+        if let Some(max) = self.cache_max_bytes {
+            c.cache.max_bytes = max;
+        }
+        c.max_instances = self.max_instances.or(c.max_instances);
+        c.max_modules = self.max_modules.or(c.max_modules);
+        if let Some(n) = self.pool_instances {
+            c.pool.total_instances = n;
+        }
+        if let Some(on) = self.pooling {
+            c.pool.enabled = on;
+        }
+        if let Some(limit) = self.capture_limit {
+            c.capture_limit = limit;
+        }
+        c.capabilities = Arc::new(Capabilities {
+            deny_file_compile: self.deny_file_compile.unwrap_or(false),
+            deny_wasi: self.deny_wasi.unwrap_or(false),
+            preopen_roots: self.preopen_roots,
+            allow_root_preopen: self.allow_root_preopen.unwrap_or(false),
+            checker: None,
+        });
+        c
+    }
+}
+
+/// A fuel amount: a JSON number, or a decimal string for values a JavaScript number cannot hold exactly.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum WireFuel {
+    /// A JSON integer.
+    Number(u64),
+    /// Decimal text (`"18446744073709551615"`).
+    Text(String),
+}
+
+impl WireFuel {
+    fn get(&self, field: &str) -> Result<u64> {
+        match self {
+            Self::Number(n) => Ok(*n),
+            Self::Text(t) => t
+                .parse::<u64>()
+                .map_err(|_| Error::Type(format!("`{field}` must be an integer in 0..2^64, got {t:?}"))),
+        }
+    }
+}
+
+/// Where a WASI output stream goes on the wire.
+#[derive(Debug, Default, Clone, Copy, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WireOutput {
+    /// Dropped (the default: a plugin stays off the terminal unless asked).
+    #[default]
+    Discard,
+    /// The host process's stream.
+    Inherit,
+    /// Kept in memory, read back with [`output`].
+    Capture,
+}
+
+/// Where WASI stdin comes from on the wire. The bytes of `"bytes"` travel beside the JSON (the `stdin` argument
+/// of [`instance_options`]), never as JSON numbers.
+#[derive(Debug, Default, Clone, Copy, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WireInput {
+    /// End of file at once (the default).
+    #[default]
+    Empty,
+    /// The host process's stdin.
+    Inherit,
+    /// The bytes passed beside the options.
+    Bytes,
+}
+
+/// Instance options on the wire (JSON, camelCase), as `ts/mod.ts` normalizes `instantiate()`'s options.
+/// `wasi` is absent when the caller set no WASI field at all.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct WireInstanceOptions {
+    /// WASI context.
+    pub wasi: Option<WireWasi>,
+    /// Fuel for the instance's life.
+    pub fuel: Option<WireFuel>,
+    /// Fuel per call.
+    pub call_fuel: Option<WireFuel>,
+    /// Wall-clock limit per call, in milliseconds (positive, finite).
+    pub timeout_ms: Option<f64>,
+    /// Cap on linear memory, in bytes.
+    pub max_memory_bytes: Option<u64>,
+}
+
+/// The WASI part of [`WireInstanceOptions`].
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct WireWasi {
+    /// `argv[0]` (default `main.wasm`).
+    pub program_name: Option<String>,
+    /// Arguments after `argv[0]`.
+    #[serde(default)]
+    pub args: Vec<String>,
+    /// `[name, value]` pairs, in order.
+    #[serde(default)]
+    pub env: Vec<(String, String)>,
+    /// `[guest, host, readOnly]` triples.
+    #[serde(default)]
+    pub preopens: Vec<(String, PathBuf, bool)>,
+    /// Where stdin comes from.
+    #[serde(default)]
+    pub stdin: WireInput,
+    /// Where stdout goes.
+    #[serde(default)]
+    pub stdout: WireOutput,
+    /// Where stderr goes.
+    #[serde(default)]
+    pub stderr: WireOutput,
+}
+
+/// Parse JSON text of a wire type: empty or whitespace-only means all defaults (see the module docs).
+fn parse_json<T: Default + serde::de::DeserializeOwned>(json: &[u8], what: &str) -> Result<T> {
+    if json.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(json).map_err(|e| Error::Type(format!("invalid {what}: {e}")))
+}
+
+/// The runtime configuration from [`WireRuntimeConfig`] JSON. Malformed → 5007.
+pub fn runtime_config(json: &[u8]) -> Result<RuntimeConfig> {
+    parse_json::<WireRuntimeConfig>(json, "runtime config").map(WireRuntimeConfig::into_config)
+}
+
+/// Instance options from [`WireInstanceOptions`] JSON plus the stdin bytes (used when `wasi.stdin` is
+/// `"bytes"`, and then only). Malformed JSON, a bad fuel or timeout, or stdin bytes without `"bytes"` → 5007.
+pub fn instance_options(json: &[u8], stdin: &[u8]) -> Result<InstanceOptions> {
+    let wire: WireInstanceOptions = parse_json(json, "instance options")?;
+    let timeout = match wire.timeout_ms {
+        None => None,
+        Some(ms) if ms.is_finite() && ms > 0.0 && ms < 1e15 => Some(Duration::from_secs_f64(ms / 1000.0)),
+        Some(ms) => {
+            return Err(Error::Type(format!(
+                "`timeoutMs` must be a positive number of milliseconds, got {ms}"
+            )))
+        }
+    };
+    let max_memory_bytes = match wire.max_memory_bytes {
+        None => None,
+        Some(n) => Some(usize::try_from(n).map_err(|_| Error::Type(format!("`maxMemoryBytes` {n} is too large")))?),
+    };
+    let wants_bytes = matches!(&wire.wasi, Some(w) if matches!(w.stdin, WireInput::Bytes));
+    if !stdin.is_empty() && !wants_bytes {
+        return Err(Error::Type(
+            "stdin bytes were given but the options do not ask for them (`wasi.stdin` is not \"bytes\")".into(),
+        ));
+    }
+    Ok(InstanceOptions {
+        wasi: wire.wasi.map(|w| wasi_options(w, stdin)),
+        fuel: wire.fuel.as_ref().map(|f| f.get("fuel")).transpose()?,
+        call_fuel: wire.call_fuel.as_ref().map(|f| f.get("callFuel")).transpose()?,
+        timeout,
+        max_memory_bytes,
+    })
+}
+
+fn wasi_options(w: WireWasi, stdin: &[u8]) -> WasiOptions {
+    let output = |o: WireOutput| match o {
+        WireOutput::Discard => OutputMode::Discard,
+        WireOutput::Inherit => OutputMode::Inherit,
+        WireOutput::Capture => OutputMode::Capture,
+    };
+    WasiOptions {
+        program_name: w.program_name,
+        args: w.args,
+        env: w.env,
+        preopens: w
+            .preopens
+            .into_iter()
+            .map(|(guest, host, read_only)| Preopen { host, guest, read_only })
+            .collect(),
+        stdin: match w.stdin {
+            WireInput::Empty => InputMode::Empty,
+            WireInput::Inherit => InputMode::Inherit,
+            WireInput::Bytes => InputMode::Bytes(stdin.to_vec()),
+        },
+        stdout: output(w.stdout),
+        stderr: output(w.stderr),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Handles and numbers from JavaScript
+// ---------------------------------------------------------------------------------------------------------------
+
+/// Largest integer a JavaScript number holds exactly.
+const MAX_SAFE: f64 = 9_007_199_254_740_991.0;
+
+fn safe_integer(v: f64) -> Option<u64> {
+    (v.fract() == 0.0 && (0.0..=MAX_SAFE).contains(&v)).then_some(v as u64)
+}
+
+/// A module handle given as a JavaScript number; anything but a non-negative safe integer → 5004.
+pub fn module_handle(v: f64) -> Result<ModuleId> {
+    safe_integer(v)
+        .map(ModuleId)
+        .ok_or_else(|| Error::InvalidModuleHandle(format!("{v} is not a module handle")))
+}
+
+/// An instance handle given as a JavaScript number; anything but a non-negative safe integer → 5005.
+pub fn instance_handle(v: f64) -> Result<InstanceId> {
+    safe_integer(v)
+        .map(InstanceId)
+        .ok_or_else(|| Error::InvalidInstanceHandle(format!("{v} is not an instance handle")))
+}
+
+/// A memory offset, length or page count given as a JavaScript number: non-integer → 5007, negative or beyond
+/// 2^53 → 5006.
+fn memory_number(v: f64, what: &str) -> Result<u64> {
+    if v.fract() != 0.0 {
+        return Err(Error::Type(format!("{what} must be an integer, got {v}")));
+    }
+    let why = if v < 0.0 { "negative" } else { "too large" };
+    safe_integer(v).ok_or_else(|| Error::Memory(format!("out of bounds: {what} {v} is {why}")))
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Operations
+// ---------------------------------------------------------------------------------------------------------------
+
+/// Compile wasm binary or text bytes; returns the module handle (as a number hosts pass back unchanged).
+pub fn compile(rt: &Runtime, bytes: &[u8]) -> Result<u64> {
+    rt.compile(bytes).map(|id| id.0)
+}
+
+/// Read and compile a file; returns the module handle.
+pub fn compile_file(rt: &Runtime, path: &std::path::Path) -> Result<u64> {
+    rt.compile_file(path).map(|id| id.0)
+}
+
+/// Drop a module handle.
+pub fn module_drop(rt: &Runtime, module: f64) -> Result<()> {
+    rt.drop_module(module_handle(module)?)
+}
+
+/// A module's exports as JSON (see [`exports_json`]).
+pub fn module_exports(rt: &Runtime, module: f64) -> Result<String> {
+    Ok(exports_json(&rt.module_exports(module_handle(module)?)?))
+}
+
+/// Instantiate from [`instance_options`] JSON and stdin bytes; returns the instance handle.
+pub fn instantiate(rt: &Runtime, module: f64, options_json: &[u8], stdin: &[u8]) -> Result<u64> {
+    let module = module_handle(module)?;
+    let options = instance_options(options_json, stdin)?;
+    rt.instantiate(module, &options).map(|id| id.0)
+}
+
+/// Drop an instance.
+pub fn instance_drop(rt: &Runtime, instance: f64) -> Result<()> {
+    rt.drop_instance(instance_handle(instance)?)
+}
+
+/// An instance's exports as JSON (see [`exports_json`]).
+pub fn instance_exports(rt: &Runtime, instance: f64) -> Result<String> {
+    Ok(exports_json(&rt.instance_exports(instance_handle(instance)?)?))
+}
+
+/// Call export `name` with `nargs` arguments read from `frame` (see the module docs); results overwrite the
+/// slots from slot 0 and their count is returned. Errors as for [`Runtime::call`]. Cost: the guest's run time
+/// plus the instance lock and one conversion per value; no allocation once the export cache is warm.
+pub fn call_frame(rt: &Runtime, instance: f64, name: &str, frame: &mut [u8], nargs: u32) -> Result<u32> {
+    rt.call_frame(instance_handle(instance)?, name, frame, nargs as usize)
+}
+
+/// Run a WASI command's `_start`; returns its exit status.
+pub fn run_command(rt: &Runtime, instance: f64) -> Result<i32> {
+    rt.run_command(instance_handle(instance)?)
+}
+
+/// The exit status a WASI command recorded, if any.
+pub fn exit_code(rt: &Runtime, instance: f64) -> Result<Option<i32>> {
+    rt.exit_code(instance_handle(instance)?)
+}
+
+/// Captured output of `stream`: 1 = stdout, 2 = stderr; anything else → 5007.
+pub fn output(rt: &Runtime, instance: f64, stream: u32) -> Result<Vec<u8>> {
+    let id = instance_handle(instance)?;
+    match stream {
+        1 => rt.stdout(id),
+        2 => rt.stderr(id),
+        other => Err(Error::Type(format!(
+            "unknown output stream {other} (1 = stdout, 2 = stderr)"
+        ))),
+    }
+}
+
+/// Fill `dst` from the instance's first memory at `offset`.
+pub fn memory_read(rt: &Runtime, instance: f64, offset: f64, dst: &mut [u8]) -> Result<()> {
+    let id = instance_handle(instance)?;
+    rt.read_memory(id, None, memory_number(offset, "offset")?, dst)
+}
+
+/// Copy `src` into the instance's first memory at `offset`.
+pub fn memory_write(rt: &Runtime, instance: f64, offset: f64, src: &[u8]) -> Result<()> {
+    let id = instance_handle(instance)?;
+    rt.write_memory(id, None, memory_number(offset, "offset")?, src)
+}
+
+/// Size of the instance's first memory: `(pages, bytes)`.
+pub fn memory_size(rt: &Runtime, instance: f64) -> Result<(u64, u64)> {
+    let id = instance_handle(instance)?;
+    Ok((rt.memory_size(id, None)?, rt.memory_byte_len(id, None)?))
+}
+
+/// Grow the instance's first memory by `pages`; returns the old size in pages.
+pub fn memory_grow(rt: &Runtime, instance: f64, pages: f64) -> Result<u64> {
+    let id = instance_handle(instance)?;
+    rt.memory_grow(id, None, memory_number(pages, "pages")?)
+}
+
+/// Live counts: `(modules, instances)`.
+pub fn stats(rt: &Runtime) -> (u64, u64) {
+    (rt.module_count() as u64, rt.instance_count() as u64)
+}
+
+/// Exports as JSON: `[{"name","kind","params"?,"results"?}]`, `params`/`results` for functions only.
+pub fn exports_json(exports: &[ExportInfo]) -> String {
+    #[derive(serde::Serialize)]
+    struct Item<'a> {
+        name: &'a str,
+        kind: &'static str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        params: Option<Vec<&'static str>>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        results: Option<Vec<&'static str>>,
+    }
+    let items: Vec<Item<'_>> = exports
+        .iter()
+        .map(|e| {
+            let func = e.kind == ExportKind::Func;
+            Item {
+                name: &e.name,
+                kind: e.kind.as_str(),
+                params: func.then(|| e.params.iter().map(|t| t.as_str()).collect()),
+                results: func.then(|| e.results.iter().map(|t| t.as_str()).collect()),
+            }
+        })
+        .collect();
+    // Serializing plain strings and lists cannot fail.
+    serde_json::to_string(&items).unwrap_or_else(|_| "[]".into())
+}

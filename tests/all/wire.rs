@@ -1,0 +1,302 @@
+//! The wire layer (`ext_wasm::wire`): what every host operation does, with exact codes and messages. Both hosts
+//! (the C ABI, the deno_core ops) are transport over these functions, so these are the answers users see.
+
+use ext_wasm::wire::{self, tag, OUT_HEADER, SLOT};
+use ext_wasm::{ErrorCode, Runtime};
+
+use crate::*;
+
+/// The error's `Display`: what both hosts pass on as the message.
+fn message<T: std::fmt::Debug>(r: ext_wasm::Result<T>) -> String {
+    r.expect_err("expected an error").to_string()
+}
+
+fn frame(slots: usize) -> Vec<u8> {
+    vec![0u8; OUT_HEADER + slots * SLOT]
+}
+
+fn put(frame: &mut [u8], i: usize, t: u8, payload: u64) {
+    let at = OUT_HEADER + i * SLOT;
+    frame[at] = t;
+    frame[at + 8..at + 16].copy_from_slice(&payload.to_le_bytes());
+}
+
+fn slot(frame: &[u8], i: usize) -> (u8, u64) {
+    let at = OUT_HEADER + i * SLOT;
+    (
+        frame[at],
+        u64::from_le_bytes(frame[at + 8..at + 16].try_into().unwrap()),
+    )
+}
+
+fn module(rt: &Runtime, wat: &str) -> f64 {
+    wire::compile(rt, wat.as_bytes()).unwrap() as f64
+}
+
+fn inst(rt: &Runtime, wat: &str) -> f64 {
+    let m = module(rt, wat);
+    wire::instantiate(rt, m, b"", b"").unwrap() as f64
+}
+
+#[test]
+fn empty_and_whitespace_json_mean_defaults() {
+    for json in [&b""[..], b"  \n\t", b"{}"] {
+        let config = wire::runtime_config(json).unwrap();
+        assert!(config.cache.enabled);
+        let options = wire::instance_options(json, b"").unwrap();
+        assert!(options.wasi.is_none() && options.fuel.is_none());
+    }
+}
+
+#[test]
+fn malformed_json_unknown_keys_and_wrong_types_are_5007() {
+    assert_eq!(
+        message(wire::instance_options(b"{", b"")),
+        "[5007] type error: invalid instance options: EOF while parsing an object at line 1 column 1"
+    );
+    assert_eq!(
+        message(wire::instance_options(br#"{"fuell":1}"#, b"")),
+        "[5007] type error: invalid instance options: unknown field `fuell`, expected one of `wasi`, `fuel`, \
+         `callFuel`, `timeoutMs`, `maxMemoryBytes` at line 1 column 8"
+    );
+    assert_eq!(
+        code(wire::runtime_config(br#"{"noCache":"yes"}"#)),
+        ErrorCode::TypeError
+    );
+    assert!(message(wire::runtime_config(b"[]")).starts_with("[5007] type error: invalid runtime config: "));
+}
+
+#[test]
+fn option_values_are_checked() {
+    assert_eq!(
+        message(wire::instance_options(br#"{"timeoutMs":"NaN"}"#, b"")),
+        "[5007] type error: invalid instance options: invalid type: string \"NaN\", expected f64 at line 1 column 18"
+    );
+    assert_eq!(
+        message(wire::instance_options(br#"{"timeoutMs":-1}"#, b"")),
+        "[5007] type error: `timeoutMs` must be a positive number of milliseconds, got -1"
+    );
+    assert_eq!(
+        message(wire::instance_options(br#"{"fuel":"12x"}"#, b"")),
+        "[5007] type error: `fuel` must be an integer in 0..2^64, got \"12x\""
+    );
+    let o = wire::instance_options(br#"{"fuel":"18446744073709551615","callFuel":5}"#, b"").unwrap();
+    assert_eq!((o.fuel, o.call_fuel), (Some(u64::MAX), Some(5)));
+}
+
+#[test]
+fn stdin_bytes_travel_beside_the_json() {
+    let json = br#"{"wasi":{"stdin":"bytes"}}"#;
+    let o = wire::instance_options(json, b"hi\0").unwrap();
+    assert_eq!(o.wasi.unwrap().stdin, ext_wasm::InputMode::Bytes(b"hi\0".to_vec()));
+    assert_eq!(
+        message(wire::instance_options(b"", b"x")),
+        "[5007] type error: stdin bytes were given but the options do not ask for them (`wasi.stdin` is not \"bytes\")"
+    );
+}
+
+#[test]
+fn handles_must_be_non_negative_safe_integers() {
+    let rt = runtime();
+    assert_eq!(
+        message(wire::module_drop(&rt, -1.0)),
+        "[5004] invalid module handle: -1 is not a module handle"
+    );
+    assert_eq!(
+        message(wire::instance_drop(&rt, 1.5)),
+        "[5005] invalid instance handle: 1.5 is not an instance handle"
+    );
+    assert_eq!(code(wire::run_command(&rt, f64::NAN)), ErrorCode::InvalidInstanceHandle);
+    assert_eq!(
+        code(wire::exit_code(&rt, 2f64.powi(53))),
+        ErrorCode::InvalidInstanceHandle
+    );
+    assert_eq!(
+        message(wire::module_exports(&rt, 7.0)),
+        "[5004] invalid module handle: no module with handle 7"
+    );
+    let i = inst(&rt, ADD);
+    wire::instance_drop(&rt, i).unwrap();
+    assert_eq!(
+        message(wire::instance_drop(&rt, i)),
+        format!("[5005] invalid instance handle: instance {i} was dropped")
+    );
+}
+
+#[test]
+fn call_frame_converts_by_signature_and_overwrites_slots() {
+    let rt = runtime();
+    let i = inst(
+        &rt,
+        r#"(module (func (export "f") (param i32 i64) (result i64 f32)
+            local.get 1 local.get 0 i64.extend_i32_s i64.add f32.const 0.5))"#,
+    );
+    let mut f = frame(4);
+    put(&mut f, 0, tag::NUMBER, 2f64.to_bits());
+    put(&mut f, 1, tag::BIGINT_WIDE, u64::MAX); // 2^64 - 1 as a wide BigInt: fits i64 as -1
+    put(&mut f, 2, 0, 0);
+    assert_eq!(wire::call_frame(&rt, i, "f", &mut f, 2).unwrap(), 2);
+    assert_eq!(slot(&f, 0), (tag::I64, 1));
+    assert_eq!(slot(&f, 1), (tag::F32, u64::from(0.5f32.to_bits())));
+}
+
+#[test]
+fn call_frame_errors() {
+    let rt = runtime();
+    let i = inst(&rt, ADD);
+    let mut f = frame(2);
+    assert_eq!(
+        message(wire::call_frame(&rt, i, "nope", &mut f, 0)),
+        "[5003] export not found: no export named `nope`"
+    );
+    assert_eq!(
+        message(wire::call_frame(&rt, i, "add", &mut f, 1)),
+        "[5007] type error: `add` takes 2 argument(s), got 1"
+    );
+    put(&mut f, 0, tag::NUMBER, 1.5f64.to_bits());
+    put(&mut f, 1, tag::NUMBER, 1f64.to_bits());
+    assert_eq!(
+        message(wire::call_frame(&rt, i, "add", &mut f, 2)),
+        "[5007] type error: argument 0: expected i32, got number 1.5"
+    );
+    put(&mut f, 0, 42, 0);
+    assert_eq!(
+        message(wire::call_frame(&rt, i, "add", &mut f, 2)),
+        "[5007] type error: argument 0: unknown value tag 42"
+    );
+    let mut one = frame(1);
+    put(&mut one, 0, tag::I32, 1);
+    assert_eq!(
+        message(wire::call_frame(&rt, i, "add", &mut one, 2)),
+        "[5007] type error: argument 1: the frame holds only 1 slots"
+    );
+}
+
+#[test]
+fn traps_keep_their_trap_code() {
+    let rt = runtime();
+    let i = inst(&rt, r#"(module (func (export "boom") unreachable))"#);
+    let err = wire::call_frame(&rt, i, "boom", &mut frame(1), 0).unwrap_err();
+    assert_eq!(err.code(), ErrorCode::CallError);
+    assert_eq!(err.trap(), Some(ext_wasm::Trap::UnreachableCodeReached));
+    assert!(err.to_string().starts_with("[5002] call error: "), "{err}");
+    assert!(std::error::Error::source(&err).is_some());
+}
+
+#[test]
+fn exports_are_json() {
+    let rt = runtime();
+    let m = module(
+        &rt,
+        r#"(module (memory (export "mem") 1) (global (export "g") i32 (i32.const 1))
+            (func (export "f") (param i64) (result f32) f32.const 0))"#,
+    );
+    let expected = r#"[{"name":"mem","kind":"memory"},{"name":"g","kind":"global"},{"name":"f","kind":"func","params":["i64"],"results":["f32"]}]"#;
+    assert_eq!(wire::module_exports(&rt, m).unwrap(), expected);
+    let i = wire::instantiate(&rt, m, b"", b"").unwrap() as f64;
+    assert_eq!(wire::instance_exports(&rt, i).unwrap(), expected);
+}
+
+#[test]
+fn output_streams_are_1_and_2() {
+    let rt = runtime();
+    let i = inst(&rt, ADD);
+    assert_eq!(wire::output(&rt, i, 1).unwrap(), b"");
+    assert_eq!(
+        message(wire::output(&rt, i, 3)),
+        "[5007] type error: unknown output stream 3 (1 = stdout, 2 = stderr)"
+    );
+}
+
+#[test]
+fn memory_numbers_follow_one_rule() {
+    let rt = runtime();
+    let i = inst(&rt, r#"(module (memory (export "memory") 1 2))"#);
+    wire::memory_write(&rt, i, 8.0, b"abc").unwrap();
+    let mut buf = [0u8; 3];
+    wire::memory_read(&rt, i, 8.0, &mut buf).unwrap();
+    assert_eq!(&buf, b"abc");
+    assert_eq!(
+        message(wire::memory_read(&rt, i, 0.5, &mut buf)),
+        "[5007] type error: offset must be an integer, got 0.5"
+    );
+    assert_eq!(
+        message(wire::memory_read(&rt, i, -1.0, &mut buf)),
+        "[5006] memory error: out of bounds: offset -1 is negative"
+    );
+    assert_eq!(
+        message(wire::memory_write(&rt, i, 65535.0, b"ab")),
+        "[5006] memory error: out of bounds: 2 byte(s) at offset 65535, memory is 65536 bytes"
+    );
+    assert_eq!(wire::memory_size(&rt, i).unwrap(), (1, 65536));
+    assert_eq!(wire::memory_grow(&rt, i, 1.0).unwrap(), 1);
+    assert_eq!(code(wire::memory_grow(&rt, i, 1.0)), ErrorCode::MemoryError);
+    assert_eq!(
+        message(wire::memory_grow(&rt, i, f64::INFINITY)),
+        "[5007] type error: pages must be an integer, got inf"
+    );
+}
+
+#[test]
+fn run_command_reports_each_runs_own_status() {
+    // `quit` records exit status 7 through `proc_exit`; a later `_start` that returns normally is status 0.
+    let rt = runtime();
+    let i = inst(
+        &rt,
+        r#"(module (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+            (memory (export "memory") 1)
+            (func (export "_start"))
+            (func (export "quit") (call $exit (i32.const 7))))"#,
+    );
+    assert_eq!(wire::call_frame(&rt, i, "quit", &mut frame(1), 0).unwrap(), 0);
+    assert_eq!(wire::exit_code(&rt, i).unwrap(), Some(7));
+    assert_eq!(wire::run_command(&rt, i).unwrap(), 0);
+    assert_eq!(wire::exit_code(&rt, i).unwrap(), Some(0));
+}
+
+/// `ts/errors.ts` repeats the code table for JavaScript (`ErrorCode`: name → number, and the words after
+/// `[code] `); it must say exactly what `src/error.rs` says.
+#[test]
+fn the_typescript_error_table_matches_the_rust_one() {
+    use ext_wasm::Error;
+    let ts = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/ts/errors.ts")).unwrap();
+    let every = [
+        Error::Compile(String::new()),
+        Error::Instantiate(String::new()),
+        Error::Call(String::new()),
+        Error::ExportNotFound(String::new()),
+        Error::InvalidModuleHandle(String::new()),
+        Error::InvalidInstanceHandle(String::new()),
+        Error::Memory(String::new()),
+        Error::Type(String::new()),
+        Error::Io(String::new()),
+        Error::PermissionDenied(String::new()),
+        Error::Wasi(String::new()),
+        Error::FuelExhausted(String::new()),
+        Error::Timeout(String::new()),
+        Error::LimitExceeded(String::new()),
+    ];
+    assert_eq!(every.clone().map(|e| e.code()), ErrorCode::ALL);
+    for e in every {
+        let (code, name) = (e.code().as_u16(), e.code().name());
+        let display = e.to_string();
+        let words = display
+            .strip_prefix(&format!("[{code}] "))
+            .unwrap()
+            .trim_end_matches(": ");
+        assert!(
+            ts.contains(&format!("    {name}: {code},\n")),
+            "ErrorCode.{name} = {code} in ts/errors.ts"
+        );
+        assert!(
+            ts.contains(&format!("  {code}: \"{words}\",\n")),
+            "WORDS[{code}] = {words:?} in ts/errors.ts"
+        );
+    }
+    for extra in (4990..5000).chain(5014..5100) {
+        assert!(
+            !ts.contains(&format!("{extra}")),
+            "ts/errors.ts has a code {extra} that src/error.rs lacks"
+        );
+    }
+}

@@ -1,0 +1,163 @@
+// Stand-ins for the deno_core extension's ops (`src/deno/`), for running the TypeScript suite on the ops backend
+// without V8 linked into our own binary: each op calls the C function of the same name in the real library
+// (`Deno.dlopen`), which calls the same `src/wire.rs` function the Rust op calls. No logic of its own: arguments
+// pass through unchanged, results and errors come back shaped as the Rust ops shape them (an `Error` with
+// `code` and `wasmErrorName`, as `src/deno/error.rs` builds it).
+
+import type { WasmOps } from "../ops_backend.ts";
+import { libraryCandidates } from "../ffi_backend.ts";
+import { errorName } from "../errors.ts";
+
+const OUT = ["buffer", "usize"] as const;
+const SYMBOLS = {
+  ext_wasm_init: { parameters: ["buffer", "usize", ...OUT], result: "i32" },
+  ext_wasm_compile: { parameters: ["buffer", "usize", ...OUT], result: "i32", nonblocking: true },
+  ext_wasm_compile_file: { parameters: ["buffer", "usize", ...OUT], result: "i32", nonblocking: true },
+  ext_wasm_module_drop: { parameters: ["f64", ...OUT], result: "i32" },
+  ext_wasm_module_exports: { parameters: ["f64", ...OUT], result: "i32" },
+  ext_wasm_instantiate: { parameters: ["f64", "buffer", "usize", "buffer", "usize", ...OUT], result: "i32" },
+  ext_wasm_instance_drop: { parameters: ["f64", ...OUT], result: "i32" },
+  ext_wasm_instance_exports: { parameters: ["f64", ...OUT], result: "i32" },
+  ext_wasm_call: { parameters: ["f64", "buffer", "usize", "buffer", "usize", "u32"], result: "i32" },
+  call_nonblocking: {
+    name: "ext_wasm_call",
+    parameters: ["f64", "buffer", "usize", "buffer", "usize", "u32"],
+    result: "i32",
+    nonblocking: true,
+  },
+  ext_wasm_run_command: { parameters: ["f64", ...OUT], result: "i32" },
+  run_command_nonblocking: { name: "ext_wasm_run_command", parameters: ["f64", ...OUT], result: "i32", nonblocking: true },
+  ext_wasm_exit_code: { parameters: ["f64", ...OUT], result: "i32" },
+  ext_wasm_output: { parameters: ["f64", "u32", ...OUT], result: "i32" },
+  ext_wasm_memory_read: { parameters: ["f64", "f64", "buffer", "usize", ...OUT], result: "i32" },
+  ext_wasm_memory_write: { parameters: ["f64", "f64", "buffer", "usize", ...OUT], result: "i32" },
+  ext_wasm_memory_size: { parameters: ["f64", ...OUT], result: "i32" },
+  ext_wasm_memory_grow: { parameters: ["f64", "f64", ...OUT], result: "i32" },
+  ext_wasm_stats: { parameters: [...OUT], result: "i32" },
+  ext_wasm_blob_take: { parameters: ["u64", "buffer", "usize"], result: "i32" },
+} as const;
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+/** The stand-in ops over the library at `path` (default: where `ffi_backend.ts` finds it). */
+export function createStandInOps(path = libraryCandidates().find(exists)!): WasmOps {
+  const s = Deno.dlopen(path, SYMBOLS).symbols;
+  const out = () => new Uint8Array(32);
+  const u64 = (o: Uint8Array, at: number) => Number(new DataView(o.buffer).getBigUint64(at, true));
+  const blob = (id: number, len: number) => {
+    const b = new Uint8Array(len);
+    if (s.ext_wasm_blob_take(BigInt(id), b, BigInt(len)) !== 0) throw new Error(`blob ${id} unavailable`);
+    return b;
+  };
+  /** The record's `a` field, or the Rust op's error: `Error` + `code` + `wasmErrorName`. */
+  const check = (status: number, o: Uint8Array): number => {
+    if (status === 0) return u64(o, 0);
+    const e = new Error(dec.decode(blob(u64(o, 16), u64(o, 24)))) as Error & Record<string, unknown>;
+    e.code = status;
+    e.wasmErrorName = errorName(status);
+    throw e;
+  };
+  const text = (o: Uint8Array, status: number) => {
+    check(status, o);
+    return dec.decode(blob(u64(o, 0), u64(o, 8)));
+  };
+  const L = (b: Uint8Array) => BigInt(b.length);
+  const O = 32n;
+  return {
+    op_wasm_configure(json) {
+      const o = out(), t = enc.encode(json);
+      return check(s.ext_wasm_init(t, L(t), o, O), o) === 1;
+    },
+    async op_wasm_compile(bytes) {
+      const o = out();
+      return check(await s.ext_wasm_compile(bytes, L(bytes), o, O), o);
+    },
+    async op_wasm_compile_file(path) {
+      const o = out(), p = enc.encode(path);
+      return check(await s.ext_wasm_compile_file(p, L(p), o, O), o);
+    },
+    op_wasm_module_drop(m) {
+      const o = out();
+      check(s.ext_wasm_module_drop(m, o, O), o);
+    },
+    op_wasm_module_exports: (m) => {
+      const o = out();
+      return text(o, s.ext_wasm_module_exports(m, o, O));
+    },
+    op_wasm_instantiate(m, json, stdin) {
+      const o = out(), t = enc.encode(json);
+      return check(s.ext_wasm_instantiate(m, t, L(t), stdin, L(stdin), o, O), o);
+    },
+    op_wasm_instance_drop(i) {
+      const o = out();
+      check(s.ext_wasm_instance_drop(i, o, O), o);
+    },
+    op_wasm_instance_exports: (i) => {
+      const o = out();
+      return text(o, s.ext_wasm_instance_exports(i, o, O));
+    },
+    op_wasm_call_sync(i, name, frame, nargs) {
+      const n = enc.encode(name);
+      return check(s.ext_wasm_call(i, n, L(n), frame, L(frame), nargs), frame);
+    },
+    async op_wasm_call(i, name, frame, nargs) {
+      const n = enc.encode(name);
+      return check(await s.call_nonblocking(i, n, L(n), frame, L(frame), nargs), frame);
+    },
+    op_wasm_run_command_sync(i) {
+      const o = out();
+      check(s.ext_wasm_run_command(i, o, O), o);
+      return new DataView(o.buffer).getInt32(0, true);
+    },
+    async op_wasm_run_command(i) {
+      const o = out();
+      check(await s.run_command_nonblocking(i, o, O), o);
+      return new DataView(o.buffer).getInt32(0, true);
+    },
+    op_wasm_exit_code(i) {
+      const o = out();
+      check(s.ext_wasm_exit_code(i, o, O), o);
+      return u64(o, 8) === 1 ? new DataView(o.buffer).getInt32(0, true) : null;
+    },
+    op_wasm_output(i, stream) {
+      const o = out();
+      check(s.ext_wasm_output(i, stream, o, O), o);
+      return blob(u64(o, 0), u64(o, 8));
+    },
+    op_wasm_memory_read(i, offset, dst) {
+      const o = out();
+      check(s.ext_wasm_memory_read(i, offset, dst, L(dst), o, O), o);
+    },
+    op_wasm_memory_write(i, offset, src) {
+      const o = out();
+      check(s.ext_wasm_memory_write(i, offset, src, L(src), o, O), o);
+    },
+    op_wasm_memory_size(i) {
+      const o = out();
+      return check(s.ext_wasm_memory_size(i, o, O), o);
+    },
+    op_wasm_memory_byte_length(i) {
+      const o = out();
+      check(s.ext_wasm_memory_size(i, o, O), o);
+      return u64(o, 8);
+    },
+    op_wasm_memory_grow(i, pages) {
+      const o = out();
+      return check(s.ext_wasm_memory_grow(i, pages, o, O), o);
+    },
+    op_wasm_stats() {
+      const o = out();
+      check(s.ext_wasm_stats(o, O), o);
+      return [u64(o, 0), u64(o, 8)];
+    },
+  };
+}
+
+function exists(p: string): boolean {
+  try {
+    return Deno.statSync(p).isFile;
+  } catch {
+    return false;
+  }
+}
