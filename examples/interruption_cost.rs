@@ -39,7 +39,7 @@ fn main() {
         insts.push((name, i, ptr));
     }
     for kernel in ["crc32", "adler32", "fnv1a64"] {
-        let mut best = vec![Duration::MAX; 3];
+        let mut best = [Duration::MAX; 3];
         for _ in 0..40 {
             for (k, (_, i, ptr)) in insts.iter().enumerate() {
                 let t = Instant::now();

@@ -91,8 +91,10 @@ impl fmt::Display for ErrorCode {
 /// Every failure of the runtime. `Display` reads `[code] message`; [`Error::code`] is stable.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Error {
+    /// The bytes are not a valid module, or the code generator rejected them.
     #[error("[5000] compile error: {0}")]
     Compile(String),
+    /// Linking or instantiation failed (unknown import, start function trapped, WASI setup refused by the engine).
     #[error("[5001] instantiate error: {0}")]
     Instantiate(String),
     /// A host failure during a call (not a trap of the guest's own).
@@ -108,26 +110,37 @@ pub enum Error {
         #[source]
         trap: wasmtime::Trap,
     },
+    /// No export of that name (or not a function).
     #[error("[5003] export not found: {0}")]
     ExportNotFound(String),
+    /// A module handle that is malformed, unknown or dropped.
     #[error("[5004] invalid module handle: {0}")]
     InvalidModuleHandle(String),
+    /// An instance handle that is malformed, unknown or dropped.
     #[error("[5005] invalid instance handle: {0}")]
     InvalidInstanceHandle(String),
+    /// Out-of-bounds memory access, no memory export, or a failed grow.
     #[error("[5006] memory error: {0}")]
     Memory(String),
+    /// Wrong argument count or type, a lossy conversion, or malformed host input (JSON, frames).
     #[error("[5007] type error: {0}")]
     Type(String),
+    /// Reading a module file failed.
     #[error("[5008] io error: {0}")]
     Io(String),
+    /// The capability policy refused the operation.
     #[error("[5009] permission denied: {0}")]
     PermissionDenied(String),
+    /// The WASI configuration could not be built.
     #[error("[5010] wasi error: {0}")]
     Wasi(String),
+    /// The guest ran out of fuel.
     #[error("[5011] fuel exhausted: {0}")]
     FuelExhausted(String),
+    /// The call exceeded its wall-clock timeout.
     #[error("[5012] timeout: {0}")]
     Timeout(String),
+    /// A configured cap (live instances, live modules, memory) was reached.
     #[error("[5013] limit exceeded: {0}")]
     LimitExceeded(String),
 }

@@ -122,35 +122,77 @@ fn blobs() -> std::sync::MutexGuard<'static, HashMap<u64, Vec<u8>>> {
         .unwrap_or_else(|p| p.into_inner())
 }
 
-/// The caller's out record (and, for calls, the value slots after it).
-struct Out<'a> {
-    bytes: &'a mut [u8],
-}
-
-impl Out<'_> {
-    fn put_u64(&mut self, at: usize, v: u64) {
-        self.bytes[at..at + 8].copy_from_slice(&v.to_le_bytes());
-    }
-    fn set_a(&mut self, v: u64) {
-        self.put_u64(0, v);
-    }
-    fn set_b(&mut self, v: u64) {
-        self.put_u64(8, v);
-    }
-    /// Park `bytes` as a blob: `a` = its id, `b` = its length.
-    fn set_blob(&mut self, bytes: Vec<u8>) {
-        let (id, len) = park(bytes);
-        self.set_a(id);
-        self.set_b(len);
-    }
-}
-
 /// Park `bytes` in the blob table; returns `(id, len)`.
 fn park(bytes: Vec<u8>) -> (u64, u64) {
     let id = BLOB_IDS.fetch_add(1, Ordering::Relaxed);
     let len = bytes.len() as u64;
     blobs().insert(id, bytes);
     (id, len)
+}
+
+/// The caller's out record (and, for calls, the value slots after it).
+struct Out<'a> {
+    bytes: &'a mut [u8],
+}
+
+impl Out<'_> {
+    fn put(&mut self, at: usize, v: u64) {
+        self.bytes[at..at + 8].copy_from_slice(&v.to_le_bytes());
+    }
+}
+
+/// A successful answer, as it goes into the out record's `a` and `b` fields.
+trait Record {
+    fn write(self, o: &mut Out<'_>);
+}
+
+impl Record for () {
+    fn write(self, _: &mut Out<'_>) {}
+}
+
+/// `a`.
+impl Record for u64 {
+    fn write(self, o: &mut Out<'_>) {
+        o.put(0, self);
+    }
+}
+
+/// `a`, `b`.
+impl Record for (u64, u64) {
+    fn write(self, o: &mut Out<'_>) {
+        o.put(0, self.0);
+        o.put(8, self.1);
+    }
+}
+
+/// Bytes as a blob: `a` = its id, `b` = its length.
+impl Record for Vec<u8> {
+    fn write(self, o: &mut Out<'_>) {
+        park(self).write(o);
+    }
+}
+
+/// Text (JSON) as a blob of its UTF-8 bytes.
+impl Record for String {
+    fn write(self, o: &mut Out<'_>) {
+        self.into_bytes().write(o);
+    }
+}
+
+/// An exit status: `a` = its i64 bits.
+impl Record for i32 {
+    fn write(self, o: &mut Out<'_>) {
+        (self as i64 as u64).write(o);
+    }
+}
+
+/// An exit status if any: `b = 1` and `a` = the status, or `b = 0`.
+impl Record for Option<i32> {
+    fn write(self, o: &mut Out<'_>) {
+        if let Some(code) = self {
+            (code as i64 as u64, 1).write(o);
+        }
+    }
 }
 
 /// A caller buffer as a shared slice; `len == 0` never touches `ptr`.
@@ -184,8 +226,8 @@ unsafe fn bytes_out<'a>(ptr: *mut u8, len: usize) -> Result<&'a mut [u8]> {
     Ok(unsafe { std::slice::from_raw_parts_mut(ptr, len) })
 }
 
-/// Whether a buffer passed beside the out record `out` overlaps it (a caller passing one buffer as two).
-fn overlaps(o: &Out<'_>, ptr: *const u8, len: usize, what: &str) -> Result<()> {
+/// Refuse a buffer passed beside the out record `o` that overlaps it (a caller passing one buffer as two).
+fn apart(o: &Out<'_>, ptr: *const u8, len: usize, what: &str) -> Result<()> {
     let (a, b) = (ptr as usize, o.bytes.as_ptr() as usize);
     if len != 0 && a < b.wrapping_add(o.bytes.len()) && b < a.wrapping_add(len) {
         return Err(Error::Type(format!("the {what} and the out buffer overlap")));
@@ -198,7 +240,7 @@ fn overlaps(o: &Out<'_>, ptr: *const u8, len: usize, what: &str) -> Result<()> {
 /// # Safety
 /// As [`bytes_in`].
 unsafe fn input<'a>(o: &Out<'_>, ptr: *const u8, len: usize, what: &str) -> Result<&'a [u8]> {
-    overlaps(o, ptr, len, what)?;
+    apart(o, ptr, len, what)?;
     // SAFETY: forwarded contract.
     unsafe { bytes_in(ptr, len) }
 }
@@ -218,12 +260,13 @@ unsafe fn text<'a>(o: &Out<'_>, ptr: *const u8, len: usize, what: &str) -> Resul
     std::str::from_utf8(bytes).map_err(|_| Error::Type(format!("the {what} is not valid UTF-8")))
 }
 
-/// Run `f` with the caller's out record, turning errors and panics into a status code plus a parked message.
+/// Run `f` with the caller's out record and write its answer there; errors and panics become a status code plus
+/// a parked message.
 ///
 /// # Safety
 /// When non-null, `out` must be valid for reads and writes of `out_len` bytes for the duration of the call and
 /// accessed by nobody else meanwhile (every `ext_wasm_*` function states this contract for its `out`).
-unsafe fn run(out: *mut u8, out_len: usize, f: impl FnOnce(&mut Out<'_>) -> Result<()>) -> i32 {
+unsafe fn run<R: Record>(out: *mut u8, out_len: usize, f: impl FnOnce(&mut Out<'_>) -> Result<R>) -> i32 {
     if out.is_null() || out_len < OUT_HEADER {
         // Nowhere to put a message: the bare code still tells the caller what went wrong.
         return ErrorCode::TypeError.as_u16() as i32;
@@ -235,20 +278,21 @@ unsafe fn run(out: *mut u8, out_len: usize, f: impl FnOnce(&mut Out<'_>) -> Resu
     };
     o.bytes[..OUT_HEADER].fill(0);
     let result = catch_unwind(AssertUnwindSafe(|| f(&mut o))).unwrap_or_else(|panic| {
-        let what = panic
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
+        let what = (panic.downcast_ref::<&str>().map(|s| s.to_string()))
             .or_else(|| panic.downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "unknown panic".into());
         Err(Error::Call(format!("internal error (panic in ext_wasm): {what}")))
     });
     match result {
-        Ok(()) => 0,
+        Ok(answer) => {
+            answer.write(&mut o);
+            0
+        }
         Err(e) => {
             o.bytes[..OUT_HEADER].fill(0);
             let (id, len) = park(e.to_string().into_bytes());
-            o.put_u64(16, id);
-            o.put_u64(24, len);
+            o.put(16, id);
+            o.put(24, len);
             e.code().as_u16() as i32
         }
     }
@@ -258,6 +302,22 @@ unsafe fn run(out: *mut u8, out_len: usize, f: impl FnOnce(&mut Out<'_>) -> Resu
 // The ABI. Every function taking `out, out_len` has the contract of [`run`] for them; every `(ptr, len)` input
 // pair that of [`bytes_in`] (`(ptr, len)` outputs: [`bytes_out`]). Each `# Safety` section names its pairs.
 // ---------------------------------------------------------------------------------------------------------------
+
+/// Defines C functions whose only pointer argument is the out record: each gets `out: *mut u8, out_len: usize`
+/// appended, and runs its closure through [`run`].
+macro_rules! abi {
+    ($( $(#[doc = $doc:literal])* fn $name:ident($($arg:ident: $ty:ty),*) = $body:expr; )*) => {$(
+        $(#[doc = $doc])*
+        ///
+        /// # Safety
+        /// `(out, out_len)` as the section above says.
+        #[no_mangle]
+        pub unsafe extern "C" fn $name($($arg: $ty,)* out: *mut u8, out_len: usize) -> i32 {
+            // SAFETY: forwarded contract.
+            unsafe { run(out, out_len, $body) }
+        }
+    )*};
+}
 
 /// The ABI version ([`ABI_VERSION`]). Costs nothing; call it once after loading to detect a stale library.
 #[no_mangle]
@@ -282,8 +342,7 @@ pub unsafe extern "C" fn ext_wasm_init(json: *const u8, len: usize, out: *mut u8
                 pin_library();
                 Runtime::new(config)
             });
-            o.set_a(u64::from(applied));
-            Ok(())
+            Ok(u64::from(applied))
         })
     }
 }
@@ -298,7 +357,7 @@ pub unsafe extern "C" fn ext_wasm_compile(bytes: *const u8, len: usize, out: *mu
     // SAFETY: forwarded contracts.
     unsafe {
         run(out, out_len, |o| {
-            Ok(o.set_a(wire::compile(runtime(), input(o, bytes, len, "bytes")?)?))
+            wire::compile(runtime(), input(o, bytes, len, "bytes")?)
         })
     }
 }
@@ -317,34 +376,33 @@ pub unsafe extern "C" fn ext_wasm_compile_file(path: *const u8, len: usize, out:
             let path = <std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(input(o, path, len, "path")?);
             #[cfg(not(unix))]
             let path = text(o, path, len, "path")?;
-            o.set_a(wire::compile_file(runtime(), std::path::Path::new(path))?);
-            Ok(())
+            wire::compile_file(runtime(), std::path::Path::new(path))
         })
     }
 }
 
-/// Drop a module handle ([`wire::module_drop`]).
-///
-/// # Safety
-/// `(out, out_len)` as the section above says.
-#[no_mangle]
-pub unsafe extern "C" fn ext_wasm_module_drop(module: f64, out: *mut u8, out_len: usize) -> i32 {
-    // SAFETY: forwarded contract.
-    unsafe { run(out, out_len, |_| wire::module_drop(runtime(), module)) }
-}
-
-/// A module's exports as a JSON blob ([`wire::module_exports`]).
-///
-/// # Safety
-/// `(out, out_len)` as the section above says.
-#[no_mangle]
-pub unsafe extern "C" fn ext_wasm_module_exports(module: f64, out: *mut u8, out_len: usize) -> i32 {
-    // SAFETY: forwarded contract.
-    unsafe {
-        run(out, out_len, |o| {
-            Ok(o.set_blob(wire::module_exports(runtime(), module)?.into_bytes()))
-        })
-    }
+abi! {
+    /// A module's exports as a JSON blob ([`wire::module_exports`]).
+    fn ext_wasm_module_exports(module: f64) = |_| wire::module_exports(runtime(), module);
+    /// An instance's exports as a JSON blob ([`wire::instance_exports`]).
+    fn ext_wasm_instance_exports(instance: f64) = |_| wire::instance_exports(runtime(), instance);
+    /// Run a WASI command's `_start` ([`wire::run_command`]); `a` = its exit status (as i64 bits). Deno binds it
+    /// synchronously and `nonblocking`.
+    fn ext_wasm_run_command(instance: f64) = |_| wire::run_command(runtime(), instance);
+    /// The exit status a WASI command recorded: `b = 1` and `a` = the status (as i64 bits), or `b = 0` for none.
+    fn ext_wasm_exit_code(instance: f64) = |_| wire::exit_code(runtime(), instance);
+    /// Drop a module handle ([`wire::module_drop`]).
+    fn ext_wasm_module_drop(module: f64) = |_| wire::module_drop(runtime(), module);
+    /// Drop an instance ([`wire::instance_drop`]); a call still running on it finishes first.
+    fn ext_wasm_instance_drop(instance: f64) = |_| wire::instance_drop(runtime(), instance);
+    /// Captured output of `stream` as a blob ([`wire::output`]).
+    fn ext_wasm_output(instance: f64, stream: u32) = |_| wire::output(runtime(), instance, stream);
+    /// Size of the instance's memory: `a` = pages, `b` = bytes ([`wire::memory_size`]).
+    fn ext_wasm_memory_size(instance: f64) = |_| wire::memory_size(runtime(), instance);
+    /// Grow the instance's memory by `pages`; `a` = the old size in pages ([`wire::memory_grow`]).
+    fn ext_wasm_memory_grow(instance: f64, pages: f64) = |_| wire::memory_grow(runtime(), instance, pages);
+    /// Live counts: `a` = module handles, `b` = instances. Cost: two atomic loads.
+    fn ext_wasm_stats() = |_| Ok(wire::stats(runtime()));
 }
 
 /// Instantiate from [`wire::instance_options`] JSON and WASI stdin bytes; `a` = the instance handle. Cost:
@@ -366,32 +424,7 @@ pub unsafe extern "C" fn ext_wasm_instantiate(
     unsafe {
         run(out, out_len, |o| {
             let (options, stdin) = (input(o, options, len, "options")?, input(o, stdin, stdin_len, "stdin")?);
-            o.set_a(wire::instantiate(runtime(), module, options, stdin)?);
-            Ok(())
-        })
-    }
-}
-
-/// Drop an instance ([`wire::instance_drop`]); a call still running on it finishes first.
-///
-/// # Safety
-/// `(out, out_len)` as the section above says.
-#[no_mangle]
-pub unsafe extern "C" fn ext_wasm_instance_drop(instance: f64, out: *mut u8, out_len: usize) -> i32 {
-    // SAFETY: forwarded contract.
-    unsafe { run(out, out_len, |_| wire::instance_drop(runtime(), instance)) }
-}
-
-/// An instance's exports as a JSON blob ([`wire::instance_exports`]).
-///
-/// # Safety
-/// `(out, out_len)` as the section above says.
-#[no_mangle]
-pub unsafe extern "C" fn ext_wasm_instance_exports(instance: f64, out: *mut u8, out_len: usize) -> i32 {
-    // SAFETY: forwarded contract.
-    unsafe {
-        run(out, out_len, |o| {
-            Ok(o.set_blob(wire::instance_exports(runtime(), instance)?.into_bytes()))
+            wire::instantiate(runtime(), module, options, stdin)
         })
     }
 }
@@ -415,56 +448,7 @@ pub unsafe extern "C" fn ext_wasm_call(
     unsafe {
         run(frame, frame_len, |o| {
             let name = text(o, name, name_len, "export name")?;
-            let count = wire::call_frame(runtime(), instance, name, o.bytes, nargs)?;
-            o.set_a(u64::from(count));
-            Ok(())
-        })
-    }
-}
-
-/// Run a WASI command's `_start` ([`wire::run_command`]); `a` = its exit status (as i64 bits). Deno binds it
-/// synchronously and `nonblocking`.
-///
-/// # Safety
-/// `(out, out_len)` as the section above says.
-#[no_mangle]
-pub unsafe extern "C" fn ext_wasm_run_command(instance: f64, out: *mut u8, out_len: usize) -> i32 {
-    // SAFETY: forwarded contract.
-    unsafe {
-        run(out, out_len, |o| {
-            Ok(o.set_a(wire::run_command(runtime(), instance)? as i64 as u64))
-        })
-    }
-}
-
-/// The exit status a WASI command recorded: `b = 1` and `a` = the status (as i64 bits), or `b = 0` for none.
-///
-/// # Safety
-/// `(out, out_len)` as the section above says.
-#[no_mangle]
-pub unsafe extern "C" fn ext_wasm_exit_code(instance: f64, out: *mut u8, out_len: usize) -> i32 {
-    // SAFETY: forwarded contract.
-    unsafe {
-        run(out, out_len, |o| {
-            if let Some(code) = wire::exit_code(runtime(), instance)? {
-                o.set_a(code as i64 as u64);
-                o.set_b(1);
-            }
-            Ok(())
-        })
-    }
-}
-
-/// Captured output of `stream` as a blob ([`wire::output`]).
-///
-/// # Safety
-/// `(out, out_len)` as the section above says.
-#[no_mangle]
-pub unsafe extern "C" fn ext_wasm_output(instance: f64, stream: u32, out: *mut u8, out_len: usize) -> i32 {
-    // SAFETY: forwarded contract.
-    unsafe {
-        run(out, out_len, |o| {
-            Ok(o.set_blob(wire::output(runtime(), instance, stream)?))
+            wire::call_frame(runtime(), instance, name, o.bytes, nargs).map(u64::from)
         })
     }
 }
@@ -485,7 +469,7 @@ pub unsafe extern "C" fn ext_wasm_memory_read(
     // SAFETY: forwarded contracts; the overlap with `out` is refused before `dst` becomes a slice.
     unsafe {
         run(out, out_len, |o| {
-            overlaps(o, dst, len, "destination")?;
+            apart(o, dst, len, "destination")?;
             wire::memory_read(runtime(), instance, offset, bytes_out(dst, len)?)
         })
     }
@@ -512,54 +496,6 @@ pub unsafe extern "C" fn ext_wasm_memory_write(
     }
 }
 
-/// Size of the instance's memory: `a` = pages, `b` = bytes ([`wire::memory_size`]).
-///
-/// # Safety
-/// `(out, out_len)` as the section above says.
-#[no_mangle]
-pub unsafe extern "C" fn ext_wasm_memory_size(instance: f64, out: *mut u8, out_len: usize) -> i32 {
-    // SAFETY: forwarded contract.
-    unsafe {
-        run(out, out_len, |o| {
-            let (pages, bytes) = wire::memory_size(runtime(), instance)?;
-            o.set_a(pages);
-            o.set_b(bytes);
-            Ok(())
-        })
-    }
-}
-
-/// Grow the instance's memory by `pages`; `a` = the old size in pages ([`wire::memory_grow`]).
-///
-/// # Safety
-/// `(out, out_len)` as the section above says.
-#[no_mangle]
-pub unsafe extern "C" fn ext_wasm_memory_grow(instance: f64, pages: f64, out: *mut u8, out_len: usize) -> i32 {
-    // SAFETY: forwarded contract.
-    unsafe {
-        run(out, out_len, |o| {
-            Ok(o.set_a(wire::memory_grow(runtime(), instance, pages)?))
-        })
-    }
-}
-
-/// Live counts: `a` = module handles, `b` = instances. Cost: two atomic loads.
-///
-/// # Safety
-/// `(out, out_len)` as the section above says.
-#[no_mangle]
-pub unsafe extern "C" fn ext_wasm_stats(out: *mut u8, out_len: usize) -> i32 {
-    // SAFETY: forwarded contract.
-    unsafe {
-        run(out, out_len, |o| {
-            let (modules, instances) = wire::stats(runtime());
-            o.set_a(modules);
-            o.set_b(instances);
-            Ok(())
-        })
-    }
-}
-
 /// Copy blob `id` into `(dst, len)` and free it. `len` must equal the announced length, else nothing is copied
 /// and the blob stays (5007); an unknown or already taken id → 5007. Returns the status only (no out record:
 /// this is how a caller reads the messages of failed out records). Cost: one copy of the blob.
@@ -568,20 +504,14 @@ pub unsafe extern "C" fn ext_wasm_stats(out: *mut u8, out_len: usize) -> i32 {
 /// `(dst, len)` as an output, as the section above says.
 #[no_mangle]
 pub unsafe extern "C" fn ext_wasm_blob_take(id: u64, dst: *mut u8, len: usize) -> i32 {
-    let result = catch_unwind(AssertUnwindSafe(|| {
-        let mut table = blobs();
-        match table.get(&id) {
-            Some(blob) if blob.len() == len => {}
-            _ => return ErrorCode::TypeError.as_u16() as i32,
+    let mut table = blobs();
+    let fits = table.get(&id).is_some_and(|blob| blob.len() == len);
+    // SAFETY: forwarded contract for `dst`.
+    match (fits, unsafe { bytes_out(dst, len) }) {
+        (true, Ok(dst)) => {
+            dst.copy_from_slice(&table.remove(&id).unwrap_or_default());
+            0
         }
-        // SAFETY: forwarded contract for `dst`.
-        let Ok(dst) = (unsafe { bytes_out(dst, len) }) else {
-            return ErrorCode::TypeError.as_u16() as i32;
-        };
-        if let Some(blob) = table.remove(&id) {
-            dst.copy_from_slice(&blob);
-        }
-        0
-    }));
-    result.unwrap_or(ErrorCode::CallError.as_u16() as i32)
+        _ => ErrorCode::TypeError.as_u16() as i32,
+    }
 }

@@ -39,7 +39,9 @@ pub struct InstanceOptions {
 /// with a timeout (the code must carry the checks).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct CallLimits {
+    /// Fuel for this call (capped by the instance's remaining fuel).
     pub fuel: Option<u64>,
+    /// Wall-clock limit for this call.
     pub timeout: Option<Duration>,
 }
 

@@ -19,6 +19,8 @@
 //! assert_eq!(rt.call(instance, "add", &[Value::Number(10.0), Value::Number(32.0)]).unwrap(), [Value::I32(42)]);
 //! ```
 
+#![deny(missing_docs)]
+
 mod artifact_cache;
 mod capabilities;
 mod config;

@@ -18,9 +18,13 @@ pub struct ModuleId(pub u64);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ExportKind {
+    /// A function.
     Func,
+    /// A linear memory.
     Memory,
+    /// A table.
     Table,
+    /// A global.
     Global,
     /// Exception tags (exception-handling proposal).
     Tag,
@@ -48,9 +52,13 @@ impl fmt::Display for ExportKind {
 /// One export of a module or instance. `params` and `results` are filled for functions only.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExportInfo {
+    /// The export's name.
     pub name: String,
+    /// What it exports.
     pub kind: ExportKind,
+    /// Parameter types (functions only).
     pub params: Vec<ValType>,
+    /// Result types (functions only).
     pub results: Vec<ValType>,
 }
 

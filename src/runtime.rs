@@ -41,7 +41,9 @@ struct Inner {
 /// What [`Runtime::compile`] did, for callers that report it (the CLI's `--stats`, the demo).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CompileReport {
+    /// The module handle.
     pub id: ModuleId,
+    /// Where its code came from.
     pub origin: LoadOrigin,
 }
 
@@ -124,7 +126,7 @@ impl Runtime {
         let first = self.load_variant(hash, &bytes, Interruption::default(), None)?;
         let origin = first.origin;
         let mine = Arc::new(SharedModule::new(*hash, bytes, first));
-        let mut entry = self.inner.dedup.entry(*hash.as_bytes()).or_insert_with(Weak::new);
+        let mut entry = self.inner.dedup.entry(*hash.as_bytes()).or_default();
         if let Some(winner) = entry.upgrade() {
             return Ok((winner, origin));
         }

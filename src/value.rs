@@ -9,9 +9,13 @@ use crate::error::{Error, Result};
 /// A WebAssembly value type as the API reports it (`"i32"`, `"i64"`, …).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ValType {
+    /// 32-bit integer.
     I32,
+    /// 64-bit integer.
     I64,
+    /// 32-bit float.
     F32,
+    /// 64-bit float.
     F64,
     /// Carried in signatures for introspection; calls with it fail with 5007.
     V128,
@@ -62,9 +66,13 @@ impl fmt::Display for ValType {
 /// information. Typed arguments must match the parameter type exactly.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Value {
+    /// An i32 (bit pattern: unsigned values are negative here).
     I32(i32),
+    /// An i64.
     I64(i64),
+    /// An f32.
     F32(f32),
+    /// An f64.
     F64(f64),
     /// A JavaScript-style number: becomes i32 (integers in `-2^31..2^32`, unsigned values wrap), i64 (safe
     /// integers only), f32 (rounded like `Math.fround`) or f64.
@@ -75,9 +83,9 @@ pub enum Value {
 
 impl Value {
     /// Convert this argument for a parameter of type `ty` at `position`, into wasmtime's raw representation.
-    pub(crate) fn to_raw(&self, ty: ValType, position: usize) -> Result<ValRaw> {
+    pub(crate) fn to_raw(self, ty: ValType, position: usize) -> Result<ValRaw> {
         let mismatch = |what: &str| Error::Type(format!("argument {position}: expected {ty}, got {what}"));
-        Ok(match (ty, *self) {
+        Ok(match (ty, self) {
             (ValType::I32, Value::I32(v)) => ValRaw::i32(v),
             (ValType::I64, Value::I64(v)) => ValRaw::i64(v),
             (ValType::F32, Value::F32(v)) => ValRaw::f32(v.to_bits()),

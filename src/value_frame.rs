@@ -16,12 +16,19 @@ pub const SLOT: usize = 16;
 
 /// Value tags of the frame encoding (see the module docs).
 pub mod tag {
+    /// An i32 (both directions).
     pub const I32: u8 = 1;
+    /// An i64 (both directions).
     pub const I64: u8 = 2;
+    /// An f32's bits (both directions).
     pub const F32: u8 = 3;
+    /// An f64's bits (both directions).
     pub const F64: u8 = 4;
+    /// A JS number, converted by the parameter's type (arguments only).
     pub const NUMBER: u8 = 5;
+    /// A JS BigInt within the i64 range (arguments only).
     pub const BIGINT: u8 = 6;
+    /// A JS BigInt beyond the i64 range: low 64 bits here, high 64 in the next slot (arguments only).
     pub const BIGINT_WIDE: u8 = 7;
 }
 

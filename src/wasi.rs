@@ -55,8 +55,11 @@ pub struct WasiOptions {
     pub env: Vec<(String, String)>,
     /// Directories the guest may open.
     pub preopens: Vec<Preopen>,
+    /// Where stdin comes from.
     pub stdin: InputMode,
+    /// Where stdout goes.
     pub stdout: OutputMode,
+    /// Where stderr goes.
     pub stderr: OutputMode,
 }
 

@@ -32,9 +32,13 @@ export type ExportKind = "func" | "memory" | "table" | "global" | "tag";
 
 /** One export; `params` and `results` for functions only. */
 export interface ExportInfo {
+  /** The export's name. */
   name: string;
+  /** What it exports. */
   kind: ExportKind;
+  /** Parameter types, in order (functions only). */
   params?: ValType[];
+  /** Result types, in order (functions only). */
   results?: ValType[];
 }
 
@@ -83,7 +87,9 @@ export interface RuntimeConfigWire {
 
 /** Live counts. */
 export interface RuntimeStats {
+  /** Live module handles. */
   modules: number;
+  /** Live instances. */
   instances: number;
 }
 

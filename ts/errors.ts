@@ -6,24 +6,23 @@
  */
 
 /** The stable error codes (the numbers never change meaning; new ones are appended). */
-export const ErrorCode = Object.freeze(
-  {
-    CompileError: 5000,
-    InstantiateError: 5001,
-    CallError: 5002,
-    ExportNotFound: 5003,
-    InvalidModuleHandle: 5004,
-    InvalidInstanceHandle: 5005,
-    MemoryError: 5006,
-    TypeError: 5007,
-    IoError: 5008,
-    PermissionDenied: 5009,
-    WasiError: 5010,
-    FuelExhausted: 5011,
-    Timeout: 5012,
-    LimitExceeded: 5013,
-  } as const,
-);
+export const ErrorCode = {
+  CompileError: 5000,
+  InstantiateError: 5001,
+  CallError: 5002,
+  ExportNotFound: 5003,
+  InvalidModuleHandle: 5004,
+  InvalidInstanceHandle: 5005,
+  MemoryError: 5006,
+  TypeError: 5007,
+  IoError: 5008,
+  PermissionDenied: 5009,
+  WasiError: 5010,
+  FuelExhausted: 5011,
+  Timeout: 5012,
+  LimitExceeded: 5013,
+} as const;
+Object.freeze(ErrorCode);
 
 /** One of the {@link ErrorCode} names. */
 export type ErrorName = keyof typeof ErrorCode;
@@ -47,6 +46,7 @@ export class WasmError extends Error {
   /** The stable numeric code, 5000–5013. */
   readonly code: ErrorCodeNumber;
 
+  /** `name` follows from `code` (`"WasmError"` for a number that is not one of ours). */
   constructor(code: number, message: string, options?: ErrorOptions) {
     super(message, options);
     this.code = code as ErrorCodeNumber;

@@ -34,7 +34,7 @@ import { ErrorCode, wasmError } from "./errors.ts";
 import { checkName, decodeFrame, encodeFrame, type Frame, FramePool, newFrame, SLOTS, slotsFor, toJson } from "./frame.ts";
 import { createOpsBackend, type WasmOps } from "./ops_backend.ts";
 
-export { ErrorCode, type ErrorName, errorName, WasmError } from "./errors.ts";
+export { ErrorCode, type ErrorCodeNumber, type ErrorName, errorName, WasmError } from "./errors.ts";
 export { Typed } from "./backend.ts";
 export type { ExportInfo, ExportKind, ValType, WasmArg, WasmResult } from "./backend.ts";
 
@@ -59,8 +59,11 @@ export interface InstanceOptions {
   programName?: string;
   /** Bytes (or UTF-8 text) the guest reads from stdin. Exclusive with `inheritStdin`. */
   stdin?: Uint8Array | string;
+  /** The guest reads the host process's stdin (default: empty stdin). */
   inheritStdin?: boolean;
+  /** The guest writes to the host process's stdout (default: discarded). */
   inheritStdout?: boolean;
+  /** The guest writes to the host process's stderr (default: discarded). */
   inheritStderr?: boolean;
   /** Keep stdout in memory, for {@link Instance.stdout}. Exclusive with `inheritStdout`. */
   captureStdout?: boolean;
@@ -153,8 +156,16 @@ function typeError(detail: string): never {
  * Force an argument's wasm type. Out-of-range or non-integer values throw 5007 here (never silent truncation);
  * unsigned values wrap to their bit pattern (`types.i32(0xffffffff)` is `-1`), as wasm integers have no sign.
  */
-export const types = Object.freeze({
+export const types: Readonly<{
   /** An i32 from an integer in `-2^31 .. 2^32 - 1`. */
+  i32(v: number | bigint): Typed;
+  /** An i64 from a BigInt in `-2^63 .. 2^64 - 1`, or a safe-integer number. */
+  i64(v: number | bigint): Typed;
+  /** An f32: the number rounded like `Math.fround`. */
+  f32(v: number): Typed;
+  /** An f64. */
+  f64(v: number): Typed;
+}> = Object.freeze({
   i32(v: number | bigint): Typed {
     const n = typeof v === "bigint" ? Number(v) : v;
     if (typeof n !== "number" || !Number.isInteger(n) || n < -TWO_31 || n >= TWO_32) {
@@ -162,7 +173,6 @@ export const types = Object.freeze({
     }
     return new Typed("i32", n | 0);
   },
-  /** An i64 from a BigInt in `-2^63 .. 2^64 - 1`, or a safe-integer number. */
   i64(v: number | bigint): Typed {
     if (typeof v === "number") {
       if (!Number.isSafeInteger(v)) {
@@ -175,12 +185,10 @@ export const types = Object.freeze({
     }
     return new Typed("i64", BigInt.asIntN(64, v));
   },
-  /** An f32: the number rounded like `Math.fround`. */
   f32(v: number): Typed {
     if (typeof v !== "number") typeError(`types.f32: expected a number, got ${typeof v}`);
     return new Typed("f32", Math.fround(v));
   },
-  /** An f64. */
   f64(v: number): Typed {
     if (typeof v !== "number") typeError(`types.f64: expected a number, got ${typeof v}`);
     return new Typed("f64", v);
@@ -348,6 +356,7 @@ const LARGE_READ = 64 << 20;
 /** An instance's (first exported) linear memory. Every method copies once; none allocates but `read`. */
 export class Memory {
   readonly #instance: number;
+  /** Internal: an instance's memory is {@link Instance.memory}. */
   constructor(instance: number) {
     this.#instance = instance;
   }
@@ -449,6 +458,7 @@ export class Instance {
   /** The instance's linear memory (its first exported memory). */
   readonly memory: Memory;
 
+  /** Internal: instances come from {@link instantiate}. */
   constructor(id: number, moduleId: ModuleId) {
     this.id = id;
     this.moduleId = moduleId;

@@ -7,40 +7,15 @@
 //! such an error into a `WasmError` with the same `.code`, `.name` and message.
 
 use std::borrow::Cow;
-use std::fmt;
 
 use deno_error::{AdditionalProperties, JsErrorClass, PropertyValue};
 
-use crate::error::{Error, ErrorCode};
+use crate::error::Error;
 
 /// A core [`Error`] on its way to JavaScript.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WasmOpError(pub Error);
-
-impl WasmOpError {
-    /// The stable numeric code.
-    pub fn code(&self) -> ErrorCode {
-        self.0.code()
-    }
-}
-
-impl From<Error> for WasmOpError {
-    fn from(e: Error) -> Self {
-        Self(e)
-    }
-}
-
-impl fmt::Display for WasmOpError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&self.0, f)
-    }
-}
-
-impl std::error::Error for WasmOpError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&self.0)
-    }
-}
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(transparent)]
+pub struct WasmOpError(#[from] pub Error);
 
 /// Name of the extra property that carries the error's name (`"ExportNotFound"`). `name` itself cannot be used:
 /// deno_core's builder does not overwrite properties an `Error` already has.

@@ -25,6 +25,9 @@ pub struct DemoArgs {
     calls: u32,
 }
 
+/// A repeated call on a live instance, reusing one result vector.
+type CallFn = fn(&Runtime, InstanceId, &mut Vec<Value>) -> Result<(), Error>;
+
 /// How the demo exercises one plugin.
 struct Plugin {
     file: &'static str,
@@ -35,7 +38,7 @@ struct Plugin {
     /// One unit of work on a fresh instance.
     work: fn(&Runtime, InstanceId) -> Result<(), Error>,
     /// The call repeated for calls/s (`None`: a command runs once per instance).
-    call: Option<fn(&Runtime, InstanceId, &mut Vec<Value>) -> Result<(), Error>>,
+    call: Option<CallFn>,
 }
 
 const PLUGINS: &[Plugin] = &[
