@@ -429,6 +429,47 @@ pub unsafe extern "C" fn ext_wasm_instantiate(
     }
 }
 
+/// Resolve function export `name` once ([`wire::func`]); `a` = its index for [`ext_wasm_call_func`].
+///
+/// # Safety
+/// `(name, name_len)` and `(out, out_len)` as the section above says.
+#[no_mangle]
+pub unsafe extern "C" fn ext_wasm_func(
+    instance: f64,
+    name: *const u8,
+    name_len: usize,
+    out: *mut u8,
+    out_len: usize,
+) -> i32 {
+    // SAFETY: forwarded contracts.
+    unsafe {
+        run(out, out_len, |o| {
+            wire::func(runtime(), instance, text(o, name, name_len, "export name")?).map(u64::from)
+        })
+    }
+}
+
+/// Call the function [`ext_wasm_func`] resolved to `index` with `nargs` arguments from the value frame
+/// ([`wire::call_func`]); `a` = the number of results. `callSync` of a bound function: no name crosses.
+///
+/// # Safety
+/// `(frame, frame_len)` (the out record) as the section above says.
+#[no_mangle]
+pub unsafe extern "C" fn ext_wasm_call_func(
+    instance: f64,
+    index: u32,
+    frame: *mut u8,
+    frame_len: usize,
+    nargs: u32,
+) -> i32 {
+    // SAFETY: forwarded contract.
+    unsafe {
+        run(frame, frame_len, |o| {
+            wire::call_func(runtime(), instance, index, o.bytes, nargs).map(u64::from)
+        })
+    }
+}
+
 /// Call export `name` with `nargs` arguments from the value frame ([`wire::call_frame`]); `a` = the number of
 /// results, written to the slots. Cost: the guest's run time plus ~100 ns. Deno binds it twice: synchronously
 /// (`callSync`) and `nonblocking` (`call`).

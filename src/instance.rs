@@ -200,13 +200,26 @@ impl InstanceState {
         ticker: &EpochTicker,
         out: &mut Vec<Value>,
     ) -> Result<()> {
+        let index = self.func_index(name)?;
+        self.call_index(index, args, limits, ticker, out)
+    }
+
+    /// [`Self::call`] of the function export at `index` (from [`Self::func_index`]): no name lookup.
+    pub(crate) fn call_index(
+        &mut self,
+        index: usize,
+        args: &[Value],
+        limits: CallLimits,
+        ticker: &EpochTicker,
+        out: &mut Vec<Value>,
+    ) -> Result<()> {
         let fill = |params: &[ValType], raw: &mut Vec<ValRaw>| {
             for (i, (arg, ty)) in args.iter().zip(params).enumerate() {
                 raw.push(arg.to_raw(*ty, i)?);
             }
             Ok(())
         };
-        if let Some(index) = self.invoke(name, args.len(), limits, ticker, fill)? {
+        if self.invoke(index, args.len(), limits, ticker, fill)? {
             let results = &self.funcs[index].results;
             out.extend(
                 results
@@ -218,41 +231,45 @@ impl InstanceState {
         Ok(())
     }
 
-    /// Call export `name` with `nargs` arguments decoded from a value frame; the results overwrite the frame's
-    /// slots from slot 0 and their count is returned. Slots are decoded straight into wasmtime's raw values and
-    /// results encoded straight from them: no intermediate `Value` vectors.
+    /// Call the function export at `index` with `nargs` arguments decoded from a value frame; the results
+    /// overwrite the frame's slots from slot 0 and their count is returned. Slots are decoded straight into
+    /// wasmtime's raw values and results encoded straight from them: no intermediate `Value` vectors.
     pub(crate) fn call_frame(
         &mut self,
-        name: &str,
+        index: usize,
         frame: &mut [u8],
         nargs: usize,
         ticker: &EpochTicker,
     ) -> Result<u32> {
         let fill = |params: &[ValType], raw: &mut Vec<ValRaw>| value_frame::decode_raw(frame, params, raw);
-        match self.invoke(name, nargs, CallLimits::default(), ticker, fill)? {
-            Some(index) => value_frame::encode_raw(frame, &self.funcs[index].results, &self.raw),
-            None => Ok(0),
+        if self.invoke(index, nargs, CallLimits::default(), ticker, fill)? {
+            value_frame::encode_raw(frame, &self.funcs[index].results, &self.raw)
+        } else {
+            Ok(0)
         }
     }
 
-    /// The call pipeline every caller shares: resolve `name` (cached), check the arity, let `fill` push one raw
-    /// value per parameter, apply the limits, run the guest. On return the results are in `self.raw` and the
-    /// export's index is returned; `None` when a WASI `proc_exit` ended the call (no results).
+    /// The call pipeline every caller shares: check the arity of the function export at `index`, let `fill`
+    /// push one raw value per parameter, apply the limits, run the guest. On return the results are in
+    /// `self.raw`; `false` when a WASI `proc_exit` ended the call (no results).
     fn invoke(
         &mut self,
-        name: &str,
+        index: usize,
         nargs: usize,
         limits: CallLimits,
         ticker: &EpochTicker,
         fill: impl FnOnce(&[ValType], &mut Vec<ValRaw>) -> Result<()>,
-    ) -> Result<Option<usize>> {
-        let _span = tracing::debug_span!("call", export = name).entered();
-        let index = self.func_index(name)?;
+    ) -> Result<bool> {
         // Borrow fields, not `self`, so the entry can be used while the store and buffer are mutated.
-        let entry = &self.funcs[index];
+        let Some(entry) = self.funcs.get(index) else {
+            return Err(Error::ExportNotFound(format!(
+                "no resolved function with index {index}"
+            )));
+        };
         if nargs != entry.params.len() {
             return Err(Error::Type(format!(
-                "`{name}` takes {} argument(s), got {nargs}",
+                "`{}` takes {} argument(s), got {nargs}",
+                entry.name,
                 entry.params.len(),
             )));
         }
@@ -261,8 +278,9 @@ impl InstanceState {
         fill(&entry.params, &mut self.raw)?;
         if self.raw.len() != entry.params.len() {
             return Err(Error::Call(format!(
-                "internal error: {} raw arguments for `{name}`",
-                self.raw.len()
+                "internal error: {} raw arguments for `{}`",
+                self.raw.len(),
+                entry.name
             )));
         }
         self.raw.resize(slots, ValRaw::i64(0));
@@ -314,8 +332,8 @@ impl InstanceState {
             self.store.set_epoch_deadline(NO_DEADLINE);
         }
         match result {
-            Ok(()) => Ok(Some(index)),
-            Err(e) => self.call_error(e).map(|()| None),
+            Ok(()) => Ok(true),
+            Err(e) => self.call_error(e).map(|()| false),
         }
     }
 
@@ -331,9 +349,17 @@ impl InstanceState {
         Err(Error::Call(describe(&e)))
     }
 
-    /// Index of export `name` in `funcs`, resolving and type-checking it on first use.
-    fn func_index(&mut self, name: &str) -> Result<usize> {
-        if self.funcs.get(self.last).is_some_and(|f| &*f.name == name) {
+    /// Index of function export `name` in this instance's export cache, resolving and type-checking it on first
+    /// use (5003 when there is no such function, 5007 when its signature cannot cross the API). Stable for the
+    /// instance's life.
+    pub(crate) fn func_index(&mut self, name: &str) -> Result<usize> {
+        // Compared inline: export names are short, and a libc `memcmp` call costs more than the bytes.
+        let same = |a: &[u8], b: &[u8]| a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y);
+        if self
+            .funcs
+            .get(self.last)
+            .is_some_and(|f| same(f.name.as_bytes(), name.as_bytes()))
+        {
             return Ok(self.last);
         }
         if let Some(&index) = self.by_name.get(name) {

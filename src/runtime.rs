@@ -12,6 +12,7 @@ use crate::config::RuntimeConfig;
 use crate::engine::{EngineSet, EngineSlot, Interruption};
 use crate::epoch_ticker::EpochTicker;
 use crate::error::{Error, Result};
+use crate::func::Func;
 use crate::instance::{CallLimits, InstanceCell, InstanceId, InstanceOptions, InstanceState};
 use crate::module::{to_binary, CompiledModule, ExportInfo, LoadOrigin, ModuleId, SharedModule};
 use crate::registry::{Miss, Registry};
@@ -288,26 +289,48 @@ impl Runtime {
         Ok(())
     }
 
-    /// Run `f` on the instance's state, on a helper thread when WASI host calls might otherwise panic:
-    /// wasmtime-wasi's synchronous bindings `block_on` the ambient tokio runtime, which panics on a thread that
-    /// is already driving one (a current-thread `block_on`, a worker). Costs a thread spawn, only for WASI
-    /// instances called from inside a tokio context.
+    /// Run `f` on the instance's state (see [`Self::on_cell`]).
     fn with_state<R: Send>(
         &self,
         id: InstanceId,
         f: impl FnOnce(&mut InstanceState, &EpochTicker) -> Result<R> + Send,
     ) -> Result<R> {
+        self.with_instance(id, |cell| self.on_cell(cell, id, f))
+    }
+
+    /// Run `f` on the state in `cell`, on a helper thread when WASI host calls might otherwise panic:
+    /// wasmtime-wasi's synchronous bindings `block_on` the ambient tokio runtime, which panics on a thread that
+    /// is already driving one (a current-thread `block_on`, a worker). Costs a thread spawn, only for WASI
+    /// instances called from inside a tokio context.
+    pub(crate) fn on_cell<R: Send>(
+        &self,
+        cell: &InstanceCell,
+        id: InstanceId,
+        f: impl FnOnce(&mut InstanceState, &EpochTicker) -> Result<R> + Send,
+    ) -> Result<R> {
         let ticker = &self.inner.ticker;
-        self.with_instance(id, |cell| {
-            if cell.uses_wasi && tokio::runtime::Handle::try_current().is_ok() {
-                return std::thread::scope(|s| {
-                    s.spawn(|| cell.with(id.0, |state| f(state, ticker)))
-                        .join()
-                        .unwrap_or_else(|_| Err(Error::Call("the call panicked".into())))
-                });
-            }
-            cell.with(id.0, |state| f(state, ticker))
-        })
+        if cell.uses_wasi && tokio::runtime::Handle::try_current().is_ok() {
+            return std::thread::scope(|s| {
+                s.spawn(|| cell.with(id.0, |state| f(state, ticker)))
+                    .join()
+                    .unwrap_or_else(|_| Err(Error::Call("the call panicked".into())))
+            });
+        }
+        cell.with(id.0, |state| f(state, ticker))
+    }
+
+    /// Resolve function export `name` of instance `id` once, for calls without a name lookup, a handle-table
+    /// lookup or the thread-local instance cache ([`Func::call_into`]). Missing → 5003; a signature with v128 or
+    /// reference types → 5007; stale handle → 5005.
+    pub fn func(&self, id: InstanceId, name: &str) -> Result<Func> {
+        let cell = self.instance(id)?;
+        let index = cell.with(id.0, |s| s.func_index(name))?;
+        Ok(Func::new(self.clone(), cell, id, index))
+    }
+
+    /// The index [`Self::func`] resolves `name` to, for hosts that keep indexes instead of [`Func`]s.
+    pub(crate) fn func_index(&self, id: InstanceId, name: &str) -> Result<usize> {
+        self.with_live(id, |s| s.func_index(name))
     }
 
     /// Call export `name` with arguments converted by its signature; returns its results in order.
@@ -336,7 +359,15 @@ impl Runtime {
     /// [`crate::wire`]); results overwrite the frame's slots and their count is returned. Errors as for
     /// [`Runtime::call`]. No allocation once the instance's export cache is warm.
     pub(crate) fn call_frame(&self, id: InstanceId, name: &str, frame: &mut [u8], nargs: usize) -> Result<u32> {
-        self.with_state(id, |s, ticker| s.call_frame(name, frame, nargs, ticker))
+        self.with_state(id, |s, ticker| {
+            let index = s.func_index(name)?;
+            s.call_frame(index, frame, nargs, ticker)
+        })
+    }
+
+    /// [`Self::call_frame`] of the function export at `index` (from [`Self::func_index`]).
+    pub(crate) fn call_frame_index(&self, id: InstanceId, index: usize, frame: &mut [u8], nargs: usize) -> Result<u32> {
+        self.with_state(id, |s, ticker| s.call_frame(index, frame, nargs, ticker))
     }
 
     /// Run a WASI command's `_start` and return its exit status (0 when `_start` returns, `n` after

@@ -203,7 +203,7 @@ fn wrap_integer(n: i128, bits: u32) -> Option<i64> {
 
 /// A JS number as an i32 parameter: any integer in `-2^31..2^32` (unsigned values wrap). The exact-int32 test
 /// comes first because it is one conversion and one compare; `fract()` would be a libm call per argument.
-fn number_to_i32(n: f64) -> Option<i32> {
+pub(crate) fn number_to_i32(n: f64) -> Option<i32> {
     let i = n as i32;
     if f64::from(i) == n {
         return Some(i);

@@ -44,11 +44,30 @@ fn slot(frame: &[u8], i: usize) -> (u8, [u8; 8]) {
 }
 
 /// Decode one argument per parameter from the frame's slots (a wide BigInt takes two), converting each by its
-/// parameter's type straight into wasmtime's raw form.
+/// parameter's type straight into wasmtime's raw form. The pairs callers send nearly always (a JS number for any
+/// numeric type, an exact tag) are converted inline; everything else, errors included, goes through
+/// [`Value::to_raw`], so the rules live in one place.
 pub(crate) fn decode_raw(frame: &[u8], params: &[ValType], raw: &mut Vec<ValRaw>) -> Result<()> {
     let slots = slot_count(frame);
     let mut i = 0;
     for (n, ty) in params.iter().enumerate() {
+        if i < slots {
+            let (t, p) = slot(frame, i);
+            let bits = u64::from_le_bytes(p);
+            let fast = match (t, ty) {
+                (tag::NUMBER, ValType::F64) | (tag::F64, ValType::F64) => Some(ValRaw::f64(bits)),
+                (tag::NUMBER, ValType::I32) => crate::value::number_to_i32(f64::from_bits(bits)).map(ValRaw::i32),
+                (tag::I32, ValType::I32) => Some(ValRaw::i32(bits as u32 as i32)),
+                (tag::I64 | tag::BIGINT, ValType::I64) => Some(ValRaw::i64(bits as i64)),
+                (tag::F32, ValType::F32) => Some(ValRaw::f32(bits as u32)),
+                _ => None,
+            };
+            if let Some(v) = fast {
+                raw.push(v);
+                i += 1;
+                continue;
+            }
+        }
         let value = decode_one(frame, slots, &mut i, n)?;
         raw.push(value.to_raw(*ty, n)?);
     }

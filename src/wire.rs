@@ -295,7 +295,10 @@ fn wasi_options(w: WireWasi, stdin: &[u8]) -> WasiOptions {
 const MAX_SAFE: f64 = 9_007_199_254_740_991.0;
 
 fn safe_integer(v: f64) -> Option<u64> {
-    (v.fract() == 0.0 && (0.0..=MAX_SAFE).contains(&v)).then_some(v as u64)
+    // One conversion and one compare (no libm `trunc`): `as` saturates, so negatives, NaN and fractions all
+    // fail the round trip.
+    let u = v as u64;
+    (u as f64 == v && v <= MAX_SAFE).then_some(u)
 }
 
 /// A module handle given as a JavaScript number; anything but a non-negative safe integer → 5004.
@@ -315,7 +318,7 @@ pub fn instance_handle(v: f64) -> Result<InstanceId> {
 /// A memory offset, length or page count given as a JavaScript number: non-integer → 5007, negative or beyond
 /// 2^53 → 5006.
 fn memory_number(v: f64, what: &str) -> Result<u64> {
-    if v.fract() != 0.0 {
+    if !v.is_finite() || v.trunc() != v {
         return Err(Error::Type(format!("{what} must be an integer, got {v}")));
     }
     let why = if v < 0.0 { "negative" } else { "too large" };
@@ -368,6 +371,20 @@ pub fn instance_exports(rt: &Runtime, instance: f64) -> Result<String> {
 /// plus the instance lock and one conversion per value; no allocation once the export cache is warm.
 pub fn call_frame(rt: &Runtime, instance: f64, name: &str, frame: &mut [u8], nargs: u32) -> Result<u32> {
     rt.call_frame(instance_handle(instance)?, name, frame, nargs as usize)
+}
+
+/// Resolve function export `name` once; returns its index for [`call_func`] (stable for the instance's life).
+/// Missing → 5003; a signature with v128 or reference types → 5007.
+pub fn func(rt: &Runtime, instance: f64, name: &str) -> Result<u32> {
+    let index = rt.func_index(instance_handle(instance)?, name)?;
+    // Each index names a distinct export of one module: far below 2^32.
+    Ok(index as u32)
+}
+
+/// [`call_frame`] of the function [`func`] resolved to `index`: no name crosses and none is looked up. An index
+/// that [`func`] did not return for this instance → 5003.
+pub fn call_func(rt: &Runtime, instance: f64, index: u32, frame: &mut [u8], nargs: u32) -> Result<u32> {
+    rt.call_frame_index(instance_handle(instance)?, index as usize, frame, nargs as usize)
 }
 
 /// Run a WASI command's `_start`; returns its exit status.

@@ -124,6 +124,10 @@ export interface Backend {
   call(instance: number, name: string, frame: Frame, nargs: number): Promise<number>;
   /** Call an export on the JavaScript thread; returns the result count (results are in `frame`). */
   callSync(instance: number, name: string, frame: Frame, nargs: number): number;
+  /** Resolve function export `name` once; returns its index for {@link Backend.callFunc}. */
+  func(instance: number, name: string): number;
+  /** {@link Backend.callSync} of the function resolved to `index`: no name crosses. */
+  callFunc(instance: number, index: number, frame: Frame, nargs: number): number;
   /** Run a WASI command's `_start` off the JavaScript thread; resolves to its exit status. */
   runCommand(instance: number): Promise<number>;
   runCommandSync(instance: number): number;

@@ -51,6 +51,8 @@ const SYMBOLS = {
     result: "i32",
     nonblocking: true,
   },
+  ext_wasm_func: { parameters: ["f64", "pointer", "usize", ...OUT], result: "i32" },
+  ext_wasm_call_func: { parameters: ["f64", "u32", "pointer", "usize", "u32"], result: "i32" },
   ext_wasm_run_command: { parameters: ["f64", ...OUT], result: "i32" },
   run_command_nonblocking: {
     name: "ext_wasm_run_command",
@@ -232,6 +234,15 @@ export function createFfiBackend(): Backend {
       const status = s.ext_wasm_call(instance, n.ptr, n.size, f.ptr ??= Deno.UnsafePointer.of(f.bytes), f.size, nargs);
       if (status !== 0) throw failure(s, status, f.view);
       return f.u32[0]; // the result count (at most 1000: the high word is 0)
+    },
+    func(instance: number, name: string): number {
+      const n = names.get(name);
+      return check(s.ext_wasm_func(instance, n.ptr, n.size, R, RL));
+    },
+    callFunc(instance: number, index: number, f: Frame, nargs: number): number {
+      const status = s.ext_wasm_call_func(instance, index, f.ptr ??= Deno.UnsafePointer.of(f.bytes), f.size, nargs);
+      if (status !== 0) throw failure(s, status, f.view);
+      return f.u32[0];
     },
     async runCommand(instance: number): Promise<number> {
       const out = newFrame(0);

@@ -38,6 +38,9 @@ export { ErrorCode, type ErrorCodeNumber, type ErrorName, errorName, WasmError }
 export { Typed } from "./backend.ts";
 export type { ExportInfo, ExportKind, ValType, WasmArg, WasmResult } from "./backend.ts";
 
+/** An export resolved by {@link Instance.func}: call it like `callSync`, without the name. */
+export type WasmFunction = (...args: WasmArg[]) => WasmResult[];
+
 /** A compiled module's handle. Reuse it for many instances; drop it with {@link dropModule}. */
 export type ModuleId = number;
 
@@ -498,6 +501,29 @@ export class Instance {
     const f = args.length <= SLOTS / 2 ? syncFrame : newFrame(Math.max(SLOTS, slotsFor(args)));
     encodeFrame(f, args);
     return decodeFrame(f, backend.callSync(this.id, name, f, args.length));
+  }
+
+  /**
+   * Resolve export `name` once and return it as a function that calls it on the JavaScript thread, as
+   * {@link callSync} does, without passing or looking up the name on each call: the fastest way to call one
+   * export many times. Missing export → 5003 here; the function throws as `callSync` does (5005 once the
+   * instance is dropped).
+   *
+   * ```ts
+   * const add = instance.func("add");
+   * add(1, 2); // [3]
+   * ```
+   */
+  func(name: string): WasmFunction {
+    checkName(name);
+    const backend = loaded();
+    const id = this.id;
+    const index = backend.func(id, name);
+    return (...args: WasmArg[]): WasmResult[] => {
+      const f = args.length <= SLOTS / 2 ? syncFrame : newFrame(Math.max(SLOTS, slotsFor(args)));
+      encodeFrame(f, args);
+      return decodeFrame(f, backend.callFunc(id, index, f, args.length));
+    };
   }
 
   /** The instance's exports: `{ name, kind, params?, results? }`. */

@@ -40,6 +40,10 @@ export interface WasmOps {
   op_wasm_call_sync(instance: number, name: string, frame: Uint8Array, nargs: number): number;
   /** `#[op2] async fn(state, instance: f64, #[string] name: String, #[buffer] frame: JsBuffer, nargs: u32)` */
   op_wasm_call(instance: number, name: string, frame: Uint8Array, nargs: number): Promise<number>;
+  /** `#[op2(fast)] fn(state, instance: f64, #[string] name: &str) -> Result<u32, WasmOpError>` */
+  op_wasm_func(instance: number, name: string): number;
+  /** `#[op2(fast)] fn(state, instance: f64, index: u32, #[buffer] frame: &mut [u8], nargs: u32)` */
+  op_wasm_call_func(instance: number, index: number, frame: Uint8Array, nargs: number): number;
   /** `#[op2(fast)] fn(state, instance: f64) -> Result<i32, WasmOpError>` */
   op_wasm_run_command_sync(instance: number): number;
   /** `#[op2] async fn(state, instance: f64) -> Result<i32, WasmOpError>` (blocking pool) */
@@ -105,6 +109,9 @@ export function createOpsBackend(ops: WasmOps): Backend {
       later(() => ops.op_wasm_call(instance, name, f.bytes, nargs)),
     callSync: (instance: number, name: string, f: Frame, nargs: number) =>
       sync(() => ops.op_wasm_call_sync(instance, name, f.bytes, nargs)),
+    func: (instance: number, name: string) => sync(() => ops.op_wasm_func(instance, name)),
+    callFunc: (instance: number, index: number, f: Frame, nargs: number) =>
+      sync(() => ops.op_wasm_call_func(instance, index, f.bytes, nargs)),
     runCommand: (instance: number) => later(() => ops.op_wasm_run_command(instance)),
     runCommandSync: (instance: number) => sync(() => ops.op_wasm_run_command_sync(instance)),
     exitCode: (instance: number) => sync(() => ops.op_wasm_exit_code(instance) ?? null),

@@ -168,6 +168,8 @@ async function partA(add: string, mem: string) {
     churnRatio: raw.ext.churn.opsPerSec / raw.native.churn.opsPerSec,
     churnBackendRatio: raw.ext.churnBackend.opsPerSec / raw.native.churn.opsPerSec,
     callExtNs: 1e9 / raw.ext.call.opsPerSec,
+    callFuncNs: 1e9 / raw.ext.callFunc.opsPerSec,
+    callAwaitNs: 1e9 / raw.ext.callAwait.opsPerSec,
     callNativeNs: 1e9 / raw.native.call.opsPerSec,
     memcpyGBps: memcpy,
     memWriteExtGBps: gbps(raw.ext.memWrite.opsPerSec),
@@ -416,6 +418,18 @@ console.log(table(
       fmt(d.callExtNs, 1),
       fmt(d.callNativeNs, 1),
       `${fmt(d.callExtNs / d.callNativeNs, 1)}x time`,
+    ],
+    [
+      "  same through instance.func(\"add\") (ns)",
+      fmt(d.callFuncNs, 1),
+      "",
+      `${fmt(d.callFuncNs / d.callNativeNs, 1)}x time`,
+    ],
+    [
+      "  await instance.call (ns)",
+      fmt(d.callAwaitNs, 1),
+      "",
+      `${fmt(d.callAwaitNs / d.callNativeNs, 1)}x time`,
     ],
     [
       "memory write 1 MiB: GB/s (% of memcpy)",

@@ -18,6 +18,7 @@
  */
 import * as wasm from "../../ts/mod.ts";
 import { createFfiBackend } from "../../ts/ffi_backend.ts";
+import { decodeFrame, encodeFrame, newFrame } from "../../ts/frame.ts";
 
 const [addPath, memPath] = Deno.args.filter((a) => !a.startsWith("--"));
 const quick = Deno.args.includes("--quick");
@@ -88,6 +89,17 @@ ext.churn = await measure(async (n) => {
     for (let i = 0; i < n; i++) acc += inst.callSync("add", i & 0xffff, 1)[0] as number;
     check(acc === expectedSum(n), "ext call results");
   });
+  const add = inst.func("add");
+  ext.callFunc = await measure((n) => {
+    let acc = 0;
+    for (let i = 0; i < n; i++) acc += add(i & 0xffff, 1)[0] as number;
+    check(acc === expectedSum(n), "ext func call results");
+  });
+  ext.callAwait = await measure(async (n) => {
+    let acc = 0;
+    for (let i = 0; i < n; i++) acc += (await inst.call("add", i & 0xffff, 1))[0] as number;
+    check(acc === expectedSum(n), "ext await call results");
+  });
   await inst.drop();
 }
 {
@@ -149,11 +161,14 @@ const memcpy = await (async () => {
 // Last: a second backend object makes the FFI call sites in ffi_backend.ts see two symbol objects, and V8 then
 // deoptimizes them into a slow polymorphic path (callSync ~2x slower); an application has only one backend.
 const backend = createFfiBackend(); // the same process-global runtime (the library pins itself)
+const frame = newFrame();
+const noStdin = new Uint8Array(0);
 ext.churnBackend = await measure((n) => {
   let acc = 0;
   for (let i = 0; i < n; i++) {
-    const id = backend.instantiate(addId, {});
-    acc += backend.callSync(id, "add", [1, 2])[0] as number;
+    const id = backend.instantiate(addId, "{}", noStdin);
+    encodeFrame(frame, [1, 2]);
+    acc += decodeFrame(frame, backend.callSync(id, "add", frame, 2))[0] as number;
     backend.instanceDrop(id);
   }
   check(acc === 3 * n, "ext backend churn results");

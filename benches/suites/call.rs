@@ -31,6 +31,14 @@ fn bench(c: &mut Criterion) {
         })
     });
 
+    let add = rt.func(i, "add").unwrap();
+    g.bench_function("ext_wasm/func_call_into", |b| {
+        b.iter(|| {
+            out.clear();
+            add.call_into(&args, &mut out).unwrap();
+        })
+    });
+
     let engine = raw_engine(false, false);
     let module = Module::new(&engine, ADD).unwrap();
     let mut store = Store::new(&engine, ());

@@ -29,6 +29,30 @@ pub fn op_wasm_call_sync(
     )?)
 }
 
+/// `instance.func(name)`: resolve a function export once; its index for [`op_wasm_call_func`].
+#[op2(fast)]
+pub fn op_wasm_func(state: &mut OpState, instance: f64, #[string] name: &str) -> Result<u32, WasmOpError> {
+    Ok(wire::func(&wasm_state(state).runtime, instance, name)?)
+}
+
+/// A bound function's call: as [`op_wasm_call_sync`], by index.
+#[op2(fast)]
+pub fn op_wasm_call_func(
+    state: &mut OpState,
+    instance: f64,
+    index: u32,
+    #[buffer] frame: &mut [u8],
+    nargs: u32,
+) -> Result<u32, WasmOpError> {
+    Ok(wire::call_func(
+        &wasm_state(state).runtime,
+        instance,
+        index,
+        frame,
+        nargs,
+    )?)
+}
+
 /// `call(name, ...args)`: as [`op_wasm_call_sync`], on the blocking pool. `JsBuffer` keeps the frame alive until
 /// the call is done; `ts/ops_backend.ts` does not touch it until the promise settles.
 #[op2]

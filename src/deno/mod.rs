@@ -66,6 +66,8 @@ runtime_wasm_extension![
     instance::op_wasm_instance_drop,
     instance::op_wasm_instance_exports,
     call::op_wasm_call_sync,
+    call::op_wasm_func,
+    call::op_wasm_call_func,
     call::op_wasm_call,
     call::op_wasm_run_command_sync,
     call::op_wasm_run_command,

@@ -198,3 +198,27 @@ fn the_checksum_plugin_computes_crc32() {
     let r = rt.call(i, "fnv1a64", &[Value::I32(ptr), Value::I32(0)]).unwrap();
     assert_eq!(r, [Value::I64(0xcbf29ce484222325u64 as i64)]);
 }
+
+#[test]
+fn a_resolved_func_calls_without_a_name_and_goes_stale_with_its_instance() {
+    let rt = runtime();
+    let (_, i) = instance(&rt, VALUES);
+    let divmod = rt.func(i, "divmod").unwrap();
+    assert_eq!(divmod.instance(), i);
+    assert_eq!(
+        divmod.call(&[Value::Number(7.0), Value::Number(2.0)]).unwrap(),
+        [Value::I32(3), Value::I32(1)]
+    );
+    assert_eq!(code(divmod.call(&[Value::Number(1.0)])), ErrorCode::TypeError);
+    assert_eq!(
+        code(divmod.call(&[Value::Number(1.0), Value::Number(0.0)])),
+        ErrorCode::CallError
+    );
+    assert_eq!(code(rt.func(i, "nope")), ErrorCode::ExportNotFound);
+    assert_eq!(code(rt.func(i, "simd")), ErrorCode::TypeError);
+    rt.drop_instance(i).unwrap();
+    assert_eq!(
+        code(divmod.call(&[Value::Number(7.0), Value::Number(2.0)])),
+        ErrorCode::InvalidInstanceHandle
+    );
+}

@@ -301,3 +301,23 @@ fn the_typescript_error_table_matches_the_rust_one() {
         );
     }
 }
+
+#[test]
+fn call_func_calls_by_resolved_index() {
+    let rt = runtime();
+    let i = inst(&rt, ADD);
+    let index = wire::func(&rt, i, "add").unwrap();
+    let mut f = frame(2);
+    put(&mut f, 0, tag::NUMBER, 40f64.to_bits());
+    put(&mut f, 1, tag::I32, 2);
+    assert_eq!(wire::call_func(&rt, i, index, &mut f, 2).unwrap(), 1);
+    assert_eq!(slot(&f, 0), (tag::I32, 42));
+    assert_eq!(
+        message(wire::call_func(&rt, i, index + 1, &mut f, 0)),
+        format!("[5003] export not found: no resolved function with index {}", index + 1)
+    );
+    assert_eq!(
+        message(wire::func(&rt, i, "nope")),
+        "[5003] export not found: no export named `nope`"
+    );
+}

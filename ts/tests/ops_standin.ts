@@ -25,6 +25,8 @@ const SYMBOLS = {
     result: "i32",
     nonblocking: true,
   },
+  ext_wasm_func: { parameters: ["f64", "buffer", "usize", ...OUT], result: "i32" },
+  ext_wasm_call_func: { parameters: ["f64", "u32", "buffer", "usize", "u32"], result: "i32" },
   ext_wasm_run_command: { parameters: ["f64", ...OUT], result: "i32" },
   run_command_nonblocking: { name: "ext_wasm_run_command", parameters: ["f64", ...OUT], result: "i32", nonblocking: true },
   ext_wasm_exit_code: { parameters: ["f64", ...OUT], result: "i32" },
@@ -104,6 +106,13 @@ export function createStandInOps(path = libraryCandidates().find(exists)!): Wasm
     async op_wasm_call(i, name, frame, nargs) {
       const n = enc.encode(name);
       return check(await s.call_nonblocking(i, n, L(n), frame, L(frame), nargs), frame);
+    },
+    op_wasm_func(i, name) {
+      const o = out(), n = enc.encode(name);
+      return check(s.ext_wasm_func(i, n, L(n), o, O), o);
+    },
+    op_wasm_call_func(i, index, frame, nargs) {
+      return check(s.ext_wasm_call_func(i, index, frame, L(frame), nargs), frame);
     },
     op_wasm_run_command_sync(i) {
       const o = out();

@@ -57,6 +57,13 @@ async function script(b: Backend): Promise<Outcome[]> {
     call("wide", [new Typed("i32", 1)]),
     call("boom", []),
     () => b.call(i, "add", f, 0),
+    () => b.func(i, "add"),
+    () => b.func(i, "nope"),
+    () => {
+      encodeFrame(f, [2, 3]);
+      return decodeFrame(f, b.callFunc(i, b.func(i, "add"), f, 2));
+    },
+    () => b.callFunc(i, 99, f, 0),
     () => b.instanceExports(i),
     () => b.output(i, 3 as never),
     () => b.exitCode(i),

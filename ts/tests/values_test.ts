@@ -32,11 +32,12 @@ const VALUES = `(module
   (table (export "t") 1 funcref)
   (memory (export "memory") 1))`;
 
-/** Every assertion runs through both `call` (worker thread) and `callSync` (JS thread). */
+/** Every assertion runs through `call`, `callSync` and a resolved `func(name)`. */
 async function both(inst: wasm.Instance, name: string, args: wasm.WasmArg[]): Promise<wasm.WasmResult[]> {
   const a = await inst.call(name, ...args);
   const b = inst.callSync(name, ...args);
   assertEquals(b, a, `callSync vs call of ${name}`);
+  assertEquals(inst.func(name)(...args), a, `func vs call of ${name}`);
   return a;
 }
 
@@ -49,7 +50,20 @@ async function bothReject(
 ) {
   await rejects(() => inst.call(name, ...args), code, msg);
   throws(() => inst.callSync(name, ...args), code, msg);
+  throws(() => inst.func(name)(...args), code, msg);
 }
+
+Deno.test("func(name): resolved once, called without the name; 5003 when missing, 5005 after drop", async () => {
+  const inst = await instance(VALUES);
+  const add = inst.func("add");
+  assertEquals(add(40, 2), [42]);
+  assertEquals(add(-1, 1), [0]);
+  throws(() => inst.func("nope"), 5003, "no export named `nope`");
+  throws(() => inst.func("g"), 5003, "is a global, not a function");
+  throws(() => inst.func(7 as unknown as string), 5007, "the export name must be a string");
+  await inst.drop();
+  throws(() => add(1, 2), 5005);
+});
 
 Deno.test("i32: numbers by signature, results as numbers, unsigned values wrap to their bit pattern", async () => {
   const inst = await instance(VALUES);
