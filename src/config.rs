@@ -26,6 +26,10 @@ pub struct RuntimeConfig {
     pub epoch_tick: Duration,
     /// Capacity of a captured stdout/stderr buffer; writes beyond it fail inside the guest.
     pub capture_limit: usize,
+    /// How long an async call (`Runtime::call_start`, TypeScript's `await instance.call`) runs on the calling
+    /// thread before it is suspended and continued on another: short calls finish inside it with no thread hop,
+    /// long ones stop holding the caller's (JavaScript) thread after it. Granularity: `epoch_tick`.
+    pub call_slice: Duration,
 }
 
 impl Default for RuntimeConfig {
@@ -38,6 +42,7 @@ impl Default for RuntimeConfig {
             max_modules: None,
             epoch_tick: Duration::from_millis(1),
             capture_limit: 16 << 20,
+            call_slice: Duration::from_millis(1),
         }
     }
 }
@@ -105,6 +110,9 @@ pub struct PoolConfig {
     pub decommit_batch_size: usize,
     /// Reservation used when the pool cannot be reserved (bounded address space) and we fall back to on-demand.
     pub fallback_memory_reservation: u64,
+    /// Fiber stacks for async calls that outlive their first time slice (one per such call in flight; a call
+    /// that finds none free runs on a worker thread instead). Each reserves `async_stack_size` of address space.
+    pub total_stacks: u32,
 }
 
 impl Default for PoolConfig {
@@ -120,6 +128,7 @@ impl Default for PoolConfig {
             max_unused_warm_slots: 100,
             decommit_batch_size: 16,
             fallback_memory_reservation: 64 << 20,
+            total_stacks: 64,
         }
     }
 }

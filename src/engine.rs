@@ -27,6 +27,13 @@ pub struct Interruption {
 impl Interruption {
     pub(crate) const COUNT: usize = 4;
 
+    /// What an instance created with default options runs: epoch checks (so an async call can be suspended at
+    /// the end of its time slice), no fuel. This is the variant a compile builds up front.
+    pub const DEFAULT: Self = Self {
+        fuel: false,
+        epoch: true,
+    };
+
     pub(crate) fn index(self) -> usize {
         usize::from(self.fuel) | (usize::from(self.epoch) << 1)
     }
@@ -119,9 +126,9 @@ fn pooling_config(pool: &PoolConfig) -> PoolingAllocationConfig {
     p.total_core_instances(pool.total_instances)
         .total_memories(pool.total_instances)
         .total_tables(pool.total_instances)
-        // Stacks are for async fibers; every call here is synchronous. Reserving 1000 of them cost ~8 ms of
-        // engine start-up (one mmap + guard mprotect each), paid by every process on its first load.
-        .total_stacks(0)
+        // Fiber stacks for async calls. Each costs a guard mprotect at engine start-up (1000 of them cost ~8 ms,
+        // paid by every process on its first load), so only as many as calls expected in flight at once.
+        .total_stacks(pool.total_stacks)
         .total_gc_heaps(pool.total_instances)
         .total_component_instances(0)
         .max_memories_per_module(4)

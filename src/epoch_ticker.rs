@@ -1,10 +1,11 @@
-//! The wall-clock behind per-call timeouts: one thread per runtime that advances the epoch of every
-//! epoch-instrumented engine, started on first use and parked whenever no timed call is running.
+//! The wall-clock behind per-call timeouts and time slices: one thread per runtime that advances the epoch of
+//! every epoch-instrumented engine, started on first use, ticking while a timed or sliced call runs and for
+//! [`LINGER`] after the last one (so a stream of short `call`s does not pay a futex wake each), parked after.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::{self, Thread};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use wasmtime::Engine;
 
@@ -21,9 +22,13 @@ pub(crate) struct EpochTicker {
     thread: OnceLock<Thread>,
 }
 
-/// Keeps the ticker running for the duration of one timed call.
-pub(crate) struct TimedCall<'a> {
-    ticker: &'a EpochTicker,
+/// How long the ticker keeps ticking after the last timed call ends before it parks.
+pub(crate) const LINGER: Duration = Duration::from_millis(100);
+
+/// Keeps the ticker running for the duration of one timed call. Owns its share of the ticker, so it can travel
+/// with a call that is suspended and finished on another thread.
+pub(crate) struct TimedCall {
+    shared: Arc<Shared>,
 }
 
 impl EpochTicker {
@@ -54,17 +59,20 @@ impl EpochTicker {
         }
     }
 
-    /// Mark a timed call as running; the ticker runs until the returned guard drops.
-    pub(crate) fn begin(&self) -> TimedCall<'_> {
+    /// Mark a timed call as running; the ticker runs until the returned guard drops. Cost: an atomic add, plus
+    /// an unpark (a futex wake only when the ticker had parked).
+    pub(crate) fn begin(&self) -> TimedCall {
         self.shared.active.fetch_add(1, Ordering::AcqRel);
         self.thread.get_or_init(|| spawn(self.shared.clone())).unpark();
-        TimedCall { ticker: self }
+        TimedCall {
+            shared: self.shared.clone(),
+        }
     }
 }
 
-impl Drop for TimedCall<'_> {
+impl Drop for TimedCall {
     fn drop(&mut self) {
-        self.ticker.shared.active.fetch_sub(1, Ordering::AcqRel);
+        self.shared.active.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -81,9 +89,13 @@ fn spawn(shared: Arc<Shared>) -> Thread {
     thread::Builder::new()
         .name("ext_wasm-epoch".into())
         .spawn(move || {
+            let mut last_active = Instant::now();
             while !shared.shutdown.load(Ordering::Acquire) {
-                if shared.active.load(Ordering::Acquire) == 0 {
+                if shared.active.load(Ordering::Acquire) != 0 {
+                    last_active = Instant::now();
+                } else if last_active.elapsed() >= LINGER {
                     thread::park();
+                    last_active = Instant::now();
                     continue;
                 }
                 thread::sleep(shared.tick);

@@ -1,17 +1,17 @@
 //! A live instance: its store, cached export lookups, limits and captured output.
 
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rustc_hash::FxHashMap;
-use wasmtime::{Extern, Func, Memory, Store, StoreLimitsBuilder, Trap, ValRaw};
+use wasmtime::{Extern, Func, Memory, Store, StoreContextMut, StoreLimitsBuilder, Trap, UpdateDeadline, Val, ValRaw};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::I32Exit;
 
-use crate::epoch_ticker::EpochTicker;
+use crate::epoch_ticker::{EpochTicker, TimedCall};
 use crate::error::{describe, Error, Result};
 use crate::module::CompiledModule;
-use crate::store_data::StoreData;
+use crate::store_data::{CallClock, StoreData};
 use crate::value::{ValType, Value};
 use crate::value_frame;
 use crate::wasi::{BuiltWasi, WasiOptions};
@@ -33,6 +33,10 @@ pub struct InstanceOptions {
     pub timeout: Option<Duration>,
     /// Cap on linear memory: guest `memory.grow` past it returns -1, host grow fails with 5013.
     pub max_memory_bytes: Option<usize>,
+    /// Whether the code carries epoch checks, so an async call can be suspended at the end of its time slice
+    /// (and a timeout set per call). `None` means yes. `Some(false)` runs code without the checks (a few percent
+    /// faster in tight loops); async calls on such an instance then run on a worker thread from the start.
+    pub preemptible: Option<bool>,
 }
 
 /// Per-call overrides of the instance's limits. Fuel needs an instance created with fuel, a timeout one created
@@ -43,6 +47,12 @@ pub struct CallLimits {
     pub fuel: Option<u64>,
     /// Wall-clock limit for this call.
     pub timeout: Option<Duration>,
+}
+
+/// What [`InstanceState::begin_call`] set up for one call.
+struct CallSetup {
+    granted: Option<u64>,
+    timed: Option<TimedCall>,
 }
 
 /// A cached function export: looked up and type-checked once per instance.
@@ -57,8 +67,21 @@ struct FuncEntry {
 /// Dropping the instance empties the cell (freeing the store and its pool slot at once) even while some
 /// thread's recent-instance cache still points at the cell.
 pub(crate) struct InstanceCell {
-    state: Mutex<Option<InstanceState>>,
+    state: Mutex<Slot>,
     pub(crate) uses_wasi: bool,
+    /// Whether the code carries epoch checks (async calls can be suspended).
+    pub(crate) preemptible: bool,
+}
+
+/// Where an instance's state is.
+enum Slot {
+    /// In the cell: calls and memory access lock the cell and use it.
+    Live(Box<InstanceState>),
+    /// Moved into an async call that is suspended or running off the JavaScript thread ([`AsyncCall`]); it comes
+    /// back when that call ends.
+    Busy,
+    /// Dropped (or dropped while busy: the async call frees the state when it ends).
+    Dropped,
 }
 
 pub(crate) struct InstanceState {
@@ -106,6 +129,7 @@ impl InstanceCell {
             StoreData {
                 wasi: ctx,
                 limits: limits.build(),
+                clock: CallClock::default(),
             },
         );
         store.limiter(|d| &mut d.limits);
@@ -116,7 +140,7 @@ impl InstanceCell {
                 .map_err(|e| Error::Instantiate(describe(&e)))?;
         }
         if interruption.epoch {
-            store.epoch_deadline_trap();
+            store.epoch_deadline_callback(on_epoch_deadline);
             store.set_epoch_deadline(NO_DEADLINE);
         }
         let instance = pre.instantiate(&mut store).map_err(|e| instantiate_error(&e))?;
@@ -138,33 +162,83 @@ impl InstanceCell {
             stderr,
         };
         Ok(Self {
-            state: Mutex::new(Some(state)),
+            state: Mutex::new(Slot::Live(Box::new(state))),
             uses_wasi,
+            preemptible: interruption.epoch,
         })
     }
 
-    fn lock(&self) -> MutexGuard<'_, Option<InstanceState>> {
+    fn lock(&self) -> MutexGuard<'_, Slot> {
         // A panic while holding the lock can only come from a bug in this crate; the store itself stays sound.
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Run `f` on the live state; 5005 if the instance was dropped.
+    /// Run `f` on the live state; 5005 if the instance was dropped, 5002 while an async call holds it.
     pub(crate) fn with<R>(&self, handle: u64, f: impl FnOnce(&mut InstanceState) -> Result<R>) -> Result<R> {
-        match self.lock().as_mut() {
-            Some(state) => f(state),
-            None => Err(Error::InvalidInstanceHandle(format!("instance {handle} was dropped"))),
+        match &mut *self.lock() {
+            Slot::Live(state) => f(state),
+            Slot::Busy => Err(busy(handle)),
+            Slot::Dropped => Err(Error::InvalidInstanceHandle(format!("instance {handle} was dropped"))),
         }
     }
 
-    /// Free the instance now (waiting for a call in progress to finish).
+    /// Move the state out for an async call (the cell is busy until [`Self::put_back`]).
+    pub(crate) fn take(&self, handle: u64) -> Result<Box<InstanceState>> {
+        let mut slot = self.lock();
+        match std::mem::replace(&mut *slot, Slot::Busy) {
+            Slot::Live(state) => Ok(state),
+            other => {
+                *slot = other;
+                match &*slot {
+                    Slot::Busy => Err(busy(handle)),
+                    _ => Err(Error::InvalidInstanceHandle(format!("instance {handle} was dropped"))),
+                }
+            }
+        }
+    }
+
+    /// Return the state an async call took; freed at once if the instance was dropped meanwhile.
+    pub(crate) fn put_back(&self, state: Box<InstanceState>) {
+        let mut slot = self.lock();
+        if matches!(*slot, Slot::Busy) {
+            *slot = Slot::Live(state);
+        } else {
+            drop(slot);
+            drop(state);
+        }
+    }
+
+    /// Free the instance now (waiting for a synchronous call in progress to finish; an async call in progress
+    /// frees it when it ends).
     pub(crate) fn retire(&self) {
-        let state = self.lock().take();
+        let state = std::mem::replace(&mut *self.lock(), Slot::Dropped);
         drop(state);
     }
 }
 
+fn busy(handle: u64) -> Error {
+    Error::Call(format!(
+        "instance {handle} is busy in an async call (`call` is still running); await it first"
+    ))
+}
+
 /// Far enough in the future to never fire (ticks beyond the current epoch).
 const NO_DEADLINE: u64 = 1 << 62;
+
+/// What the guest's epoch checks do once the deadline tick comes: trap when the call's timeout has passed (5012),
+/// yield to the caller when an async call's time slice is over (it then continues off the JavaScript thread),
+/// otherwise look again one tick later.
+fn on_epoch_deadline(store: StoreContextMut<'_, StoreData>) -> wasmtime::Result<UpdateDeadline> {
+    let clock = store.data().clock;
+    let now = Instant::now();
+    if clock.deadline.is_some_and(|d| now >= d) {
+        return Ok(UpdateDeadline::Interrupt);
+    }
+    if clock.slice_end.is_some_and(|s| now >= s) {
+        return Ok(UpdateDeadline::Yield(1));
+    }
+    Ok(UpdateDeadline::Continue(1))
+}
 
 fn instantiate_error(e: &wasmtime::Error) -> Error {
     if e.downcast_ref::<wasmtime::PoolConcurrencyLimitError>().is_some() {
@@ -286,6 +360,26 @@ impl InstanceState {
         self.raw.resize(slots, ValRaw::i64(0));
         let func = entry.func;
 
+        let setup = self.begin_call(limits, ticker, None)?;
+
+        // SAFETY: `raw` holds `slots = max(params, results)` entries; the first `params.len()` were written by
+        // `fill` for exactly the parameter types of `func` (its contract: one raw value per parameter, converted
+        // by that parameter's type; the length is checked above), and `resolve_func` refuses
+        // signatures with reference or v128 types, so no raw value needs to be rooted in this store. `func`
+        // belongs to `self.store`, and this is a synchronous store, so the call cannot be re-entered from an
+        // async context.
+        let result = unsafe { func.call_unchecked(&mut self.store, &mut self.raw[..] as *mut [ValRaw]) };
+
+        self.end_call(setup);
+        match result {
+            Ok(()) => Ok(true),
+            Err(e) => self.call_error(e).map(|()| false),
+        }
+    }
+
+    /// Apply a call's limits: check that the code carries the checks they need, grant the fuel, set the clock
+    /// (timeout and, for async calls, the time slice) and keep the epoch ticker running for them.
+    fn begin_call(&mut self, limits: CallLimits, ticker: &EpochTicker, slice: Option<Duration>) -> Result<CallSetup> {
         let interruption = self.compiled.slot.interruption;
         let fuel = limits.fuel.or(self.call_fuel);
         let timeout = limits.timeout.or(self.timeout);
@@ -296,7 +390,7 @@ impl InstanceState {
         }
         if timeout.is_some() && !interruption.epoch {
             return Err(Error::Call(
-                "a per-call timeout needs an instance created with `timeout`".into(),
+                "a per-call timeout needs an instance created with `timeout` (or preemptible code)".into(),
             ));
         }
         let granted = match (self.fuel_left, fuel) {
@@ -308,32 +402,35 @@ impl InstanceState {
                 .set_fuel(granted.unwrap_or(u64::MAX))
                 .map_err(|e| Error::Call(describe(&e)))?;
         }
-        let _timed = timeout.map(|t| {
+        let slice = slice.filter(|_| interruption.epoch);
+        let first = match (timeout, slice) {
+            (Some(t), Some(s)) => Some(t.min(s)),
+            (t, s) => t.or(s),
+        };
+        let timed = first.map(|first| {
+            let now = Instant::now();
+            self.store.data_mut().clock = CallClock {
+                deadline: timeout.map(|t| now + t),
+                slice_end: slice.map(|s| now + s),
+            };
             ticker.watch(&self.compiled.slot.engine);
-            self.store.set_epoch_deadline(ticker.ticks_for(t));
+            self.store.set_epoch_deadline(ticker.ticks_for(first));
             ticker.begin()
         });
+        Ok(CallSetup { granted, timed })
+    }
 
-        // SAFETY: `raw` holds `slots = max(params, results)` entries; the first `params.len()` were written by
-        // `fill` for exactly the parameter types of `func` (its contract: one raw value per parameter, converted
-        // by that parameter's type; the length is checked above), and `resolve_func` refuses
-        // signatures with reference or v128 types, so no raw value needs to be rooted in this store. `func`
-        // belongs to `self.store`, and this is a synchronous store, so the call cannot be re-entered from an
-        // async context.
-        let result = unsafe { func.call_unchecked(&mut self.store, &mut self.raw[..] as *mut [ValRaw]) };
-
-        if let Some(granted) = granted {
+    /// Undo [`Self::begin_call`]: charge the fuel used, stop the clock.
+    fn end_call(&mut self, setup: CallSetup) {
+        if let Some(granted) = setup.granted {
             let remaining = self.store.get_fuel().unwrap_or(0);
             if let Some(left) = &mut self.fuel_left {
                 *left -= granted - remaining;
             }
         }
-        if timeout.is_some() {
+        if setup.timed.is_some() {
+            self.store.data_mut().clock = CallClock::default();
             self.store.set_epoch_deadline(NO_DEADLINE);
-        }
-        match result {
-            Ok(()) => Ok(true),
-            Err(e) => self.call_error(e).map(|()| false),
         }
     }
 
@@ -502,6 +599,156 @@ impl InstanceState {
 
     pub(crate) fn has_export(&mut self, name: &str) -> bool {
         self.instance.get_export(&mut self.store, name).is_some()
+    }
+
+    /// Everything an async call does before the guest runs, on the caller's thread: resolve the target, decode
+    /// the arguments from the frame, apply the limits with a time slice. Errors leave the state as it was.
+    pub(crate) fn prepare_async(
+        &mut self,
+        target: &Target<'_>,
+        frame: &[u8],
+        nargs: usize,
+        ticker: &EpochTicker,
+        slice: Duration,
+    ) -> Result<Prepared> {
+        let (index, command) = match target {
+            Target::Export(name) => (self.func_index(name)?, false),
+            Target::Command => {
+                if !self.has_export("_start") {
+                    return Err(Error::ExportNotFound("no `_start`: not a WASI command".into()));
+                }
+                (self.func_index("_start")?, true)
+            }
+        };
+        let Some(entry) = self.funcs.get(index) else {
+            return Err(Error::ExportNotFound(format!(
+                "no resolved function with index {index}"
+            )));
+        };
+        if nargs != entry.params.len() {
+            return Err(Error::Type(format!(
+                "`{}` takes {} argument(s), got {nargs}",
+                entry.name,
+                entry.params.len()
+            )));
+        }
+        let mut raw = Vec::with_capacity(nargs);
+        value_frame::decode_raw(frame, &entry.params, &mut raw)?;
+        let args = entry
+            .params
+            .iter()
+            .zip(&raw)
+            .map(|(ty, r)| raw_to_val(*r, *ty))
+            .collect();
+        if command {
+            self.exit_code = None;
+        }
+        let setup = self.begin_call(CallLimits::default(), ticker, Some(slice))?;
+        Ok(Prepared {
+            index,
+            args,
+            setup,
+            command,
+        })
+    }
+
+    /// Run a prepared async call on a fiber (`Func::call_async`): it yields when its time slice is over. On
+    /// success the results are in `self.raw`.
+    pub(crate) async fn run_async(&mut self, prepared: Prepared) -> Result<Outcome> {
+        let Prepared {
+            index,
+            args,
+            setup,
+            command,
+        } = prepared;
+        let func = self.funcs[index].func;
+        let mut results = vec![Val::I32(0); self.funcs[index].results.len()];
+        let result = func.call_async(&mut self.store, &args, &mut results).await;
+        self.end_call(setup);
+        match result {
+            Ok(()) if command => {
+                let code = self.exit_code.unwrap_or(0);
+                self.exit_code = Some(code);
+                Ok(Outcome::Exit(code))
+            }
+            Ok(()) => {
+                self.raw.clear();
+                self.raw.extend(results.iter().map(val_to_raw));
+                Ok(Outcome::Results(index))
+            }
+            Err(e) if e.downcast_ref::<wasmtime::PoolConcurrencyLimitError>().is_some() => Ok(Outcome::NoFiber),
+            Err(e) => {
+                self.call_error(e)?;
+                // `proc_exit`: a command's status; for an export call, no results.
+                Ok(if command {
+                    Outcome::Exit(self.exit_code.unwrap_or(0))
+                } else {
+                    Outcome::Exited
+                })
+            }
+        }
+    }
+
+    /// Write an async call's answer: its results into the frame (their count), or a command's exit status.
+    pub(crate) fn answer(&self, outcome: Outcome, frame: &mut [u8]) -> Result<u64> {
+        match outcome {
+            Outcome::Results(index) => {
+                value_frame::encode_raw(frame, &self.funcs[index].results, &self.raw).map(u64::from)
+            }
+            Outcome::Exited => Ok(0),
+            Outcome::Exit(code) => Ok(code as i64 as u64),
+            Outcome::NoFiber => Err(Error::Call("internal error: no fiber outcome to answer".into())),
+        }
+    }
+}
+
+/// What an async call runs.
+#[derive(Debug, Clone)]
+pub(crate) enum Target<'a> {
+    /// A function export by name.
+    Export(&'a str),
+    /// A WASI command's `_start`, answered with its exit status.
+    Command,
+}
+
+/// An async call ready to run: see [`InstanceState::prepare_async`].
+pub(crate) struct Prepared {
+    index: usize,
+    args: Vec<Val>,
+    setup: CallSetup,
+    command: bool,
+}
+
+/// How an async call ended, before its answer is written.
+pub(crate) enum Outcome {
+    /// Results of the export at this index are in `raw`.
+    Results(usize),
+    /// A WASI `proc_exit` ended an export call: no results.
+    Exited,
+    /// A command ended with this status.
+    Exit(i32),
+    /// No fiber stack was free: nothing ran; the caller runs the call another way.
+    NoFiber,
+}
+
+fn raw_to_val(raw: ValRaw, ty: ValType) -> Val {
+    match ty {
+        ValType::I32 => Val::I32(raw.get_i32()),
+        ValType::I64 => Val::I64(raw.get_i64()),
+        ValType::F32 => Val::F32(raw.get_f32()),
+        // Signatures with v128 or references are refused when the export is resolved.
+        ValType::F64 | ValType::V128 | ValType::Ref => Val::F64(raw.get_f64()),
+    }
+}
+
+fn val_to_raw(val: &Val) -> ValRaw {
+    match *val {
+        Val::I32(v) => ValRaw::i32(v),
+        Val::I64(v) => ValRaw::i64(v),
+        Val::F32(bits) => ValRaw::f32(bits),
+        Val::F64(bits) => ValRaw::f64(bits),
+        // Signatures with v128 or references are refused when the export is resolved.
+        _ => ValRaw::i64(0),
     }
 }
 

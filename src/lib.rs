@@ -22,6 +22,7 @@
 #![deny(missing_docs)]
 
 mod artifact_cache;
+mod async_call;
 mod capabilities;
 mod config;
 #[cfg(feature = "deno")]
@@ -42,6 +43,7 @@ mod wasi;
 pub mod wire;
 
 pub use artifact_cache::{ArtifactCache, CacheEntry, CacheStats, VerifyReport};
+pub use async_call::{AsyncCall, CallStep};
 pub use capabilities::{Capabilities, CapabilityChecker};
 pub use config::{CacheConfig, PoolConfig, RuntimeConfig, CACHE_DIR_ENV};
 #[cfg(feature = "deno")]

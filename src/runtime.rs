@@ -84,9 +84,9 @@ impl Runtime {
         self.inner.cache.as_ref().map(|c| c.stats()).unwrap_or_default()
     }
 
-    /// Whether instances of plain (uninstrumented) code come from the pooling allocator (false after a fallback).
+    /// Whether instances created with default options come from the pooling allocator (false after a fallback).
     pub fn is_pooled(&self) -> Result<bool> {
-        Ok(self.inner.engines.get(Interruption::default())?.pooled)
+        Ok(self.inner.engines.get(Interruption::DEFAULT)?.pooled)
     }
 
     /// Compile a module from binary or text bytes. Identical bytes share one compiled module per process; on a
@@ -124,7 +124,7 @@ impl Runtime {
             return Ok((shared, LoadOrigin::Dedup));
         }
         let bytes: Arc<[u8]> = Arc::from(binary);
-        let first = self.load_variant(hash, &bytes, Interruption::default(), None)?;
+        let first = self.load_variant(hash, &bytes, Interruption::DEFAULT, None)?;
         let origin = first.origin;
         let mine = Arc::new(SharedModule::new(*hash, bytes, first));
         let mut entry = self.inner.dedup.entry(*hash.as_bytes()).or_default();
@@ -181,6 +181,16 @@ impl Runtime {
 
     fn module(&self, id: ModuleId) -> Result<Arc<SharedModule>> {
         self.inner.modules.get(id.0).map_err(|miss| module_miss(id, miss))
+    }
+
+    /// The epoch ticker (timeouts and time slices).
+    pub(crate) fn ticker(&self) -> &EpochTicker {
+        &self.inner.ticker
+    }
+
+    /// The live cell of instance `id` (5005 when stale).
+    pub(crate) fn instance_cell(&self, id: InstanceId) -> Result<Arc<InstanceCell>> {
+        self.instance(id)
     }
 
     fn instance(&self, id: InstanceId) -> Result<Arc<InstanceCell>> {
@@ -257,7 +267,7 @@ impl Runtime {
         }
         let interruption = Interruption {
             fuel: options.fuel.is_some() || options.call_fuel.is_some(),
-            epoch: options.timeout.is_some(),
+            epoch: options.timeout.is_some() || options.preemptible != Some(false),
         };
         let compiled = shared.variant(interruption, || {
             self.load_variant(&shared.hash, &shared.bytes, interruption, Some(shared.needs_wasi))

@@ -1,4 +1,6 @@
-//! What each wasmtime `Store` carries: the WASI context (if any) and the resource limiter.
+//! What each wasmtime `Store` carries: the WASI context (if any), the resource limiter and the call clock.
+
+use std::time::Instant;
 
 use wasmtime::StoreLimits;
 use wasmtime_wasi::p1::WasiP1Ctx;
@@ -7,6 +9,15 @@ use wasmtime_wasi::p1::WasiP1Ctx;
 pub(crate) struct StoreData {
     pub(crate) wasi: Option<WasiP1Ctx>,
     pub(crate) limits: StoreLimits,
+    /// The running call's clock, read by the epoch-deadline callback.
+    pub(crate) clock: CallClock,
+}
+
+/// When the running call must stop (its timeout) or yield (the end of an async call's time slice).
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct CallClock {
+    pub(crate) deadline: Option<Instant>,
+    pub(crate) slice_end: Option<Instant>,
 }
 
 impl StoreData {

@@ -44,10 +44,11 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::async_call::CallStep;
 use crate::capabilities::Capabilities;
 use crate::config::RuntimeConfig;
 use crate::error::{Error, Result};
-use crate::instance::{InstanceId, InstanceOptions};
+use crate::instance::{InstanceId, InstanceOptions, Target};
 use crate::module::{ExportInfo, ExportKind, ModuleId};
 use crate::runtime::Runtime;
 use crate::wasi::{InputMode, OutputMode, Preopen, WasiOptions};
@@ -89,6 +90,8 @@ pub struct WireRuntimeConfig {
     pub preopen_roots: Option<Vec<PathBuf>>,
     /// Allow preopening `/`.
     pub allow_root_preopen: Option<bool>,
+    /// How long an async call runs on the calling thread before it continues on another, in milliseconds.
+    pub call_slice_ms: Option<f64>,
 }
 
 impl WireRuntimeConfig {
@@ -114,6 +117,12 @@ impl WireRuntimeConfig {
         }
         if let Some(limit) = self.capture_limit {
             c.capture_limit = limit;
+        }
+        if let Some(ms) = self
+            .call_slice_ms
+            .filter(|ms| ms.is_finite() && *ms >= 0.0 && *ms < 1e9)
+        {
+            c.call_slice = Duration::from_secs_f64(ms / 1000.0);
         }
         c.capabilities = Arc::new(Capabilities {
             deny_file_compile: self.deny_file_compile.unwrap_or(false),
@@ -189,6 +198,8 @@ pub struct WireInstanceOptions {
     pub timeout_ms: Option<f64>,
     /// Cap on linear memory, in bytes.
     pub max_memory_bytes: Option<u64>,
+    /// `false` for code without epoch checks (see [`InstanceOptions::preemptible`]).
+    pub preemptible: Option<bool>,
 }
 
 /// The WASI part of [`WireInstanceOptions`].
@@ -259,6 +270,7 @@ pub fn instance_options(json: &[u8], stdin: &[u8]) -> Result<InstanceOptions> {
         call_fuel: wire.call_fuel.as_ref().map(|f| f.get("callFuel")).transpose()?,
         timeout,
         max_memory_bytes,
+        preemptible: wire.preemptible,
     })
 }
 
@@ -385,6 +397,19 @@ pub fn func(rt: &Runtime, instance: f64, name: &str) -> Result<u32> {
 /// that [`func`] did not return for this instance → 5003.
 pub fn call_func(rt: &Runtime, instance: f64, index: u32, frame: &mut [u8], nargs: u32) -> Result<u32> {
     rt.call_frame_index(instance_handle(instance)?, index as usize, frame, nargs as usize)
+}
+
+/// Start an async call of export `name` with `nargs` arguments from `frame` on this thread (the protocol:
+/// [`crate::AsyncCall`]). [`CallStep::Done`] carries the result count (results are in the frame); a
+/// [`CallStep::Pending`] call is finished on another thread with [`crate::AsyncCall::finish`] and the same
+/// frame. Errors found before the guest runs are returned here, the guest's own with the answer.
+pub fn call_start(rt: &Runtime, instance: f64, name: &str, frame: &mut [u8], nargs: u32) -> Result<CallStep> {
+    rt.call_start(instance_handle(instance)?, Target::Export(name), frame, nargs as usize)
+}
+
+/// [`call_start`] of a WASI command's `_start`; the answer is its exit status (as i64 bits).
+pub fn run_command_start(rt: &Runtime, instance: f64, frame: &mut [u8]) -> Result<CallStep> {
+    rt.call_start(instance_handle(instance)?, Target::Command, frame, 0)
 }
 
 /// Run a WASI command's `_start`; returns its exit status.

@@ -67,6 +67,7 @@ export interface InstanceOptionsWire {
   callFuel?: string;
   timeoutMs?: number;
   maxMemoryBytes?: number;
+  preemptible?: boolean;
 }
 
 /** Runtime configuration (`WireRuntimeConfig` in `src/wire.rs`); every field optional. */
@@ -83,6 +84,8 @@ export interface RuntimeConfigWire {
   denyWasi?: boolean;
   preopenRoots?: string[];
   allowRootPreopen?: boolean;
+  /** How long `call` runs on the JavaScript thread before it continues on another (ms, default 1). */
+  callSliceMs?: number;
 }
 
 /** Live counts. */
@@ -120,16 +123,20 @@ export interface Backend {
   instanceDrop(instance: number): void;
   /** The instance's exports as JSON text. */
   instanceExports(instance: number): string;
-  /** Call an export off the JavaScript thread with `nargs` arguments in `frame`; resolves to the result count. */
-  call(instance: number, name: string, frame: Frame, nargs: number): Promise<number>;
+  /**
+   * `await call`: start the call on the JavaScript thread with `nargs` arguments in `frame`. The result count
+   * when it finished within its time slice; otherwise a promise of it (the call continues on another thread and
+   * `frame` must stay untouched until it settles). See `src/async_call.rs` for the protocol.
+   */
+  call(instance: number, name: string, frame: Frame, nargs: number): number | Promise<number>;
   /** Call an export on the JavaScript thread; returns the result count (results are in `frame`). */
   callSync(instance: number, name: string, frame: Frame, nargs: number): number;
   /** Resolve function export `name` once; returns its index for {@link Backend.callFunc}. */
   func(instance: number, name: string): number;
   /** {@link Backend.callSync} of the function resolved to `index`: no name crosses. */
   callFunc(instance: number, index: number, frame: Frame, nargs: number): number;
-  /** Run a WASI command's `_start` off the JavaScript thread; resolves to its exit status. */
-  runCommand(instance: number): Promise<number>;
+  /** {@link Backend.call} of a WASI command's `_start`: its exit status, or a promise of it. */
+  runCommand(instance: number, frame: Frame): number | Promise<number>;
   runCommandSync(instance: number): number;
   /** Exit status recorded by `proc_exit` or `runCommand`; `null` when none. */
   exitCode(instance: number): number | null;

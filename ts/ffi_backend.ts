@@ -45,21 +45,12 @@ const SYMBOLS = {
   ext_wasm_instance_drop: { parameters: ["f64", ...OUT], result: "i32" },
   ext_wasm_instance_exports: { parameters: ["f64", ...OUT], result: "i32" },
   ext_wasm_call: { parameters: ["f64", "pointer", "usize", "pointer", "usize", "u32"], result: "i32" },
-  call_nonblocking: {
-    name: "ext_wasm_call",
-    parameters: ["f64", "buffer", "usize", "buffer", "usize", "u32"],
-    result: "i32",
-    nonblocking: true,
-  },
+  ext_wasm_call_start: { parameters: ["f64", "pointer", "usize", "pointer", "usize", "u32"], result: "i32" },
+  ext_wasm_run_command_start: { parameters: ["f64", "pointer", "usize"], result: "i32" },
+  call_finish: { name: "ext_wasm_call_finish", parameters: ["u64", "buffer", "usize"], result: "i32", nonblocking: true },
   ext_wasm_func: { parameters: ["f64", "pointer", "usize", ...OUT], result: "i32" },
   ext_wasm_call_func: { parameters: ["f64", "u32", "pointer", "usize", "u32"], result: "i32" },
   ext_wasm_run_command: { parameters: ["f64", ...OUT], result: "i32" },
-  run_command_nonblocking: {
-    name: "ext_wasm_run_command",
-    parameters: ["f64", ...OUT_BUF],
-    result: "i32",
-    nonblocking: true,
-  },
   ext_wasm_exit_code: { parameters: ["f64", ...OUT], result: "i32" },
   ext_wasm_output: { parameters: ["f64", "u32", ...OUT], result: "i32" },
   ext_wasm_memory_read: { parameters: ["f64", "f64", "buffer", "usize", ...OUT], result: "i32" },
@@ -200,6 +191,17 @@ export function createFfiBackend(): Backend {
     return takeBlob(s, headerU64(rec.view, 0), headerU64(rec.view, 8));
   };
   const utf8 = (text: string) => encoder.encode(text);
+  /** A started call's answer (`a`, at most 32 bits: a result count or an exit status) when done (`b = 0`); else
+   * finish it on a Deno worker thread (`b = 1`, `a` = the token), with the same frame. */
+  const started = (status: number, f: Frame): number | Promise<number> => {
+    if (status !== 0) throw failure(s, status, f.view);
+    return f.u32[2] === 0 ? f.i32[0] : finish(BigInt(headerU64(f.view, 0)), f);
+  };
+  const finish = async (token: bigint, f: Frame): Promise<number> => {
+    const status = await s.call_finish(token, f.bytes, f.size);
+    if (status !== 0) throw failure(s, status, f.view);
+    return f.i32[0];
+  };
 
   return {
     kind: "ffi",
@@ -225,9 +227,9 @@ export function createFfiBackend(): Backend {
     },
     instanceDrop: (instance: number) => void check(s.ext_wasm_instance_drop(instance, R, RL)),
     instanceExports: (instance: number) => decoder.decode(blob(s.ext_wasm_instance_exports(instance, R, RL))),
-    async call(instance: number, name: string, f: Frame, nargs: number): Promise<number> {
+    call(instance: number, name: string, f: Frame, nargs: number): number | Promise<number> {
       const n = names.get(name);
-      return check(await s.call_nonblocking(instance, n.bytes, n.size, f.bytes, f.size, nargs), f);
+      return started(s.ext_wasm_call_start(instance, n.ptr, n.size, f.ptr ??= Deno.UnsafePointer.of(f.bytes), f.size, nargs), f);
     },
     callSync(instance: number, name: string, f: Frame, nargs: number): number {
       const n = names.get(name);
@@ -244,10 +246,8 @@ export function createFfiBackend(): Backend {
       if (status !== 0) throw failure(s, status, f.view);
       return f.u32[0];
     },
-    async runCommand(instance: number): Promise<number> {
-      const out = newFrame(0);
-      check(await s.run_command_nonblocking(instance, out.bytes, out.size), out);
-      return out.view.getInt32(0, true);
+    runCommand(instance: number, f: Frame): number | Promise<number> {
+      return started(s.ext_wasm_run_command_start(instance, f.ptr ??= Deno.UnsafePointer.of(f.bytes), f.size), f);
     },
     runCommandSync(instance: number): number {
       check(s.ext_wasm_run_command(instance, R, RL));

@@ -38,7 +38,11 @@ export interface WasmOps {
   op_wasm_instance_exports(instance: number): string;
   /** `#[op2(fast)] fn(state, instance: f64, #[string] name: &str, #[buffer] frame: &mut [u8], nargs: u32)` */
   op_wasm_call_sync(instance: number, name: string, frame: Uint8Array, nargs: number): number;
-  /** `#[op2] async fn(state, instance: f64, #[string] name: String, #[buffer] frame: JsBuffer, nargs: u32)` */
+  /**
+   * `#[op2] async fn(state, instance: f64, #[string] name: String, #[buffer] frame: JsBuffer, nargs: u32)`:
+   * started on the JavaScript thread; resolves at once when done within the time slice, else from the
+   * blocking pool.
+   */
   op_wasm_call(instance: number, name: string, frame: Uint8Array, nargs: number): Promise<number>;
   /** `#[op2(fast)] fn(state, instance: f64, #[string] name: &str) -> Result<u32, WasmOpError>` */
   op_wasm_func(instance: number, name: string): number;
@@ -46,8 +50,8 @@ export interface WasmOps {
   op_wasm_call_func(instance: number, index: number, frame: Uint8Array, nargs: number): number;
   /** `#[op2(fast)] fn(state, instance: f64) -> Result<i32, WasmOpError>` */
   op_wasm_run_command_sync(instance: number): number;
-  /** `#[op2] async fn(state, instance: f64) -> Result<i32, WasmOpError>` (blocking pool) */
-  op_wasm_run_command(instance: number): Promise<number>;
+  /** `#[op2] async fn(state, instance: f64, #[buffer] frame: JsBuffer) -> Result<i32, WasmOpError>`: as `op_wasm_call` */
+  op_wasm_run_command(instance: number, frame: Uint8Array): Promise<number>;
   /** `#[op2] fn(state, instance: f64) -> Result<Option<i32>, WasmOpError>` */
   op_wasm_exit_code(instance: number): number | null;
   /** `#[op2] #[buffer] fn(state, instance: f64, stream: u32) -> Result<Vec<u8>, WasmOpError>` */
@@ -112,7 +116,7 @@ export function createOpsBackend(ops: WasmOps): Backend {
     func: (instance: number, name: string) => sync(() => ops.op_wasm_func(instance, name)),
     callFunc: (instance: number, index: number, f: Frame, nargs: number) =>
       sync(() => ops.op_wasm_call_func(instance, index, f.bytes, nargs)),
-    runCommand: (instance: number) => later(() => ops.op_wasm_run_command(instance)),
+    runCommand: (instance: number, f: Frame) => later(() => ops.op_wasm_run_command(instance, f.bytes)),
     runCommandSync: (instance: number) => sync(() => ops.op_wasm_run_command_sync(instance)),
     exitCode: (instance: number) => sync(() => ops.op_wasm_exit_code(instance) ?? null),
     output: (instance: number, stream: Stream) => sync(() => ops.op_wasm_output(instance, stream)),

@@ -1,5 +1,6 @@
-//! Calls: `callSync` (a fast op on the JavaScript thread), `call` and `runCommand` (blocking pool). Arguments and
-//! results travel in the caller's value frame (`crate::wire`).
+//! Calls: `callSync` (a fast op on the JavaScript thread) and `call` / `runCommand`, which start on the JavaScript
+//! thread and, only when the guest outlives its time slice, continue on tokio's blocking pool (the protocol:
+//! `crate::AsyncCall`). Arguments and results travel in the caller's value frame (`crate::wire`).
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -10,6 +11,7 @@ use super::blocking;
 use super::error::WasmOpError;
 use super::state::{runtime, wasm_state};
 use crate::wire;
+use crate::CallStep;
 
 /// `callSync(name, ...args)`: the result count; results in `frame`.
 #[op2(fast)]
@@ -53,8 +55,9 @@ pub fn op_wasm_call_func(
     )?)
 }
 
-/// `call(name, ...args)`: as [`op_wasm_call_sync`], on the blocking pool. `JsBuffer` keeps the frame alive until
-/// the call is done; `ts/ops_backend.ts` does not touch it until the promise settles.
+/// `call(name, ...args)`: started on the JavaScript thread; a call done within its time slice resolves at once
+/// (the op's future is ready on its first poll: no thread hop), a longer one finishes on the blocking pool.
+/// `JsBuffer` keeps the frame alive until then; `ts/mod.ts` does not touch it until the promise settles.
 #[op2]
 pub async fn op_wasm_call(
     state: Rc<RefCell<OpState>>,
@@ -65,7 +68,16 @@ pub async fn op_wasm_call(
 ) -> Result<u32, WasmOpError> {
     let rt = runtime(&mut state.borrow_mut());
     let mut frame = frame;
-    blocking(move || wire::call_frame(&rt, instance, &name, &mut frame, nargs)).await
+    let step = wire::call_start(&rt, instance, &name, &mut frame, nargs)?;
+    finish(step, frame).await.map(|n| n as u32)
+}
+
+/// The answer of a started call: at once when done, else from the blocking pool.
+async fn finish(step: CallStep, mut frame: JsBuffer) -> Result<u64, WasmOpError> {
+    match step {
+        CallStep::Done(answer) => Ok(answer),
+        CallStep::Pending(call) => blocking(move || call.finish(&mut frame)).await,
+    }
 }
 
 /// `runCommandSync()`: a WASI command's `_start` on the JavaScript thread; its exit status.
@@ -74,9 +86,15 @@ pub fn op_wasm_run_command_sync(state: &mut OpState, instance: f64) -> Result<i3
     Ok(wire::run_command(&wasm_state(state).runtime, instance)?)
 }
 
-/// `runCommand()`: as [`op_wasm_run_command_sync`], on the blocking pool.
+/// `runCommand()`: as [`op_wasm_call`] for a WASI command's `_start`; its exit status.
 #[op2]
-pub async fn op_wasm_run_command(state: Rc<RefCell<OpState>>, instance: f64) -> Result<i32, WasmOpError> {
+pub async fn op_wasm_run_command(
+    state: Rc<RefCell<OpState>>,
+    instance: f64,
+    #[buffer] frame: JsBuffer,
+) -> Result<i32, WasmOpError> {
     let rt = runtime(&mut state.borrow_mut());
-    blocking(move || wire::run_command(&rt, instance)).await
+    let mut frame = frame;
+    let step = wire::run_command_start(&rt, instance, &mut frame)?;
+    finish(step, frame).await.map(|code| code as i64 as i32)
 }

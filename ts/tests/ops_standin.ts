@@ -19,16 +19,12 @@ const SYMBOLS = {
   ext_wasm_instance_drop: { parameters: ["f64", ...OUT], result: "i32" },
   ext_wasm_instance_exports: { parameters: ["f64", ...OUT], result: "i32" },
   ext_wasm_call: { parameters: ["f64", "buffer", "usize", "buffer", "usize", "u32"], result: "i32" },
-  call_nonblocking: {
-    name: "ext_wasm_call",
-    parameters: ["f64", "buffer", "usize", "buffer", "usize", "u32"],
-    result: "i32",
-    nonblocking: true,
-  },
+  ext_wasm_call_start: { parameters: ["f64", "buffer", "usize", "buffer", "usize", "u32"], result: "i32" },
+  ext_wasm_run_command_start: { parameters: ["f64", "buffer", "usize"], result: "i32" },
+  call_finish: { name: "ext_wasm_call_finish", parameters: ["u64", "buffer", "usize"], result: "i32", nonblocking: true },
   ext_wasm_func: { parameters: ["f64", "buffer", "usize", ...OUT], result: "i32" },
   ext_wasm_call_func: { parameters: ["f64", "u32", "buffer", "usize", "u32"], result: "i32" },
   ext_wasm_run_command: { parameters: ["f64", ...OUT], result: "i32" },
-  run_command_nonblocking: { name: "ext_wasm_run_command", parameters: ["f64", ...OUT], result: "i32", nonblocking: true },
   ext_wasm_exit_code: { parameters: ["f64", ...OUT], result: "i32" },
   ext_wasm_output: { parameters: ["f64", "u32", ...OUT], result: "i32" },
   ext_wasm_memory_read: { parameters: ["f64", "f64", "buffer", "usize", ...OUT], result: "i32" },
@@ -65,6 +61,13 @@ export function createStandInOps(path = libraryCandidates().find(exists)!): Wasm
     return dec.decode(blob(u64(o, 0), u64(o, 8)));
   };
   const L = (b: Uint8Array) => BigInt(b.length);
+  /** As the Rust op: the answer when done (`b = 0`), else finished on another thread (`call_finish`). */
+  const started = async (status: number, frame: Uint8Array): Promise<number> => {
+    check(status, frame);
+    const view = new DataView(frame.buffer, frame.byteOffset);
+    if (u64(frame, 8) === 1) check(await s.call_finish(BigInt(u64(frame, 0)), frame, L(frame)), frame);
+    return view.getInt32(0, true);
+  };
   const O = 32n;
   return {
     op_wasm_configure(json) {
@@ -105,7 +108,7 @@ export function createStandInOps(path = libraryCandidates().find(exists)!): Wasm
     },
     async op_wasm_call(i, name, frame, nargs) {
       const n = enc.encode(name);
-      return check(await s.call_nonblocking(i, n, L(n), frame, L(frame), nargs), frame);
+      return await started(s.ext_wasm_call_start(i, n, L(n), frame, L(frame), nargs), frame);
     },
     op_wasm_func(i, name) {
       const o = out(), n = enc.encode(name);
@@ -119,10 +122,8 @@ export function createStandInOps(path = libraryCandidates().find(exists)!): Wasm
       check(s.ext_wasm_run_command(i, o, O), o);
       return new DataView(o.buffer).getInt32(0, true);
     },
-    async op_wasm_run_command(i) {
-      const o = out();
-      check(await s.run_command_nonblocking(i, o, O), o);
-      return new DataView(o.buffer).getInt32(0, true);
+    async op_wasm_run_command(i, frame) {
+      return await started(s.ext_wasm_run_command_start(i, frame, L(frame)), frame);
     },
     op_wasm_exit_code(i) {
       const o = out();

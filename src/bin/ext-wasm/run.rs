@@ -86,6 +86,8 @@ pub fn run(a: RunArgs, cache: &CacheArgs) -> Result<ExitCode, Error> {
         call_fuel: None,
         timeout: a.timeout_ms.map(Duration::from_millis),
         max_memory_bytes: a.max_memory,
+        // The code `ext-wasm compile` and the TypeScript API use, so one cache entry serves all three.
+        preemptible: None,
     };
     let t1 = Instant::now();
     let instance = runtime.instantiate(report.id, &options)?;
