@@ -96,6 +96,11 @@ pub(crate) struct InstanceState {
     /// The first exported memory, resolved on first unnamed access (the common case for plugins).
     first_memory: Option<Memory>,
     raw: Vec<ValRaw>,
+    /// Argument and result buffers of async calls (`Func::call_async` takes `Val`s), reused.
+    vals: Vec<Val>,
+    val_results: Vec<Val>,
+    /// Whether the epoch ticker advances this instance's engine already.
+    ticked: bool,
     /// Remaining instance-wide fuel; `None` when unlimited.
     fuel_left: Option<u64>,
     call_fuel: Option<u64>,
@@ -153,6 +158,9 @@ impl InstanceCell {
             last: 0,
             first_memory: None,
             raw: Vec::new(),
+            vals: Vec::new(),
+            val_results: Vec::new(),
+            ticked: false,
             fuel_left: options.fuel,
             call_fuel: options.call_fuel,
             timeout: options.timeout,
@@ -230,14 +238,14 @@ const NO_DEADLINE: u64 = 1 << 62;
 /// otherwise look again one tick later.
 fn on_epoch_deadline(store: StoreContextMut<'_, StoreData>) -> wasmtime::Result<UpdateDeadline> {
     let clock = store.data().clock;
-    let now = Instant::now();
-    if clock.deadline.is_some_and(|d| now >= d) {
+    if clock.deadline.is_some_and(|d| Instant::now() >= d) {
         return Ok(UpdateDeadline::Interrupt);
     }
-    if clock.slice_end.is_some_and(|s| now >= s) {
-        return Ok(UpdateDeadline::Yield(1));
-    }
-    Ok(UpdateDeadline::Continue(1))
+    Ok(if clock.sliced {
+        UpdateDeadline::Yield(1)
+    } else {
+        UpdateDeadline::Continue(1)
+    })
 }
 
 fn instantiate_error(e: &wasmtime::Error) -> Error {
@@ -408,12 +416,14 @@ impl InstanceState {
             (t, s) => t.or(s),
         };
         let timed = first.map(|first| {
-            let now = Instant::now();
             self.store.data_mut().clock = CallClock {
-                deadline: timeout.map(|t| now + t),
-                slice_end: slice.map(|s| now + s),
+                deadline: timeout.map(|t| Instant::now() + t),
+                sliced: slice.is_some(),
             };
-            ticker.watch(&self.compiled.slot.engine);
+            if !self.ticked {
+                ticker.watch(&self.compiled.slot.engine);
+                self.ticked = true;
+            }
             self.store.set_epoch_deadline(ticker.ticks_for(first));
             ticker.begin()
         });
@@ -632,14 +642,11 @@ impl InstanceState {
                 entry.params.len()
             )));
         }
-        let mut raw = Vec::with_capacity(nargs);
-        value_frame::decode_raw(frame, &entry.params, &mut raw)?;
-        let args = entry
-            .params
-            .iter()
-            .zip(&raw)
-            .map(|(ty, r)| raw_to_val(*r, *ty))
-            .collect();
+        self.raw.clear();
+        value_frame::decode_raw(frame, &entry.params, &mut self.raw)?;
+        let mut args = std::mem::take(&mut self.vals);
+        args.clear();
+        args.extend(entry.params.iter().zip(&self.raw).map(|(ty, r)| raw_to_val(*r, *ty)));
         if command {
             self.exit_code = None;
         }
@@ -662,20 +669,22 @@ impl InstanceState {
             command,
         } = prepared;
         let func = self.funcs[index].func;
-        let mut results = vec![Val::I32(0); self.funcs[index].results.len()];
+        let mut results = std::mem::take(&mut self.val_results);
+        results.clear();
+        results.resize(self.funcs[index].results.len(), Val::I32(0));
         let result = func.call_async(&mut self.store, &args, &mut results).await;
         self.end_call(setup);
+        self.vals = args;
+        self.raw.clear();
+        self.raw.extend(results.iter().map(val_to_raw));
+        self.val_results = results;
         match result {
             Ok(()) if command => {
                 let code = self.exit_code.unwrap_or(0);
                 self.exit_code = Some(code);
                 Ok(Outcome::Exit(code))
             }
-            Ok(()) => {
-                self.raw.clear();
-                self.raw.extend(results.iter().map(val_to_raw));
-                Ok(Outcome::Results(index))
-            }
+            Ok(()) => Ok(Outcome::Results(index)),
             Err(e) if e.downcast_ref::<wasmtime::PoolConcurrencyLimitError>().is_some() => Ok(Outcome::NoFiber),
             Err(e) => {
                 self.call_error(e)?;

@@ -13,11 +13,12 @@ pub(crate) struct StoreData {
     pub(crate) clock: CallClock,
 }
 
-/// When the running call must stop (its timeout) or yield (the end of an async call's time slice).
+/// When the running call must stop (its timeout) and whether it yields once its epoch deadline comes (an async
+/// call: the deadline is set to the end of its time slice, so reaching it means the slice is over).
 #[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct CallClock {
     pub(crate) deadline: Option<Instant>,
-    pub(crate) slice_end: Option<Instant>,
+    pub(crate) sliced: bool,
 }
 
 impl StoreData {

@@ -100,7 +100,72 @@ ext.churn = await measure(async (n) => {
     for (let i = 0; i < n; i++) acc += (await inst.call("add", i & 0xffff, 1))[0] as number;
     check(acc === expectedSum(n), "ext await call results");
   });
+  // 20,000 calls in flight at once on one instance, awaited together: ops/s counts calls.
+  const inFlight = await measure(async (batches) => {
+    for (let b = 0; b < batches; b++) {
+      const all = await Promise.all(Array.from({ length: 20_000 }, (_, i) => inst.call("add", i, 1)));
+      check(all[19_999][0] === 20_000, "ext in-flight results");
+    }
+  });
+  ext.callAwaitInFlight = { opsPerSec: inFlight.opsPerSec * 20_000, rounds: inFlight.rounds.map((r) => r * 20_000) };
   await inst.drop();
+}
+
+// ------------------------------------------------------------------------------------------- long and heavy
+/** Gaps between ticks of a 1 ms `setInterval` while `work` runs: p50 / p99 / max in ms. */
+async function intervalGaps(work: () => Promise<unknown>): Promise<{ ms: number; ticks: number; p50: number; p99: number; max: number }> {
+  const gaps: number[] = [];
+  let last = performance.now();
+  const timer = setInterval(() => {
+    const now = performance.now();
+    gaps.push(now - last);
+    last = now;
+  }, 1);
+  const t0 = performance.now();
+  await work();
+  const ms = performance.now() - t0;
+  clearInterval(timer);
+  gaps.sort((a, b) => a - b);
+  const at = (p: number) => gaps[Math.min(gaps.length - 1, Math.floor(p * gaps.length))] ?? NaN;
+  return { ms, ticks: gaps.length, p50: at(0.5), p99: at(0.99), max: gaps[gaps.length - 1] ?? NaN };
+}
+const long: Record<string, unknown> = {};
+{
+  const spinId = await wasm.compile(new TextEncoder().encode(`(module (func (export "spin") (param i32) (result i32)
+    (local i32) (loop $l (local.set 1 (i32.add (local.get 1) (i32.const 1)))
+      (br_if $l (i32.lt_u (local.get 1) (local.get 0)))) (local.get 1)))`));
+  const inst = await wasm.instantiate(spinId);
+  // Calibrate `spin` to the target length (2 s, or 0.5 s with --quick) with callSync.
+  const targetMs = quick ? 500 : 2000;
+  let n = 10_000_000;
+  for (;;) {
+    const t0 = performance.now();
+    inst.callSync("spin", n);
+    const dt = performance.now() - t0;
+    if (dt > 50) {
+      n = Math.min(2 ** 31 - 1, Math.round(n * targetMs / dt));
+      break;
+    }
+    n *= 4;
+  }
+  const t0 = performance.now();
+  inst.callSync("spin", n);
+  long.callSyncMs = performance.now() - t0;
+  long.idle = await intervalGaps(() => new Promise((r) => setTimeout(r, targetMs)));
+  long.awaitCall = await intervalGaps(() => inst.call("spin", n));
+  await inst.drop();
+
+  const crcId = await wasm.compileFile(new URL("../../fixtures/plugins/checksum.wasm", import.meta.url));
+  const crc = await wasm.instantiate(crcId);
+  const [ptr] = crc.callSync("buffer") as number[];
+  crc.memory.writeSync(ptr, fill(new Uint8Array(MIB)));
+  ext.crcSync = await measure((n) => {
+    for (let i = 0; i < n; i++) crc.callSync("crc32", ptr, MIB);
+  });
+  ext.crcAwait = await measure(async (n) => {
+    for (let i = 0; i < n; i++) await crc.call("crc32", ptr, MIB);
+  });
+  await crc.drop();
 }
 {
   const inst = await wasm.instantiate(memId);
@@ -134,6 +199,11 @@ native.churn = await measure((n) => {
     let acc = 0;
     for (let i = 0; i < n; i++) acc += add(i & 0xffff, 1);
     check(acc === expectedSum(n), "native call results");
+  });
+  native.callAwait = await measure(async (n) => {
+    let acc = 0;
+    for (let i = 0; i < n; i++) acc += await Promise.resolve(add(i & 0xffff, 1));
+    check(acc === expectedSum(n), "native await call results");
   });
 }
 {
@@ -185,4 +255,4 @@ function fill(buf: Uint8Array): Uint8Array {
   return buf;
 }
 
-console.log(JSON.stringify({ rounds: ROUNDS, roundMs: ROUND_MS, bytes: MIB, ext, native, memcpy }));
+console.log(JSON.stringify({ rounds: ROUNDS, roundMs: ROUND_MS, bytes: MIB, ext, native, memcpy, long }));

@@ -1,5 +1,6 @@
 //! Integration tests of the public API and the CLI. One binary (linking wasmtime once), one module per concern.
 
+mod async_call;
 mod cache;
 mod call;
 mod capabilities;

@@ -1,0 +1,137 @@
+//! Async calls (`wire::call_start` / `AsyncCall::finish`, the protocol behind `await instance.call`): short
+//! calls finish on the calling thread, long ones are suspended at the end of their time slice and finished on
+//! another thread, with the instance busy (5002) meanwhile.
+
+use std::time::{Duration, Instant};
+
+use ext_wasm::wire::{self, tag, OUT_HEADER, SLOT};
+use ext_wasm::{CallStep, ErrorCode, Runtime, RuntimeConfig};
+
+use crate::*;
+
+const GUEST: &str = r#"(module
+  (func (export "add") (param i32 i32) (result i32) local.get 0 local.get 1 i32.add)
+  (func (export "spin") (param i32) (result i32) (local i32)
+    (loop $l (local.set 1 (i32.add (local.get 1) (i32.const 1))) (br_if $l (i32.lt_u (local.get 1) (local.get 0))))
+    (local.get 1))
+  (func (export "boom") unreachable))"#;
+
+fn sliced_runtime() -> Runtime {
+    let mut config = RuntimeConfig::default();
+    config.cache.enabled = false;
+    config.pool.total_instances = 20;
+    config.call_slice = Duration::from_millis(2);
+    Runtime::new(config)
+}
+
+fn frame_with(args: &[i32]) -> Vec<u8> {
+    let mut f = vec![0u8; OUT_HEADER + 4 * SLOT];
+    for (i, a) in args.iter().enumerate() {
+        let at = OUT_HEADER + i * SLOT;
+        f[at] = tag::I32;
+        f[at + 8..at + 12].copy_from_slice(&a.to_le_bytes());
+    }
+    f
+}
+
+fn result0(f: &[u8]) -> i32 {
+    i32::from_le_bytes(f[OUT_HEADER + 8..OUT_HEADER + 12].try_into().unwrap())
+}
+
+fn start(rt: &Runtime, i: f64, name: &str, f: &mut [u8], nargs: u32) -> CallStep {
+    wire::call_start(rt, i, name, f, nargs).unwrap()
+}
+
+#[test]
+fn a_short_call_is_done_on_the_calling_thread() {
+    let rt = sliced_runtime();
+    let m = wire::compile(&rt, GUEST.as_bytes()).unwrap() as f64;
+    let i = wire::instantiate(&rt, m, b"", b"").unwrap() as f64;
+    let mut f = frame_with(&[40, 2]);
+    match start(&rt, i, "add", &mut f, 2) {
+        CallStep::Done(count) => assert_eq!((count, result0(&f)), (1, 42)),
+        CallStep::Pending(_) => panic!("a 2-instruction call outlived a 2 ms slice"),
+    }
+}
+
+#[test]
+fn a_long_call_yields_after_its_slice_and_finishes_on_another_thread() {
+    let rt = sliced_runtime();
+    let m = wire::compile(&rt, GUEST.as_bytes()).unwrap() as f64;
+    let i = wire::instantiate(&rt, m, b"", b"").unwrap() as f64;
+    let n = 1_500_000_000;
+    let mut f = frame_with(&[n]);
+    let t0 = Instant::now();
+    let CallStep::Pending(call) = start(&rt, i, "spin", &mut f, 1) else {
+        panic!("1.5 billion iterations finished within a 2 ms slice");
+    };
+    assert!(
+        t0.elapsed() < Duration::from_millis(500),
+        "the first slice held the caller {:?}",
+        t0.elapsed()
+    );
+    // Busy meanwhile: fail fast, never block.
+    assert_eq!(
+        code(wire::call_frame(&rt, i, "add", &mut frame_with(&[1, 2]), 2)),
+        ErrorCode::CallError
+    );
+    assert_eq!(code(wire::memory_size(&rt, i)), ErrorCode::CallError);
+    let answer = std::thread::spawn(move || call.finish(&mut f).map(|count| (count, result0(&f))));
+    assert_eq!(answer.join().unwrap().unwrap(), (1, n));
+    // Usable again once the call ended.
+    let mut g = frame_with(&[1, 2]);
+    assert_eq!(wire::call_frame(&rt, i, "add", &mut g, 2).unwrap(), 1);
+}
+
+#[test]
+fn traps_and_bad_arguments_come_back_with_their_codes() {
+    let rt = sliced_runtime();
+    let m = wire::compile(&rt, GUEST.as_bytes()).unwrap() as f64;
+    let i = wire::instantiate(&rt, m, b"", b"").unwrap() as f64;
+    let err = wire::call_start(&rt, i, "boom", &mut frame_with(&[]), 0).err().unwrap();
+    assert_eq!(err.trap(), Some(ext_wasm::Trap::UnreachableCodeReached));
+    assert_eq!(
+        code(wire::call_start(&rt, i, "add", &mut frame_with(&[1]), 1).map(|_| ())),
+        ErrorCode::TypeError
+    );
+    assert_eq!(
+        code(wire::call_start(&rt, i, "nope", &mut frame_with(&[]), 0).map(|_| ())),
+        ErrorCode::ExportNotFound
+    );
+    assert_eq!(
+        code(wire::call_start(&rt, -1.0, "add", &mut frame_with(&[]), 0).map(|_| ())),
+        ErrorCode::InvalidInstanceHandle
+    );
+}
+
+#[test]
+fn a_timeout_still_applies_to_a_suspended_call() {
+    let rt = sliced_runtime();
+    let m = wire::compile(&rt, GUEST.as_bytes()).unwrap() as f64;
+    let i = wire::instantiate(&rt, m, br#"{"timeoutMs":50}"#, b"").unwrap() as f64;
+    let mut f = frame_with(&[i32::MAX]);
+    let CallStep::Pending(call) = start(&rt, i, "spin", &mut f, 1) else {
+        panic!("done within the slice")
+    };
+    assert_eq!(code(call.finish(&mut f)), ErrorCode::Timeout);
+}
+
+#[test]
+fn dropping_the_instance_while_a_call_is_suspended_lets_the_call_finish() {
+    let rt = sliced_runtime();
+    let m = wire::compile(&rt, GUEST.as_bytes()).unwrap() as f64;
+    let i = wire::instantiate(&rt, m, b"", b"").unwrap() as f64;
+    let n = 1_000_000_000;
+    let mut f = frame_with(&[n]);
+    let CallStep::Pending(call) = start(&rt, i, "spin", &mut f, 1) else {
+        panic!("done within the slice")
+    };
+    wire::instance_drop(&rt, i).unwrap();
+    assert_eq!(call.finish(&mut f).unwrap(), 1);
+    assert_eq!(result0(&f), n);
+    assert_eq!(
+        code(wire::call_frame(&rt, i, "add", &mut f, 0)),
+        ErrorCode::InvalidInstanceHandle
+    );
+    assert_eq!(rt.instance_count(), 0);
+}
