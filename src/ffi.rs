@@ -383,6 +383,8 @@ pub unsafe extern "C" fn ext_wasm_compile_file(path: *const u8, len: usize, out:
 }
 
 abi! {
+    /// A module's imports as a JSON blob ([`wire::module_imports`]).
+    fn ext_wasm_module_imports(module: f64) = |_| wire::module_imports(runtime(), module);
     /// A module's exports as a JSON blob ([`wire::module_exports`]).
     fn ext_wasm_module_exports(module: f64) = |_| wire::module_exports(runtime(), module);
     /// An instance's exports as a JSON blob ([`wire::instance_exports`]).

@@ -52,7 +52,7 @@ pub use engine::Interruption;
 pub use error::{Error, ErrorCode, Result};
 pub use func::Func;
 pub use instance::{CallLimits, InstanceId, InstanceOptions};
-pub use module::{ExportInfo, ExportKind, LoadOrigin, ModuleId};
+pub use module::{ExportInfo, ExportKind, ImportInfo, LoadOrigin, ModuleId};
 pub use runtime::{CompileReport, Runtime};
 pub use value::{ValType, Value};
 pub use wasi::{InputMode, OutputMode, Preopen, WasiOptions};

@@ -62,6 +62,38 @@ pub struct ExportInfo {
     pub results: Vec<ValType>,
 }
 
+/// One import of a module: what it needs from its host before it can be instantiated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportInfo {
+    /// The import's module name (`env`, `wasi_snapshot_preview1`).
+    pub module: String,
+    /// The field name (`abort`).
+    pub name: String,
+    /// What it imports.
+    pub kind: ExportKind,
+    /// Parameter types (functions only).
+    pub params: Vec<ValType>,
+    /// Result types (functions only).
+    pub results: Vec<ValType>,
+}
+
+impl ImportInfo {
+    /// `env::abort (func (i32, i32, i32, i32) -> ())`: how errors name an import and the type it needs.
+    pub fn describe(&self) -> String {
+        let list = |ts: &[ValType]| ts.iter().map(|t| t.as_str()).collect::<Vec<_>>().join(", ");
+        match self.kind {
+            ExportKind::Func => format!(
+                "{}::{} (func ({}) -> ({}))",
+                self.module,
+                self.name,
+                list(&self.params),
+                list(&self.results)
+            ),
+            kind => format!("{}::{} ({})", self.module, self.name, kind.as_str()),
+        }
+    }
+}
+
 /// Where a module's code came from, for stats and the CLI.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -90,7 +122,9 @@ impl CompiledModule {
         } else {
             &slot.plain_linker
         };
-        let pre = linker.instantiate_pre(&module).map_err(|e| format!("{e:#}"));
+        let pre = linker
+            .instantiate_pre(&module)
+            .map_err(|e| unlinkable(&module, needs_wasi, &e));
         Self {
             module,
             slot,
@@ -132,6 +166,14 @@ impl SharedModule {
         }
     }
 
+    /// Module, name, kind and signature of every import.
+    pub(crate) fn imports(&self) -> Vec<ImportInfo> {
+        self.first
+            .imports()
+            .map(|i| import_info(i.module(), i.name(), &i.ty()))
+            .collect()
+    }
+
     /// Name, kind and signature of every export.
     pub(crate) fn exports(&self) -> &[ExportInfo] {
         self.exports
@@ -147,6 +189,35 @@ impl SharedModule {
         self.variants[interruption.index()]
             .get_or_init(|| compile().map(Arc::new))
             .clone()
+    }
+}
+
+/// The 5001 message for a module whose imports the linker cannot satisfy: the first import that nothing
+/// provides, by name and type, then wasmtime's own words.
+fn unlinkable(module: &Module, wasi_linked: bool, e: &wasmtime::Error) -> String {
+    let missing = module
+        .imports()
+        .find(|i| !(wasi_linked && i.module() == "wasi_snapshot_preview1"))
+        .map(|i| import_info(i.module(), i.name(), &i.ty()));
+    match missing {
+        Some(i) => format!(
+            "unknown import {}: no host function or module provides it ({e:#})",
+            i.describe()
+        ),
+        None => format!("{e:#}"),
+    }
+}
+
+pub(crate) fn import_info(module: &str, name: &str, ty: &ExternType) -> ImportInfo {
+    let ExportInfo {
+        kind, params, results, ..
+    } = export_info(name, ty);
+    ImportInfo {
+        module: module.to_string(),
+        name: name.to_string(),
+        kind,
+        params,
+        results,
     }
 }
 

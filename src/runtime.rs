@@ -14,7 +14,7 @@ use crate::epoch_ticker::EpochTicker;
 use crate::error::{Error, Result};
 use crate::func::Func;
 use crate::instance::{CallLimits, InstanceCell, InstanceId, InstanceOptions, InstanceState};
-use crate::module::{to_binary, CompiledModule, ExportInfo, LoadOrigin, ModuleId, SharedModule};
+use crate::module::{to_binary, CompiledModule, ExportInfo, ImportInfo, LoadOrigin, ModuleId, SharedModule};
 use crate::registry::{Miss, Registry};
 use crate::value::Value;
 use crate::wasi::WasiOptions;
@@ -239,6 +239,11 @@ impl Runtime {
     /// Exports of a module: name, kind and, for functions, parameter and result types.
     pub fn module_exports(&self, id: ModuleId) -> Result<Vec<ExportInfo>> {
         Ok(self.module(id)?.exports().to_vec())
+    }
+
+    /// Imports of a module: what it needs from its host (module, name, kind and, for functions, signature).
+    pub fn module_imports(&self, id: ModuleId) -> Result<Vec<ImportInfo>> {
+        Ok(self.module(id)?.imports())
     }
 
     /// Live module handles.

@@ -51,6 +51,7 @@ use crate::error::{Error, Result};
 use crate::instance::{InstanceId, InstanceOptions, Target};
 use crate::module::{ExportInfo, ExportKind, ModuleId};
 use crate::runtime::Runtime;
+use crate::value::ValType;
 use crate::wasi::{InputMode, OutputMode, Preopen, WasiOptions};
 
 #[cfg(doc)]
@@ -361,6 +362,26 @@ pub fn module_exports(rt: &Runtime, module: f64) -> Result<String> {
     Ok(exports_json(&rt.module_exports(module_handle(module)?)?))
 }
 
+/// A module's imports as JSON: `[{"module","name","kind","params"?,"results"?}]`, `params`/`results` for
+/// functions only.
+pub fn module_imports(rt: &Runtime, module: f64) -> Result<String> {
+    #[derive(serde::Serialize)]
+    struct Item<'a> {
+        module: &'a str,
+        #[serde(flatten)]
+        export: ExportItem<'a>,
+    }
+    let imports = rt.module_imports(module_handle(module)?)?;
+    let items: Vec<Item<'_>> = imports
+        .iter()
+        .map(|i| Item {
+            module: &i.module,
+            export: ExportItem::new(&i.name, i.kind, &i.params, &i.results),
+        })
+        .collect();
+    Ok(serde_json::to_string(&items).unwrap_or_else(|_| "[]".into()))
+}
+
 /// Instantiate from [`instance_options`] JSON and stdin bytes; returns the instance handle.
 pub fn instantiate(rt: &Runtime, module: f64, options_json: &[u8], stdin: &[u8]) -> Result<u64> {
     let module = module_handle(module)?;
@@ -465,27 +486,33 @@ pub fn stats(rt: &Runtime) -> (u64, u64) {
 
 /// Exports as JSON: `[{"name","kind","params"?,"results"?}]`, `params`/`results` for functions only.
 pub fn exports_json(exports: &[ExportInfo]) -> String {
-    #[derive(serde::Serialize)]
-    struct Item<'a> {
-        name: &'a str,
-        kind: &'static str,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        params: Option<Vec<&'static str>>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        results: Option<Vec<&'static str>>,
-    }
-    let items: Vec<Item<'_>> = exports
+    let items: Vec<ExportItem<'_>> = exports
         .iter()
-        .map(|e| {
-            let func = e.kind == ExportKind::Func;
-            Item {
-                name: &e.name,
-                kind: e.kind.as_str(),
-                params: func.then(|| e.params.iter().map(|t| t.as_str()).collect()),
-                results: func.then(|| e.results.iter().map(|t| t.as_str()).collect()),
-            }
-        })
+        .map(|e| ExportItem::new(&e.name, e.kind, &e.params, &e.results))
         .collect();
     // Serializing plain strings and lists cannot fail.
     serde_json::to_string(&items).unwrap_or_else(|_| "[]".into())
+}
+
+/// One export or import as JSON: `{"name","kind","params"?,"results"?}`.
+#[derive(serde::Serialize)]
+struct ExportItem<'a> {
+    name: &'a str,
+    kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    params: Option<Vec<&'static str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    results: Option<Vec<&'static str>>,
+}
+
+impl<'a> ExportItem<'a> {
+    fn new(name: &'a str, kind: ExportKind, params: &[ValType], results: &[ValType]) -> Self {
+        let func = kind == ExportKind::Func;
+        Self {
+            name,
+            kind: kind.as_str(),
+            params: func.then(|| params.iter().map(|t| t.as_str()).collect()),
+            results: func.then(|| results.iter().map(|t| t.as_str()).collect()),
+        }
+    }
 }

@@ -42,6 +42,20 @@ export interface ExportInfo {
   results?: ValType[];
 }
 
+/** One import of a module: what it needs from its host; `params` and `results` for functions only. */
+export interface ImportInfo {
+  /** The import's module name (`"env"`, `"wasi_snapshot_preview1"`). */
+  module: string;
+  /** The field name (`"abort"`). */
+  name: string;
+  /** What it imports. */
+  kind: ExportKind;
+  /** Parameter types (functions only). */
+  params?: ValType[];
+  /** Result types (functions only). */
+  results?: ValType[];
+}
+
 /** Where a WASI output stream goes. */
 export type OutputWire = "discard" | "inherit" | "capture";
 
@@ -118,6 +132,8 @@ export interface Backend {
   moduleDrop(module: number): void;
   /** The module's exports as JSON text. */
   moduleExports(module: number): string;
+  /** The module's imports as JSON text. */
+  moduleImports(module: number): string;
   /** Instantiate from options JSON plus WASI stdin bytes; returns the instance handle. */
   instantiate(module: number, optionsJson: string, stdin: Uint8Array): number;
   instanceDrop(instance: number): void;

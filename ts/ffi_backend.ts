@@ -41,6 +41,7 @@ const SYMBOLS = {
   ext_wasm_compile_file: { parameters: ["buffer", "usize", ...OUT_BUF], result: "i32", nonblocking: true },
   ext_wasm_module_drop: { parameters: ["f64", ...OUT], result: "i32" },
   ext_wasm_module_exports: { parameters: ["f64", ...OUT], result: "i32" },
+  ext_wasm_module_imports: { parameters: ["f64", ...OUT], result: "i32" },
   ext_wasm_instantiate: { parameters: ["f64", "buffer", "usize", "buffer", "usize", ...OUT], result: "i32" },
   ext_wasm_instance_drop: { parameters: ["f64", ...OUT], result: "i32" },
   ext_wasm_instance_exports: { parameters: ["f64", ...OUT], result: "i32" },
@@ -220,6 +221,7 @@ export function createFfiBackend(): Backend {
     },
     moduleDrop: (module: number) => void check(s.ext_wasm_module_drop(module, R, RL)),
     moduleExports: (module: number) => decoder.decode(blob(s.ext_wasm_module_exports(module, R, RL))),
+    moduleImports: (module: number) => decoder.decode(blob(s.ext_wasm_module_imports(module, R, RL))),
     instantiate(module: number, optionsJson: string, stdin: Uint8Array): number {
       // No options (the common case for plugin churn): empty buffers, no JSON to encode or parse.
       const text = optionsJson === "{}" ? EMPTY : utf8(optionsJson);

@@ -22,6 +22,7 @@
 import {
   type Backend,
   type ExportInfo,
+  type ImportInfo,
   type InstanceOptionsWire,
   type OutputWire,
   type RuntimeConfigWire,
@@ -36,7 +37,7 @@ import { createOpsBackend, type WasmOps } from "./ops_backend.ts";
 
 export { ErrorCode, type ErrorCodeNumber, type ErrorName, errorName, WasmError } from "./errors.ts";
 export { Typed } from "./backend.ts";
-export type { ExportInfo, ExportKind, ValType, WasmArg, WasmResult } from "./backend.ts";
+export type { ExportInfo, ExportKind, ImportInfo, ValType, WasmArg, WasmResult } from "./backend.ts";
 
 /** An export resolved by {@link Instance.func}: call it like `callSync`, without the name. */
 export type WasmFunction = (...args: WasmArg[]) => WasmResult[];
@@ -264,6 +265,15 @@ function handle(v: unknown, code: typeof ErrorCode.InvalidModuleHandle | typeof 
   if (typeof v === "number") return v;
   const what = code === ErrorCode.InvalidModuleHandle ? "a module handle" : "an instance handle";
   throw wasmError(code, `${String(v)} is not ${what}`);
+}
+
+/**
+ * A module's imports, without instantiating it: what a plugin needs from its host (`{ module, name, kind,
+ * params?, results? }`). Imports other than `wasi_snapshot_preview1` make `instantiate` fail with 5001 (naming
+ * the first one) until host functions land.
+ */
+export async function moduleImports(moduleId: ModuleId): Promise<ImportInfo[]> {
+  return JSON.parse((await load()).moduleImports(handle(moduleId, ErrorCode.InvalidModuleHandle)));
 }
 
 /** Live module handles and instances. */

@@ -30,6 +30,8 @@ export interface WasmOps {
   op_wasm_module_drop(module: number): void;
   /** `#[op2] #[string] fn(state, module: f64) -> Result<String, WasmOpError>`: JSON text */
   op_wasm_module_exports(module: number): string;
+  /** `#[op2] #[string] fn(state, module: f64) -> Result<String, WasmOpError>`: JSON text */
+  op_wasm_module_imports(module: number): string;
   /** `#[op2(fast)] #[number] fn(state, module: f64, #[string] options_json: &str, #[buffer] stdin: &[u8])` */
   op_wasm_instantiate(module: number, optionsJson: string, stdin: Uint8Array): number;
   /** `#[op2(fast)] fn(state, instance: f64) -> Result<(), WasmOpError>` */
@@ -105,6 +107,7 @@ export function createOpsBackend(ops: WasmOps): Backend {
     compileFile: (path: string) => later(() => ops.op_wasm_compile_file(path)),
     moduleDrop: (module: number) => sync(() => ops.op_wasm_module_drop(module)),
     moduleExports: (module: number) => sync(() => ops.op_wasm_module_exports(module)),
+    moduleImports: (module: number) => sync(() => ops.op_wasm_module_imports(module)),
     instantiate: (module: number, optionsJson: string, stdin: Uint8Array) =>
       sync(() => ops.op_wasm_instantiate(module, optionsJson, stdin)),
     instanceDrop: (instance: number) => sync(() => ops.op_wasm_instance_drop(instance)),

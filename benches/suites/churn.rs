@@ -20,6 +20,16 @@ fn bench(c: &mut Criterion) {
             churn_once(&rt, m, &opts, &mut out);
         })
     });
+    // The same without epoch checks: what default instances pay for being preemptible.
+    let plain = InstanceOptions {
+        preemptible: Some(false),
+        ..Default::default()
+    };
+    g.bench_function("ext_wasm/no_wasi_plain", |b| {
+        b.iter(|| {
+            churn_once(&rt, m, &plain, &mut out);
+        })
+    });
 
     let engine = raw_engine(false, false);
     let module = Module::new(&engine, ADD).unwrap();

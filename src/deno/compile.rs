@@ -33,6 +33,13 @@ pub fn op_wasm_module_drop(state: &mut OpState, module: f64) -> Result<(), WasmO
     Ok(wire::module_drop(&wasm_state(state).runtime, module)?)
 }
 
+/// `moduleImports(module)`: a module's imports as JSON text.
+#[op2]
+#[string]
+pub fn op_wasm_module_imports(state: &mut OpState, module: f64) -> Result<String, WasmOpError> {
+    Ok(wire::module_imports(&wasm_state(state).runtime, module)?)
+}
+
 /// A module's exports as JSON text.
 #[op2]
 #[string]

@@ -62,6 +62,7 @@ runtime_wasm_extension![
     compile::op_wasm_compile_file,
     compile::op_wasm_module_drop,
     compile::op_wasm_module_exports,
+    compile::op_wasm_module_imports,
     instance::op_wasm_instantiate,
     instance::op_wasm_instance_drop,
     instance::op_wasm_instance_exports,

@@ -321,3 +321,28 @@ fn call_func_calls_by_resolved_index() {
         "[5003] export not found: no export named `nope`"
     );
 }
+
+#[test]
+fn module_imports_list_what_a_plugin_needs() {
+    let rt = runtime();
+    let m = module(
+        &rt,
+        r#"(module (import "env" "abort" (func (param i32 i32 i32 i32)))
+            (import "host" "now" (func (result f64)))
+            (import "env" "memory" (memory 1))
+            (import "wasi_snapshot_preview1" "proc_exit" (func (param i32))))"#,
+    );
+    assert_eq!(
+        wire::module_imports(&rt, m).unwrap(),
+        r#"[{"module":"env","name":"abort","kind":"func","params":["i32","i32","i32","i32"],"results":[]},{"module":"host","name":"now","kind":"func","params":[],"results":["f64"]},{"module":"env","name":"memory","kind":"memory"},{"module":"wasi_snapshot_preview1","name":"proc_exit","kind":"func","params":["i32"],"results":[]}]"#
+    );
+    assert_eq!(
+        message(wire::instantiate(&rt, m, b"", b"")),
+        "[5001] instantiate error: unknown import env::abort (func (i32, i32, i32, i32) -> ()): no host function or \
+         module provides it (unknown import: `env::abort` has not been defined)"
+    );
+    assert_eq!(
+        message(wire::module_imports(&rt, -2.0)),
+        "[5004] invalid module handle: -2 is not a module handle"
+    );
+}

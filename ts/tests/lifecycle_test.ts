@@ -176,12 +176,24 @@ Deno.test("traps are CallError 5002 with the trap and a wasm backtrace; the inst
 });
 
 Deno.test("instantiation failures: unknown imports and trapping start functions are 5001", async () => {
-  const id = await wat(`(module (import "env" "missing" (func)))`);
-  await rejects(() => wasm.instantiate(id), 5001, "missing");
+  const id = await wat(`(module (import "env" "missing" (func (param i32) (result i64))))`);
+  await rejects(() => wasm.instantiate(id), 5001, "unknown import env::missing (func (i32) -> (i64))");
   await wasm.dropModule(id);
   const start = await wat(`(module (func $s unreachable) (start $s))`);
   await rejects(() => wasm.instantiate(start), 5001);
   await wasm.dropModule(start);
+});
+
+Deno.test("moduleImports lists what a plugin needs from its host, before instantiating", async () => {
+  const id = await wat(`(module (import "env" "abort" (func (param i32 i32 i32 i32)))
+    (import "host" "now" (func (result f64))) (import "env" "memory" (memory 1)))`);
+  assertEquals(await wasm.moduleImports(id), [
+    { module: "env", name: "abort", kind: "func", params: ["i32", "i32", "i32", "i32"], results: [] },
+    { module: "host", name: "now", kind: "func", params: [], results: ["f64"] },
+    { module: "env", name: "memory", kind: "memory" },
+  ]);
+  await wasm.dropModule(id);
+  await rejects(() => wasm.moduleImports(id), 5004);
 });
 
 Deno.test("`using` drops the instance at the end of the scope", async () => {

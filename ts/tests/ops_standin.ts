@@ -15,6 +15,7 @@ const SYMBOLS = {
   ext_wasm_compile_file: { parameters: ["buffer", "usize", ...OUT], result: "i32", nonblocking: true },
   ext_wasm_module_drop: { parameters: ["f64", ...OUT], result: "i32" },
   ext_wasm_module_exports: { parameters: ["f64", ...OUT], result: "i32" },
+  ext_wasm_module_imports: { parameters: ["f64", ...OUT], result: "i32" },
   ext_wasm_instantiate: { parameters: ["f64", "buffer", "usize", "buffer", "usize", ...OUT], result: "i32" },
   ext_wasm_instance_drop: { parameters: ["f64", ...OUT], result: "i32" },
   ext_wasm_instance_exports: { parameters: ["f64", ...OUT], result: "i32" },
@@ -89,6 +90,10 @@ export function createStandInOps(path = libraryCandidates().find(exists)!): Wasm
     op_wasm_module_exports: (m) => {
       const o = out();
       return text(o, s.ext_wasm_module_exports(m, o, O));
+    },
+    op_wasm_module_imports: (m) => {
+      const o = out();
+      return text(o, s.ext_wasm_module_imports(m, o, O));
     },
     op_wasm_instantiate(m, json, stdin) {
       const o = out(), t = enc.encode(json);

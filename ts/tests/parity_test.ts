@@ -43,6 +43,8 @@ async function script(b: Backend): Promise<Outcome[]> {
     () => b.moduleDrop(1.5),
     () => b.moduleDrop(2 ** 53),
     () => b.moduleExports(123456),
+    () => b.moduleImports(m),
+    () => b.moduleImports(-3),
     () => b.instantiate(m, "{", new Uint8Array(0)),
     () => b.instantiate(m, `{"fuell":1}`, new Uint8Array(0)),
     () => b.instantiate(m, "  ", new Uint8Array([1])),
@@ -88,7 +90,7 @@ Deno.test("the ffi and ops backends answer the same calls identically, errors in
   assertEquals(ops.length, ffi.length);
   for (let k = 0; k < ffi.length; k++) assertEquals(ops[k], ffi[k], `step ${k}`);
   // And the answers are the real ones, not two identical failures.
-  assertEquals(ffi[12], { ok: [42] });
+  assertEquals(ffi[14], { ok: [42] }); // call("add", [40, 2])
   assertEquals(ffi[3], {
     code: 5004,
     name: "InvalidModuleHandle",
