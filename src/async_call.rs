@@ -13,41 +13,69 @@
 //!    runs it to the end with [`AsyncCall::finish`] (the C ABI: a `nonblocking` symbol; the deno_core ops:
 //!    tokio's blocking pool). Its answer is written into the frame given there.
 //!
+//! 4. A guest that calls a suspending host function ([`crate::HostFunc::suspending`]; the TypeScript hosts'
+//!    JavaScript imports) stops there: [`CallStep::Host`] carries the call, whose [`AsyncCall::request`] says
+//!    which function and with what arguments. The embedder runs it (on its own thread, at its own pace: a
+//!    Promise may settle much later) and answers with [`AsyncCall::resume`], which continues the guest on the
+//!    caller's thread. Meanwhile the instance can be re-entered (its memory read and written, its exports
+//!    called: see `crate::host_request`) through the ordinary calls on its handle.
+//!
 //! Instances that cannot be suspended (created with `preemptible: false`, or no fiber stack free), and WASI
 //! instances called from inside a tokio runtime (whose WASI calls would block it), skip step 1: their call is
 //! pending from the start and runs entirely in `finish`, on the other thread.
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread::Thread;
 
 use crate::error::{Error, Result};
+use crate::host_request::{Command, Event, HostChannel, HostRequest, Reentered, Reentry};
 use crate::instance::{InstanceCell, InstanceId, InstanceState, Outcome, Target};
 use crate::runtime::Runtime;
+use crate::value::Value;
+use crate::value_frame;
 
-/// What [`Runtime::call_start`] did.
+/// What [`Runtime::start_call`] (and [`AsyncCall::finish`] / [`AsyncCall::resume`]) did.
 pub enum CallStep {
-    /// The call finished on the calling thread. The answer: the number of results written to the frame, or a
-    /// command's exit status (as i64 bits).
+    /// The call finished. The answer: the number of results written to the frame, or a command's exit status
+    /// (as i64 bits).
     Done(u64),
     /// The call continues: finish it on another thread with [`AsyncCall::finish`].
     Pending(AsyncCall),
+    /// The guest waits in a suspending host function: run [`AsyncCall::request`] and answer with
+    /// [`AsyncCall::resume`].
+    Host(AsyncCall),
 }
 
-/// An async call that outlived its first time slice (or never started on the calling thread). `Send`: finish
-/// it on any thread. Dropping it unfinished finishes it first (blocking), so the instance always gets its
-/// state back.
+/// A call that did not finish at once. `Send`: finish or resume it on any thread. Dropping it unfinished
+/// finishes it first (blocking; a pending host function is answered with an error), so the instance always
+/// gets its state back.
 pub struct AsyncCall {
     work: Option<Work>,
+    request: Option<HostRequest>,
+    /// A `callSync`-style call: never handed to another thread (time slices are not set).
+    sync: bool,
 }
 
 type Running = Pin<Box<dyn Future<Output = (Box<InstanceState>, Result<Outcome>)> + Send>>;
 
+/// A guest call suspended on its fiber, shared by the call and (for instances with suspending imports) the
+/// instance's cell, through which host functions re-enter the instance.
+pub(crate) struct Suspended {
+    running: Mutex<Option<Running>>,
+    channel: Option<Arc<HostChannel>>,
+}
+
 enum Work {
-    /// Suspended on a fiber; the state travels inside the future.
-    Fiber { running: Running, cell: Arc<InstanceCell> },
+    /// On a fiber; the state travels inside the future.
+    Fiber {
+        call: Arc<Suspended>,
+        cell: Arc<InstanceCell>,
+    },
+    /// A re-entrant call of an instance whose host function is running: it ends with the `Reentered` event.
+    Reentry { call: Arc<Suspended> },
     /// Not started: run as an ordinary (synchronous) call where `finish` runs.
     Whole {
         runtime: Runtime,
@@ -63,108 +91,283 @@ enum OwnedTarget {
     Command,
 }
 
+/// Why polling a suspended call stopped.
+enum Stop {
+    Finished(Box<InstanceState>, Result<Outcome>),
+    Request(HostRequest),
+    Reentered(Result<Reentered>),
+    Yielded,
+}
+
+impl Suspended {
+    /// Whether a host function of the call is running (the instance can be re-entered).
+    pub(crate) fn waiting(&self) -> bool {
+        self.channel.as_ref().is_some_and(|c| c.waiting())
+    }
+
+    fn send(&self, command: Command) {
+        if let Some(channel) = &self.channel {
+            channel.send(command);
+        }
+    }
+
+    fn poll(&self, cx: &mut Context<'_>) -> Stop {
+        let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(future) = running.as_mut() else {
+            return Stop::Reentered(Err(Error::Call("internal error: the call already ended".into())));
+        };
+        match future.as_mut().poll(cx) {
+            Poll::Ready((state, outcome)) => {
+                *running = None;
+                Stop::Finished(state, outcome)
+            }
+            Poll::Pending => match self.channel.as_ref().and_then(|c| c.take_event()) {
+                Some(Event::Request(request)) => Stop::Request(request),
+                Some(Event::Reentered(done)) => Stop::Reentered(done),
+                None => Stop::Yielded,
+            },
+        }
+    }
+
+    /// Run `op` on the instance from inside its running host function; a re-entrant operation cannot itself
+    /// reach a host function (calls go through [`Runtime::start_call`]).
+    pub(crate) fn reenter(self: &Arc<Self>, op: Reentry) -> Result<Reentered> {
+        self.send(Command::Reenter(op));
+        let waker = thread_waker();
+        let mut cx = Context::from_waker(&waker);
+        loop {
+            match self.poll(&mut cx) {
+                Stop::Reentered(done) => return done,
+                Stop::Yielded => std::thread::park_timeout(std::time::Duration::from_millis(1)),
+                Stop::Request(_) | Stop::Finished(..) => {
+                    return Err(Error::Call(
+                        "internal error: a memory operation reached the guest".into(),
+                    ))
+                }
+            }
+        }
+    }
+}
+
 impl AsyncCall {
-    /// Run the call to its end on this thread (blocking it), write its answer into `frame` (the frame the call
-    /// was started with, untouched since: its arguments are read from it again when the call had not started)
-    /// and return it as [`CallStep::Done`] would. Errors as for [`Runtime::call`].
-    pub fn finish(mut self, frame: &mut [u8]) -> Result<u64> {
+    fn new(work: Work, sync: bool) -> Self {
+        Self {
+            work: Some(work),
+            request: None,
+            sync,
+        }
+    }
+
+    /// The host function the guest waits in ([`CallStep::Host`]); `None` otherwise.
+    pub fn request(&self) -> Option<&HostRequest> {
+        self.request.as_ref()
+    }
+
+    /// Run the call on this thread (blocking it) until it ends or waits in a host function; write its answer
+    /// into `frame` (the frame the call was started or last resumed with, untouched since: its arguments are
+    /// read from it again when the call had not started). Returns [`CallStep::Done`] or [`CallStep::Host`].
+    /// Errors as for [`Runtime::call`].
+    pub fn finish(mut self, frame: &mut [u8]) -> Result<CallStep> {
+        let sync = self.sync;
         match self.work.take() {
-            Some(work) => run_to_end(work, frame),
+            Some(work) => drive(work, frame, true, sync),
             None => Err(Error::Call("internal error: the call was already finished".into())),
         }
+    }
+
+    /// Answer the host function the guest waits in with its results (converted by the import's result types;
+    /// when they do not fit the guest traps and the call fails with 5002 naming the 5007) or with an error
+    /// (the guest traps; the call fails with 5002 carrying the error's message). The guest continues on this
+    /// thread until it ends ([`CallStep::Done`], results in `frame`), waits in a host function again, or (an
+    /// async call) outlives its time slice ([`CallStep::Pending`]).
+    pub fn resume(mut self, reply: Result<Vec<Value>>, frame: &mut [u8]) -> Result<CallStep> {
+        let sync = self.sync;
+        let Some(work) = self.work.take() else {
+            return Err(Error::Call("internal error: the call was already finished".into()));
+        };
+        if self.request.take().is_none() {
+            self.work = Some(work);
+            return Err(Error::Type("the call is not waiting in a host function".into()));
+        }
+        match &work {
+            Work::Fiber { call, .. } | Work::Reentry { call } => call.send(Command::Reply(reply)),
+            Work::Whole { .. } => {}
+        }
+        drive(work, frame, false, sync)
     }
 }
 
 impl Drop for AsyncCall {
     fn drop(&mut self) {
-        if let Some(Work::Fiber { running, cell }) = self.work.take() {
-            let (state, _) = block_on(running);
-            cell.put_back(state);
+        let Some(mut work) = self.work.take() else {
+            return;
+        };
+        // Unanswered host functions fail; the guest runs to its end so the instance gets its state back.
+        let mut waiting = self.request.take().is_some();
+        loop {
+            if waiting {
+                if let Work::Fiber { call, .. } | Work::Reentry { call } = &work {
+                    call.send(Command::Reply(Err(Error::Call("the call was abandoned".into()))));
+                }
+            }
+            match drive(work, &mut [], true, true) {
+                Ok(CallStep::Host(mut next)) => match next.work.take() {
+                    Some(w) => {
+                        work = w;
+                        waiting = true;
+                        next.request = None;
+                    }
+                    None => return,
+                },
+                _ => return,
+            }
         }
     }
 }
 
-fn run_to_end(work: Work, frame: &mut [u8]) -> Result<u64> {
-    match work {
-        Work::Fiber { running, cell } => {
-            let (state, outcome) = block_on(running);
-            let answer = outcome.and_then(|o| state.answer(o, frame));
-            cell.put_back(state);
-            answer
-        }
+/// Poll `work` until it ends, waits in a host function or (not `blocking`, not `sync`) yields.
+fn drive(work: Work, frame: &mut [u8], blocking: bool, sync: bool) -> Result<CallStep> {
+    let call = match &work {
+        Work::Fiber { call, .. } | Work::Reentry { call } => call.clone(),
         Work::Whole {
             runtime,
             instance,
             target,
             nargs,
-        } => match target {
-            OwnedTarget::Export(name) => runtime.call_frame(instance, &name, frame, nargs).map(u64::from),
-            OwnedTarget::Command => runtime.run_command(instance).map(|code| code as i64 as u64),
-        },
+        } => {
+            return match target {
+                OwnedTarget::Export(name) => runtime.call_frame(*instance, name, frame, *nargs).map(u64::from),
+                OwnedTarget::Command => runtime.run_command(*instance).map(|code| code as i64 as u64),
+            }
+            .map(CallStep::Done)
+        }
+    };
+    let waker = if blocking {
+        thread_waker()
+    } else {
+        Waker::noop().clone()
+    };
+    let mut cx = Context::from_waker(&waker);
+    loop {
+        match call.poll(&mut cx) {
+            Stop::Finished(state, outcome) => {
+                let Work::Fiber { cell, .. } = work else {
+                    return Err(Error::Call("internal error: a re-entrant call ended its caller".into()));
+                };
+                let answer = outcome.and_then(|o| state.answer(o, frame));
+                cell.put_back(state);
+                return answer.map(CallStep::Done);
+            }
+            Stop::Request(request) => {
+                let mut next = AsyncCall::new(work, sync);
+                next.request = Some(request);
+                return Ok(CallStep::Host(next));
+            }
+            Stop::Reentered(done) => {
+                let Reentered::Values(values) = done? else {
+                    return Err(Error::Call(
+                        "internal error: a call re-entered as a memory operation".into(),
+                    ));
+                };
+                return value_frame::encode_values(frame, &values).map(|n| CallStep::Done(n.into()));
+            }
+            Stop::Yielded if blocking => std::thread::park_timeout(std::time::Duration::from_millis(1)),
+            Stop::Yielded if sync || matches!(work, Work::Reentry { .. }) => {}
+            Stop::Yielded => return Ok(CallStep::Pending(AsyncCall::new(work, sync))),
+        }
     }
 }
 
 impl Runtime {
     /// Start an async call of `target` with `nargs` arguments from `frame` on this thread (see the module
-    /// docs). Errors found before the guest runs (stale handle, missing export, bad arguments, a busy instance)
-    /// are returned here; errors of the guest come with the answer.
+    /// docs). `sync`: the caller waits for it on this thread (no time slice; [`CallStep::Pending`] never comes
+    /// back). Errors found before the guest runs (stale handle, missing export, bad arguments, a busy instance)
+    /// are returned here; errors of the guest come with the answer. On an instance whose host function is
+    /// running, the call re-enters it (it then ends before that host function returns).
     pub(crate) fn call_start(
         &self,
         id: InstanceId,
         target: Target<'_>,
         frame: &mut [u8],
         nargs: usize,
+        sync: bool,
     ) -> Result<CallStep> {
         let cell = self.instance_cell(id)?;
+        if let Some(call) = cell.parked() {
+            let Target::Export(name) = target else {
+                return Err(Error::Call(
+                    "a WASI command cannot be re-entered from its host function".into(),
+                ));
+            };
+            let args = value_frame::decode_values(frame, nargs)?;
+            call.send(Command::Reenter(Reentry::Call {
+                name: name.to_string(),
+                args,
+            }));
+            return drive(Work::Reentry { call }, frame, false, true);
+        }
         let whole = || {
             let target = match &target {
                 Target::Export(name) => OwnedTarget::Export(name.to_string()),
                 Target::Command => OwnedTarget::Command,
             };
             let (runtime, instance) = (self.clone(), id);
-            CallStep::Pending(AsyncCall {
-                work: Some(Work::Whole {
-                    runtime,
-                    instance,
-                    target,
-                    nargs,
-                }),
-            })
+            let work = Work::Whole {
+                runtime,
+                instance,
+                target,
+                nargs,
+            };
+            CallStep::Pending(AsyncCall::new(work, sync))
         };
-        if !cell.preemptible || (cell.uses_wasi && tokio::runtime::Handle::try_current().is_ok()) {
+        let in_tokio = cell.uses_wasi && tokio::runtime::Handle::try_current().is_ok();
+        if !cell.suspends && (!cell.preemptible || in_tokio) {
             return Ok(whole());
         }
         let mut state = cell.take(id.0)?;
-        let prepared = match state.prepare_async(&target, frame, nargs, self.ticker(), self.config().call_slice) {
+        let slice = (!sync).then_some(self.config().call_slice);
+        let prepared = match state.prepare_async(&target, frame, nargs, self.ticker(), slice) {
             Ok(prepared) => prepared,
             Err(e) => {
                 cell.put_back(state);
                 return Err(e);
             }
         };
-        let mut running: Running = Box::pin(async move {
+        let channel = state.channel();
+        let running: Running = Box::pin(async move {
             let outcome = state.run_async(prepared).await;
             (state, outcome)
         });
-        match running.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
-            Poll::Ready((state, Ok(Outcome::NoFiber))) => {
-                cell.put_back(state);
-                Ok(whole())
-            }
-            Poll::Ready((state, outcome)) => {
-                let answer = outcome.and_then(|o| state.answer(o, frame));
-                cell.put_back(state);
-                answer.map(CallStep::Done)
-            }
-            Poll::Pending => Ok(CallStep::Pending(AsyncCall {
-                work: Some(Work::Fiber { running, cell }),
-            })),
+        let call = Arc::new(Suspended {
+            running: Mutex::new(Some(running)),
+            channel,
+        });
+        if cell.suspends {
+            cell.hold(call.clone());
+        }
+        match drive(
+            Work::Fiber {
+                call,
+                cell: cell.clone(),
+            },
+            frame,
+            false,
+            sync,
+        ) {
+            Err(e) if e.message() == NO_FIBER && cell.suspends => Err(Error::LimitExceeded(
+                "no fiber stack free for the call (see `PoolConfig::total_stacks`)".into(),
+            )),
+            Err(e) if e.message() == NO_FIBER => Ok(whole()),
+            other => other,
         }
     }
 }
 
-/// Poll `future` to completion on this thread, parking between polls (a wasmtime yield wakes at once).
-fn block_on<T>(mut future: Pin<Box<dyn Future<Output = T> + Send>>) -> T {
+/// The message of [`Outcome::NoFiber`]'s answer: no fiber stack was free, so the call runs the other way.
+pub(crate) const NO_FIBER: &str = "internal error: no fiber outcome to answer";
+
+/// A waker that unparks this thread.
+fn thread_waker() -> Waker {
     struct Unpark(Thread);
     impl Wake for Unpark {
         fn wake(self: Arc<Self>) {
@@ -174,12 +377,5 @@ fn block_on<T>(mut future: Pin<Box<dyn Future<Output = T> + Send>>) -> T {
             self.0.unpark();
         }
     }
-    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
-    let mut cx = Context::from_waker(&waker);
-    loop {
-        match future.as_mut().poll(&mut cx) {
-            Poll::Ready(value) => return value,
-            Poll::Pending => std::thread::park(),
-        }
-    }
+    Waker::from(Arc::new(Unpark(std::thread::current())))
 }

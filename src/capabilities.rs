@@ -21,6 +21,10 @@ pub trait CapabilityChecker: Send + Sync {
     fn check_preopen(&self, _host: &Path, _read_only: bool) -> std::result::Result<(), String> {
         Ok(())
     }
+    /// May a guest import host function `module::name` (checked at instantiate, for every host import)?
+    fn check_import(&self, _module: &str, _name: &str) -> std::result::Result<(), String> {
+        Ok(())
+    }
 }
 
 /// The built-in policy. The default allows file compiles and WASI, and any preopen except the filesystem root.
@@ -51,6 +55,16 @@ impl fmt::Debug for Capabilities {
 }
 
 impl Capabilities {
+    /// Check that a guest may import host function `module::name` (only the embedder's checker decides).
+    pub fn check_import(&self, module: &str, name: &str) -> Result<()> {
+        match &self.checker {
+            Some(c) => c
+                .check_import(module, name)
+                .map_err(|why| Error::PermissionDenied(format!("importing {module}::{name} is not allowed: {why}"))),
+            None => Ok(()),
+        }
+    }
+
     /// Check that `path` may be compiled from disk.
     pub fn check_compile_file(&self, path: &Path) -> Result<()> {
         if self.deny_file_compile {

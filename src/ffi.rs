@@ -37,7 +37,6 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 
-use crate::async_call::{AsyncCall, CallStep};
 use crate::config::RuntimeConfig;
 use crate::error::{Error, ErrorCode, Result};
 use crate::runtime::Runtime;
@@ -45,8 +44,9 @@ use crate::wire;
 pub use crate::wire::{tag, OUT_HEADER, SLOT};
 
 /// Version of this ABI. `ts/ffi_backend.ts` refuses a library whose version differs (a stale build). Version 2:
-/// handles, offsets and page counts as `f64`; WASI stdin bytes beside the instance options.
-pub const ABI_VERSION: u32 = 2;
+/// handles, offsets and page counts as `f64`; WASI stdin bytes beside the instance options. Version 3: host
+/// imports (`hostImports`, the `sync` flag of the start functions, [`ext_wasm_call_resume`]).
+pub const ABI_VERSION: u32 = 3;
 
 // ---------------------------------------------------------------------------------------------------------------
 // The process-global runtime
@@ -391,8 +391,9 @@ abi! {
     fn ext_wasm_instance_exports(instance: f64) = |_| wire::instance_exports(runtime(), instance);
     /// Run a WASI command's `_start` ([`wire::run_command`]); `a` = its exit status (as i64 bits), on this thread.
     fn ext_wasm_run_command(instance: f64) = |_| wire::run_command(runtime(), instance);
-    /// [`ext_wasm_call_start`] of a WASI command's `_start`: done (`b = 0`, `a` = the exit status) or pending.
-    fn ext_wasm_run_command_start(instance: f64) = |o| wire::run_command_start(runtime(), instance, o.bytes);
+    /// [`ext_wasm_call_start`] of a WASI command's `_start` (the answer: its exit status).
+    fn ext_wasm_run_command_start(instance: f64, sync: u8) =
+        |o| wire::run_command_start(runtime(), instance, o.bytes, sync != 0);
     /// The exit status a WASI command recorded: `b = 1` and `a` = the status (as i64 bits), or `b = 0` for none.
     fn ext_wasm_exit_code(instance: f64) = |_| wire::exit_code(runtime(), instance);
     /// Drop a module handle ([`wire::module_drop`]).
@@ -453,35 +454,16 @@ pub unsafe extern "C" fn ext_wasm_func(
     }
 }
 
-/// A started call: done (`b = 0`, `a` = the answer) or pending (`b = 1`, `a` = the token for
-/// [`ext_wasm_call_finish`]).
-impl Record for CallStep {
-    fn write(self, o: &mut Out<'_>) {
-        match self {
-            CallStep::Done(answer) => answer.write(o),
-            CallStep::Pending(call) => {
-                let token = NEXT_TOKEN.fetch_add(1, Ordering::Relaxed);
-                pending().insert(token, call);
-                (token, 1).write(o);
-            }
-        }
-    }
+/// A call's step: [`wire`] wrote it into the frame's header already ([`wire::Step`]).
+impl Record for wire::Step {
+    fn write(self, _: &mut Out<'_>) {}
 }
 
-static NEXT_TOKEN: AtomicU64 = AtomicU64::new(1);
-static PENDING: OnceLock<Mutex<HashMap<u64, AsyncCall>>> = OnceLock::new();
-
-fn pending() -> std::sync::MutexGuard<'static, HashMap<u64, AsyncCall>> {
-    PENDING
-        .get_or_init(Default::default)
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-}
-
-/// `await instance.call(name, ...args)`: start the call on this (the JavaScript) thread ([`wire::call_start`],
-/// protocol in [`crate::AsyncCall`]). Done within the time slice: `b = 0`, `a` = the result count, results in
-/// the frame. Still running: `b = 1`, `a` = a token; pass it with the same, untouched frame to the
-/// `nonblocking` binding of [`ext_wasm_call_finish`]. Cost for a short call: ~0.3 µs plus the guest.
+/// Start a call on this (the JavaScript) thread ([`wire::call_start`], protocol in [`crate::AsyncCall`]); the
+/// frame's header says where it stands ([`wire::Step`]): done (results in the slots), pending (finish it with
+/// the `nonblocking` binding of [`ext_wasm_call_finish`]) or waiting in host import `index` (run it, answer
+/// with [`ext_wasm_call_resume`]). `sync != 0`: `callSync` of an instance with host imports (never pending).
+/// Cost for a short call: ~0.3 µs plus the guest.
 ///
 /// # Safety
 /// `(name, name_len)` and `(frame, frame_len)` (the out record) as the section above says.
@@ -493,30 +475,48 @@ pub unsafe extern "C" fn ext_wasm_call_start(
     frame: *mut u8,
     frame_len: usize,
     nargs: u32,
+    sync: u8,
 ) -> i32 {
     // SAFETY: forwarded contracts.
     unsafe {
         run(frame, frame_len, |o| {
             let name = text(o, name, name_len, "export name")?;
-            wire::call_start(runtime(), instance, name, o.bytes, nargs)
+            wire::call_start(runtime(), instance, name, o.bytes, nargs, sync != 0)
         })
     }
 }
 
-/// Finish a call [`ext_wasm_call_start`] or [`ext_wasm_run_command_start`] left pending: runs it to the end on
-/// this thread (Deno binds it `nonblocking`: a worker thread) and writes its answer (`a`) and results into
-/// `frame`, which must be the frame the call was started with. Unknown or finished token → 5007.
+/// Run a pending call to its end, or until it waits in a host function, on this thread (Deno binds it
+/// `nonblocking`: a worker thread) ([`wire::call_finish`]). `frame` must be the frame the call was started
+/// with. Unknown or finished token → 5007.
 ///
 /// # Safety
 /// `(frame, frame_len)` (the out record) as the section above says.
 #[no_mangle]
 pub unsafe extern "C" fn ext_wasm_call_finish(token: u64, frame: *mut u8, frame_len: usize) -> i32 {
     // SAFETY: forwarded contract.
+    unsafe { run(frame, frame_len, |o| wire::call_finish(token, o.bytes)) }
+}
+
+/// Answer the host import a call waits in and continue it on this thread ([`wire::call_resume`]):
+/// `nresults >= 0` values in the frame's slots, or `nresults = -code` with the error's `message` (UTF-8).
+///
+/// # Safety
+/// `(frame, frame_len)` (the out record) and `(message, message_len)` as the section above says.
+#[no_mangle]
+pub unsafe extern "C" fn ext_wasm_call_resume(
+    token: u64,
+    frame: *mut u8,
+    frame_len: usize,
+    nresults: i32,
+    message: *const u8,
+    message_len: usize,
+) -> i32 {
+    // SAFETY: forwarded contracts.
     unsafe {
         run(frame, frame_len, |o| {
-            let call = pending().remove(&token);
-            let call = call.ok_or_else(|| Error::Type(format!("no pending call with token {token}")))?;
-            call.finish(o.bytes)
+            let message = text(o, message, message_len, "message")?;
+            wire::call_resume(token, o.bytes, nresults, message)
         })
     }
 }

@@ -4,15 +4,20 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use rustc_hash::FxHashMap;
-use wasmtime::{Extern, Func, Memory, Store, StoreContextMut, StoreLimitsBuilder, Trap, UpdateDeadline, Val, ValRaw};
+use wasmtime::{
+    Extern, Func, InstancePre, Memory, Store, StoreContextMut, StoreLimitsBuilder, Trap, UpdateDeadline, Val, ValRaw,
+};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::I32Exit;
 
+use crate::async_call::Suspended;
 use crate::epoch_ticker::{EpochTicker, TimedCall};
 use crate::error::{describe, Error, Result};
+use crate::host_func::{HostError, HostFunc, HostLink, Imports};
+use crate::host_request::HostChannel;
 use crate::module::CompiledModule;
 use crate::store_data::{CallClock, StoreData};
-use crate::value::{ValType, Value};
+use crate::value::{raw_to_val, val_to_raw, ValType, Value};
 use crate::value_frame;
 use crate::wasi::{BuiltWasi, WasiOptions};
 
@@ -33,6 +38,9 @@ pub struct InstanceOptions {
     pub timeout: Option<Duration>,
     /// Cap on linear memory: guest `memory.grow` past it returns -1, host grow fails with 5013.
     pub max_memory_bytes: Option<usize>,
+    /// Host functions the module may import, by module and name (see [`Imports`]); the runtime's own host
+    /// modules ([`crate::Runtime::define_host_func`]) serve the imports not given here.
+    pub imports: Imports,
     /// Whether the code carries epoch checks, so an async call can be suspended at the end of its time slice
     /// (and a timeout set per call). `None` means yes. `Some(false)` runs code without the checks (a few percent
     /// faster in tight loops); async calls on such an instance then run on a worker thread from the start.
@@ -71,6 +79,8 @@ pub(crate) struct InstanceCell {
     pub(crate) uses_wasi: bool,
     /// Whether the code carries epoch checks (async calls can be suspended).
     pub(crate) preemptible: bool,
+    /// Whether the instance imports suspending host functions: every call goes through the async protocol.
+    pub(crate) suspends: bool,
 }
 
 /// Where an instance's state is.
@@ -78,8 +88,9 @@ enum Slot {
     /// In the cell: calls and memory access lock the cell and use it.
     Live(Box<InstanceState>),
     /// Moved into an async call that is suspended or running off the JavaScript thread ([`AsyncCall`]); it comes
-    /// back when that call ends.
-    Busy,
+    /// back when that call ends. With the call, when the instance has suspending imports (so a host function
+    /// can re-enter it).
+    Busy(Option<Arc<Suspended>>),
     /// Dropped (or dropped while busy: the async call frees the state when it ends).
     Dropped,
 }
@@ -109,6 +120,8 @@ pub(crate) struct InstanceState {
     exit_code: Option<i32>,
     stdout: Option<MemoryOutputPipe>,
     stderr: Option<MemoryOutputPipe>,
+    /// Whether the instance imports suspending host functions (only async calls can run it).
+    suspends: bool,
 }
 
 impl InstanceCell {
@@ -118,8 +131,18 @@ impl InstanceCell {
         compiled: Arc<CompiledModule>,
         options: &InstanceOptions,
         wasi: Option<BuiltWasi>,
+        host: Option<(Arc<HostLink>, Vec<HostFunc>)>,
     ) -> Result<Self> {
-        let pre = compiled.pre.as_ref().map_err(|e| Error::Instantiate(e.clone()))?;
+        let (host_link, host_funcs) = match host {
+            Some((link, funcs)) => (Some(link), funcs),
+            None => (None, Vec::new()),
+        };
+        let pre = match &host_link {
+            Some(link) => &link.pre,
+            None => compiled.pre.as_ref().map_err(|e| Error::Instantiate(e.clone()))?,
+        };
+        let first_memory = host_link.as_ref().and_then(|l| l.first_memory.clone());
+        let suspends = host_link.as_ref().is_some_and(|l| l.suspends);
         let mut limits = StoreLimitsBuilder::new();
         if let Some(max) = options.max_memory_bytes {
             limits = limits.memory_size(max);
@@ -135,6 +158,11 @@ impl InstanceCell {
                 wasi: ctx,
                 limits: limits.build(),
                 clock: CallClock::default(),
+                host: host_funcs,
+                first_memory,
+                channel: suspends.then(|| Arc::new(HostChannel::default())),
+                max_memory_bytes: options.max_memory_bytes,
+                host_buffers: Default::default(),
             },
         );
         store.limiter(|d| &mut d.limits);
@@ -148,7 +176,12 @@ impl InstanceCell {
             store.epoch_deadline_callback(on_epoch_deadline);
             store.set_epoch_deadline(NO_DEADLINE);
         }
-        let instance = pre.instantiate(&mut store).map_err(|e| instantiate_error(&e))?;
+        let instance = if suspends {
+            instantiate_suspending(pre, &mut store)
+        } else {
+            pre.instantiate(&mut store)
+        };
+        let instance = instance.map_err(|e| instantiate_error(&e))?;
         let state = InstanceState {
             store,
             instance,
@@ -168,11 +201,13 @@ impl InstanceCell {
             exit_code: None,
             stdout,
             stderr,
+            suspends,
         };
         Ok(Self {
             state: Mutex::new(Slot::Live(Box::new(state))),
             uses_wasi,
             preemptible: interruption.epoch,
+            suspends,
         })
     }
 
@@ -185,20 +220,37 @@ impl InstanceCell {
     pub(crate) fn with<R>(&self, handle: u64, f: impl FnOnce(&mut InstanceState) -> Result<R>) -> Result<R> {
         match &mut *self.lock() {
             Slot::Live(state) => f(state),
-            Slot::Busy => Err(busy(handle)),
+            Slot::Busy(_) => Err(busy(handle)),
             Slot::Dropped => Err(Error::InvalidInstanceHandle(format!("instance {handle} was dropped"))),
+        }
+    }
+
+    /// The async call holding this instance while one of its host functions runs (so the host function can
+    /// re-enter the instance through it).
+    pub(crate) fn parked(&self) -> Option<Arc<Suspended>> {
+        match &*self.lock() {
+            Slot::Busy(Some(call)) if call.waiting() => Some(call.clone()),
+            _ => None,
+        }
+    }
+
+    /// Record the async call that took the state (see [`Slot::Busy`]).
+    pub(crate) fn hold(&self, call: Arc<Suspended>) {
+        let mut slot = self.lock();
+        if let Slot::Busy(held) = &mut *slot {
+            *held = Some(call);
         }
     }
 
     /// Move the state out for an async call (the cell is busy until [`Self::put_back`]).
     pub(crate) fn take(&self, handle: u64) -> Result<Box<InstanceState>> {
         let mut slot = self.lock();
-        match std::mem::replace(&mut *slot, Slot::Busy) {
+        match std::mem::replace(&mut *slot, Slot::Busy(None)) {
             Slot::Live(state) => Ok(state),
             other => {
                 *slot = other;
                 match &*slot {
-                    Slot::Busy => Err(busy(handle)),
+                    Slot::Busy(_) => Err(busy(handle)),
                     _ => Err(Error::InvalidInstanceHandle(format!("instance {handle} was dropped"))),
                 }
             }
@@ -208,7 +260,7 @@ impl InstanceCell {
     /// Return the state an async call took; freed at once if the instance was dropped meanwhile.
     pub(crate) fn put_back(&self, state: Box<InstanceState>) {
         let mut slot = self.lock();
-        if matches!(*slot, Slot::Busy) {
+        if matches!(*slot, Slot::Busy(_)) {
             *slot = Slot::Live(state);
         } else {
             drop(slot);
@@ -248,6 +300,32 @@ fn on_epoch_deadline(store: StoreContextMut<'_, StoreData>) -> wasmtime::Result<
     })
 }
 
+/// Instantiate on a fiber, as a store with suspending imports requires, on this thread. A start function that
+/// reaches a suspending import cannot be answered (nobody has the instance yet): the import fails.
+fn instantiate_suspending(
+    pre: &InstancePre<StoreData>,
+    store: &mut Store<StoreData>,
+) -> wasmtime::Result<wasmtime::Instance> {
+    use std::future::Future;
+    use std::task::{Context, Poll, Waker};
+    let channel = store.data().channel.clone();
+    let mut future = std::pin::pin!(pre.instantiate_async(&mut *store));
+    let mut cx = Context::from_waker(Waker::noop());
+    loop {
+        match future.as_mut().poll(&mut cx) {
+            Poll::Ready(result) => return result,
+            Poll::Pending => {
+                if let Some(channel) = &channel {
+                    if channel.take_event().is_some() {
+                        let why = "a start function cannot call a host function answered outside the call";
+                        channel.send(crate::host_request::Command::Reply(Err(Error::Call(why.into()))));
+                    }
+                }
+            }
+        }
+    }
+}
+
 fn instantiate_error(e: &wasmtime::Error) -> Error {
     if e.downcast_ref::<wasmtime::PoolConcurrencyLimitError>().is_some() {
         return Error::LimitExceeded(format!("instance pool exhausted: {e:#}"));
@@ -258,6 +336,18 @@ fn instantiate_error(e: &wasmtime::Error) -> Error {
         // The start function trapped: the instance never came to be.
         Some(_) => Error::Instantiate(describe(e)),
         None => Error::Instantiate(format!("{e:#}")),
+    }
+}
+
+/// The error of a guest that failed: a host function's failure (5002 carrying its error, code included), a
+/// trap (5002 with its code, 5011 fuel, 5012 timeout), anything else 5002.
+pub(crate) fn guest_error(e: &wasmtime::Error) -> Error {
+    if let Some(host) = e.downcast_ref::<HostError>() {
+        return Error::Call(host.to_string());
+    }
+    match e.downcast_ref::<Trap>() {
+        Some(trap) => trap_error(*trap, e),
+        None => Error::Call(describe(e)),
     }
 }
 
@@ -355,6 +445,13 @@ impl InstanceState {
                 entry.params.len(),
             )));
         }
+        if self.suspends {
+            return Err(Error::Type(format!(
+                "instance imports host functions its embedder answers outside the call; call `{}` through \
+                 the async protocol (`call_start`; TypeScript `call`/`callSync` do)",
+                entry.name
+            )));
+        }
         let slots = entry.params.len().max(entry.results.len());
         self.raw.clear();
         fill(&entry.params, &mut self.raw)?;
@@ -450,10 +547,7 @@ impl InstanceState {
             self.exit_code = Some(exit.0);
             return Ok(());
         }
-        if let Some(trap) = e.downcast_ref::<Trap>() {
-            return Err(trap_error(*trap, &e));
-        }
-        Err(Error::Call(describe(&e)))
+        Err(guest_error(&e))
     }
 
     /// Index of function export `name` in this instance's export cache, resolving and type-checking it on first
@@ -567,16 +661,9 @@ impl InstanceState {
     pub(crate) fn grow(&mut self, name: Option<&str>, pages: u64) -> Result<u64> {
         let mem = self.memory(name)?;
         let before = mem.size(&self.store);
-        mem.grow(&mut self.store, pages).map_err(|e| {
-            let page = mem.page_size(&self.store);
-            let wanted = before.saturating_add(pages).saturating_mul(page);
-            match self.max_memory_bytes {
-                Some(max) if wanted > max as u64 => Error::LimitExceeded(format!(
-                    "growing memory to {wanted} bytes exceeds the instance's cap of {max} bytes"
-                )),
-                _ => Error::Memory(format!("cannot grow memory by {pages} page(s) from {before}: {e:#}")),
-            }
-        })
+        let page = mem.page_size(&self.store);
+        mem.grow(&mut self.store, pages)
+            .map_err(|e| grow_error(&e, before, pages, page, self.max_memory_bytes))
     }
 
     /// Exit status after a WASI command called `proc_exit` (or returned from `_start`, which is 0).
@@ -619,7 +706,7 @@ impl InstanceState {
         frame: &[u8],
         nargs: usize,
         ticker: &EpochTicker,
-        slice: Duration,
+        slice: Option<Duration>,
     ) -> Result<Prepared> {
         let (index, command) = match target {
             Target::Export(name) => (self.func_index(name)?, false),
@@ -650,7 +737,7 @@ impl InstanceState {
         if command {
             self.exit_code = None;
         }
-        let setup = self.begin_call(CallLimits::default(), ticker, Some(slice))?;
+        let setup = self.begin_call(CallLimits::default(), ticker, slice)?;
         Ok(Prepared {
             index,
             args,
@@ -698,6 +785,11 @@ impl InstanceState {
         }
     }
 
+    /// The mailbox of the instance's suspending host functions, if it has any.
+    pub(crate) fn channel(&self) -> Option<Arc<HostChannel>> {
+        self.store.data().channel.clone()
+    }
+
     /// Write an async call's answer: its results into the frame (their count), or a command's exit status.
     pub(crate) fn answer(&self, outcome: Outcome, frame: &mut [u8]) -> Result<u64> {
         match outcome {
@@ -706,7 +798,7 @@ impl InstanceState {
             }
             Outcome::Exited => Ok(0),
             Outcome::Exit(code) => Ok(code as i64 as u64),
-            Outcome::NoFiber => Err(Error::Call("internal error: no fiber outcome to answer".into())),
+            Outcome::NoFiber => Err(Error::Call(crate::async_call::NO_FIBER.into())),
         }
     }
 }
@@ -740,28 +832,18 @@ pub(crate) enum Outcome {
     NoFiber,
 }
 
-fn raw_to_val(raw: ValRaw, ty: ValType) -> Val {
-    match ty {
-        ValType::I32 => Val::I32(raw.get_i32()),
-        ValType::I64 => Val::I64(raw.get_i64()),
-        ValType::F32 => Val::F32(raw.get_f32()),
-        // Signatures with v128 or references are refused when the export is resolved.
-        ValType::F64 | ValType::V128 | ValType::Ref => Val::F64(raw.get_f64()),
+/// Why `memory.grow` by `pages` from `before` pages failed: the instance's cap (5013) or the memory's own limit.
+pub(crate) fn grow_error(e: &wasmtime::Error, before: u64, pages: u64, page: u64, max: Option<usize>) -> Error {
+    let wanted = before.saturating_add(pages).saturating_mul(page);
+    match max {
+        Some(max) if wanted > max as u64 => Error::LimitExceeded(format!(
+            "growing memory to {wanted} bytes exceeds the instance's cap of {max} bytes"
+        )),
+        _ => Error::Memory(format!("cannot grow memory by {pages} page(s) from {before}: {e:#}")),
     }
 }
 
-fn val_to_raw(val: &Val) -> ValRaw {
-    match *val {
-        Val::I32(v) => ValRaw::i32(v),
-        Val::I64(v) => ValRaw::i64(v),
-        Val::F32(bits) => ValRaw::f32(bits),
-        Val::F64(bits) => ValRaw::f64(bits),
-        // Signatures with v128 or references are refused when the export is resolved.
-        _ => ValRaw::i64(0),
-    }
-}
-
-fn oob(offset: u64, len: usize, size: usize) -> Error {
+pub(crate) fn oob(offset: u64, len: usize, size: usize) -> Error {
     Error::Memory(format!(
         "out of bounds: {len} byte(s) at offset {offset}, memory is {size} bytes"
     ))

@@ -1,12 +1,13 @@
 //! Compiled modules: one binary, lazily compiled per engine variant, each with its `InstancePre` built once.
 
 use std::fmt;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use wasmtime::{ExternType, InstancePre, Module};
 
 use crate::engine::{EngineSlot, Interruption};
 use crate::error::{Error, Result};
+use crate::host_func::{self, HostLink};
 use crate::store_data::StoreData;
 use crate::value::ValType;
 
@@ -113,6 +114,11 @@ pub(crate) struct CompiledModule {
     /// `Err` when an import cannot be satisfied; surfaces as 5001 at instantiate.
     pub(crate) pre: std::result::Result<InstancePre<StoreData>, String>,
     pub(crate) origin: LoadOrigin,
+    needs_wasi: bool,
+    /// The imports host functions must serve, found on the first instantiate that needs them.
+    host_slots: OnceLock<Result<Arc<[ImportInfo]>>>,
+    /// Links of those imports, one per shape seen (nearly always one).
+    host_links: Mutex<Vec<Arc<HostLink>>>,
 }
 
 impl CompiledModule {
@@ -130,7 +136,34 @@ impl CompiledModule {
             slot,
             pre,
             origin,
+            needs_wasi,
+            host_slots: OnceLock::new(),
+            host_links: Mutex::new(Vec::new()),
         }
+    }
+
+    /// The imports host functions must serve (every import but WASI), or the 5001 saying why they cannot be.
+    pub(crate) fn host_slots(&self) -> Result<Arc<[ImportInfo]>> {
+        self.host_slots
+            .get_or_init(|| host_func::host_slots(&self.module, self.needs_wasi))
+            .clone()
+    }
+
+    /// The link of the host imports for `shape` (see [`host_func::shape`]), built on first use. Cost after
+    /// that: a short lock and a comparison per instantiate.
+    pub(crate) fn host_link(&self, slots: &[ImportInfo], shape: Vec<bool>) -> Result<Arc<HostLink>> {
+        let mut links = self.host_links.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(link) = links.iter().find(|l| l.shape == shape) {
+            return Ok(link.clone());
+        }
+        let base = if self.needs_wasi {
+            &self.slot.wasi_linker
+        } else {
+            &self.slot.plain_linker
+        };
+        let link = Arc::new(HostLink::new(&self.module, base, self.needs_wasi, slots, shape)?);
+        links.push(link.clone());
+        Ok(link)
     }
 }
 
@@ -140,6 +173,8 @@ pub(crate) struct SharedModule {
     /// The binary, kept to compile further variants on demand.
     pub(crate) bytes: Arc<[u8]>,
     pub(crate) needs_wasi: bool,
+    /// Whether the module imports anything but WASI (host functions).
+    pub(crate) needs_host: bool,
     /// Built on first request: a 3000-export module spends ~0.2 ms allocating these, which a cache-hit load
     /// should not pay.
     exports: OnceLock<Vec<ExportInfo>>,
@@ -152,6 +187,7 @@ impl SharedModule {
     pub(crate) fn new(hash: blake3::Hash, bytes: Arc<[u8]>, first: CompiledModule) -> Self {
         let module = &first.module;
         let needs_wasi = module.imports().any(|i| i.module() == "wasi_snapshot_preview1");
+        let needs_host = module.imports().any(|i| i.module() != "wasi_snapshot_preview1");
         let first_module = module.clone();
         let variants: [OnceLock<_>; Interruption::COUNT] = Default::default();
         let index = first.slot.interruption.index();
@@ -160,6 +196,7 @@ impl SharedModule {
             hash,
             bytes,
             needs_wasi,
+            needs_host,
             exports: OnceLock::new(),
             first: first_module,
             variants,

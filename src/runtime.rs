@@ -3,7 +3,7 @@
 use std::cell::RefCell;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, RwLock, Weak};
 
 use dashmap::DashMap;
 
@@ -13,6 +13,8 @@ use crate::engine::{EngineSet, EngineSlot, Interruption};
 use crate::epoch_ticker::EpochTicker;
 use crate::error::{Error, Result};
 use crate::func::Func;
+use crate::host_func::{self, HostFunc, Imports};
+use crate::host_request::{MemoryOp, Reentered, Reentry};
 use crate::instance::{CallLimits, InstanceCell, InstanceId, InstanceOptions, InstanceState};
 use crate::module::{to_binary, CompiledModule, ExportInfo, ImportInfo, LoadOrigin, ModuleId, SharedModule};
 use crate::registry::{Miss, Registry};
@@ -37,6 +39,8 @@ struct Inner {
     modules: Registry<Arc<SharedModule>>,
     instances: Registry<Arc<InstanceCell>>,
     ticker: EpochTicker,
+    /// Runtime-wide host modules ([`Runtime::define_host_func`]).
+    host: RwLock<Imports>,
 }
 
 /// What [`Runtime::compile`] did, for callers that report it (the CLI's `--stats`, the demo).
@@ -64,6 +68,7 @@ impl Runtime {
             dedup: DashMap::new(),
             modules: Registry::new(),
             instances: Registry::new(),
+            host: RwLock::new(Imports::new()),
             config,
         };
         Self { inner: Arc::new(inner) }
@@ -284,13 +289,35 @@ impl Runtime {
         } else {
             None
         };
-        let cell = InstanceCell::new(compiled, options, wasi)?;
+        let host = if shared.needs_host {
+            let slots = compiled.host_slots()?;
+            for slot in slots.iter() {
+                self.inner.config.capabilities.check_import(&slot.module, &slot.name)?;
+            }
+            let shared_host = self.inner.host.read().unwrap_or_else(|p| p.into_inner());
+            let funcs = host_func::resolve(&slots, &options.imports, &shared_host)?;
+            drop(shared_host);
+            let link = compiled.host_link(&slots, host_func::shape(&funcs))?;
+            Some((link, funcs))
+        } else {
+            None
+        };
+        let cell = InstanceCell::new(compiled, options, wasi, host)?;
         let handle = self
             .inner
             .instances
             .insert(Arc::new(cell), Some(cap))
             .ok_or_else(|| Error::LimitExceeded(format!("live instance cap of {cap} reached")))?;
         Ok(InstanceId(handle))
+    }
+
+    /// Define host function `module::name` for every instance of this runtime (a *host module*, such as an
+    /// app's `forge:log`): imports an instance's own [`InstanceOptions::imports`] do not give are linked to these
+    /// by name. Instances created before keep what they linked. Cost: a write lock; lookups at instantiate take
+    /// a read lock and a short scan.
+    pub fn define_host_func(&self, module: &str, name: &str, func: HostFunc) {
+        let mut host = self.inner.host.write().unwrap_or_else(|p| p.into_inner());
+        host.define(module.to_string(), name.to_string(), func);
     }
 
     /// Drop an instance, returning its pool slot. The handle is invalid afterwards (5005).
@@ -432,30 +459,81 @@ impl Runtime {
     }
 
     /// Copy `buf.len()` bytes of memory (`memory`: export name, or the first memory) at `offset` into `buf`.
+    /// Works from inside the instance's own host functions too (through the call that runs them).
     pub fn read_memory(&self, id: InstanceId, memory: Option<&str>, offset: u64, buf: &mut [u8]) -> Result<()> {
-        self.with_live(id, |s| s.read(memory, offset, buf))
+        let op = || MemoryOp::Read { offset, len: buf.len() };
+        match self.reenter_memory(id, memory, op)? {
+            Some(Reentered::Bytes(bytes)) => {
+                buf.copy_from_slice(&bytes);
+                Ok(())
+            }
+            Some(_) => Err(reentry_mismatch()),
+            None => self.with_live(id, |s| s.read(memory, offset, buf)),
+        }
     }
 
     /// Copy `data` into memory at `offset`. Out of bounds → 5006, nothing written.
     pub fn write_memory(&self, id: InstanceId, memory: Option<&str>, offset: u64, data: &[u8]) -> Result<()> {
-        self.with_live(id, |s| s.write(memory, offset, data))
+        let op = || MemoryOp::Write {
+            offset,
+            data: data.to_vec(),
+        };
+        match self.reenter_memory(id, memory, op)? {
+            Some(_) => Ok(()),
+            None => self.with_live(id, |s| s.write(memory, offset, data)),
+        }
     }
 
     /// Memory size in 64 KiB pages.
     pub fn memory_size(&self, id: InstanceId, memory: Option<&str>) -> Result<u64> {
-        self.with_live(id, |s| s.size(memory))
+        match self.reenter_memory(id, memory, || MemoryOp::Size)? {
+            Some(done) => number(done),
+            None => self.with_live(id, |s| s.size(memory)),
+        }
     }
 
     /// Memory size in bytes.
     pub fn memory_byte_len(&self, id: InstanceId, memory: Option<&str>) -> Result<u64> {
-        self.with_live(id, |s| s.byte_len(memory))
+        match self.reenter_memory(id, memory, || MemoryOp::ByteLen)? {
+            Some(done) => number(done),
+            None => self.with_live(id, |s| s.byte_len(memory)),
+        }
     }
 
     /// Grow memory by `pages`; returns the old size in pages. Past the instance's cap → 5013, past the module's
     /// maximum → 5006.
     pub fn memory_grow(&self, id: InstanceId, memory: Option<&str>, pages: u64) -> Result<u64> {
-        self.with_live(id, |s| s.grow(memory, pages))
+        match self.reenter_memory(id, memory, || MemoryOp::Grow { pages })? {
+            Some(done) => number(done),
+            None => self.with_live(id, |s| s.grow(memory, pages)),
+        }
     }
+
+    /// Run a memory operation through the instance's running host function, when one is running (`None`
+    /// otherwise: the caller uses the live state). Cost when none runs: one lock.
+    fn reenter_memory(
+        &self,
+        id: InstanceId,
+        memory: Option<&str>,
+        op: impl FnOnce() -> MemoryOp,
+    ) -> Result<Option<Reentered>> {
+        let Some(call) = self.with_instance(id, |cell| Ok(cell.parked()))? else {
+            return Ok(None);
+        };
+        let memory = memory.map(str::to_string);
+        call.reenter(Reentry::Memory { memory, op: op() }).map(Some)
+    }
+}
+
+fn number(done: Reentered) -> Result<u64> {
+    match done {
+        Reentered::Number(n) => Ok(n),
+        _ => Err(reentry_mismatch()),
+    }
+}
+
+fn reentry_mismatch() -> Error {
+    Error::Call("internal error: a re-entrant memory operation answered another kind".into())
 }
 
 fn module_miss(id: ModuleId, miss: Miss) -> Error {

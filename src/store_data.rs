@@ -1,6 +1,11 @@
 //! What each wasmtime `Store` carries: the WASI context (if any), the resource limiter and the call clock.
 
+use std::sync::Arc;
 use std::time::Instant;
+
+use crate::host_func::HostFunc;
+use crate::host_request::HostChannel;
+use crate::value::Value;
 
 use wasmtime::StoreLimits;
 use wasmtime_wasi::p1::WasiP1Ctx;
@@ -11,6 +16,16 @@ pub(crate) struct StoreData {
     pub(crate) limits: StoreLimits,
     /// The running call's clock, read by the epoch-deadline callback.
     pub(crate) clock: CallClock,
+    /// This instance's host functions, by import slot (see `HostLink`).
+    pub(crate) host: Vec<HostFunc>,
+    /// The first exported memory's name, for host functions' memory access.
+    pub(crate) first_memory: Option<Arc<str>>,
+    /// The mailbox of suspending host functions (instances that import one).
+    pub(crate) channel: Option<Arc<HostChannel>>,
+    /// The instance's memory cap, for errors of memory grown from inside a host function.
+    pub(crate) max_memory_bytes: Option<usize>,
+    /// Argument and result buffers of Rust host functions, reused across calls.
+    pub(crate) host_buffers: (Vec<Value>, Vec<Value>),
 }
 
 /// When the running call must stop (its timeout) and whether it yields once its epoch deadline comes (an async

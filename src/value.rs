@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use wasmtime::ValRaw;
+use wasmtime::{Val, ValRaw};
 
 use crate::error::{Error, Result};
 
@@ -128,6 +128,23 @@ impl Value {
         }
     }
 
+    /// [`Self::to_raw`] as a wasmtime `Val` (for the dynamic, async call path).
+    pub(crate) fn to_val(self, ty: ValType, position: usize) -> Result<Val> {
+        Ok(raw_to_val(self.to_raw(ty, position)?, ty))
+    }
+
+    /// A numeric wasmtime `Val` as a typed value.
+    pub(crate) fn from_val(val: &Val) -> Value {
+        match *val {
+            Val::I32(x) => Value::I32(x),
+            Val::I64(x) => Value::I64(x),
+            Val::F32(bits) => Value::F32(f32::from_bits(bits)),
+            Val::F64(bits) => Value::F64(f64::from_bits(bits)),
+            // Signatures with v128 or references are refused before any call.
+            _ => Value::I32(0),
+        }
+    }
+
     fn kind_name(&self) -> &'static str {
         match self {
             Self::I32(_) => "i32",
@@ -221,6 +238,29 @@ fn number_to_i64(n: f64) -> Option<i64> {
 
 fn describe_number(n: f64) -> String {
     format!("number {n}")
+}
+
+/// A raw slot of type `ty` as a wasmtime `Val`.
+pub(crate) fn raw_to_val(raw: ValRaw, ty: ValType) -> Val {
+    match ty {
+        ValType::I32 => Val::I32(raw.get_i32()),
+        ValType::I64 => Val::I64(raw.get_i64()),
+        ValType::F32 => Val::F32(raw.get_f32()),
+        // Signatures with v128 or references are refused before any call.
+        ValType::F64 | ValType::V128 | ValType::Ref => Val::F64(raw.get_f64()),
+    }
+}
+
+/// A numeric wasmtime `Val` as a raw slot.
+pub(crate) fn val_to_raw(val: &Val) -> ValRaw {
+    match *val {
+        Val::I32(v) => ValRaw::i32(v),
+        Val::I64(v) => ValRaw::i64(v),
+        Val::F32(bits) => ValRaw::f32(bits),
+        Val::F64(bits) => ValRaw::f64(bits),
+        // Signatures with v128 or references are refused before any call.
+        _ => ValRaw::i64(0),
+    }
 }
 
 #[cfg(test)]

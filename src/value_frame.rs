@@ -74,6 +74,34 @@ pub(crate) fn decode_raw(frame: &[u8], params: &[ValType], raw: &mut Vec<ValRaw>
     Ok(())
 }
 
+/// Decode `count` values from the frame's slots as they are tagged (no signature to convert them by yet).
+pub(crate) fn decode_values(frame: &[u8], count: usize) -> Result<Vec<Value>> {
+    let slots = slot_count(frame);
+    let mut i = 0;
+    (0..count).map(|n| decode_one(frame, slots, &mut i, n)).collect()
+}
+
+/// Encode typed values into the frame's slots from slot 0; their count. Untyped values (never produced by
+/// the core) are refused.
+pub(crate) fn encode_values(frame: &mut [u8], values: &[Value]) -> Result<u32> {
+    let mut types = Vec::with_capacity(values.len());
+    let mut raw = Vec::with_capacity(values.len());
+    for (i, v) in values.iter().enumerate() {
+        let ty = match v {
+            Value::I32(_) => ValType::I32,
+            Value::I64(_) => ValType::I64,
+            Value::F32(_) => ValType::F32,
+            Value::F64(_) => ValType::F64,
+            Value::Number(_) | Value::BigInt(_) => {
+                return Err(Error::Type(format!("value {i}: untyped values cannot be encoded")))
+            }
+        };
+        raw.push(v.to_raw(ty, i)?);
+        types.push(ty);
+    }
+    encode_raw(frame, &types, &raw)
+}
+
 /// Decode argument `n` starting at slot `*i`, advancing `*i` past it.
 fn decode_one(frame: &[u8], slots: usize, i: &mut usize, n: usize) -> Result<Value> {
     if *i >= slots {

@@ -38,20 +38,24 @@
 //! Results overwrite the argument slots from slot 0. A frame of 1024 slots holds any call: wasm limits a
 //! function type to 1000 results. `ts/frame.ts` is the TypeScript side of this encoding.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::async_call::CallStep;
+use crate::async_call::{AsyncCall, CallStep};
 use crate::capabilities::Capabilities;
 use crate::config::RuntimeConfig;
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorCode, Result};
+use crate::host_func::{HostFunc, Imports};
 use crate::instance::{InstanceId, InstanceOptions, Target};
 use crate::module::{ExportInfo, ExportKind, ModuleId};
 use crate::runtime::Runtime;
 use crate::value::ValType;
+use crate::value_frame;
 use crate::wasi::{InputMode, OutputMode, Preopen, WasiOptions};
 
 #[cfg(doc)]
@@ -201,6 +205,10 @@ pub struct WireInstanceOptions {
     pub max_memory_bytes: Option<u64>,
     /// `false` for code without epoch checks (see [`InstanceOptions::preemptible`]).
     pub preemptible: Option<bool>,
+    /// Imports the host answers outside the call, `[module, name]` pairs: pair `i` becomes
+    /// [`crate::HostFunc::suspending`]`(i)` (see [`call_start`]).
+    #[serde(default)]
+    pub host_imports: Vec<(String, String)>,
 }
 
 /// The WASI part of [`WireInstanceOptions`].
@@ -272,7 +280,20 @@ pub fn instance_options(json: &[u8], stdin: &[u8]) -> Result<InstanceOptions> {
         timeout,
         max_memory_bytes,
         preemptible: wire.preemptible,
+        imports: host_imports(wire.host_imports)?,
     })
+}
+
+fn host_imports(pairs: Vec<(String, String)>) -> Result<Imports> {
+    let mut imports = Imports::new();
+    for (i, (module, name)) in pairs.into_iter().enumerate() {
+        if imports.get(&module, &name).is_some() {
+            return Err(Error::Type(format!("`hostImports` names {module}::{name} twice")));
+        }
+        let index = u32::try_from(i).map_err(|_| Error::Type("too many `hostImports`".into()))?;
+        imports.define(module, name, HostFunc::suspending(index));
+    }
+    Ok(imports)
 }
 
 fn wasi_options(w: WireWasi, stdin: &[u8]) -> WasiOptions {
@@ -420,17 +441,120 @@ pub fn call_func(rt: &Runtime, instance: f64, index: u32, frame: &mut [u8], narg
     rt.call_frame_index(instance_handle(instance)?, index as usize, frame, nargs as usize)
 }
 
-/// Start an async call of export `name` with `nargs` arguments from `frame` on this thread (the protocol:
-/// [`crate::AsyncCall`]). [`CallStep::Done`] carries the result count (results are in the frame); a
-/// [`CallStep::Pending`] call is finished on another thread with [`crate::AsyncCall::finish`] and the same
-/// frame. Errors found before the guest runs are returned here, the guest's own with the answer.
-pub fn call_start(rt: &Runtime, instance: f64, name: &str, frame: &mut [u8], nargs: u32) -> Result<CallStep> {
-    rt.call_start(instance_handle(instance)?, Target::Export(name), frame, nargs as usize)
+/// Start a call of export `name` with `nargs` arguments from `frame` on this thread (the protocol:
+/// [`crate::AsyncCall`]) and write where it stands into the frame's header ([`Step`]). `sync`: the caller
+/// waits on this thread (`callSync` of an instance with host imports): no time slice, never pending. Errors
+/// found before the guest runs are returned here, the guest's own with the answer.
+pub fn call_start(rt: &Runtime, instance: f64, name: &str, frame: &mut [u8], nargs: u32, sync: bool) -> Result<Step> {
+    let step = rt.call_start(
+        instance_handle(instance)?,
+        Target::Export(name),
+        frame,
+        nargs as usize,
+        sync,
+    );
+    step_out(step?, frame)
 }
 
 /// [`call_start`] of a WASI command's `_start`; the answer is its exit status (as i64 bits).
-pub fn run_command_start(rt: &Runtime, instance: f64, frame: &mut [u8]) -> Result<CallStep> {
-    rt.call_start(instance_handle(instance)?, Target::Command, frame, 0)
+pub fn run_command_start(rt: &Runtime, instance: f64, frame: &mut [u8], sync: bool) -> Result<Step> {
+    step_out(
+        rt.call_start(instance_handle(instance)?, Target::Command, frame, 0, sync)?,
+        frame,
+    )
+}
+
+/// Run the call `token` names ([`Step::Pending`]) to its end on this thread, blocking it (a worker thread),
+/// or until it waits in a host function. Its frame must be the one it was started with. Unknown token → 5007.
+pub fn call_finish(token: u64, frame: &mut [u8]) -> Result<Step> {
+    step_out(take_call(token)?.finish(frame)?, frame)
+}
+
+/// Answer the host function the call `token` waits in ([`Step::Host`]) and continue the guest on this thread.
+/// `nresults >= 0`: the function returned that many values, in the frame's slots (converted by the import's
+/// result types; misfits trap the guest with 5007 in the message). `nresults < 0`: it failed with error code
+/// `-nresults` (5002 for a thrown exception, 5007 for a result the host could not encode) and `message`.
+pub fn call_resume(token: u64, frame: &mut [u8], nresults: i32, message: &str) -> Result<Step> {
+    let call = take_call(token)?;
+    let reply = match u32::try_from(nresults) {
+        Ok(n) => value_frame::decode_values(frame, n as usize)
+            .map_err(|e| Error::Type(e.message().replace("argument", "result"))),
+        Err(_) if -nresults == ErrorCode::TypeError.as_u16() as i32 => Err(Error::Type(message.to_string())),
+        Err(_) => Err(Error::Call(message.to_string())),
+    };
+    step_out(call.resume(reply, frame)?, frame)
+}
+
+/// Where a call stands, as [`call_start`], [`call_finish`] and [`call_resume`] also write it into the frame's
+/// header: `u64 a` at 0 (the answer, or the call's token), `u64 kind` at 8 (0 done, 1 pending, 2 host), and
+/// for a host step `u32 index` at 16 (the position of the import in `hostImports`) and `u32 nargs` at 20 (its
+/// arguments, typed, in the slots from slot 0).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// Finished: the result count (results in the slots) or a command's exit status (as i64 bits).
+    Done(u64),
+    /// Still running: finish it with [`call_finish`] on another thread.
+    Pending(u64),
+    /// Waiting in host function `index`: run it with the `nargs` arguments and answer with [`call_resume`].
+    Host {
+        /// The call's token.
+        token: u64,
+        /// The import's position in `hostImports`.
+        index: u32,
+        /// Its argument count.
+        nargs: u32,
+    },
+}
+
+static NEXT_TOKEN: AtomicU64 = AtomicU64::new(1);
+static CALLS: OnceLock<Mutex<HashMap<u64, AsyncCall>>> = OnceLock::new();
+
+fn calls() -> std::sync::MutexGuard<'static, HashMap<u64, AsyncCall>> {
+    CALLS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+}
+
+fn take_call(token: u64) -> Result<AsyncCall> {
+    calls()
+        .remove(&token)
+        .ok_or_else(|| Error::Type(format!("no call waiting with token {token}")))
+}
+
+fn park_call(call: AsyncCall) -> u64 {
+    let token = NEXT_TOKEN.fetch_add(1, Ordering::Relaxed);
+    calls().insert(token, call);
+    token
+}
+
+fn step_out(step: CallStep, frame: &mut [u8]) -> Result<Step> {
+    let out = match step {
+        CallStep::Done(answer) => Step::Done(answer),
+        CallStep::Pending(call) => Step::Pending(park_call(call)),
+        CallStep::Host(call) => {
+            let args = call.request().map(|r| r.args.clone()).unwrap_or_default();
+            let index = call.request().map_or(0, |r| r.index);
+            let nargs = value_frame::encode_values(frame, &args)?;
+            Step::Host {
+                token: park_call(call),
+                index,
+                nargs,
+            }
+        }
+    };
+    if frame.len() >= OUT_HEADER {
+        let (a, kind, index, nargs) = match out {
+            Step::Done(a) => (a, 0u64, 0u32, 0u32),
+            Step::Pending(token) => (token, 1, 0, 0),
+            Step::Host { token, index, nargs } => (token, 2, index, nargs),
+        };
+        frame[0..8].copy_from_slice(&a.to_le_bytes());
+        frame[8..16].copy_from_slice(&kind.to_le_bytes());
+        frame[16..20].copy_from_slice(&index.to_le_bytes());
+        frame[20..24].copy_from_slice(&nargs.to_le_bytes());
+    }
+    Ok(out)
 }
 
 /// Run a WASI command's `_start`; returns its exit status.

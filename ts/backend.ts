@@ -82,6 +82,8 @@ export interface InstanceOptionsWire {
   timeoutMs?: number;
   maxMemoryBytes?: number;
   preemptible?: boolean;
+  /** `[module, name]` of each JavaScript import, in the order of the instance's host-function table. */
+  hostImports?: [string, string][];
 }
 
 /** Runtime configuration (`WireRuntimeConfig` in `src/wire.rs`); every field optional. */
@@ -110,6 +112,11 @@ export interface RuntimeStats {
   instances: number;
 }
 
+/** Step kinds of a started call (see {@link Backend.callStart}). */
+export const STEP_DONE = 0;
+export const STEP_PENDING = 1;
+export const STEP_HOST = 2;
+
 /** Which output stream: 1 = stdout, 2 = stderr. */
 export type Stream = 1 | 2;
 
@@ -118,7 +125,7 @@ export type Stream = 1 | 2;
  * in `src/wire.rs` (through the C ABI or an op) and returns its answer; every rule about the inputs is applied
  * there, and everything JavaScript-side (frame encoding, JSON, argument checks) in `mod.ts` / `frame.ts`.
  * Handles, offsets and page counts are plain numbers; errors are thrown as {@link WasmError}.
- * `compile`, `compileFile`, `call` and `runCommand` run off the JavaScript thread.
+ * `compile`, `compileFile` and `callFinish` run off the JavaScript thread.
  */
 export interface Backend {
   /** Which implementation this is. */
@@ -140,19 +147,29 @@ export interface Backend {
   /** The instance's exports as JSON text. */
   instanceExports(instance: number): string;
   /**
-   * `await call`: start the call on the JavaScript thread with `nargs` arguments in `frame`. The result count
-   * when it finished within its time slice; otherwise a promise of it (the call continues on another thread and
-   * `frame` must stay untouched until it settles). See `src/async_call.rs` for the protocol.
+   * Start a call on the JavaScript thread with `nargs` arguments in `frame` (`sync`: the caller waits, as
+   * `callSync` of an instance with host imports does). Returns the step kind, with the details in the frame's
+   * header (`src/wire.rs`, `Step`): {@link STEP_DONE} (the answer in `a`: the result count, results in the slots),
+   * {@link STEP_PENDING} (finish it with {@link Backend.callFinish}; `frame` must stay untouched until then) or
+   * {@link STEP_HOST} (the guest waits in host import `u32[4]` with `u32[5]` arguments in the slots: answer with
+   * {@link Backend.callResume}). See `src/async_call.rs` for the protocol.
    */
-  call(instance: number, name: string, frame: Frame, nargs: number): number | Promise<number>;
+  callStart(instance: number, name: string, frame: Frame, nargs: number, sync: boolean): number;
+  /** {@link Backend.callStart} of a WASI command's `_start` (the answer: its exit status). */
+  runCommandStart(instance: number, frame: Frame, sync: boolean): number;
+  /** Finish the pending call whose token is in the frame's header, off the JavaScript thread; the step kind. */
+  callFinish(frame: Frame): Promise<number>;
+  /**
+   * Answer the host import the call in the frame's header waits in: `nresults` values in the slots, or
+   * `nresults = -code` and `message` for a failure. Continues the guest on this thread; the step kind.
+   */
+  callResume(frame: Frame, nresults: number, message: string): number;
   /** Call an export on the JavaScript thread; returns the result count (results are in `frame`). */
   callSync(instance: number, name: string, frame: Frame, nargs: number): number;
   /** Resolve function export `name` once; returns its index for {@link Backend.callFunc}. */
   func(instance: number, name: string): number;
   /** {@link Backend.callSync} of the function resolved to `index`: no name crosses. */
   callFunc(instance: number, index: number, frame: Frame, nargs: number): number;
-  /** {@link Backend.call} of a WASI command's `_start`: its exit status, or a promise of it. */
-  runCommand(instance: number, frame: Frame): number | Promise<number>;
   runCommandSync(instance: number): number;
   /** Exit status recorded by `proc_exit` or `runCommand`; `null` when none. */
   exitCode(instance: number): number | null;

@@ -26,7 +26,7 @@ import { ErrorCode, WasmError, withPrefix } from "./errors.ts";
 import { type Frame, headerU64, newFrame } from "./frame.ts";
 
 /** The ABI version this module speaks (`ABI_VERSION` in `src/ffi.rs`). */
-export const ABI_VERSION = 2;
+export const ABI_VERSION = 3;
 
 /** The out record of a synchronous call: the backend's own record, passed by pointer. */
 const OUT = ["pointer", "usize"] as const;
@@ -46,8 +46,9 @@ const SYMBOLS = {
   ext_wasm_instance_drop: { parameters: ["f64", ...OUT], result: "i32" },
   ext_wasm_instance_exports: { parameters: ["f64", ...OUT], result: "i32" },
   ext_wasm_call: { parameters: ["f64", "pointer", "usize", "pointer", "usize", "u32"], result: "i32" },
-  ext_wasm_call_start: { parameters: ["f64", "pointer", "usize", "pointer", "usize", "u32"], result: "i32" },
-  ext_wasm_run_command_start: { parameters: ["f64", "pointer", "usize"], result: "i32" },
+  ext_wasm_call_start: { parameters: ["f64", "pointer", "usize", "pointer", "usize", "u32", "u8"], result: "i32" },
+  ext_wasm_run_command_start: { parameters: ["f64", "u8", "pointer", "usize"], result: "i32" },
+  ext_wasm_call_resume: { parameters: ["u64", "pointer", "usize", "i32", "buffer", "usize"], result: "i32" },
   call_finish: { name: "ext_wasm_call_finish", parameters: ["u64", "buffer", "usize"], result: "i32", nonblocking: true },
   ext_wasm_func: { parameters: ["f64", "pointer", "usize", ...OUT], result: "i32" },
   ext_wasm_call_func: { parameters: ["f64", "u32", "pointer", "usize", "u32"], result: "i32" },
@@ -192,18 +193,12 @@ export function createFfiBackend(): Backend {
     return takeBlob(s, headerU64(rec.view, 0), headerU64(rec.view, 8));
   };
   const utf8 = (text: string) => encoder.encode(text);
-  /** A started call's answer (`a`, at most 32 bits: a result count or an exit status) when done (`b = 0`); else
-   * finish it on a Deno worker thread (`b = 1`, `a` = the token), with the same frame. */
-  const started = (status: number, f: Frame): number | Promise<number> => {
+  /** A step's kind (the details stay in the frame's header). */
+  const step = (status: number, f: Frame): number => {
     if (status !== 0) throw failure(s, status, f.view);
-    return f.u32[2] === 0 ? f.i32[0] : finish(BigInt(headerU64(f.view, 0)), f);
+    return f.u32[2];
   };
-  const finish = async (token: bigint, f: Frame): Promise<number> => {
-    const status = await s.call_finish(token, f.bytes, f.size);
-    if (status !== 0) throw failure(s, status, f.view);
-    return f.i32[0];
-  };
-
+  const token = (f: Frame) => BigInt(headerU64(f.view, 0));
   return {
     kind: "ffi",
     configure(configJson: string): boolean {
@@ -229,9 +224,22 @@ export function createFfiBackend(): Backend {
     },
     instanceDrop: (instance: number) => void check(s.ext_wasm_instance_drop(instance, R, RL)),
     instanceExports: (instance: number) => decoder.decode(blob(s.ext_wasm_instance_exports(instance, R, RL))),
-    call(instance: number, name: string, f: Frame, nargs: number): number | Promise<number> {
+    callStart(instance: number, name: string, f: Frame, nargs: number, sync: boolean): number {
       const n = names.get(name);
-      return started(s.ext_wasm_call_start(instance, n.ptr, n.size, f.ptr ??= Deno.UnsafePointer.of(f.bytes), f.size, nargs), f);
+      const p = f.ptr ??= Deno.UnsafePointer.of(f.bytes);
+      return step(s.ext_wasm_call_start(instance, n.ptr, n.size, p, f.size, nargs, sync ? 1 : 0), f);
+    },
+    runCommandStart(instance: number, f: Frame, sync: boolean): number {
+      const p = f.ptr ??= Deno.UnsafePointer.of(f.bytes);
+      return step(s.ext_wasm_run_command_start(instance, sync ? 1 : 0, p, f.size), f);
+    },
+    async callFinish(f: Frame): Promise<number> {
+      return step(await s.call_finish(token(f), f.bytes, f.size), f);
+    },
+    callResume(f: Frame, nresults: number, message: string): number {
+      const m = utf8(message);
+      const p = f.ptr ??= Deno.UnsafePointer.of(f.bytes);
+      return step(s.ext_wasm_call_resume(token(f), p, f.size, nresults, m, big(m.length)), f);
     },
     callSync(instance: number, name: string, f: Frame, nargs: number): number {
       const n = names.get(name);
@@ -247,9 +255,6 @@ export function createFfiBackend(): Backend {
       const status = s.ext_wasm_call_func(instance, index, f.ptr ??= Deno.UnsafePointer.of(f.bytes), f.size, nargs);
       if (status !== 0) throw failure(s, status, f.view);
       return f.u32[0];
-    },
-    runCommand(instance: number, f: Frame): number | Promise<number> {
-      return started(s.ext_wasm_run_command_start(instance, f.ptr ??= Deno.UnsafePointer.of(f.bytes), f.size), f);
     },
     runCommandSync(instance: number): number {
       check(s.ext_wasm_run_command(instance, R, RL));

@@ -27,11 +27,13 @@ import {
   type OutputWire,
   type RuntimeConfigWire,
   type RuntimeStats,
+  STEP_DONE,
+  STEP_PENDING,
   Typed,
   type WasmArg,
   type WasmResult,
 } from "./backend.ts";
-import { ErrorCode, wasmError } from "./errors.ts";
+import { ErrorCode, WasmError, wasmError } from "./errors.ts";
 import { checkName, decodeFrame, encodeFrame, type Frame, FramePool, newFrame, SLOTS, slotsFor, toJson } from "./frame.ts";
 import { createOpsBackend, type WasmOps } from "./ops_backend.ts";
 
@@ -87,7 +89,28 @@ export interface InstanceOptions {
    * `true`.
    */
   preemptible?: boolean;
+  /**
+   * Host functions the module imports, by module and field name: `{ env: { abort(msg, file, line, col) {...} } }`.
+   * Arguments arrive converted by the import's signature (i64 → bigint, others → number); the return value is
+   * converted by its result types (nothing, one value, or an array for several). A function may return a
+   * Promise on the `call` path: the guest waits, the JavaScript thread does not. See {@link HostFunction}.
+   * Imports the module does not have are ignored; one it has but nobody provides fails instantiate (5001).
+   */
+  imports?: Imports;
 }
+
+/**
+ * A JavaScript function a guest imports. It runs on the JavaScript thread, never concurrently with other
+ * JavaScript. Inside it, its instance can be used again (memory, `callSync`, `call`). Throwing traps the guest:
+ * the outer call fails with 5002 whose `cause` is what was thrown. A result that does not fit the import's
+ * type traps the guest with 5007 in the message. Returning a Promise makes the guest wait for it (`call`
+ * only; on the `callSync` path that is a 5007).
+ */
+// deno-lint-ignore no-explicit-any
+export type HostFunction = (...args: any[]) => unknown;
+
+/** Host functions by import module name, then field name. */
+export type Imports = Record<string, Record<string, HostFunction>>;
 
 const WASI_KEYS = [
   "preopens",
@@ -102,7 +125,15 @@ const WASI_KEYS = [
   "captureStdout",
   "captureStderr",
 ];
-const OPTION_KEYS = new Set<string>([...WASI_KEYS, "fuel", "callFuel", "timeoutMs", "maxMemoryBytes", "preemptible"]);
+const OPTION_KEYS = new Set<string>([
+  ...WASI_KEYS,
+  "fuel",
+  "callFuel",
+  "timeoutMs",
+  "maxMemoryBytes",
+  "preemptible",
+  "imports",
+]);
 
 // ---------------------------------------------------------------------------------------------------------------
 // Backend selection
@@ -298,8 +329,38 @@ const textEncoder = new TextEncoder();
 
 const NO_BYTES: Uint8Array = new Uint8Array(0);
 
+/** What a value given as an import is, for messages. */
+function what(v: unknown): string {
+  if (v === null) return "null";
+  if (Array.isArray(v)) return "an array";
+  return typeof v === "object" ? "an object" : `a ${typeof v}`;
+}
+
+/** The `imports` option as the wire's `[module, name]` pairs and the functions in the same order. */
+function hostImports(imports: unknown): [[string, string][], HostFunction[]] {
+  const pairs: [string, string][] = [];
+  const fns: HostFunction[] = [];
+  if (imports === undefined) return [pairs, fns];
+  if (imports === null || typeof imports !== "object" || Array.isArray(imports)) {
+    typeError(`\`imports\` must be an object of modules, got ${what(imports)}`);
+  }
+  for (const [module, fields] of Object.entries(imports as Record<string, unknown>)) {
+    if (fields === null || typeof fields !== "object" || Array.isArray(fields)) {
+      throw wasmError(ErrorCode.InstantiateError, `imports.${module} must be an object of functions, got ${what(fields)}`);
+    }
+    for (const [name, value] of Object.entries(fields as Record<string, unknown>)) {
+      if (typeof value !== "function") {
+        throw wasmError(ErrorCode.InstantiateError, `import ${module}::${name}: expected a function, got ${what(value)}`);
+      }
+      pairs.push([module, name]);
+      fns.push(value as HostFunction);
+    }
+  }
+  return [pairs, fns];
+}
+
 /** Normalize the documented options into the wire shape both backends send to the core, plus stdin bytes. */
-function toWire(options: InstanceOptions | undefined): [InstanceOptionsWire, Uint8Array] {
+function toWire(options: InstanceOptions | undefined): [InstanceOptionsWire, Uint8Array, HostFunction[]] {
   const o = options ?? {};
   if (typeof o !== "object" || o === null) typeError("instance options must be an object");
   for (const key of Object.keys(o)) {
@@ -333,15 +394,17 @@ function toWire(options: InstanceOptions | undefined): [InstanceOptionsWire, Uin
   if (o.timeoutMs !== undefined) wire.timeoutMs = o.timeoutMs;
   if (o.maxMemoryBytes !== undefined) wire.maxMemoryBytes = o.maxMemoryBytes;
   if (o.preemptible !== undefined) wire.preemptible = o.preemptible;
-  return [wire, stdin];
+  const [pairs, fns] = hostImports(o.imports);
+  if (pairs.length > 0) wire.hostImports = pairs;
+  return [wire, stdin, fns];
 }
 
 /** Create an instance of a compiled module. Each instance has its own memory, WASI state and limits. */
 export async function instantiate(moduleId: ModuleId, options?: InstanceOptions): Promise<Instance> {
   const backend = await load();
-  const [wire, stdin] = toWire(options);
+  const [wire, stdin, fns] = toWire(options);
   const id = backend.instantiate(handle(moduleId, ErrorCode.InvalidModuleHandle), toJson(wire), stdin);
-  return new Instance(id, moduleId);
+  return new Instance(id, moduleId, fns.length > 0 ? fns : null);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -367,6 +430,16 @@ function lengthArg(v: number): number {
 }
 
 const noop = (): void => {};
+
+function isThenable(v: unknown): v is PromiseLike<unknown> {
+  return v !== null && (typeof v === "object" || typeof v === "function") &&
+    typeof (v as { then?: unknown }).then === "function";
+}
+
+/** What a host function threw, as message text. */
+function errorText(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
 
 /** The frame of synchronous calls, and the frames of calls in flight. */
 const syncFrame: Frame = newFrame();
@@ -480,11 +553,17 @@ export class Instance {
   /** The instance's linear memory (its first exported memory). */
   readonly memory: Memory;
 
+  /** The JavaScript imports, in the order the core numbers them; `null` without any. */
+  readonly #host: HostFunction[] | null;
+  /** How many of this instance's host functions are running their synchronous part (on this stack). */
+  #inHost = 0;
+
   /** Internal: instances come from {@link instantiate}. */
-  constructor(id: number, moduleId: ModuleId) {
+  constructor(id: number, moduleId: ModuleId, host: HostFunction[] | null = null) {
     this.id = id;
     this.moduleId = moduleId;
     this.memory = new Memory(id);
+    this.#host = host;
   }
 
   /** Settles when every `call` started so far has ended; `null` when none is running off the JavaScript thread. */
@@ -498,12 +577,23 @@ export class Instance {
    * The call starts on the JavaScript thread: one that finishes within the runtime's time slice (1 ms by
    * default, `configure({ callSliceMs })`) resolves at once, without a thread hop (well under a microsecond of
    * overhead). One that runs longer is suspended at the end of the slice and finished on another thread, so
-   * timers and I/O keep running. Calls on one instance run one at a time, in the order they were made; while one
-   * runs off the JavaScript thread, `callSync` and memory access on that instance fail fast (5002) instead of
-   * waiting. `drop()` meanwhile does not wait: the call finishes, its promise settles, then the instance is
+   * timers and I/O keep running. Host functions (`imports`) always run on the JavaScript thread; one that returns
+   * a Promise suspends the guest until it settles. Calls on one instance run one at a time, in the order they
+   * were made; a `call` made from inside one of the instance's host functions (before it returns or awaits)
+   * re-enters the instance at once, as `callSync` does. While a call runs off the JavaScript thread, `callSync`
+   * and memory access on that instance fail fast (5002) instead of waiting; while it waits for an async host
+   * function, they re-enter it (so the host function can use them after its own `await`s). `drop()` meanwhile does not wait: the call finishes, its promise settles, then the instance is
    * freed.
    */
   call(name: string, ...args: WasmArg[]): Promise<WasmResult[]> {
+    if (this.#inHost > 0) {
+      // From inside one of this instance's host functions: re-enter it now, as `callSync` does.
+      try {
+        return Promise.resolve(this.callSync(name, ...args));
+      } catch (e) {
+        return Promise.reject(e);
+      }
+    }
     if (this.#tail !== null) return this.#track(this.#tail.then(() => this.#start(name, args)));
     let started: WasmResult[] | Promise<WasmResult[]>;
     try {
@@ -520,21 +610,33 @@ export class Instance {
     const backend = loaded();
     const command = name === "_start" && args.length === 0;
     const f = framePool.take(slotsFor(args));
-    let answer: number | Promise<number>;
+    let step: number;
     try {
       if (!command) encodeFrame(f, args);
-      answer = command ? backend.runCommand(this.id, f) : backend.call(this.id, name, f, args.length);
+      step = command ? backend.runCommandStart(this.id, f, false) : backend.callStart(this.id, name, f, args.length, false);
     } catch (e) {
       framePool.give(f);
       throw e;
     }
-    const results = (n: number): WasmResult[] => (command ? [] : decodeFrame(f, n));
-    if (typeof answer === "number") {
-      const out = results(answer);
+    const results = (): WasmResult[] => (command ? [] : decodeFrame(f, f.u32[0]));
+    if (step === STEP_DONE) {
+      const out = results();
       framePool.give(f);
       return out;
     }
-    return answer.then(results).finally(() => framePool.give(f));
+    let driven: void | Promise<void>;
+    try {
+      driven = this.#drive(f, step, false);
+    } catch (e) {
+      framePool.give(f);
+      throw e;
+    }
+    if (driven === undefined) {
+      const out = results();
+      framePool.give(f);
+      return out;
+    }
+    return driven.then(results).finally(() => framePool.give(f));
   }
 
   /** Queue later calls behind `p` (and whatever was queued before it). */
@@ -547,10 +649,74 @@ export class Instance {
     return p;
   }
 
+  /**
+   * Take a started call to its end: finish it off the thread when it outlived its slice, run the host functions
+   * it waits in. Returns at once (`undefined`) when everything happened on this thread.
+   */
+  #drive(f: Frame, step: number, sync: boolean): void | Promise<void> {
+    for (;;) {
+      if (step === STEP_DONE) return;
+      if (step === STEP_PENDING) return loaded().callFinish(f).then((next) => this.#drive(f, next, sync));
+      const next = this.#serve(f, sync);
+      if (typeof next !== "number") return next.then((k) => this.#drive(f, k, sync));
+      step = next;
+    }
+  }
+
+  /** Run the host function the guest waits in (its index and arguments are in the frame) and answer it. */
+  #serve(f: Frame, sync: boolean): number | Promise<number> {
+    const fn = this.#host?.[f.u32[4]];
+    if (fn === undefined) return this.#answer(f, -ErrorCode.CallError, "no host function with that index", null);
+    const args = decodeFrame(f, f.u32[5]);
+    let value: unknown;
+    this.#inHost++;
+    try {
+      value = fn(...args);
+    } catch (e) {
+      return this.#answer(f, -ErrorCode.CallError, errorText(e), e);
+    } finally {
+      this.#inHost--;
+    }
+    if (!isThenable(value)) return this.#reply(f, value);
+    if (sync) {
+      Promise.resolve(value).catch(noop);
+      const why = `host function ${fn.name || "(anonymous)"} returned a Promise: async host function needs \`call\``;
+      return this.#answer(f, -ErrorCode.TypeError, why, null);
+    }
+    return Promise.resolve(value).then(
+      (v) => this.#reply(f, v),
+      (e) => this.#answer(f, -ErrorCode.CallError, errorText(e), e),
+    );
+  }
+
+  /** Answer with a host function's return value: nothing, one value, or an array of them. */
+  #reply(f: Frame, value: unknown): number {
+    const results = value === undefined ? [] : Array.isArray(value) ? value : [value];
+    try {
+      encodeFrame(f, results as WasmArg[]);
+    } catch (e) {
+      return this.#answer(f, -ErrorCode.TypeError, errorText(e).replace(/^\[5007\] type error: argument/, "result"), null);
+    }
+    return this.#answer(f, results.length, "", null);
+  }
+
+  /** Resume the guest; a 5002 it then fails with gets `cause` (what the host function threw). */
+  #answer(f: Frame, nresults: number, message: string, cause: unknown): number {
+    try {
+      return loaded().callResume(f, nresults, message);
+    } catch (e) {
+      if (cause !== null && e instanceof WasmError && e.code === ErrorCode.CallError) {
+        Object.defineProperty(e, "cause", { value: cause, writable: true, configurable: true });
+      }
+      throw e;
+    }
+  }
+
   /** {@link call} on the JavaScript thread: no thread hop, the fastest way to make many short calls. */
   callSync(name: string, ...args: WasmArg[]): WasmResult[] {
     checkName(name);
     const backend = loaded();
+    if (this.#host !== null) return this.#callSyncHosted(name, args);
     if (name === "_start" && args.length === 0) {
       backend.runCommandSync(this.id);
       return [];
@@ -560,6 +726,22 @@ export class Instance {
     const f = args.length <= SLOTS / 2 ? syncFrame : newFrame(Math.max(SLOTS, slotsFor(args)));
     encodeFrame(f, args);
     return decodeFrame(f, backend.callSync(this.id, name, f, args.length));
+  }
+
+  /** `callSync` of an instance with host functions: the call protocol, synchronously (a frame per call, since
+   * host functions may call again). */
+  #callSyncHosted(name: string, args: WasmArg[]): WasmResult[] {
+    const backend = loaded();
+    const command = name === "_start" && args.length === 0;
+    const f = framePool.take(slotsFor(args));
+    try {
+      if (!command) encodeFrame(f, args);
+      const step = command ? backend.runCommandStart(this.id, f, true) : backend.callStart(this.id, name, f, args.length, true);
+      this.#drive(f, step, true);
+      return command ? [] : decodeFrame(f, f.u32[0]);
+    } finally {
+      framePool.give(f);
+    }
   }
 
   /**
@@ -578,6 +760,7 @@ export class Instance {
     const backend = loaded();
     const id = this.id;
     const index = backend.func(id, name);
+    if (this.#host !== null) return (...args: WasmArg[]): WasmResult[] => this.callSync(name, ...args);
     return (...args: WasmArg[]): WasmResult[] => {
       const f = args.length <= SLOTS / 2 ? syncFrame : newFrame(Math.max(SLOTS, slotsFor(args)));
       encodeFrame(f, args);

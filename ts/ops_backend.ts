@@ -5,15 +5,15 @@
  *
  * Transport only: each op calls the `src/wire.rs` function of the same name, as the C ABI does. Errors are thrown
  * as `Error`s whose message is the core's `Display` (`[5003] export not found: ...`) with extra properties `code`
- * (5000–5013) and `wasmErrorName`; this module rethrows them as `WasmError`. The four functions that run the
- * compiler or guest code are async ops on tokio's blocking pool; everything else is a synchronous op.
+ * (5000–5013) and `wasmErrorName`; this module rethrows them as `WasmError`. Compiling and finishing a call that
+ * outlived its time slice are async ops on tokio's blocking pool; everything else is a synchronous op.
  *
  * @module
  */
 
 import type { Backend, RuntimeStats, Stream } from "./backend.ts";
 import { errorName, WasmError, withPrefix } from "./errors.ts";
-import type { Frame } from "./frame.ts";
+import { type Frame, headerU64 } from "./frame.ts";
 
 /**
  * The ops this backend calls (all `Deno.core.ops.op_wasm_*`). Each calls the `src/wire.rs` function of the same
@@ -40,20 +40,20 @@ export interface WasmOps {
   op_wasm_instance_exports(instance: number): string;
   /** `#[op2(fast)] fn(state, instance: f64, #[string] name: &str, #[buffer] frame: &mut [u8], nargs: u32)` */
   op_wasm_call_sync(instance: number, name: string, frame: Uint8Array, nargs: number): number;
-  /**
-   * `#[op2] async fn(state, instance: f64, #[string] name: String, #[buffer] frame: JsBuffer, nargs: u32)`:
-   * started on the JavaScript thread; resolves at once when done within the time slice, else from the
-   * blocking pool.
-   */
-  op_wasm_call(instance: number, name: string, frame: Uint8Array, nargs: number): Promise<number>;
+  /** `#[op2(fast)] fn(state, instance: f64, #[string] name: &str, #[buffer] frame: &mut [u8], nargs: u32, sync: bool)`: step kind */
+  op_wasm_call_start(instance: number, name: string, frame: Uint8Array, nargs: number, sync: boolean): number;
+  /** `#[op2(fast)] fn(state, instance: f64, #[buffer] frame: &mut [u8], sync: bool)`: step kind */
+  op_wasm_run_command_start(instance: number, frame: Uint8Array, sync: boolean): number;
+  /** `#[op2] async fn(token: f64, #[buffer] frame: JsBuffer) -> Result<u32, WasmOpError>` (blocking pool): step kind */
+  op_wasm_call_finish(token: number, frame: Uint8Array): Promise<number>;
+  /** `#[op2(fast)] fn(token: f64, #[buffer] frame: &mut [u8], nresults: i32, #[string] message: &str)`: step kind */
+  op_wasm_call_resume(token: number, frame: Uint8Array, nresults: number, message: string): number;
   /** `#[op2(fast)] fn(state, instance: f64, #[string] name: &str) -> Result<u32, WasmOpError>` */
   op_wasm_func(instance: number, name: string): number;
   /** `#[op2(fast)] fn(state, instance: f64, index: u32, #[buffer] frame: &mut [u8], nargs: u32)` */
   op_wasm_call_func(instance: number, index: number, frame: Uint8Array, nargs: number): number;
   /** `#[op2(fast)] fn(state, instance: f64) -> Result<i32, WasmOpError>` */
   op_wasm_run_command_sync(instance: number): number;
-  /** `#[op2] async fn(state, instance: f64, #[buffer] frame: JsBuffer) -> Result<i32, WasmOpError>`: as `op_wasm_call` */
-  op_wasm_run_command(instance: number, frame: Uint8Array): Promise<number>;
   /** `#[op2] fn(state, instance: f64) -> Result<Option<i32>, WasmOpError>` */
   op_wasm_exit_code(instance: number): number | null;
   /** `#[op2] #[buffer] fn(state, instance: f64, stream: u32) -> Result<Vec<u8>, WasmOpError>` */
@@ -112,14 +112,18 @@ export function createOpsBackend(ops: WasmOps): Backend {
       sync(() => ops.op_wasm_instantiate(module, optionsJson, stdin)),
     instanceDrop: (instance: number) => sync(() => ops.op_wasm_instance_drop(instance)),
     instanceExports: (instance: number) => sync(() => ops.op_wasm_instance_exports(instance)),
-    call: (instance: number, name: string, f: Frame, nargs: number) =>
-      later(() => ops.op_wasm_call(instance, name, f.bytes, nargs)),
+    callStart: (instance: number, name: string, f: Frame, nargs: number, isSync: boolean) =>
+      sync(() => ops.op_wasm_call_start(instance, name, f.bytes, nargs, isSync)),
     callSync: (instance: number, name: string, f: Frame, nargs: number) =>
       sync(() => ops.op_wasm_call_sync(instance, name, f.bytes, nargs)),
     func: (instance: number, name: string) => sync(() => ops.op_wasm_func(instance, name)),
     callFunc: (instance: number, index: number, f: Frame, nargs: number) =>
       sync(() => ops.op_wasm_call_func(instance, index, f.bytes, nargs)),
-    runCommand: (instance: number, f: Frame) => later(() => ops.op_wasm_run_command(instance, f.bytes)),
+    runCommandStart: (instance: number, f: Frame, isSync: boolean) =>
+      sync(() => ops.op_wasm_run_command_start(instance, f.bytes, isSync)),
+    callFinish: (f: Frame) => later(() => ops.op_wasm_call_finish(headerU64(f.view, 0), f.bytes)),
+    callResume: (f: Frame, nresults: number, message: string) =>
+      sync(() => ops.op_wasm_call_resume(headerU64(f.view, 0), f.bytes, nresults, message)),
     runCommandSync: (instance: number) => sync(() => ops.op_wasm_run_command_sync(instance)),
     exitCode: (instance: number) => sync(() => ops.op_wasm_exit_code(instance) ?? null),
     output: (instance: number, stream: Stream) => sync(() => ops.op_wasm_output(instance, stream)),

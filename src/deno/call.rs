@@ -1,17 +1,14 @@
-//! Calls: `callSync` (a fast op on the JavaScript thread) and `call` / `runCommand`, which start on the JavaScript
-//! thread and, only when the guest outlives its time slice, continue on tokio's blocking pool (the protocol:
-//! `crate::AsyncCall`). Arguments and results travel in the caller's value frame (`crate::wire`).
-
-use std::cell::RefCell;
-use std::rc::Rc;
+//! Calls: `callSync` (a fast op on the JavaScript thread) and the steps of `call` / `runCommand` (the protocol:
+//! `crate::AsyncCall`, `crate::wire::Step`): started on the JavaScript thread, finished on tokio's blocking pool
+//! only when the guest outlives its time slice, resumed on the JavaScript thread after a host import ran.
+//! Arguments and results travel in the caller's value frame (`crate::wire`).
 
 use deno_core::{op2, JsBuffer, OpState};
 
 use super::blocking;
 use super::error::WasmOpError;
-use super::state::{runtime, wasm_state};
-use crate::wire;
-use crate::CallStep;
+use super::state::wasm_state;
+use crate::wire::{self, Step};
 
 /// `callSync(name, ...args)`: the result count; results in `frame`.
 #[op2(fast)]
@@ -55,28 +52,47 @@ pub fn op_wasm_call_func(
     )?)
 }
 
-/// `call(name, ...args)`: started on the JavaScript thread; a call done within its time slice resolves at once
-/// (the op's future is ready on its first poll: no thread hop), a longer one finishes on the blocking pool.
-/// `JsBuffer` keeps the frame alive until then; `ts/mod.ts` does not touch it until the promise settles.
-#[op2]
-pub async fn op_wasm_call(
-    state: Rc<RefCell<OpState>>,
+/// Start a call on the JavaScript thread (`call`, and `callSync` of an instance with host imports: `sync`);
+/// the step kind (0 done, 1 pending, 2 waiting in a host import), with the details in the frame's header
+/// (`crate::wire::Step`).
+#[op2(fast)]
+pub fn op_wasm_call_start(
+    state: &mut OpState,
     instance: f64,
-    #[string] name: String,
-    #[buffer] frame: JsBuffer,
+    #[string] name: &str,
+    #[buffer] frame: &mut [u8],
     nargs: u32,
+    sync: bool,
 ) -> Result<u32, WasmOpError> {
-    let rt = runtime(&mut state.borrow_mut());
-    let mut frame = frame;
-    let step = wire::call_start(&rt, instance, &name, &mut frame, nargs)?;
-    finish(step, frame).await.map(|n| n as u32)
+    let step = wire::call_start(&wasm_state(state).runtime, instance, name, frame, nargs, sync)?;
+    Ok(kind(step))
 }
 
-/// The answer of a started call: at once when done, else from the blocking pool.
-async fn finish(step: CallStep, mut frame: JsBuffer) -> Result<u64, WasmOpError> {
+/// Finish a pending call on the blocking pool (it ends, or waits in a host import); the step kind.
+/// `JsBuffer` keeps the frame alive until then; `ts/mod.ts` does not touch it until the promise settles.
+#[op2]
+pub async fn op_wasm_call_finish(token: f64, #[buffer] frame: JsBuffer) -> Result<u32, WasmOpError> {
+    let mut frame = frame;
+    let step = blocking(move || wire::call_finish(token as u64, &mut frame)).await?;
+    Ok(kind(step))
+}
+
+/// Answer the host import a call waits in and continue it on the JavaScript thread; the step kind.
+#[op2(fast)]
+pub fn op_wasm_call_resume(
+    token: f64,
+    #[buffer] frame: &mut [u8],
+    nresults: i32,
+    #[string] message: &str,
+) -> Result<u32, WasmOpError> {
+    Ok(kind(wire::call_resume(token as u64, frame, nresults, message)?))
+}
+
+fn kind(step: Step) -> u32 {
     match step {
-        CallStep::Done(answer) => Ok(answer),
-        CallStep::Pending(call) => blocking(move || call.finish(&mut frame)).await,
+        Step::Done(_) => 0,
+        Step::Pending(_) => 1,
+        Step::Host { .. } => 2,
     }
 }
 
@@ -86,15 +102,18 @@ pub fn op_wasm_run_command_sync(state: &mut OpState, instance: f64) -> Result<i3
     Ok(wire::run_command(&wasm_state(state).runtime, instance)?)
 }
 
-/// `runCommand()`: as [`op_wasm_call`] for a WASI command's `_start`; its exit status.
-#[op2]
-pub async fn op_wasm_run_command(
-    state: Rc<RefCell<OpState>>,
+/// `runCommand()`: as [`op_wasm_call_start`] for a WASI command's `_start` (the answer: its exit status).
+#[op2(fast)]
+pub fn op_wasm_run_command_start(
+    state: &mut OpState,
     instance: f64,
-    #[buffer] frame: JsBuffer,
-) -> Result<i32, WasmOpError> {
-    let rt = runtime(&mut state.borrow_mut());
-    let mut frame = frame;
-    let step = wire::run_command_start(&rt, instance, &mut frame)?;
-    finish(step, frame).await.map(|code| code as i64 as i32)
+    #[buffer] frame: &mut [u8],
+    sync: bool,
+) -> Result<u32, WasmOpError> {
+    Ok(kind(wire::run_command_start(
+        &wasm_state(state).runtime,
+        instance,
+        frame,
+        sync,
+    )?))
 }

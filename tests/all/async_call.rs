@@ -4,8 +4,8 @@
 
 use std::time::{Duration, Instant};
 
-use ext_wasm::wire::{self, tag, OUT_HEADER, SLOT};
-use ext_wasm::{CallStep, ErrorCode, Runtime, RuntimeConfig};
+use ext_wasm::wire::{self, tag, Step, OUT_HEADER, SLOT};
+use ext_wasm::{ErrorCode, Runtime, RuntimeConfig};
 
 use crate::*;
 
@@ -38,8 +38,8 @@ fn result0(f: &[u8]) -> i32 {
     i32::from_le_bytes(f[OUT_HEADER + 8..OUT_HEADER + 12].try_into().unwrap())
 }
 
-fn start(rt: &Runtime, i: f64, name: &str, f: &mut [u8], nargs: u32) -> CallStep {
-    wire::call_start(rt, i, name, f, nargs).unwrap()
+fn start(rt: &Runtime, i: f64, name: &str, f: &mut [u8], nargs: u32) -> Step {
+    wire::call_start(rt, i, name, f, nargs, false).unwrap()
 }
 
 #[test]
@@ -49,8 +49,8 @@ fn a_short_call_is_done_on_the_calling_thread() {
     let i = wire::instantiate(&rt, m, b"", b"").unwrap() as f64;
     let mut f = frame_with(&[40, 2]);
     match start(&rt, i, "add", &mut f, 2) {
-        CallStep::Done(count) => assert_eq!((count, result0(&f)), (1, 42)),
-        CallStep::Pending(_) => panic!("a 2-instruction call outlived a 2 ms slice"),
+        Step::Done(count) => assert_eq!((count, result0(&f)), (1, 42)),
+        other => panic!("a 2-instruction call outlived a 2 ms slice: {other:?}"),
     }
 }
 
@@ -62,7 +62,7 @@ fn a_long_call_yields_after_its_slice_and_finishes_on_another_thread() {
     let n = 1_500_000_000;
     let mut f = frame_with(&[n]);
     let t0 = Instant::now();
-    let CallStep::Pending(call) = start(&rt, i, "spin", &mut f, 1) else {
+    let Step::Pending(call) = start(&rt, i, "spin", &mut f, 1) else {
         panic!("1.5 billion iterations finished within a 2 ms slice");
     };
     assert!(
@@ -76,8 +76,8 @@ fn a_long_call_yields_after_its_slice_and_finishes_on_another_thread() {
         ErrorCode::CallError
     );
     assert_eq!(code(wire::memory_size(&rt, i)), ErrorCode::CallError);
-    let answer = std::thread::spawn(move || call.finish(&mut f).map(|count| (count, result0(&f))));
-    assert_eq!(answer.join().unwrap().unwrap(), (1, n));
+    let answer = std::thread::spawn(move || wire::call_finish(call, &mut f).map(|step| (step, result0(&f))));
+    assert_eq!(answer.join().unwrap().unwrap(), (Step::Done(1), n));
     // Usable again once the call ended.
     let mut g = frame_with(&[1, 2]);
     assert_eq!(wire::call_frame(&rt, i, "add", &mut g, 2).unwrap(), 1);
@@ -88,18 +88,20 @@ fn traps_and_bad_arguments_come_back_with_their_codes() {
     let rt = sliced_runtime();
     let m = wire::compile(&rt, GUEST.as_bytes()).unwrap() as f64;
     let i = wire::instantiate(&rt, m, b"", b"").unwrap() as f64;
-    let err = wire::call_start(&rt, i, "boom", &mut frame_with(&[]), 0).err().unwrap();
+    let err = wire::call_start(&rt, i, "boom", &mut frame_with(&[]), 0, false)
+        .err()
+        .unwrap();
     assert_eq!(err.trap(), Some(ext_wasm::Trap::UnreachableCodeReached));
     assert_eq!(
-        code(wire::call_start(&rt, i, "add", &mut frame_with(&[1]), 1).map(|_| ())),
+        code(wire::call_start(&rt, i, "add", &mut frame_with(&[1]), 1, false).map(|_| ())),
         ErrorCode::TypeError
     );
     assert_eq!(
-        code(wire::call_start(&rt, i, "nope", &mut frame_with(&[]), 0).map(|_| ())),
+        code(wire::call_start(&rt, i, "nope", &mut frame_with(&[]), 0, false).map(|_| ())),
         ErrorCode::ExportNotFound
     );
     assert_eq!(
-        code(wire::call_start(&rt, -1.0, "add", &mut frame_with(&[]), 0).map(|_| ())),
+        code(wire::call_start(&rt, -1.0, "add", &mut frame_with(&[]), 0, false).map(|_| ())),
         ErrorCode::InvalidInstanceHandle
     );
 }
@@ -110,10 +112,10 @@ fn a_timeout_still_applies_to_a_suspended_call() {
     let m = wire::compile(&rt, GUEST.as_bytes()).unwrap() as f64;
     let i = wire::instantiate(&rt, m, br#"{"timeoutMs":50}"#, b"").unwrap() as f64;
     let mut f = frame_with(&[i32::MAX]);
-    let CallStep::Pending(call) = start(&rt, i, "spin", &mut f, 1) else {
+    let Step::Pending(call) = start(&rt, i, "spin", &mut f, 1) else {
         panic!("done within the slice")
     };
-    assert_eq!(code(call.finish(&mut f)), ErrorCode::Timeout);
+    assert_eq!(code(wire::call_finish(call, &mut f)), ErrorCode::Timeout);
 }
 
 #[test]
@@ -123,11 +125,11 @@ fn dropping_the_instance_while_a_call_is_suspended_lets_the_call_finish() {
     let i = wire::instantiate(&rt, m, b"", b"").unwrap() as f64;
     let n = 1_000_000_000;
     let mut f = frame_with(&[n]);
-    let CallStep::Pending(call) = start(&rt, i, "spin", &mut f, 1) else {
+    let Step::Pending(call) = start(&rt, i, "spin", &mut f, 1) else {
         panic!("done within the slice")
     };
     wire::instance_drop(&rt, i).unwrap();
-    assert_eq!(call.finish(&mut f).unwrap(), 1);
+    assert_eq!(wire::call_finish(call, &mut f).unwrap(), Step::Done(1));
     assert_eq!(result0(&f), n);
     assert_eq!(
         code(wire::call_frame(&rt, i, "add", &mut f, 0)),

@@ -8,6 +8,7 @@ mod cli;
 mod compile;
 mod concurrency;
 mod ffi;
+mod host_func;
 mod limits;
 mod memory;
 mod wasi;

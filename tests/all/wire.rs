@@ -57,7 +57,7 @@ fn malformed_json_unknown_keys_and_wrong_types_are_5007() {
     assert_eq!(
         message(wire::instance_options(br#"{"fuell":1}"#, b"")),
         "[5007] type error: invalid instance options: unknown field `fuell`, expected one of `wasi`, `fuel`, \
-         `callFuel`, `timeoutMs`, `maxMemoryBytes`, `preemptible` at line 1 column 8"
+         `callFuel`, `timeoutMs`, `maxMemoryBytes`, `preemptible`, `hostImports` at line 1 column 8"
     );
     assert_eq!(
         code(wire::runtime_config(br#"{"noCache":"yes"}"#)),
@@ -339,7 +339,7 @@ fn module_imports_list_what_a_plugin_needs() {
     assert_eq!(
         message(wire::instantiate(&rt, m, b"", b"")),
         "[5001] instantiate error: unknown import env::abort (func (i32, i32, i32, i32) -> ()): no host function or \
-         module provides it (unknown import: `env::abort` has not been defined)"
+         module provides it"
     );
     assert_eq!(
         message(wire::module_imports(&rt, -2.0)),

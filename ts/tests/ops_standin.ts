@@ -20,8 +20,9 @@ const SYMBOLS = {
   ext_wasm_instance_drop: { parameters: ["f64", ...OUT], result: "i32" },
   ext_wasm_instance_exports: { parameters: ["f64", ...OUT], result: "i32" },
   ext_wasm_call: { parameters: ["f64", "buffer", "usize", "buffer", "usize", "u32"], result: "i32" },
-  ext_wasm_call_start: { parameters: ["f64", "buffer", "usize", "buffer", "usize", "u32"], result: "i32" },
-  ext_wasm_run_command_start: { parameters: ["f64", "buffer", "usize"], result: "i32" },
+  ext_wasm_call_start: { parameters: ["f64", "buffer", "usize", "buffer", "usize", "u32", "u8"], result: "i32" },
+  ext_wasm_run_command_start: { parameters: ["f64", "u8", "buffer", "usize"], result: "i32" },
+  ext_wasm_call_resume: { parameters: ["u64", "buffer", "usize", "i32", "buffer", "usize"], result: "i32" },
   call_finish: { name: "ext_wasm_call_finish", parameters: ["u64", "buffer", "usize"], result: "i32", nonblocking: true },
   ext_wasm_func: { parameters: ["f64", "buffer", "usize", ...OUT], result: "i32" },
   ext_wasm_call_func: { parameters: ["f64", "u32", "buffer", "usize", "u32"], result: "i32" },
@@ -62,12 +63,10 @@ export function createStandInOps(path = libraryCandidates().find(exists)!): Wasm
     return dec.decode(blob(u64(o, 0), u64(o, 8)));
   };
   const L = (b: Uint8Array) => BigInt(b.length);
-  /** As the Rust op: the answer when done (`b = 0`), else finished on another thread (`call_finish`). */
-  const started = async (status: number, frame: Uint8Array): Promise<number> => {
+  /** As the Rust ops: the step kind (`b`), details left in the frame's header. */
+  const step = (status: number, frame: Uint8Array): number => {
     check(status, frame);
-    const view = new DataView(frame.buffer, frame.byteOffset);
-    if (u64(frame, 8) === 1) check(await s.call_finish(BigInt(u64(frame, 0)), frame, L(frame)), frame);
-    return view.getInt32(0, true);
+    return u64(frame, 8);
   };
   const O = 32n;
   return {
@@ -111,9 +110,19 @@ export function createStandInOps(path = libraryCandidates().find(exists)!): Wasm
       const n = enc.encode(name);
       return check(s.ext_wasm_call(i, n, L(n), frame, L(frame), nargs), frame);
     },
-    async op_wasm_call(i, name, frame, nargs) {
+    op_wasm_call_start(i, name, frame, nargs, sync) {
       const n = enc.encode(name);
-      return await started(s.ext_wasm_call_start(i, n, L(n), frame, L(frame), nargs), frame);
+      return step(s.ext_wasm_call_start(i, n, L(n), frame, L(frame), nargs, sync ? 1 : 0), frame);
+    },
+    op_wasm_run_command_start(i, frame, sync) {
+      return step(s.ext_wasm_run_command_start(i, sync ? 1 : 0, frame, L(frame)), frame);
+    },
+    async op_wasm_call_finish(token, frame) {
+      return step(await s.call_finish(BigInt(token), frame, L(frame)), frame);
+    },
+    op_wasm_call_resume(token, frame, nresults, message) {
+      const m = enc.encode(message);
+      return step(s.ext_wasm_call_resume(BigInt(token), frame, L(frame), nresults, m, L(m)), frame);
     },
     op_wasm_func(i, name) {
       const o = out(), n = enc.encode(name);
@@ -126,9 +135,6 @@ export function createStandInOps(path = libraryCandidates().find(exists)!): Wasm
       const o = out();
       check(s.ext_wasm_run_command(i, o, O), o);
       return new DataView(o.buffer).getInt32(0, true);
-    },
-    async op_wasm_run_command(i, frame) {
-      return await started(s.ext_wasm_run_command_start(i, frame, L(frame)), frame);
     },
     op_wasm_exit_code(i) {
       const o = out();

@@ -58,7 +58,8 @@ async function script(b: Backend): Promise<Outcome[]> {
     call("wide", [2n ** 64n - 1n]),
     call("wide", [new Typed("i32", 1)]),
     call("boom", []),
-    () => b.call(i, "add", f, 0),
+    () => b.callStart(i, "add", f, 0, false),
+    () => b.callResume(f, 0, ""),
     () => b.func(i, "add"),
     () => b.func(i, "nope"),
     () => {

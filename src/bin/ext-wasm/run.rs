@@ -88,6 +88,7 @@ pub fn run(a: RunArgs, cache: &CacheArgs) -> Result<ExitCode, Error> {
         max_memory_bytes: a.max_memory,
         // The code `ext-wasm compile` and the TypeScript API use, so one cache entry serves all three.
         preemptible: None,
+        imports: Default::default(),
     };
     let t1 = Instant::now();
     let instance = runtime.instantiate(report.id, &options)?;

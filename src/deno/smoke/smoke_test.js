@@ -22,6 +22,6 @@ Deno.test("generated ext:runtime_wasm modules run on the ops backend", async () 
   try { await wasm.compile(new Uint8Array([0, 1, 2])); } catch (e) { err = e; }
   assert(err instanceof wasm.WasmError && err.code === 5000, "compile error " + err);
   await inst.drop();
-  assert(calls.includes("op_wasm_call_sync") && calls.includes("op_wasm_call") && calls.includes("op_wasm_compile"), calls.join());
+  assert(calls.includes("op_wasm_call_sync") && calls.includes("op_wasm_call_start") && calls.includes("op_wasm_compile"), calls.join());
   console.log("ops used:", [...new Set(calls)].join(" "));
 });

@@ -1,0 +1,271 @@
+//! Suspending host functions ([`crate::HostFunc::suspending`]): imports the embedder answers from outside the
+//! call, which is how the TypeScript hosts run JavaScript imports on the JavaScript thread, synchronous or
+//! returning a Promise, without any callback from Rust into JavaScript.
+//!
+//! The guest runs on a wasmtime fiber (an async call). When it calls a suspending import, the trampoline posts
+//! a [`HostRequest`] on the instance's [`HostChannel`] and waits for a command, which suspends the fiber: the
+//! call returns [`crate::CallStep::Host`]. While it waits the embedder may
+//!
+//! * answer it ([`crate::AsyncCall::resume`] with the results or an error): the trampoline converts the results
+//!   by the import's types (5007 in the trap's message when they do not fit) and the guest continues, or traps;
+//! * re-enter the instance (read or write its memory, call its exports: [`Reentry`]): the waiting trampoline
+//!   runs the operation with its `Caller`, on the fiber, and posts the outcome. A re-entrant call may itself
+//!   reach a suspending import: the innermost waiting trampoline always takes the next command, so nesting
+//!   needs no bookkeeping.
+//!
+//! Everything that touches the store runs on the fiber, through the `Caller` wasmtime lent the trampoline:
+//! no pointer to the store escapes.
+
+use std::future::poll_fn;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::Poll;
+use std::time::Instant;
+
+use wasmtime::{Caller, Extern, Memory, Trap, Val};
+
+use crate::error::{Error, Result};
+use crate::host_func::{fail, Kind};
+use crate::store_data::StoreData;
+use crate::value::{ValType, Value};
+
+/// A guest waiting in a suspending import: the embedder's index for the function and the arguments, typed by
+/// the import's signature.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HostRequest {
+    /// The index given to [`crate::HostFunc::suspending`].
+    pub index: u32,
+    /// The arguments.
+    pub args: Vec<Value>,
+}
+
+/// The mailbox between a suspended guest and its embedder (one per instance with suspending imports).
+#[derive(Default)]
+pub(crate) struct HostChannel {
+    state: Mutex<ChannelState>,
+}
+
+#[derive(Default)]
+struct ChannelState {
+    /// From the guest side: what the embedder must look at.
+    event: Option<Event>,
+    /// From the embedder: what the innermost waiting trampoline does next.
+    command: Option<Command>,
+    /// Whether a trampoline is waiting for a command (re-entry is possible only then).
+    waiting: bool,
+}
+
+pub(crate) enum Event {
+    Request(HostRequest),
+    Reentered(Result<Reentered>),
+}
+
+pub(crate) enum Command {
+    Reply(Result<Vec<Value>>),
+    Reenter(Reentry),
+}
+
+/// An operation on an instance from inside one of its host functions.
+pub(crate) enum Reentry {
+    /// Call export `name`.
+    Call { name: String, args: Vec<Value> },
+    /// A memory operation on memory `memory` (`None`: the first exported one).
+    Memory { memory: Option<String>, op: MemoryOp },
+}
+
+/// Memory operations, as [`crate::Runtime::read_memory`] and friends.
+pub(crate) enum MemoryOp {
+    Read { offset: u64, len: usize },
+    Write { offset: u64, data: Vec<u8> },
+    Size,
+    ByteLen,
+    Grow { pages: u64 },
+}
+
+/// What a [`Reentry`] produced.
+#[derive(Debug)]
+pub(crate) enum Reentered {
+    Values(Vec<Value>),
+    Bytes(Vec<u8>),
+    Number(u64),
+}
+
+impl HostChannel {
+    fn lock(&self) -> MutexGuard<'_, ChannelState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn take_event(&self) -> Option<Event> {
+        self.lock().event.take()
+    }
+
+    /// Whether a trampoline waits for a command: the instance can be re-entered.
+    pub(crate) fn waiting(&self) -> bool {
+        self.lock().waiting
+    }
+
+    pub(crate) fn send(&self, command: Command) {
+        self.lock().command = Some(command);
+    }
+
+    fn post(&self, event: Event) {
+        self.lock().event = Some(event);
+    }
+
+    /// Wait (suspending the fiber) until the embedder sends a command.
+    async fn next_command(&self) -> Command {
+        poll_fn(|_| {
+            let mut state = self.lock();
+            match state.command.take() {
+                Some(c) => {
+                    state.waiting = false;
+                    Poll::Ready(c)
+                }
+                None => {
+                    state.waiting = true;
+                    // No waker is kept: the embedder polls the call again after sending a command.
+                    Poll::Pending
+                }
+            }
+        })
+        .await
+    }
+}
+
+type Trampoline = dyn for<'a> Fn(
+        Caller<'a, StoreData>,
+        &'a [Val],
+        &'a mut [Val],
+    ) -> Box<dyn std::future::Future<Output = wasmtime::Result<()>> + Send + 'a>
+    + Send
+    + Sync
+    + 'static;
+
+/// The trampoline of a suspending import in slot `slot` with result types `results`.
+pub(crate) fn suspending_trampoline(slot: usize, name: Arc<str>, results: &[ValType]) -> Box<Trampoline> {
+    let results: Arc<[ValType]> = results.into();
+    Box::new(move |mut caller, params, out| {
+        let (name, results) = (name.clone(), results.clone());
+        Box::new(async move {
+            let Kind::Suspending(index) = caller.data().host[slot].0 else {
+                return Err(fail(&name, Error::Call("internal error: slot shape changed".into())));
+            };
+            let Some(channel) = caller.data().channel.clone() else {
+                return Err(fail(&name, Error::Call("internal error: no host channel".into())));
+            };
+            let args = params.iter().map(Value::from_val).collect();
+            channel.post(Event::Request(HostRequest { index, args }));
+            loop {
+                match channel.next_command().await {
+                    Command::Reply(reply) => {
+                        // Time spent in the host counts against the call's timeout: trap now if it is over.
+                        if caller.data().clock.deadline.is_some_and(|d| Instant::now() >= d) {
+                            return Err(Trap::Interrupt.into());
+                        }
+                        let values = reply.map_err(|e| fail(&name, e))?;
+                        return write_vals(&values, &results, out).map_err(|e| fail(&name, e));
+                    }
+                    Command::Reenter(op) => {
+                        let done = reenter(&mut caller, op).await;
+                        channel.post(Event::Reentered(done));
+                    }
+                }
+            }
+        })
+    })
+}
+
+/// Convert a host function's results by the import's result types (5007 when they do not fit).
+fn write_vals(values: &[Value], types: &[ValType], out: &mut [Val]) -> Result<()> {
+    if values.len() != types.len() {
+        return Err(Error::Type(format!(
+            "returned {} value(s), the import's type has {} result(s)",
+            values.len(),
+            types.len()
+        )));
+    }
+    for (i, ((value, ty), slot)) in values.iter().zip(types).zip(out.iter_mut()).enumerate() {
+        *slot = value.to_val(*ty, i).map_err(|e| {
+            let detail = e
+                .message()
+                .strip_prefix(&format!("argument {i}: "))
+                .unwrap_or(e.message());
+            Error::Type(format!("result {i}: {detail}"))
+        })?;
+    }
+    Ok(())
+}
+
+/// Run `op` on the instance the trampoline was called from.
+async fn reenter(caller: &mut Caller<'_, StoreData>, op: Reentry) -> Result<Reentered> {
+    match op {
+        Reentry::Call { name, args } => {
+            let Some(Extern::Func(func)) = caller.get_export(&name) else {
+                return Err(Error::ExportNotFound(format!("no function export named `{name}`")));
+            };
+            let ty = func.ty(&*caller);
+            let params: Vec<ValType> = ty.params().map(|t| ValType::from_wasmtime(&t)).collect();
+            if args.len() != params.len() {
+                return Err(Error::Type(format!(
+                    "`{name}` takes {} argument(s), got {}",
+                    params.len(),
+                    args.len()
+                )));
+            }
+            let vals = args.iter().zip(&params).enumerate().map(|(i, (a, t))| a.to_val(*t, i));
+            let vals = vals.collect::<Result<Vec<_>>>()?;
+            let mut results = vec![Val::I32(0); ty.results().len()];
+            func.call_async(&mut *caller, &vals, &mut results)
+                .await
+                .map_err(|e| crate::instance::guest_error(&e))?;
+            Ok(Reentered::Values(results.iter().map(Value::from_val).collect()))
+        }
+        Reentry::Memory { memory, op } => {
+            let mem = caller_memory(caller, memory.as_deref())?;
+            let max = caller.data().max_memory_bytes;
+            memory_op(mem, caller, op, max)
+        }
+    }
+}
+
+fn caller_memory(caller: &mut Caller<'_, StoreData>, name: Option<&str>) -> Result<Memory> {
+    let name = match name {
+        Some(n) => Some(Arc::from(n)),
+        None => caller.data().first_memory.clone(),
+    };
+    match name.as_deref().and_then(|n| caller.get_export(n)) {
+        Some(Extern::Memory(m)) => Ok(m),
+        _ => Err(Error::Memory(match name {
+            Some(n) => format!("no memory export named `{n}`"),
+            None => "the instance exports no memory".into(),
+        })),
+    }
+}
+
+fn memory_op(mem: Memory, caller: &mut Caller<'_, StoreData>, op: MemoryOp, max: Option<usize>) -> Result<Reentered> {
+    use crate::instance::{grow_error, oob};
+    let size = mem.data_size(&*caller);
+    Ok(match op {
+        MemoryOp::Read { offset, len } => {
+            let mut buf = vec![0; len];
+            let start = usize::try_from(offset).unwrap_or(usize::MAX);
+            mem.read(&*caller, start, &mut buf)
+                .map_err(|_| oob(offset, len, size))?;
+            Reentered::Bytes(buf)
+        }
+        MemoryOp::Write { offset, data } => {
+            let start = usize::try_from(offset).unwrap_or(usize::MAX);
+            mem.write(&mut *caller, start, &data)
+                .map_err(|_| oob(offset, data.len(), size))?;
+            Reentered::Number(0)
+        }
+        MemoryOp::Size => Reentered::Number(mem.size(&*caller)),
+        MemoryOp::ByteLen => Reentered::Number(size as u64),
+        MemoryOp::Grow { pages } => {
+            let before = mem.size(&*caller);
+            let page = mem.page_size(&*caller);
+            mem.grow(&mut *caller, pages)
+                .map_err(|e| grow_error(&e, before, pages, page, max))?;
+            Reentered::Number(before)
+        }
+    })
+}

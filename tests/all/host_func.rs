@@ -1,0 +1,395 @@
+//! Host functions through the Rust API: closures an instance imports (per instance or runtime-wide), their
+//! access to the caller's memory and exports, their errors; and suspending imports through the wire protocol
+//! (`wire::call_start` → `Step::Host` → `wire::call_resume`), which is how the TypeScript hosts serve JS imports.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+
+use ext_wasm::wire::{self, tag, Step, OUT_HEADER, SLOT};
+use ext_wasm::{ErrorCode, HostFunc, Imports, InstanceOptions, Value};
+
+use crate::*;
+
+const PLUGIN: &str = r#"(module
+  (import "host" "add" (func $add (param i32 i32) (result i32)))
+  (import "host" "log" (func $log (param i32 i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 16) "hello")
+  (func (export "sum") (param i32 i32) (result i32) (call $add (local.get 0) (local.get 1)))
+  (func (export "greet") (call $log (i32.const 16) (i32.const 5)))
+  (func (export "double") (param i32) (result i32) (i32.mul (local.get 0) (i32.const 2))))"#;
+
+fn add() -> HostFunc {
+    HostFunc::new(|_, args, out| {
+        let (Value::I32(a), Value::I32(b)) = (args[0], args[1]) else {
+            unreachable!()
+        };
+        out.push(Value::I32(a + b));
+        Ok(())
+    })
+}
+
+fn ignore() -> HostFunc {
+    HostFunc::new(|_, _, _| Ok(()))
+}
+
+fn with_imports(imports: Imports) -> InstanceOptions {
+    InstanceOptions {
+        imports,
+        ..Default::default()
+    }
+}
+
+#[test]
+fn a_rust_host_function_is_called_with_typed_arguments() {
+    let rt = runtime();
+    let m = rt.compile(PLUGIN.as_bytes()).unwrap();
+    let imports = Imports::new().func("host", "add", add()).func("host", "log", ignore());
+    let i = rt.instantiate(m, &with_imports(imports)).unwrap();
+    assert_eq!(
+        rt.call(i, "sum", &[Value::I32(40), Value::I32(2)]).unwrap(),
+        vec![Value::I32(42)]
+    );
+}
+
+#[test]
+fn a_host_function_reads_the_callers_memory_and_calls_its_exports() {
+    let rt = runtime();
+    let m = rt.compile(PLUGIN.as_bytes()).unwrap();
+    let seen = Arc::new(std::sync::Mutex::new(String::new()));
+    let sink = seen.clone();
+    let log = HostFunc::new(move |call, args, _| {
+        let (Value::I32(ptr), Value::I32(len)) = (args[0], args[1]) else {
+            unreachable!()
+        };
+        let mut buf = vec![0; len as usize];
+        call.read_memory(ptr as u64, &mut buf)?;
+        call.write_memory(0, b"seen")?;
+        let doubled = call.call("double", &[Value::I32(21)])?;
+        *sink.lock().unwrap() = format!(
+            "{} {:?} {}",
+            String::from_utf8(buf).unwrap(),
+            doubled,
+            call.memory_size()?
+        );
+        Ok(())
+    });
+    let i = rt
+        .instantiate(
+            m,
+            &with_imports(Imports::new().func("host", "add", add()).func("host", "log", log)),
+        )
+        .unwrap();
+    rt.call(i, "greet", &[]).unwrap();
+    assert_eq!(*seen.lock().unwrap(), "hello [I32(42)] 65536");
+    let mut head = [0u8; 4];
+    rt.read_memory(i, None, 0, &mut head).unwrap();
+    assert_eq!(&head, b"seen");
+}
+
+#[test]
+fn a_failing_host_function_traps_the_guest_with_its_message_and_the_instance_lives_on() {
+    let rt = runtime();
+    let m = rt.compile(PLUGIN.as_bytes()).unwrap();
+    let fail = HostFunc::new(|_, _, _| Err(ext_wasm::Error::Call("the app said no".into())));
+    let i = rt
+        .instantiate(
+            m,
+            &with_imports(Imports::new().func("host", "add", fail).func("host", "log", ignore())),
+        )
+        .unwrap();
+    let err = rt.call(i, "sum", &[Value::I32(1), Value::I32(2)]).unwrap_err();
+    assert_eq!(err.code(), ErrorCode::CallError);
+    assert_eq!(err.message(), "host function host::add failed: the app said no");
+    assert_eq!(rt.call(i, "double", &[Value::I32(4)]).unwrap(), vec![Value::I32(8)]);
+}
+
+#[test]
+fn results_that_do_not_fit_the_import_trap_with_5007_in_the_message() {
+    let rt = runtime();
+    let m = rt.compile(PLUGIN.as_bytes()).unwrap();
+    let none = HostFunc::new(|_, _, _| Ok(()));
+    let fraction = HostFunc::new(|_, _, out| {
+        out.push(Value::Number(1.5));
+        Ok(())
+    });
+    let i = rt
+        .instantiate(
+            m,
+            &with_imports(Imports::new().func("host", "add", none).func("host", "log", ignore())),
+        )
+        .unwrap();
+    let err = rt.call(i, "sum", &[Value::I32(1), Value::I32(2)]).unwrap_err();
+    assert_eq!(err.code(), ErrorCode::CallError);
+    assert!(
+        err.message()
+            .contains("[5007] type error: returned 0 value(s), the import's type has 1 result(s)"),
+        "{err}"
+    );
+    let j = rt
+        .instantiate(
+            m,
+            &with_imports(
+                Imports::new()
+                    .func("host", "add", fraction)
+                    .func("host", "log", ignore()),
+            ),
+        )
+        .unwrap();
+    let err = rt.call(j, "sum", &[Value::I32(1), Value::I32(2)]).unwrap_err();
+    assert!(err.message().contains("[5007] type error: result 0: "), "{err}");
+}
+
+#[test]
+fn a_missing_import_is_5001_naming_it_and_its_type() {
+    let rt = runtime();
+    let m = rt.compile(PLUGIN.as_bytes()).unwrap();
+    let err = rt
+        .instantiate(m, &with_imports(Imports::new().func("host", "add", add())))
+        .unwrap_err();
+    assert_eq!(err.code(), ErrorCode::InstantiateError);
+    assert_eq!(
+        err.message(),
+        "unknown import host::log (func (i32, i32) -> ()): no host function or module provides it"
+    );
+}
+
+#[test]
+fn runtime_wide_host_modules_serve_what_an_instance_does_not_give() {
+    let rt = runtime();
+    let calls = Arc::new(AtomicU32::new(0));
+    let counter = calls.clone();
+    rt.define_host_func(
+        "host",
+        "log",
+        HostFunc::new(move |_, _, _| {
+            counter.fetch_add(1, Ordering::Relaxed);
+            Ok(())
+        }),
+    );
+    rt.define_host_func(
+        "host",
+        "add",
+        HostFunc::new(|_, _, out| {
+            out.push(Value::I32(-1));
+            Ok(())
+        }),
+    );
+    let m = rt.compile(PLUGIN.as_bytes()).unwrap();
+    // The instance's own `add` wins over the runtime's.
+    let i = rt
+        .instantiate(m, &with_imports(Imports::new().func("host", "add", add())))
+        .unwrap();
+    rt.call(i, "greet", &[]).unwrap();
+    assert_eq!(calls.load(Ordering::Relaxed), 1);
+    assert_eq!(
+        rt.call(i, "sum", &[Value::I32(2), Value::I32(3)]).unwrap(),
+        vec![Value::I32(5)]
+    );
+    let j = rt.instantiate(m, &InstanceOptions::default()).unwrap();
+    assert_eq!(
+        rt.call(j, "sum", &[Value::I32(2), Value::I32(3)]).unwrap(),
+        vec![Value::I32(-1)]
+    );
+}
+
+#[test]
+fn memory_table_and_global_imports_are_5001() {
+    let rt = runtime();
+    let m = rt
+        .compile(br#"(module (import "env" "memory" (memory 1)))"#.as_slice())
+        .unwrap();
+    let err = rt.instantiate(m, &InstanceOptions::default()).unwrap_err();
+    assert_eq!(err.code(), ErrorCode::InstantiateError);
+    assert!(
+        err.message().starts_with("unknown import env::memory (memory)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_embedder_can_refuse_imports_by_name() {
+    struct NoNetwork;
+    impl ext_wasm::CapabilityChecker for NoNetwork {
+        fn check_import(&self, module: &str, _name: &str) -> Result<(), String> {
+            if module == "net" {
+                Err("no network for plugins".into())
+            } else {
+                Ok(())
+            }
+        }
+    }
+    let mut config = RuntimeConfig::default();
+    config.cache.enabled = false;
+    config.capabilities = Arc::new(ext_wasm::Capabilities {
+        checker: Some(Arc::new(NoNetwork)),
+        ..Default::default()
+    });
+    let rt = Runtime::new(config);
+    let m = rt
+        .compile(br#"(module (import "net" "fetch" (func)))"#.as_slice())
+        .unwrap();
+    let imports = Imports::new().func("net", "fetch", ignore());
+    let err = rt.instantiate(m, &with_imports(imports)).unwrap_err();
+    assert_eq!(err.code(), ErrorCode::PermissionDenied);
+    assert_eq!(
+        err.message(),
+        "importing net::fetch is not allowed: no network for plugins"
+    );
+}
+
+// --- Suspending imports: the protocol the TypeScript hosts use ---------------------------------------------
+
+fn frame() -> Vec<u8> {
+    vec![0u8; OUT_HEADER + 8 * SLOT]
+}
+
+fn put_i32(f: &mut [u8], slot: usize, v: i32) {
+    let at = OUT_HEADER + slot * SLOT;
+    f[at] = tag::I32;
+    f[at + 8..at + 12].copy_from_slice(&v.to_le_bytes());
+}
+
+fn get_i32(f: &[u8], slot: usize) -> i32 {
+    let at = OUT_HEADER + slot * SLOT;
+    i32::from_le_bytes(f[at + 8..at + 12].try_into().unwrap())
+}
+
+fn suspending_instance(rt: &Runtime) -> f64 {
+    let m = wire::compile(rt, PLUGIN.as_bytes()).unwrap() as f64;
+    let options = br#"{"hostImports":[["host","add"],["host","log"]]}"#;
+    wire::instantiate(rt, m, options, b"").unwrap() as f64
+}
+
+#[test]
+fn a_suspending_import_hands_the_call_to_its_host_and_resumes_with_the_answer() {
+    let rt = runtime();
+    let i = suspending_instance(&rt);
+    let mut f = frame();
+    put_i32(&mut f, 0, 40);
+    put_i32(&mut f, 1, 2);
+    let Step::Host { token, index, nargs } = wire::call_start(&rt, i, "sum", &mut f, 2, true).unwrap() else {
+        panic!("the guest did not wait in its import");
+    };
+    assert_eq!((index, nargs, get_i32(&f, 0), get_i32(&f, 1)), (0, 2, 40, 2));
+    put_i32(&mut f, 0, 42);
+    assert_eq!(wire::call_resume(token, &mut f, 1, "").unwrap(), Step::Done(1));
+    assert_eq!(get_i32(&f, 0), 42);
+}
+
+#[test]
+fn inside_a_suspending_import_the_instance_can_be_reentered() {
+    let rt = runtime();
+    let i = suspending_instance(&rt);
+    let mut f = frame();
+    let Step::Host { token, index, .. } = wire::call_start(&rt, i, "greet", &mut f, 0, false).unwrap() else {
+        panic!("greet did not call log");
+    };
+    assert_eq!(index, 1);
+    // Memory, through the waiting call.
+    let mut hello = [0u8; 5];
+    wire::memory_read(&rt, i, 16.0, &mut hello).unwrap();
+    assert_eq!(&hello, b"hello");
+    wire::memory_write(&rt, i, 0.0, b"ok").unwrap();
+    assert_eq!(wire::memory_size(&rt, i).unwrap(), (1, 65536));
+    // An export, re-entrantly (its own frame).
+    let mut g = frame();
+    put_i32(&mut g, 0, 21);
+    assert_eq!(
+        wire::call_start(&rt, i, "double", &mut g, 1, true).unwrap(),
+        Step::Done(1)
+    );
+    assert_eq!(get_i32(&g, 0), 42);
+    // A re-entrant call that itself reaches an import: answered like any other.
+    let mut h = frame();
+    put_i32(&mut h, 0, 1);
+    put_i32(&mut h, 1, 2);
+    let Step::Host { token: inner, .. } = wire::call_start(&rt, i, "sum", &mut h, 2, true).unwrap() else {
+        panic!("the nested call did not wait");
+    };
+    put_i32(&mut h, 0, 3);
+    assert_eq!(wire::call_resume(inner, &mut h, 1, "").unwrap(), Step::Done(1));
+    assert_eq!(get_i32(&h, 0), 3);
+    // Finally the outer import returns.
+    assert_eq!(wire::call_resume(token, &mut f, 0, "").unwrap(), Step::Done(0));
+    let mut ok = [0u8; 2];
+    wire::memory_read(&rt, i, 0.0, &mut ok).unwrap();
+    assert_eq!(&ok, b"ok");
+}
+
+#[test]
+fn a_failed_suspending_import_traps_with_the_hosts_message() {
+    let rt = runtime();
+    let i = suspending_instance(&rt);
+    let mut f = frame();
+    let Step::Host { token, .. } = wire::call_start(&rt, i, "greet", &mut f, 0, true).unwrap() else {
+        panic!()
+    };
+    let err = wire::call_resume(token, &mut f, -5002, "Error: boom").unwrap_err();
+    assert_eq!(err.code(), ErrorCode::CallError);
+    assert_eq!(err.message(), "host function host::log failed: Error: boom");
+    // A result the host could not encode: 5007 inside the 5002.
+    let Step::Host { token, .. } = wire::call_start(&rt, i, "greet", &mut f, 0, true).unwrap() else {
+        panic!()
+    };
+    let err = wire::call_resume(token, &mut f, -5007, "result 0: expected a number, got string").unwrap_err();
+    assert_eq!(
+        err.message(),
+        "host function host::log failed: [5007] type error: result 0: expected a number, got string"
+    );
+    // Still usable.
+    let mut g = frame();
+    put_i32(&mut g, 0, 5);
+    assert_eq!(
+        wire::call_start(&rt, i, "double", &mut g, 1, true).unwrap(),
+        Step::Done(1)
+    );
+}
+
+#[test]
+fn plain_calls_of_an_instance_with_suspending_imports_are_refused_clearly() {
+    let rt = runtime();
+    let i = suspending_instance(&rt);
+    let mut f = frame();
+    put_i32(&mut f, 0, 1);
+    let err = wire::call_frame(&rt, i, "double", &mut f, 1).unwrap_err();
+    assert_eq!(err.code(), ErrorCode::TypeError);
+    assert!(err.message().contains("through the async protocol"), "{err}");
+}
+
+#[test]
+fn an_abandoned_host_call_fails_the_guest_and_frees_the_instance() {
+    let rt = runtime();
+    let i = suspending_instance(&rt);
+    let mut f = frame();
+    let Step::Host { token, .. } = wire::call_start(&rt, i, "greet", &mut f, 0, true).unwrap() else {
+        panic!()
+    };
+    wire::instance_drop(&rt, i).unwrap();
+    // The host answers late: the call ends, and the instance is gone.
+    assert_eq!(wire::call_resume(token, &mut f, 0, "").unwrap(), Step::Done(0));
+    assert_eq!(code(wire::memory_size(&rt, i)), ErrorCode::InvalidInstanceHandle);
+    assert_eq!(rt.instance_count(), 0);
+}
+
+#[test]
+fn many_concurrent_calls_wait_in_host_functions_at_once() {
+    let rt = runtime();
+    let instances: Vec<f64> = (0..50).map(|_| suspending_instance(&rt)).collect();
+    let mut frames: Vec<Vec<u8>> = instances.iter().map(|_| frame()).collect();
+    let mut tokens = Vec::new();
+    for (n, (i, f)) in instances.iter().zip(frames.iter_mut()).enumerate() {
+        put_i32(f, 0, n as i32);
+        put_i32(f, 1, 1);
+        let Step::Host { token, .. } = wire::call_start(&rt, *i, "sum", f, 2, false).unwrap() else {
+            panic!()
+        };
+        tokens.push(token);
+    }
+    // Answered in reverse order, each with its own sum.
+    for (n, (token, f)) in tokens.iter().zip(frames.iter_mut()).enumerate().rev() {
+        put_i32(f, 0, n as i32 + 1);
+        assert_eq!(wire::call_resume(*token, f, 1, "").unwrap(), Step::Done(1));
+        assert_eq!(get_i32(f, 0), n as i32 + 1);
+    }
+}

@@ -1,0 +1,270 @@
+// Host functions: JavaScript functions a guest imports (`instantiate(id, { imports })`), on both paths (`call`,
+// `callSync`), synchronous and async, with their errors, re-entrancy and limits.
+
+import * as wasm from "../mod.ts";
+import { assert, assertEquals, fixtureModule, instance, rejects, str, text, throws, wat } from "./helpers.ts";
+
+/** An AssemblyScript-shaped plugin: `env.abort` and a logging import reading a string from memory. */
+const PLUGIN = `(module
+  (import "env" "abort" (func $abort (param i32 i32 i32 i32)))
+  (import "host" "log" (func $log (param i32 i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 64) "hello from the plugin")
+  (func (export "add") (param i32 i32) (result i32) local.get 0 local.get 1 i32.add)
+  (func (export "hello") (call $log (i32.const 64) (i32.const 21)))
+  (func (export "check") (param i32) (result i32)
+    (if (i32.eqz (local.get 0)) (then (call $abort (i32.const 0) (i32.const 0) (i32.const 12) (i32.const 7))))
+    local.get 0))`;
+
+function pluginImports(log: string[], instanceRef: { i?: wasm.Instance }) {
+  return {
+    env: {
+      abort: (_msg: number, _file: number, line: number, col: number) => {
+        throw new Error(`abort at ${line}:${col}`);
+      },
+    },
+    host: {
+      log: (ptr: number, len: number) => void log.push(str(instanceRef.i!.memory.readSync(ptr, len))),
+    },
+  };
+}
+
+Deno.test("an AssemblyScript-style plugin logs through its host and aborts with the host's error", async () => {
+  const log: string[] = [];
+  const ref: { i?: wasm.Instance } = {};
+  const i = ref.i = await instance(PLUGIN, { imports: pluginImports(log, ref) });
+  assertEquals(await i.call("add", 40, 2), [42]);
+  await i.call("hello");
+  i.callSync("hello");
+  assertEquals(log, ["hello from the plugin", "hello from the plugin"]);
+  const e = await rejects(() => i.call("check", 0), 5002, "host function env::abort failed: abort at 12:7");
+  assert(e.cause instanceof Error && e.cause.message === "abort at 12:7", "cause is the thrown error");
+  const s = throws(() => i.callSync("check", 0), 5002, "abort at 12:7");
+  assert(s.cause instanceof Error, "callSync keeps the cause too");
+  // Usable afterwards, like any trapped instance.
+  assertEquals(i.callSync("check", 5), [5]);
+  await i.drop();
+});
+
+/** AssemblyScript's `abort(message, file, line, column)`: its strings are UTF-16 with the byte length at `ptr - 4`. */
+function asString(memory: wasm.Memory, ptr: number): string {
+  if (ptr === 0) return "";
+  const len = new DataView(memory.readSync(ptr - 4, 4).buffer).getUint32(0, true);
+  return new TextDecoder("utf-16le").decode(memory.readSync(ptr, len));
+}
+
+Deno.test("the real AssemblyScript plugin (fixtures/plugins/greeter.wasm, built by asc) runs with its imports", async () => {
+  const lines: string[] = [];
+  let clock = 1000;
+  const greeter: wasm.Instance = await wasm.instantiate(await fixtureModule("plugins/greeter.wasm"), {
+    imports: {
+      env: {
+        abort: (msg: number, file: number, line: number, col: number) => {
+          const m = greeter.memory;
+          throw new Error(`${asString(m, msg)} at ${asString(m, file)}:${line}:${col}`);
+        },
+      },
+      host: {
+        log: (ptr: number, len: number) => void lines.push(str(greeter.memory.readSync(ptr, len))),
+        now: () => clock++,
+      },
+    },
+  });
+  assertEquals(await greeter.call("add", 1, 2), [3]);
+  const [buf] = greeter.callSync("buffer") as [number];
+  greeter.memory.writeSync(buf, text("Forge"));
+  assertEquals(await greeter.call("greet", buf, 5), ["hello, Forge!".length]);
+  assertEquals(greeter.callSync("timed", 2), [1]);
+  assertEquals(lines, ["hello, Forge!", "line 0", "line 1"]);
+  const e = await rejects(() => greeter.call("divide", 1, 0), 5002, "division by zero at plugins/src/greeter.ts:");
+  assert(e.cause instanceof Error, "the cause is the Error abort threw");
+  assertEquals(await greeter.call("divide", 84, 2), [42]);
+  await greeter.drop();
+});
+
+const TYPES = `(module
+  (import "host" "pair" (func $pair (param i64 f64) (result i32 i64)))
+  (import "host" "now" (func $now (result f64)))
+  (import "host" "f32" (func $f32 (param f32) (result f32)))
+  (func (export "pair") (param i64 f64) (result i32 i64) (call $pair (local.get 0) (local.get 1)))
+  (func (export "now") (result f64) (call $now))
+  (func (export "f32") (param f32) (result f32) (call $f32 (local.get 0))))`;
+
+Deno.test("arguments and results follow the import's signature: i64 as bigint, multi-value as an array", async () => {
+  const seen: unknown[] = [];
+  const i = await instance(TYPES, {
+    imports: {
+      host: {
+        pair: (a: bigint, b: number) => {
+          seen.push(a, b);
+          return [7, a * 2n];
+        },
+        now: () => 1234.5,
+        f32: (x: number) => x * 2,
+      },
+    },
+  });
+  assertEquals(i.callSync("pair", 2n ** 40n, 0.25), [7, 2n ** 41n]);
+  assertEquals(seen, [2n ** 40n, 0.25]);
+  assertEquals(await i.call("now"), [1234.5]);
+  assertEquals(i.callSync("f32", 1.5), [3]);
+  await i.drop();
+});
+
+Deno.test("results that do not fit the import's type trap the guest with 5007 in the message", async () => {
+  const cases: [string, unknown][] = [
+    ["a string", "42"],
+    ["a fraction for i32", 1.5],
+    ["an array of the wrong length", [1, 2]],
+    ["nothing for one result", undefined],
+  ];
+  for (const [what, value] of cases) {
+    const i = await instance(`(module (import "h" "f" (func $f (result i32)))
+      (func (export "go") (result i32) (call $f)))`, { imports: { h: { f: () => value } } });
+    const e = throws(() => i.callSync("go"), 5002, "[5007] type error");
+    assert(e.message.includes("host function h::f failed"), `${what}: ${e.message}`);
+    await rejects(() => i.call("go"), 5002, "[5007] type error");
+    await i.drop();
+  }
+  const big = await instance(`(module (import "h" "f" (func $f (result i64)))
+    (func (export "go") (result i64) (call $f)))`, { imports: { h: { f: () => 2 ** 60 } } });
+  throws(() => big.callSync("go"), 5002, "[5007]");
+  await big.drop();
+});
+
+Deno.test("missing, mistyped and unusable imports are 5001 naming the import", async () => {
+  const id = await wat(PLUGIN);
+  await rejects(
+    () => wasm.instantiate(id, { imports: { env: { abort: () => {} } } }),
+    5001,
+    "unknown import host::log (func (i32, i32) -> ()): no host function or module provides it",
+  );
+  await rejects(
+    () => wasm.instantiate(id, { imports: { env: { abort: 42 as never }, host: { log: () => {} } } }),
+    5001,
+    "import env::abort: expected a function, got a number",
+  );
+  await rejects(() => wasm.instantiate(id, { imports: { env: "x" as never } }), 5001, "imports.env");
+  const mem = await wat(`(module (import "env" "memory" (memory 1)))`);
+  await rejects(() => wasm.instantiate(mem, { imports: { env: { memory: () => {} } } }), 5001, "env::memory (memory)");
+  // An import given but not needed is ignored.
+  const i = await wasm.instantiate(id, {
+    imports: { env: { abort: () => {}, unused: () => {} }, host: { log: () => {} }, other: { x: () => {} } },
+  });
+  assertEquals(await wasm.moduleImports(id), [
+    { module: "env", name: "abort", kind: "func", params: ["i32", "i32", "i32", "i32"], results: [] },
+    { module: "host", name: "log", kind: "func", params: ["i32", "i32"], results: [] },
+  ]);
+  await i.drop();
+  await wasm.dropModule(id);
+  await wasm.dropModule(mem);
+});
+
+const ASYNC = `(module
+  (import "host" "fetch" (func $fetch (param i32) (result i32)))
+  (func (export "get") (param i32) (result i32) (call $fetch (local.get 0)))
+  (func (export "twice") (param i32) (result i32) (i32.add (call $fetch (local.get 0)) (call $fetch (local.get 0)))))`;
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+Deno.test("an async import suspends the guest while timers keep firing", async () => {
+  const i = await instance(ASYNC, {
+    imports: {
+      host: {
+        fetch: async (x: number) => {
+          await sleep(30);
+          return x + 1;
+        },
+      },
+    },
+  });
+  let ticks = 0;
+  const timer = setInterval(() => ticks++, 2);
+  const t0 = performance.now();
+  assertEquals(await i.call("twice", 10), [22]);
+  clearInterval(timer);
+  assert(performance.now() - t0 >= 55, "both waits happened");
+  assert(ticks >= 5, `the event loop ran during the waits (${ticks} ticks)`);
+  // On the callSync path a Promise is refused.
+  throws(() => i.callSync("get", 1), 5002, "[5007] type error: host function");
+  await i.drop();
+});
+
+Deno.test("Promise.all of 50 calls whose imports are async", async () => {
+  const id = await wat(ASYNC);
+  const imports = { host: { fetch: async (x: number) => (await sleep(x % 7), x * 3) } };
+  const instances = await Promise.all(Array.from({ length: 10 }, () => wasm.instantiate(id, { imports })));
+  const calls = Array.from({ length: 50 }, (_, k) => instances[k % 10].call("get", k));
+  assertEquals(await Promise.all(calls), Array.from({ length: 50 }, (_, k) => [k * 3]));
+  for (const i of instances) await i.drop();
+  await wasm.dropModule(id);
+});
+
+const REENTER = `(module
+  (import "host" "cb" (func $cb (param i32) (result i32)))
+  (memory (export "memory") 1)
+  (func (export "double") (param i32) (result i32) (i32.mul (local.get 0) (i32.const 2)))
+  (func (export "run") (param i32) (result i32) (call $cb (local.get 0))))`;
+
+Deno.test("inside an import the instance can be used again: memory, callSync, call", async () => {
+  const ref: { i?: wasm.Instance } = {};
+  const i = ref.i = await instance(REENTER, {
+    imports: {
+      host: {
+        cb: async (x: number) => {
+          const me = ref.i!;
+          me.memory.writeSync(0, new Uint8Array([x]));
+          const reentered = me.call("double", x); // before the first await: re-enters at once
+          const [d] = await reentered as number[];
+          await sleep(1);
+          // After an await the guest still waits for this function: callSync and memory re-enter it.
+          const [dd] = me.callSync("double", d) as number[];
+          assertEquals(me.memory.sizeSync(), 1);
+          return dd + me.memory.readSync(0, 1)[0];
+        },
+      },
+    },
+  });
+  assertEquals(await i.call("run", 5), [25]);
+  await i.drop();
+});
+
+Deno.test("a re-entrant callSync from inside a synchronous import", async () => {
+  const ref: { i?: wasm.Instance } = {};
+  const i = ref.i = await instance(REENTER, {
+    imports: { host: { cb: (x: number) => (ref.i!.callSync("double", x)[0] as number) + 1 } },
+  });
+  assertEquals(i.callSync("run", 20), [41]);
+  assertEquals(await i.call("run", 1), [3]);
+  await i.drop();
+});
+
+Deno.test("a timeout expires while an async import is pending: the guest traps when it resumes", async () => {
+  const i = await instance(ASYNC, {
+    timeoutMs: 20,
+    imports: { host: { fetch: async (x: number) => (await sleep(60), x) } },
+  });
+  const t0 = performance.now();
+  await rejects(() => i.call("get", 1), 5012);
+  assert(performance.now() - t0 >= 55, "the promise was awaited first");
+  await i.drop();
+});
+
+Deno.test("calls on one instance still run one at a time, in order, across async imports", async () => {
+  const order: number[] = [];
+  const i = await instance(ASYNC, {
+    imports: {
+      host: {
+        fetch: async (x: number) => {
+          order.push(x);
+          await sleep(5 - x);
+          order.push(-x);
+          return x;
+        },
+      },
+    },
+  });
+  assertEquals(await Promise.all([i.call("get", 1), i.call("get", 2), i.call("get", 3)]), [[1], [2], [3]]);
+  assertEquals(order, [1, -1, 2, -2, 3, -3]);
+  await i.drop();
+});
