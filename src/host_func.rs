@@ -33,9 +33,16 @@ type Callback = dyn Fn(&mut HostCall<'_, '_>, &[Value], &mut Vec<Value>) -> Resu
 ///   JavaScript imports): the guest suspends at it, and the async call returns
 ///   [`crate::CallStep::Host`] with the arguments; the embedder answers with [`crate::AsyncCall::resume`].
 ///
+/// A function may declare its signature ([`HostFunc::typed`]); linking then checks it against the import's and
+/// refuses a mismatch with 5001, as linking another instance's export would. Untyped functions take the
+/// import's signature, whatever it is.
+///
 /// Cheap to clone (an `Arc` or an index).
 #[derive(Clone)]
-pub struct HostFunc(pub(crate) Kind);
+pub struct HostFunc {
+    pub(crate) kind: Kind,
+    signature: Option<Arc<(Vec<ValType>, Vec<ValType>)>>,
+}
 
 #[derive(Clone)]
 pub(crate) enum Kind {
@@ -48,24 +55,54 @@ impl HostFunc {
     pub fn new(
         f: impl Fn(&mut HostCall<'_, '_>, &[Value], &mut Vec<Value>) -> Result<()> + Send + Sync + 'static,
     ) -> Self {
-        Self(Kind::Native(Arc::new(f)))
+        Self {
+            kind: Kind::Native(Arc::new(f)),
+            signature: None,
+        }
     }
 
     /// A function the embedder answers from outside the call; `index` is the embedder's own number for it,
     /// reported back in [`crate::HostRequest::index`]. Instances importing one can only be called through the
     /// async-call protocol ([`crate::Runtime::start_call`]); plain calls fail with 5007.
     pub fn suspending(index: u32) -> Self {
-        Self(Kind::Suspending(index))
+        Self {
+            kind: Kind::Suspending(index),
+            signature: None,
+        }
+    }
+
+    /// Declare the function's signature: an import of another type is refused at instantiation (5001).
+    pub fn typed(mut self, params: &[ValType], results: &[ValType]) -> Self {
+        self.signature = Some(Arc::new((params.to_vec(), results.to_vec())));
+        self
     }
 
     fn is_suspending(&self) -> bool {
-        matches!(self.0, Kind::Suspending(_))
+        matches!(self.kind, Kind::Suspending(_))
+    }
+
+    /// `Err` (5001) when a declared signature differs from the import's.
+    fn check_signature(&self, import: &ImportInfo) -> Result<()> {
+        let Some(sig) = &self.signature else { return Ok(()) };
+        if sig.0 == import.params && sig.1 == import.results {
+            return Ok(());
+        }
+        let given = ImportInfo {
+            params: sig.0.clone(),
+            results: sig.1.clone(),
+            ..import.clone()
+        };
+        Err(Error::Instantiate(format!(
+            "incompatible import {}: the function given has type {}",
+            import.describe(),
+            given.describe_type()
+        )))
     }
 }
 
 impl fmt::Debug for HostFunc {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.0 {
+        match self.kind {
             Kind::Native(_) => f.write_str("HostFunc::Native"),
             Kind::Suspending(i) => write!(f, "HostFunc::Suspending({i})"),
         }
@@ -234,16 +271,17 @@ pub(crate) fn resolve(slots: &[ImportInfo], imports: &Imports, shared: &Imports)
                     i.describe()
                 )));
             }
-            imports
+            let f = imports
                 .get(&i.module, &i.name)
                 .or_else(|| shared.get(&i.module, &i.name))
-                .cloned()
                 .ok_or_else(|| {
                     Error::Instantiate(format!(
                         "unknown import {}: no host function or module provides it",
                         i.describe()
                     ))
-                })
+                })?;
+            f.check_signature(i)?;
+            Ok(f.clone())
         })
         .collect()
 }
@@ -330,7 +368,7 @@ fn native_trampoline(
     let params: Box<[ValType]> = info.params.clone().into();
     let results: Box<[ValType]> = info.results.clone().into();
     move |mut caller, raw| {
-        let Kind::Native(f) = caller.data().host[slot].0.clone() else {
+        let Kind::Native(f) = caller.data().host[slot].kind.clone() else {
             return Err(fail(&name, Error::Call("internal error: slot shape changed".into())));
         };
         let (mut args, mut out) = std::mem::take(&mut caller.data_mut().host_buffers);

@@ -146,7 +146,7 @@ pub(crate) fn suspending_trampoline(slot: usize, name: Arc<str>, results: &[ValT
     Box::new(move |mut caller, params, out| {
         let (name, results) = (name.clone(), results.clone());
         Box::new(async move {
-            let Kind::Suspending(index) = caller.data().host[slot].0 else {
+            let Kind::Suspending(index) = caller.data().host[slot].kind else {
                 return Err(fail(&name, Error::Call("internal error: slot shape changed".into())));
             };
             let Some(channel) = caller.data().channel.clone() else {

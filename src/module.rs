@@ -81,16 +81,15 @@ pub struct ImportInfo {
 impl ImportInfo {
     /// `env::abort (func (i32, i32, i32, i32) -> ())`: how errors name an import and the type it needs.
     pub fn describe(&self) -> String {
+        format!("{}::{} {}", self.module, self.name, self.describe_type())
+    }
+
+    /// `(func (i32, i32) -> ())` or `(memory)`: the type alone.
+    pub fn describe_type(&self) -> String {
         let list = |ts: &[ValType]| ts.iter().map(|t| t.as_str()).collect::<Vec<_>>().join(", ");
         match self.kind {
-            ExportKind::Func => format!(
-                "{}::{} (func ({}) -> ({}))",
-                self.module,
-                self.name,
-                list(&self.params),
-                list(&self.results)
-            ),
-            kind => format!("{}::{} ({})", self.module, self.name, kind.as_str()),
+            ExportKind::Func => format!("(func ({}) -> ({}))", list(&self.params), list(&self.results)),
+            kind => format!("({})", kind.as_str()),
         }
     }
 }

@@ -231,14 +231,74 @@ fn demo_runs_end_to_end() {
     let first = run();
     assert!(first.status.success(), "{}", stderr(&first));
     let out = stdout(&first);
-    for plugin in ["checksum.wasm", "text.wasm", "wasi_tool.wasm"] {
+    for plugin in ["checksum.wasm", "text.wasm", "wasi_tool.wasm", "greeter.wasm"] {
         assert!(out.contains(plugin), "{out}");
     }
+    let says = "the plugin logs through its host: \"hello, Forge!\"";
+    assert!(stderr(&first).contains(says), "{}", stderr(&first));
     assert!(out.contains("compiled"), "{out}");
     let second = stdout(&run());
     let warm = second
         .lines()
         .filter(|l| l.contains(".wasm") && l.contains(" cache hit "))
         .count();
-    assert_eq!(warm, 3, "warm start across restarts: {second}");
+    assert_eq!(warm, 4, "warm start across restarts: {second}");
+}
+
+#[test]
+fn a_plugin_with_unprovided_imports_is_5001_naming_them_unless_they_may_trap() {
+    let cache = tempfile::tempdir().unwrap();
+    let greeter = f("plugins/greeter.wasm");
+    let o = ext_wasm(cache.path(), &["run", &greeter, "--invoke", "add", "1", "2"]);
+    assert_eq!(
+        stderr(&o),
+        "error[5001]: unknown import env::abort (func (i32, i32, i32, i32) -> ()): no host function or module provides it\n"
+    );
+    let run = ["run", &greeter, "--trap-unknown-imports", "--invoke"];
+    let o = ext_wasm(cache.path(), &[&run[..], &["add", "1", "2"]].concat());
+    assert_eq!((stdout(&o).as_str(), o.status.success()), ("3\n", true));
+    let o = ext_wasm(cache.path(), &[&run[..], &["divide", "1", "0"]].concat());
+    assert_eq!(
+        stderr(&o),
+        "error[5002]: host function env::abort failed: unknown import env::abort (func (i32, i32, i32, i32) -> ()) was called\n"
+    );
+}
+
+#[test]
+fn preload_links_another_modules_functions_by_name() {
+    let cache = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let plugin = dir.path().join("plugin.wat");
+    std::fs::write(
+        &plugin,
+        r#"(module (import "math" "add" (func $add (param i32 i32) (result i32)))
+             (func (export "sum3") (param i32 i32 i32) (result i32)
+               (call $add (call $add (local.get 0) (local.get 1)) (local.get 2))))"#,
+    )
+    .unwrap();
+    let plugin = plugin.to_string_lossy();
+    let math = format!("math={}", f("wat/add.wat"));
+    let o = ext_wasm(
+        cache.path(),
+        &["run", &plugin, "--preload", &math, "--invoke", "sum3", "1", "2", "3"],
+    );
+    assert_eq!((stdout(&o).as_str(), stderr(&o).as_str()), ("6\n", ""));
+
+    // The preloaded export's signature must match the import's.
+    let mismatched = dir.path().join("mismatched.wat");
+    std::fs::write(
+        &mismatched,
+        r#"(module (import "math" "add" (func (param i64) (result i64))))"#,
+    )
+    .unwrap();
+    let o = ext_wasm(
+        cache.path(),
+        &["run", &mismatched.to_string_lossy(), "--preload", &math],
+    );
+    assert_eq!(
+        stderr(&o),
+        "error[5001]: incompatible import math::add (func (i64) -> (i64)): the function given has type (func (i32, i32) -> (i32))\n"
+    );
+    let o = ext_wasm(cache.path(), &["run", &plugin, "--preload", "math"]);
+    assert_eq!(stderr(&o), "error[5001]: --preload expects NAME=MODULE, got `math`\n");
 }

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
 use ext_wasm::wire::{self, tag, Step, OUT_HEADER, SLOT};
-use ext_wasm::{ErrorCode, HostFunc, Imports, InstanceOptions, Value};
+use ext_wasm::{ErrorCode, HostFunc, Imports, InstanceOptions, ValType, Value};
 
 use crate::*;
 
@@ -151,6 +151,31 @@ fn a_missing_import_is_5001_naming_it_and_its_type() {
     assert_eq!(
         err.message(),
         "unknown import host::log (func (i32, i32) -> ()): no host function or module provides it"
+    );
+}
+
+#[test]
+fn a_typed_host_function_must_match_the_imports_signature() {
+    let rt = runtime();
+    let m = rt.compile(PLUGIN.as_bytes()).unwrap();
+    let i32s = [ValType::I32, ValType::I32];
+    let good = Imports::new().func("host", "add", add().typed(&i32s, &[ValType::I32]));
+    let i = rt
+        .instantiate(m, &with_imports(good.func("host", "log", ignore())))
+        .unwrap();
+    assert_eq!(
+        rt.call(i, "sum", &[Value::I32(1), Value::I32(2)]).unwrap(),
+        vec![Value::I32(3)]
+    );
+
+    let bad = Imports::new().func("host", "add", add().typed(&i32s, &[ValType::I64]));
+    let err = rt
+        .instantiate(m, &with_imports(bad.func("host", "log", ignore())))
+        .unwrap_err();
+    assert_eq!(err.code(), ErrorCode::InstantiateError);
+    assert_eq!(
+        err.message(),
+        "incompatible import host::add (func (i32, i32) -> (i32)): the function given has type (func (i32, i32) -> (i64))"
     );
 }
 

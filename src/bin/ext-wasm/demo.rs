@@ -8,7 +8,12 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use ext_wasm::{CallLimits, Error, InstanceId, InstanceOptions, LoadOrigin, OutputMode, Runtime, Value, WasiOptions};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use ext_wasm::{
+    CallLimits, Error, HostCall, HostFunc, Imports, InstanceId, InstanceOptions, LoadOrigin, OutputMode, Runtime,
+    ValType, Value, WasiOptions,
+};
 
 use crate::CacheArgs;
 
@@ -81,6 +86,17 @@ const PLUGINS: &[Plugin] = &[
         },
         call: None,
     },
+    Plugin {
+        file: "greeter.wasm",
+        what: "AssemblyScript plugin (asc): greets through the host's `host.log` import",
+        churn_divisor: 1,
+        options: || InstanceOptions {
+            imports: greeter_imports(),
+            ..Default::default()
+        },
+        work: |rt, i| greet(rt, i, &mut Vec::new()),
+        call: Some(greet),
+    },
 ];
 
 const INPUT: &[u8; 64] = b"The quick brown fox jumps over the lazy dog. ext_wasm demo 0123!";
@@ -109,6 +125,54 @@ fn checksum_call(rt: &Runtime, i: InstanceId, out: &mut Vec<Value>) -> Result<()
 
 fn text_call(rt: &Runtime, i: InstanceId, out: &mut Vec<Value>) -> Result<(), Error> {
     buffer_kernel(rt, i, "upper", out)
+}
+
+/// The host side of greeter.wasm: `host.log` reads the plugin's UTF-8 text from its memory (and prints the
+/// first line it sees, so the demo shows the plugin talking), `host.now`, and AssemblyScript's `env.abort`.
+fn greeter_imports() -> Imports {
+    static SHOWN: AtomicBool = AtomicBool::new(false);
+    let log = HostFunc::new(|call: &mut HostCall<'_, '_>, args, _| {
+        let (Some(Value::I32(ptr)), Some(Value::I32(len))) = (args.first(), args.get(1)) else {
+            return Err(Error::Type("host.log takes (ptr: i32, len: i32)".into()));
+        };
+        let mut text = vec![0; *len as u32 as usize];
+        call.read_memory(*ptr as u32 as u64, &mut text)?;
+        if !SHOWN.swap(true, Ordering::Relaxed) {
+            eprintln!(
+                "  the plugin logs through its host: {:?}",
+                String::from_utf8_lossy(&text)
+            );
+        }
+        Ok(())
+    });
+    let now = HostFunc::new(|_, _, out| {
+        let ms = std::time::SystemTime::UNIX_EPOCH
+            .elapsed()
+            .unwrap_or_default()
+            .as_secs_f64()
+            * 1e3;
+        out.push(Value::F64(ms));
+        Ok(())
+    });
+    let abort = HostFunc::new(|_, _, _| Err(Error::Call("the plugin aborted".into())));
+    Imports::new()
+        .func("host", "log", log.typed(&[ValType::I32, ValType::I32], &[]))
+        .func("host", "now", now.typed(&[], &[ValType::F64]))
+        .func("env", "abort", abort)
+}
+
+/// Write a name into greeter.wasm's buffer and have it greet (it logs through `host.log`).
+fn greet(rt: &Runtime, i: InstanceId, out: &mut Vec<Value>) -> Result<(), Error> {
+    const NAME: &[u8] = b"Forge";
+    out.clear();
+    rt.call_into(i, "buffer", &[], CallLimits::default(), out)?;
+    let Some(Value::I32(ptr)) = out.first().copied() else {
+        return Err(Error::Type("buffer() -> i32".into()));
+    };
+    rt.write_memory(i, None, ptr as u32 as u64, NAME)?;
+    out.clear();
+    let args = [Value::I32(ptr), Value::I32(NAME.len() as i32)];
+    rt.call_into(i, "greet", &args, CallLimits::default(), out)
 }
 
 struct Row {

@@ -6,7 +6,10 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use ext_wasm::{Error, ExportKind, InputMode, InstanceOptions, OutputMode, Preopen, Runtime, Value, WasiOptions};
+use ext_wasm::{
+    Error, ExportKind, HostFunc, Imports, InputMode, InstanceOptions, ModuleId, OutputMode, Preopen, Runtime, Value,
+    WasiOptions,
+};
 
 use crate::CacheArgs;
 
@@ -36,6 +39,14 @@ pub struct RunArgs {
     /// Cap on linear memory, in bytes.
     #[arg(long, value_name = "BYTES")]
     max_memory: Option<usize>,
+    /// Instantiate MODULE first and offer its function exports as imports from NAME (as `wasmtime run
+    /// --preload`). Repeatable; a later preload may import from earlier ones.
+    #[arg(long = "preload", value_name = "NAME=MODULE")]
+    preloads: Vec<String>,
+    /// Function imports nothing provides trap when called instead of failing instantiation (as wasmtime's
+    /// `-W unknown-imports-trap`): runs a plugin's exports that never reach those imports.
+    #[arg(long)]
+    trap_unknown_imports: bool,
     /// Print cache hit/miss and load / instantiate / call times on stderr.
     #[arg(long)]
     stats: bool,
@@ -80,7 +91,7 @@ pub fn run(a: RunArgs, cache: &CacheArgs) -> Result<ExitCode, Error> {
         stdout: OutputMode::Inherit,
         stderr: OutputMode::Inherit,
     };
-    let options = InstanceOptions {
+    let mut options = InstanceOptions {
         wasi: Some(wasi),
         fuel: a.fuel,
         call_fuel: None,
@@ -88,8 +99,14 @@ pub fn run(a: RunArgs, cache: &CacheArgs) -> Result<ExitCode, Error> {
         max_memory_bytes: a.max_memory,
         // The code `ext-wasm compile` and the TypeScript API use, so one cache entry serves all three.
         preemptible: None,
-        imports: Default::default(),
+        imports: Imports::new(),
     };
+    for spec in &a.preloads {
+        preload(&runtime, spec, &mut options)?;
+    }
+    if a.trap_unknown_imports {
+        trap_unknown(&runtime, report.id, &mut options.imports)?;
+    }
     let t1 = Instant::now();
     let instance = runtime.instantiate(report.id, &options)?;
     let instantiate = t1.elapsed();
@@ -119,9 +136,48 @@ pub fn run(a: RunArgs, cache: &CacheArgs) -> Result<ExitCode, Error> {
     Ok(ExitCode::from(code.clamp(0, 255) as u8))
 }
 
+/// `--preload NAME=MODULE`: instantiate MODULE (with the WASI options and the imports so far) and add its
+/// function exports to `options.imports` under NAME, typed, so a signature mismatch is 5001. Memories,
+/// tables and globals cannot be shared between instances yet: importing one stays a 5001.
+fn preload(runtime: &Runtime, spec: &str, options: &mut InstanceOptions) -> Result<(), Error> {
+    let (name, path) = spec
+        .split_once('=')
+        .filter(|(n, p)| !n.is_empty() && !p.is_empty())
+        .ok_or_else(|| Error::Instantiate(format!("--preload expects NAME=MODULE, got `{spec}`")))?;
+    let module = runtime.compile_file(path)?;
+    let instance = runtime.instantiate(module, options)?;
+    for export in runtime.module_exports(module)? {
+        if export.kind != ExportKind::Func {
+            continue;
+        }
+        let (rt, field) = (runtime.clone(), export.name.clone());
+        let forward = HostFunc::new(move |_, args, out| {
+            out.extend(rt.call(instance, &field, args)?);
+            Ok(())
+        });
+        let func = forward.typed(&export.params, &export.results);
+        options.imports.define(name.to_string(), export.name, func);
+    }
+    Ok(())
+}
+
+/// `--trap-unknown-imports`: a trapping function for every function import not provided otherwise.
+fn trap_unknown(runtime: &Runtime, module: ModuleId, imports: &mut Imports) -> Result<(), Error> {
+    for import in runtime.module_imports(module)? {
+        let provided = import.module == "wasi_snapshot_preview1" || imports.get(&import.module, &import.name).is_some();
+        if import.kind != ExportKind::Func || provided {
+            continue;
+        }
+        let what = import.describe();
+        let trap = HostFunc::new(move |_, _, _| Err(Error::Call(format!("unknown import {what} was called"))));
+        imports.define(import.module, import.name, trap);
+    }
+    Ok(())
+}
+
 fn invoke(
     runtime: &Runtime,
-    module: ext_wasm::ModuleId,
+    module: ModuleId,
     instance: ext_wasm::InstanceId,
     name: &str,
     args: &[String],
