@@ -9,6 +9,7 @@ criterion::criterion_main!(
     suites::compile::group,
     suites::churn::group,
     suites::call::group,
+    suites::host_call::group,
     suites::memory::group,
     suites::interruption::group,
     suites::threads::group,

@@ -19,8 +19,13 @@
 //! * **Handles, offsets and page counts** are `f64`: a JavaScript number goes through Deno's fast call path
 //!   as is, and the wire layer applies the one rule for what it may be.
 //! * **Threads.** Every function may be called from any thread, concurrently. `ts/ffi_backend.ts` binds
-//!   `ext_wasm_compile`, `ext_wasm_compile_file`, and a second binding of `ext_wasm_call` and
-//!   `ext_wasm_run_command`, as `nonblocking` (a Deno worker thread); everything else runs on the JS thread.
+//!   `ext_wasm_compile`, `ext_wasm_compile_file` and `ext_wasm_call_finish` as `nonblocking` (a Deno worker
+//!   thread); everything else runs on the JS thread.
+//! * **Calls and host functions** (the protocol: [`crate::wire`], "one suspension protocol"):
+//!   `ext_wasm_call_start` / `ext_wasm_run_command_start` start a call on the calling thread and write its step
+//!   into the frame header; `ext_wasm_call_finish` finishes a pending one (blocking: bind it `nonblocking`);
+//!   `ext_wasm_call_resume` answers the JavaScript import a call waits in and continues it. No function takes a
+//!   callback: JavaScript imports run between these calls, on the JS thread, so none is declared `callback`.
 //! * **Unloading.** The library never unloads once the runtime exists (see `pin_library`): Deno closes a library
 //!   when the worker that opened it ends, while the runtime's threads still run its code.
 //! * **Buffers.** A `(ptr, len)` pair with `len == 0` may have any `ptr`, including null; it is never

@@ -158,7 +158,7 @@ impl InstanceCell {
                 wasi: ctx,
                 limits: limits.build(),
                 clock: CallClock::default(),
-                host: host_funcs,
+                host: host_funcs.into(),
                 first_memory,
                 channel: suspends.then(|| Arc::new(HostChannel::default())),
                 max_memory_bytes: options.max_memory_bytes,

@@ -16,8 +16,9 @@ pub(crate) struct StoreData {
     pub(crate) limits: StoreLimits,
     /// The running call's clock, read by the epoch-deadline callback.
     pub(crate) clock: CallClock,
-    /// This instance's host functions, by import slot (see `HostLink`).
-    pub(crate) host: Vec<HostFunc>,
+    /// This instance's host functions, by import slot (see `HostLink`). Fixed when the store is created and
+    /// never changed while it lives: the trampolines rely on it (they call a closure in place, no refcount).
+    pub(crate) host: Box<[HostFunc]>,
     /// The first exported memory's name, for host functions' memory access.
     pub(crate) first_memory: Option<Arc<str>>,
     /// The mailbox of suspending host functions (instances that import one).

@@ -116,6 +116,18 @@ impl Value {
         })
     }
 
+    /// [`Self::from_raw`] through a reference: reads only the slot's bytes of `ty`.
+    #[inline]
+    pub(crate) fn from_raw_ref(raw: &ValRaw, ty: ValType) -> Value {
+        match ty {
+            ValType::I32 => Value::I32(raw.get_i32()),
+            ValType::I64 => Value::I64(raw.get_i64()),
+            ValType::F32 => Value::F32(f32::from_bits(raw.get_f32())),
+            ValType::F64 => Value::F64(f64::from_bits(raw.get_f64())),
+            ValType::V128 | ValType::Ref => unreachable!("non-numeric parameters are rejected before linking"),
+        }
+    }
+
     /// Read a result of type `ty` out of a raw slot.
     pub(crate) fn from_raw(raw: ValRaw, ty: ValType) -> Value {
         match ty {

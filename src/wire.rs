@@ -37,6 +37,29 @@
 //!
 //! Results overwrite the argument slots from slot 0. A frame of 1024 slots holds any call: wasm limits a
 //! function type to 1000 results. `ts/frame.ts` is the TypeScript side of this encoding.
+//!
+//! # Calls and host functions: one suspension protocol
+//!
+//! `await instance.call` and every call of an instance with JavaScript imports go through three functions,
+//! always on the host's JavaScript thread except where noted:
+//!
+//! 1. [`call_start`] runs the guest on a Wasmtime fiber, on the calling thread, and writes a [`Step`] into the
+//!    frame header: **done** (results in the slots), **pending** (the guest used up its time slice: finish it
+//!    with [`call_finish`] on a worker thread, which blocks there and never on the JS thread), or **host** (the
+//!    guest called import number `index` of the instance's `hostImports`, its `nargs` arguments typed in the
+//!    slots).
+//! 2. On a host step the host runs the JavaScript function on its own thread, at its own pace: a synchronous
+//!    result at once, a Promise when it settles. Meanwhile the guest is parked on its fiber; the instance's
+//!    memory operations and `callSync`/`call_start` of it **re-enter** the parked call (run on its fiber with
+//!    its `Caller`), so they neither deadlock nor wait.
+//! 3. [`call_resume`] writes the function's results (or its failure) back into the guest and continues it on the
+//!    calling thread: the answer is again a step. A call may make any number of host steps.
+//!
+//! The token of a call that is not done names it in [`call_finish`] / [`call_resume`]; a call whose token is
+//! never resumed is abandoned when the instance is dropped (its pending host call fails, the guest unwinds).
+//! `sync` calls (`callSync` of an instance with imports) take the same steps without a time slice. Nothing
+//! calls back into the host across the boundary: host functions are steps, not callbacks, so the C ABI needs no
+//! `Deno.UnsafeCallback` and the deno_core ops no re-entry into V8, and a guest never waits on a blocked thread.
 
 use std::collections::HashMap;
 use std::path::PathBuf;

@@ -118,6 +118,7 @@ async function setup(): Promise<{ modules: StartModule[]; add: string; mem: stri
   const mem = `${work}/mem.wasm`;
   await must(rawStart, ["wat2wasm", `${repo}/bench/compare/add.wat`, add]);
   await must(rawStart, ["wat2wasm", `${repo}/bench/compare/mem.wat`, mem]);
+  await must(rawStart, ["wat2wasm", `${repo}/bench/compare/host.wat`, `${work}/host.wasm`]);
   const modules: StartModule[] = [
     {
       name: "funcs3000",
@@ -156,6 +157,7 @@ async function partA(add: string, mem: string) {
     `${repo}/bench/compare/throughput.ts`,
     add,
     mem,
+    `${work}/host.wasm`,
     ...(quick ? ["--quick"] : []),
   ]);
   const raw = JSON.parse(r.stdout);
@@ -175,6 +177,14 @@ async function partA(add: string, mem: string) {
     crcSyncMs: 1e3 / raw.ext.crcSync.opsPerSec,
     crcAwaitMs: 1e3 / raw.ext.crcAwait.opsPerSec,
     long: raw.long,
+    hostCallSyncNs: 1e9 / raw.ext.hostCallSync.opsPerSec,
+    hostCallAwaitNs: 1e9 / raw.ext.hostCallAwait.opsPerSec,
+    hostCallAsyncNs: 1e9 / raw.ext.hostCallAsync.opsPerSec,
+    hostCallNativeNs: 1e9 / raw.native.hostCallSync.opsPerSec,
+    churnImportsExtPerSec: raw.ext.churnImports.opsPerSec,
+    churnImportsNativePerSec: raw.native.churnImports.opsPerSec,
+    /** Churn time with two JS imports over churn time without (target <= 1.3). */
+    churnImportsCost: raw.ext.churn.opsPerSec / raw.ext.churnImports.opsPerSec,
     callNativeNs: 1e9 / raw.native.call.opsPerSec,
     memcpyGBps: memcpy,
     memWriteExtGBps: gbps(raw.ext.memWrite.opsPerSec),
@@ -441,6 +451,24 @@ console.log(table(
       fmt(d.callAwaitInFlightNs, 1),
       "",
       "",
+    ],
+    [
+      "wasm -> JS import from callSync: ns per host call",
+      fmt(d.hostCallSyncNs, 1),
+      fmt(d.hostCallNativeNs, 1),
+      `${fmt(d.hostCallSyncNs / d.hostCallNativeNs, 1)}x time`,
+    ],
+    [
+      "  from await call, sync / async (resolved) import",
+      `${fmt(d.hostCallAwaitNs, 1)} / ${fmt(d.hostCallAsyncNs, 1)}`,
+      "",
+      "",
+    ],
+    [
+      "churn with two JS imports (/s)",
+      fmt(d.churnImportsExtPerSec, 0),
+      fmt(d.churnImportsNativePerSec, 0),
+      `${fmt(d.churnImportsCost)}x the time without imports`,
     ],
     [
       "CRC-32 over 1 MiB: ms, await call vs callSync",

@@ -10,9 +10,14 @@
  *   native `new Uint8Array(memory.buffer).set(buf)` / `buf.set(new Uint8Array(memory.buffer, 0, N))`, and a plain
  *   `Uint8Array.prototype.set` of 1 MiB between two JS buffers (the memcpy reference).
  *
+ * - host calls: a guest export `loop(n)` calling the JS import `host.inc(x) -> x + 1` n = 1,000 times: ns per host
+ *   call for ext_wasm `callSync`, `await call` with a synchronous import, and `await call` with an async import
+ *   (returns an already-resolved Promise), vs native `exports.loop(n)` on `new WebAssembly.Instance(m, imports)`.
+ *   Churn of the same module (two JS imports) vs `add.wasm` (none), both sides.
+ *
  * Each measure: a warm-up, then ROUNDS timed rounds of about ROUND_MS each; the median round is reported.
  *
- *   deno run --allow-ffi --allow-read --allow-env bench/compare/throughput.ts ADD.wasm MEM.wasm [--quick]
+ *   deno run --allow-ffi --allow-read --allow-env bench/compare/throughput.ts ADD.wasm MEM.wasm HOST.wasm [--quick]
  *
  * Prints one JSON object on stdout.
  */
@@ -20,7 +25,7 @@ import * as wasm from "../../ts/mod.ts";
 import { createFfiBackend } from "../../ts/ffi_backend.ts";
 import { decodeFrame, encodeFrame, newFrame } from "../../ts/frame.ts";
 
-const [addPath, memPath] = Deno.args.filter((a) => !a.startsWith("--"));
+const [addPath, memPath, hostPath] = Deno.args.filter((a) => !a.startsWith("--"));
 const quick = Deno.args.includes("--quick");
 const ROUNDS = quick ? 3 : 7;
 const ROUND_MS = quick ? 100 : 250;
@@ -109,6 +114,46 @@ ext.churn = await measure(async (n) => {
   });
   ext.callAwaitInFlight = { opsPerSec: inFlight.opsPerSec * 20_000, rounds: inFlight.rounds.map((r) => r * 20_000) };
   await inst.drop();
+}
+
+// ------------------------------------------------------------------------------------------------ host calls
+/** host.wasm (bench/compare/host.wat): `loop(n)` calls `host.inc` n times; `add` calls nothing. Two imports. */
+const HOST_CALLS = 1000;
+const hostImports = {
+  host: { inc: (x: number) => x + 1, log: (_p: number, _l: number) => {} },
+};
+const asyncImports = {
+  host: { inc: (x: number) => Promise.resolve(x + 1), log: (_p: number, _l: number) => {} },
+};
+/** A measure of `loop(HOST_CALLS)` rounds, counted in host calls. */
+function perHostCall(m: Measure): Measure {
+  return { opsPerSec: m.opsPerSec * HOST_CALLS, rounds: m.rounds.map((r) => r * HOST_CALLS) };
+}
+const hostBytes = await Deno.readFile(hostPath);
+const hostId = await wasm.compile(hostBytes);
+{
+  const inst = await wasm.instantiate(hostId, { imports: hostImports });
+  ext.hostCallSync = perHostCall(await measure((n) => {
+    for (let i = 0; i < n; i++) check(inst.callSync("loop", HOST_CALLS)[0] === HOST_CALLS, "ext host loop");
+  }));
+  ext.hostCallAwait = perHostCall(await measure(async (n) => {
+    for (let i = 0; i < n; i++) check((await inst.call("loop", HOST_CALLS))[0] === HOST_CALLS, "ext host loop");
+  }));
+  await inst.drop();
+  const slow = await wasm.instantiate(hostId, { imports: asyncImports });
+  ext.hostCallAsync = perHostCall(await measure(async (n) => {
+    for (let i = 0; i < n; i++) check((await slow.call("loop", HOST_CALLS))[0] === HOST_CALLS, "ext async host loop");
+  }));
+  await slow.drop();
+  ext.churnImports = await measure(async (n) => {
+    let acc = 0;
+    for (let i = 0; i < n; i++) {
+      const inst = await wasm.instantiate(hostId, { imports: hostImports });
+      acc += inst.callSync("add", 1, 2)[0] as number;
+      await inst.drop();
+    }
+    check(acc === 3 * n, "ext churn with imports results");
+  });
 }
 
 // ------------------------------------------------------------------------------------------- long and heavy
@@ -204,6 +249,21 @@ native.churn = await measure((n) => {
     let acc = 0;
     for (let i = 0; i < n; i++) acc += await Promise.resolve(add(i & 0xffff, 1));
     check(acc === expectedSum(n), "native await call results");
+  });
+}
+{
+  const hostModule = await WebAssembly.compile(hostBytes);
+  const loop = new WebAssembly.Instance(hostModule, hostImports).exports.loop as (n: number) => number;
+  native.hostCallSync = perHostCall(await measure((n) => {
+    for (let i = 0; i < n; i++) check(loop(HOST_CALLS) === HOST_CALLS, "native host loop");
+  }));
+  native.churnImports = await measure((n) => {
+    let acc = 0;
+    for (let i = 0; i < n; i++) {
+      const inst = new WebAssembly.Instance(hostModule, hostImports);
+      acc += (inst.exports.add as (a: number, b: number) => number)(1, 2);
+    }
+    check(acc === 3 * n, "native churn with imports results");
   });
 }
 {

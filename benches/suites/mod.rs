@@ -3,6 +3,7 @@
 pub mod call;
 pub mod churn;
 pub mod compile;
+pub mod host_call;
 pub mod interruption;
 pub mod memory;
 pub mod threads;

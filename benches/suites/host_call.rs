@@ -1,0 +1,136 @@
+//! Host functions: a wasm → host call from inside a call, and churn of a module with host imports.
+//! ext_wasm's Rust `HostFunc` (per-instance closure behind a shared `InstancePre`) vs raw wasmtime's
+//! `Func::wrap` (the floor). Each iteration of the host-call benches is one guest call making 1,000 host
+//! calls: criterion's element throughput is host calls per second.
+
+use criterion::{criterion_group, Criterion, Throughput};
+use ext_wasm::{CallLimits, HostFunc, Imports, InstanceOptions, ValType, Value};
+use wasmtime::{Caller, Linker, Module, Store};
+
+use super::*;
+
+/// `loop(n)` calls the host's `inc` n times, threading the value through it; `add` makes no host call.
+const HOST: &str = r#"(module
+  (import "host" "inc" (func $inc (param i32) (result i32)))
+  (import "host" "log" (func $log (param i32 i32)))
+  (memory (export "memory") 1)
+  (func (export "add") (param i32 i32) (result i32) local.get 0 local.get 1 i32.add)
+  (func (export "loop") (param $n i32) (result i32) (local $acc i32)
+    (block $done (loop $l
+      (br_if $done (i32.eqz (local.get $n)))
+      (local.set $acc (call $inc (local.get $acc)))
+      (local.set $n (i32.sub (local.get $n) (i32.const 1)))
+      (br $l)))
+    (local.get $acc)))"#;
+
+const CALLS: i32 = 1000;
+
+fn imports() -> Imports {
+    let inc = HostFunc::new(|_, args, out| {
+        let Value::I32(x) = args[0] else { unreachable!() };
+        out.push(Value::I32(x + 1));
+        Ok(())
+    });
+    let log = HostFunc::new(|_, _, _| Ok(()));
+    Imports::new()
+        .func("host", "inc", inc.typed(&[ValType::I32], &[ValType::I32]))
+        .func("host", "log", log)
+}
+
+fn bench(c: &mut Criterion) {
+    let mut g = c.benchmark_group("host_call");
+    let rt = runtime();
+    let m = rt.compile(HOST.as_bytes()).unwrap();
+    let opts = InstanceOptions {
+        imports: imports(),
+        ..Default::default()
+    };
+    let i = rt.instantiate(m, &opts).unwrap();
+    let mut out = Vec::with_capacity(1);
+    g.throughput(Throughput::Elements(CALLS as u64));
+    g.bench_function("ext_wasm/rust_host_fn", |b| {
+        b.iter(|| {
+            out.clear();
+            rt.call_into(i, "loop", &[Value::I32(CALLS)], CallLimits::default(), &mut out)
+                .unwrap();
+            assert_eq!(out[0], Value::I32(CALLS));
+        })
+    });
+
+    // The same on plain code (no epoch checks): what default, preemptible instances pay in the guest's loop.
+    let plain = InstanceOptions {
+        preemptible: Some(false),
+        ..opts.clone()
+    };
+    let p = rt.instantiate(m, &plain).unwrap();
+    g.bench_function("ext_wasm/rust_host_fn_plain", |b| {
+        b.iter(|| {
+            out.clear();
+            rt.call_into(p, "loop", &[Value::I32(CALLS)], CallLimits::default(), &mut out)
+                .unwrap();
+        })
+    });
+
+    let engine = raw_engine(false, false);
+    let module = Module::new(&engine, HOST).unwrap();
+    let mut linker = Linker::<()>::new(&engine);
+    linker
+        .func_wrap("host", "inc", |_: Caller<'_, ()>, x: i32| x + 1)
+        .unwrap();
+    linker
+        .func_wrap("host", "log", |_: Caller<'_, ()>, _: i32, _: i32| {})
+        .unwrap();
+    let pre = linker.instantiate_pre(&module).unwrap();
+    let mut store = Store::new(&engine, ());
+    let inst = pre.instantiate(&mut store).unwrap();
+    let looped = inst.get_typed_func::<i32, i32>(&mut store, "loop").unwrap();
+    g.bench_function("raw_wasmtime/func_wrap", |b| {
+        b.iter(|| assert_eq!(looped.call(&mut store, CALLS).unwrap(), CALLS))
+    });
+
+    // The same closure shape ext_wasm links (raw slots, `Linker::func_new_unchecked`): the floor for a
+    // per-instance dynamic host function.
+    let mut linker = Linker::<()>::new(&engine);
+    let ty = wasmtime::FuncType::new(&engine, [wasmtime::ValType::I32], [wasmtime::ValType::I32]);
+    // SAFETY: the closure reads one i32 argument and writes one i32 result, as `ty` says.
+    unsafe {
+        linker
+            .func_new_unchecked("host", "inc", ty, |_, raw| {
+                let x = raw[0].assume_init().get_i32();
+                raw[0].write(wasmtime::ValRaw::i32(x + 1));
+                Ok(())
+            })
+            .unwrap();
+    }
+    linker
+        .func_wrap("host", "log", |_: Caller<'_, ()>, _: i32, _: i32| {})
+        .unwrap();
+    let mut store2 = Store::new(&engine, ());
+    let inst2 = linker.instantiate(&mut store2, &module).unwrap();
+    let looped2 = inst2.get_typed_func::<i32, i32>(&mut store2, "loop").unwrap();
+    g.bench_function("raw_wasmtime/func_new_unchecked", |b| {
+        b.iter(|| assert_eq!(looped2.call(&mut store2, CALLS).unwrap(), CALLS))
+    });
+
+    // Churn: instantiate + `add(1, 2)` + drop, with the two host imports vs the same module without imports.
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("ext_wasm/churn_two_imports", |b| {
+        b.iter(|| churn_once(&rt, m, &opts, &mut out))
+    });
+    let bare = rt.compile(ADD.as_bytes()).unwrap();
+    let none = InstanceOptions::default();
+    g.bench_function("ext_wasm/churn_no_imports", |b| {
+        b.iter(|| churn_once(&rt, bare, &none, &mut out))
+    });
+    g.bench_function("raw_wasmtime/churn_two_imports", |b| {
+        b.iter(|| {
+            let mut store = Store::new(&engine, ());
+            let inst = pre.instantiate(&mut store).unwrap();
+            let add = inst.get_typed_func::<(i32, i32), i32>(&mut store, "add").unwrap();
+            add.call(&mut store, (1, 2)).unwrap()
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(group, bench);
