@@ -498,9 +498,13 @@ pub unsafe extern "C" fn ext_wasm_call_start(
 /// # Safety
 /// `(frame, frame_len)` (the out record) as the section above says.
 #[no_mangle]
-pub unsafe extern "C" fn ext_wasm_call_finish(token: u64, frame: *mut u8, frame_len: usize) -> i32 {
+pub unsafe extern "C" fn ext_wasm_call_finish(token: f64, frame: *mut u8, frame_len: usize) -> i32 {
     // SAFETY: forwarded contract.
-    unsafe { run(frame, frame_len, |o| wire::call_finish(token, o.bytes)) }
+    unsafe {
+        run(frame, frame_len, |o| {
+            wire::call_finish(wire::call_token(token)?, o.bytes)
+        })
+    }
 }
 
 /// Answer the host import a call waits in and continue it on this thread ([`wire::call_resume`]):
@@ -510,7 +514,7 @@ pub unsafe extern "C" fn ext_wasm_call_finish(token: u64, frame: *mut u8, frame_
 /// `(frame, frame_len)` (the out record) and `(message, message_len)` as the section above says.
 #[no_mangle]
 pub unsafe extern "C" fn ext_wasm_call_resume(
-    token: u64,
+    token: f64,
     frame: *mut u8,
     frame_len: usize,
     nresults: i32,
@@ -521,7 +525,7 @@ pub unsafe extern "C" fn ext_wasm_call_resume(
     unsafe {
         run(frame, frame_len, |o| {
             let message = text(o, message, message_len, "message")?;
-            wire::call_resume(token, o.bytes, nresults, message)
+            wire::call_resume(wire::call_token(token)?, o.bytes, nresults, message)
         })
     }
 }

@@ -372,6 +372,11 @@ pub fn instance_handle(v: f64) -> Result<InstanceId> {
         .ok_or_else(|| Error::InvalidInstanceHandle(format!("{v} is not an instance handle")))
 }
 
+/// A call's token given as a JavaScript number ([`Step`]): anything but a non-negative integer below 2^53 → 5007.
+pub fn call_token(v: f64) -> Result<u64> {
+    safe_integer(v).ok_or_else(|| Error::Type(format!("{v} is not a call token")))
+}
+
 /// A memory offset, length or page count given as a JavaScript number: non-integer → 5007, negative or beyond
 /// 2^53 → 5006.
 fn memory_number(v: f64, what: &str) -> Result<u64> {
@@ -556,9 +561,8 @@ fn step_out(step: CallStep, frame: &mut [u8]) -> Result<Step> {
         CallStep::Done(answer) => Step::Done(answer),
         CallStep::Pending(call) => Step::Pending(park_call(call)),
         CallStep::Host(call) => {
-            let args = call.request().map(|r| r.args.clone()).unwrap_or_default();
-            let index = call.request().map_or(0, |r| r.index);
-            let nargs = value_frame::encode_values(frame, &args)?;
+            let (index, args) = call.request().map_or((0, &[][..]), |r| (r.index, &r.args[..]));
+            let nargs = value_frame::encode_values(frame, args)?;
             Step::Host {
                 token: park_call(call),
                 index,

@@ -48,8 +48,8 @@ const SYMBOLS = {
   ext_wasm_call: { parameters: ["f64", "pointer", "usize", "pointer", "usize", "u32"], result: "i32" },
   ext_wasm_call_start: { parameters: ["f64", "pointer", "usize", "pointer", "usize", "u32", "u8"], result: "i32" },
   ext_wasm_run_command_start: { parameters: ["f64", "u8", "pointer", "usize"], result: "i32" },
-  ext_wasm_call_resume: { parameters: ["u64", "pointer", "usize", "i32", "buffer", "usize"], result: "i32" },
-  call_finish: { name: "ext_wasm_call_finish", parameters: ["u64", "buffer", "usize"], result: "i32", nonblocking: true },
+  ext_wasm_call_resume: { parameters: ["f64", "pointer", "usize", "i32", "buffer", "usize"], result: "i32" },
+  call_finish: { name: "ext_wasm_call_finish", parameters: ["f64", "buffer", "usize"], result: "i32", nonblocking: true },
   ext_wasm_func: { parameters: ["f64", "pointer", "usize", ...OUT], result: "i32" },
   ext_wasm_call_func: { parameters: ["f64", "u32", "pointer", "usize", "u32"], result: "i32" },
   ext_wasm_run_command: { parameters: ["f64", ...OUT], result: "i32" },
@@ -198,7 +198,8 @@ export function createFfiBackend(): Backend {
     if (status !== 0) throw failure(s, status, f.view);
     return f.u32[2];
   };
-  const token = (f: Frame) => BigInt(headerU64(f.view, 0));
+  /** A call's token, as a number (tokens stay below 2^53; passed as f64 like handles, with no BigInt). */
+  const token = (f: Frame) => headerU64(f.view, 0);
   return {
     kind: "ffi",
     configure(configJson: string): boolean {
@@ -237,9 +238,9 @@ export function createFfiBackend(): Backend {
       return step(await s.call_finish(token(f), f.bytes, f.size), f);
     },
     callResume(f: Frame, nresults: number, message: string): number {
-      const m = utf8(message);
+      const m = message === "" ? NO_BYTES : utf8(message); // the common case (a result) encodes nothing
       const p = f.ptr ??= Deno.UnsafePointer.of(f.bytes);
-      return step(s.ext_wasm_call_resume(token(f), p, f.size, nresults, m, big(m.length)), f);
+      return step(s.ext_wasm_call_resume(token(f), p, f.size, nresults, m, m === NO_BYTES ? 0n : big(m.length)), f);
     },
     callSync(instance: number, name: string, f: Frame, nargs: number): number {
       const n = names.get(name);
@@ -321,6 +322,8 @@ class NamePointers {
 }
 
 /** A byte length as a `usize` argument. */
+const NO_BYTES = new Uint8Array(0);
+
 function big(n: number): bigint {
   return BigInt(n);
 }

@@ -73,7 +73,7 @@ pub fn op_wasm_call_start(
 #[op2]
 pub async fn op_wasm_call_finish(token: f64, #[buffer] frame: JsBuffer) -> Result<u32, WasmOpError> {
     let mut frame = frame;
-    let step = blocking(move || wire::call_finish(token as u64, &mut frame)).await?;
+    let step = blocking(move || wire::call_finish(wire::call_token(token)?, &mut frame)).await?;
     Ok(kind(step))
 }
 
@@ -85,7 +85,12 @@ pub fn op_wasm_call_resume(
     nresults: i32,
     #[string] message: &str,
 ) -> Result<u32, WasmOpError> {
-    Ok(kind(wire::call_resume(token as u64, frame, nresults, message)?))
+    Ok(kind(wire::call_resume(
+        wire::call_token(token)?,
+        frame,
+        nresults,
+        message,
+    )?))
 }
 
 fn kind(step: Step) -> u32 {

@@ -124,6 +124,23 @@ fn handles_must_be_non_negative_safe_integers() {
 }
 
 #[test]
+fn call_tokens_are_safe_integers_naming_a_waiting_call() {
+    assert_eq!(
+        message(wire::call_token(-1.0)),
+        "[5007] type error: -1 is not a call token"
+    );
+    assert_eq!(
+        message(wire::call_token(0.5)),
+        "[5007] type error: 0.5 is not a call token"
+    );
+    let token = wire::call_token(123_456.0).unwrap();
+    assert_eq!(
+        message(wire::call_finish(token, &mut frame(4))),
+        "[5007] type error: no call waiting with token 123456"
+    );
+}
+
+#[test]
 fn call_frame_converts_by_signature_and_overwrites_slots() {
     let rt = runtime();
     let i = inst(

@@ -22,8 +22,8 @@ const SYMBOLS = {
   ext_wasm_call: { parameters: ["f64", "buffer", "usize", "buffer", "usize", "u32"], result: "i32" },
   ext_wasm_call_start: { parameters: ["f64", "buffer", "usize", "buffer", "usize", "u32", "u8"], result: "i32" },
   ext_wasm_run_command_start: { parameters: ["f64", "u8", "buffer", "usize"], result: "i32" },
-  ext_wasm_call_resume: { parameters: ["u64", "buffer", "usize", "i32", "buffer", "usize"], result: "i32" },
-  call_finish: { name: "ext_wasm_call_finish", parameters: ["u64", "buffer", "usize"], result: "i32", nonblocking: true },
+  ext_wasm_call_resume: { parameters: ["f64", "buffer", "usize", "i32", "buffer", "usize"], result: "i32" },
+  call_finish: { name: "ext_wasm_call_finish", parameters: ["f64", "buffer", "usize"], result: "i32", nonblocking: true },
   ext_wasm_func: { parameters: ["f64", "buffer", "usize", ...OUT], result: "i32" },
   ext_wasm_call_func: { parameters: ["f64", "u32", "buffer", "usize", "u32"], result: "i32" },
   ext_wasm_run_command: { parameters: ["f64", ...OUT], result: "i32" },
@@ -118,11 +118,11 @@ export function createStandInOps(path = libraryCandidates().find(exists)!): Wasm
       return step(s.ext_wasm_run_command_start(i, sync ? 1 : 0, frame, L(frame)), frame);
     },
     async op_wasm_call_finish(token, frame) {
-      return step(await s.call_finish(BigInt(token), frame, L(frame)), frame);
+      return step(await s.call_finish(token, frame, L(frame)), frame);
     },
     op_wasm_call_resume(token, frame, nresults, message) {
       const m = enc.encode(message);
-      return step(s.ext_wasm_call_resume(BigInt(token), frame, L(frame), nresults, m, L(m)), frame);
+      return step(s.ext_wasm_call_resume(token, frame, L(frame), nresults, m, L(m)), frame);
     },
     op_wasm_func(i, name) {
       const o = out(), n = enc.encode(name);
