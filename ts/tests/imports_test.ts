@@ -268,3 +268,19 @@ Deno.test("calls on one instance still run one at a time, in order, across async
   assertEquals(order, [1, -1, 2, -2, 3, -3]);
   await i.drop();
 });
+
+Deno.test("dropping an instance while its async import is pending lets the call finish, then frees it", async () => {
+  let release: () => void = () => {};
+  const i = await instance(ASYNC, {
+    imports: { host: { fetch: (x: number) => new Promise<number>((r) => release = () => r(x * 2)) } },
+  });
+  const pending = i.call("twice", 5);
+  await sleep(5); // the guest now waits in `fetch`
+  await i.drop();
+  throws(() => i.callSync("get", 1), 5005);
+  release();
+  await sleep(5); // the second `fetch` of `twice`
+  release();
+  assertEquals(await pending, [20]);
+  throws(() => i.callSync("get", 1), 5005);
+});
