@@ -1,10 +1,11 @@
 //! Host functions: a wasm → host call from inside a call, and churn of a module with host imports.
-//! ext_wasm's Rust `HostFunc` (per-instance closure behind a shared `InstancePre`) vs raw wasmtime's
+//! ext_wasm's Rust `HostFunc` (per-instance closure behind a shared `InstancePre`; `Value`s, or typed with
+//! `HostFunc::wrap`) vs raw wasmtime's
 //! `Func::wrap` (the floor). Each iteration of the host-call benches is one guest call making 1,000 host
 //! calls: criterion's element throughput is host calls per second.
 
 use criterion::{criterion_group, Criterion, Throughput};
-use ext_wasm::{CallLimits, HostFunc, Imports, InstanceOptions, ValType, Value};
+use ext_wasm::{CallLimits, HostCall, HostFunc, Imports, InstanceOptions, ValType, Value};
 use wasmtime::{Caller, Linker, Module, Store};
 
 use super::*;
@@ -52,6 +53,23 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             out.clear();
             rt.call_into(i, "loop", &[Value::I32(CALLS)], CallLimits::default(), &mut out)
+                .unwrap();
+            assert_eq!(out[0], Value::I32(CALLS));
+        })
+    });
+
+    // The same import as a typed closure (`HostFunc::wrap`): raw slots, no `Value`s.
+    let typed = InstanceOptions {
+        imports: Imports::new()
+            .func("host", "inc", HostFunc::wrap(|_: &mut HostCall, x: i32| Ok(x + 1)))
+            .func("host", "log", HostFunc::wrap(|_: &mut HostCall, _: i32, _: i32| Ok(()))),
+        ..Default::default()
+    };
+    let t = rt.instantiate(m, &typed).unwrap();
+    g.bench_function("ext_wasm/rust_host_fn_typed", |b| {
+        b.iter(|| {
+            out.clear();
+            rt.call_into(t, "loop", &[Value::I32(CALLS)], CallLimits::default(), &mut out)
                 .unwrap();
             assert_eq!(out[0], Value::I32(CALLS));
         })

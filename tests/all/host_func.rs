@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
 use ext_wasm::wire::{self, tag, Step, OUT_HEADER, SLOT};
-use ext_wasm::{ErrorCode, HostFunc, Imports, InstanceOptions, ValType, Value};
+use ext_wasm::{ErrorCode, HostCall, HostFunc, Imports, InstanceOptions, ValType, Value};
 
 use crate::*;
 
@@ -176,6 +176,46 @@ fn a_typed_host_function_must_match_the_imports_signature() {
     assert_eq!(
         err.message(),
         "incompatible import host::add (func (i32, i32) -> (i32)): the function given has type (func (i32, i32) -> (i64))"
+    );
+}
+
+#[test]
+fn a_typed_closure_takes_and_returns_plain_numbers_and_is_checked_at_link_time() {
+    let rt = runtime();
+    let m = rt.compile(PLUGIN.as_bytes()).unwrap();
+    let add = HostFunc::wrap(|_: &mut HostCall, a: i32, b: i32| Ok(a.wrapping_add(b)));
+    let log = HostFunc::wrap(|call: &mut HostCall, ptr: i32, len: i32| {
+        let mut text = vec![0; len as usize];
+        call.read_memory(ptr as u64, &mut text)?;
+        assert_eq!(text, b"hello");
+        Ok(())
+    });
+    let imports = Imports::new().func("host", "add", add).func("host", "log", log);
+    let i = rt.instantiate(m, &with_imports(imports)).unwrap();
+    assert_eq!(
+        rt.call(i, "sum", &[Value::I32(i32::MAX), Value::I32(1)]).unwrap(),
+        vec![Value::I32(i32::MIN)]
+    );
+    assert_eq!(rt.call(i, "greet", &[]).unwrap(), vec![]);
+
+    let wrong = HostFunc::wrap(|_: &mut HostCall, a: i64| Ok(a as f64));
+    let imports = Imports::new().func("host", "add", wrong).func("host", "log", ignore());
+    let err = rt.instantiate(m, &with_imports(imports)).unwrap_err();
+    assert_eq!(
+        err.message(),
+        "incompatible import host::add (func (i32, i32) -> (i32)): the function given has type (func (i64) -> (f64))"
+    );
+    let failing = HostFunc::wrap(|_: &mut HostCall, _: i32, _: i32| -> ext_wasm::Result<i32> {
+        Err(ext_wasm::Error::Call("no".into()))
+    });
+    let imports = Imports::new()
+        .func("host", "add", failing)
+        .func("host", "log", ignore());
+    let i = rt.instantiate(m, &with_imports(imports)).unwrap();
+    let err = rt.call(i, "sum", &[Value::I32(1), Value::I32(2)]).unwrap_err();
+    assert_eq!(
+        (err.code(), err.message()),
+        (ErrorCode::CallError, "host function host::add failed: no")
     );
 }
 
