@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use ext_wasm::{
     CallLimits, Error, HostCall, HostFunc, Imports, InstanceId, InstanceOptions, LoadOrigin, OutputMode, Runtime,
-    ValType, Value, WasiOptions,
+    Value, WasiOptions,
 };
 
 use crate::CacheArgs;
@@ -131,12 +131,9 @@ fn text_call(rt: &Runtime, i: InstanceId, out: &mut Vec<Value>) -> Result<(), Er
 /// first line it sees, so the demo shows the plugin talking), `host.now`, and AssemblyScript's `env.abort`.
 fn greeter_imports() -> Imports {
     static SHOWN: AtomicBool = AtomicBool::new(false);
-    let log = HostFunc::new(|call: &mut HostCall<'_, '_>, args, _| {
-        let (Some(Value::I32(ptr)), Some(Value::I32(len))) = (args.first(), args.get(1)) else {
-            return Err(Error::Type("host.log takes (ptr: i32, len: i32)".into()));
-        };
-        let mut text = vec![0; *len as u32 as usize];
-        call.read_memory(*ptr as u32 as u64, &mut text)?;
+    let log = HostFunc::wrap(|call: &mut HostCall, ptr: i32, len: i32| {
+        let mut text = vec![0; len as u32 as usize];
+        call.read_memory(ptr as u32 as u64, &mut text)?;
         if !SHOWN.swap(true, Ordering::Relaxed) {
             eprintln!(
                 "  the plugin logs through its host: {:?}",
@@ -145,19 +142,17 @@ fn greeter_imports() -> Imports {
         }
         Ok(())
     });
-    let now = HostFunc::new(|_, _, out| {
-        let ms = std::time::SystemTime::UNIX_EPOCH
+    let now = HostFunc::wrap(|_: &mut HostCall| {
+        Ok(std::time::SystemTime::UNIX_EPOCH
             .elapsed()
             .unwrap_or_default()
             .as_secs_f64()
-            * 1e3;
-        out.push(Value::F64(ms));
-        Ok(())
+            * 1e3)
     });
     let abort = HostFunc::new(|_, _, _| Err(Error::Call("the plugin aborted".into())));
     Imports::new()
-        .func("host", "log", log.typed(&[ValType::I32, ValType::I32], &[]))
-        .func("host", "now", now.typed(&[], &[ValType::F64]))
+        .func("host", "log", log)
+        .func("host", "now", now)
         .func("env", "abort", abort)
 }
 
