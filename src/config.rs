@@ -28,7 +28,8 @@ pub struct RuntimeConfig {
     pub capture_limit: usize,
     /// How long an async call (`Runtime::call_start`, TypeScript's `await instance.call`) runs on the calling
     /// thread before it is suspended and continued on another: short calls finish inside it with no thread hop,
-    /// long ones stop holding the caller's (JavaScript) thread after it. Granularity: `epoch_tick`.
+    /// long ones stop holding the caller's (JavaScript) thread after it. A slice lasts between `call_slice` and
+    /// `call_slice + epoch_tick` (epochs advance on tick boundaries; the slice gets the partial tick on top).
     pub call_slice: Duration,
 }
 

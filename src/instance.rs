@@ -521,7 +521,11 @@ impl InstanceState {
                 ticker.watch(&self.compiled.slot.engine);
                 self.ticked = true;
             }
-            self.store.set_epoch_deadline(ticker.ticks_for(first));
+            // Epochs advance on tick boundaries and the current tick is already partly gone: a slice gets one
+            // tick more than it spans, so it lasts between one and two slices' worth (1–2 ms by default), never
+            // next to nothing (which sent ~every call longer than a few µs to a worker thread).
+            let extra = u64::from(slice == Some(first));
+            self.store.set_epoch_deadline(ticker.ticks_for(first) + extra);
             ticker.begin()
         });
         Ok(CallSetup { granted, timed })

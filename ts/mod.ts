@@ -574,7 +574,7 @@ export class Instance {
    * by the export's signature; use {@link types} to force a type. `call("_start")` runs a WASI command: a
    * `proc_exit(n)` is an exit status (see {@link exitCode}), not an error.
    *
-   * The call starts on the JavaScript thread: one that finishes within the runtime's time slice (1 ms by
+   * The call starts on the JavaScript thread: one that finishes within the runtime's time slice (1–2 ms by
    * default, `configure({ callSliceMs })`) resolves at once, without a thread hop (well under a microsecond of
    * overhead). One that runs longer is suspended at the end of the slice and finished on another thread, so
    * timers and I/O keep running. Host functions (`imports`) always run on the JavaScript thread; one that returns
