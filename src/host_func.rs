@@ -430,36 +430,34 @@ fn native_trampoline(
 /// Convert a host function's results by the import's result types into `raw` (5007 when they do not fit).
 #[inline]
 pub(crate) fn write_results(out: &[Value], types: &[ValType], raw: &mut [MaybeUninit<ValRaw>]) -> Result<()> {
-    if out.len() != types.len() {
-        return Err(Error::Type(format!(
-            "returned {} value(s), the import's type has {} result(s)",
-            out.len(),
-            types.len()
-        )));
-    }
+    check_result_count(out.len(), types)?;
     for (i, ((value, ty), slot)) in out.iter().zip(types).zip(raw.iter_mut()).enumerate() {
-        // The common case, a value of exactly the result's type, without the general conversion.
-        let exact = match (ty, value) {
-            (ValType::I32, Value::I32(v)) => Some(ValRaw::i32(*v)),
-            (ValType::I64, Value::I64(v)) => Some(ValRaw::i64(*v)),
-            (ValType::F32, Value::F32(v)) => Some(ValRaw::f32(v.to_bits())),
-            (ValType::F64, Value::F64(v)) => Some(ValRaw::f64(v.to_bits())),
-            _ => None,
-        };
-        if let Some(exact) = exact {
-            slot.write(exact);
-            continue;
-        }
-        let converted = value.to_raw(*ty, i).map_err(|e| {
-            let detail = e
-                .message()
-                .strip_prefix(&format!("argument {i}: "))
-                .unwrap_or(e.message());
-            Error::Type(format!("result {i}: {detail}"))
-        })?;
-        slot.write(converted);
+        slot.write(result_to_raw(*value, *ty, i)?);
     }
     Ok(())
+}
+
+/// A host function returned as many values as the import's type has results (5007 otherwise).
+pub(crate) fn check_result_count(returned: usize, types: &[ValType]) -> Result<()> {
+    if returned == types.len() {
+        return Ok(());
+    }
+    Err(Error::Type(format!(
+        "returned {returned} value(s), the import's type has {} result(s)",
+        types.len()
+    )))
+}
+
+/// Host function result `i` converted by the import's result type, as call arguments are (5007 naming the
+/// result when it does not fit).
+pub(crate) fn result_to_raw(value: Value, ty: ValType, i: usize) -> Result<ValRaw> {
+    value.to_raw(ty, i).map_err(|e| {
+        let detail = e
+            .message()
+            .strip_prefix(&format!("argument {i}: "))
+            .unwrap_or(e.message());
+        Error::Type(format!("result {i}: {detail}"))
+    })
 }
 
 pub(crate) fn fail(name: &Arc<str>, error: Error) -> wasmtime::Error {

@@ -24,9 +24,9 @@ use std::time::Instant;
 use wasmtime::{Caller, Extern, Memory, Trap, Val};
 
 use crate::error::{Error, Result};
-use crate::host_func::{fail, Kind};
+use crate::host_func::{check_result_count, fail, result_to_raw, Kind};
 use crate::store_data::StoreData;
-use crate::value::{ValType, Value};
+use crate::value::{raw_to_val, ValType, Value};
 
 /// A guest waiting in a suspending import: the embedder's index for the function and the arguments, typed by
 /// the import's signature.
@@ -176,21 +176,9 @@ pub(crate) fn suspending_trampoline(slot: usize, name: Arc<str>, results: &[ValT
 
 /// Convert a host function's results by the import's result types (5007 when they do not fit).
 fn write_vals(values: &[Value], types: &[ValType], out: &mut [Val]) -> Result<()> {
-    if values.len() != types.len() {
-        return Err(Error::Type(format!(
-            "returned {} value(s), the import's type has {} result(s)",
-            values.len(),
-            types.len()
-        )));
-    }
+    check_result_count(values.len(), types)?;
     for (i, ((value, ty), slot)) in values.iter().zip(types).zip(out.iter_mut()).enumerate() {
-        *slot = value.to_val(*ty, i).map_err(|e| {
-            let detail = e
-                .message()
-                .strip_prefix(&format!("argument {i}: "))
-                .unwrap_or(e.message());
-            Error::Type(format!("result {i}: {detail}"))
-        })?;
+        *slot = raw_to_val(result_to_raw(*value, *ty, i)?, *ty);
     }
     Ok(())
 }

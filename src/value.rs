@@ -83,6 +83,7 @@ pub enum Value {
 
 impl Value {
     /// Convert this argument for a parameter of type `ty` at `position`, into wasmtime's raw representation.
+    #[inline]
     pub(crate) fn to_raw(self, ty: ValType, position: usize) -> Result<ValRaw> {
         let mismatch = |what: &str| Error::Type(format!("argument {position}: expected {ty}, got {what}"));
         Ok(match (ty, self) {
@@ -124,20 +125,15 @@ impl Value {
             ValType::I64 => Value::I64(raw.get_i64()),
             ValType::F32 => Value::F32(f32::from_bits(raw.get_f32())),
             ValType::F64 => Value::F64(f64::from_bits(raw.get_f64())),
-            ValType::V128 | ValType::Ref => unreachable!("non-numeric parameters are rejected before linking"),
+            ValType::V128 | ValType::Ref => {
+                unreachable!("non-numeric signatures are refused before linking or calling")
+            }
         }
     }
 
     /// Read a result of type `ty` out of a raw slot.
     pub(crate) fn from_raw(raw: ValRaw, ty: ValType) -> Value {
-        match ty {
-            ValType::I32 => Value::I32(raw.get_i32()),
-            ValType::I64 => Value::I64(raw.get_i64()),
-            ValType::F32 => Value::F32(f32::from_bits(raw.get_f32())),
-            ValType::F64 => Value::F64(f64::from_bits(raw.get_f64())),
-            // Signatures with these are refused before the call.
-            ValType::V128 | ValType::Ref => unreachable!("non-numeric results are rejected before calling"),
-        }
+        Self::from_raw_ref(&raw, ty)
     }
 
     /// [`Self::to_raw`] as a wasmtime `Val` (for the dynamic, async call path).

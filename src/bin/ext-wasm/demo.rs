@@ -101,30 +101,25 @@ const PLUGINS: &[Plugin] = &[
 
 const INPUT: &[u8; 64] = b"The quick brown fox jumps over the lazy dog. ext_wasm demo 0123!";
 
-/// Write [`INPUT`] into the plugin's buffer and run `kernel(ptr, len)` over it.
-fn buffer_kernel(rt: &Runtime, i: InstanceId, kernel: &str, out: &mut Vec<Value>) -> Result<(), Error> {
+/// Write `input` into the plugin's buffer and run `kernel(ptr, len)` over it.
+fn buffer_kernel(rt: &Runtime, i: InstanceId, kernel: &str, input: &[u8], out: &mut Vec<Value>) -> Result<(), Error> {
     out.clear();
     rt.call_into(i, "buffer", &[], CallLimits::default(), out)?;
     let Some(Value::I32(ptr)) = out.first().copied() else {
         return Err(Error::Type("buffer() -> i32".into()));
     };
-    rt.write_memory(i, None, ptr as u32 as u64, INPUT)?;
+    rt.write_memory(i, None, ptr as u32 as u64, input)?;
     out.clear();
-    rt.call_into(
-        i,
-        kernel,
-        &[Value::I32(ptr), Value::I32(INPUT.len() as i32)],
-        CallLimits::default(),
-        out,
-    )
+    let args = [Value::I32(ptr), Value::I32(input.len() as i32)];
+    rt.call_into(i, kernel, &args, CallLimits::default(), out)
 }
 
 fn checksum_call(rt: &Runtime, i: InstanceId, out: &mut Vec<Value>) -> Result<(), Error> {
-    buffer_kernel(rt, i, "crc32", out)
+    buffer_kernel(rt, i, "crc32", INPUT, out)
 }
 
 fn text_call(rt: &Runtime, i: InstanceId, out: &mut Vec<Value>) -> Result<(), Error> {
-    buffer_kernel(rt, i, "upper", out)
+    buffer_kernel(rt, i, "upper", INPUT, out)
 }
 
 /// The host side of greeter.wasm: `host.log` reads the plugin's UTF-8 text from its memory (and prints the
@@ -158,16 +153,7 @@ fn greeter_imports() -> Imports {
 
 /// Write a name into greeter.wasm's buffer and have it greet (it logs through `host.log`).
 fn greet(rt: &Runtime, i: InstanceId, out: &mut Vec<Value>) -> Result<(), Error> {
-    const NAME: &[u8] = b"Forge";
-    out.clear();
-    rt.call_into(i, "buffer", &[], CallLimits::default(), out)?;
-    let Some(Value::I32(ptr)) = out.first().copied() else {
-        return Err(Error::Type("buffer() -> i32".into()));
-    };
-    rt.write_memory(i, None, ptr as u32 as u64, NAME)?;
-    out.clear();
-    let args = [Value::I32(ptr), Value::I32(NAME.len() as i32)];
-    rt.call_into(i, "greet", &args, CallLimits::default(), out)
+    buffer_kernel(rt, i, "greet", b"Forge", out)
 }
 
 struct Row {
