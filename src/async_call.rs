@@ -301,6 +301,7 @@ impl Runtime {
             };
             let args = value_frame::decode_values(frame, nargs)?;
             call.send(Command::Reenter(Reentry::Call {
+                instance: cell.instance,
                 name: name.to_string(),
                 args,
             }));
@@ -320,8 +321,8 @@ impl Runtime {
             };
             CallStep::Pending(AsyncCall::new(work, sync))
         };
-        let in_tokio = cell.uses_wasi && tokio::runtime::Handle::try_current().is_ok();
-        if !cell.suspends && (!cell.preemptible || in_tokio) {
+        let in_tokio = cell.uses_wasi() && tokio::runtime::Handle::try_current().is_ok();
+        if !cell.suspends() && (!cell.preemptible() || in_tokio) {
             return Ok(whole());
         }
         let mut state = cell.take(id.0)?;
@@ -342,7 +343,7 @@ impl Runtime {
             running: Mutex::new(Some(running)),
             channel,
         });
-        if cell.suspends {
+        if cell.suspends() {
             cell.hold(call.clone());
         }
         match drive(
@@ -354,7 +355,7 @@ impl Runtime {
             false,
             sync,
         ) {
-            Err(e) if e.message() == NO_FIBER && cell.suspends => Err(Error::LimitExceeded(
+            Err(e) if e.message() == NO_FIBER && cell.suspends() => Err(Error::LimitExceeded(
                 "no fiber stack free for the call (see `PoolConfig::total_stacks`)".into(),
             )),
             Err(e) if e.message() == NO_FIBER => Ok(whole()),

@@ -16,6 +16,8 @@ use wasmtime::{Caller, Extern, InstancePre, Linker, Module, ValRaw};
 
 use crate::error::{Error, Result};
 use crate::host_request::suspending_trampoline;
+use crate::instance::InstanceId;
+use crate::linking::ExportRef;
 use crate::module::{import_info, ExportKind, ImportInfo};
 use crate::store_data::StoreData;
 use crate::value::{ValType, Value};
@@ -100,7 +102,7 @@ impl HostFunc {
         self
     }
 
-    fn is_suspending(&self) -> bool {
+    pub(crate) fn is_suspending(&self) -> bool {
         matches!(self.kind, Kind::Suspending(_))
     }
 
@@ -133,15 +135,27 @@ impl fmt::Debug for HostFunc {
     }
 }
 
-/// Host functions by import module and field name (`env`, `abort`). Imports a module does not have are
-/// ignored, as in the JS API.
+/// What an instance imports, by import module and field name (`env`, `abort`): host functions, exports of
+/// other instances ([`ExportRef`]) and whole instances as namespaces (every export by name, the spec's
+/// `register`). Imports a module does not have are ignored, as in the JS API. An instance linked to other
+/// instances lives in their store (see [`crate::linking`]).
 #[derive(Debug, Clone, Default)]
 pub struct Imports {
     funcs: Vec<(String, String, HostFunc)>,
+    exports: Vec<(String, String, ExportRef)>,
+    instances: Vec<(String, InstanceId)>,
+}
+
+/// What [`Imports`] provides for one import.
+pub(crate) enum Provided<'a> {
+    Func(&'a HostFunc),
+    Export(&'a ExportRef),
+    /// A whole instance given as the import's module: its export of the import's name.
+    Namespace(InstanceId),
 }
 
 impl Imports {
-    /// No host functions.
+    /// Nothing imported.
     pub fn new() -> Self {
         Self::default()
     }
@@ -154,11 +168,42 @@ impl Imports {
 
     /// Provide `module::name` in place (replacing an earlier definition of the same name).
     pub fn define(&mut self, module: String, name: String, f: HostFunc) {
-        self.funcs.retain(|(m, n, _)| !(*m == module && *n == name));
+        self.forget(&module, &name);
         self.funcs.push((module, name, f));
     }
 
-    /// The function for `module::name`, if given.
+    /// Provide `module::name` as another instance's export (a function, memory, table or global; shared,
+    /// not copied), replacing an earlier definition of the same name.
+    pub fn export(mut self, module: impl Into<String>, name: impl Into<String>, export: ExportRef) -> Self {
+        self.define_export(module.into(), name.into(), export);
+        self
+    }
+
+    /// [`Self::export`] in place.
+    pub fn define_export(&mut self, module: String, name: String, export: ExportRef) {
+        self.forget(&module, &name);
+        self.exports.push((module, name, export));
+    }
+
+    /// Provide every import of `module` from `instance`'s export of the same name (names given one by one
+    /// win).
+    pub fn instance(mut self, module: impl Into<String>, instance: InstanceId) -> Self {
+        self.define_instance(module.into(), instance);
+        self
+    }
+
+    /// [`Self::instance`] in place.
+    pub fn define_instance(&mut self, module: String, instance: InstanceId) {
+        self.instances.retain(|(m, _)| *m != module);
+        self.instances.push((module, instance));
+    }
+
+    fn forget(&mut self, module: &str, name: &str) {
+        self.funcs.retain(|(m, n, _)| !(m == module && n == name));
+        self.exports.retain(|(m, n, _)| !(m == module && n == name));
+    }
+
+    /// The host function given for `module::name`, if any.
     pub fn get(&self, module: &str, name: &str) -> Option<&HostFunc> {
         self.funcs
             .iter()
@@ -166,9 +211,33 @@ impl Imports {
             .map(|(_, _, f)| f)
     }
 
-    /// Whether no function is given.
+    /// What is given for `module::name`: a function or export by name first, then a namespace instance.
+    pub(crate) fn lookup(&self, module: &str, name: &str) -> Option<Provided<'_>> {
+        if let Some(f) = self.get(module, name) {
+            return Some(Provided::Func(f));
+        }
+        if let Some((_, _, e)) = self.exports.iter().find(|(m, n, _)| m == module && n == name) {
+            return Some(Provided::Export(e));
+        }
+        let (_, instance) = self.instances.iter().find(|(m, _)| m == module)?;
+        Some(Provided::Namespace(*instance))
+    }
+
+    /// The instances whose exports are given (each once, in order).
+    pub(crate) fn linked_instances(&self) -> Vec<InstanceId> {
+        let mut ids: Vec<InstanceId> = Vec::new();
+        let given = self.exports.iter().map(|(_, _, e)| e.instance);
+        for id in given.chain(self.instances.iter().map(|(_, i)| *i)) {
+            if !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
+        ids
+    }
+
+    /// Whether nothing is given.
     pub fn is_empty(&self) -> bool {
-        self.funcs.is_empty()
+        self.funcs.is_empty() && self.exports.is_empty() && self.instances.is_empty()
     }
 }
 
@@ -177,12 +246,20 @@ impl Imports {
 /// so it cannot deadlock.
 pub struct HostCall<'a, 'b> {
     caller: &'a mut Caller<'b, StoreData>,
+    /// The calling instance's first memory when it is not the store's first instance's.
+    memory_name: Option<&'a str>,
 }
 
 impl HostCall<'_, '_> {
     fn memory(&mut self) -> Result<wasmtime::Memory> {
-        let name = self.caller.data().first_memory.clone();
-        match name.and_then(|n| self.caller.get_export(&n)) {
+        let export = match self.memory_name {
+            Some(name) => self.caller.get_export(name),
+            None => {
+                let name = self.caller.data().first_memory.clone();
+                name.and_then(|n| self.caller.get_export(&n))
+            }
+        };
+        match export {
             Some(Extern::Memory(m)) => Ok(m),
             _ => Err(Error::Memory("the calling instance exports no memory".into())),
         }
@@ -282,32 +359,34 @@ pub(crate) fn host_slots(module: &Module, wasi_linked: bool) -> Result<Arc<[Impo
 pub(crate) fn resolve(slots: &[ImportInfo], imports: &Imports, shared: &Imports) -> Result<Vec<HostFunc>> {
     slots
         .iter()
-        .map(|i| {
-            if i.kind != ExportKind::Func {
-                return Err(Error::Instantiate(format!(
-                    "unknown import {}: no host function or module provides it (the host provides functions only)",
-                    i.describe()
-                )));
-            }
-            if let Some(bad) = i.params.iter().chain(&i.results).find(|t| !t.is_numeric()) {
-                return Err(Error::Instantiate(format!(
-                    "import {} has a {bad} in its signature; host functions take and return i32, i64, f32 and f64",
-                    i.describe()
-                )));
-            }
-            let f = imports
-                .get(&i.module, &i.name)
-                .or_else(|| shared.get(&i.module, &i.name))
-                .ok_or_else(|| {
-                    Error::Instantiate(format!(
-                        "unknown import {}: no host function or module provides it",
-                        i.describe()
-                    ))
-                })?;
-            f.check_signature(i)?;
-            Ok(f.clone())
-        })
+        .map(|i| host_import(i, imports.get(&i.module, &i.name).or_else(|| shared.get(&i.module, &i.name))))
         .collect()
+}
+
+/// The host function `found` for import `i`, checked: 5001 when none was found, when `i` is not a function
+/// (the host provides functions only), when its signature has v128 or reference types, or when `found`
+/// declares another signature.
+pub(crate) fn host_import(i: &ImportInfo, found: Option<&HostFunc>) -> Result<HostFunc> {
+    if i.kind != ExportKind::Func {
+        return Err(Error::Instantiate(format!(
+            "unknown import {}: no host function or module provides it (the host provides functions only)",
+            i.describe()
+        )));
+    }
+    if let Some(bad) = i.params.iter().chain(&i.results).find(|t| !t.is_numeric()) {
+        return Err(Error::Instantiate(format!(
+            "import {} has a {bad} in its signature; host functions take and return i32, i64, f32 and f64",
+            i.describe()
+        )));
+    }
+    let f = found.ok_or_else(|| {
+        Error::Instantiate(format!(
+            "unknown import {}: no host function or module provides it",
+            i.describe()
+        ))
+    })?;
+    f.check_signature(i)?;
+    Ok(f.clone())
 }
 
 /// Which slots are answered from outside the call: the key of a [`HostLink`].
@@ -349,20 +428,7 @@ impl HostLink {
             if !defined_names.insert((import.module(), import.name())) {
                 continue;
             }
-            let name: Arc<str> = format!("{}::{}", info.module, info.name).into();
-            let defined = if shape[slot] {
-                linker.func_new_async(
-                    &info.module,
-                    &info.name,
-                    ty,
-                    suspending_trampoline(slot, name, &info.results),
-                )
-            } else {
-                // SAFETY: the trampoline reads `params.len()` raw values as the import's parameter types and
-                // writes one raw value per result type of the same `ty` (see `native_trampoline`).
-                unsafe { linker.func_new_unchecked(&info.module, &info.name, ty, native_trampoline(slot, name, info)) }
-            };
-            defined.map_err(|e| Error::Instantiate(format!("cannot link {}: {e:#}", info.describe())))?;
+            define(&mut linker, info, ty, Source::Slot(slot), shape[slot])?;
         }
         let pre = linker
             .instantiate_pre(module)
@@ -381,36 +447,88 @@ impl HostLink {
     }
 }
 
-/// The trampoline of a Rust host function in slot `slot`: convert the raw arguments by the import's types,
-/// call the instance's closure (buffers reused from the store's data: no allocation per call), check and
-/// convert its results.
+/// Define the trampoline of host-function import `info` (of type `ty`) in `linker`: a suspending one or a
+/// Rust closure's, finding its function through `source`.
+pub(crate) fn define(
+    linker: &mut Linker<StoreData>,
+    info: &ImportInfo,
+    ty: wasmtime::FuncType,
+    source: Source,
+    suspending: bool,
+) -> Result<()> {
+    let name: Arc<str> = format!("{}::{}", info.module, info.name).into();
+    let defined = if suspending {
+        let trampoline = suspending_trampoline(source, name, &info.results);
+        linker.func_new_async(&info.module, &info.name, ty, trampoline)
+    } else {
+        // SAFETY: the trampoline reads `params.len()` raw values as the import's parameter types and writes one
+        // raw value per result type of the same `ty` (see `native_trampoline`).
+        unsafe { linker.func_new_unchecked(&info.module, &info.name, ty, native_trampoline(source, name, info)) }
+    };
+    defined
+        .map(|_| ())
+        .map_err(|e| Error::Instantiate(format!("cannot link {}: {e:#}", info.describe())))
+}
+
+/// Where a trampoline finds its host function.
+#[derive(Clone)]
+pub(crate) enum Source {
+    /// In the store's slot table (`StoreData::host`): instances created with their own store.
+    Slot(usize),
+    /// Its own copy, with the calling instance's first memory: instances that joined another's store (whose
+    /// slot table is fixed).
+    Own(HostFunc, Option<Arc<str>>),
+}
+
+impl Source {
+    /// The function's kind, valid for as long as the store or the trampoline lives (see the callers' proofs).
+    pub(crate) fn kind(&self, data: &StoreData) -> *const Kind {
+        match self {
+            Self::Slot(slot) => &data.host[*slot].kind,
+            Self::Own(f, _) => &f.kind,
+        }
+    }
+
+    fn memory_name(&self) -> Option<&str> {
+        match self {
+            Self::Slot(_) => None,
+            Self::Own(_, memory) => memory.as_deref(),
+        }
+    }
+}
+
+/// The trampoline of a Rust host function: convert the raw arguments by the import's types, call the
+/// instance's closure (buffers reused from the store's data: no allocation per call), check and convert its
+/// results.
 fn native_trampoline(
-    slot: usize,
+    source: Source,
     name: Arc<str>,
     info: &ImportInfo,
 ) -> impl Fn(Caller<'_, StoreData>, &mut [MaybeUninit<ValRaw>]) -> wasmtime::Result<()> + Send + Sync + 'static {
     let params: Box<[ValType]> = info.params.clone().into();
     let results: Box<[ValType]> = info.results.clone().into();
     move |mut caller, raw| {
-        let f = match &caller.data().host[slot].kind {
-            Kind::Native(f) => Arc::as_ptr(f),
+        // SAFETY: the kind lives either in the store's `host` slice, which is set when the store is created
+        // and never changed or dropped while the store lives (`StoreData::host`), or in this trampoline's
+        // captured `source`, which the store's function definition owns; both outlive this call, which runs
+        // inside the store. So the reference stays valid for the whole call, even when the closure re-enters
+        // the instance through `HostCall` (which reaches memory and exports, never `host`). Borrowing it
+        // this way instead of cloning the `Arc` saves two atomic operations per host call.
+        let kind = unsafe { &*source.kind(caller.data()) };
+        let memory_name = source.memory_name();
+        let f = match kind {
+            Kind::Native(f) => f,
             Kind::Raw(f) => {
-                let f: *const RawCallback = Arc::as_ptr(f);
-                // SAFETY: as for `Native` below: the store's `host` slice outlives this call.
-                let f = unsafe { &*f };
-                return f(&mut HostCall { caller: &mut caller }, raw).map_err(|e| fail(&name, e));
+                let mut call = HostCall {
+                    caller: &mut caller,
+                    memory_name,
+                };
+                return f(&mut call, raw).map_err(|e| fail(&name, e));
             }
             Kind::Suspending(_) => {
                 return Err(fail(&name, Error::Call("internal error: slot shape changed".into())));
             }
         };
-        let f: *const Callback = f;
-        // SAFETY: the closure lives in the store's `host` slice, which is set when the store is created and
-        // never changed or dropped while the store lives (`StoreData::host`); the store outlives this call,
-        // which runs inside it. So the pointer stays valid for the whole call, even when the closure re-enters
-        // the instance through `HostCall` (which reaches memory and exports, never `host`). Borrowing it
-        // this way instead of cloning the `Arc` saves two atomic operations per host call.
-        let f = unsafe { &*f };
         let (mut args, mut out) = std::mem::take(&mut caller.data_mut().host_buffers);
         args.clear();
         out.clear();
@@ -420,7 +538,11 @@ fn native_trampoline(
             // copying the whole 16-byte slot would load across wasm's narrower store (a forwarding stall).
             args.push(Value::from_raw_ref(unsafe { r.assume_init_ref() }, *ty));
         }
-        let called = f(&mut HostCall { caller: &mut caller }, &args, &mut out);
+        let mut call = HostCall {
+            caller: &mut caller,
+            memory_name,
+        };
+        let called = f(&mut call, &args, &mut out);
         let written = called.and_then(|()| write_results(&out, &results, raw));
         caller.data_mut().host_buffers = (args, out);
         written.map_err(|e| fail(&name, e))

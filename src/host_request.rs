@@ -24,7 +24,7 @@ use std::time::Instant;
 use wasmtime::{Caller, Extern, Memory, Trap, Val};
 
 use crate::error::{Error, Result};
-use crate::host_func::{check_result_count, fail, result_to_raw, Kind};
+use crate::host_func::{check_result_count, fail, result_to_raw, Kind, Source};
 use crate::store_data::StoreData;
 use crate::value::{raw_to_val, ValType, Value};
 
@@ -65,11 +65,21 @@ pub(crate) enum Command {
 }
 
 /// An operation on an instance from inside one of its host functions.
+/// `instance` is the instance the handle names: in a store shared by linked instances, not always the one
+/// whose host function is running.
 pub(crate) enum Reentry {
     /// Call export `name`.
-    Call { name: String, args: Vec<Value> },
-    /// A memory operation on memory `memory` (`None`: the first exported one).
-    Memory { memory: Option<String>, op: MemoryOp },
+    Call {
+        instance: wasmtime::Instance,
+        name: String,
+        args: Vec<Value>,
+    },
+    /// A memory operation on memory `memory` (`None`: the instance exports none).
+    Memory {
+        instance: wasmtime::Instance,
+        memory: Option<Arc<str>>,
+        op: MemoryOp,
+    },
 }
 
 /// Memory operations, as [`crate::Runtime::read_memory`] and friends.
@@ -141,12 +151,19 @@ type Trampoline = dyn for<'a> Fn(
     + 'static;
 
 /// The trampoline of a suspending import in slot `slot` with result types `results`.
-pub(crate) fn suspending_trampoline(slot: usize, name: Arc<str>, results: &[ValType]) -> Box<Trampoline> {
+pub(crate) fn suspending_trampoline(source: Source, name: Arc<str>, results: &[ValType]) -> Box<Trampoline> {
     let results: Arc<[ValType]> = results.into();
     Box::new(move |mut caller, params, out| {
+        // SAFETY: the kind lives in the store's fixed `host` slice or in this trampoline's `source`; both
+        // outlive this read (see `Source::kind`).
+        let kind = unsafe { &*source.kind(caller.data()) };
+        let index = match kind {
+            Kind::Suspending(index) => Some(*index),
+            _ => None,
+        };
         let (name, results) = (name.clone(), results.clone());
         Box::new(async move {
-            let Kind::Suspending(index) = caller.data().host[slot].kind else {
+            let Some(index) = index else {
                 return Err(fail(&name, Error::Call("internal error: slot shape changed".into())));
             };
             let Some(channel) = caller.data().channel.clone() else {
@@ -186,8 +203,8 @@ fn write_vals(values: &[Value], types: &[ValType], out: &mut [Val]) -> Result<()
 /// Run `op` on the instance the trampoline was called from.
 async fn reenter(caller: &mut Caller<'_, StoreData>, op: Reentry) -> Result<Reentered> {
     match op {
-        Reentry::Call { name, args } => {
-            let Some(Extern::Func(func)) = caller.get_export(&name) else {
+        Reentry::Call { instance, name, args } => {
+            let Some(Extern::Func(func)) = instance.get_export(&mut *caller, &name) else {
                 return Err(Error::ExportNotFound(format!("no function export named `{name}`")));
             };
             let ty = func.ty(&*caller);
@@ -207,20 +224,16 @@ async fn reenter(caller: &mut Caller<'_, StoreData>, op: Reentry) -> Result<Reen
                 .map_err(|e| crate::instance::guest_error(&e))?;
             Ok(Reentered::Values(results.iter().map(Value::from_val).collect()))
         }
-        Reentry::Memory { memory, op } => {
-            let mem = caller_memory(caller, memory.as_deref())?;
+        Reentry::Memory { instance, memory, op } => {
+            let mem = instance_memory(caller, instance, memory)?;
             let max = caller.data().max_memory_bytes;
             memory_op(mem, caller, op, max)
         }
     }
 }
 
-fn caller_memory(caller: &mut Caller<'_, StoreData>, name: Option<&str>) -> Result<Memory> {
-    let name = match name {
-        Some(n) => Some(Arc::from(n)),
-        None => caller.data().first_memory.clone(),
-    };
-    match name.as_deref().and_then(|n| caller.get_export(n)) {
+fn instance_memory(caller: &mut Caller<'_, StoreData>, instance: wasmtime::Instance, name: Option<Arc<str>>) -> Result<Memory> {
+    match name.as_deref().and_then(|n| instance.get_export(&mut *caller, n)) {
         Some(Extern::Memory(m)) => Ok(m),
         _ => Err(Error::Memory(match name {
             Some(n) => format!("no memory export named `{n}`"),

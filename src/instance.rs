@@ -1,5 +1,6 @@
 //! A live instance: its store, cached export lookups, limits and captured output.
 
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -11,6 +12,7 @@ use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::I32Exit;
 
 use crate::async_call::Suspended;
+use crate::engine::Interruption;
 use crate::epoch_ticker::{EpochTicker, TimedCall};
 use crate::error::{describe, Error, Result};
 use crate::host_func::{HostError, HostFunc, HostLink, Imports};
@@ -65,25 +67,47 @@ struct CallSetup {
 
 /// A cached function export: looked up and type-checked once per instance.
 struct FuncEntry {
+    /// The store member ([`Member`]) whose export this is.
+    member: usize,
     name: Box<str>,
     func: Func,
     params: Box<[ValType]>,
     results: Box<[ValType]>,
 }
 
-/// An instance behind its lock. Calls on one instance run one at a time; different instances never share a lock.
-/// Dropping the instance empties the cell (freeing the store and its pool slot at once) even while some
-/// thread's recent-instance cache still points at the cell.
+/// One instance's handle: which member of which store it is. Most stores hold one instance; an instance
+/// linked to another's exports lives in that instance's store (wasm objects cannot cross stores), so a store
+/// may hold several (see [`crate::linking`]). Calls on any instance of a store take turns; different stores
+/// never share a lock. Dropping the handle marks it dropped at once (5005 from then on, even through some
+/// thread's recent-instance cache); the store, its pool slots and its other members live until its last
+/// handle is dropped.
 pub(crate) struct InstanceCell {
-    state: Mutex<Slot>,
-    pub(crate) uses_wasi: bool,
-    /// Whether the code carries epoch checks (async calls can be suspended).
-    pub(crate) preemptible: bool,
-    /// Whether the instance imports suspending host functions: every call goes through the async protocol.
-    pub(crate) suspends: bool,
+    pub(crate) store: Arc<StoreCell>,
+    pub(crate) member: usize,
+    /// The instance in its store (for operations run through a parked call's `Caller`).
+    pub(crate) instance: wasmtime::Instance,
+    /// Its module's first exported memory, the one unnamed memory access means.
+    pub(crate) first_memory: Option<Arc<str>>,
+    dropped: AtomicBool,
 }
 
-/// Where an instance's state is.
+/// A store and the instances in it, behind one lock.
+pub(crate) struct StoreCell {
+    state: Mutex<Slot>,
+    /// Handles of this store's instances not yet dropped; the store is freed when the last one goes.
+    live: AtomicUsize,
+    /// Whether the store has a WASI context.
+    uses_wasi: AtomicBool,
+    /// Whether the code carries epoch checks (async calls can be suspended).
+    preemptible: bool,
+    /// The engine variant of the store's code: instances joining it must be compiled for the same one.
+    pub(crate) interruption: Interruption,
+    /// Whether an instance of the store imports suspending host functions: every call goes through the
+    /// async protocol (a linked call may reach one from any instance of the store).
+    suspends: AtomicBool,
+}
+
+/// Where a store's state is.
 enum Slot {
     /// In the cell: calls and memory access lock the cell and use it.
     Live(Box<InstanceState>),
@@ -95,17 +119,40 @@ enum Slot {
     Dropped,
 }
 
-pub(crate) struct InstanceState {
-    store: Store<StoreData>,
-    instance: wasmtime::Instance,
-    compiled: Arc<CompiledModule>,
-    /// Function exports resolved so far; `by_name` indexes them (FxHash: names are short and chosen by the
-    /// embedder) and `last` short-circuits the common case of calling one export repeatedly.
-    funcs: Vec<FuncEntry>,
+/// One instance of a store: what resolving its exports needs.
+pub(crate) struct Member {
+    pub(crate) instance: wasmtime::Instance,
+    pub(crate) compiled: Arc<CompiledModule>,
+    /// Its function exports resolved so far, as indexes into the store's `funcs` (FxHash: names are short
+    /// and chosen by the embedder).
     by_name: FxHashMap<Box<str>, usize>,
-    last: usize,
     /// The first exported memory, resolved on first unnamed access (the common case for plugins).
     first_memory: Option<Memory>,
+}
+
+impl Member {
+    pub(crate) fn new(instance: wasmtime::Instance, compiled: Arc<CompiledModule>) -> Self {
+        Self {
+            instance,
+            compiled,
+            by_name: FxHashMap::default(),
+            first_memory: None,
+        }
+    }
+}
+
+/// A store's state: the store, its instances and what calls need.
+pub(crate) struct InstanceState {
+    pub(crate) store: Store<StoreData>,
+    /// The store's instances; the first is the one the store was created for.
+    pub(crate) members: Vec<Member>,
+    /// The member the handle that locked the state names: set on every entry ([`InstanceCell::with`],
+    /// [`InstanceCell::take`]), read by name lookups (exports, memories, globals).
+    current: usize,
+    /// Function exports of all members resolved so far (indexes are stable for the store's life); `last`
+    /// short-circuits the common case of calling one export repeatedly.
+    funcs: Vec<FuncEntry>,
+    last: usize,
     raw: Vec<ValRaw>,
     /// Argument and result buffers of async calls (`Func::call_async` takes `Val`s), reused.
     vals: Vec<Val>,
@@ -182,14 +229,13 @@ impl InstanceCell {
             pre.instantiate(&mut store)
         };
         let instance = instance.map_err(|e| instantiate_error(&e))?;
+        let memory_name = first_memory_name(&compiled.module);
         let state = InstanceState {
             store,
-            instance,
-            compiled,
+            members: vec![Member::new(instance, compiled)],
+            current: 0,
             funcs: Vec::new(),
-            by_name: FxHashMap::default(),
             last: 0,
-            first_memory: None,
             raw: Vec::new(),
             vals: Vec::new(),
             val_results: Vec::new(),
@@ -203,25 +249,69 @@ impl InstanceCell {
             stderr,
             suspends,
         };
-        Ok(Self {
+        let store = StoreCell {
             state: Mutex::new(Slot::Live(Box::new(state))),
-            uses_wasi,
+            live: AtomicUsize::new(1),
+            uses_wasi: AtomicBool::new(uses_wasi),
             preemptible: interruption.epoch,
-            suspends,
-        })
+            suspends: AtomicBool::new(suspends),
+            interruption,
+        };
+        Ok(Self::member_of(Arc::new(store), 0, instance, memory_name))
+    }
+
+    /// The handle of member `member` of `store` (counted among the store's live handles by the caller).
+    fn member_of(
+        store: Arc<StoreCell>,
+        member: usize,
+        instance: wasmtime::Instance,
+        first_memory: Option<Arc<str>>,
+    ) -> Self {
+        Self {
+            store,
+            member,
+            instance,
+            first_memory,
+            dropped: AtomicBool::new(false),
+        }
+    }
+
+    /// Whether the store has a WASI context (its host calls may `block_on` tokio).
+    pub(crate) fn uses_wasi(&self) -> bool {
+        self.store.uses_wasi.load(Ordering::Relaxed)
+    }
+
+    /// Whether the code carries epoch checks (async calls can be suspended).
+    pub(crate) fn preemptible(&self) -> bool {
+        self.store.preemptible
+    }
+
+    /// Whether calls must go through the async protocol (see [`StoreCell::suspends`]).
+    pub(crate) fn suspends(&self) -> bool {
+        self.store.suspends.load(Ordering::Relaxed)
     }
 
     fn lock(&self) -> MutexGuard<'_, Slot> {
-        // A panic while holding the lock can only come from a bug in this crate; the store itself stays sound.
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        self.store.lock()
     }
 
-    /// Run `f` on the live state; 5005 if the instance was dropped, 5002 while an async call holds it.
+    fn dropped_error(handle: u64) -> Error {
+        Error::InvalidInstanceHandle(format!("instance {handle} was dropped"))
+    }
+
+    /// Run `f` on the live state, this instance selected; 5005 if the instance was dropped, 5002 while an
+    /// async call holds its store.
     pub(crate) fn with<R>(&self, handle: u64, f: impl FnOnce(&mut InstanceState) -> Result<R>) -> Result<R> {
+        if self.dropped.load(Ordering::Relaxed) {
+            return Err(Self::dropped_error(handle));
+        }
         match &mut *self.lock() {
-            Slot::Live(state) => f(state),
+            Slot::Live(state) => {
+                state.current = self.member;
+                f(state)
+            }
             Slot::Busy(_) => Err(busy(handle)),
-            Slot::Dropped => Err(Error::InvalidInstanceHandle(format!("instance {handle} was dropped"))),
+            Slot::Dropped => Err(Self::dropped_error(handle)),
         }
     }
 
@@ -244,14 +334,20 @@ impl InstanceCell {
 
     /// Move the state out for an async call (the cell is busy until [`Self::put_back`]).
     pub(crate) fn take(&self, handle: u64) -> Result<Box<InstanceState>> {
+        if self.dropped.load(Ordering::Relaxed) {
+            return Err(Self::dropped_error(handle));
+        }
         let mut slot = self.lock();
         match std::mem::replace(&mut *slot, Slot::Busy(None)) {
-            Slot::Live(state) => Ok(state),
+            Slot::Live(mut state) => {
+                state.current = self.member;
+                Ok(state)
+            }
             other => {
                 *slot = other;
                 match &*slot {
                     Slot::Busy(_) => Err(busy(handle)),
-                    _ => Err(Error::InvalidInstanceHandle(format!("instance {handle} was dropped"))),
+                    _ => Err(Self::dropped_error(handle)),
                 }
             }
         }
@@ -268,12 +364,61 @@ impl InstanceCell {
         }
     }
 
-    /// Free the instance now (waiting for a synchronous call in progress to finish; an async call in progress
-    /// frees it when it ends).
+    /// Drop this handle; free the store now if it was the store's last (waiting for a synchronous call in
+    /// progress to finish; an async call in progress frees it when it ends). Idempotent.
     pub(crate) fn retire(&self) {
-        let state = std::mem::replace(&mut *self.lock(), Slot::Dropped);
-        drop(state);
+        if self.dropped.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        if self.store.live.fetch_sub(1, Ordering::AcqRel) == 1 {
+            let state = std::mem::replace(&mut *self.lock(), Slot::Dropped);
+            drop(state);
+        }
     }
+}
+
+impl StoreCell {
+    fn lock(&self) -> MutexGuard<'_, Slot> {
+        // A panic while holding the lock can only come from a bug in this crate; the store itself stays sound.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Add an instance to the live store with `add` (which pushes a [`Member`]), counting its handle.
+    /// `handle` names the instance whose store this is, for errors.
+    pub(crate) fn join(
+        self: &Arc<Self>,
+        handle: u64,
+        add: impl FnOnce(&mut InstanceState) -> Result<()>,
+    ) -> Result<InstanceCell> {
+        let (member, instance, first_memory) = match &mut *self.lock() {
+            Slot::Live(state) => {
+                add(state)?;
+                // A member may bring the store its WASI context or suspending imports.
+                if state.suspends {
+                    self.suspends.store(true, Ordering::Relaxed);
+                }
+                if state.store.data().wasi.is_some() {
+                    self.uses_wasi.store(true, Ordering::Relaxed);
+                }
+                let member = state.members.len() - 1;
+                let added = &state.members[member];
+                (member, added.instance, first_memory_name(&added.compiled.module))
+            }
+            Slot::Busy(_) => return Err(busy(handle)),
+            Slot::Dropped => return Err(InstanceCell::dropped_error(handle)),
+        };
+        self.live.fetch_add(1, Ordering::AcqRel);
+        Ok(InstanceCell::member_of(self.clone(), member, instance, first_memory))
+    }
+
+}
+
+/// The name of a module's first exported memory.
+pub(crate) fn first_memory_name(module: &wasmtime::Module) -> Option<Arc<str>> {
+    module
+        .exports()
+        .find(|e| e.ty().memory().is_some())
+        .map(|e| Arc::from(e.name()))
 }
 
 fn busy(handle: u64) -> Error {
@@ -306,10 +451,17 @@ fn instantiate_suspending(
     pre: &InstancePre<StoreData>,
     store: &mut Store<StoreData>,
 ) -> wasmtime::Result<wasmtime::Instance> {
-    use std::future::Future;
-    use std::task::{Context, Poll, Waker};
     let channel = store.data().channel.clone();
-    let mut future = std::pin::pin!(pre.instantiate_async(&mut *store));
+    instantiate_on_fiber(channel, pre.instantiate_async(&mut *store))
+}
+
+/// Drive an async instantiation to its end on this thread (see [`instantiate_suspending`]).
+pub(crate) fn instantiate_on_fiber(
+    channel: Option<Arc<HostChannel>>,
+    future: impl std::future::Future<Output = wasmtime::Result<wasmtime::Instance>>,
+) -> wasmtime::Result<wasmtime::Instance> {
+    use std::task::{Context, Poll, Waker};
+    let mut future = std::pin::pin!(future);
     let mut cx = Context::from_waker(Waker::noop());
     loop {
         match future.as_mut().poll(&mut cx) {
@@ -326,7 +478,7 @@ fn instantiate_suspending(
     }
 }
 
-fn instantiate_error(e: &wasmtime::Error) -> Error {
+pub(crate) fn instantiate_error(e: &wasmtime::Error) -> Error {
     if e.downcast_ref::<wasmtime::PoolConcurrencyLimitError>().is_some() {
         return Error::LimitExceeded(format!("instance pool exhausted: {e:#}"));
     }
@@ -485,7 +637,7 @@ impl InstanceState {
     /// Apply a call's limits: check that the code carries the checks they need, grant the fuel, set the clock
     /// (timeout and, for async calls, the time slice) and keep the epoch ticker running for them.
     fn begin_call(&mut self, limits: CallLimits, ticker: &EpochTicker, slice: Option<Duration>) -> Result<CallSetup> {
-        let interruption = self.compiled.slot.interruption;
+        let interruption = self.members[0].compiled.slot.interruption;
         let fuel = limits.fuel.or(self.call_fuel);
         let timeout = limits.timeout.or(self.timeout);
         if fuel.is_some() && !interruption.fuel {
@@ -518,7 +670,7 @@ impl InstanceState {
                 sliced: slice.is_some(),
             };
             if !self.ticked {
-                ticker.watch(&self.compiled.slot.engine);
+                ticker.watch(&self.members[0].compiled.slot.engine);
                 self.ticked = true;
             }
             // Epochs advance on tick boundaries and the current tick is already partly gone: a slice gets one
@@ -563,11 +715,11 @@ impl InstanceState {
         if self
             .funcs
             .get(self.last)
-            .is_some_and(|f| same(f.name.as_bytes(), name.as_bytes()))
+            .is_some_and(|f| f.member == self.current && same(f.name.as_bytes(), name.as_bytes()))
         {
             return Ok(self.last);
         }
-        if let Some(&index) = self.by_name.get(name) {
+        if let Some(&index) = self.members[self.current].by_name.get(name) {
             self.last = index;
             return Ok(index);
         }
@@ -578,7 +730,8 @@ impl InstanceState {
 
     /// Resolve and type-check export `name` into the cache (once per instance and name).
     fn resolve_func(&mut self, name: &str) -> Result<()> {
-        let func = match self.instance.get_export(&mut self.store, name) {
+        let member = &mut self.members[self.current];
+        let func = match member.instance.get_export(&mut self.store, name) {
             Some(Extern::Func(f)) => f,
             Some(other) => {
                 let kind = match other {
@@ -599,8 +752,9 @@ impl InstanceState {
                 "`{name}` has a {bad} in its signature; only i32, i64, f32 and f64 can cross this API"
             )));
         }
-        self.by_name.insert(name.into(), self.funcs.len());
+        member.by_name.insert(name.into(), self.funcs.len());
         self.funcs.push(FuncEntry {
+            member: self.current,
             name: name.into(),
             func,
             params,
@@ -612,22 +766,22 @@ impl InstanceState {
     /// The named memory, or the first exported memory when `name` is `None`.
     fn memory(&mut self, name: Option<&str>) -> Result<Memory> {
         match name {
-            Some(n) => self
+            Some(n) => self.members[self.current]
                 .instance
                 .get_memory(&mut self.store, n)
                 .ok_or_else(|| Error::Memory(format!("no memory export named `{n}`"))),
             None => {
-                if let Some(mem) = self.first_memory {
+                if let Some(mem) = self.members[self.current].first_memory {
                     return Ok(mem);
                 }
-                let first = self
+                let first = self.members[self.current]
                     .compiled
                     .module
                     .exports()
                     .find_map(|e| e.ty().memory().map(|_| e.name().to_string()));
                 let n = first.ok_or_else(|| Error::Memory("the instance exports no memory".into()))?;
                 let mem = self.memory(Some(&n))?;
-                self.first_memory = Some(mem);
+                self.members[self.current].first_memory = Some(mem);
                 Ok(mem)
             }
         }
@@ -699,7 +853,8 @@ impl InstanceState {
     }
 
     pub(crate) fn has_export(&mut self, name: &str) -> bool {
-        self.instance.get_export(&mut self.store, name).is_some()
+        let instance = self.members[self.current].instance;
+        instance.get_export(&mut self.store, name).is_some()
     }
 
     /// Everything an async call does before the guest runs, on the caller's thread: resolve the target, decode
@@ -856,6 +1011,29 @@ pub(crate) fn oob(offset: u64, len: usize, size: usize) -> Error {
 impl InstanceState {
     /// The module this instance was created from.
     pub(crate) fn module(&self) -> wasmtime::Module {
-        self.compiled.module.clone()
+        self.members[self.current].compiled.module.clone()
+    }
+
+    /// The selected instance (see [`InstanceState::current`]).
+    pub(crate) fn selected(&self) -> wasmtime::Instance {
+        self.members[self.current].instance
+    }
+
+    /// Give the store the WASI context a joining instance brought (the store had none).
+    pub(crate) fn adopt_wasi(&mut self, wasi: BuiltWasi) {
+        self.store.data_mut().wasi = Some(wasi.ctx);
+        self.stdout = wasi.stdout;
+        self.stderr = wasi.stderr;
+    }
+
+    /// A joining instance imports suspending host functions: from now on every call of the store goes
+    /// through the async protocol, and the store needs a mailbox for them.
+    pub(crate) fn enable_suspending(&mut self) -> Arc<HostChannel> {
+        self.suspends = true;
+        self.store
+            .data_mut()
+            .channel
+            .get_or_insert_with(|| Arc::new(HostChannel::default()))
+            .clone()
     }
 }

@@ -50,7 +50,8 @@ impl fmt::Display for ExportKind {
     }
 }
 
-/// One export of a module or instance. `params` and `results` are filled for functions only.
+/// One export of a module or instance. `params` and `results` are filled for functions only, `global` for
+/// globals, `limits` for memories and tables.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExportInfo {
     /// The export's name.
@@ -61,6 +62,30 @@ pub struct ExportInfo {
     pub params: Vec<ValType>,
     /// Result types (functions only).
     pub results: Vec<ValType>,
+    /// A global's type (globals only).
+    pub global: Option<GlobalInfo>,
+    /// A memory's or table's limits (memories and tables only).
+    pub limits: Option<Limits>,
+}
+
+/// A global's value type and mutability.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GlobalInfo {
+    /// Its value type.
+    pub ty: ValType,
+    /// Whether it can be set (`setGlobal`; immutable globals refuse with 5007).
+    pub mutable: bool,
+}
+
+/// A memory's size limits in pages, or a table's in elements (with its element type).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// The minimum (initial) size.
+    pub min: u64,
+    /// The maximum size, if any.
+    pub max: Option<u64>,
+    /// A table's element type: `funcref`, `externref`, or the text format of another reference type.
+    pub element: Option<String>,
 }
 
 /// One import of a module: what it needs from its host before it can be instantiated.
@@ -139,6 +164,11 @@ impl CompiledModule {
             host_slots: OnceLock::new(),
             host_links: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Whether the module imports WASI (and was linked with the WASI linker).
+    pub(crate) fn needs_wasi(&self) -> bool {
+        self.needs_wasi
     }
 
     /// The imports host functions must serve (every import but WASI), or the 5001 saying why they cannot be.
@@ -258,6 +288,23 @@ pub(crate) fn import_info(module: &str, name: &str, ty: &ExternType) -> ImportIn
 }
 
 pub(crate) fn export_info(name: &str, ty: &ExternType) -> ExportInfo {
+    let global = ty.global().map(|g| GlobalInfo {
+        ty: ValType::from_wasmtime(g.content()),
+        mutable: g.mutability() == wasmtime::Mutability::Var,
+    });
+    let limits = match ty {
+        ExternType::Memory(m) => Some(Limits {
+            min: m.minimum(),
+            max: m.maximum(),
+            element: None,
+        }),
+        ExternType::Table(t) => Some(Limits {
+            min: t.minimum(),
+            max: t.maximum(),
+            element: Some(element_name(t.element())),
+        }),
+        _ => None,
+    };
     let (kind, params, results) = match ty {
         ExternType::Func(f) => (
             ExportKind::Func,
@@ -274,6 +321,17 @@ pub(crate) fn export_info(name: &str, ty: &ExternType) -> ExportInfo {
         kind,
         params,
         results,
+        global,
+        limits,
+    }
+}
+
+/// `funcref` / `externref` for the two MVP reference types, the text format for the others.
+fn element_name(ty: &wasmtime::RefType) -> String {
+    match (ty.is_nullable(), ty.heap_type()) {
+        (true, wasmtime::HeapType::Func) => "funcref".into(),
+        (true, wasmtime::HeapType::Extern) => "externref".into(),
+        _ => ty.to_string(),
     }
 }
 

@@ -14,6 +14,7 @@ use crate::epoch_ticker::EpochTicker;
 use crate::error::{Error, Result};
 use crate::func::Func;
 use crate::host_func::{self, HostFunc, Imports};
+use crate::linking;
 use crate::host_request::{MemoryOp, Reentered, Reentry};
 use crate::instance::{CallLimits, InstanceCell, InstanceId, InstanceOptions, InstanceState};
 use crate::module::{to_binary, CompiledModule, ExportInfo, ImportInfo, LoadOrigin, ModuleId, SharedModule};
@@ -275,6 +276,10 @@ impl Runtime {
         if self.inner.instances.len() >= cap {
             return Err(Error::LimitExceeded(format!("live instance cap of {cap} reached")));
         }
+        let links = options.imports.linked_instances();
+        if !links.is_empty() {
+            return self.instantiate_linked(&shared, options, &links, cap);
+        }
         let interruption = Interruption {
             fuel: options.fuel.is_some() || options.call_fuel.is_some(),
             epoch: options.timeout.is_some() || options.preemptible != Some(false),
@@ -303,12 +308,73 @@ impl Runtime {
             None
         };
         let cell = InstanceCell::new(compiled, options, wasi, host)?;
-        let handle = self
-            .inner
-            .instances
-            .insert(Arc::new(cell), Some(cap))
-            .ok_or_else(|| Error::LimitExceeded(format!("live instance cap of {cap} reached")))?;
-        Ok(InstanceId(handle))
+        self.register(cell, cap)
+    }
+
+    /// Give `cell` a handle (5013 past the cap; the instance is dropped then).
+    fn register(&self, cell: InstanceCell, cap: usize) -> Result<InstanceId> {
+        let cell = Arc::new(cell);
+        match self.inner.instances.insert(cell.clone(), Some(cap)) {
+            Some(handle) => Ok(InstanceId(handle)),
+            None => {
+                cell.retire();
+                Err(Error::LimitExceeded(format!("live instance cap of {cap} reached")))
+            }
+        }
+    }
+
+    /// Instantiate into the store of the instances `links` (see [`crate::linking`] for the rules).
+    fn instantiate_linked(
+        &self,
+        shared: &SharedModule,
+        options: &InstanceOptions,
+        links: &[InstanceId],
+        cap: usize,
+    ) -> Result<InstanceId> {
+        let first = links[0];
+        linking::check_options(options, first)?;
+        let cells = links.iter().map(|id| self.instance(*id)).collect::<Result<Vec<_>>>()?;
+        let store = cells[0].store.clone();
+        if let Some((id, _)) = links.iter().zip(&cells).find(|(_, c)| !Arc::ptr_eq(&c.store, &store)) {
+            return Err(Error::Instantiate(format!(
+                "imports link instances {} and {}, which live in different stores; an instance can only link \
+                 to instances of one store (create the second with the first in its imports)",
+                first.0, id.0
+            )));
+        }
+        let compiled = shared.variant(store.interruption, || {
+            self.load_variant(&shared.hash, &shared.bytes, store.interruption, Some(shared.needs_wasi))
+        })?;
+        for import in compiled.module.imports() {
+            self.inner.config.capabilities.check_import(import.module(), import.name())?;
+        }
+        let has_wasi = cells[0].uses_wasi();
+        let wasi = match (&options.wasi, shared.needs_wasi, has_wasi) {
+            (Some(_), _, true) => {
+                return Err(Error::Instantiate(format!(
+                    "instance {} already gave its store a WASI context; an instance linked to it shares that one",
+                    first.0
+                )))
+            }
+            (given, true, false) => {
+                let default = WasiOptions::default();
+                let opts = given.as_ref().unwrap_or(&default);
+                Some(opts.build(&self.inner.config.capabilities, self.inner.config.capture_limit)?)
+            }
+            _ => None,
+        };
+        let members: Vec<(InstanceId, usize)> = links.iter().zip(&cells).map(|(id, c)| (*id, c.member)).collect();
+        let host = self.inner.host.read().unwrap_or_else(|p| p.into_inner());
+        let join = linking::Join {
+            compiled: &compiled,
+            imports: &options.imports,
+            members: &members,
+            shared: &host,
+            wasi,
+        };
+        let cell = store.join(first.0, |state| join.add_to(state))?;
+        drop(host);
+        self.register(cell, cap)
     }
 
     /// Define host function `module::name` for every instance of this runtime (a *host module*, such as an
@@ -351,7 +417,7 @@ impl Runtime {
         f: impl FnOnce(&mut InstanceState, &EpochTicker) -> Result<R> + Send,
     ) -> Result<R> {
         let ticker = &self.inner.ticker;
-        if cell.uses_wasi && tokio::runtime::Handle::try_current().is_ok() {
+        if cell.uses_wasi() && tokio::runtime::Handle::try_current().is_ok() {
             return std::thread::scope(|s| {
                 s.spawn(|| cell.with(id.0, |state| f(state, ticker)))
                     .join()
@@ -449,6 +515,17 @@ impl Runtime {
         self.with_live(id, |s| Ok(s.stderr()))
     }
 
+    /// The value of exported global `name` (i64 exact). Missing → 5003; a v128 or reference global → 5007.
+    pub fn get_global(&self, id: InstanceId, name: &str) -> Result<Value> {
+        self.with_live(id, |s| s.get_global(name))
+    }
+
+    /// Set exported global `name`; `value` is converted by the global's type as call arguments are. Missing →
+    /// 5003; immutable, or a value that does not fit → 5007. Instances linked to the global see the new value.
+    pub fn set_global(&self, id: InstanceId, name: &str, value: Value) -> Result<()> {
+        self.with_live(id, |s| s.set_global(name, value))
+    }
+
     /// Exports of an instance (those of its module).
     pub fn instance_exports(&self, id: InstanceId) -> Result<Vec<ExportInfo>> {
         let module = self.with_live(id, |s| Ok(s.module()))?;
@@ -517,11 +594,13 @@ impl Runtime {
         memory: Option<&str>,
         op: impl FnOnce() -> MemoryOp,
     ) -> Result<Option<Reentered>> {
-        let Some(call) = self.with_instance(id, |cell| Ok(cell.parked()))? else {
+        let Some((call, instance, first)) =
+            self.with_instance(id, |cell| Ok(cell.parked().map(|c| (c, cell.instance, cell.first_memory.clone()))))?
+        else {
             return Ok(None);
         };
-        let memory = memory.map(str::to_string);
-        call.reenter(Reentry::Memory { memory, op: op() }).map(Some)
+        let memory = memory.map(Arc::from).or(first);
+        call.reenter(Reentry::Memory { instance, memory, op: op() }).map(Some)
     }
 }
 

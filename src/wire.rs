@@ -635,12 +635,11 @@ pub fn stats(rt: &Runtime) -> (u64, u64) {
     (rt.module_count() as u64, rt.instance_count() as u64)
 }
 
-/// Exports as JSON: `[{"name","kind","params"?,"results"?}]`, `params`/`results` for functions only.
+/// Exports as JSON: `[{"name","kind","params"?,"results"?,"type"?,"mutable"?,"min"?,"max"?,"element"?}]`:
+/// `params`/`results` for functions, `type`/`mutable` for globals, `min`/`max` (pages or elements; `max`
+/// `null` when unbounded) for memories and tables, `element` for tables.
 pub fn exports_json(exports: &[ExportInfo]) -> String {
-    let items: Vec<ExportItem<'_>> = exports
-        .iter()
-        .map(|e| ExportItem::new(&e.name, e.kind, &e.params, &e.results))
-        .collect();
+    let items: Vec<ExportItem<'_>> = exports.iter().map(ExportItem::of_export).collect();
     // Serializing plain strings and lists cannot fail.
     serde_json::to_string(&items).unwrap_or_else(|_| "[]".into())
 }
@@ -654,6 +653,16 @@ struct ExportItem<'a> {
     params: Option<Vec<&'static str>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     results: Option<Vec<&'static str>>,
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    ty: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mutable: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    min: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max: Option<Option<u64>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    element: Option<&'a str>,
 }
 
 impl<'a> ExportItem<'a> {
@@ -664,6 +673,25 @@ impl<'a> ExportItem<'a> {
             kind: kind.as_str(),
             params: func.then(|| params.iter().map(|t| t.as_str()).collect()),
             results: func.then(|| results.iter().map(|t| t.as_str()).collect()),
+            ty: None,
+            mutable: None,
+            min: None,
+            max: None,
+            element: None,
         }
+    }
+
+    fn of_export(e: &'a ExportInfo) -> Self {
+        let mut item = Self::new(&e.name, e.kind, &e.params, &e.results);
+        if let Some(g) = &e.global {
+            item.ty = Some(g.ty.as_str());
+            item.mutable = Some(g.mutable);
+        }
+        if let Some(l) = &e.limits {
+            item.min = Some(l.min);
+            item.max = Some(l.max);
+            item.element = l.element.as_deref();
+        }
+        item
     }
 }

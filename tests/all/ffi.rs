@@ -96,7 +96,7 @@ fn blobs_are_taken_once_with_their_exact_length() {
         assert_eq!(ext_wasm_blob_take(id, short.as_mut_ptr(), short.len()), 5007);
         let mut json = vec![0u8; len];
         assert_eq!(ext_wasm_blob_take(id, json.as_mut_ptr(), len), 0);
-        assert_eq!(json, br#"[{"name":"m","kind":"memory"}]"#);
+        assert_eq!(json, br#"[{"name":"m","kind":"memory","min":1,"max":null}]"#);
         assert_eq!(ext_wasm_blob_take(id, json.as_mut_ptr(), len), 5007, "taken once");
     }
 }

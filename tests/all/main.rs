@@ -10,6 +10,7 @@ mod concurrency;
 mod ffi;
 mod host_func;
 mod limits;
+mod linking;
 mod memory;
 mod wasi;
 mod wire;

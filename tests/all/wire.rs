@@ -208,7 +208,11 @@ fn exports_are_json() {
         r#"(module (memory (export "mem") 1) (global (export "g") i32 (i32.const 1))
             (func (export "f") (param i64) (result f32) f32.const 0))"#,
     );
-    let expected = r#"[{"name":"mem","kind":"memory"},{"name":"g","kind":"global"},{"name":"f","kind":"func","params":["i64"],"results":["f32"]}]"#;
+    let expected = concat!(
+        r#"[{"name":"mem","kind":"memory","min":1,"max":null},"#,
+        r#"{"name":"g","kind":"global","type":"i32","mutable":false},"#,
+        r#"{"name":"f","kind":"func","params":["i64"],"results":["f32"]}]"#
+    );
     assert_eq!(wire::module_exports(&rt, m).unwrap(), expected);
     let i = wire::instantiate(&rt, m, b"", b"").unwrap() as f64;
     assert_eq!(wire::instance_exports(&rt, i).unwrap(), expected);
