@@ -359,7 +359,14 @@ pub(crate) fn host_slots(module: &Module, wasi_linked: bool) -> Result<Arc<[Impo
 pub(crate) fn resolve(slots: &[ImportInfo], imports: &Imports, shared: &Imports) -> Result<Vec<HostFunc>> {
     slots
         .iter()
-        .map(|i| host_import(i, imports.get(&i.module, &i.name).or_else(|| shared.get(&i.module, &i.name))))
+        .map(|i| {
+            host_import(
+                i,
+                imports
+                    .get(&i.module, &i.name)
+                    .or_else(|| shared.get(&i.module, &i.name)),
+            )
+        })
         .collect()
 }
 

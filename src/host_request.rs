@@ -232,7 +232,11 @@ async fn reenter(caller: &mut Caller<'_, StoreData>, op: Reentry) -> Result<Reen
     }
 }
 
-fn instance_memory(caller: &mut Caller<'_, StoreData>, instance: wasmtime::Instance, name: Option<Arc<str>>) -> Result<Memory> {
+fn instance_memory(
+    caller: &mut Caller<'_, StoreData>,
+    instance: wasmtime::Instance,
+    name: Option<Arc<str>>,
+) -> Result<Memory> {
     match name.as_deref().and_then(|n| instance.get_export(&mut *caller, n)) {
         Some(Extern::Memory(m)) => Ok(m),
         _ => Err(Error::Memory(match name {

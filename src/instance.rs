@@ -410,7 +410,6 @@ impl StoreCell {
         self.live.fetch_add(1, Ordering::AcqRel);
         Ok(InstanceCell::member_of(self.clone(), member, instance, first_memory))
     }
-
 }
 
 /// The name of a module's first exported memory.

@@ -177,7 +177,10 @@ fn define_host(
 ) -> Result<bool> {
     let f = host_func::host_import(info, found)?;
     let Some(ty) = import.ty().func().cloned() else {
-        return Err(Error::Instantiate(format!("import {} is not a function", info.describe())));
+        return Err(Error::Instantiate(format!(
+            "import {} is not a function",
+            info.describe()
+        )));
     };
     let suspending = f.is_suspending();
     host_func::define(linker, info, ty, Source::Own(f, memory.clone()), suspending)?;

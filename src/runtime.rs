@@ -14,9 +14,9 @@ use crate::epoch_ticker::EpochTicker;
 use crate::error::{Error, Result};
 use crate::func::Func;
 use crate::host_func::{self, HostFunc, Imports};
-use crate::linking;
 use crate::host_request::{MemoryOp, Reentered, Reentry};
 use crate::instance::{CallLimits, InstanceCell, InstanceId, InstanceOptions, InstanceState};
+use crate::linking;
 use crate::module::{to_binary, CompiledModule, ExportInfo, ImportInfo, LoadOrigin, ModuleId, SharedModule};
 use crate::registry::{Miss, Registry};
 use crate::value::Value;
@@ -346,7 +346,10 @@ impl Runtime {
             self.load_variant(&shared.hash, &shared.bytes, store.interruption, Some(shared.needs_wasi))
         })?;
         for import in compiled.module.imports() {
-            self.inner.config.capabilities.check_import(import.module(), import.name())?;
+            self.inner
+                .config
+                .capabilities
+                .check_import(import.module(), import.name())?;
         }
         let has_wasi = cells[0].uses_wasi();
         let wasi = match (&options.wasi, shared.needs_wasi, has_wasi) {
@@ -594,13 +597,19 @@ impl Runtime {
         memory: Option<&str>,
         op: impl FnOnce() -> MemoryOp,
     ) -> Result<Option<Reentered>> {
-        let Some((call, instance, first)) =
-            self.with_instance(id, |cell| Ok(cell.parked().map(|c| (c, cell.instance, cell.first_memory.clone()))))?
+        let Some((call, instance, first)) = self.with_instance(id, |cell| {
+            Ok(cell.parked().map(|c| (c, cell.instance, cell.first_memory.clone())))
+        })?
         else {
             return Ok(None);
         };
         let memory = memory.map(Arc::from).or(first);
-        call.reenter(Reentry::Memory { instance, memory, op: op() }).map(Some)
+        call.reenter(Reentry::Memory {
+            instance,
+            memory,
+            op: op(),
+        })
+        .map(Some)
     }
 }
 

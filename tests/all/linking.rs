@@ -43,7 +43,9 @@ fn lib_and_user() -> (ext_wasm::Runtime, InstanceId, InstanceId) {
     let rt = runtime();
     let (_, lib) = instance(&rt, LIB);
     let user = rt.compile(USER.as_bytes()).unwrap();
-    let user = rt.instantiate(user, &linked(Imports::new().instance("lib", lib))).unwrap();
+    let user = rt
+        .instantiate(user, &linked(Imports::new().instance("lib", lib)))
+        .unwrap();
     (rt, lib, user)
 }
 
@@ -80,9 +82,11 @@ fn export_refs_link_one_export_each() {
     let rt = runtime();
     let (_, lib) = instance(&rt, LIB);
     let module = rt
-        .compile(br#"(module (import "env" "mem" (memory 1)) (import "env" "next" (func $n (result i32)))
+        .compile(
+            br#"(module (import "env" "mem" (memory 1)) (import "env" "next" (func $n (result i32)))
             (func (export "next") (result i32) (call $n))
-            (func (export "first_byte") (result i32) (i32.load8_u (i32.const 0))))"#)
+            (func (export "first_byte") (result i32) (i32.load8_u (i32.const 0))))"#,
+        )
         .unwrap();
     let imports = Imports::new()
         .export("env", "mem", ExportRef::new(lib, "memory"))
@@ -119,7 +123,9 @@ fn a_missing_export_is_unlinkable_and_named() {
     let rt = runtime();
     let (_, lib) = instance(&rt, ADD);
     let user = rt.compile(USER.as_bytes()).unwrap();
-    let err = rt.instantiate(user, &linked(Imports::new().instance("lib", lib))).unwrap_err();
+    let err = rt
+        .instantiate(user, &linked(Imports::new().instance("lib", lib)))
+        .unwrap_err();
     assert_eq!(err.code(), ErrorCode::InstantiateError);
     assert!(err.message().contains("lib::memory"), "{err}");
 }
@@ -131,11 +137,15 @@ fn an_export_of_the_wrong_type_is_unlinkable() {
     let module = rt
         .compile(br#"(module (import "lib" "bump" (func (param i64))))"#)
         .unwrap();
-    let err = rt.instantiate(module, &linked(Imports::new().instance("lib", lib))).unwrap_err();
+    let err = rt
+        .instantiate(module, &linked(Imports::new().instance("lib", lib)))
+        .unwrap_err();
     assert_eq!(err.code(), ErrorCode::InstantiateError);
     assert!(err.message().contains("lib::bump"), "{err}");
     let module = rt.compile(br#"(module (import "lib" "bump" (memory 1)))"#).unwrap();
-    let err = rt.instantiate(module, &linked(Imports::new().instance("lib", lib))).unwrap_err();
+    let err = rt
+        .instantiate(module, &linked(Imports::new().instance("lib", lib)))
+        .unwrap_err();
     assert_eq!(err.code(), ErrorCode::InstantiateError);
 }
 
@@ -144,10 +154,14 @@ fn a_trapping_start_function_is_an_instantiate_error() {
     let rt = runtime();
     let (_, lib) = instance(&rt, LIB);
     let module = rt
-        .compile(br#"(module (import "lib" "memory" (memory 1))
-            (func $start (i32.store8 (i32.const 5) (i32.const 1)) unreachable) (start $start))"#)
+        .compile(
+            br#"(module (import "lib" "memory" (memory 1))
+            (func $start (i32.store8 (i32.const 5) (i32.const 1)) unreachable) (start $start))"#,
+        )
         .unwrap();
-    let err = rt.instantiate(module, &linked(Imports::new().instance("lib", lib))).unwrap_err();
+    let err = rt
+        .instantiate(module, &linked(Imports::new().instance("lib", lib)))
+        .unwrap_err();
     assert_eq!(err.code(), ErrorCode::InstantiateError);
     // As in wasm, what the start function did to shared memory before trapping stays.
     assert_eq!(rt.call(lib, "peek", &[Value::I32(5)]).unwrap(), [Value::I32(1)]);
@@ -184,9 +198,11 @@ fn a_linked_instance_can_also_import_host_functions() {
     let rt = runtime();
     let (_, lib) = instance(&rt, LIB);
     let module = rt
-        .compile(br#"(module (import "lib" "memory" (memory 1)) (import "host" "len" (func $len (result i32)))
+        .compile(
+            br#"(module (import "lib" "memory" (memory 1)) (import "host" "len" (func $len (result i32)))
             (export "memory" (memory 0))
-            (func (export "run") (result i32) (call $len)))"#)
+            (func (export "run") (result i32) (call $len)))"#,
+        )
         .unwrap();
     let len = HostFunc::new(|call: &mut HostCall, _, out| {
         out.push(Value::I32(call.memory_size()? as i32));
@@ -203,10 +219,14 @@ fn runtime_host_modules_serve_what_a_namespace_lacks() {
     rt.define_host_func("lib", "extra", HostFunc::wrap(|_: &mut HostCall| Ok(5i32)));
     let (_, lib) = instance(&rt, LIB);
     let module = rt
-        .compile(br#"(module (import "lib" "extra" (func $e (result i32))) (import "lib" "bump" (func $b (result i32)))
-            (func (export "both") (result i32) (i32.add (call $e) (call $b))))"#)
+        .compile(
+            br#"(module (import "lib" "extra" (func $e (result i32))) (import "lib" "bump" (func $b (result i32)))
+            (func (export "both") (result i32) (i32.add (call $e) (call $b))))"#,
+        )
         .unwrap();
-    let user = rt.instantiate(module, &linked(Imports::new().instance("lib", lib))).unwrap();
+    let user = rt
+        .instantiate(module, &linked(Imports::new().instance("lib", lib)))
+        .unwrap();
     assert_eq!(rt.call(user, "both", &[]).unwrap(), [Value::I32(13)]);
 }
 
@@ -235,15 +255,24 @@ fn a_global_that_is_missing_or_not_a_global_is_5003() {
     let (_, lib) = instance(&rt, LIB);
     assert_eq!(code(rt.get_global(lib, "nope")), ErrorCode::ExportNotFound);
     assert_eq!(code(rt.get_global(lib, "memory")), ErrorCode::ExportNotFound);
-    assert_eq!(code(rt.set_global(lib, "bump", Value::I32(1))), ErrorCode::ExportNotFound);
+    assert_eq!(
+        code(rt.set_global(lib, "bump", Value::I32(1))),
+        ErrorCode::ExportNotFound
+    );
 }
 
 #[test]
 fn a_value_that_does_not_fit_the_global_is_5007() {
     let rt = runtime();
     let (_, lib) = instance(&rt, LIB);
-    assert_eq!(code(rt.set_global(lib, "counter", Value::Number(0.5))), ErrorCode::TypeError);
-    assert_eq!(code(rt.set_global(lib, "counter", Value::F64(1.0))), ErrorCode::TypeError);
+    assert_eq!(
+        code(rt.set_global(lib, "counter", Value::Number(0.5))),
+        ErrorCode::TypeError
+    );
+    assert_eq!(
+        code(rt.set_global(lib, "counter", Value::F64(1.0))),
+        ErrorCode::TypeError
+    );
 }
 
 #[test]
@@ -261,7 +290,7 @@ fn exports_report_global_memory_and_table_types() {
             mutable: true
         })
     );
-    assert_eq!(find("big").global.unwrap().mutable, false);
+    assert!(!find("big").global.unwrap().mutable);
     let memory = find("memory").limits.unwrap();
     assert_eq!((memory.min, memory.max, memory.element), (1, Some(4), None));
     assert_eq!(
