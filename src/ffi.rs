@@ -50,8 +50,9 @@ pub use crate::wire::{tag, OUT_HEADER, SLOT};
 
 /// Version of this ABI. `ts/ffi_backend.ts` refuses a library whose version differs (a stale build). Version 2:
 /// handles, offsets and page counts as `f64`; WASI stdin bytes beside the instance options. Version 3: host
-/// imports (`hostImports`, the `sync` flag of the start functions, [`ext_wasm_call_resume`]).
-pub const ABI_VERSION: u32 = 3;
+/// imports (`hostImports`, the `sync` flag of the start functions, [`ext_wasm_call_resume`]). Version 4: linking
+/// (`exportImports`, `instanceImports`, indexed `hostImports`) and globals ([`ext_wasm_global`]).
+pub const ABI_VERSION: u32 = 4;
 
 // ---------------------------------------------------------------------------------------------------------------
 // The process-global runtime
@@ -571,6 +572,32 @@ pub unsafe extern "C" fn ext_wasm_call(
         run(frame, frame_len, |o| {
             let name = text(o, name, name_len, "export name")?;
             wire::call_frame(runtime(), instance, name, o.bytes, nargs).map(u64::from)
+        })
+    }
+}
+
+/// Read (`set = 0`: the value into slot 0, `a = 1`) or set (`set = 1`: from slot 0) exported global `name`
+/// ([`wire::global_get`], [`wire::global_set`]), with `frame` as the out record.
+///
+/// # Safety
+/// `(name, name_len)` and `(frame, frame_len)` (the out record) as the section above says.
+#[no_mangle]
+pub unsafe extern "C" fn ext_wasm_global(
+    instance: f64,
+    name: *const u8,
+    name_len: usize,
+    frame: *mut u8,
+    frame_len: usize,
+    set: u8,
+) -> i32 {
+    // SAFETY: forwarded contracts.
+    unsafe {
+        run(frame, frame_len, |o| {
+            let name = text(o, name, name_len, "global name")?;
+            match set {
+                0 => wire::global_get(runtime(), instance, name, o.bytes).map(u64::from),
+                _ => wire::global_set(runtime(), instance, name, o.bytes).map(|()| 0),
+            }
         })
     }
 }

@@ -228,10 +228,28 @@ pub struct WireInstanceOptions {
     pub max_memory_bytes: Option<u64>,
     /// `false` for code without epoch checks (see [`InstanceOptions::preemptible`]).
     pub preemptible: Option<bool>,
-    /// Imports the host answers outside the call, `[module, name]` pairs: pair `i` becomes
-    /// [`crate::HostFunc::suspending`]`(i)` (see [`call_start`]).
+    /// Imports the host answers outside the call, `[module, name]` pairs (pair `i` becomes
+    /// [`crate::HostFunc::suspending`]`(i)`, see [`call_start`]) or `[module, name, index]` triples (an index of
+    /// the host's choosing: instances linked into one store must number their host functions apart, since a
+    /// call on one may reach another's).
     #[serde(default)]
-    pub host_imports: Vec<(String, String)>,
+    pub host_imports: Vec<WireHostImport>,
+    /// Imports served by other instances' exports: `[module, name, instance, export]` (see [`crate::linking`]).
+    #[serde(default)]
+    pub export_imports: Vec<(String, String, f64, String)>,
+    /// Whole instances as import namespaces: `[module, instance]`.
+    #[serde(default)]
+    pub instance_imports: Vec<(String, f64)>,
+}
+
+/// One entry of [`WireInstanceOptions::host_imports`].
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum WireHostImport {
+    /// `[module, name]`: numbered by position.
+    Pair(String, String),
+    /// `[module, name, index]`.
+    Indexed(String, String, u32),
 }
 
 /// The WASI part of [`WireInstanceOptions`].
@@ -303,18 +321,35 @@ pub fn instance_options(json: &[u8], stdin: &[u8]) -> Result<InstanceOptions> {
         timeout,
         max_memory_bytes,
         preemptible: wire.preemptible,
-        imports: host_imports(wire.host_imports)?,
+        imports: imports(wire.host_imports, wire.export_imports, wire.instance_imports)?,
     })
 }
 
-fn host_imports(pairs: Vec<(String, String)>) -> Result<Imports> {
+fn imports(
+    host: Vec<WireHostImport>,
+    exports: Vec<(String, String, f64, String)>,
+    instances: Vec<(String, f64)>,
+) -> Result<Imports> {
     let mut imports = Imports::new();
-    for (i, (module, name)) in pairs.into_iter().enumerate() {
+    for (i, entry) in host.into_iter().enumerate() {
+        let (module, name, index) = match entry {
+            WireHostImport::Pair(module, name) => {
+                let index = u32::try_from(i).map_err(|_| Error::Type("too many `hostImports`".into()))?;
+                (module, name, index)
+            }
+            WireHostImport::Indexed(module, name, index) => (module, name, index),
+        };
         if imports.get(&module, &name).is_some() {
             return Err(Error::Type(format!("`hostImports` names {module}::{name} twice")));
         }
-        let index = u32::try_from(i).map_err(|_| Error::Type("too many `hostImports`".into()))?;
         imports.define(module, name, HostFunc::suspending(index));
+    }
+    for (module, name, instance, export) in exports {
+        let export = crate::ExportRef::new(instance_handle(instance)?, export);
+        imports.define_export(module, name, export);
+    }
+    for (module, instance) in instances {
+        imports.define_instance(module, instance_handle(instance)?);
     }
     Ok(imports)
 }
@@ -628,6 +663,20 @@ pub fn memory_size(rt: &Runtime, instance: f64) -> Result<(u64, u64)> {
 pub fn memory_grow(rt: &Runtime, instance: f64, pages: f64) -> Result<u64> {
     let id = instance_handle(instance)?;
     rt.memory_grow(id, None, memory_number(pages, "pages")?)
+}
+
+/// Read exported global `name` into slot 0 of `frame` (typed by the global: i64 exact); returns 1, the slot
+/// count. Missing → 5003; v128 or reference global → 5007.
+pub fn global_get(rt: &Runtime, instance: f64, name: &str, frame: &mut [u8]) -> Result<u32> {
+    let value = rt.get_global(instance_handle(instance)?, name)?;
+    value_frame::encode_values(frame, &[value])
+}
+
+/// Set exported global `name` to the value in slot 0 of `frame`, converted by the global's type. Missing →
+/// 5003; immutable or not fitting → 5007.
+pub fn global_set(rt: &Runtime, instance: f64, name: &str, frame: &[u8]) -> Result<()> {
+    let value = value_frame::decode_values(frame, 1)?;
+    rt.set_global(instance_handle(instance)?, name, value[0])
 }
 
 /// Live counts: `(modules, instances)`.

@@ -40,6 +40,16 @@ export interface ExportInfo {
   params?: ValType[];
   /** Result types, in order (functions only). */
   results?: ValType[];
+  /** A global's value type (globals only). */
+  type?: ValType;
+  /** Whether a global can be set (globals only). */
+  mutable?: boolean;
+  /** A memory's (pages) or table's (elements) minimum size. */
+  min?: number;
+  /** A memory's or table's maximum size; `null` when unbounded. */
+  max?: number | null;
+  /** A table's element type (`"funcref"`, `"externref"`). */
+  element?: string;
 }
 
 /** One import of a module: what it needs from its host; `params` and `results` for functions only. */
@@ -82,8 +92,12 @@ export interface InstanceOptionsWire {
   timeoutMs?: number;
   maxMemoryBytes?: number;
   preemptible?: boolean;
-  /** `[module, name]` of each JavaScript import, in the order of the instance's host-function table. */
-  hostImports?: [string, string][];
+  /** `[module, name, index]` of each JavaScript import: `index` in the store's host-function table. */
+  hostImports?: [string, string, number][];
+  /** `[module, name, instance, export]`: imports linked to another instance's export. */
+  exportImports?: [string, string, number, string][];
+  /** `[module, instance]`: whole instances as import modules. */
+  instanceImports?: [string, number][];
 }
 
 /** Runtime configuration (`WireRuntimeConfig` in `src/wire.rs`); every field optional. */
@@ -170,6 +184,11 @@ export interface Backend {
   func(instance: number, name: string): number;
   /** {@link Backend.callSync} of the function resolved to `index`: no name crosses. */
   callFunc(instance: number, index: number, frame: Frame, nargs: number): number;
+  /**
+   * Read exported global `name` into slot 0 of `frame` (`set = false`; returns 1), or set it from slot 0
+   * (`set = true`; returns 0).
+   */
+  global(instance: number, name: string, frame: Frame, set: boolean): number;
   runCommandSync(instance: number): number;
   /** Exit status recorded by `proc_exit` or `runCommand`; `null` when none. */
   exitCode(instance: number): number | null;

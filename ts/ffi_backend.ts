@@ -26,7 +26,7 @@ import { ErrorCode, WasmError, withPrefix } from "./errors.ts";
 import { type Frame, headerU64, newFrame } from "./frame.ts";
 
 /** The ABI version this module speaks (`ABI_VERSION` in `src/ffi.rs`). */
-export const ABI_VERSION = 3;
+export const ABI_VERSION = 4;
 
 /** The out record of a synchronous call: the backend's own record, passed by pointer. */
 const OUT = ["pointer", "usize"] as const;
@@ -52,6 +52,7 @@ const SYMBOLS = {
   call_finish: { name: "ext_wasm_call_finish", parameters: ["f64", "buffer", "usize"], result: "i32", nonblocking: true },
   ext_wasm_func: { parameters: ["f64", "pointer", "usize", ...OUT], result: "i32" },
   ext_wasm_call_func: { parameters: ["f64", "u32", "pointer", "usize", "u32"], result: "i32" },
+  ext_wasm_global: { parameters: ["f64", "pointer", "usize", "pointer", "usize", "u8"], result: "i32" },
   ext_wasm_run_command: { parameters: ["f64", ...OUT], result: "i32" },
   ext_wasm_exit_code: { parameters: ["f64", ...OUT], result: "i32" },
   ext_wasm_output: { parameters: ["f64", "u32", ...OUT], result: "i32" },
@@ -251,6 +252,12 @@ export function createFfiBackend(): Backend {
     func(instance: number, name: string): number {
       const n = names.get(name);
       return check(s.ext_wasm_func(instance, n.ptr, n.size, R, RL));
+    },
+    global(instance: number, name: string, f: Frame, set: boolean): number {
+      const n = names.get(name);
+      const status = s.ext_wasm_global(instance, n.ptr, n.size, f.ptr ??= Deno.UnsafePointer.of(f.bytes), f.size, set ? 1 : 0);
+      if (status !== 0) throw failure(s, status, f.view);
+      return f.u32[0];
     },
     callFunc(instance: number, index: number, f: Frame, nargs: number): number {
       const status = s.ext_wasm_call_func(instance, index, f.ptr ??= Deno.UnsafePointer.of(f.bytes), f.size, nargs);

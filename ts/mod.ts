@@ -40,6 +40,7 @@ import { createOpsBackend, type WasmOps } from "./ops_backend.ts";
 export { ErrorCode, type ErrorCodeNumber, type ErrorName, errorName, WasmError } from "./errors.ts";
 export { Typed } from "./backend.ts";
 export type { ExportInfo, ExportKind, ImportInfo, ValType, WasmArg, WasmResult } from "./backend.ts";
+import type { ExportKind } from "./backend.ts";
 
 /** An export resolved by {@link Instance.func}: call it like `callSync`, without the name. */
 export type WasmFunction = (...args: WasmArg[]) => WasmResult[];
@@ -90,11 +91,22 @@ export interface InstanceOptions {
    */
   preemptible?: boolean;
   /**
-   * Host functions the module imports, by module and field name: `{ env: { abort(msg, file, line, col) {...} } }`.
-   * Arguments arrive converted by the import's signature (i64 → bigint, others → number); the return value is
-   * converted by its result types (nothing, one value, or an array for several). A function may return a
-   * Promise on the `call` path: the guest waits, the JavaScript thread does not. See {@link HostFunction}.
-   * Imports the module does not have are ignored; one it has but nobody provides fails instantiate (5001).
+   * What the module imports, by module and field name: `{ env: { abort(msg, file, line, col) {...} } }`.
+   *
+   * - A function is a host function: arguments arrive converted by the import's signature (i64 → bigint, others
+   *   → number); the return value is converted by its result types (nothing, one value, or an array for
+   *   several). It may return a Promise on the `call` path: the guest waits, the JavaScript thread does not. See
+   *   {@link HostFunction}.
+   * - `other.export("name")` ({@link ExportRef}) links another instance's function, memory, table or global:
+   *   the object is shared, not copied (a write through one instance is seen by the other).
+   * - A whole {@link Instance} as a module (`{ lib: other }`) links every import of that module to the
+   *   instance's export of the same name.
+   *
+   * An instance linked to others lives in their store: they must all share one (5001 otherwise), it shares their
+   * limits and WASI context (so `fuel`, `callFuel`, `timeoutMs`, `maxMemoryBytes` and `preemptible` are refused,
+   * 5001), and calls on any of them take turns. Dropping an exporter keeps what it exports alive for the
+   * instances linked to it; its own handle is 5005 from then on. Imports the module does not have are ignored;
+   * one it has but nobody provides fails instantiate (5001).
    */
   imports?: Imports;
 }
@@ -109,8 +121,38 @@ export interface InstanceOptions {
 // deno-lint-ignore no-explicit-any
 export type HostFunction = (...args: any[]) => unknown;
 
-/** Host functions by import module name, then field name. */
-export type Imports = Record<string, Record<string, HostFunction>>;
+/** Imports by module name, then field name; or a whole instance as a module. */
+export type Imports = Record<string, Instance | Record<string, HostFunction | ExportRef>>;
+
+/**
+ * An export of a live instance, from {@link Instance.export}: a value for another instance's `imports`
+ * (linking shares the object).
+ */
+export class ExportRef {
+  /** The exporting instance. */
+  readonly instance: Instance;
+  /** The export's name. */
+  readonly name: string;
+  /** What it exports. */
+  readonly kind: ExportKind;
+  /** Internal: export references come from {@link Instance.export}. */
+  constructor(instance: Instance, name: string, kind: ExportKind) {
+    this.instance = instance;
+    this.name = name;
+    this.kind = kind;
+  }
+}
+
+/**
+ * The JavaScript functions of one store's instances, numbered apart: a call on one instance of a store may reach
+ * another's host function (through a linked function or table), and the core names it by this number.
+ */
+class HostTable {
+  readonly fns: HostFunction[] = [];
+}
+
+/** Each instance's {@link HostTable}; absent until the instance (or its store) has host functions or links. */
+const hostTables = new WeakMap<Instance, HostTable>();
 
 const WASI_KEYS = [
   "preopens",
@@ -336,31 +378,68 @@ function what(v: unknown): string {
   return typeof v === "object" ? "an object" : `a ${typeof v}`;
 }
 
-/** The `imports` option as the wire's `[module, name]` pairs and the functions in the same order. */
-function hostImports(imports: unknown): [[string, string][], HostFunction[]] {
-  const pairs: [string, string][] = [];
-  const fns: HostFunction[] = [];
-  if (imports === undefined) return [pairs, fns];
+/** The `imports` option in the wire's shape, and the host-function table it adds its functions to. */
+interface WireImports {
+  host: [string, string, number][];
+  exports: [string, string, number, string][];
+  instances: [string, number][];
+  table: HostTable | null;
+  /** The table's length before this instance's functions (to take them back if instantiate fails). */
+  base: number;
+}
+
+function wireImports(imports: unknown): WireImports {
+  const out: WireImports = { host: [], exports: [], instances: [], table: null, base: 0 };
+  if (imports === undefined) return out;
   if (imports === null || typeof imports !== "object" || Array.isArray(imports)) {
     typeError(`\`imports\` must be an object of modules, got ${what(imports)}`);
   }
+  const fns: [string, string, HostFunction][] = [];
+  const linked: Instance[] = [];
   for (const [module, fields] of Object.entries(imports as Record<string, unknown>)) {
+    if (fields instanceof Instance) {
+      out.instances.push([module, fields.id]);
+      linked.push(fields);
+      continue;
+    }
     if (fields === null || typeof fields !== "object" || Array.isArray(fields)) {
-      throw wasmError(ErrorCode.InstantiateError, `imports.${module} must be an object of functions, got ${what(fields)}`);
+      throw wasmError(
+        ErrorCode.InstantiateError,
+        `imports.${module} must be an object of functions and exports, or an Instance, got ${what(fields)}`,
+      );
     }
     for (const [name, value] of Object.entries(fields as Record<string, unknown>)) {
-      if (typeof value !== "function") {
-        throw wasmError(ErrorCode.InstantiateError, `import ${module}::${name}: expected a function, got ${what(value)}`);
+      if (value instanceof ExportRef) {
+        out.exports.push([module, name, value.instance.id, value.name]);
+        linked.push(value.instance);
+      } else if (typeof value === "function") {
+        fns.push([module, name, value as HostFunction]);
+      } else {
+        throw wasmError(
+          ErrorCode.InstantiateError,
+          `import ${module}::${name}: expected a function or an export (instance.export(name)), got ${what(value)}`,
+        );
       }
-      pairs.push([module, name]);
-      fns.push(value as HostFunction);
     }
   }
-  return [pairs, fns];
+  if (fns.length === 0 && linked.length === 0) return out;
+  // Linked instances share their store's table (the core refuses instances of different stores).
+  let table = linked.length > 0 ? hostTables.get(linked[0]) : undefined;
+  if (table === undefined) {
+    table = new HostTable();
+    for (const i of linked) hostTables.set(i, table);
+  }
+  out.table = table;
+  out.base = table.fns.length;
+  for (const [module, name, fn] of fns) {
+    out.host.push([module, name, table.fns.length]);
+    table.fns.push(fn);
+  }
+  return out;
 }
 
 /** Normalize the documented options into the wire shape both backends send to the core, plus stdin bytes. */
-function toWire(options: InstanceOptions | undefined): [InstanceOptionsWire, Uint8Array, HostFunction[]] {
+function toWire(options: InstanceOptions | undefined): [InstanceOptionsWire, Uint8Array, WireImports] {
   const o = options ?? {};
   if (typeof o !== "object" || o === null) typeError("instance options must be an object");
   for (const key of Object.keys(o)) {
@@ -394,17 +473,30 @@ function toWire(options: InstanceOptions | undefined): [InstanceOptionsWire, Uin
   if (o.timeoutMs !== undefined) wire.timeoutMs = o.timeoutMs;
   if (o.maxMemoryBytes !== undefined) wire.maxMemoryBytes = o.maxMemoryBytes;
   if (o.preemptible !== undefined) wire.preemptible = o.preemptible;
-  const [pairs, fns] = hostImports(o.imports);
-  if (pairs.length > 0) wire.hostImports = pairs;
-  return [wire, stdin, fns];
+  const imports = wireImports(o.imports);
+  if (imports.host.length > 0) wire.hostImports = imports.host;
+  if (imports.exports.length > 0) wire.exportImports = imports.exports;
+  if (imports.instances.length > 0) wire.instanceImports = imports.instances;
+  return [wire, stdin, imports];
 }
 
-/** Create an instance of a compiled module. Each instance has its own memory, WASI state and limits. */
+/**
+ * Create an instance of a compiled module. Each instance has its own memory, WASI state and limits, unless its
+ * `imports` link it to other instances (see {@link InstanceOptions.imports}).
+ */
 export async function instantiate(moduleId: ModuleId, options?: InstanceOptions): Promise<Instance> {
   const backend = await load();
-  const [wire, stdin, fns] = toWire(options);
-  const id = backend.instantiate(handle(moduleId, ErrorCode.InvalidModuleHandle), toJson(wire), stdin);
-  return new Instance(id, moduleId, fns.length > 0 ? fns : null);
+  const [wire, stdin, imports] = toWire(options);
+  let id: number;
+  try {
+    id = backend.instantiate(handle(moduleId, ErrorCode.InvalidModuleHandle), toJson(wire), stdin);
+  } catch (e) {
+    if (imports.table !== null) imports.table.fns.length = imports.base;
+    throw e;
+  }
+  const instance = new Instance(id, moduleId);
+  if (imports.table !== null) hostTables.set(instance, imports.table);
+  return instance;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -553,17 +645,20 @@ export class Instance {
   /** The instance's linear memory (its first exported memory). */
   readonly memory: Memory;
 
-  /** The JavaScript imports, in the order the core numbers them; `null` without any. */
-  readonly #host: HostFunction[] | null;
-  /** How many of this instance's host functions are running their synchronous part (on this stack). */
+  /** How many host functions of this instance's calls are running their synchronous part (on this stack). */
   #inHost = 0;
 
   /** Internal: instances come from {@link instantiate}. */
-  constructor(id: number, moduleId: ModuleId, host: HostFunction[] | null = null) {
+  constructor(id: number, moduleId: ModuleId) {
     this.id = id;
     this.moduleId = moduleId;
     this.memory = new Memory(id);
-    this.#host = host;
+  }
+
+  /** Whether calls go through the host-call protocol: the instance's store has JavaScript host functions. */
+  #hosted(): boolean {
+    const table = hostTables.get(this);
+    return table !== undefined && table.fns.length > 0;
   }
 
   /** Settles when every `call` started so far has ended; `null` when none is running off the JavaScript thread. */
@@ -665,7 +760,7 @@ export class Instance {
 
   /** Run the host function the guest waits in (its index and arguments are in the frame) and answer it. */
   #serve(f: Frame, sync: boolean): number | Promise<number> {
-    const fn = this.#host?.[f.u32[4]];
+    const fn = hostTables.get(this)?.fns[f.u32[4]];
     if (fn === undefined) return this.#answer(f, -ErrorCode.CallError, "no host function with that index", null);
     const args = decodeFrame(f, f.u32[5]);
     let value: unknown;
@@ -716,7 +811,7 @@ export class Instance {
   callSync(name: string, ...args: WasmArg[]): WasmResult[] {
     checkName(name);
     const backend = loaded();
-    if (this.#host !== null) return this.#callSyncHosted(name, args);
+    if (this.#hosted()) return this.#callSyncHosted(name, args);
     if (name === "_start" && args.length === 0) {
       backend.runCommandSync(this.id);
       return [];
@@ -760,7 +855,7 @@ export class Instance {
     const backend = loaded();
     const id = this.id;
     const index = backend.func(id, name);
-    if (this.#host !== null) return (...args: WasmArg[]): WasmResult[] => this.callSync(name, ...args);
+    if (this.#hosted()) return (...args: WasmArg[]): WasmResult[] => this.callSync(name, ...args);
     return (...args: WasmArg[]): WasmResult[] => {
       const f = args.length <= SLOTS / 2 ? syncFrame : newFrame(Math.max(SLOTS, slotsFor(args)));
       encodeFrame(f, args);
@@ -768,7 +863,45 @@ export class Instance {
     };
   }
 
-  /** The instance's exports: `{ name, kind, params?, results? }`. */
+  /**
+   * Export `name` as a value for another instance's `imports` (a function, memory, table or global; linking
+   * shares it). Missing → 5003; dropped instance → 5005.
+   *
+   * ```ts
+   * const lib = await instantiate(libId);
+   * const app = await instantiate(appId, { imports: { env: { memory: lib.export("memory") } } });
+   * ```
+   */
+  export(name: string): ExportRef {
+    checkName(name);
+    const exports = JSON.parse(loaded().instanceExports(this.id)) as ExportInfo[];
+    const found = exports.find((e) => e.name === name);
+    if (found === undefined) throw wasmError(ErrorCode.ExportNotFound, `no export named \`${name}\``);
+    return new ExportRef(this, name, found.kind);
+  }
+
+  /** The value of exported global `name` (i64 → bigint, others → number). Missing → 5003. */
+  getGlobal(name: string): WasmResult {
+    checkName(name);
+    loaded().global(this.id, name, syncFrame, false);
+    return decodeFrame(syncFrame, 1)[0];
+  }
+
+  /**
+   * Set exported global `name`; the value is converted by the global's type, as call arguments are (use
+   * {@link types} to force one). Immutable global or a value that does not fit → 5007; missing → 5003. Instances
+   * linked to the global see the new value.
+   */
+  setGlobal(name: string, value: WasmArg): void {
+    checkName(name);
+    encodeFrame(syncFrame, [value]);
+    loaded().global(this.id, name, syncFrame, true);
+  }
+
+  /**
+   * The instance's exports: `{ name, kind, params?, results? }` for functions, `{ type, mutable }` for globals,
+   * `{ min, max }` (pages / elements; `max` null when unbounded) for memories and tables, `element` for tables.
+   */
   getExports(): Promise<ExportInfo[]> {
     try {
       return Promise.resolve(JSON.parse(loaded().instanceExports(this.id)));

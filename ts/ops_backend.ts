@@ -52,6 +52,8 @@ export interface WasmOps {
   op_wasm_func(instance: number, name: string): number;
   /** `#[op2(fast)] fn(state, instance: f64, index: u32, #[buffer] frame: &mut [u8], nargs: u32)` */
   op_wasm_call_func(instance: number, index: number, frame: Uint8Array, nargs: number): number;
+  /** `#[op2(fast)] fn(state, instance: f64, #[string] name: &str, #[buffer] frame: &mut [u8], set: bool)` */
+  op_wasm_global(instance: number, name: string, frame: Uint8Array, set: boolean): number;
   /** `#[op2(fast)] fn(state, instance: f64) -> Result<i32, WasmOpError>` */
   op_wasm_run_command_sync(instance: number): number;
   /** `#[op2] fn(state, instance: f64) -> Result<Option<i32>, WasmOpError>` */
@@ -124,6 +126,8 @@ export function createOpsBackend(ops: WasmOps): Backend {
     callFinish: (f: Frame) => later(() => ops.op_wasm_call_finish(headerU64(f.view, 0), f.bytes)),
     callResume: (f: Frame, nresults: number, message: string) =>
       sync(() => ops.op_wasm_call_resume(headerU64(f.view, 0), f.bytes, nresults, message)),
+    global: (instance: number, name: string, f: Frame, set: boolean) =>
+      sync(() => ops.op_wasm_global(instance, name, f.bytes, set)),
     runCommandSync: (instance: number) => sync(() => ops.op_wasm_run_command_sync(instance)),
     exitCode: (instance: number) => sync(() => ops.op_wasm_exit_code(instance) ?? null),
     output: (instance: number, stream: Stream) => sync(() => ops.op_wasm_output(instance, stream)),

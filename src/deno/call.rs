@@ -122,3 +122,20 @@ pub fn op_wasm_run_command_start(
         sync,
     )?))
 }
+
+/// `getGlobal(name)` (`set = false`: the value into slot 0, returns 1) and `setGlobal(name, value)` (`set = true`:
+/// the value from slot 0, returns 0).
+#[op2(fast)]
+pub fn op_wasm_global(
+    state: &mut OpState,
+    instance: f64,
+    #[string] name: &str,
+    #[buffer] frame: &mut [u8],
+    set: bool,
+) -> Result<u32, WasmOpError> {
+    let runtime = &wasm_state(state).runtime;
+    Ok(match set {
+        false => wire::global_get(runtime, instance, name, frame)?,
+        true => wire::global_set(runtime, instance, name, frame).map(|()| 0)?,
+    })
+}

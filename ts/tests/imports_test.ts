@@ -142,7 +142,7 @@ Deno.test("missing, mistyped and unusable imports are 5001 naming the import", a
   await rejects(
     () => wasm.instantiate(id, { imports: { env: { abort: 42 as never }, host: { log: () => {} } } }),
     5001,
-    "import env::abort: expected a function, got a number",
+    "import env::abort: expected a function or an export (instance.export(name)), got a number",
   );
   await rejects(() => wasm.instantiate(id, { imports: { env: "x" as never } }), 5001, "imports.env");
   const mem = await wat(`(module (import "env" "memory" (memory 1)))`);

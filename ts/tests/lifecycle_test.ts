@@ -70,7 +70,7 @@ Deno.test("identical bytes compile once: a second compile is a dedup hit and muc
   assert(dt < 250, `the second compile took ${dt.toFixed(1)} ms`);
 });
 
-Deno.test("getExports and moduleExports list kinds and signatures as the docs spell them", async () => {
+Deno.test("getExports and moduleExports list kinds, signatures, global types and limits as the docs spell them", async () => {
   const id = await wat(`(module
     (func (export "add") (param i32 i32) (result i32) local.get 0 local.get 1 i32.add)
     (func (export "mix") (param i64 f32) (result f64 i32) f64.const 0 i32.const 0)
@@ -80,9 +80,9 @@ Deno.test("getExports and moduleExports list kinds and signatures as the docs sp
   const expected: wasm.ExportInfo[] = [
     { name: "add", kind: "func", params: ["i32", "i32"], results: ["i32"] },
     { name: "mix", kind: "func", params: ["i64", "f32"], results: ["f64", "i32"] },
-    { name: "mem", kind: "memory" },
-    { name: "tbl", kind: "table" },
-    { name: "g", kind: "global" },
+    { name: "mem", kind: "memory", min: 1, max: null },
+    { name: "tbl", kind: "table", min: 2, max: null, element: "funcref" },
+    { name: "g", kind: "global", type: "i64", mutable: true },
   ];
   assertEquals(await wasm.moduleExports(id), expected);
   const inst = await wasm.instantiate(id);

@@ -26,6 +26,7 @@ const SYMBOLS = {
   call_finish: { name: "ext_wasm_call_finish", parameters: ["f64", "buffer", "usize"], result: "i32", nonblocking: true },
   ext_wasm_func: { parameters: ["f64", "buffer", "usize", ...OUT], result: "i32" },
   ext_wasm_call_func: { parameters: ["f64", "u32", "buffer", "usize", "u32"], result: "i32" },
+  ext_wasm_global: { parameters: ["f64", "buffer", "usize", "buffer", "usize", "u8"], result: "i32" },
   ext_wasm_run_command: { parameters: ["f64", ...OUT], result: "i32" },
   ext_wasm_exit_code: { parameters: ["f64", ...OUT], result: "i32" },
   ext_wasm_output: { parameters: ["f64", "u32", ...OUT], result: "i32" },
@@ -109,6 +110,10 @@ export function createStandInOps(path = libraryCandidates().find(exists)!): Wasm
     op_wasm_call_sync(i, name, frame, nargs) {
       const n = enc.encode(name);
       return check(s.ext_wasm_call(i, n, L(n), frame, L(frame), nargs), frame);
+    },
+    op_wasm_global(i, name, frame, set) {
+      const n = enc.encode(name);
+      return check(s.ext_wasm_global(i, n, L(n), frame, L(frame), set ? 1 : 0), frame);
     },
     op_wasm_call_start(i, name, frame, nargs, sync) {
       const n = enc.encode(name);
