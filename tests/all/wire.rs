@@ -57,7 +57,7 @@ fn malformed_json_unknown_keys_and_wrong_types_are_5007() {
     assert_eq!(
         message(wire::instance_options(br#"{"fuell":1}"#, b"")),
         "[5007] type error: invalid instance options: unknown field `fuell`, expected one of `wasi`, `fuel`, \
-         `callFuel`, `timeoutMs`, `maxMemoryBytes`, `preemptible`, `hostImports` at line 1 column 8"
+         `callFuel`, `timeoutMs`, `maxMemoryBytes`, `preemptible`, `hostImports`, `exportImports`, `instanceImports` at line 1 column 8"
     );
     assert_eq!(
         code(wire::runtime_config(br#"{"noCache":"yes"}"#)),
@@ -365,5 +365,43 @@ fn module_imports_list_what_a_plugin_needs() {
     assert_eq!(
         message(wire::module_imports(&rt, -2.0)),
         "[5004] invalid module handle: -2 is not a module handle"
+    );
+}
+
+#[test]
+fn export_and_instance_imports_link_by_handle() {
+    let rt = runtime();
+    let lib = inst(&rt, r#"(module (memory (export "memory") 1) (func (export "seven") (result i32) i32.const 7))"#);
+    let user = module(
+        &rt,
+        r#"(module (import "env" "seven" (func $s (result i32))) (import "lib" "memory" (memory 1))
+            (func (export "run") (result i32) (call $s)))"#,
+    );
+    let options = format!(r#"{{"exportImports":[["env","seven",{lib},"seven"]],"instanceImports":[["lib",{lib}]]}}"#);
+    let linked = wire::instantiate(&rt, user, options.as_bytes(), b"").unwrap() as f64;
+    let mut f = frame(1);
+    assert_eq!(wire::call_frame(&rt, linked, "run", &mut f, 0).unwrap(), 1);
+    assert_eq!(slot(&f, 0), (tag::I32, 7));
+    let stale = br#"{"instanceImports":[["lib",99]]}"#;
+    assert_eq!(
+        message(wire::instantiate(&rt, user, stale, b"")),
+        "[5005] invalid instance handle: no instance with handle 99"
+    );
+}
+
+#[test]
+fn globals_cross_in_slot_zero_typed_by_the_global() {
+    let rt = runtime();
+    let i = inst(&rt, r#"(module (global (export "g") (mut i64) (i64.const 5)))"#);
+    let mut f = frame(1);
+    assert_eq!(wire::global_get(&rt, i, "g", &mut f).unwrap(), 1);
+    assert_eq!(slot(&f, 0), (tag::I64, 5));
+    put(&mut f, 0, tag::NUMBER, 9f64.to_bits());
+    wire::global_set(&rt, i, "g", &f).unwrap();
+    wire::global_get(&rt, i, "g", &mut f).unwrap();
+    assert_eq!(slot(&f, 0), (tag::I64, 9));
+    assert_eq!(
+        message(wire::global_get(&rt, i, "h", &mut f)),
+        "[5003] export not found: no export named `h`"
     );
 }
