@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The TypeScript suite (ts/) on real Deno through the Deno.dlopen backend:
 #   1. build the cdylib (`cargo build --release --lib`, a no-op when up to date; skipped when $EXT_WASM_LIB is set),
+#   1b. write the spec-suite scripts for ts/tests/spec_test.ts if missing (`cargo test --release --test spec`),
 #   2. install Deno from the npm registry into .deno/ (scripts/install-deno.sh),
 #   3. type-check and run `deno test -A ts/` twice: on the Deno.dlopen backend (stock Deno), then on the ops
 #      backend (what Forge runs), over stand-in ops that call the same library (ts/tests/preload_ops.ts).
@@ -12,6 +13,13 @@ repo="$PWD"
 if [ -z "${EXT_WASM_LIB:-}" ]; then
   echo "test-ts: cargo build --release --lib" >&2
   cargo build --release --lib
+fi
+
+# The spec scripts the TypeScript spec runner (ts/tests/spec_test.ts) runs, converted by the Rust runner.
+export EXT_WASM_SPEC_JSON="${EXT_WASM_SPEC_JSON:-$repo/target/spec-json}"
+if ! ls "$EXT_WASM_SPEC_JSON"/*.json >/dev/null 2>&1; then
+  echo "test-ts: writing the spec scripts (cargo test --release --test spec)" >&2
+  cargo test --release --test spec >/dev/null
 fi
 
 deno="$(bash scripts/install-deno.sh)"

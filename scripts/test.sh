@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Every test, from a fresh clone, with nothing installed globally (after `cargo fmt --check` and clippy):
-#   1. the Rust suites (unit, integration incl. the CLI binary, doc tests)   cargo test --release
+#   1. the Rust suites (unit, integration incl. the CLI binary, doc tests,   cargo test --release
+#      the spec testsuite, which also writes its scripts for the TS runner)
 #   2. the criterion benches, compiled but not run                           cargo bench --no-run
 #   3. the TypeScript suite on real Deno 2.x from the npm registry, on both  scripts/test-ts.sh
 #      backends (Deno.dlopen, and deno_core ops over stand-ins)
@@ -19,8 +20,8 @@ cargo fmt --check
 step "cargo clippy --all-targets -D warnings (release profile: the one profile everything shares)"
 cargo clippy --release --all-targets -- -D warnings
 
-step "cargo test --release"
-cargo test --release
+step "cargo test --release (the spec suite also writes its scripts to target/spec-json for the TypeScript runner)"
+EXT_WASM_SPEC_JSON="$PWD/target/spec-json" cargo test --release
 
 step "cargo bench --no-run"
 cargo bench --no-run

@@ -211,6 +211,11 @@ impl Imports {
             .map(|(_, _, f)| f)
     }
 
+    /// The instance given as import module `module`, if one is.
+    pub fn namespace(&self, module: &str) -> Option<InstanceId> {
+        self.instances.iter().find(|(m, _)| m == module).map(|(_, i)| *i)
+    }
+
     /// What is given for `module::name`: a function or export by name first, then a namespace instance.
     pub(crate) fn lookup(&self, module: &str, name: &str) -> Option<Provided<'_>> {
         if let Some(f) = self.get(module, name) {

@@ -265,6 +265,31 @@ fn a_plugin_with_unprovided_imports_is_5001_naming_them_unless_they_may_trap() {
 }
 
 #[test]
+fn preload_shares_memories_and_globals() {
+    let cache = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let lib = dir.path().join("lib.wat");
+    std::fs::write(
+        &lib,
+        r#"(module (memory (export "memory") 1) (data (i32.const 0) "\2a") (global (export "g") i32 (i32.const 8)))"#,
+    )
+    .unwrap();
+    let main = dir.path().join("main.wat");
+    std::fs::write(
+        &main,
+        r#"(module (import "lib" "memory" (memory 1)) (import "lib" "g" (global $g i32))
+             (func (export "sum") (result i32) (i32.add (i32.load8_u (i32.const 0)) (global.get $g))))"#,
+    )
+    .unwrap();
+    let lib = format!("lib={}", lib.to_string_lossy());
+    let o = ext_wasm(
+        cache.path(),
+        &["run", &main.to_string_lossy(), "--preload", &lib, "--invoke", "sum"],
+    );
+    assert_eq!((stdout(&o).as_str(), stderr(&o).as_str()), ("50\n", ""));
+}
+
+#[test]
 fn preload_links_another_modules_functions_by_name() {
     let cache = tempfile::tempdir().unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -297,7 +322,8 @@ fn preload_links_another_modules_functions_by_name() {
     );
     assert_eq!(
         stderr(&o),
-        "error[5001]: incompatible import math::add (func (i64) -> (i64)): the function given has type (func (i32, i32) -> (i32))\n"
+        "error[5001]: incompatible import type for `math::add`: types incompatible: expected type \
+         `(func (param i64) (result i64))`, found type `(func (param i32 i32) (result i32))`\n"
     );
     let o = ext_wasm(cache.path(), &["run", &plugin, "--preload", "math"]);
     assert_eq!(stderr(&o), "error[5001]: --preload expects NAME=MODULE, got `math`\n");

@@ -371,7 +371,10 @@ fn module_imports_list_what_a_plugin_needs() {
 #[test]
 fn export_and_instance_imports_link_by_handle() {
     let rt = runtime();
-    let lib = inst(&rt, r#"(module (memory (export "memory") 1) (func (export "seven") (result i32) i32.const 7))"#);
+    let lib = inst(
+        &rt,
+        r#"(module (memory (export "memory") 1) (func (export "seven") (result i32) i32.const 7))"#,
+    );
     let user = module(
         &rt,
         r#"(module (import "env" "seven" (func $s (result i32))) (import "lib" "memory" (memory 1))

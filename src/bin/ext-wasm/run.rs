@@ -39,8 +39,9 @@ pub struct RunArgs {
     /// Cap on linear memory, in bytes.
     #[arg(long, value_name = "BYTES")]
     max_memory: Option<usize>,
-    /// Instantiate MODULE first and offer its function exports as imports from NAME (as `wasmtime run
-    /// --preload`). Repeatable; a later preload may import from earlier ones.
+    /// Instantiate MODULE first and link its exports (functions, memories, tables, globals: shared, not
+    /// copied) as imports from NAME (as `wasmtime run --preload`). Repeatable; a later preload may import from
+    /// earlier ones. All of them share one store: the limits and WASI options apply to it.
     #[arg(long = "preload", value_name = "NAME=MODULE")]
     preloads: Vec<String>,
     /// Function imports nothing provides trap when called instead of failing instantiation (as wasmtime's
@@ -101,8 +102,12 @@ pub fn run(a: RunArgs, cache: &CacheArgs) -> Result<ExitCode, Error> {
         preemptible: None,
         imports: Imports::new(),
     };
+    let mut wasi_given = false;
     for spec in &a.preloads {
-        preload(&runtime, spec, &mut options)?;
+        preload(&runtime, spec, &mut options, &mut wasi_given)?;
+    }
+    if !a.preloads.is_empty() {
+        options = joiner(&runtime, report.id, options, &mut wasi_given)?;
     }
     if a.trap_unknown_imports {
         trap_unknown(&runtime, report.id, &mut options.imports)?;
@@ -136,35 +141,58 @@ pub fn run(a: RunArgs, cache: &CacheArgs) -> Result<ExitCode, Error> {
     Ok(ExitCode::from(code.clamp(0, 255) as u8))
 }
 
-/// `--preload NAME=MODULE`: instantiate MODULE (with the WASI options and the imports so far) and add its
-/// function exports to `options.imports` under NAME, typed, so a signature mismatch is 5001. Memories,
-/// tables and globals cannot be shared between instances yet: importing one stays a 5001.
-fn preload(runtime: &Runtime, spec: &str, options: &mut InstanceOptions) -> Result<(), Error> {
+/// `--preload NAME=MODULE`: instantiate MODULE (the first with the run's limits and WASI options, the others
+/// linked into its store) and offer the instance as import module NAME to the ones after it.
+fn preload(runtime: &Runtime, spec: &str, options: &mut InstanceOptions, wasi_given: &mut bool) -> Result<(), Error> {
     let (name, path) = spec
         .split_once('=')
         .filter(|(n, p)| !n.is_empty() && !p.is_empty())
         .ok_or_else(|| Error::Instantiate(format!("--preload expects NAME=MODULE, got `{spec}`")))?;
     let module = runtime.compile_file(path)?;
-    let instance = runtime.instantiate(module, options)?;
-    for export in runtime.module_exports(module)? {
-        if export.kind != ExportKind::Func {
-            continue;
+    let first = options.imports.is_empty();
+    let own = match first {
+        true => {
+            *wasi_given = needs_wasi(runtime, module)?;
+            options.clone()
         }
-        let (rt, field) = (runtime.clone(), export.name.clone());
-        let forward = HostFunc::new(move |_, args, out| {
-            out.extend(rt.call(instance, &field, args)?);
-            Ok(())
-        });
-        let func = forward.typed(&export.params, &export.results);
-        options.imports.define(name.to_string(), export.name, func);
-    }
+        false => joiner(runtime, module, options.clone(), wasi_given)?,
+    };
+    let instance = runtime.instantiate(module, &own)?;
+    options.imports.define_instance(name.to_string(), instance);
     Ok(())
+}
+
+/// The options of an instance joining the preloads' store: their imports only, plus the WASI options if
+/// no instance of the store took them yet (a store has one WASI context; limits are the store's).
+fn joiner(
+    runtime: &Runtime,
+    module: ModuleId,
+    options: InstanceOptions,
+    wasi_given: &mut bool,
+) -> Result<InstanceOptions, Error> {
+    let takes_wasi = !*wasi_given && needs_wasi(runtime, module)?;
+    *wasi_given |= takes_wasi;
+    Ok(InstanceOptions {
+        wasi: options.wasi.filter(|_| takes_wasi),
+        imports: options.imports,
+        ..InstanceOptions::default()
+    })
+}
+
+fn needs_wasi(runtime: &Runtime, module: ModuleId) -> Result<bool, Error> {
+    let imports = runtime.module_imports(module)?;
+    Ok(imports.iter().any(|i| i.module == "wasi_snapshot_preview1"))
 }
 
 /// `--trap-unknown-imports`: a trapping function for every function import not provided otherwise.
 fn trap_unknown(runtime: &Runtime, module: ModuleId, imports: &mut Imports) -> Result<(), Error> {
     for import in runtime.module_imports(module)? {
-        let provided = import.module == "wasi_snapshot_preview1" || imports.get(&import.module, &import.name).is_some();
+        let linked = match imports.namespace(&import.module) {
+            Some(id) => runtime.instance_exports(id)?.iter().any(|e| e.name == import.name),
+            None => false,
+        };
+        let provided =
+            import.module == "wasi_snapshot_preview1" || imports.get(&import.module, &import.name).is_some() || linked;
         if import.kind != ExportKind::Func || provided {
             continue;
         }
