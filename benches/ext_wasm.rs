@@ -10,6 +10,7 @@ criterion::criterion_main!(
     suites::churn::group,
     suites::call::group,
     suites::host_call::group,
+    suites::linking::group,
     suites::memory::group,
     suites::interruption::group,
     suites::threads::group,

@@ -5,6 +5,7 @@ pub mod churn;
 pub mod compile;
 pub mod host_call;
 pub mod interruption;
+pub mod linking;
 pub mod memory;
 pub mod threads;
 
