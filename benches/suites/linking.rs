@@ -5,7 +5,7 @@
 //! plugin, as the README recommends.
 
 use criterion::{criterion_group, Criterion, Throughput};
-use ext_wasm::{CallLimits, Imports, InstanceOptions, Value};
+use ext_wasm::{CallLimits, Imports, InstanceOptions};
 use wasmtime::{Linker, Module, Store};
 
 use super::*;
