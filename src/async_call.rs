@@ -24,15 +24,13 @@
 //! instances called from inside a tokio runtime (whose WASI calls would block it), skip step 1: their call is
 //! pending from the start and runs entirely in `finish`, on the other thread.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread::Thread;
 
 use crate::error::{Error, Result};
 use crate::host_request::{Command, Event, HostChannel, HostRequest, Reentered, Reentry};
-use crate::instance::{InstanceCell, InstanceId, InstanceState, Outcome, Target};
+use crate::instance::{InstanceId, InstanceState, Instantiating, Outcome, StoreCell, Target};
 use crate::runtime::Runtime;
 use crate::value::Value;
 use crate::value_frame;
@@ -59,7 +57,7 @@ pub struct AsyncCall {
     sync: bool,
 }
 
-type Running = Pin<Box<dyn Future<Output = (Box<InstanceState>, Result<Outcome>)> + Send>>;
+type Running = Instantiating;
 
 /// A guest call suspended on its fiber, shared by the call and (for instances with suspending imports) the
 /// instance's cell, through which host functions re-enter the instance.
@@ -69,10 +67,12 @@ pub(crate) struct Suspended {
 }
 
 enum Work {
-    /// On a fiber; the state travels inside the future.
+    /// On a fiber; the store's state travels inside the future. `register`: an instantiation, whose answer
+    /// is the new instance's handle (registered in this runtime).
     Fiber {
         call: Arc<Suspended>,
-        cell: Arc<InstanceCell>,
+        store: Arc<StoreCell>,
+        register: Option<Runtime>,
     },
     /// A re-entrant call of an instance whose host function is running: it ends with the `Reentered` event.
     Reentry { call: Arc<Suspended> },
@@ -202,8 +202,13 @@ impl Drop for AsyncCall {
         let Some(mut work) = self.work.take() else {
             return;
         };
-        // Unanswered host functions fail; the guest runs to its end so the instance gets its state back.
+        // Unanswered host functions fail; the guest runs to its end so the instance gets its state back. An
+        // abandoned instantiation's instance is dropped: nobody has its handle.
         let mut waiting = self.request.take().is_some();
+        let registering = match &work {
+            Work::Fiber { register, .. } => register.clone(),
+            _ => None,
+        };
         loop {
             if waiting {
                 if let Work::Fiber { call, .. } | Work::Reentry { call } = &work {
@@ -219,6 +224,12 @@ impl Drop for AsyncCall {
                     }
                     None => return,
                 },
+                Ok(CallStep::Done(handle)) => {
+                    if let Some(runtime) = &registering {
+                        let _ = runtime.drop_instance(InstanceId(handle));
+                    }
+                    return;
+                }
                 _ => return,
             }
         }
@@ -251,12 +262,17 @@ fn drive(work: Work, frame: &mut [u8], blocking: bool, sync: bool) -> Result<Cal
     loop {
         match call.poll(&mut cx) {
             Stop::Finished(state, outcome) => {
-                let Work::Fiber { cell, .. } = work else {
+                let Work::Fiber { store, register, .. } = work else {
                     return Err(Error::Call("internal error: a re-entrant call ended its caller".into()));
                 };
-                let answer = outcome.and_then(|o| state.answer(o, frame));
-                cell.put_back(state);
-                return answer.map(CallStep::Done);
+                let Some(runtime) = register else {
+                    let answer = outcome.and_then(|o| state.answer(o, frame));
+                    store.put_back(state);
+                    return answer.map(CallStep::Done);
+                };
+                let added = outcome.map(|_| store.newest_member(&state));
+                store.put_back(state);
+                return runtime.register(added?).map(|id| CallStep::Done(id.0));
             }
             Stop::Request(request) => {
                 let mut next = AsyncCall::new(work, sync);
@@ -330,7 +346,7 @@ impl Runtime {
         let prepared = match state.prepare_async(&target, frame, nargs, self.ticker(), slice) {
             Ok(prepared) => prepared,
             Err(e) => {
-                cell.put_back(state);
+                cell.store.put_back(state);
                 return Err(e);
             }
         };
@@ -344,12 +360,13 @@ impl Runtime {
             channel,
         });
         if cell.suspends() {
-            cell.hold(call.clone());
+            cell.store.hold(call.clone());
         }
         match drive(
             Work::Fiber {
                 call,
-                cell: cell.clone(),
+                store: cell.store.clone(),
+                register: None,
             },
             frame,
             false,
@@ -361,6 +378,32 @@ impl Runtime {
             Err(e) if e.message() == NO_FIBER => Ok(whole()),
             other => other,
         }
+    }
+}
+
+impl Runtime {
+    /// Run an instantiation as an async call on this thread (see [`crate::instance::NewStore::start`]): its
+    /// start function may wait in host functions answered outside the call ([`CallStep::Host`]). The answer
+    /// ([`CallStep::Done`]) is the new instance's handle.
+    pub(crate) fn instantiation_call(
+        &self,
+        store: Arc<StoreCell>,
+        channel: Option<Arc<HostChannel>>,
+        running: Instantiating,
+        frame: &mut [u8],
+        sync: bool,
+    ) -> Result<CallStep> {
+        let call = Arc::new(Suspended {
+            running: Mutex::new(Some(running)),
+            channel,
+        });
+        store.hold(call.clone());
+        let work = Work::Fiber {
+            call,
+            store,
+            register: Some(self.clone()),
+        };
+        drive(work, frame, false, sync)
     }
 }
 

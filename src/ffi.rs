@@ -440,6 +440,30 @@ pub unsafe extern "C" fn ext_wasm_instantiate(
     }
 }
 
+/// [`ext_wasm_instantiate`] through the call protocol ([`wire::instantiate_start`]): the frame's header holds
+/// the step; done: `a` = the instance handle; waiting in a host import: answer with [`ext_wasm_call_resume`].
+///
+/// # Safety
+/// `(options, len)`, `(stdin, stdin_len)` and `(frame, frame_len)` (the out record) as the section above says.
+#[no_mangle]
+pub unsafe extern "C" fn ext_wasm_instantiate_start(
+    module: f64,
+    options: *const u8,
+    len: usize,
+    stdin: *const u8,
+    stdin_len: usize,
+    frame: *mut u8,
+    frame_len: usize,
+) -> i32 {
+    // SAFETY: forwarded contracts.
+    unsafe {
+        run(frame, frame_len, |o| {
+            let (options, stdin) = (input(o, options, len, "options")?, input(o, stdin, stdin_len, "stdin")?);
+            wire::instantiate_start(runtime(), module, options, stdin, o.bytes)
+        })
+    }
+}
+
 /// Resolve function export `name` once ([`wire::func`]); `a` = its index for [`ext_wasm_call_func`].
 ///
 /// # Safety

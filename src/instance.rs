@@ -171,9 +171,21 @@ pub(crate) struct InstanceState {
     suspends: bool,
 }
 
-impl InstanceCell {
-    /// Instantiate `compiled` with `options`. Cost: a WASI context (if any) plus a pooled slot and the module's
-    /// start function — microseconds for small guests.
+/// A store made for a new instance, before the instance is in it: its state (no member yet) and how to
+/// instantiate into it, now ([`NewStore::instantiate`]) or as an async call ([`NewStore::start`]).
+pub(crate) struct NewStore {
+    state: Box<InstanceState>,
+    pre: InstancePre<StoreData>,
+    compiled: Arc<CompiledModule>,
+}
+
+/// An instantiation running as an async call: the store's state travels in the future, which adds the
+/// instance as the store's newest member.
+pub(crate) type Instantiating =
+    std::pin::Pin<Box<dyn std::future::Future<Output = (Box<InstanceState>, Result<Outcome>)> + Send>>;
+
+impl NewStore {
+    /// A store for `compiled` with `options`. Cost: a WASI context (if any) and the store.
     pub(crate) fn new(
         compiled: Arc<CompiledModule>,
         options: &InstanceOptions,
@@ -185,8 +197,12 @@ impl InstanceCell {
             None => (None, Vec::new()),
         };
         let pre = match &host_link {
-            Some(link) => &link.pre,
-            None => compiled.pre.as_ref().map_err(|e| Error::Instantiate(e.clone()))?,
+            Some(link) => link.pre.clone(),
+            None => compiled
+                .pre
+                .as_ref()
+                .map_err(|e| Error::Instantiate(e.clone()))?
+                .clone(),
         };
         let first_memory = host_link.as_ref().and_then(|l| l.first_memory.clone());
         let suspends = host_link.as_ref().is_some_and(|l| l.suspends);
@@ -194,7 +210,6 @@ impl InstanceCell {
         if let Some(max) = options.max_memory_bytes {
             limits = limits.memory_size(max);
         }
-        let uses_wasi = wasi.is_some();
         let (ctx, stdout, stderr) = match wasi {
             Some(w) => (Some(w.ctx), w.stdout, w.stderr),
             None => (None, None, None),
@@ -223,16 +238,9 @@ impl InstanceCell {
             store.epoch_deadline_callback(on_epoch_deadline);
             store.set_epoch_deadline(NO_DEADLINE);
         }
-        let instance = if suspends {
-            instantiate_suspending(pre, &mut store)
-        } else {
-            pre.instantiate(&mut store)
-        };
-        let instance = instance.map_err(|e| instantiate_error(&e))?;
-        let memory_name = first_memory_name(&compiled.module);
         let state = InstanceState {
             store,
-            members: vec![Member::new(instance, compiled)],
+            members: Vec::new(),
             current: 0,
             funcs: Vec::new(),
             last: 0,
@@ -249,17 +257,78 @@ impl InstanceCell {
             stderr,
             suspends,
         };
-        let store = StoreCell {
-            state: Mutex::new(Slot::Live(Box::new(state))),
-            live: AtomicUsize::new(1),
-            uses_wasi: AtomicBool::new(uses_wasi),
-            preemptible: interruption.epoch,
-            suspends: AtomicBool::new(suspends),
-            interruption,
-        };
-        Ok(Self::member_of(Arc::new(store), 0, instance, memory_name))
+        Ok(Self {
+            state: Box::new(state),
+            pre,
+            compiled,
+        })
     }
 
+    /// Whether the instance imports host functions answered outside the call (its start function may reach
+    /// one: only [`Self::start`] can serve that).
+    pub(crate) fn suspends(&self) -> bool {
+        self.state.suspends
+    }
+
+    /// The store's mailbox for suspending host functions, if the instance imports any.
+    pub(crate) fn channel(&self) -> Option<Arc<HostChannel>> {
+        self.state.store.data().channel.clone()
+    }
+
+    fn cell(&self, slot: Slot, live: usize) -> Arc<StoreCell> {
+        let interruption = self.compiled.slot.interruption;
+        Arc::new(StoreCell {
+            state: Mutex::new(slot),
+            live: AtomicUsize::new(live),
+            uses_wasi: AtomicBool::new(self.state.store.data().wasi.is_some()),
+            preemptible: interruption.epoch,
+            suspends: AtomicBool::new(self.state.suspends),
+            interruption,
+        })
+    }
+
+    /// Instantiate on this thread (the module's start function included) and return the handle's cell. A
+    /// start function that reaches a host function answered outside the call fails (see [`Self::start`]).
+    /// Cost: a pooled slot and the start function, microseconds for small guests.
+    pub(crate) fn instantiate(mut self) -> Result<InstanceCell> {
+        let instance = if self.state.suspends {
+            instantiate_suspending(&self.pre, &mut self.state.store)
+        } else {
+            self.pre.instantiate(&mut self.state.store)
+        };
+        let instance = instance.map_err(|e| instantiate_error(&e))?;
+        let memory_name = first_memory_name(&self.compiled.module);
+        self.state.members.push(Member::new(instance, self.compiled.clone()));
+        let store = self.cell(Slot::Busy(None), 1);
+        store.put_back(self.state);
+        Ok(InstanceCell::member_of(store, 0, instance, memory_name))
+    }
+
+    /// The store, busy, and the instantiation as an async call's future: the start function runs on a fiber,
+    /// so it can wait in host functions answered outside the call.
+    pub(crate) fn start(self) -> (Arc<StoreCell>, Instantiating) {
+        let store = self.cell(Slot::Busy(None), 0);
+        let Self {
+            mut state,
+            pre,
+            compiled,
+        } = self;
+        let future = Box::pin(async move {
+            let result = pre.instantiate_async(&mut state.store).await;
+            let outcome = match result {
+                Ok(instance) => {
+                    state.members.push(Member::new(instance, compiled));
+                    Ok(Outcome::Instantiated)
+                }
+                Err(e) => Err(instantiate_error(&e)),
+            };
+            (state, outcome)
+        });
+        (store, future)
+    }
+}
+
+impl InstanceCell {
     /// The handle of member `member` of `store` (counted among the store's live handles by the caller).
     fn member_of(
         store: Arc<StoreCell>,
@@ -315,53 +384,21 @@ impl InstanceCell {
         }
     }
 
-    /// The async call holding this instance while one of its host functions runs (so the host function can
-    /// re-enter the instance through it).
+    /// The async call holding this instance's store while one of its host functions runs (so the host
+    /// function can re-enter the store through it).
     pub(crate) fn parked(&self) -> Option<Arc<Suspended>> {
-        match &*self.lock() {
-            Slot::Busy(Some(call)) if call.waiting() => Some(call.clone()),
-            _ => None,
-        }
+        self.store.parked()
     }
 
-    /// Record the async call that took the state (see [`Slot::Busy`]).
-    pub(crate) fn hold(&self, call: Arc<Suspended>) {
-        let mut slot = self.lock();
-        if let Slot::Busy(held) = &mut *slot {
-            *held = Some(call);
-        }
-    }
-
-    /// Move the state out for an async call (the cell is busy until [`Self::put_back`]).
+    /// Move the store's state out for an async call, this instance selected (the store is busy until
+    /// [`StoreCell::put_back`]).
     pub(crate) fn take(&self, handle: u64) -> Result<Box<InstanceState>> {
         if self.dropped.load(Ordering::Relaxed) {
             return Err(Self::dropped_error(handle));
         }
-        let mut slot = self.lock();
-        match std::mem::replace(&mut *slot, Slot::Busy(None)) {
-            Slot::Live(mut state) => {
-                state.current = self.member;
-                Ok(state)
-            }
-            other => {
-                *slot = other;
-                match &*slot {
-                    Slot::Busy(_) => Err(busy(handle)),
-                    _ => Err(Self::dropped_error(handle)),
-                }
-            }
-        }
-    }
-
-    /// Return the state an async call took; freed at once if the instance was dropped meanwhile.
-    pub(crate) fn put_back(&self, state: Box<InstanceState>) {
-        let mut slot = self.lock();
-        if matches!(*slot, Slot::Busy(_)) {
-            *slot = Slot::Live(state);
-        } else {
-            drop(slot);
-            drop(state);
-        }
+        let mut state = self.store.take(handle)?;
+        state.current = self.member;
+        Ok(state)
     }
 
     /// Drop this handle; free the store now if it was the store's last (waiting for a synchronous call in
@@ -383,6 +420,68 @@ impl StoreCell {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// The async call holding the store while one of its host functions runs.
+    pub(crate) fn parked(&self) -> Option<Arc<Suspended>> {
+        match &*self.lock() {
+            Slot::Busy(Some(call)) if call.waiting() => Some(call.clone()),
+            _ => None,
+        }
+    }
+
+    /// Record the async call that took the state (see [`Slot::Busy`]).
+    pub(crate) fn hold(&self, call: Arc<Suspended>) {
+        let mut slot = self.lock();
+        if let Slot::Busy(held) = &mut *slot {
+            *held = Some(call);
+        }
+    }
+
+    /// Move the state out for an async call (busy until [`Self::put_back`]); `handle` names the instance
+    /// asking, for errors.
+    pub(crate) fn take(&self, handle: u64) -> Result<Box<InstanceState>> {
+        let mut slot = self.lock();
+        match std::mem::replace(&mut *slot, Slot::Busy(None)) {
+            Slot::Live(state) => Ok(state),
+            other => {
+                *slot = other;
+                match &*slot {
+                    Slot::Busy(_) => Err(busy(handle)),
+                    _ => Err(InstanceCell::dropped_error(handle)),
+                }
+            }
+        }
+    }
+
+    /// Return the state an async call took; freed at once if the store was dropped meanwhile.
+    pub(crate) fn put_back(&self, state: Box<InstanceState>) {
+        let mut slot = self.lock();
+        if matches!(*slot, Slot::Busy(_)) {
+            *slot = Slot::Live(state);
+        } else {
+            drop(slot);
+            drop(state);
+        }
+    }
+
+    /// A handle for the store's newest member (an instantiation just added it), counted among its live ones.
+    pub(crate) fn newest_member(self: &Arc<Self>, state: &InstanceState) -> InstanceCell {
+        let member = state.members.len() - 1;
+        let added = &state.members[member];
+        if state.suspends {
+            self.suspends.store(true, Ordering::Relaxed);
+        }
+        if state.store.data().wasi.is_some() {
+            self.uses_wasi.store(true, Ordering::Relaxed);
+        }
+        self.live.fetch_add(1, Ordering::AcqRel);
+        InstanceCell::member_of(
+            self.clone(),
+            member,
+            added.instance,
+            first_memory_name(&added.compiled.module),
+        )
+    }
+
     /// Add an instance to the live store with `add` (which pushes a [`Member`]), counting its handle.
     /// `handle` names the instance whose store this is, for errors.
     pub(crate) fn join(
@@ -390,25 +489,14 @@ impl StoreCell {
         handle: u64,
         add: impl FnOnce(&mut InstanceState) -> Result<()>,
     ) -> Result<InstanceCell> {
-        let (member, instance, first_memory) = match &mut *self.lock() {
+        match &mut *self.lock() {
             Slot::Live(state) => {
                 add(state)?;
-                // A member may bring the store its WASI context or suspending imports.
-                if state.suspends {
-                    self.suspends.store(true, Ordering::Relaxed);
-                }
-                if state.store.data().wasi.is_some() {
-                    self.uses_wasi.store(true, Ordering::Relaxed);
-                }
-                let member = state.members.len() - 1;
-                let added = &state.members[member];
-                (member, added.instance, first_memory_name(&added.compiled.module))
+                Ok(self.newest_member(state))
             }
-            Slot::Busy(_) => return Err(busy(handle)),
-            Slot::Dropped => return Err(InstanceCell::dropped_error(handle)),
-        };
-        self.live.fetch_add(1, Ordering::AcqRel);
-        Ok(InstanceCell::member_of(self.clone(), member, instance, first_memory))
+            Slot::Busy(_) => Err(busy(handle)),
+            Slot::Dropped => Err(InstanceCell::dropped_error(handle)),
+        }
     }
 }
 
@@ -957,6 +1045,9 @@ impl InstanceState {
             Outcome::Exited => Ok(0),
             Outcome::Exit(code) => Ok(code as i64 as u64),
             Outcome::NoFiber => Err(Error::Call(crate::async_call::NO_FIBER.into())),
+            Outcome::Instantiated => Err(Error::Call(
+                "internal error: an instantiation answered as a call".into(),
+            )),
         }
     }
 }
@@ -988,6 +1079,8 @@ pub(crate) enum Outcome {
     Exit(i32),
     /// No fiber stack was free: nothing ran; the caller runs the call another way.
     NoFiber,
+    /// An instantiation added the store's newest member.
+    Instantiated,
 }
 
 /// Why `memory.grow` by `pages` from `before` pages failed: the instance's cap (5013) or the memory's own limit.

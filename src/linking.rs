@@ -24,7 +24,10 @@ use wasmtime::{Extern, Linker};
 
 use crate::error::{Error, Result};
 use crate::host_func::{self, HostFunc, Imports, Provided, Source};
-use crate::instance::{self, first_memory_name, InstanceId, InstanceOptions, InstanceState, Member};
+use crate::host_request::HostChannel;
+use crate::instance::{
+    self, first_memory_name, InstanceId, InstanceOptions, InstanceState, Instantiating, Member, Outcome,
+};
 use crate::module::{import_info, CompiledModule, ImportInfo};
 use crate::store_data::StoreData;
 use crate::wasi::BuiltWasi;
@@ -49,6 +52,11 @@ impl ExportRef {
         }
     }
 }
+
+/// What [`Join::start`] gives: the instantiation's future and the store's mailbox, or the linking error with
+/// the state to put back.
+pub(crate) type StartedJoin =
+    std::result::Result<(Instantiating, Option<Arc<HostChannel>>), (Box<InstanceState>, Error)>;
 
 /// 5001 when an instance joining a store was given options the store decides.
 pub(crate) fn check_options(options: &InstanceOptions, store_of: InstanceId) -> Result<()> {
@@ -80,10 +88,52 @@ pub(crate) struct Join<'a> {
 }
 
 impl Join<'_> {
-    /// Instantiate into `state`'s store and add the instance as its newest member. Every import is resolved
-    /// before anything runs: a missing one, or an export of the wrong kind or type, is 5001 naming it; a
-    /// trapping start function is 5001 too (its effects on shared objects stay, as in wasm).
-    pub(crate) fn add_to(mut self, state: &mut InstanceState) -> Result<()> {
+    /// Instantiate into `state`'s store on this thread and add the instance as its newest member. Every
+    /// import is resolved before anything runs: a missing one, or an export of the wrong kind or type, is
+    /// 5001 naming it; a trapping start function is 5001 too (its effects on shared objects stay, as in wasm).
+    pub(crate) fn add_to(self, state: &mut InstanceState) -> Result<()> {
+        let compiled = self.compiled.clone();
+        let linker = self.link(state)?;
+        let channel = state.store.data().channel.clone();
+        let instance = match channel {
+            Some(channel) => instance::instantiate_on_fiber(
+                Some(channel),
+                linker.instantiate_async(&mut state.store, &compiled.module),
+            ),
+            None => linker.instantiate(&mut state.store, &compiled.module),
+        }
+        .map_err(|e| instance::instantiate_error(&e))?;
+        state.members.push(Member::new(instance, compiled));
+        Ok(())
+    }
+
+    /// [`Self::add_to`] as an async call's future (the start function may wait in host functions answered
+    /// outside the call); the state travels in it. Linking errors come back at once, with the state.
+    /// Also returns the store's mailbox for suspending host functions, if it has one.
+    pub(crate) fn start(self, mut state: Box<InstanceState>) -> StartedJoin {
+        let compiled = self.compiled.clone();
+        let linker = match self.link(&mut state) {
+            Ok(linker) => linker,
+            Err(e) => return Err((state, e)),
+        };
+        let channel = state.store.data().channel.clone();
+        let running: Instantiating = Box::pin(async move {
+            let result = linker.instantiate_async(&mut state.store, &compiled.module).await;
+            let outcome = match result {
+                Ok(instance) => {
+                    state.members.push(Member::new(instance, compiled));
+                    Ok(Outcome::Instantiated)
+                }
+                Err(e) => Err(instance::instantiate_error(&e)),
+            };
+            (state, outcome)
+        });
+        Ok((running, channel))
+    }
+
+    /// Resolve every import into a linker for the one instantiation (see [`Self::add_to`]); gives the store the
+    /// WASI context this instance brings and, when it imports suspending host functions, a mailbox for them.
+    fn link(mut self, state: &mut InstanceState) -> Result<Linker<StoreData>> {
         let compiled = self.compiled;
         let needs_wasi = compiled.needs_wasi();
         let mut linker = if needs_wasi {
@@ -122,21 +172,10 @@ impl Join<'_> {
                 }
             }
         }
-        let channel = if suspends {
-            Some(state.enable_suspending())
-        } else {
-            state.store.data().channel.clone()
-        };
-        let instance = match channel {
-            Some(channel) => instance::instantiate_on_fiber(
-                Some(channel),
-                linker.instantiate_async(&mut state.store, &compiled.module),
-            ),
-            None => linker.instantiate(&mut state.store, &compiled.module),
+        if suspends {
+            state.enable_suspending();
         }
-        .map_err(|e| instance::instantiate_error(&e))?;
-        state.members.push(Member::new(instance, compiled.clone()));
-        Ok(())
+        Ok(linker)
     }
 
     /// The store member behind handle `id` (one of `members`).

@@ -8,6 +8,7 @@ use std::sync::{Arc, RwLock, Weak};
 use dashmap::DashMap;
 
 use crate::artifact_cache::{ArtifactCache, CacheStats, Lookup};
+use crate::async_call::CallStep;
 use crate::config::RuntimeConfig;
 use crate::engine::{EngineSet, EngineSlot, Interruption};
 use crate::epoch_ticker::EpochTicker;
@@ -15,7 +16,7 @@ use crate::error::{Error, Result};
 use crate::func::Func;
 use crate::host_func::{self, HostFunc, Imports};
 use crate::host_request::{MemoryOp, Reentered, Reentry};
-use crate::instance::{CallLimits, InstanceCell, InstanceId, InstanceOptions, InstanceState};
+use crate::instance::{CallLimits, InstanceCell, InstanceId, InstanceOptions, InstanceState, NewStore};
 use crate::linking;
 use crate::module::{to_binary, CompiledModule, ExportInfo, ImportInfo, LoadOrigin, ModuleId, SharedModule};
 use crate::registry::{Miss, Registry};
@@ -266,19 +267,37 @@ impl Runtime {
     /// (compiled on first use, cached on disk like any other). Cost for a small guest on a warm pool: a few
     /// microseconds.
     pub fn instantiate(&self, id: ModuleId, options: &InstanceOptions) -> Result<InstanceId> {
+        match self.create(id, options, None)? {
+            CallStep::Done(handle) => Ok(InstanceId(handle)),
+            _ => Err(Error::Instantiate("internal error: instantiation did not end".into())),
+        }
+    }
+
+    /// [`Runtime::instantiate`] as an async call (the protocol of [`crate::AsyncCall`]), on this thread: the
+    /// module's start function may wait in host functions answered outside the call ([`CallStep::Host`]; how
+    /// the TypeScript hosts run JavaScript imports). The answer of [`CallStep::Done`] is the instance handle.
+    /// `sync`: the caller waits on this thread (never pending).
+    pub(crate) fn instantiate_start(
+        &self,
+        id: ModuleId,
+        options: &InstanceOptions,
+        frame: &mut [u8],
+        sync: bool,
+    ) -> Result<CallStep> {
+        self.create(id, options, Some((frame, sync)))
+    }
+
+    /// Instantiate now (`protocol: None`) or through the async-call protocol.
+    fn create(&self, id: ModuleId, options: &InstanceOptions, protocol: Option<(&mut [u8], bool)>) -> Result<CallStep> {
         let _span = tracing::debug_span!("instantiate", module = id.0).entered();
         let shared = self.module(id)?;
-        let cap = self
-            .inner
-            .config
-            .max_instances
-            .unwrap_or(self.inner.config.pool.total_instances as usize);
+        let cap = self.instance_cap();
         if self.inner.instances.len() >= cap {
             return Err(Error::LimitExceeded(format!("live instance cap of {cap} reached")));
         }
         let links = options.imports.linked_instances();
         if !links.is_empty() {
-            return self.instantiate_linked(&shared, options, &links, cap);
+            return self.instantiate_linked(&shared, options, &links, protocol);
         }
         let interruption = Interruption {
             fuel: options.fuel.is_some() || options.call_fuel.is_some(),
@@ -307,12 +326,26 @@ impl Runtime {
         } else {
             None
         };
-        let cell = InstanceCell::new(compiled, options, wasi, host)?;
-        self.register(cell, cap)
+        let new = NewStore::new(compiled, options, wasi, host)?;
+        match protocol {
+            Some((frame, sync)) if new.suspends() => {
+                let channel = new.channel();
+                let (store, running) = new.start();
+                self.instantiation_call(store, channel, running, frame, sync)
+            }
+            _ => self.register(new.instantiate()?).map(|id| CallStep::Done(id.0)),
+        }
+    }
+
+    /// The live-instance cap: the configured one, else the pool's size.
+    fn instance_cap(&self) -> usize {
+        let config = &self.inner.config;
+        config.max_instances.unwrap_or(config.pool.total_instances as usize)
     }
 
     /// Give `cell` a handle (5013 past the cap; the instance is dropped then).
-    fn register(&self, cell: InstanceCell, cap: usize) -> Result<InstanceId> {
+    pub(crate) fn register(&self, cell: InstanceCell) -> Result<InstanceId> {
+        let cap = self.instance_cap();
         let cell = Arc::new(cell);
         match self.inner.instances.insert(cell.clone(), Some(cap)) {
             Some(handle) => Ok(InstanceId(handle)),
@@ -329,8 +362,8 @@ impl Runtime {
         shared: &SharedModule,
         options: &InstanceOptions,
         links: &[InstanceId],
-        cap: usize,
-    ) -> Result<InstanceId> {
+        protocol: Option<(&mut [u8], bool)>,
+    ) -> Result<CallStep> {
         let first = links[0];
         linking::check_options(options, first)?;
         let cells = links.iter().map(|id| self.instance(*id)).collect::<Result<Vec<_>>>()?;
@@ -375,9 +408,20 @@ impl Runtime {
             shared: &host,
             wasi,
         };
-        let cell = store.join(first.0, |state| join.add_to(state))?;
+        let Some((frame, sync)) = protocol else {
+            let cell = store.join(first.0, |state| join.add_to(state))?;
+            drop(host);
+            return self.register(cell).map(|id| CallStep::Done(id.0));
+        };
+        let (running, channel) = match join.start(store.take(first.0)?) {
+            Ok(started) => started,
+            Err((state, e)) => {
+                store.put_back(state);
+                return Err(e);
+            }
+        };
         drop(host);
-        self.register(cell, cap)
+        self.instantiation_call(store, channel, running, frame, sync)
     }
 
     /// Define host function `module::name` for every instance of this runtime (a *host module*, such as an

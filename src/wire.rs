@@ -473,6 +473,21 @@ pub fn instantiate(rt: &Runtime, module: f64, options_json: &[u8], stdin: &[u8])
     rt.instantiate(module, &options).map(|id| id.0)
 }
 
+/// [`instantiate`] through the call protocol (see [`call_start`]): the module's start function runs on this
+/// thread and may wait in host imports ([`Step::Host`], answered with [`call_resume`]); [`Step::Done`]'s answer
+/// is the instance handle. What `instantiate` of an instance with JavaScript imports uses.
+pub fn instantiate_start(
+    rt: &Runtime,
+    module: f64,
+    options_json: &[u8],
+    stdin: &[u8],
+    frame: &mut [u8],
+) -> Result<Step> {
+    let module = module_handle(module)?;
+    let options = instance_options(options_json, stdin)?;
+    step_out(rt.instantiate_start(module, &options, frame, false)?, frame)
+}
+
 /// Drop an instance.
 pub fn instance_drop(rt: &Runtime, instance: f64) -> Result<()> {
     rt.drop_instance(instance_handle(instance)?)

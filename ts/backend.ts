@@ -157,6 +157,11 @@ export interface Backend {
   moduleImports(module: number): string;
   /** Instantiate from options JSON plus WASI stdin bytes; returns the instance handle. */
   instantiate(module: number, optionsJson: string, stdin: Uint8Array): number;
+  /**
+   * {@link Backend.instantiate} through the call protocol (the start function may call JavaScript imports):
+   * the step kind; when done, the instance handle is the frame header's `a`.
+   */
+  instantiateStart(module: number, optionsJson: string, stdin: Uint8Array, frame: Frame): number;
   instanceDrop(instance: number): void;
   /** The instance's exports as JSON text. */
   instanceExports(instance: number): string;

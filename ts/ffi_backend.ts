@@ -43,6 +43,7 @@ const SYMBOLS = {
   ext_wasm_module_exports: { parameters: ["f64", ...OUT], result: "i32" },
   ext_wasm_module_imports: { parameters: ["f64", ...OUT], result: "i32" },
   ext_wasm_instantiate: { parameters: ["f64", "buffer", "usize", "buffer", "usize", ...OUT], result: "i32" },
+  ext_wasm_instantiate_start: { parameters: ["f64", "buffer", "usize", "buffer", "usize", "pointer", "usize"], result: "i32" },
   ext_wasm_instance_drop: { parameters: ["f64", ...OUT], result: "i32" },
   ext_wasm_instance_exports: { parameters: ["f64", ...OUT], result: "i32" },
   ext_wasm_call: { parameters: ["f64", "pointer", "usize", "pointer", "usize", "u32"], result: "i32" },
@@ -223,6 +224,11 @@ export function createFfiBackend(): Backend {
       // No options (the common case for plugin churn): empty buffers, no JSON to encode or parse.
       const text = optionsJson === "{}" ? EMPTY : utf8(optionsJson);
       return check(s.ext_wasm_instantiate(module, text, big(text.length), stdin, big(stdin.length), R, RL));
+    },
+    instantiateStart(module: number, optionsJson: string, stdin: Uint8Array, f: Frame): number {
+      const text = utf8(optionsJson);
+      const p = f.ptr ??= Deno.UnsafePointer.of(f.bytes);
+      return step(s.ext_wasm_instantiate_start(module, text, big(text.length), stdin, big(stdin.length), p, f.size), f);
     },
     instanceDrop: (instance: number) => void check(s.ext_wasm_instance_drop(instance, R, RL)),
     instanceExports: (instance: number) => decoder.decode(blob(s.ext_wasm_instance_exports(instance, R, RL))),

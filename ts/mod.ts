@@ -34,7 +34,18 @@ import {
   type WasmResult,
 } from "./backend.ts";
 import { ErrorCode, WasmError, wasmError } from "./errors.ts";
-import { checkName, decodeFrame, encodeFrame, type Frame, FramePool, newFrame, SLOTS, slotsFor, toJson } from "./frame.ts";
+import {
+  checkName,
+  decodeFrame,
+  encodeFrame,
+  type Frame,
+  FramePool,
+  headerU64,
+  newFrame,
+  SLOTS,
+  slotsFor,
+  toJson,
+} from "./frame.ts";
 import { createOpsBackend, type WasmOps } from "./ops_backend.ts";
 
 export { ErrorCode, type ErrorCodeNumber, type ErrorName, errorName, WasmError } from "./errors.ts";
@@ -144,15 +155,21 @@ export class ExportRef {
 }
 
 /**
- * The JavaScript functions of one store's instances, numbered apart: a call on one instance of a store may reach
- * another's host function (through a linked function or table), and the core names it by this number.
+ * What the instances of one store (an instance and those linked to it) share on the JavaScript side: their
+ * JavaScript functions, numbered apart (a call on one instance of a store may reach another's host function
+ * through a linked function or table, and the core names it by this number); how many of those are running
+ * their synchronous part (a `call` from there re-enters); and the queue of `call`s (one store runs one call at a
+ * time, so calls on linked instances queue behind each other).
  */
-class HostTable {
+class StoreJs {
   readonly fns: HostFunction[] = [];
+  inHost = 0;
+  /** Settles when every `call` started so far has ended; `null` when none runs off the JavaScript thread. */
+  tail: Promise<void> | null = null;
 }
 
-/** Each instance's {@link HostTable}; absent until the instance (or its store) has host functions or links. */
-const hostTables = new WeakMap<Instance, HostTable>();
+/** Each instance's {@link StoreJs}, for linking (instances keep theirs in a private field for calls). */
+const storeOf = new WeakMap<Instance, StoreJs>();
 
 const WASI_KEYS = [
   "preopens",
@@ -383,13 +400,13 @@ interface WireImports {
   host: [string, string, number][];
   exports: [string, string, number, string][];
   instances: [string, number][];
-  table: HostTable | null;
+  store: StoreJs;
   /** The table's length before this instance's functions (to take them back if instantiate fails). */
   base: number;
 }
 
 function wireImports(imports: unknown): WireImports {
-  const out: WireImports = { host: [], exports: [], instances: [], table: null, base: 0 };
+  const out: WireImports = { host: [], exports: [], instances: [], store: new StoreJs(), base: 0 };
   if (imports === undefined) return out;
   if (imports === null || typeof imports !== "object" || Array.isArray(imports)) {
     typeError(`\`imports\` must be an object of modules, got ${what(imports)}`);
@@ -422,18 +439,13 @@ function wireImports(imports: unknown): WireImports {
       }
     }
   }
-  if (fns.length === 0 && linked.length === 0) return out;
-  // Linked instances share their store's table (the core refuses instances of different stores).
-  let table = linked.length > 0 ? hostTables.get(linked[0]) : undefined;
-  if (table === undefined) {
-    table = new HostTable();
-    for (const i of linked) hostTables.set(i, table);
-  }
-  out.table = table;
-  out.base = table.fns.length;
+  // A linked instance joins its exporters' store (the core refuses instances of different stores).
+  const store = linked.length > 0 ? storeOf.get(linked[0]) : undefined;
+  if (store !== undefined) out.store = store;
+  out.base = out.store.fns.length;
   for (const [module, name, fn] of fns) {
-    out.host.push([module, name, table.fns.length]);
-    table.fns.push(fn);
+    out.host.push([module, name, out.store.fns.length]);
+    out.store.fns.push(fn);
   }
   return out;
 }
@@ -487,16 +499,100 @@ function toWire(options: InstanceOptions | undefined): [InstanceOptionsWire, Uin
 export async function instantiate(moduleId: ModuleId, options?: InstanceOptions): Promise<Instance> {
   const backend = await load();
   const [wire, stdin, imports] = toWire(options);
+  const module = handle(moduleId, ErrorCode.InvalidModuleHandle);
+  const store = imports.store;
   let id: number;
   try {
-    id = backend.instantiate(handle(moduleId, ErrorCode.InvalidModuleHandle), toJson(wire), stdin);
+    // With JavaScript functions in the store, the start function may call them: the call protocol serves them.
+    id = store.fns.length === 0
+      ? backend.instantiate(module, toJson(wire), stdin)
+      : await instantiateServed(backend, module, toJson(wire), stdin, store);
   } catch (e) {
-    if (imports.table !== null) imports.table.fns.length = imports.base;
+    store.fns.length = imports.base;
     throw e;
   }
-  const instance = new Instance(id, moduleId);
-  if (imports.table !== null) hostTables.set(instance, imports.table);
-  return instance;
+  return new Instance(id, moduleId, store);
+}
+
+/** Instantiate through the call protocol, running the JavaScript functions its start function calls. */
+async function instantiateServed(
+  backend: Backend,
+  module: number,
+  json: string,
+  stdin: Uint8Array,
+  store: StoreJs,
+): Promise<number> {
+  const f = framePool.take(0);
+  try {
+    const driven = drive(f, backend.instantiateStart(module, json, stdin, f), false, store);
+    if (driven !== undefined) await driven;
+    return headerU64(f.view, 0);
+  } finally {
+    framePool.give(f);
+  }
+}
+
+/**
+ * Take a started call (or instantiation) to its end: finish it off the thread when it outlived its slice, run
+ * the host functions it waits in. Returns at once (`undefined`) when everything happened on this thread.
+ */
+function drive(f: Frame, step: number, sync: boolean, store: StoreJs): void | Promise<void> {
+  for (;;) {
+    if (step === STEP_DONE) return;
+    if (step === STEP_PENDING) return loaded().callFinish(f).then((next) => drive(f, next, sync, store));
+    const next = serve(f, sync, store);
+    if (typeof next !== "number") return next.then((k) => drive(f, k, sync, store));
+    step = next;
+  }
+}
+
+/** Run the host function the guest waits in (its index and arguments are in the frame) and answer it. */
+function serve(f: Frame, sync: boolean, store: StoreJs): number | Promise<number> {
+  const fn = store.fns[f.u32[4]];
+  if (fn === undefined) return answer(f, -ErrorCode.CallError, "no host function with that index", null);
+  const args = decodeFrame(f, f.u32[5]);
+  let value: unknown;
+  store.inHost++;
+  try {
+    value = fn(...args);
+  } catch (e) {
+    return answer(f, -ErrorCode.CallError, errorText(e), e);
+  } finally {
+    store.inHost--;
+  }
+  if (!isThenable(value)) return reply(f, value);
+  if (sync) {
+    Promise.resolve(value).catch(noop);
+    const why = `host function ${fn.name || "(anonymous)"} returned a Promise: async host function needs \`call\``;
+    return answer(f, -ErrorCode.TypeError, why, null);
+  }
+  return Promise.resolve(value).then(
+    (v) => reply(f, v),
+    (e) => answer(f, -ErrorCode.CallError, errorText(e), e),
+  );
+}
+
+/** Answer with a host function's return value: nothing, one value, or an array of them. */
+function reply(f: Frame, value: unknown): number {
+  const results = value === undefined ? [] : Array.isArray(value) ? value : [value];
+  try {
+    encodeFrame(f, results as WasmArg[]);
+  } catch (e) {
+    return answer(f, -ErrorCode.TypeError, errorText(e).replace(/^\[5007\] type error: argument/, "result"), null);
+  }
+  return answer(f, results.length, "", null);
+}
+
+/** Resume the guest; a 5002 it then fails with gets `cause` (what the host function threw). */
+function answer(f: Frame, nresults: number, message: string, cause: unknown): number {
+  try {
+    return loaded().callResume(f, nresults, message);
+  } catch (e) {
+    if (cause !== null && e instanceof WasmError && e.code === ErrorCode.CallError) {
+      Object.defineProperty(e, "cause", { value: cause, writable: true, configurable: true });
+    }
+    throw e;
+  }
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -645,24 +741,22 @@ export class Instance {
   /** The instance's linear memory (its first exported memory). */
   readonly memory: Memory;
 
-  /** How many host functions of this instance's calls are running their synchronous part (on this stack). */
-  #inHost = 0;
+  /** What this instance shares with the instances of its store (see {@link StoreJs}). */
+  readonly #store: StoreJs;
 
   /** Internal: instances come from {@link instantiate}. */
-  constructor(id: number, moduleId: ModuleId) {
+  constructor(id: number, moduleId: ModuleId, store: StoreJs = new StoreJs()) {
     this.id = id;
     this.moduleId = moduleId;
     this.memory = new Memory(id);
+    this.#store = store;
+    storeOf.set(this, store);
   }
 
   /** Whether calls go through the host-call protocol: the instance's store has JavaScript host functions. */
   #hosted(): boolean {
-    const table = hostTables.get(this);
-    return table !== undefined && table.fns.length > 0;
+    return this.#store.fns.length > 0;
   }
-
-  /** Settles when every `call` started so far has ended; `null` when none is running off the JavaScript thread. */
-  #tail: Promise<void> | null = null;
 
   /**
    * Call an export; resolves to its results in order (i64 → bigint, others → number). Arguments are converted
@@ -681,15 +775,16 @@ export class Instance {
    * freed.
    */
   call(name: string, ...args: WasmArg[]): Promise<WasmResult[]> {
-    if (this.#inHost > 0) {
-      // From inside one of this instance's host functions: re-enter it now, as `callSync` does.
+    if (this.#store.inHost > 0) {
+      // From inside a host function of this instance's store: re-enter it now, as `callSync` does.
       try {
         return Promise.resolve(this.callSync(name, ...args));
       } catch (e) {
         return Promise.reject(e);
       }
     }
-    if (this.#tail !== null) return this.#track(this.#tail.then(() => this.#start(name, args)));
+    const tail = this.#store.tail;
+    if (tail !== null) return this.#track(tail.then(() => this.#start(name, args)));
     let started: WasmResult[] | Promise<WasmResult[]>;
     try {
       started = this.#start(name, args);
@@ -721,7 +816,7 @@ export class Instance {
     }
     let driven: void | Promise<void>;
     try {
-      driven = this.#drive(f, step, false);
+      driven = drive(f, step, false, this.#store);
     } catch (e) {
       framePool.give(f);
       throw e;
@@ -734,77 +829,15 @@ export class Instance {
     return driven.then(results).finally(() => framePool.give(f));
   }
 
-  /** Queue later calls behind `p` (and whatever was queued before it). */
+  /** Queue later calls on the store behind `p` (and whatever was queued before it). */
   #track(p: Promise<WasmResult[]>): Promise<WasmResult[]> {
+    const store = this.#store;
     const tail: Promise<void> = p.then(noop, noop);
-    this.#tail = tail;
+    store.tail = tail;
     tail.then(() => {
-      if (this.#tail === tail) this.#tail = null;
+      if (store.tail === tail) store.tail = null;
     });
     return p;
-  }
-
-  /**
-   * Take a started call to its end: finish it off the thread when it outlived its slice, run the host functions
-   * it waits in. Returns at once (`undefined`) when everything happened on this thread.
-   */
-  #drive(f: Frame, step: number, sync: boolean): void | Promise<void> {
-    for (;;) {
-      if (step === STEP_DONE) return;
-      if (step === STEP_PENDING) return loaded().callFinish(f).then((next) => this.#drive(f, next, sync));
-      const next = this.#serve(f, sync);
-      if (typeof next !== "number") return next.then((k) => this.#drive(f, k, sync));
-      step = next;
-    }
-  }
-
-  /** Run the host function the guest waits in (its index and arguments are in the frame) and answer it. */
-  #serve(f: Frame, sync: boolean): number | Promise<number> {
-    const fn = hostTables.get(this)?.fns[f.u32[4]];
-    if (fn === undefined) return this.#answer(f, -ErrorCode.CallError, "no host function with that index", null);
-    const args = decodeFrame(f, f.u32[5]);
-    let value: unknown;
-    this.#inHost++;
-    try {
-      value = fn(...args);
-    } catch (e) {
-      return this.#answer(f, -ErrorCode.CallError, errorText(e), e);
-    } finally {
-      this.#inHost--;
-    }
-    if (!isThenable(value)) return this.#reply(f, value);
-    if (sync) {
-      Promise.resolve(value).catch(noop);
-      const why = `host function ${fn.name || "(anonymous)"} returned a Promise: async host function needs \`call\``;
-      return this.#answer(f, -ErrorCode.TypeError, why, null);
-    }
-    return Promise.resolve(value).then(
-      (v) => this.#reply(f, v),
-      (e) => this.#answer(f, -ErrorCode.CallError, errorText(e), e),
-    );
-  }
-
-  /** Answer with a host function's return value: nothing, one value, or an array of them. */
-  #reply(f: Frame, value: unknown): number {
-    const results = value === undefined ? [] : Array.isArray(value) ? value : [value];
-    try {
-      encodeFrame(f, results as WasmArg[]);
-    } catch (e) {
-      return this.#answer(f, -ErrorCode.TypeError, errorText(e).replace(/^\[5007\] type error: argument/, "result"), null);
-    }
-    return this.#answer(f, results.length, "", null);
-  }
-
-  /** Resume the guest; a 5002 it then fails with gets `cause` (what the host function threw). */
-  #answer(f: Frame, nresults: number, message: string, cause: unknown): number {
-    try {
-      return loaded().callResume(f, nresults, message);
-    } catch (e) {
-      if (cause !== null && e instanceof WasmError && e.code === ErrorCode.CallError) {
-        Object.defineProperty(e, "cause", { value: cause, writable: true, configurable: true });
-      }
-      throw e;
-    }
   }
 
   /** {@link call} on the JavaScript thread: no thread hop, the fastest way to make many short calls. */
@@ -832,7 +865,7 @@ export class Instance {
     try {
       if (!command) encodeFrame(f, args);
       const step = command ? backend.runCommandStart(this.id, f, true) : backend.callStart(this.id, name, f, args.length, true);
-      this.#drive(f, step, true);
+      drive(f, step, true, this.#store);
       return command ? [] : decodeFrame(f, f.u32[0]);
     } finally {
       framePool.give(f);

@@ -34,6 +34,8 @@ export interface WasmOps {
   op_wasm_module_imports(module: number): string;
   /** `#[op2(fast)] #[number] fn(state, module: f64, #[string] options_json: &str, #[buffer] stdin: &[u8])` */
   op_wasm_instantiate(module: number, optionsJson: string, stdin: Uint8Array): number;
+  /** `#[op2(fast)] fn(state, module: f64, #[string] options_json: &str, #[buffer] stdin: &[u8], #[buffer] frame: &mut [u8])`: step kind */
+  op_wasm_instantiate_start(module: number, optionsJson: string, stdin: Uint8Array, frame: Uint8Array): number;
   /** `#[op2(fast)] fn(state, instance: f64) -> Result<(), WasmOpError>` */
   op_wasm_instance_drop(instance: number): void;
   /** `#[op2] #[string] fn(state, instance: f64) -> Result<String, WasmOpError>`: JSON text */
@@ -112,6 +114,8 @@ export function createOpsBackend(ops: WasmOps): Backend {
     moduleImports: (module: number) => sync(() => ops.op_wasm_module_imports(module)),
     instantiate: (module: number, optionsJson: string, stdin: Uint8Array) =>
       sync(() => ops.op_wasm_instantiate(module, optionsJson, stdin)),
+    instantiateStart: (module: number, optionsJson: string, stdin: Uint8Array, f: Frame) =>
+      sync(() => ops.op_wasm_instantiate_start(module, optionsJson, stdin, f.bytes)),
     instanceDrop: (instance: number) => sync(() => ops.op_wasm_instance_drop(instance)),
     instanceExports: (instance: number) => sync(() => ops.op_wasm_instance_exports(instance)),
     callStart: (instance: number, name: string, f: Frame, nargs: number, isSync: boolean) =>

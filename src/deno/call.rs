@@ -68,6 +68,21 @@ pub fn op_wasm_call_start(
     Ok(kind(step))
 }
 
+/// `instantiate` of an instance with JavaScript imports: through the call protocol (its start function may
+/// call them); the step kind, and when done the instance handle in the frame's header.
+#[op2(fast)]
+pub fn op_wasm_instantiate_start(
+    state: &mut OpState,
+    module: f64,
+    #[string] options_json: &str,
+    #[buffer] stdin: &[u8],
+    #[buffer] frame: &mut [u8],
+) -> Result<u32, WasmOpError> {
+    let runtime = &wasm_state(state).runtime;
+    let step = wire::instantiate_start(runtime, module, options_json.as_bytes(), stdin, frame)?;
+    Ok(kind(step))
+}
+
 /// Finish a pending call on the blocking pool (it ends, or waits in a host import); the step kind.
 /// `JsBuffer` keeps the frame alive until then; `ts/mod.ts` does not touch it until the promise settles.
 #[op2]

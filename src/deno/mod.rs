@@ -68,6 +68,7 @@ runtime_wasm_extension![
     instance::op_wasm_instance_exports,
     call::op_wasm_call_sync,
     call::op_wasm_global,
+    call::op_wasm_instantiate_start,
     call::op_wasm_func,
     call::op_wasm_call_func,
     call::op_wasm_call_start,

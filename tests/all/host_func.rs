@@ -458,3 +458,53 @@ fn many_concurrent_calls_wait_in_host_functions_at_once() {
         assert_eq!(get_i32(f, 0), n as i32 + 1);
     }
 }
+
+const STARTS_WITH_IMPORT: &str = r#"(module
+  (import "host" "seed" (func $seed (result i32)))
+  (global $g (mut i32) (i32.const 0))
+  (func $start (global.set $g (call $seed)))
+  (start $start)
+  (func (export "g") (result i32) (global.get $g)))"#;
+
+#[test]
+fn a_start_function_waits_in_a_suspending_import_through_instantiate_start() {
+    let rt = runtime();
+    let m = wire::compile(&rt, STARTS_WITH_IMPORT.as_bytes()).unwrap() as f64;
+    let options = br#"{"hostImports":[["host","seed",5]]}"#;
+    let mut f = frame();
+    let Step::Host { token, index, nargs } = wire::instantiate_start(&rt, m, options, b"", &mut f).unwrap() else {
+        panic!("the start function did not wait in its import");
+    };
+    assert_eq!((index, nargs), (5, 0));
+    assert_eq!(rt.instance_count(), 0, "no handle before the start function ends");
+    put_i32(&mut f, 0, 42);
+    let Step::Done(handle) = wire::call_resume(token, &mut f, 1, "").unwrap() else {
+        panic!("instantiation did not end");
+    };
+    let mut g = frame();
+    assert_eq!(
+        wire::call_start(&rt, handle as f64, "g", &mut g, 0, true).unwrap(),
+        Step::Done(1)
+    );
+    assert_eq!(get_i32(&g, 0), 42);
+    // Plain `instantiate` cannot serve the start function's import: 5001, as before.
+    assert_eq!(
+        wire::instantiate(&rt, m, options, b"").unwrap_err().code(),
+        ErrorCode::InstantiateError
+    );
+}
+
+#[test]
+fn a_start_function_whose_import_fails_leaves_no_instance() {
+    let rt = runtime();
+    let m = wire::compile(&rt, STARTS_WITH_IMPORT.as_bytes()).unwrap() as f64;
+    let mut f = frame();
+    let step = wire::instantiate_start(&rt, m, br#"{"hostImports":[["host","seed"]]}"#, b"", &mut f).unwrap();
+    let Step::Host { token, .. } = step else {
+        panic!("no host step")
+    };
+    let err = wire::call_resume(token, &mut f, -5002, "refused").unwrap_err();
+    assert_eq!(err.code(), ErrorCode::InstantiateError);
+    assert!(err.message().contains("refused"), "{err}");
+    assert_eq!(rt.instance_count(), 0);
+}

@@ -284,3 +284,26 @@ Deno.test("dropping an instance while its async import is pending lets the call 
   assertEquals(await pending, [20]);
   throws(() => i.callSync("get", 1), 5005);
 });
+
+Deno.test("a start function can call JavaScript imports, sync and async, before instantiate resolves", async () => {
+  const seen: number[] = [];
+  const source = `(module
+    (import "host" "note" (func $note (param i32)))
+    (import "host" "later" (func $later (result i32)))
+    (global $g (mut i32) (i32.const 0))
+    (func $start (call $note (i32.const 7)) (global.set $g (call $later)))
+    (start $start)
+    (func (export "g") (result i32) (global.get $g)))`;
+  const i = await instance(source, {
+    imports: { host: { note: (n: number) => void seen.push(n), later: () => Promise.resolve(42) } },
+  });
+  assertEquals(seen, [7]);
+  assertEquals(i.callSync("g"), [42]);
+  await i.drop();
+  const failing = await wat(source);
+  await rejects(
+    () => wasm.instantiate(failing, { imports: { host: { note: () => { throw new Error("no"); }, later: () => 1 } } }),
+    5001,
+    "host function host::note failed: no",
+  );
+});

@@ -17,6 +17,7 @@ const SYMBOLS = {
   ext_wasm_module_exports: { parameters: ["f64", ...OUT], result: "i32" },
   ext_wasm_module_imports: { parameters: ["f64", ...OUT], result: "i32" },
   ext_wasm_instantiate: { parameters: ["f64", "buffer", "usize", "buffer", "usize", ...OUT], result: "i32" },
+  ext_wasm_instantiate_start: { parameters: ["f64", "buffer", "usize", "buffer", "usize", "buffer", "usize"], result: "i32" },
   ext_wasm_instance_drop: { parameters: ["f64", ...OUT], result: "i32" },
   ext_wasm_instance_exports: { parameters: ["f64", ...OUT], result: "i32" },
   ext_wasm_call: { parameters: ["f64", "buffer", "usize", "buffer", "usize", "u32"], result: "i32" },
@@ -114,6 +115,10 @@ export function createStandInOps(path = libraryCandidates().find(exists)!): Wasm
     op_wasm_global(i, name, frame, set) {
       const n = enc.encode(name);
       return check(s.ext_wasm_global(i, n, L(n), frame, L(frame), set ? 1 : 0), frame);
+    },
+    op_wasm_instantiate_start(m, json, stdin, frame) {
+      const t = enc.encode(json);
+      return step(s.ext_wasm_instantiate_start(m, t, L(t), stdin, L(stdin), frame, L(frame)), frame);
     },
     op_wasm_call_start(i, name, frame, nargs, sync) {
       const n = enc.encode(name);
