@@ -168,8 +168,8 @@ class StoreJs {
   tail: Promise<void> | null = null;
 }
 
-/** Each instance's {@link StoreJs}, for linking (instances keep theirs in a private field for calls). */
-const storeOf = new WeakMap<Instance, StoreJs>();
+/** An instance's {@link StoreJs}, for linking (set by {@link Instance}'s static block: the field is private). */
+let storeOf: (instance: Instance) => StoreJs;
 
 const WASI_KEYS = [
   "preopens",
@@ -440,8 +440,7 @@ function wireImports(imports: unknown): WireImports {
     }
   }
   // A linked instance joins its exporters' store (the core refuses instances of different stores).
-  const store = linked.length > 0 ? storeOf.get(linked[0]) : undefined;
-  if (store !== undefined) out.store = store;
+  if (linked.length > 0) out.store = storeOf(linked[0]);
   out.base = out.store.fns.length;
   for (const [module, name, fn] of fns) {
     out.host.push([module, name, out.store.fns.length]);
@@ -750,7 +749,10 @@ export class Instance {
     this.moduleId = moduleId;
     this.memory = new Memory(id);
     this.#store = store;
-    storeOf.set(this, store);
+  }
+
+  static {
+    storeOf = (instance) => instance.#store;
   }
 
   /** Whether calls go through the host-call protocol: the instance's store has JavaScript host functions. */
