@@ -17,7 +17,7 @@ fi
 
 # The spec scripts the TypeScript spec runner (ts/tests/spec_test.ts) runs, converted by the Rust runner.
 export EXT_WASM_SPEC_JSON="${EXT_WASM_SPEC_JSON:-$repo/target/spec-json}"
-if ! ls "$EXT_WASM_SPEC_JSON"/*.json >/dev/null 2>&1; then
+if ! ls "$EXT_WASM_SPEC_JSON"/*.json "$EXT_WASM_SPEC_JSON"/spectest.wasm >/dev/null 2>&1; then
   echo "test-ts: writing the spec scripts (cargo test --release --test spec)" >&2
   cargo test --release --test spec >/dev/null
 fi

@@ -3,7 +3,7 @@
 //! `tests/spec/known-failures.txt` (each with its reason) — so a regression fails CI.
 //!
 //! `cargo test --release --test spec` runs it. With `EXT_WASM_SPEC_JSON=DIR` it also writes each script's
-//! commands as `DIR/<file>.json`, which the TypeScript runner (`ts/tests/spec_test.ts`) runs through
+//! commands as `DIR/<file>.json` (and the `spectest` module as `DIR/spectest.wasm`), which the TypeScript runner (`ts/tests/spec_test.ts`) runs through
 //! `ts/mod.ts`. With `EXT_WASM_SPEC_VERBOSE=1` it prints every failure and skip.
 
 mod run;
@@ -25,6 +25,11 @@ fn main() -> ExitCode {
     let verbose = std::env::var_os("EXT_WASM_SPEC_VERBOSE").is_some();
     let known = known_failures();
 
+    if let Some(dir) = &json_dir {
+        // The TypeScript runner's V8 comparison instantiates the same `spectest` module with WebAssembly.
+        std::fs::create_dir_all(dir).unwrap();
+        std::fs::write(dir.join("spectest.wasm"), wat::parse_str(run::SPECTEST).unwrap()).unwrap();
+    }
     let mut files: Vec<_> = spec(SpecVersion::V2).collect();
     files.sort_by(|a, b| a.name().cmp(b.name()));
     let (mut passed, mut failed, mut skipped) = (0, 0, 0);

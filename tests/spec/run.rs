@@ -11,7 +11,7 @@ use crate::script::{Action, Bytes, Command, Val};
 
 /// The `spectest` module every script may import from (shared with the TypeScript runner): `print*` are host
 /// functions, the rest are the values the spec's own harness gives.
-const SPECTEST: &str = include_str!("spectest.wat");
+pub const SPECTEST: &str = include_str!("spectest.wat");
 
 /// What running one script found.
 #[derive(Debug, Default)]

@@ -67,17 +67,46 @@ pub struct Val {
 /// An expected result: a [`Val`], or a float NaN pattern (`value` is `nan:canonical` / `nan:arithmetic`).
 pub type Expected = Val;
 
-/// Module bytes, hex in JSON; `text` when they are the text format (quoted modules).
+/// Module bytes, hex in JSON; `text` when they are the text format (quoted modules). For text that parses,
+/// `binary` is its encoding too, for a peer without a text parser (V8, in the TypeScript runner's comparison).
 #[derive(Debug, Clone, Serialize)]
 pub struct Bytes {
     pub text: bool,
     #[serde(serialize_with = "hex")]
     pub bytes: Vec<u8>,
+    #[serde(serialize_with = "hex_or_null")]
+    pub binary: Option<Vec<u8>>,
+}
+
+impl Bytes {
+    fn binary(bytes: Vec<u8>) -> Self {
+        Bytes {
+            text: false,
+            bytes,
+            binary: None,
+        }
+    }
+
+    fn text(bytes: Vec<u8>) -> Self {
+        let binary = wat::parse_bytes(&bytes).ok().map(|b| b.into_owned());
+        Bytes {
+            text: true,
+            bytes,
+            binary,
+        }
+    }
 }
 
 fn hex<S: serde::Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
     let text: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
     s.serialize_str(&text)
+}
+
+fn hex_or_null<S: serde::Serializer>(bytes: &Option<Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
+    match bytes {
+        Some(bytes) => hex(bytes, s),
+        None => s.serialize_none(),
+    }
 }
 
 /// Why a command is not run when its values cannot cross the API.
@@ -174,12 +203,12 @@ fn command(directive: WastDirective<'_>, line: &dyn Fn(Span) -> usize) -> Comman
         } => match module.to_test() {
             Ok(QuoteWatTest::Binary(bytes)) => Command::AssertMalformed {
                 line: at,
-                wasm: Bytes { text: false, bytes },
+                wasm: Bytes::binary(bytes),
                 text: message.into(),
             },
             Ok(QuoteWatTest::Text(bytes)) => Command::AssertMalformed {
                 line: at,
-                wasm: Bytes { text: true, bytes },
+                wasm: Bytes::text(bytes),
                 text: message.into(),
             },
             Err(e) => skip(&format!("the text parser refuses the test itself: {e}")),
@@ -192,13 +221,10 @@ fn command(directive: WastDirective<'_>, line: &dyn Fn(Span) -> usize) -> Comman
 fn encode(wat: &mut QuoteWat<'_>) -> Result<Bytes, String> {
     match wat {
         QuoteWat::QuoteModule(..) => match wat.to_test().map_err(|e| e.to_string())? {
-            QuoteWatTest::Text(bytes) => Ok(Bytes { text: true, bytes }),
-            QuoteWatTest::Binary(bytes) => Ok(Bytes { text: false, bytes }),
+            QuoteWatTest::Text(bytes) => Ok(Bytes::text(bytes)),
+            QuoteWatTest::Binary(bytes) => Ok(Bytes::binary(bytes)),
         },
-        _ => wat
-            .encode()
-            .map(|bytes| Bytes { text: false, bytes })
-            .map_err(|e| e.to_string()),
+        _ => wat.encode().map(Bytes::binary).map_err(|e| e.to_string()),
     }
 }
 

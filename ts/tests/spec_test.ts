@@ -4,6 +4,9 @@
 // pass / fail / skip per file and the totals; fails on any failure not listed with a reason in
 // `tests/spec/known-failures.txt` (shared with the Rust runner) or `tests/spec/known-failures-ts.txt`.
 //
+// The same scripts also run through Deno's own WebAssembly (V8) with the same `spectest` module, and the test
+// checks V8 parity: every check V8 passes through its JS API passes through ours (or is a listed skip).
+//
 // The scripts are JSON files in `$EXT_WASM_SPEC_JSON` (default `target/spec-json`), written by
 // `EXT_WASM_SPEC_JSON=... cargo test --release --test spec` (scripts/test-ts.sh runs it first).
 
@@ -23,6 +26,8 @@ interface Action {
 interface Bytes {
   text: boolean;
   bytes: string;
+  /** The encoding of a text module that parses (for V8, which has no text parser). */
+  binary: string | null;
 }
 interface Command {
   type: string;
@@ -55,7 +60,7 @@ async function knownFailures(): Promise<Map<string, string>> {
   return known;
 }
 
-function hex(s: string): Uint8Array {
+function hex(s: string): Uint8Array<ArrayBuffer> {
   const out = new Uint8Array(s.length / 2);
   for (let i = 0; i < out.length; i++) out[i] = parseInt(s.slice(2 * i, 2 * i + 2), 16);
   return out;
@@ -110,6 +115,8 @@ interface Outcome {
   passed: number;
   failed: [number, string][];
   skipped: [number, string][];
+  /** Per check (by line): what happened through our API. */
+  results: Map<number, ["pass" | "fail" | "skip", string]>;
 }
 
 /** One script's instances; all of them live in the spectest instance's store. */
@@ -252,7 +259,7 @@ async function step(script: Script, c: Command): Promise<["pass" | "fail" | "ski
 
 async function runScript(commands: Command[]): Promise<Outcome> {
   const script = await newScript();
-  const outcome: Outcome = { passed: 0, failed: [], skipped: [] };
+  const outcome: Outcome = { passed: 0, failed: [], skipped: [], results: new Map() };
   for (const c of commands) {
     let result: ["pass" | "fail" | "skip" | "setup", string];
     try {
@@ -262,12 +269,118 @@ async function runScript(commands: Command[]): Promise<Outcome> {
     }
     // As in the Rust runner: a signature with reference types cannot be called through the API at all.
     if (result[0] === "fail" && result[1].includes(REF_SIGNATURE)) result = ["skip", "reference value at the API boundary"];
+    if (result[0] !== "setup") outcome.results.set(c.line, result as ["pass" | "fail" | "skip", string]);
     if (result[0] === "pass") outcome.passed++;
     else if (result[0] === "fail") outcome.failed.push([c.line, result[1]]);
     else if (result[0] === "skip") outcome.skipped.push([c.line, result[1]]);
   }
   for (const i of script.live) await i.drop().catch(() => {});
   return outcome;
+}
+
+
+// ---- The same scripts through V8 (Deno's WebAssembly JS API), for the parity check ----
+
+/** A check V8's JS API cannot express (text-format modules) — counted for neither side. */
+class NotApplicable extends Error {}
+
+function jsArgument(v: Val): number | bigint {
+  return (argument(v) as { value: number | bigint }).value;
+}
+
+class NativeScript {
+  readonly named = new Map<string, WebAssembly.Instance>();
+  readonly registered: Record<string, WebAssembly.Exports> = {};
+  latest: WebAssembly.Instance | null = null;
+  constructor(readonly spectest: WebAssembly.Instance) {}
+
+  static module(bytes: Bytes): WebAssembly.Module {
+    const binary = bytes.text ? bytes.binary : bytes.bytes;
+    if (binary === null) throw new NotApplicable();
+    return new WebAssembly.Module(hex(binary));
+  }
+
+  instantiate(bytes: Bytes): WebAssembly.Instance {
+    const imports = { spectest: this.spectest.exports, ...this.registered } as WebAssembly.Imports;
+    return new WebAssembly.Instance(NativeScript.module(bytes), imports);
+  }
+
+  instance(name: string | null | undefined): WebAssembly.Instance {
+    const found = name ? this.named.get(name) : this.latest;
+    if (found === undefined || found === null) throw new Error(`no module ${name}`);
+    return found;
+  }
+
+  act(action: Action, results: number): wasm.WasmResult[] {
+    const exports = this.instance(action.module).exports;
+    if (action.kind === "get") return [(exports[action.field] as WebAssembly.Global).value];
+    const got = (exports[action.field] as (...a: unknown[]) => unknown)(...action.args.map(jsArgument));
+    return results === 0 ? [] : results === 1 ? [got as wasm.WasmResult] : (got as wasm.WasmResult[]);
+  }
+}
+
+async function newNativeScript(): Promise<NativeScript> {
+  const bytes = await Deno.readFile(`${jsonDir}/spectest.wasm`);
+  const host = { print, print_i32: print, print_i64: print, print_f32: print, print_f64: print, print_i32_f32: print, print_f64_f64: print };
+  return new NativeScript(new WebAssembly.Instance(new WebAssembly.Module(bytes), { host }));
+}
+
+/** How V8's JS API reports each kind of failure the script expects. */
+function nativeThrows(f: () => unknown, kind: new (...a: never[]) => Error, text = ""): "pass" | "fail" {
+  try {
+    f();
+  } catch (e) {
+    if (e instanceof NotApplicable) throw e;
+    return e instanceof kind && e.message.includes(text) ? "pass" : "fail";
+  }
+  return "fail";
+}
+
+function nativeStep(script: NativeScript, c: Command): "pass" | "fail" | "setup" | "n/a" {
+  try {
+    switch (c.type) {
+      case "module": {
+        const instance = script.instantiate(c.wasm!);
+        script.latest = instance;
+        if (c.name) script.named.set(c.name, instance);
+        return "pass";
+      }
+      case "register":
+        script.registered[c.as!] = script.instance(c.name).exports;
+        return "setup";
+      case "action":
+        script.act(c.action!, 0);
+        return "pass";
+      case "assert_return": {
+        const got = script.act(c.action!, c.expected!.length);
+        return got.length === c.expected!.length && got.every((g, i) => mismatch(g, c.expected![i]) === null) ? "pass" : "fail";
+      }
+      case "assert_trap":
+        return nativeThrows(() => script.act(c.action!, 0), WebAssembly.RuntimeError);
+      case "assert_exhaustion":
+        return nativeThrows(() => script.act(c.action!, 0), RangeError, "call stack");
+      case "assert_uninstantiable":
+        return nativeThrows(() => script.instantiate(c.wasm!), WebAssembly.RuntimeError);
+      case "assert_unlinkable":
+        return nativeThrows(() => script.instantiate(c.wasm!), WebAssembly.LinkError);
+      case "assert_invalid":
+      case "assert_malformed":
+        if (c.wasm!.text) return "n/a"; // text-format errors: V8 has no text parser
+        return nativeThrows(() => NativeScript.module(c.wasm!), WebAssembly.CompileError);
+      default:
+        return "n/a"; // skipped in the scripts themselves (v128, reference values)
+    }
+  } catch (e) {
+    return e instanceof NotApplicable ? "n/a" : "fail";
+  }
+}
+
+/** Per check (by line): what V8 did. */
+async function runNative(commands: Command[]): Promise<Map<number, string>> {
+  const script = await newNativeScript();
+  const results = new Map<number, string>();
+  for (const c of commands) results.set(c.line, nativeStep(script, c));
+  return results;
 }
 
 Deno.test("the spec testsuite (v2 core) through the TypeScript API", async () => {
@@ -277,12 +390,30 @@ Deno.test("the spec testsuite (v2 core) through the TypeScript API", async () =>
   const verbose = Deno.env.get("EXT_WASM_SPEC_VERBOSE") !== undefined;
   let passed = 0, failed = 0, skipped = 0;
   const regressions: string[] = [];
+  // V8 parity: of the checks V8 passes, how many pass, are skipped (by reason) or fail through ours.
+  const v8 = { passed: 0, failed: 0, notApplicable: 0, bothPass: 0 };
+  const v8PassOursSkip = new Map<string, number>();
+  const parityFailures: string[] = [];
+  const v8Older: string[] = []; // V8 still refuses what Wasm 3.0 (and Wasmtime) accept: we follow 3.0
   const reasons = new Map<string, number>();
   const lines = [`${"file".padEnd(32)} ${"passed".padStart(7)} ${"failed".padStart(7)} ${"skipped".padStart(7)}`];
   for (const file of files) {
     const name = file.replace(/\.json$/, "");
     const commands: Command[] = JSON.parse(await Deno.readTextFile(`${jsonDir}/${file}`));
     const o = await runScript(commands);
+    for (const [line, native] of await runNative(commands)) {
+      if (native === "setup") continue;
+      if (native === "n/a") v8.notApplicable++;
+      if (native === "fail") v8.failed++;
+      if (native === "fail" && verbose) lines.push(`  V8 FAIL ${name}:${line} (${commands.find((c) => c.line === line)?.type})`);
+      if (native !== "pass") continue;
+      v8.passed++;
+      const [ours, why] = o.results.get(line) ?? ["fail", "not run"];
+      if (ours === "pass") v8.bothPass++;
+      else if (ours === "skip") v8PassOursSkip.set(why, (v8PassOursSkip.get(why) ?? 0) + 1);
+      else if (known.get(`${name}:${line}`)?.startsWith("valid in Wasm 3.0")) v8Older.push(`${name}:${line}`);
+      else parityFailures.push(`${name}:${line}: ${why}`);
+    }
     lines.push(`${name.padEnd(32)} ${String(o.passed).padStart(7)} ${String(o.failed.length).padStart(7)} ${String(o.skipped.length).padStart(7)}`);
     passed += o.passed;
     failed += o.failed.length;
@@ -298,6 +429,15 @@ Deno.test("the spec testsuite (v2 core) through the TypeScript API", async () =>
       `(${failed - regressions.length} known), ${skipped} skipped`,
   );
   for (const [why, n] of reasons) lines.push(`  skipped ${String(n).padStart(5)}: ${why}`);
+  lines.push(
+    `V8 (Deno's WebAssembly, same scripts): ${v8.passed} passed, ${v8.failed} failed, ${v8.notApplicable} not ` +
+      `expressible in its JS API (text format, values the scripts skip); of V8's passes, ours: ${v8.bothPass} passed, ` +
+      `${parityFailures.length} failed`,
+  );
+  for (const [why, n] of v8PassOursSkip) lines.push(`  skipped ${String(n).padStart(5)}: ${why}`);
+  if (v8Older.length > 0) lines.push(`  valid in Wasm 3.0, still refused by V8 (we follow 3.0): ${v8Older.join(", ")}`);
+  for (const f of parityFailures) lines.push(`  V8 passes, ours fails: ${f}`);
   console.log(lines.join("\n"));
   assert(regressions.length === 0, `spec regressions:\n${regressions.join("\n")}`);
+  assert(parityFailures.length === 0, `checks V8 passes that fail through ours:\n${parityFailures.join("\n")}`);
 });
