@@ -15,9 +15,22 @@
 //! atomically (temp file in the same directory, fsync, rename). The `.mac` file's mtime records last use for
 //! LRU eviction. If the directory cannot be used (read-only, not a directory, disk full), the cache degrades to
 //! memory-only and says so in [`CacheStats::disk_error`]; nothing fails because of it.
+//!
+//! # Crashes and hostile files
+//!
+//! * A writer killed mid-publish leaves at most a `.tmp*` file (never a torn entry: the rename is the publish),
+//!   or an artifact without its `.mac` (refused on load and by [`ArtifactCache::verify`]). Temp files count
+//!   toward the size cap while they exist and are swept once older than [`STALE_TEMP_AGE`] (a live writer
+//!   finishes in far less) when the cache is opened, verified or pruned.
+//! * A write larger than the process's file-size limit (`ulimit -f`) is not attempted (the kernel would kill
+//!   the process with `SIGXFSZ`); like a full disk, it is a counted write error with its reason in the stats.
+//! * The key is trusted only as a regular file of exactly 32 bytes, owned by this user and private (no group or
+//!   other permission bits). Anything else — a symlink, another owner, a readable-by-others mode, a wrong
+//!   size — is replaced by a fresh key (every entry written under the old one is then refused and recompiled),
+//!   and a key that can be neither trusted nor replaced turns the disk cache off with the reason.
 
 use std::fs::{self, File};
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -26,6 +39,8 @@ use std::time::SystemTime;
 use wasmtime::{Engine, Module};
 
 const MAC_DOMAIN: &[u8] = b"ext_wasm artifact v1\0";
+/// Age after which a temp file left in the cache is a dead writer's and is deleted.
+pub const STALE_TEMP_AGE: std::time::Duration = std::time::Duration::from_secs(3600);
 const ARTIFACT_EXT: &str = "cwasm";
 const MAC_EXT: &str = "mac";
 
@@ -48,8 +63,10 @@ pub struct CacheStats {
     pub evictions: u64,
     /// Entries on disk now (all engine fingerprints).
     pub entries: u64,
-    /// Bytes on disk now (artifacts and MACs).
+    /// Bytes on disk now (artifacts, MACs and temp files).
     pub bytes_on_disk: u64,
+    /// Temp files on disk now: publishes in progress, or left by killed writers until swept.
+    pub temp_files: u64,
     /// Why the disk cache is unusable, when it is.
     pub disk_error: Option<String>,
 }
@@ -75,6 +92,8 @@ pub struct VerifyReport {
     pub ok: u64,
     /// Entries that failed and were deleted.
     pub removed: Vec<String>,
+    /// Stale temp files and orphaned MACs deleted.
+    pub swept: u64,
 }
 
 /// A content-addressed, MAC-checked, size-capped store of compiled modules.
@@ -112,6 +131,9 @@ impl ArtifactCache {
                 (None, Some(format!("{}: {e}", root.display())))
             }
         };
+        if key.is_some() {
+            sweep(&root, STALE_TEMP_AGE);
+        }
         Self {
             root,
             key,
@@ -209,6 +231,13 @@ impl ArtifactCache {
         let (artifact, mac_path) = self.paths(fingerprint, hash);
         let dir = artifact.parent().expect("entry paths have a parent");
         fs::create_dir_all(dir)?;
+        let limit = file_size_limit();
+        if bytes.len() as u64 > limit {
+            return Err(io::Error::other(format!(
+                "an artifact of {} bytes exceeds the file-size limit (ulimit -f) of {limit} bytes",
+                bytes.len()
+            )));
+        }
         let mac = mac(key, fingerprint, hash, bytes);
         write_atomic(dir, &artifact, bytes)?;
         write_atomic(dir, &mac_path, mac.as_bytes())
@@ -249,8 +278,10 @@ impl ArtifactCache {
     /// Delete least recently used entries until the total is at most `max_bytes`. Returns how many went.
     pub fn prune(&self, max_bytes: u64) -> u64 {
         let _guard = self.prune_lock.lock().unwrap_or_else(|p| p.into_inner());
+        sweep(&self.root, STALE_TEMP_AGE);
         let entries = self.list();
-        let mut total: u64 = entries.iter().map(|e| e.bytes).sum();
+        // Temp files cannot be evicted (a writer may be about to publish one) but take space all the same.
+        let mut total: u64 = entries.iter().map(|e| e.bytes).sum::<u64>() + temp_files(&self.root).1;
         let mut evicted = 0;
         for entry in entries {
             if total <= max_bytes {
@@ -274,6 +305,7 @@ impl ArtifactCache {
     pub fn verify(&self) -> VerifyReport {
         let mut report = VerifyReport::default();
         let Some(key) = &self.key else { return report };
+        report.swept = sweep(&self.root, STALE_TEMP_AGE);
         for entry in self.list() {
             let dir = self.root.join(&entry.fingerprint);
             let artifact = dir.join(format!("{}.{ARTIFACT_EXT}", entry.hash));
@@ -310,6 +342,7 @@ impl ArtifactCache {
     /// Counters and current disk usage (scans the directory).
     pub fn stats(&self) -> CacheStats {
         let entries = self.list();
+        let (temps, temp_bytes) = temp_files(&self.root);
         CacheStats {
             dir: Some(self.root.clone()),
             hits: self.hits.load(Ordering::Relaxed),
@@ -319,7 +352,8 @@ impl ArtifactCache {
             write_errors: self.write_errors.load(Ordering::Relaxed),
             evictions: self.evictions.load(Ordering::Relaxed),
             entries: entries.len() as u64,
-            bytes_on_disk: entries.iter().map(|e| e.bytes).sum(),
+            bytes_on_disk: entries.iter().map(|e| e.bytes).sum::<u64>() + temp_bytes,
+            temp_files: temps,
             disk_error: self.disk_error.lock().unwrap_or_else(|p| p.into_inner()).clone(),
         }
     }
@@ -371,6 +405,71 @@ fn write_atomic(dir: &Path, dest: &Path, bytes: &[u8]) -> io::Result<()> {
     Ok(())
 }
 
+/// The fingerprint directories under the root.
+fn fingerprint_dirs(root: &Path) -> Vec<PathBuf> {
+    let Ok(dirs) = fs::read_dir(root) else {
+        return Vec::new();
+    };
+    dirs.flatten().map(|d| d.path()).filter(|p| p.is_dir()).collect()
+}
+
+fn is_temp(path: &Path) -> bool {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.starts_with(".tmp"))
+}
+
+/// Temp files (count, bytes) in the root and the fingerprint directories.
+fn temp_files(root: &Path) -> (u64, u64) {
+    let mut found = (0, 0);
+    for dir in std::iter::once(root.to_path_buf()).chain(fingerprint_dirs(root)) {
+        let Ok(files) = fs::read_dir(&dir) else { continue };
+        for file in files.flatten().filter(|f| is_temp(&f.path())) {
+            found.0 += 1;
+            found.1 += file.metadata().map_or(0, |m| m.len());
+        }
+    }
+    found
+}
+
+/// Delete temp files older than `age` and MACs whose artifact is gone (a writer killed between its two
+/// renames, or a half-finished removal); returns how many went.
+fn sweep(root: &Path, age: std::time::Duration) -> u64 {
+    let now = SystemTime::now();
+    let mut swept = 0;
+    for dir in std::iter::once(root.to_path_buf()).chain(fingerprint_dirs(root)) {
+        let Ok(files) = fs::read_dir(&dir) else { continue };
+        for file in files.flatten() {
+            let path = file.path();
+            let stale_temp = is_temp(&path)
+                && file
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .is_ok_and(|t| now.duration_since(t).unwrap_or_default() > age);
+            let orphan_mac = dir != root
+                && path.extension().and_then(|e| e.to_str()) == Some(MAC_EXT)
+                && !path.with_extension(ARTIFACT_EXT).exists();
+            if (stale_temp || orphan_mac) && fs::remove_file(&path).is_ok() {
+                swept += 1;
+            }
+        }
+    }
+    swept
+}
+
+/// The soft `RLIMIT_FSIZE` in bytes (`u64::MAX` when unlimited).
+fn file_size_limit() -> u64 {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `getrlimit` writes one `rlimit` through the pointer, which points to a live, writable one.
+    if unsafe { libc::getrlimit(libc::RLIMIT_FSIZE, &mut limit) } != 0 || limit.rlim_cur == libc::RLIM_INFINITY {
+        return u64::MAX;
+    }
+    limit.rlim_cur
+}
+
 fn touch(path: &Path) {
     if let Ok(f) = File::options().append(true).open(path) {
         let _ = f.set_modified(SystemTime::now());
@@ -379,29 +478,77 @@ fn touch(path: &Path) {
 
 fn load_or_create_key(root: &Path) -> io::Result<[u8; 32]> {
     let path = root.join("key");
-    let mut replace = false;
-    if let Ok(bytes) = fs::read(&path) {
-        if let Ok(key) = <[u8; 32]>::try_from(bytes.as_slice()) {
-            return Ok(key);
+    let distrust = match trusted_key(&path) {
+        Ok(Some(key)) => return Ok(key),
+        Ok(None) => None,
+        Err(why) => {
+            tracing::warn!(path = %path.display(), %why, "cache key not trusted; replacing it (entries written under it will be recompiled)");
+            Some(why)
         }
-        tracing::warn!(path = %path.display(), "cache key has the wrong length; replacing it (all entries become invalid)");
-        replace = true;
-    }
+    };
     let mut key = [0u8; 32];
     getrandom::fill(&mut key).map_err(|e| io::Error::other(e.to_string()))?;
     // tempfile creates files with mode 0600.
     let mut tmp = tempfile::NamedTempFile::new_in(root)?;
     tmp.write_all(&key)?;
     tmp.as_file().sync_all()?;
-    if replace {
-        tmp.persist(&path).map_err(|e| e.error)?;
+    if let Some(why) = distrust {
+        // A rename replaces a symlink itself, never its target.
+        tmp.persist(&path).map_err(|e| {
+            io::Error::other(format!(
+                "cache key {}: {why}; cannot replace it: {}",
+                path.display(),
+                e.error
+            ))
+        })?;
         return Ok(key);
     }
     match tmp.persist_noclobber(&path) {
         Ok(_) => Ok(key),
-        // Another process created it first: use theirs.
-        Err(_) => fs::read(&path)?
-            .try_into()
-            .map_err(|_| io::Error::other("cache key has the wrong length")),
+        // Another process created it first: use theirs, on the same terms.
+        Err(_) => trusted_key(&path)
+            .map_err(|why| io::Error::other(format!("cache key {}: {why}", path.display())))?
+            .ok_or_else(|| io::Error::other(format!("cache key {} vanished", path.display()))),
     }
+}
+
+/// The key at `path`: `Ok(None)` when there is none, `Err(why)` when there is something we must not trust.
+fn trusted_key(path: &Path) -> Result<Option<[u8; 32]>, String> {
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+    let meta = match fs::symlink_metadata(path) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("cannot stat: {e}")),
+    };
+    if meta.file_type().is_symlink() {
+        return Err("it is a symlink".into());
+    }
+    if !meta.is_file() {
+        return Err("it is not a regular file".into());
+    }
+    // SAFETY: `geteuid` has no preconditions and cannot fail.
+    let me = unsafe { libc::geteuid() };
+    if meta.uid() != me {
+        return Err(format!("it is owned by uid {}, not {me}", meta.uid()));
+    }
+    if meta.mode() & 0o077 != 0 {
+        return Err(format!(
+            "its mode {:o} lets others read or write it",
+            meta.mode() & 0o777
+        ));
+    }
+    // O_NOFOLLOW: a symlink swapped in since the check above fails to open rather than being followed.
+    let mut file = File::options()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .map_err(|e| format!("cannot read: {e}"))?;
+    let mut bytes = Vec::with_capacity(33);
+    (&mut file)
+        .take(33)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot read: {e}"))?;
+    <[u8; 32]>::try_from(bytes.as_slice())
+        .map(Some)
+        .map_err(|_| format!("it holds {} bytes, not 32", bytes.len()))
 }

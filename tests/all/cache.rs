@@ -299,3 +299,104 @@ fn verify_clear_and_prune_maintain_the_cache() {
     assert_eq!(cache.clear(), 1);
     assert!(cache.list().is_empty());
 }
+
+/// The fingerprint directory of the one engine variant `load` uses.
+fn fingerprint_dir(dir: &Path) -> PathBuf {
+    artifacts(dir)[0].parent().unwrap().to_path_buf()
+}
+
+fn age(path: &Path, by: std::time::Duration) {
+    let f = fs::File::options().append(true).open(path).unwrap();
+    f.set_modified(std::time::SystemTime::now() - by).unwrap();
+}
+
+#[test]
+fn temp_files_of_killed_writers_count_toward_the_cap_and_are_swept_when_stale() {
+    let dir = tempfile::tempdir().unwrap();
+    load(dir.path(), ADD);
+    let temp = fingerprint_dir(dir.path()).join(".tmpKILLED");
+    fs::write(&temp, vec![0u8; 10_000]).unwrap();
+    let rt = cached_runtime(dir.path());
+    let cache = rt.cache().unwrap();
+    let with_temp = cache.stats();
+    assert_eq!(with_temp.temp_files, 1);
+    assert_eq!(with_temp.entries, 1);
+    assert_eq!(cache.verify().swept, 0, "a fresh temp file may be a live writer's");
+    assert!(temp.exists());
+    age(&temp, std::time::Duration::from_secs(7200));
+    assert_eq!(cache.verify().swept, 1);
+    assert!(!temp.exists());
+    assert_eq!(cache.stats().bytes_on_disk, with_temp.bytes_on_disk - 10_000);
+}
+
+#[test]
+fn opening_the_cache_sweeps_stale_temp_files() {
+    let dir = tempfile::tempdir().unwrap();
+    load(dir.path(), ADD);
+    let temp = fingerprint_dir(dir.path()).join(".tmpOLD");
+    fs::write(&temp, b"half an artifact").unwrap();
+    age(&temp, std::time::Duration::from_secs(7200));
+    let (origin, stats) = load(dir.path(), ADD);
+    assert_eq!((origin, stats.temp_files), (LoadOrigin::CacheHit, 0));
+    assert!(!temp.exists());
+}
+
+#[test]
+fn a_mac_without_its_artifact_is_swept() {
+    let dir = tempfile::tempdir().unwrap();
+    load(dir.path(), ADD);
+    let rt = cached_runtime(dir.path());
+    let artifact = artifacts(dir.path()).remove(0);
+    fs::remove_file(&artifact).unwrap();
+    let report = rt.cache().unwrap().verify();
+    assert_eq!((report.ok, report.swept), (0, 1));
+    assert!(!artifact.with_extension("mac").exists());
+}
+
+#[test]
+fn a_symlinked_key_is_replaced_not_followed() {
+    let dir = tempfile::tempdir().unwrap();
+    load(dir.path(), ADD);
+    let planted = dir.path().join("planted-key");
+    fs::write(&planted, [7u8; 32]).unwrap();
+    fs::remove_file(dir.path().join("key")).unwrap();
+    std::os::unix::fs::symlink(&planted, dir.path().join("key")).unwrap();
+    assert_recovers(dir.path());
+    let key = fs::symlink_metadata(dir.path().join("key")).unwrap();
+    assert!(key.is_file(), "the link itself was replaced");
+    assert_eq!(fs::read(&planted).unwrap(), [7u8; 32], "its target untouched");
+}
+
+#[test]
+fn a_key_others_can_read_is_replaced() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    load(dir.path(), ADD);
+    let path = dir.path().join("key");
+    let old = fs::read(&path).unwrap();
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+    assert_recovers(dir.path());
+    assert_ne!(fs::read(&path).unwrap(), old);
+    assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+}
+
+#[test]
+fn a_key_that_can_be_neither_trusted_nor_replaced_turns_the_disk_cache_off() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::create_dir(dir.path().join("key")).unwrap();
+    fs::write(dir.path().join("key").join("x"), b"x").unwrap();
+    let rt = cached_runtime(dir.path());
+    let m = rt.compile(ADD.as_bytes()).unwrap();
+    let i = rt.instantiate(m, &Default::default()).unwrap();
+    assert_eq!(
+        rt.call(i, "add", &[Value::I32(1), Value::I32(2)]).unwrap(),
+        [Value::I32(3)]
+    );
+    let stats = rt.cache_stats();
+    let why = stats.disk_error.unwrap();
+    assert!(
+        why.contains("it is not a regular file") && why.contains("cannot replace it"),
+        "{why}"
+    );
+    assert!(artifacts(dir.path()).is_empty());
+}

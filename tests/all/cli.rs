@@ -155,7 +155,7 @@ fn compile_then_cache_subcommands() {
     assert_eq!(stdout(&ext_wasm(cache.path(), &["cache", "list"])).lines().count(), 2);
     assert_eq!(
         stdout(&ext_wasm(cache.path(), &["cache", "verify"])).trim(),
-        "2 ok, 0 removed"
+        "2 ok, 0 removed, 0 stale temp files or orphaned MACs swept"
     );
     assert_eq!(
         stdout(&ext_wasm(cache.path(), &["cache", "prune", "--max-bytes", "0"])).trim(),
@@ -327,4 +327,127 @@ fn preload_links_another_modules_functions_by_name() {
     );
     let o = ext_wasm(cache.path(), &["run", &plugin, "--preload", "math"]);
     assert_eq!(stderr(&o), "error[5001]: --preload expects NAME=MODULE, got `math`\n");
+}
+
+#[test]
+fn a_file_size_limit_skips_the_cache_write_instead_of_killing_the_process() {
+    // No `trap '' XFSZ` here: a write past RLIMIT_FSIZE would kill us, so the cache must not attempt it.
+    let cache = tempfile::tempdir().unwrap();
+    let o = sh(&format!(
+        "ulimit -f 8; exec \"$BIN\" run --stats --cache-dir {} {} --invoke add 20 22",
+        cache.path().display(),
+        f("wat/add.wat")
+    ));
+    assert_eq!(stdout(&o), "42\n", "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("exceeds the file-size limit (ulimit -f)"),
+        "{}",
+        stderr(&o)
+    );
+    let left: Vec<_> = walkdir(cache.path())
+        .into_iter()
+        .filter(|p| !p.ends_with("key"))
+        .collect();
+    assert!(left.is_empty(), "nothing partial is left: {left:?}");
+}
+
+fn walkdir(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = vec![];
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        if e.path().is_dir() {
+            out.extend(walkdir(&e.path()))
+        } else {
+            out.push(e.path())
+        }
+    }
+    out
+}
+
+/// One process of the crash test: what it runs, and what it must print when it is not killed.
+fn crash_worker(cache: &Path, kind: u64) -> (std::process::Child, &'static str) {
+    let big = f("bench/big.wasm");
+    let checksum = f("plugins/checksum.wasm");
+    let add = f("wat/add.wat");
+    let values = f("wat/values.wat");
+    let (args, expect): (Vec<&str>, &str) = match kind % 4 {
+        0 => (vec!["compile", &big, &checksum], ""),
+        1 => (vec!["run", &add, "--invoke", "add", "20", "22"], "42\n"),
+        2 => (vec!["cache", "prune", "--max-bytes", "300000"], ""),
+        _ => (vec!["run", &values, "--invoke", "divmod", "42", "5"], "8\n2\n"),
+    };
+    let child = Command::new(env!("CARGO_BIN_EXE_ext-wasm"))
+        .arg("--cache-dir")
+        .arg(cache)
+        .args(&args)
+        .env_remove("EXT_WASM_CACHE_DIR")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    (child, expect)
+}
+
+#[test]
+fn processes_killed_mid_compile_publish_or_prune_never_leave_an_entry_that_runs() {
+    // Eight processes at a time share one cache: compiling a 1 MB module, running small ones, pruning; half
+    // of them are SIGKILLed at a random moment. Survivors print the right answers, and afterwards every entry
+    // verifies or is refused, and the cache is clean after a prune.
+    let cache = tempfile::tempdir().unwrap();
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let mut killed = 0;
+    for _ in 0..4 {
+        let workers: Vec<_> = (0..8).map(|_| crash_worker(cache.path(), next())).collect();
+        let mut survivors = Vec::new();
+        for (i, (mut child, expect)) in workers.into_iter().enumerate() {
+            if i % 2 == 0 {
+                std::thread::sleep(std::time::Duration::from_millis(next() % 150));
+                child.kill().unwrap();
+                child.wait().unwrap();
+                killed += 1;
+            } else {
+                survivors.push((child, expect));
+            }
+        }
+        for (child, expect) in survivors {
+            let o = child.wait_with_output().unwrap();
+            assert!(o.status.success(), "{}", stderr(&o));
+            if !expect.is_empty() {
+                assert_eq!(stdout(&o), expect, "{}", stderr(&o));
+            }
+        }
+    }
+    assert_eq!(killed, 16);
+    // Whatever the kills left: temp files (swept once stale; make them so), artifacts without a MAC (refused).
+    for p in walkdir(cache.path())
+        .iter()
+        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with(".tmp"))
+    {
+        let file = std::fs::File::options().append(true).open(p).unwrap();
+        file.set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(7200))
+            .unwrap();
+    }
+    let verify = stdout(&ext_wasm(cache.path(), &["cache", "verify"]));
+    assert!(verify.contains(" ok, "), "{verify}");
+    let o = ext_wasm(cache.path(), &["run", &f("wat/add.wat"), "--invoke", "add", "1", "2"]);
+    assert_eq!(stdout(&o), "3\n", "{}", stderr(&o));
+    assert!(ext_wasm(cache.path(), &["compile", &f("bench/big.wasm")])
+        .status
+        .success());
+    ext_wasm(cache.path(), &["cache", "prune", "--max-bytes", "100000000"]);
+    let verify = stdout(&ext_wasm(cache.path(), &["cache", "verify"]));
+    assert!(
+        verify.ends_with(" ok, 0 removed, 0 stale temp files or orphaned MACs swept\n"),
+        "{verify}"
+    );
+    let temps = walkdir(cache.path())
+        .into_iter()
+        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with(".tmp"))
+        .count();
+    assert_eq!(temps, 0);
 }

@@ -15,7 +15,7 @@ pub enum CacheAction {
     Stats,
     /// List entries, least recently used first.
     List,
-    /// Check every entry's MAC; delete the ones that fail.
+    /// Check every entry's MAC; delete the ones that fail, and stale temp files of killed writers.
     Verify,
     /// Delete every entry.
     Clear,
@@ -51,7 +51,12 @@ pub fn cache(action: CacheAction, args: &CacheArgs) -> Result<ExitCode, Error> {
             for r in &report.removed {
                 println!("removed {r}");
             }
-            println!("{} ok, {} removed", report.ok, report.removed.len());
+            println!(
+                "{} ok, {} removed, {} stale temp files or orphaned MACs swept",
+                report.ok,
+                report.removed.len(),
+                report.swept
+            );
         }
         CacheAction::Clear => println!("removed {} entries", cache.clear()),
         CacheAction::Prune { max_bytes } => println!("evicted {} entries", cache.prune(max_bytes)),

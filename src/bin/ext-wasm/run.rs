@@ -136,6 +136,9 @@ pub fn run(a: RunArgs, cache: &CacheArgs) -> Result<ExitCode, Error> {
             s.rejected,
             s.write_errors
         );
+        if let Some(why) = &s.disk_error {
+            eprintln!("stats: disk cache: {why}");
+        }
     }
     let code = outcome?;
     Ok(ExitCode::from(code.clamp(0, 255) as u8))
