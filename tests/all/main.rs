@@ -9,6 +9,7 @@ mod compile;
 mod concurrency;
 mod ffi;
 mod host_func;
+mod hostile;
 mod limits;
 mod linking;
 mod memory;
