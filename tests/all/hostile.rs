@@ -4,9 +4,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use ext_wasm::{
-    ErrorCode, InstanceId, InstanceOptions, OutputMode, Preopen, Runtime, RuntimeConfig, Value, WasiOptions,
-};
+use ext_wasm::{ErrorCode, InstanceId, InstanceOptions, OutputMode, Preopen, Runtime, Value, WasiOptions};
 
 use crate::*;
 
