@@ -137,7 +137,11 @@ fn pooling_config(pool: &PoolConfig) -> PoolingAllocationConfig {
         .linear_memory_keep_resident(pool.linear_memory_keep_resident)
         .table_keep_resident(pool.table_keep_resident)
         .max_unused_warm_slots(pool.max_unused_warm_slots)
-        .decommit_batch_size(pool.decommit_batch_size);
+        .decommit_batch_size(pool.decommit_batch_size)
+        // Reset only the pages an instance dirtied (Linux 6.7+; elsewhere the plain memset): without it, every
+        // freed slot gets its first `keep_resident` bytes memset whether touched or not, so 10,000 instances
+        // that never wrote memory left 640 MiB resident after being dropped (examples/soak.rs).
+        .pagemap_scan(wasmtime::Enabled::Auto);
     p
 }
 
