@@ -2,7 +2,8 @@
  * Soak from TypeScript (the Rust side: `cargo run --release --example soak`): instantiate → call → drop cycles
  * through the public API (`await instantiate` with a JavaScript import, `callSync`, `await drop()`), sampling the
  * process's resident memory (Deno.memoryUsage().rss: V8 heap and our library together) and open file
- * descriptors every tenth; then JS host calls in one instance. Numbers, not a pass/fail test.
+ * descriptors every tenth (growth from the second sample: the first fifth is the warm-up); then JS host calls in
+ * one instance. Numbers, not a pass/fail test.
  *
  *   bash scripts/soak-ts.sh [--cycles N] [--host-calls N]     (defaults 1,000,000 each)
  */
@@ -46,12 +47,12 @@ for (let n = 1; n <= cycles; n++) {
     const rss = Deno.memoryUsage().rss;
     const per = ((performance.now() - t) * 1000 / every).toFixed(2).padStart(10);
     console.log(`${String(n).padStart(10)} ${mib(rss)} ${String(fds()).padStart(6)} ${per}`);
-    if (first === 0) first = rss;
+    if (n === 2 * every) first = rss; // warm-up: the first fifth of the cycles (V8's heap settles)
     last = rss;
     t = performance.now();
   }
 }
-console.log(`churn: RSS growth after warm-up ${growth(first, last)}\n`);
+console.log(`churn: RSS growth after warm-up (from the second sample) ${growth(first, last)}\n`);
 
 const calls = arg("--host-calls", 1_000_000);
 const step = Math.max(1, Math.floor(calls / 10));
