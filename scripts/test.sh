@@ -2,7 +2,7 @@
 # Every test, from a fresh clone, with nothing installed globally (after `cargo fmt --check` and clippy):
 #   1. the Rust suites (unit, integration incl. the CLI binary, doc tests,   cargo test --release
 #      the spec testsuite, which also writes its scripts for the TS runner,
-#      and the differential fuzzer's CI budget: 5,000 modules against wasmi)
+#      and the differential fuzzer's CI budget: 5,000 modules against wasmi, ~20 s)
 #   2. the criterion benches, compiled but not run                           cargo bench --no-run
 #   3. the TypeScript suite on real Deno 2.x from the npm registry, on both  scripts/test-ts.sh
 #      backends (Deno.dlopen, and deno_core ops over stand-ins)

@@ -156,3 +156,158 @@ fn expect(e: &ext_wasm::Error, codes: &[ErrorCode]) -> Result<(), String> {
         Err(format!("expected one of {codes:?}, got {e}"))
     }
 }
+
+/// Configure the C ABI's process-wide runtime before its first use: no disk cache (the fuzzer must not fill
+/// the user's cache with thousands of throwaway artifacts).
+pub fn init_c_runtime() {
+    let json = br#"{"noCache": true}"#;
+    let mut out = vec![0u8; ext_wasm::ffi::OUT_HEADER];
+    // SAFETY: both buffers are live for their lengths and distinct.
+    let status = unsafe { ext_wasm::ffi::ext_wasm_init(json.as_ptr(), json.len(), out.as_mut_ptr(), out.len()) };
+    assert_eq!(status, 0, "ext_wasm_init");
+}
+
+/// Random input to the C functions themselves (the process-wide runtime the C ABI serves): random handles,
+/// names, frames, JSON, offsets, tokens and out-record lengths (too short included). Every status must be 0 or
+/// an error code with its message blob, never a caught panic ("internal error"); every blob is taken, so none
+/// is left behind. Returns how many C calls ran.
+pub fn c_functions(rng: &mut Rng, bytes: &[u8], rounds: usize) -> Result<usize, String> {
+    use ext_wasm::ffi::*;
+    let mut calls = 0;
+    let mut out = vec![0u8; OUT_HEADER + 64 * SLOT];
+    // SAFETY (for every call below): each pointer is a live buffer of at least the length passed with it, and
+    // the out record (`out`) never overlaps an input; null pointers come only with length 0.
+    unsafe {
+        let status = ext_wasm_compile(bytes.as_ptr(), bytes.len(), out.as_mut_ptr(), out.len());
+        let module = answer(status, &out, out.len())?.map_or(-1.0, |a| a as f64);
+        for _ in 0..rounds {
+            let handle = if rng.below(3) == 0 { module } else { number(rng) };
+            let text = json(rng);
+            let len = rng.below(12);
+            let name = rng.bytes(len);
+            let out_len = [0, 8, OUT_HEADER, out.len()][rng.below(4)];
+            let (o, n) = (out.as_mut_ptr(), out_len);
+            let nargs = (rng.next() % 8) as u32;
+            for b in out.iter_mut().take(16 * SLOT) {
+                *b = rng.next() as u8;
+            }
+            let status = ext_wasm_instantiate(handle, text.as_ptr(), text.len(), std::ptr::null(), 0, o, n);
+            if let Some(instance) = answer(status, &out, n)? {
+                answer(ext_wasm_instance_drop(instance as f64, o, out.len()), &out, out.len())?;
+            }
+            let mut dst = vec![0u8; rng.below(64)];
+            // Each answer is checked before the next call overwrites the record.
+            macro_rules! check {
+                ($call:expr) => {
+                    answer($call, &out, n)?
+                };
+            }
+            check!(ext_wasm_call(handle, name.as_ptr(), name.len(), o, n, nargs));
+            check!(ext_wasm_func(handle, name.as_ptr(), name.len(), o, n));
+            check!(ext_wasm_call_func(handle, rng.next() as u32, o, n, nargs));
+            check!(ext_wasm_call_start(
+                handle,
+                name.as_ptr(),
+                name.len(),
+                o,
+                n,
+                nargs,
+                rng.next() as u8
+            ));
+            check!(ext_wasm_call_finish(number(rng), o, n));
+            check!(ext_wasm_call_resume(
+                number(rng),
+                o,
+                n,
+                nargs as i32 - 2,
+                name.as_ptr(),
+                name.len()
+            ));
+            check!(ext_wasm_global(
+                handle,
+                name.as_ptr(),
+                name.len(),
+                o,
+                n,
+                rng.next() as u8 & 1
+            ));
+            check!(ext_wasm_memory_read(
+                handle,
+                number(rng),
+                dst.as_mut_ptr(),
+                dst.len(),
+                o,
+                n
+            ));
+            check!(ext_wasm_memory_write(
+                handle,
+                number(rng),
+                dst.as_ptr(),
+                dst.len(),
+                o,
+                n
+            ));
+            check!(ext_wasm_memory_size(handle, o, n));
+            check!(ext_wasm_memory_grow(handle, number(rng), o, n));
+            check!(ext_wasm_exit_code(handle, o, n));
+            check!(ext_wasm_run_command(handle, o, n));
+            // Successful answers that are blobs (JSON, output): take them so none is left parked.
+            macro_rules! check_blob {
+                ($call:expr) => {
+                    if answer($call, &out, n)?.is_some() {
+                        take(&out, 0)?;
+                    }
+                };
+            }
+            check_blob!(ext_wasm_output(handle, rng.next() as u32, o, n));
+            check_blob!(ext_wasm_instance_exports(handle, o, n));
+            check_blob!(ext_wasm_module_exports(handle, o, n));
+            check_blob!(ext_wasm_module_imports(handle, o, n));
+            let mut blob = vec![0u8; rng.below(16)];
+            let status = ext_wasm_blob_take(rng.next() % 1000, blob.as_mut_ptr(), blob.len());
+            if status != 0 && !(5000..=5013).contains(&status) {
+                return Err(format!("ext_wasm_blob_take gave status {status}"));
+            }
+            calls += 20;
+        }
+        if module >= 0.0 {
+            answer(
+                ext_wasm_module_drop(module, out.as_mut_ptr(), out.len()),
+                &out,
+                out.len(),
+            )?;
+        }
+    }
+    Ok(calls)
+}
+
+/// A C function's status: `Ok(Some(a))` on success (when the record had room), `Ok(None)` for a clean error
+/// (its message taken), `Err` for anything else.
+fn answer(status: i32, out: &[u8], out_len: usize) -> Result<Option<u64>, String> {
+    if status == 0 {
+        return Ok((out_len >= ext_wasm::ffi::OUT_HEADER).then(|| u64::from_le_bytes(out[..8].try_into().unwrap())));
+    }
+    if !(5000..=5013).contains(&status) {
+        return Err(format!("status {status} is not an error code"));
+    }
+    if out_len >= ext_wasm::ffi::OUT_HEADER {
+        let message = take(out, 16)?;
+        if message.contains("internal error") {
+            return Err(format!("a C function panicked: {message}"));
+        }
+    }
+    Ok(None)
+}
+
+/// Take the blob whose id and length are at `at` and `at + 8` of the record.
+fn take(out: &[u8], at: usize) -> Result<String, String> {
+    let id = u64::from_le_bytes(out[at..at + 8].try_into().unwrap());
+    let len = u64::from_le_bytes(out[at + 8..at + 16].try_into().unwrap()) as usize;
+    let mut bytes = vec![0u8; len];
+    // SAFETY: `bytes` is a live buffer of exactly `len` bytes.
+    let status = unsafe { ext_wasm::ffi::ext_wasm_blob_take(id, bytes.as_mut_ptr(), len) };
+    if status != 0 {
+        return Err(format!("blob {id} of {len} bytes could not be taken: status {status}"));
+    }
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
+}

@@ -5,7 +5,7 @@
 //! NaNs compare as NaNs (payloads are nondeterministic in wasm), and a call that exhausts the stack of either
 //! engine is not compared (their depths differ by design) and ends that module's run. Each module's bytes are
 //! also mutated and truncated (compile or 5000, never a panic), and random handles, offsets, frames and JSON go
-//! to every wire entry point (clean error codes, never a panic).
+//! to every wire entry point and every C function (clean error codes, never a panic).
 //!
 //! Found so far: one wasmi bug (`wasmi-untaken-loop.wat`, checked on every run); no divergence of ours.
 //!
@@ -40,6 +40,7 @@ struct Counts {
     mutants: usize,
     mutants_compiled: usize,
     wire_calls: usize,
+    c_calls: usize,
 }
 
 fn main() -> ExitCode {
@@ -47,6 +48,7 @@ fn main() -> ExitCode {
     let mut config = RuntimeConfig::default();
     config.cache.enabled = false;
     let rt = Runtime::new(config);
+    hostile::init_c_runtime();
     println!(
         "fuzz: base seed {}, up to {} modules / {} s (reproduce one with `-- --only SEED`)",
         options.base,
@@ -81,7 +83,7 @@ fn main() -> ExitCode {
     println!(
         "fuzz: {} modules in {:.1} s ({} compiled by both, {} instantiated by both), {} calls compared \
          ({} trapped, {} stopped at a stack limit), {} host-function effects compared; {} mutated binaries \
-         ({} still valid), {} wire calls with random input; {} divergences",
+         ({} still valid), {} wire calls and {} C-function calls with random input; {} divergences",
         counts.modules,
         start.elapsed().as_secs_f64(),
         counts.compiled_both,
@@ -93,6 +95,7 @@ fn main() -> ExitCode {
         counts.mutants,
         counts.mutants_compiled,
         counts.wire_calls,
+        counts.c_calls,
         failures.len()
     );
     if failures.is_empty() {
@@ -239,6 +242,10 @@ fn hostile_checks(
     counts.mutants_compiled += hostile::mutated_binaries(rt, rng, bytes, 4)?;
     counts.mutants += 4;
     counts.wire_calls += hostile::wire_inputs(rt, rng, live, 2)?;
+    if rng.below(4) == 0 {
+        // A quarter of the modules: each compiles once more, in the C ABI's own runtime.
+        counts.c_calls += hostile::c_functions(rng, bytes, 2)?;
+    }
     Ok(())
 }
 
