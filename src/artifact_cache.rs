@@ -6,6 +6,7 @@
 //! <root>/key                          32 random bytes, mode 0600: this user's MAC key
 //! <root>/<fingerprint>/<hash>.cwasm   wasmtime's serialized module (an ELF image, mmapped on load)
 //! <root>/<fingerprint>/<hash>.mac     32-byte keyed blake3 over (fingerprint, hash, artifact)
+//! <root>/<fingerprint>/<hash>.ok      32-byte keyed blake3 over (fingerprint, hash, the artifact file's identity)
 //! ```
 //!
 //! `fingerprint` names the engine (wasmtime's compatibility hash + our code-changing knobs), `hash` is
@@ -15,6 +16,21 @@
 //! atomically (temp file in the same directory, fsync, rename). The `.mac` file's mtime records last use for
 //! LRU eviction. If the directory cannot be used (read-only, not a directory, disk full), the cache degrades to
 //! memory-only and says so in [`CacheStats::disk_error`]; nothing fails because of it.
+//!
+//! # Verified once, then trusted by identity
+//!
+//! Hashing a whole artifact on every hit would read every page of it (a 100 MB artifact: ~100 MB of page
+//! faults and hashing before the first call), defeating mmap's laziness. So after a full MAC check the cache
+//! writes a **stamp** (`.ok`): a keyed hash of the entry's name and the artifact file's identity — device,
+//! inode, size, mtime and ctime, nanoseconds included. A later hit whose file still has that identity skips the
+//! MAC pass and goes straight to `deserialize_open_file`; any other identity means a full check (and a new
+//! stamp). What this detects: a replaced file (new inode), any write through the filesystem (the kernel sets
+//! ctime to the current time on every write, truncate, chmod or rename, and no system call sets it back), a
+//! forged or copied stamp (keyed: only this user's key makes one). What it no longer detects: a change that
+//! leaves all five unchanged — only someone who can set the clock or write the block device (root) can make
+//! one — and bit rot on the medium after the stamp was written. A file whose ctime is under
+//! [`STAMP_SETTLE`] old gets no stamp (a write in the same timestamp tick could keep ctime equal);
+//! `ext-wasm cache verify` always checks every byte.
 //!
 //! # Crashes and hostile files
 //!
@@ -43,6 +59,10 @@ const MAC_DOMAIN: &[u8] = b"ext_wasm artifact v1\0";
 pub const STALE_TEMP_AGE: std::time::Duration = std::time::Duration::from_secs(3600);
 const ARTIFACT_EXT: &str = "cwasm";
 const MAC_EXT: &str = "mac";
+const STAMP_EXT: &str = "ok";
+const STAMP_DOMAIN: &[u8] = b"ext_wasm verified artifact v1\0";
+/// How old an artifact's ctime must be before a verification of it is stamped (see the module docs).
+pub const STAMP_SETTLE: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Counters and sizes reported by [`ArtifactCache::stats`].
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
@@ -178,10 +198,20 @@ impl ArtifactCache {
             }
             Err(e) => return self.reject(&artifact, &mac_path, format!("cannot open: {e}")),
         };
-        if let Err(reason) = check_mac(key, fingerprint, hash, &file, &mac_path) {
-            return self.reject(&artifact, &mac_path, reason);
+        let stamp_path = artifact.with_extension(STAMP_EXT);
+        let stamp = file.metadata().ok().and_then(|m| stamp(key, fingerprint, hash, &m));
+        let stamped = stamp.is_some_and(|s| fs::read(&stamp_path).is_ok_and(|b| b == s.as_bytes()));
+        if !stamped {
+            if let Err(reason) = check_mac(key, fingerprint, hash, &file, &mac_path) {
+                return self.reject(&artifact, &mac_path, reason);
+            }
+            if let Some(stamp) = stamp {
+                let dir = artifact.parent().expect("entry paths have a parent");
+                let _ = write_atomic(dir, &stamp_path, stamp.as_bytes());
+            }
         }
-        // SAFETY: the file's bytes were just authenticated with this user's secret key, so they are an
+        // SAFETY: the file's bytes were authenticated with this user's secret key — just now, or earlier for
+        // this very file identity (the stamp; see the module docs for what that trusts) — so they are an
         // artifact this crate serialized with an engine of this fingerprint; wasmtime additionally checks the
         // engine compatibility header. Entries are replaced only by rename, never rewritten in place, so the
         // mapped inode does not change under the module.
@@ -198,6 +228,7 @@ impl ArtifactCache {
     fn reject(&self, artifact: &Path, mac: &Path, reason: String) -> Lookup {
         tracing::warn!(entry = %artifact.display(), %reason, "rejected artifact cache entry; recompiling");
         self.rejected.fetch_add(1, Ordering::Relaxed);
+        let _ = fs::remove_file(artifact.with_extension(STAMP_EXT));
         let _ = fs::remove_file(artifact);
         let _ = fs::remove_file(mac);
         Lookup::Rejected
@@ -259,7 +290,10 @@ impl ArtifactCache {
                 }
                 let hash = path.file_stem().unwrap_or_default().to_string_lossy().into_owned();
                 let mac_meta = fs::metadata(path.with_extension(MAC_EXT)).ok();
-                let bytes = file.metadata().map(|m| m.len()).unwrap_or(0) + mac_meta.as_ref().map_or(0, |m| m.len());
+                let stamp_len = fs::metadata(path.with_extension(STAMP_EXT)).map_or(0, |m| m.len());
+                let bytes = file.metadata().map(|m| m.len()).unwrap_or(0)
+                    + mac_meta.as_ref().map_or(0, |m| m.len())
+                    + stamp_len;
                 let last_used = mac_meta
                     .and_then(|m| m.modified().ok())
                     .unwrap_or(SystemTime::UNIX_EPOCH);
@@ -292,6 +326,7 @@ impl ArtifactCache {
                 .join(&entry.fingerprint)
                 .join(format!("{}.{ARTIFACT_EXT}", entry.hash));
             let _ = fs::remove_file(artifact.with_extension(MAC_EXT));
+            let _ = fs::remove_file(artifact.with_extension(STAMP_EXT));
             if fs::remove_file(&artifact).is_ok() {
                 total -= entry.bytes;
                 evicted += 1;
@@ -301,7 +336,7 @@ impl ArtifactCache {
         evicted
     }
 
-    /// Check every entry's MAC; delete the ones that fail.
+    /// Check every byte of every entry against its MAC, stamped or not; delete the ones that fail.
     pub fn verify(&self) -> VerifyReport {
         let mut report = VerifyReport::default();
         let Some(key) = &self.key else { return report };
@@ -319,6 +354,7 @@ impl ArtifactCache {
             match ok {
                 Ok(()) => report.ok += 1,
                 Err(reason) => {
+                    let _ = fs::remove_file(artifact.with_extension(STAMP_EXT));
                     let _ = fs::remove_file(&artifact);
                     let _ = fs::remove_file(&mac_path);
                     report
@@ -367,6 +403,43 @@ fn mac(key: &[u8; 32], fingerprint: &str, hash: &blake3::Hash, artifact: &[u8]) 
         .update(hash.as_bytes())
         .update(&(artifact.len() as u64).to_le_bytes())
         .update(artifact);
+    h.finalize()
+}
+
+/// The stamp of a verified artifact with metadata `meta` (see the module docs), or `None` while its ctime is
+/// too recent to pin the content.
+fn stamp(key: &[u8; 32], fingerprint: &str, hash: &blake3::Hash, meta: &fs::Metadata) -> Option<blake3::Hash> {
+    use std::os::unix::fs::MetadataExt;
+    let ctime = SystemTime::UNIX_EPOCH
+        + std::time::Duration::new(
+            u64::try_from(meta.ctime()).ok()?,
+            u32::try_from(meta.ctime_nsec()).ok()?,
+        );
+    if SystemTime::now().duration_since(ctime).ok()? < STAMP_SETTLE {
+        return None;
+    }
+    let identity = [
+        meta.dev(),
+        meta.ino(),
+        meta.size(),
+        meta.mtime() as u64,
+        meta.mtime_nsec() as u64,
+        meta.ctime() as u64,
+        meta.ctime_nsec() as u64,
+    ];
+    Some(stamp_of(key, fingerprint, hash, identity))
+}
+
+/// The keyed hash a stamp holds: the entry's name and the file identity, nothing of its content.
+fn stamp_of(key: &[u8; 32], fingerprint: &str, hash: &blake3::Hash, identity: [u64; 7]) -> blake3::Hash {
+    let mut h = blake3::Hasher::new_keyed(key);
+    h.update(STAMP_DOMAIN)
+        .update(fingerprint.as_bytes())
+        .update(&[0])
+        .update(hash.as_bytes());
+    for field in identity {
+        h.update(&field.to_le_bytes());
+    }
     h.finalize()
 }
 
@@ -447,7 +520,7 @@ fn sweep(root: &Path, age: std::time::Duration) -> u64 {
                     .and_then(|m| m.modified())
                     .is_ok_and(|t| now.duration_since(t).unwrap_or_default() > age);
             let orphan_mac = dir != root
-                && path.extension().and_then(|e| e.to_str()) == Some(MAC_EXT)
+                && matches!(path.extension().and_then(|e| e.to_str()), Some(MAC_EXT | STAMP_EXT))
                 && !path.with_extension(ARTIFACT_EXT).exists();
             if (stale_temp || orphan_mac) && fs::remove_file(&path).is_ok() {
                 swept += 1;
@@ -551,4 +624,38 @@ fn trusted_key(path: &Path) -> Result<Option<[u8; 32]>, String> {
     <[u8; 32]>::try_from(bytes.as_slice())
         .map(Some)
         .map_err(|_| format!("it holds {} bytes, not 32", bytes.len()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What the stamp no longer detects, stated as a test: two files with the same identity (device, inode,
+    /// size, mtime, ctime) but different bytes get the same stamp. Only root can make such a pair.
+    #[test]
+    fn a_stamp_binds_the_file_identity_not_its_content() {
+        let (key, hash) = ([9u8; 32], blake3::hash(b"wasm"));
+        let identity = [1, 2, 3, 4, 5, 6, 7];
+        assert_eq!(
+            stamp_of(&key, "fp", &hash, identity),
+            stamp_of(&key, "fp", &hash, identity)
+        );
+        for i in 0..7 {
+            let mut other = identity;
+            other[i] += 1;
+            assert_ne!(
+                stamp_of(&key, "fp", &hash, identity),
+                stamp_of(&key, "fp", &hash, other),
+                "field {i}"
+            );
+        }
+        assert_ne!(
+            stamp_of(&key, "fp", &hash, identity),
+            stamp_of(&[8; 32], "fp", &hash, identity)
+        );
+        assert_ne!(
+            stamp_of(&key, "fp", &hash, identity),
+            stamp_of(&key, "fq", &hash, identity)
+        );
+    }
 }

@@ -47,7 +47,7 @@ mod value_frame;
 mod wasi;
 pub mod wire;
 
-pub use artifact_cache::{ArtifactCache, CacheEntry, CacheStats, VerifyReport};
+pub use artifact_cache::{ArtifactCache, CacheEntry, CacheStats, VerifyReport, STALE_TEMP_AGE, STAMP_SETTLE};
 pub use async_call::{AsyncCall, CallStep};
 pub use capabilities::{Capabilities, CapabilityChecker};
 pub use config::{CacheConfig, PoolConfig, RuntimeConfig, CACHE_DIR_ENV};

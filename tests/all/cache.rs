@@ -400,3 +400,67 @@ fn a_key_that_can_be_neither_trusted_nor_replaced_turns_the_disk_cache_off() {
     );
     assert!(artifacts(dir.path()).is_empty());
 }
+
+/// Load `ADD` until its entry carries a stamp: the artifact's ctime must be older than the settle time first.
+fn stamped(dir: &Path) -> PathBuf {
+    load(dir, ADD);
+    std::thread::sleep(ext_wasm::STAMP_SETTLE + std::time::Duration::from_millis(100));
+    assert_eq!(load(dir, ADD).0, LoadOrigin::CacheHit);
+    let artifact = artifacts(dir).remove(0);
+    assert!(
+        artifact.with_extension("ok").exists(),
+        "a settled, verified entry is stamped"
+    );
+    artifact
+}
+
+#[test]
+fn a_stamped_hit_skips_the_mac_pass_and_verify_still_reads_every_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let artifact = stamped(dir.path());
+    // Spoil the MAC only: the artifact's identity is unchanged, so the stamp vouches for it without reading it.
+    fs::write(artifact.with_extension("mac"), [0u8; 32]).unwrap();
+    let (origin, stats) = load(dir.path(), ADD);
+    assert_eq!((origin, stats.rejected), (LoadOrigin::CacheHit, 0));
+    // The explicit check ignores stamps.
+    let rt = cached_runtime(dir.path());
+    let report = rt.cache().unwrap().verify();
+    assert_eq!((report.ok, report.removed.len()), (0, 1));
+    assert!(!artifact.with_extension("ok").exists());
+}
+
+#[test]
+fn a_stamped_entry_written_in_place_is_rejected() {
+    use std::io::{Seek, SeekFrom, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let artifact = stamped(dir.path());
+    let mut f = fs::File::options().write(true).open(&artifact).unwrap();
+    f.seek(SeekFrom::Start(4096)).unwrap();
+    f.write_all(b"tampered").unwrap(); // same inode, same size: only ctime (and mtime) move
+    drop(f);
+    assert_recovers(dir.path());
+}
+
+#[test]
+fn a_stamped_entry_replaced_by_a_same_size_copy_is_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    let artifact = stamped(dir.path());
+    let mut bytes = fs::read(&artifact).unwrap();
+    bytes[4096] ^= 1;
+    let copy = artifact.with_extension("copy");
+    fs::write(&copy, &bytes).unwrap();
+    fs::rename(&copy, &artifact).unwrap(); // a new inode
+    assert_recovers(dir.path());
+}
+
+#[test]
+fn a_stamp_copied_to_another_entry_vouches_for_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let artifact = stamped(dir.path());
+    load(dir.path(), OTHER);
+    let other = artifacts(dir.path()).into_iter().find(|a| *a != artifact).unwrap();
+    fs::copy(artifact.with_extension("ok"), other.with_extension("ok")).unwrap();
+    fs::write(other.with_extension("mac"), [0u8; 32]).unwrap(); // would be accepted if the stamp were
+    let (origin, stats) = load(dir.path(), OTHER);
+    assert_eq!((origin, stats.rejected), (LoadOrigin::Compiled, 1));
+}
