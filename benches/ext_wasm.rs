@@ -7,6 +7,7 @@ mod suites;
 
 criterion::criterion_main!(
     suites::compile::group,
+    suites::cache_hit::group,
     suites::churn::group,
     suites::call::group,
     suites::host_call::group,

@@ -60,6 +60,9 @@ pub const STALE_TEMP_AGE: std::time::Duration = std::time::Duration::from_secs(3
 const ARTIFACT_EXT: &str = "cwasm";
 const MAC_EXT: &str = "mac";
 const STAMP_EXT: &str = "ok";
+/// Where `compile_file` remembers which wasm hash a file identity holds.
+const MEMO_DIR: &str = "files";
+const MEMO_DOMAIN: &[u8] = b"ext_wasm wasm file v1\0";
 const STAMP_DOMAIN: &[u8] = b"ext_wasm verified artifact v1\0";
 /// How old an artifact's ctime must be before a verification of it is stamped (see the module docs).
 pub const STAMP_SETTLE: std::time::Duration = std::time::Duration::from_secs(1);
@@ -200,7 +203,7 @@ impl ArtifactCache {
         };
         let stamp_path = artifact.with_extension(STAMP_EXT);
         let stamp = file.metadata().ok().and_then(|m| stamp(key, fingerprint, hash, &m));
-        let stamped = stamp.is_some_and(|s| fs::read(&stamp_path).is_ok_and(|b| b == s.as_bytes()));
+        let stamped = stamp.is_some_and(|s| read_small::<32>(&stamp_path).is_some_and(|b| b == *s.as_bytes()));
         if !stamped {
             if let Err(reason) = check_mac(key, fingerprint, hash, &file, &mac_path) {
                 return self.reject(&artifact, &mac_path, reason);
@@ -272,6 +275,37 @@ impl ArtifactCache {
         let mac = mac(key, fingerprint, hash, bytes);
         write_atomic(dir, &artifact, bytes)?;
         write_atomic(dir, &mac_path, mac.as_bytes())
+    }
+
+    /// The wasm hash this cache recorded for the file at `path` when it had metadata `meta`: `None` unless the
+    /// file still has that identity (device, inode, size, mtime, ctime; see the module docs for what that
+    /// trusts). Cost: one small read, no read of the wasm.
+    pub(crate) fn remembered_hash(&self, path: &Path, meta: &fs::Metadata) -> Option<blake3::Hash> {
+        let key = self.key.as_ref()?;
+        let record = read_small::<64>(&self.memo_path(path))?;
+        let (hash, tag) = record.split_at(32);
+        let hash = blake3::Hash::from_bytes(hash.try_into().ok()?);
+        let expected = memo_tag(key, path, &identity(meta)?, &hash);
+        (tag == expected.as_bytes()).then_some(hash)
+    }
+
+    /// Record that the file at `path`, with metadata `meta`, holds the wasm whose hash is `hash` (nothing while
+    /// its ctime is too recent; failures are ignored: the memo only saves a read).
+    pub(crate) fn remember_hash(&self, path: &Path, meta: &fs::Metadata, hash: &blake3::Hash) {
+        let (Some(key), Some(identity)) = (&self.key, identity(meta)) else {
+            return;
+        };
+        let mut record = hash.as_bytes().to_vec();
+        record.extend_from_slice(memo_tag(key, path, &identity, hash).as_bytes());
+        let memo = self.memo_path(path);
+        let dir = memo.parent().expect("memo paths have a parent");
+        let _ = fs::create_dir_all(dir).and_then(|()| write_atomic(dir, &memo, &record));
+    }
+
+    fn memo_path(&self, path: &Path) -> PathBuf {
+        use std::os::unix::ffi::OsStrExt;
+        let name = blake3::hash(path.as_os_str().as_bytes()).to_hex();
+        self.root.join(MEMO_DIR).join(&name[..32])
     }
 
     /// All entries on disk, oldest use first.
@@ -366,8 +400,9 @@ impl ArtifactCache {
         report
     }
 
-    /// Delete every entry (the key stays). Returns how many entries went.
+    /// Delete every entry and the file-hash memo (the key stays). Returns how many entries went.
     pub fn clear(&self) -> u64 {
+        let _ = fs::remove_dir_all(self.root.join(MEMO_DIR));
         let entries = self.list();
         for e in &entries {
             let _ = fs::remove_dir_all(self.root.join(&e.fingerprint));
@@ -409,6 +444,12 @@ fn mac(key: &[u8; 32], fingerprint: &str, hash: &blake3::Hash, artifact: &[u8]) 
 /// The stamp of a verified artifact with metadata `meta` (see the module docs), or `None` while its ctime is
 /// too recent to pin the content.
 fn stamp(key: &[u8; 32], fingerprint: &str, hash: &blake3::Hash, meta: &fs::Metadata) -> Option<blake3::Hash> {
+    Some(stamp_of(key, fingerprint, hash, identity(meta)?))
+}
+
+/// A file's identity (device, inode, size, mtime and ctime with nanoseconds), or `None` while its ctime is under
+/// [`STAMP_SETTLE`] old: a write within the same timestamp tick could leave it unchanged.
+fn identity(meta: &fs::Metadata) -> Option<[u64; 7]> {
     use std::os::unix::fs::MetadataExt;
     let ctime = SystemTime::UNIX_EPOCH
         + std::time::Duration::new(
@@ -418,7 +459,7 @@ fn stamp(key: &[u8; 32], fingerprint: &str, hash: &blake3::Hash, meta: &fs::Meta
     if SystemTime::now().duration_since(ctime).ok()? < STAMP_SETTLE {
         return None;
     }
-    let identity = [
+    Some([
         meta.dev(),
         meta.ino(),
         meta.size(),
@@ -426,8 +467,20 @@ fn stamp(key: &[u8; 32], fingerprint: &str, hash: &blake3::Hash, meta: &fs::Meta
         meta.mtime_nsec() as u64,
         meta.ctime() as u64,
         meta.ctime_nsec() as u64,
-    ];
-    Some(stamp_of(key, fingerprint, hash, identity))
+    ])
+}
+
+/// The keyed tag of a memo record: the file's path and identity, and the wasm hash they hold.
+fn memo_tag(key: &[u8; 32], path: &Path, identity: &[u64; 7], hash: &blake3::Hash) -> blake3::Hash {
+    use std::os::unix::ffi::OsStrExt;
+    let mut h = blake3::Hasher::new_keyed(key);
+    h.update(MEMO_DOMAIN)
+        .update(&(path.as_os_str().len() as u64).to_le_bytes())
+        .update(path.as_os_str().as_bytes());
+    for field in identity {
+        h.update(&field.to_le_bytes());
+    }
+    h.update(hash.as_bytes()).finalize()
 }
 
 /// The keyed hash a stamp holds: the entry's name and the file identity, nothing of its content.
@@ -543,10 +596,25 @@ fn file_size_limit() -> u64 {
     limit.rlim_cur
 }
 
+/// Mark an entry used now: its `.mac` mtime drives LRU eviction. One `utimensat` (no open and close).
 fn touch(path: &Path) {
-    if let Ok(f) = File::options().append(true).open(path) {
-        let _ = f.set_modified(SystemTime::now());
-    }
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(path) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
+        return;
+    };
+    // SAFETY: `path` is a valid NUL-terminated string for the call's duration; a null `times` means "now" for
+    // both timestamps; a failure (entry evicted meanwhile) is harmless.
+    unsafe { libc::utimensat(libc::AT_FDCWD, path.as_ptr(), std::ptr::null(), 0) };
+}
+
+/// A file of exactly `N` bytes, in one open, one read and one close (no `statx`, no allocation).
+fn read_small<const N: usize>(path: &Path) -> Option<[u8; N]> {
+    let mut file = File::open(path).ok()?;
+    let mut buf = [0u8; N];
+    let mut extra = [0u8; 1];
+    file.read_exact(&mut buf).ok()?;
+    // Longer than N: not one of ours.
+    (file.read(&mut extra).ok()? == 0).then_some(buf)
 }
 
 fn load_or_create_key(root: &Path) -> io::Result<[u8; 32]> {

@@ -196,11 +196,41 @@ impl CompiledModule {
     }
 }
 
+/// Where a module's wasm comes from when another engine variant must be compiled.
+pub(crate) enum WasmSource {
+    /// The bytes, kept in memory (`compile(bytes)`).
+    Bytes(Arc<[u8]>),
+    /// The file it was loaded from without being read (`compile_file` on a cache hit): read again only if a
+    /// variant must be compiled, and refused unless it still has the same hash.
+    File(std::path::PathBuf),
+}
+
+impl WasmSource {
+    /// The wasm binary whose blake3 is `hash`.
+    pub(crate) fn binary(&self, hash: &blake3::Hash) -> Result<std::borrow::Cow<'_, [u8]>> {
+        match self {
+            WasmSource::Bytes(bytes) => Ok(std::borrow::Cow::Borrowed(bytes)),
+            WasmSource::File(path) => {
+                let read =
+                    std::fs::read(path).map_err(|e| Error::Io(format!("cannot read {}: {e}", path.display())))?;
+                let binary = to_binary(&read)?.into_owned();
+                if blake3::hash(&binary) != *hash {
+                    return Err(Error::Compile(format!(
+                        "{} changed since it was loaded; compile it again for a new module",
+                        path.display()
+                    )));
+                }
+                Ok(std::borrow::Cow::Owned(binary))
+            }
+        }
+    }
+}
+
 /// A wasm binary and its compiled variants, shared by every handle to the same bytes in this process.
 pub(crate) struct SharedModule {
     pub(crate) hash: blake3::Hash,
-    /// The binary, kept to compile further variants on demand.
-    pub(crate) bytes: Arc<[u8]>,
+    /// The binary, or where to read it, to compile further variants on demand.
+    pub(crate) source: WasmSource,
     pub(crate) needs_wasi: bool,
     /// Whether the module imports anything but WASI (host functions).
     pub(crate) needs_host: bool,
@@ -213,7 +243,7 @@ pub(crate) struct SharedModule {
 }
 
 impl SharedModule {
-    pub(crate) fn new(hash: blake3::Hash, bytes: Arc<[u8]>, first: CompiledModule) -> Self {
+    pub(crate) fn new(hash: blake3::Hash, source: WasmSource, first: CompiledModule) -> Self {
         let module = &first.module;
         let needs_wasi = module.imports().any(|i| i.module() == "wasi_snapshot_preview1");
         let needs_host = module.imports().any(|i| i.module() != "wasi_snapshot_preview1");
@@ -223,7 +253,7 @@ impl SharedModule {
         let _ = variants[index].set(Ok(Arc::new(first)));
         Self {
             hash,
-            bytes,
+            source,
             needs_wasi,
             needs_host,
             exports: OnceLock::new(),

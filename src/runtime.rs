@@ -18,7 +18,9 @@ use crate::host_func::{self, HostFunc, Imports};
 use crate::host_request::{MemoryOp, Reentered, Reentry};
 use crate::instance::{CallLimits, InstanceCell, InstanceId, InstanceOptions, InstanceState, NewStore};
 use crate::linking;
-use crate::module::{to_binary, CompiledModule, ExportInfo, ImportInfo, LoadOrigin, ModuleId, SharedModule};
+use crate::module::{
+    to_binary, CompiledModule, ExportInfo, ImportInfo, LoadOrigin, ModuleId, SharedModule, WasmSource,
+};
 use crate::registry::{Miss, Registry};
 use crate::value::Value;
 use crate::wasi::WasiOptions;
@@ -106,8 +108,15 @@ impl Runtime {
     pub fn compile_report(&self, bytes: &[u8]) -> Result<CompileReport> {
         let _span = tracing::debug_span!("compile", len = bytes.len()).entered();
         let binary = to_binary(bytes)?;
-        let hash = blake3::hash(&binary);
-        let (shared, origin) = self.intern(&binary, &hash)?;
+        self.compile_hashed(&binary, &blake3::hash(&binary))
+    }
+
+    fn compile_hashed(&self, binary: &[u8], hash: &blake3::Hash) -> Result<CompileReport> {
+        let (shared, origin) = self.intern(hash, || WasmSource::Bytes(Arc::from(binary)))?;
+        self.register_module(shared, origin)
+    }
+
+    fn register_module(&self, shared: Arc<SharedModule>, origin: LoadOrigin) -> Result<CompileReport> {
         let id = self
             .inner
             .modules
@@ -126,14 +135,19 @@ impl Runtime {
 
     /// The process-wide module for these bytes: the live one if any handle holds it, else loaded (disk cache)
     /// or compiled now and registered for dedup. Two threads racing on new bytes both load; one result wins.
-    fn intern(&self, binary: &[u8], hash: &blake3::Hash) -> Result<(Arc<SharedModule>, LoadOrigin)> {
+    /// `source` says where the wasm is, for a compile now and for later variants.
+    fn intern(
+        &self,
+        hash: &blake3::Hash,
+        source: impl FnOnce() -> WasmSource,
+    ) -> Result<(Arc<SharedModule>, LoadOrigin)> {
         if let Some(shared) = self.inner.dedup.get(hash.as_bytes()).and_then(|w| w.upgrade()) {
             return Ok((shared, LoadOrigin::Dedup));
         }
-        let bytes: Arc<[u8]> = Arc::from(binary);
-        let first = self.load_variant(hash, &bytes, Interruption::DEFAULT, None)?;
+        let source = source();
+        let first = self.load_variant(hash, &source, Interruption::DEFAULT, None)?;
         let origin = first.origin;
-        let mine = Arc::new(SharedModule::new(*hash, bytes, first));
+        let mine = Arc::new(SharedModule::new(*hash, source, first));
         let mut entry = self.inner.dedup.entry(*hash.as_bytes()).or_default();
         if let Some(winner) = entry.upgrade() {
             return Ok((winner, origin));
@@ -152,15 +166,29 @@ impl Runtime {
     pub fn compile_file_report(&self, path: impl AsRef<Path>) -> Result<CompileReport> {
         let path = path.as_ref();
         self.inner.config.capabilities.check_compile_file(path)?;
+        // A file this cache has hashed before, unchanged since: its hash without reading it, and on a cache
+        // hit the artifact without the wasm (read again only if another engine variant must be compiled).
+        let meta = std::fs::metadata(path).map_err(|e| Error::Io(format!("cannot read {}: {e}", path.display())))?;
+        let cache = self.inner.cache.as_ref();
+        if let Some(hash) = cache.and_then(|c| c.remembered_hash(path, &meta)) {
+            let (shared, origin) = self.intern(&hash, || WasmSource::File(path.to_path_buf()))?;
+            return self.register_module(shared, origin);
+        }
         let bytes = std::fs::read(path).map_err(|e| Error::Io(format!("cannot read {}: {e}", path.display())))?;
-        self.compile_report(&bytes)
+        let binary = to_binary(&bytes)?;
+        let hash = blake3::hash(&binary);
+        let report = self.compile_hashed(&binary, &hash)?;
+        if let Some(cache) = cache {
+            cache.remember_hash(path, &meta, &hash);
+        }
+        Ok(report)
     }
 
     /// Compile (or load from the disk cache) `bytes` for one engine variant.
     fn load_variant(
         &self,
         hash: &blake3::Hash,
-        bytes: &[u8],
+        source: &WasmSource,
         interruption: Interruption,
         needs_wasi: Option<bool>,
     ) -> Result<CompiledModule> {
@@ -174,8 +202,9 @@ impl Runtime {
             Some(Lookup::Hit(module)) => (module, LoadOrigin::CacheHit),
             _ => {
                 let _span = tracing::debug_span!("cranelift", variant = interruption.name()).entered();
-                let module =
-                    wasmtime::Module::from_binary(&slot.engine, bytes).map_err(|e| Error::Compile(format!("{e:#}")))?;
+                let binary = source.binary(hash)?;
+                let module = wasmtime::Module::from_binary(&slot.engine, &binary)
+                    .map_err(|e| Error::Compile(format!("{e:#}")))?;
                 if let Some(cache) = &self.inner.cache {
                     cache.store(&slot.fingerprint, hash, &module);
                 }
@@ -304,7 +333,7 @@ impl Runtime {
             epoch: options.timeout.is_some() || options.preemptible != Some(false),
         };
         let compiled = shared.variant(interruption, || {
-            self.load_variant(&shared.hash, &shared.bytes, interruption, Some(shared.needs_wasi))
+            self.load_variant(&shared.hash, &shared.source, interruption, Some(shared.needs_wasi))
         })?;
         let wasi = if shared.needs_wasi {
             let default = WasiOptions::default();
@@ -376,7 +405,12 @@ impl Runtime {
             )));
         }
         let compiled = shared.variant(store.interruption, || {
-            self.load_variant(&shared.hash, &shared.bytes, store.interruption, Some(shared.needs_wasi))
+            self.load_variant(
+                &shared.hash,
+                &shared.source,
+                store.interruption,
+                Some(shared.needs_wasi),
+            )
         })?;
         for import in compiled.module.imports() {
             self.inner

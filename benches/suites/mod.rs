@@ -1,5 +1,6 @@
 //! Shared fixtures for the suites.
 
+pub mod cache_hit;
 pub mod call;
 pub mod churn;
 pub mod compile;

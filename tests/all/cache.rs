@@ -464,3 +464,66 @@ fn a_stamp_copied_to_another_entry_vouches_for_nothing() {
     let (origin, stats) = load(dir.path(), OTHER);
     assert_eq!((origin, stats.rejected), (LoadOrigin::Compiled, 1));
 }
+
+/// A wasm file whose ctime has settled, so the cache may remember its hash.
+fn settled_file(dir: &Path, wat: &str) -> PathBuf {
+    let path = dir.join("plugin.wasm");
+    fs::write(&path, wat::parse_str(wat).unwrap()).unwrap();
+    std::thread::sleep(ext_wasm::STAMP_SETTLE + std::time::Duration::from_millis(100));
+    path
+}
+
+fn add_of(rt: &Runtime, m: ext_wasm::ModuleId, options: &InstanceOptions) -> Value {
+    let i = rt.instantiate(m, options).unwrap();
+    rt.call(i, "add", &[Value::I32(5), Value::I32(3)]).unwrap()[0]
+}
+
+#[test]
+fn a_remembered_file_loads_from_the_cache_and_a_changed_one_is_read_again() {
+    let cache = tempfile::tempdir().unwrap();
+    let files = tempfile::tempdir().unwrap();
+    let path = settled_file(files.path(), ADD);
+    assert_eq!(
+        cached_runtime(cache.path()).compile_file_report(&path).unwrap().origin,
+        LoadOrigin::Compiled
+    );
+    let rt = cached_runtime(cache.path());
+    let report = rt.compile_file_report(&path).unwrap();
+    assert_eq!(report.origin, LoadOrigin::CacheHit);
+    assert_eq!(add_of(&rt, report.id, &Default::default()), Value::I32(8));
+    // Another variant of a remembered file is compiled from the file, read again now.
+    let fuel = InstanceOptions {
+        fuel: Some(1_000_000),
+        ..Default::default()
+    };
+    assert_eq!(add_of(&rt, report.id, &fuel), Value::I32(8));
+    // A changed file is a new identity: read, hashed and compiled as what it now holds.
+    fs::write(&path, wat::parse_str(OTHER).unwrap()).unwrap();
+    let rt = cached_runtime(cache.path());
+    let m = rt.compile_file(&path).unwrap();
+    assert_eq!(add_of(&rt, m, &Default::default()), Value::I32(2));
+}
+
+#[test]
+fn a_remembered_file_changed_after_loading_refuses_to_compile_another_variant() {
+    let cache = tempfile::tempdir().unwrap();
+    let files = tempfile::tempdir().unwrap();
+    let path = settled_file(files.path(), ADD);
+    cached_runtime(cache.path()).compile_file(&path).unwrap();
+    let rt = cached_runtime(cache.path());
+    let report = rt.compile_file_report(&path).unwrap();
+    assert_eq!(report.origin, LoadOrigin::CacheHit);
+    fs::write(&path, wat::parse_str(OTHER).unwrap()).unwrap();
+    let fuel = InstanceOptions {
+        fuel: Some(1_000_000),
+        ..Default::default()
+    };
+    let e = rt.instantiate(report.id, &fuel).unwrap_err();
+    assert_eq!(e.code(), ext_wasm::ErrorCode::CompileError);
+    assert!(e.to_string().contains("changed since it was loaded"), "{e}");
+    assert_eq!(
+        add_of(&rt, report.id, &Default::default()),
+        Value::I32(8),
+        "the loaded variant still runs"
+    );
+}

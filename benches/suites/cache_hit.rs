@@ -1,0 +1,108 @@
+//! Cache hits at any size: `compile_file` of a file the cache remembers, whose artifact is stamped, in a fresh
+//! runtime each time (no in-process copy) vs wasmtime's own `Module::deserialize_file` of the same artifact (the
+//! floor: mmap, no hashing), for generated modules whose artifacts are about 0.1, 2 and 20 MB, and 100 MB with
+//! `EXT_WASM_BENCH_HUGE=1` (about 20 s to compile it first).
+
+use criterion::{criterion_group, BatchSize, Criterion};
+use ext_wasm::{Runtime, RuntimeConfig};
+use wasm_encoder::{
+    CodeSection, ExportKind, ExportSection, Function, FunctionSection, Instruction, TypeSection, ValType,
+};
+
+/// A module of `funcs` functions of 1,000 straight-line operations each: about 15.7 KB of code per function.
+fn sized_module(funcs: u32) -> Vec<u8> {
+    let mut types = TypeSection::new();
+    types.ty().function([ValType::I32], [ValType::I32]);
+    let (mut functions, mut exports, mut code) = (FunctionSection::new(), ExportSection::new(), CodeSection::new());
+    for f in 0..funcs {
+        functions.function(0);
+        exports.export(&format!("f{f}"), ExportKind::Func, f);
+        let mut body = Function::new([]);
+        body.instruction(&Instruction::LocalGet(0));
+        for k in 0..1000i32 {
+            body.instruction(&Instruction::I32Const(k.wrapping_mul(7) + f as i32))
+                .instruction(&Instruction::I32Add)
+                .instruction(&Instruction::I32Const(k.wrapping_mul(13) + 1))
+                .instruction(&Instruction::I32Xor);
+        }
+        body.instruction(&Instruction::End);
+        code.function(&body);
+    }
+    let mut module = wasm_encoder::Module::new();
+    module
+        .section(&types)
+        .section(&functions)
+        .section(&exports)
+        .section(&code);
+    module.finish()
+}
+
+fn cached(dir: &std::path::Path) -> Runtime {
+    let mut config = RuntimeConfig::default();
+    config.cache.dir = Some(dir.to_path_buf());
+    Runtime::new(config)
+}
+
+fn bench(c: &mut Criterion) {
+    let mut sizes = vec![("0.1MB", 7), ("2MB", 130), ("20MB", 1300)];
+    if std::env::var_os("EXT_WASM_BENCH_HUGE").is_some() {
+        sizes.push(("100MB", 6400));
+    }
+    let mut g = c.benchmark_group("cache_hit");
+    g.sample_size(10);
+    for (name, funcs) in sizes {
+        let dir = tempfile::tempdir().unwrap();
+        let wasm = dir.path().join("plugin.wasm");
+        std::fs::write(&wasm, sized_module(funcs)).unwrap();
+        let cache = dir.path().join("cache");
+        cached(&cache).compile_file(&wasm).unwrap();
+        // Past the settle time, one more load remembers the file and stamps the artifact.
+        std::thread::sleep(ext_wasm::STAMP_SETTLE + std::time::Duration::from_millis(100));
+        cached(&cache).compile_file(&wasm).unwrap();
+        let artifact = walk(&cache)
+            .into_iter()
+            .find(|p| p.extension().is_some_and(|e| e == "cwasm"))
+            .unwrap();
+        assert!(artifact.with_extension("ok").exists(), "the artifact is stamped");
+        let bytes = std::fs::metadata(&artifact).unwrap().len();
+        eprintln!("cache_hit/{name}: artifact {:.2} MB", bytes as f64 / 1e6);
+        g.bench_function(format!("{name}/ext_wasm_compile_file"), |b| {
+            b.iter_batched(
+                || {
+                    let rt = cached(&cache);
+                    rt.is_pooled().unwrap();
+                    rt
+                },
+                |rt| {
+                    rt.compile_file(&wasm).unwrap();
+                    rt
+                },
+                BatchSize::PerIteration,
+            )
+        });
+        // The floor: the same module serialized by a default engine, mapped by wasmtime with no checks.
+        let engine = wasmtime::Engine::default();
+        let raw = dir.path().join("raw.cwasm");
+        let module = wasmtime::Module::from_file(&engine, &wasm).unwrap();
+        std::fs::write(&raw, module.serialize().unwrap()).unwrap();
+        g.bench_function(format!("{name}/raw_deserialize_file"), |b| {
+            // SAFETY: the file was serialized by this engine just above and is not modified.
+            b.iter(|| unsafe { wasmtime::Module::deserialize_file(&engine, &raw) }.unwrap())
+        });
+    }
+    g.finish();
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = vec![];
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        if e.path().is_dir() {
+            out.extend(walk(&e.path()))
+        } else {
+            out.push(e.path())
+        }
+    }
+    out
+}
+
+criterion_group!(group, bench);
