@@ -452,3 +452,13 @@ fn processes_killed_mid_compile_publish_or_prune_never_leave_an_entry_that_runs(
         .count();
     assert_eq!(temps, 0);
 }
+
+#[test]
+fn a_long_compile_shows_no_spinner_when_stderr_is_not_a_terminal() {
+    // big.wasm takes ~1 s to compile, past the spinner's 300 ms delay; piped stderr stays clean.
+    let cache = tempfile::tempdir().unwrap();
+    let o = ext_wasm(cache.path(), &["--no-cache", "compile", &f("bench/big.wasm")]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stderr(&o), "");
+    assert!(stdout(&o).contains("Compiled in"), "{}", stdout(&o));
+}

@@ -220,12 +220,12 @@ fn measure(plugin: &Plugin, args: &DemoArgs, runtime: &Runtime, uncached: &Runti
 
     // This process's first load: compiled on the first run ever, a cache hit afterwards.
     let t = Instant::now();
-    let report = runtime.compile_report(&bytes)?;
+    let report = crate::progress::compiling(&path, || runtime.compile_report(&bytes))?;
     let first_load = (report.origin, t.elapsed());
     // Cold compile, measured on a runtime without a disk cache (engine already built).
     uncached.is_pooled()?;
     let t = Instant::now();
-    let cold_id = uncached.compile(&bytes)?;
+    let cold_id = crate::progress::compiling(&path, || uncached.compile(&bytes))?;
     let cold = t.elapsed();
     uncached.drop_module(cold_id)?;
     // A fresh runtime (as after a restart) loading the same bytes from the cache.

@@ -2,6 +2,7 @@
 
 mod cache_cmd;
 mod demo;
+mod progress;
 mod run;
 
 use std::path::PathBuf;
@@ -88,7 +89,7 @@ fn compile(modules: &[PathBuf], cache: &CacheArgs) -> Result<ExitCode, Error> {
     let runtime = Runtime::new(cache.config());
     for path in modules {
         let start = std::time::Instant::now();
-        let report = runtime.compile_file_report(path)?;
+        let report = progress::compiling(path, || runtime.compile_file_report(path))?;
         let took = start.elapsed();
         println!(
             "{}: {:?} in {:.2} ms",

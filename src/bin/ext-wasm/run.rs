@@ -1,7 +1,7 @@
 //! `ext-wasm run`: a WASI command (exit status passes through) or one `--invoke`d export.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -77,7 +77,7 @@ fn env_pair(spec: &str) -> Result<(String, String), Error> {
 pub fn run(a: RunArgs, cache: &CacheArgs) -> Result<ExitCode, Error> {
     let runtime = Runtime::new(cache.config());
     let t0 = Instant::now();
-    let report = runtime.compile_file_report(&a.module)?;
+    let report = crate::progress::compiling(&a.module, || runtime.compile_file_report(&a.module))?;
     let load = t0.elapsed();
 
     let mut preopens: Vec<Preopen> = a.dirs.iter().map(|d| preopen(d, false)).collect();
@@ -151,7 +151,7 @@ fn preload(runtime: &Runtime, spec: &str, options: &mut InstanceOptions, wasi_gi
         .split_once('=')
         .filter(|(n, p)| !n.is_empty() && !p.is_empty())
         .ok_or_else(|| Error::Instantiate(format!("--preload expects NAME=MODULE, got `{spec}`")))?;
-    let module = runtime.compile_file(path)?;
+    let module = crate::progress::compiling(Path::new(path), || runtime.compile_file(path))?;
     let first = options.imports.is_empty();
     let own = match first {
         true => {
