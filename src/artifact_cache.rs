@@ -261,6 +261,23 @@ impl ArtifactCache {
         }
     }
 
+    /// Publish an already serialized artifact (from a bundle) as [`Self::store`] publishes a module; `false` when
+    /// it could not be written (counted as a write error).
+    pub(crate) fn store_serialized(&self, fingerprint: &str, hash: &blake3::Hash, bytes: &[u8]) -> bool {
+        let Some(key) = &self.key else { return false };
+        match self.publish(key, fingerprint, hash, bytes) {
+            Ok(()) => {
+                self.writes.fetch_add(1, Ordering::Relaxed);
+                true
+            }
+            Err(e) => {
+                self.write_errors.fetch_add(1, Ordering::Relaxed);
+                *self.disk_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(format!("last write failed: {e}"));
+                false
+            }
+        }
+    }
+
     fn publish(&self, key: &[u8; 32], fingerprint: &str, hash: &blake3::Hash, bytes: &[u8]) -> io::Result<()> {
         let (artifact, mac_path) = self.paths(fingerprint, hash);
         let dir = artifact.parent().expect("entry paths have a parent");

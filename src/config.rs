@@ -31,6 +31,19 @@ pub struct RuntimeConfig {
     /// long ones stop holding the caller's (JavaScript) thread after it. A slice lasts between `call_slice` and
     /// `call_slice + epoch_tick` (epochs advance on tick boundaries; the slice gets the partial tick on top).
     pub call_slice: Duration,
+    /// Artifact bundles shipped with the app ([`crate::bundle`]), consulted in order on a cache miss before
+    /// compiling. A bundle that cannot be opened (or whose pinned manifest differs) is skipped with the reason
+    /// in [`crate::Runtime::bundles`].
+    pub bundles: Vec<BundleSource>,
+}
+
+/// Where a bundle is, and optionally the manifest it must have (hex, as `ext-wasm bundle` prints it).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BundleSource {
+    /// The bundle file.
+    pub path: PathBuf,
+    /// Pin: load the bundle only if its manifest is this (see the trust model in [`crate::bundle`]).
+    pub manifest: Option<String>,
 }
 
 impl Default for RuntimeConfig {
@@ -44,6 +57,7 @@ impl Default for RuntimeConfig {
             epoch_tick: Duration::from_millis(1),
             capture_limit: 16 << 20,
             call_slice: Duration::from_millis(1),
+            bundles: Vec::new(),
         }
     }
 }

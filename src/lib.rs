@@ -23,6 +23,7 @@
 
 mod artifact_cache;
 mod async_call;
+pub mod bundle;
 mod capabilities;
 mod config;
 #[cfg(feature = "deno")]
@@ -49,8 +50,9 @@ pub mod wire;
 
 pub use artifact_cache::{ArtifactCache, CacheEntry, CacheStats, VerifyReport, STALE_TEMP_AGE, STAMP_SETTLE};
 pub use async_call::{AsyncCall, CallStep};
+pub use bundle::{write_bundle, Bundle, BundleEntry};
 pub use capabilities::{Capabilities, CapabilityChecker};
-pub use config::{CacheConfig, PoolConfig, RuntimeConfig, CACHE_DIR_ENV};
+pub use config::{BundleSource, CacheConfig, PoolConfig, RuntimeConfig, CACHE_DIR_ENV};
 #[cfg(feature = "deno")]
 pub use deno::{init_wasm_state, wasm_extension, WasmCapabilityChecker};
 pub use engine::Interruption;
@@ -62,7 +64,7 @@ pub use host_request::HostRequest;
 pub use instance::{CallLimits, InstanceId, InstanceOptions};
 pub use linking::ExportRef;
 pub use module::{ExportInfo, ExportKind, GlobalInfo, ImportInfo, Limits, LoadOrigin, ModuleId};
-pub use runtime::{CompileReport, Runtime};
+pub use runtime::{BundleStatus, CompileReport, Runtime};
 pub use value::{ValType, Value};
 pub use wasi::{InputMode, OutputMode, Preopen, WasiOptions};
 /// What trapped, as [`Error::trap`] reports it (wasmtime's own type).

@@ -129,6 +129,8 @@ pub enum LoadOrigin {
     CacheHit,
     /// The same bytes were already compiled in this process.
     Dedup,
+    /// Taken from an artifact bundle (and copied into the cache for the next load).
+    Bundle,
 }
 
 /// A module's code for one engine variant, ready to instantiate.

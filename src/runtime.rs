@@ -45,6 +45,45 @@ struct Inner {
     ticker: EpochTicker,
     /// Runtime-wide host modules ([`Runtime::define_host_func`]).
     host: RwLock<Imports>,
+    /// The configured bundles, opened (or why not), with their hit and refusal counts.
+    bundles: Vec<OpenBundle>,
+}
+
+struct OpenBundle {
+    source: crate::config::BundleSource,
+    bundle: std::result::Result<crate::bundle::Bundle, String>,
+    hits: std::sync::atomic::AtomicU64,
+    rejected: std::sync::atomic::AtomicU64,
+}
+
+/// A configured bundle as [`Runtime::bundles`] reports it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct BundleStatus {
+    /// The bundle file.
+    pub path: std::path::PathBuf,
+    /// Its manifest (hex), when it opened.
+    pub manifest: Option<String>,
+    /// Artifacts it holds.
+    pub entries: usize,
+    /// Loads it served.
+    pub hits: u64,
+    /// Entries refused (their bytes are not the ones the index names).
+    pub rejected: u64,
+    /// Why it is not used, when it is not.
+    pub error: Option<String>,
+}
+
+fn open_bundle(source: &crate::config::BundleSource) -> OpenBundle {
+    let bundle = crate::bundle::Bundle::open(&source.path, source.manifest.as_deref());
+    if let Err(why) = &bundle {
+        tracing::warn!(bundle = %source.path.display(), %why, "bundle not used");
+    }
+    OpenBundle {
+        source: source.clone(),
+        bundle,
+        hits: Default::default(),
+        rejected: Default::default(),
+    }
 }
 
 /// What [`Runtime::compile`] did, for callers that report it (the CLI's `--stats`, the demo).
@@ -73,9 +112,83 @@ impl Runtime {
             modules: Registry::new(),
             instances: Registry::new(),
             host: RwLock::new(Imports::new()),
+            bundles: config.bundles.iter().map(open_bundle).collect(),
             config,
         };
         Self { inner: Arc::new(inner) }
+    }
+
+    /// The configured bundles: opened or why not, and what each served.
+    pub fn bundles(&self) -> Vec<BundleStatus> {
+        self.inner
+            .bundles
+            .iter()
+            .map(|b| BundleStatus {
+                path: b.source.path.clone(),
+                manifest: b.bundle.as_ref().ok().map(|x| x.manifest().to_hex().to_string()),
+                entries: b.bundle.as_ref().map_or(0, |x| x.len()),
+                hits: b.hits.load(Ordering::Relaxed),
+                rejected: b.rejected.load(Ordering::Relaxed),
+                error: b.bundle.as_ref().err().cloned(),
+            })
+            .collect()
+    }
+
+    /// Precompile each wasm in `modules` for each engine variant in `variants` and write them as a bundle at
+    /// `path` ([`crate::bundle`]); returns the bundle's manifest, for an app to pin. Invalid wasm → 5000; an
+    /// unwritable path → 5008. Cost: a Cranelift compile per module and variant.
+    pub fn write_bundle(&self, modules: &[&[u8]], variants: &[Interruption], path: &Path) -> Result<blake3::Hash> {
+        let mut entries = Vec::new();
+        for bytes in modules {
+            let binary = to_binary(bytes)?;
+            let wasm_hash = blake3::hash(&binary);
+            for &variant in variants {
+                let slot = self.inner.engines.get(variant)?;
+                let module = wasmtime::Module::from_binary(&slot.engine, &binary)
+                    .map_err(|e| Error::Compile(format!("{e:#}")))?;
+                let artifact = module.serialize().map_err(|e| Error::Compile(format!("{e:#}")))?;
+                entries.push(crate::bundle::BundleEntry {
+                    fingerprint: slot.fingerprint.clone(),
+                    wasm_hash,
+                    artifact,
+                });
+            }
+        }
+        crate::bundle::write_bundle(path, &entries)
+            .map_err(|e| Error::Io(format!("cannot write bundle {}: {e}", path.display())))
+    }
+
+    /// The artifact for `hash` on `slot`'s engine from the first bundle that has a sound one, loaded: copied
+    /// into the disk cache and mapped from there, or deserialized in memory without a cache.
+    fn load_from_bundles(&self, slot: &EngineSlot, hash: &blake3::Hash) -> Option<wasmtime::Module> {
+        for open in &self.inner.bundles {
+            let Ok(bundle) = &open.bundle else { continue };
+            let bytes = match bundle.artifact(&slot.fingerprint, hash)? {
+                Ok(bytes) => bytes,
+                Err(reason) => {
+                    tracing::warn!(bundle = %bundle.path().display(), %reason, "bundle entry refused; compiling");
+                    open.rejected.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                }
+            };
+            let module = match &self.inner.cache {
+                Some(cache) if cache.store_serialized(&slot.fingerprint, hash, bytes) => {
+                    match cache.load(&slot.engine, &slot.fingerprint, hash) {
+                        Lookup::Hit(module) => Some(module),
+                        _ => None,
+                    }
+                }
+                // SAFETY: `bytes` hash to what the bundle's index names (pinned bundles: to what the app pinned;
+                // see the trust model in `crate::bundle`): an artifact serialized for this engine fingerprint,
+                // whose compatibility header wasmtime checks again.
+                _ => unsafe { wasmtime::Module::deserialize(&slot.engine, bytes) }.ok(),
+            };
+            if module.is_some() {
+                open.hits.fetch_add(1, Ordering::Relaxed);
+                return module;
+            }
+        }
+        None
     }
 
     /// The configuration this runtime was built with.
@@ -198,9 +311,15 @@ impl Runtime {
             .cache
             .as_ref()
             .map(|c| c.load(&slot.engine, &slot.fingerprint, hash));
+        let cached = match cached {
+            Some(Lookup::Hit(module)) => Some((module, LoadOrigin::CacheHit)),
+            _ => self
+                .load_from_bundles(&slot, hash)
+                .map(|module| (module, LoadOrigin::Bundle)),
+        };
         let (module, origin) = match cached {
-            Some(Lookup::Hit(module)) => (module, LoadOrigin::CacheHit),
-            _ => {
+            Some(found) => found,
+            None => {
                 let _span = tracing::debug_span!("cranelift", variant = interruption.name()).entered();
                 let binary = source.binary(hash)?;
                 let module = wasmtime::Module::from_binary(&slot.engine, &binary)

@@ -120,6 +120,23 @@ pub struct WireRuntimeConfig {
     pub allow_root_preopen: Option<bool>,
     /// How long an async call runs on the calling thread before it continues on another, in milliseconds.
     pub call_slice_ms: Option<f64>,
+    /// Artifact bundles (paths, or `{ path, manifest }` to pin one), consulted before compiling.
+    pub bundles: Option<Vec<WireBundle>>,
+}
+
+/// A bundle in the runtime configuration: its path, or its path and the manifest it must have.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum WireBundle {
+    /// Unpinned.
+    Path(PathBuf),
+    /// Pinned to `manifest` (hex) when given.
+    Pinned {
+        /// The bundle file.
+        path: PathBuf,
+        /// The manifest `ext-wasm bundle` printed.
+        manifest: Option<String>,
+    },
 }
 
 impl WireRuntimeConfig {
@@ -146,6 +163,12 @@ impl WireRuntimeConfig {
         if let Some(limit) = self.capture_limit {
             c.capture_limit = limit;
         }
+        c.bundles = (self.bundles.unwrap_or_default().into_iter())
+            .map(|b| match b {
+                WireBundle::Path(path) => crate::config::BundleSource { path, manifest: None },
+                WireBundle::Pinned { path, manifest } => crate::config::BundleSource { path, manifest },
+            })
+            .collect();
         if let Some(ms) = self
             .call_slice_ms
             .filter(|ms| ms.is_finite() && *ms >= 0.0 && *ms < 1e9)

@@ -116,6 +116,11 @@ export interface RuntimeConfigWire {
   allowRootPreopen?: boolean;
   /** How long `call` runs on the JavaScript thread before it continues on another (ms, default 1). */
   callSliceMs?: number;
+  /**
+   * Artifact bundles made by `ext-wasm bundle`, consulted before compiling: a path, or `{ path, manifest }` to
+   * load it only if its manifest is the one `ext-wasm bundle` printed (see the trust model in the README).
+   */
+  bundles?: (string | { path: string; manifest?: string })[];
 }
 
 /** Live counts. */

@@ -462,3 +462,33 @@ fn a_long_compile_shows_no_spinner_when_stderr_is_not_a_terminal() {
     assert_eq!(stderr(&o), "");
     assert!(stdout(&o).contains("Compiled in"), "{}", stdout(&o));
 }
+
+#[test]
+fn bundle_then_run_from_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = dir.path().join("app.wasmbundle");
+    let o = ext_wasm(
+        &dir.path().join("c1"),
+        &["bundle", &f("wat/add.wat"), "-o", bundle.to_str().unwrap()],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let manifest = stdout(&o).trim().rsplit(' ').next().unwrap().to_string();
+    assert_eq!(manifest.len(), 64, "{}", stdout(&o));
+    let pinned = format!("{}@{manifest}", bundle.display());
+    let o = ext_wasm(
+        &dir.path().join("c2"),
+        &[
+            "--bundle",
+            &pinned,
+            "run",
+            "--stats",
+            &f("wat/add.wat"),
+            "--invoke",
+            "add",
+            "20",
+            "22",
+        ],
+    );
+    assert_eq!(stdout(&o), "42\n", "{}", stderr(&o));
+    assert!(stderr(&o).contains("load Bundle"), "{}", stderr(&o));
+}

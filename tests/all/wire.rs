@@ -408,3 +408,23 @@ fn globals_cross_in_slot_zero_typed_by_the_global() {
         "[5003] export not found: no export named `h`"
     );
 }
+
+#[test]
+fn bundles_are_paths_or_pinned_paths() {
+    let config =
+        wire::runtime_config(br#"{"bundles": ["a.bundle", {"path": "b.bundle", "manifest": "ab12"}]}"#).unwrap();
+    assert_eq!(
+        config.bundles,
+        [
+            ext_wasm::BundleSource {
+                path: "a.bundle".into(),
+                manifest: None
+            },
+            ext_wasm::BundleSource {
+                path: "b.bundle".into(),
+                manifest: Some("ab12".into())
+            }
+        ]
+    );
+    assert_eq!(code(wire::runtime_config(br#"{"bundles": [7]}"#)), ErrorCode::TypeError);
+}

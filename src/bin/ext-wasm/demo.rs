@@ -177,6 +177,7 @@ pub fn demo(args: DemoArgs, cache: &CacheArgs) -> Result<ExitCode, Error> {
         CacheArgs {
             cache_dir: None,
             no_cache: true,
+            bundles: Vec::new(),
         }
         .config(),
     );
@@ -300,6 +301,7 @@ fn print_table(rows: &[Row]) {
             LoadOrigin::Compiled => "compiled",
             LoadOrigin::CacheHit => "cache hit",
             LoadOrigin::Dedup => "in-process",
+            LoadOrigin::Bundle => "bundle",
         };
         println!(
             "{:<16} {:>6}  {:<24} {:>12} {:>12} {:>12.0} {:>14}",

@@ -5,11 +5,11 @@ mod demo;
 mod progress;
 mod run;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
-use ext_wasm::{Error, Runtime, RuntimeConfig};
+use ext_wasm::{BundleSource, Error, Interruption, Runtime, RuntimeConfig};
 
 #[derive(Parser)]
 #[command(
@@ -34,6 +34,19 @@ enum Command {
         #[arg(required = true)]
         modules: Vec<PathBuf>,
     },
+    /// Precompile modules into one bundle file an app ships (loaded with `--bundle` / `configure({ bundles })`).
+    Bundle {
+        /// `.wasm` or `.wat` files.
+        #[arg(required = true)]
+        modules: Vec<PathBuf>,
+        /// The bundle to write.
+        #[arg(short, long, value_name = "FILE")]
+        output: PathBuf,
+        /// Engine variants to include (repeatable): plain, fuel, epoch (what instances without limits run,
+        /// and instances with a timeout), fuel+epoch. Default: epoch.
+        #[arg(long = "variant", value_name = "NAME", default_value = "epoch")]
+        variants: Vec<String>,
+    },
     /// Inspect and maintain the artifact cache.
     Cache {
         #[command(subcommand)]
@@ -52,6 +65,10 @@ pub struct CacheArgs {
     /// Do not read or write the disk cache.
     #[arg(long, global = true)]
     no_cache: bool,
+    /// An artifact bundle to load precompiled modules from before compiling (repeatable); `FILE@MANIFEST`
+    /// loads it only if its manifest is MANIFEST (as `ext-wasm bundle` printed it).
+    #[arg(long = "bundle", value_name = "FILE[@MANIFEST]", global = true)]
+    bundles: Vec<String>,
 }
 
 impl CacheArgs {
@@ -60,6 +77,20 @@ impl CacheArgs {
         let mut config = RuntimeConfig::default();
         config.cache.enabled = !self.no_cache;
         config.cache.dir = self.cache_dir.clone();
+        config.bundles = self
+            .bundles
+            .iter()
+            .map(|spec| match spec.rsplit_once('@') {
+                Some((path, manifest)) => BundleSource {
+                    path: path.into(),
+                    manifest: Some(manifest.into()),
+                },
+                None => BundleSource {
+                    path: spec.into(),
+                    manifest: None,
+                },
+            })
+            .collect();
         config
     }
 }
@@ -73,6 +104,11 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => run::run(args, &cli.cache),
         Command::Compile { modules } => compile(&modules, &cli.cache),
+        Command::Bundle {
+            modules,
+            output,
+            variants,
+        } => bundle(&modules, &output, &variants, &cli.cache),
         Command::Cache { action } => cache_cmd::cache(action, &cli.cache),
         Command::Demo(args) => demo::demo(args, &cli.cache),
     };
@@ -98,5 +134,48 @@ fn compile(modules: &[PathBuf], cache: &CacheArgs) -> Result<ExitCode, Error> {
             took.as_secs_f64() * 1e3
         );
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn bundle(modules: &[PathBuf], output: &Path, variants: &[String], cache: &CacheArgs) -> Result<ExitCode, Error> {
+    let variants = variants
+        .iter()
+        .map(|name| match name.as_str() {
+            "plain" => Ok(Interruption {
+                fuel: false,
+                epoch: false,
+            }),
+            "fuel" => Ok(Interruption {
+                fuel: true,
+                epoch: false,
+            }),
+            "epoch" => Ok(Interruption {
+                fuel: false,
+                epoch: true,
+            }),
+            "fuel+epoch" => Ok(Interruption {
+                fuel: true,
+                epoch: true,
+            }),
+            other => Err(Error::Type(format!(
+                "unknown variant `{other}` (plain, fuel, epoch, fuel+epoch)"
+            ))),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let wasm = modules
+        .iter()
+        .map(|p| std::fs::read(p).map_err(|e| Error::Io(format!("cannot read {}: {e}", p.display()))))
+        .collect::<Result<Vec<_>, _>>()?;
+    let runtime = Runtime::new(cache.config());
+    let refs: Vec<&[u8]> = wasm.iter().map(Vec::as_slice).collect();
+    let manifest = progress::compiling(output, || runtime.write_bundle(&refs, &variants, output))?;
+    let size = std::fs::metadata(output).map_or(0, |m| m.len());
+    println!(
+        "{}: {} modules × {} variants, {:.1} MB, manifest {manifest}",
+        output.display(),
+        modules.len(),
+        variants.len(),
+        size as f64 / 1e6
+    );
     Ok(ExitCode::SUCCESS)
 }
