@@ -1,7 +1,8 @@
 //! Cache hits at any size: `compile_file` of a file the cache remembers, whose artifact is stamped, in a fresh
 //! runtime each time (no in-process copy) vs wasmtime's own `Module::deserialize_file` of the same artifact (the
 //! floor: mmap, no hashing), for generated modules whose artifacts are about 0.1, 2 and 20 MB, and 100 MB with
-//! `EXT_WASM_BENCH_HUGE=1` (about 20 s to compile it first).
+//! `EXT_WASM_BENCH_HUGE=1` (about 20 s to compile it first). Also the first load from an artifact bundle into an
+//! empty cache (hash check, copy into the cache with fsync, map).
 
 use criterion::{criterion_group, BatchSize, Criterion};
 use ext_wasm::{Runtime, RuntimeConfig};
@@ -76,6 +77,37 @@ fn bench(c: &mut Criterion) {
                 |rt| {
                     rt.compile_file(&wasm).unwrap();
                     rt
+                },
+                BatchSize::PerIteration,
+            )
+        });
+        // First launch from a bundle: a fresh cache each time, so the artifact is hash-checked, copied into the
+        // cache (written and fsynced) and mapped from there.
+        let bundle = dir.path().join("app.wasmbundle");
+        let wasm_bytes = std::fs::read(&wasm).unwrap();
+        cached(&cache)
+            .write_bundle(&[&wasm_bytes], &[ext_wasm::Interruption::DEFAULT], &bundle)
+            .unwrap();
+        g.bench_function(format!("{name}/ext_wasm_bundle_first_load"), |b| {
+            b.iter_batched(
+                || {
+                    let fresh = tempfile::tempdir().unwrap();
+                    let mut config = RuntimeConfig::default();
+                    config.cache.dir = Some(fresh.path().to_path_buf());
+                    config.bundles = vec![ext_wasm::BundleSource {
+                        path: bundle.clone(),
+                        manifest: None,
+                    }];
+                    let rt = Runtime::new(config);
+                    rt.is_pooled().unwrap();
+                    (rt, fresh)
+                },
+                |(rt, fresh)| {
+                    assert_eq!(
+                        rt.compile_file_report(&wasm).unwrap().origin,
+                        ext_wasm::LoadOrigin::Bundle
+                    );
+                    (rt, fresh)
                 },
                 BatchSize::PerIteration,
             )
