@@ -38,6 +38,18 @@ impl Interruption {
         usize::from(self.fuel) | (usize::from(self.epoch) << 1)
     }
 
+    /// The variant a [`Self::name`] names; `None` for anything else.
+    pub fn from_name(name: &str) -> Option<Self> {
+        let (fuel, epoch) = match name {
+            "plain" => (false, false),
+            "fuel" => (true, false),
+            "epoch" => (false, true),
+            "fuel+epoch" => (true, true),
+            _ => return None,
+        };
+        Some(Self { fuel, epoch })
+    }
+
     /// Short name used in logs and the cache layout (`plain`, `fuel`, `epoch`, `fuel+epoch`).
     pub fn name(self) -> &'static str {
         match (self.fuel, self.epoch) {

@@ -52,7 +52,7 @@ pub use crate::wire::{tag, OUT_HEADER, SLOT};
 /// handles, offsets and page counts as `f64`; WASI stdin bytes beside the instance options. Version 3: host
 /// imports (`hostImports`, the `sync` flag of the start functions, [`ext_wasm_call_resume`]). Version 4: linking
 /// (`exportImports`, `instanceImports`, indexed `hostImports`) and globals ([`ext_wasm_global`]).
-pub const ABI_VERSION: u32 = 4;
+pub const ABI_VERSION: u32 = 5;
 
 // ---------------------------------------------------------------------------------------------------------------
 // The process-global runtime
@@ -388,7 +388,24 @@ pub unsafe extern "C" fn ext_wasm_compile_file(path: *const u8, len: usize, out:
     }
 }
 
+/// Precompile module files into an artifact bundle ([`wire::write_bundle`], request JSON); the answer is the
+/// bundle's manifest (hex) as a blob. Deno binds it `nonblocking` (it compiles).
+///
+/// # Safety
+/// `(json, len)` and `(out, out_len)` as the section above says.
+#[no_mangle]
+pub unsafe extern "C" fn ext_wasm_write_bundle(json: *const u8, len: usize, out: *mut u8, out_len: usize) -> i32 {
+    // SAFETY: forwarded contracts.
+    unsafe {
+        run(out, out_len, |o| {
+            wire::write_bundle(runtime(), input(o, json, len, "request")?)
+        })
+    }
+}
+
 abi! {
+    /// The configured bundles as a JSON blob ([`wire::bundles`]).
+    fn ext_wasm_bundles() = |_| Ok(wire::bundles(runtime()));
     /// A module's imports as a JSON blob ([`wire::module_imports`]).
     fn ext_wasm_module_imports(module: f64) = |_| wire::module_imports(runtime(), module);
     /// A module's exports as a JSON blob ([`wire::module_exports`]).

@@ -72,6 +72,7 @@ use serde::Deserialize;
 use crate::async_call::{AsyncCall, CallStep};
 use crate::capabilities::Capabilities;
 use crate::config::RuntimeConfig;
+use crate::engine::Interruption;
 use crate::error::{Error, ErrorCode, Result};
 use crate::host_func::{HostFunc, Imports};
 use crate::instance::{InstanceId, InstanceOptions, Target};
@@ -122,6 +123,15 @@ pub struct WireRuntimeConfig {
     pub call_slice_ms: Option<f64>,
     /// Artifact bundles (paths, or `{ path, manifest }` to pin one), consulted before compiling.
     pub bundles: Option<Vec<WireBundle>>,
+}
+
+/// What [`write_bundle`] takes.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct WireBundleRequest {
+    modules: Vec<PathBuf>,
+    output: PathBuf,
+    variants: Option<Vec<String>>,
 }
 
 /// A bundle in the runtime configuration: its path, or its path and the manifest it must have.
@@ -514,6 +524,36 @@ pub fn instantiate_start(
 /// Drop an instance.
 pub fn instance_drop(rt: &Runtime, instance: f64) -> Result<()> {
     rt.drop_instance(instance_handle(instance)?)
+}
+
+/// Precompile module files into an artifact bundle ([`Runtime::write_bundle`]). `json`: `{ "modules": [path],
+/// "output": path, "variants": [name] }` (`variants` default `["epoch"]`: `plain`, `fuel`, `epoch`,
+/// `fuel+epoch`); malformed or unknown → 5007 as every JSON input. Each module is a file compile (capability
+/// checked: 5009; unreadable: 5008). The answer is the bundle's manifest (hex). Cost: a compile per module and
+/// variant.
+pub fn write_bundle(rt: &Runtime, json: &[u8]) -> Result<String> {
+    let request: WireBundleRequest =
+        serde_json::from_slice(json).map_err(|e| Error::Type(format!("invalid bundle request: {e}")))?;
+    let variants = request.variants.unwrap_or_else(|| vec!["epoch".into()]);
+    let variants = variants
+        .iter()
+        .map(|name| {
+            Interruption::from_name(name)
+                .ok_or_else(|| Error::Type(format!("unknown variant `{name}` (plain, fuel, epoch, fuel+epoch)")))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let mut wasm = Vec::new();
+    for path in &request.modules {
+        rt.config().capabilities.check_compile_file(path)?;
+        wasm.push(std::fs::read(path).map_err(|e| Error::Io(format!("cannot read {}: {e}", path.display())))?);
+    }
+    let refs: Vec<&[u8]> = wasm.iter().map(Vec::as_slice).collect();
+    Ok(rt.write_bundle(&refs, &variants, &request.output)?.to_hex().to_string())
+}
+
+/// The configured bundles as JSON ([`Runtime::bundles`]): `[{ path, manifest, entries, hits, rejected, error }]`.
+pub fn bundles(rt: &Runtime) -> String {
+    serde_json::to_string(&rt.bundles()).expect("bundle status serializes")
 }
 
 /// An instance's exports as JSON (see [`exports_json`]).

@@ -144,7 +144,7 @@ export type Stream = 1 | 2;
  * in `src/wire.rs` (through the C ABI or an op) and returns its answer; every rule about the inputs is applied
  * there, and everything JavaScript-side (frame encoding, JSON, argument checks) in `mod.ts` / `frame.ts`.
  * Handles, offsets and page counts are plain numbers; errors are thrown as {@link WasmError}.
- * `compile`, `compileFile` and `callFinish` run off the JavaScript thread.
+ * `compile`, `compileFile`, `writeBundle` and `callFinish` run off the JavaScript thread.
  */
 export interface Backend {
   /** Which implementation this is. */
@@ -155,6 +155,10 @@ export interface Backend {
   compile(bytes: Uint8Array): Promise<number>;
   /** Read and compile a file; resolves to a module handle. */
   compileFile(path: string): Promise<number>;
+  /** Precompile files into an artifact bundle (request JSON, `wire::write_bundle`); resolves to its manifest. */
+  writeBundle(requestJson: string): Promise<string>;
+  /** The configured bundles as JSON text (`wire::bundles`). */
+  bundles(): string;
   moduleDrop(module: number): void;
   /** The module's exports as JSON text. */
   moduleExports(module: number): string;

@@ -323,18 +323,69 @@ export function compile(bytes: Uint8Array): Promise<ModuleId> {
   return backend instanceof Promise ? backend.then((b) => b.compile(own)) : backend.compile(own);
 }
 
+/** A path string or `file:` URL as a path; anything else is a TypeError naming `what`. */
+function filePath(path: string | URL, what: string): string {
+  if (path instanceof URL) {
+    if (path.protocol !== "file:") typeError(`${what}: only file: URLs are supported, got ${path.href}`);
+    return decodeURIComponent(path.pathname);
+  }
+  if (typeof path !== "string") typeError(`${what}: expected a path string or a file: URL, got ${typeof path}`);
+  return path;
+}
+
 /** Read and compile a `.wasm` / `.wat` file (path or `file:` URL). Unreadable → 5008. */
 export async function compileFile(path: string | URL): Promise<ModuleId> {
-  let p: string;
-  if (path instanceof URL) {
-    if (path.protocol !== "file:") typeError(`compileFile: only file: URLs are supported, got ${path.href}`);
-    p = decodeURIComponent(path.pathname);
-  } else if (typeof path === "string") {
-    p = path;
-  } else {
-    typeError(`compileFile: expected a path string or a file: URL, got ${typeof path}`);
-  }
-  return (await load()).compileFile(p);
+  return (await load()).compileFile(filePath(path, "compileFile"));
+}
+
+/** An engine variant a bundle can hold: what instances without limits run is `"epoch"`. */
+export type BundleVariant = "plain" | "fuel" | "epoch" | "fuel+epoch";
+
+/** Options of {@link writeBundle}. */
+export interface WriteBundleOptions {
+  /** Engine variants to precompile (default `["epoch"]`: instances without limits, and with timeouts). */
+  variants?: BundleVariant[];
+}
+
+/**
+ * Precompile module files into one artifact bundle at `output`, for an app to ship and list in
+ * `configure({ bundles })` (as `ext-wasm bundle` does). Resolves to the bundle's manifest (hex): pin it with
+ * `{ path, manifest }` to load the bundle only unchanged. Runs off the JavaScript thread; a compile per module and
+ * variant. Unreadable files → 5008, invalid wasm → 5000.
+ */
+export async function writeBundle(
+  modules: (string | URL)[],
+  output: string | URL,
+  options: WriteBundleOptions = {},
+): Promise<string> {
+  if (!Array.isArray(modules)) typeError("writeBundle: `modules` must be an array of paths");
+  const request = {
+    modules: modules.map((m) => filePath(m, "writeBundle")),
+    output: filePath(output, "writeBundle"),
+    variants: options.variants,
+  };
+  return (await load()).writeBundle(toJson(request));
+}
+
+/** A configured bundle, as {@link bundleStatus} reports it. */
+export interface BundleStatus {
+  /** The bundle file. */
+  path: string;
+  /** Its manifest (hex), when it opened. */
+  manifest: string | null;
+  /** Artifacts it holds. */
+  entries: number;
+  /** Loads it served. */
+  hits: number;
+  /** Entries refused (their bytes are not the ones its index names). */
+  rejected: number;
+  /** Why it is not used, when it is not (unreadable, not a bundle, another manifest than the pinned one). */
+  error: string | null;
+}
+
+/** The bundles given to `configure({ bundles })`: opened or why not, and what each served. */
+export async function bundleStatus(): Promise<BundleStatus[]> {
+  return JSON.parse((await load()).bundles());
 }
 
 /** Drop a module handle (5004 if already dropped). Instances created from it keep working. */

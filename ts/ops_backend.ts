@@ -26,6 +26,10 @@ export interface WasmOps {
   op_wasm_compile(bytes: Uint8Array): Promise<number>;
   /** `#[op2] #[number] async fn(state, #[string] path: String) -> Result<u64, WasmOpError>` (blocking pool) */
   op_wasm_compile_file(path: string): Promise<number>;
+  /** `#[op2] #[string] async fn(state, #[string] request: String) -> Result<String, WasmOpError>` (blocking pool) */
+  op_wasm_write_bundle(requestJson: string): Promise<string>;
+  /** `#[op2] #[string] fn(state) -> String`: JSON text */
+  op_wasm_bundles(): string;
   /** `#[op2(fast)] fn(state, module: f64) -> Result<(), WasmOpError>` */
   op_wasm_module_drop(module: number): void;
   /** `#[op2] #[string] fn(state, module: f64) -> Result<String, WasmOpError>`: JSON text */
@@ -109,6 +113,8 @@ export function createOpsBackend(ops: WasmOps): Backend {
     configure: (configJson: string) => sync(() => ops.op_wasm_configure(configJson)),
     compile: (bytes: Uint8Array) => later(() => ops.op_wasm_compile(bytes)),
     compileFile: (path: string) => later(() => ops.op_wasm_compile_file(path)),
+    writeBundle: (requestJson: string) => later(() => ops.op_wasm_write_bundle(requestJson)),
+    bundles: () => sync(() => ops.op_wasm_bundles()),
     moduleDrop: (module: number) => sync(() => ops.op_wasm_module_drop(module)),
     moduleExports: (module: number) => sync(() => ops.op_wasm_module_exports(module)),
     moduleImports: (module: number) => sync(() => ops.op_wasm_module_imports(module)),

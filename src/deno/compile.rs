@@ -27,6 +27,24 @@ pub async fn op_wasm_compile_file(state: Rc<RefCell<OpState>>, #[string] path: S
     blocking(move || wire::compile_file(&rt, path.as_ref())).await
 }
 
+/// `writeBundle(request)` on a blocking thread ([`wire::write_bundle`]); resolves to the manifest.
+#[op2]
+#[string]
+pub async fn op_wasm_write_bundle(
+    state: Rc<RefCell<OpState>>,
+    #[string] request: String,
+) -> Result<String, WasmOpError> {
+    let rt = runtime(&mut state.borrow_mut());
+    blocking(move || wire::write_bundle(&rt, request.as_bytes())).await
+}
+
+/// `bundleStatus()`: the configured bundles as JSON text.
+#[op2]
+#[string]
+pub fn op_wasm_bundles(state: &mut OpState) -> String {
+    wire::bundles(&wasm_state(state).runtime)
+}
+
 /// `dropModule(module)`.
 #[op2(fast)]
 pub fn op_wasm_module_drop(state: &mut OpState, module: f64) -> Result<(), WasmOpError> {

@@ -60,6 +60,8 @@ runtime_wasm_extension![
     instance::op_wasm_configure,
     compile::op_wasm_compile,
     compile::op_wasm_compile_file,
+    compile::op_wasm_write_bundle,
+    compile::op_wasm_bundles,
     compile::op_wasm_module_drop,
     compile::op_wasm_module_exports,
     compile::op_wasm_module_imports,

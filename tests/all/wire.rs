@@ -428,3 +428,28 @@ fn bundles_are_paths_or_pinned_paths() {
     );
     assert_eq!(code(wire::runtime_config(br#"{"bundles": [7]}"#)), ErrorCode::TypeError);
 }
+
+#[test]
+fn write_bundle_takes_a_request_and_answers_the_manifest() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime();
+    let wasm = dir.path().join("add.wat");
+    std::fs::write(&wasm, ADD).unwrap();
+    let output = dir.path().join("app.wasmbundle");
+    let request = serde_json::json!({ "modules": [wasm], "output": output, "variants": ["plain", "epoch"] });
+    let manifest = wire::write_bundle(&rt, request.to_string().as_bytes()).unwrap();
+    assert_eq!(manifest.len(), 64);
+    assert_eq!(ext_wasm::Bundle::open(&output, Some(&manifest)).unwrap().len(), 2);
+    assert_eq!(
+        message(wire::write_bundle(
+            &rt,
+            br#"{"modules": [], "output": "x", "variants": ["turbo"]}"#
+        )),
+        "[5007] type error: unknown variant `turbo` (plain, fuel, epoch, fuel+epoch)"
+    );
+    assert_eq!(
+        code(wire::write_bundle(&rt, br#"{"modules": []}"#)),
+        ErrorCode::TypeError
+    );
+    assert_eq!(wire::bundles(&rt), "[]");
+}

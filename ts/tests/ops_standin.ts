@@ -16,6 +16,8 @@ const SYMBOLS = {
   ext_wasm_module_drop: { parameters: ["f64", ...OUT], result: "i32" },
   ext_wasm_module_exports: { parameters: ["f64", ...OUT], result: "i32" },
   ext_wasm_module_imports: { parameters: ["f64", ...OUT], result: "i32" },
+  ext_wasm_write_bundle: { parameters: ["buffer", "usize", ...OUT], result: "i32", nonblocking: true },
+  ext_wasm_bundles: { parameters: [...OUT], result: "i32" },
   ext_wasm_instantiate: { parameters: ["f64", "buffer", "usize", "buffer", "usize", ...OUT], result: "i32" },
   ext_wasm_instantiate_start: { parameters: ["f64", "buffer", "usize", "buffer", "usize", "buffer", "usize"], result: "i32" },
   ext_wasm_instance_drop: { parameters: ["f64", ...OUT], result: "i32" },
@@ -83,6 +85,14 @@ export function createStandInOps(path = libraryCandidates().find(exists)!): Wasm
     async op_wasm_compile_file(path) {
       const o = out(), p = enc.encode(path);
       return check(await s.ext_wasm_compile_file(p, L(p), o, O), o);
+    },
+    async op_wasm_write_bundle(request) {
+      const o = out(), r = enc.encode(request);
+      return text(o, await s.ext_wasm_write_bundle(r, L(r), o, O));
+    },
+    op_wasm_bundles() {
+      const o = out();
+      return text(o, s.ext_wasm_bundles(o, O));
     },
     op_wasm_module_drop(m) {
       const o = out();

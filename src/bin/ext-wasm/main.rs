@@ -140,26 +140,9 @@ fn compile(modules: &[PathBuf], cache: &CacheArgs) -> Result<ExitCode, Error> {
 fn bundle(modules: &[PathBuf], output: &Path, variants: &[String], cache: &CacheArgs) -> Result<ExitCode, Error> {
     let variants = variants
         .iter()
-        .map(|name| match name.as_str() {
-            "plain" => Ok(Interruption {
-                fuel: false,
-                epoch: false,
-            }),
-            "fuel" => Ok(Interruption {
-                fuel: true,
-                epoch: false,
-            }),
-            "epoch" => Ok(Interruption {
-                fuel: false,
-                epoch: true,
-            }),
-            "fuel+epoch" => Ok(Interruption {
-                fuel: true,
-                epoch: true,
-            }),
-            other => Err(Error::Type(format!(
-                "unknown variant `{other}` (plain, fuel, epoch, fuel+epoch)"
-            ))),
+        .map(|name| {
+            Interruption::from_name(name)
+                .ok_or_else(|| Error::Type(format!("unknown variant `{name}` (plain, fuel, epoch, fuel+epoch)")))
         })
         .collect::<Result<Vec<_>, _>>()?;
     let wasm = modules
