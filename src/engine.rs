@@ -38,16 +38,20 @@ impl Interruption {
         usize::from(self.fuel) | (usize::from(self.epoch) << 1)
     }
 
-    /// The variant a [`Self::name`] names; `None` for anything else.
-    pub fn from_name(name: &str) -> Option<Self> {
+    /// The variant a [`Self::name`] names; anything else is 5007 listing the names.
+    pub fn from_name(name: &str) -> Result<Self> {
         let (fuel, epoch) = match name {
             "plain" => (false, false),
             "fuel" => (true, false),
             "epoch" => (false, true),
             "fuel+epoch" => (true, true),
-            _ => return None,
+            _ => {
+                return Err(Error::Type(format!(
+                    "unknown variant `{name}` (plain, fuel, epoch, fuel+epoch)"
+                )))
+            }
         };
-        Some(Self { fuel, epoch })
+        Ok(Self { fuel, epoch })
     }
 
     /// Short name used in logs and the cache layout (`plain`, `fuel`, `epoch`, `fuel+epoch`).

@@ -281,17 +281,23 @@ impl Runtime {
         self.inner.config.capabilities.check_compile_file(path)?;
         // A file this cache has hashed before, unchanged since: its hash without reading it, and on a cache
         // hit the artifact without the wasm (read again only if another engine variant must be compiled).
-        let meta = std::fs::metadata(path).map_err(|e| Error::Io(format!("cannot read {}: {e}", path.display())))?;
-        let cache = self.inner.cache.as_ref();
-        if let Some(hash) = cache.and_then(|c| c.remembered_hash(path, &meta)) {
+        let io = |e: std::io::Error| Error::Io(format!("cannot read {}: {e}", path.display()));
+        let cached = match self.inner.cache.as_ref() {
+            Some(cache) => Some((cache, std::fs::metadata(path).map_err(io)?)),
+            None => None,
+        };
+        if let Some(hash) = cached
+            .as_ref()
+            .and_then(|(cache, meta)| cache.remembered_hash(path, meta))
+        {
             let (shared, origin) = self.intern(&hash, || WasmSource::File(path.to_path_buf()))?;
             return self.register_module(shared, origin);
         }
-        let bytes = std::fs::read(path).map_err(|e| Error::Io(format!("cannot read {}: {e}", path.display())))?;
+        let bytes = std::fs::read(path).map_err(io)?;
         let binary = to_binary(&bytes)?;
         let hash = blake3::hash(&binary);
         let report = self.compile_hashed(&binary, &hash)?;
-        if let Some(cache) = cache {
+        if let Some((cache, meta)) = cached {
             cache.remember_hash(path, &meta, &hash);
         }
         Ok(report)

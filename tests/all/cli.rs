@@ -345,23 +345,11 @@ fn a_file_size_limit_skips_the_cache_write_instead_of_killing_the_process() {
         stderr(&o)
     );
     // The key and the (whole, 64-byte) record of the wasm file's hash may stay; no artifact, MAC or temp file.
-    let left: Vec<_> = walkdir(cache.path())
+    let left: Vec<_> = crate::walk(cache.path())
         .into_iter()
         .filter(|p| !p.ends_with("key") && !p.parent().unwrap().ends_with("files"))
         .collect();
     assert!(left.is_empty(), "nothing partial is left: {left:?}");
-}
-
-fn walkdir(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut out = vec![];
-    for e in std::fs::read_dir(dir).unwrap().flatten() {
-        if e.path().is_dir() {
-            out.extend(walkdir(&e.path()))
-        } else {
-            out.push(e.path())
-        }
-    }
-    out
 }
 
 /// One process of the crash test: what it runs, and what it must print when it is not killed.
@@ -425,7 +413,7 @@ fn processes_killed_mid_compile_publish_or_prune_never_leave_an_entry_that_runs(
     }
     assert_eq!(killed, 16);
     // Whatever the kills left: temp files (swept once stale; make them so), artifacts without a MAC (refused).
-    for p in walkdir(cache.path())
+    for p in crate::walk(cache.path())
         .iter()
         .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with(".tmp"))
     {
@@ -446,7 +434,7 @@ fn processes_killed_mid_compile_publish_or_prune_never_leave_an_entry_that_runs(
         verify.ends_with(" ok, 0 removed, 0 stale temp files or orphaned MACs swept\n"),
         "{verify}"
     );
-    let temps = walkdir(cache.path())
+    let temps = crate::walk(cache.path())
         .into_iter()
         .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with(".tmp"))
         .count();

@@ -140,10 +140,7 @@ fn compile(modules: &[PathBuf], cache: &CacheArgs) -> Result<ExitCode, Error> {
 fn bundle(modules: &[PathBuf], output: &Path, variants: &[String], cache: &CacheArgs) -> Result<ExitCode, Error> {
     let variants = variants
         .iter()
-        .map(|name| {
-            Interruption::from_name(name)
-                .ok_or_else(|| Error::Type(format!("unknown variant `{name}` (plain, fuel, epoch, fuel+epoch)")))
-        })
+        .map(|name| Interruption::from_name(name))
         .collect::<Result<Vec<_>, _>>()?;
     let wasm = modules
         .iter()
