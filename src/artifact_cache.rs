@@ -99,6 +99,8 @@ pub struct CacheStats {
 pub struct CacheEntry {
     /// Engine fingerprint (directory name).
     pub fingerprint: String,
+    /// Which compiler made the code (`winch` directories end in `-winch`).
+    pub tier: crate::engine::Tier,
     /// blake3 of the wasm binary, hex.
     pub hash: String,
     /// Artifact plus MAC size.
@@ -278,6 +280,18 @@ impl ArtifactCache {
         }
     }
 
+    /// Delete the entry of `hash` under `fingerprint` (a Winch entry once Cranelift's is published). Processes
+    /// that mapped it keep their mapping. Missing files are fine.
+    pub(crate) fn remove(&self, fingerprint: &str, hash: &blake3::Hash) {
+        if self.key.is_none() {
+            return;
+        }
+        let (artifact, mac_path) = self.paths(fingerprint, hash);
+        let _ = fs::remove_file(&artifact);
+        let _ = fs::remove_file(&mac_path);
+        let _ = fs::remove_file(artifact.with_extension(STAMP_EXT));
+    }
+
     fn publish(&self, key: &[u8; 32], fingerprint: &str, hash: &blake3::Hash, bytes: &[u8]) -> io::Result<()> {
         let (artifact, mac_path) = self.paths(fingerprint, hash);
         let dir = artifact.parent().expect("entry paths have a parent");
@@ -349,6 +363,11 @@ impl ArtifactCache {
                     .and_then(|m| m.modified().ok())
                     .unwrap_or(SystemTime::UNIX_EPOCH);
                 entries.push(CacheEntry {
+                    tier: if fingerprint.ends_with(crate::engine::WINCH_SUFFIX) {
+                        crate::engine::Tier::Winch
+                    } else {
+                        crate::engine::Tier::Cranelift
+                    },
                     fingerprint: fingerprint.clone(),
                     hash,
                     bytes,

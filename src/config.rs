@@ -35,6 +35,42 @@ pub struct RuntimeConfig {
     /// compiling. A bundle that cannot be opened (or whose pinned manifest differs) is skipped with the reason
     /// in [`crate::Runtime::bundles`].
     pub bundles: Vec<BundleSource>,
+    /// Which code generator compiles never-seen modules ([`Tiering`]).
+    pub tiering: Tiering,
+    /// Under [`Tiering::Auto`], modules smaller than this (wasm bytes) skip the baseline tier: Cranelift
+    /// compiles them in milliseconds, so a second compile would cost more than it saves.
+    pub baseline_min_bytes: u64,
+}
+
+/// When a module gets baseline (Winch) code before optimized (Cranelift) code. Whatever the policy, a module
+/// whose Cranelift code is in the cache or a bundle loads that; modules Winch refuses (GC, exceptions, tail
+/// calls, function references, relaxed SIMD) compile with Cranelift.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Tiering {
+    /// A never-seen module (of at least [`RuntimeConfig::baseline_min_bytes`]) compiles with Winch and runs at
+    /// once; Cranelift compiles it again on one low-priority background thread, publishes it to the cache and
+    /// serves new instances from then on (instances already running keep their code).
+    #[default]
+    Auto,
+    /// Cranelift only: slower first launch, fastest code from the first call.
+    Cranelift,
+    /// Winch only, never tiered up: fastest compile, slower code.
+    Winch,
+}
+
+impl Tiering {
+    /// The policy a name (`auto`, `cranelift`, `winch`) names; anything else is 5007 listing them.
+    pub fn from_name(name: &str) -> crate::Result<Self> {
+        match name {
+            "auto" => Ok(Self::Auto),
+            "cranelift" => Ok(Self::Cranelift),
+            "winch" => Ok(Self::Winch),
+            _ => Err(crate::Error::Type(format!(
+                "unknown tiering `{name}` (auto, cranelift, winch)"
+            ))),
+        }
+    }
 }
 
 /// Where a bundle is, and optionally the manifest it must have (hex, as `ext-wasm bundle` prints it).
@@ -58,6 +94,8 @@ impl Default for RuntimeConfig {
             capture_limit: 16 << 20,
             call_slice: Duration::from_millis(1),
             bundles: Vec::new(),
+            tiering: Tiering::Auto,
+            baseline_min_bytes: 64 << 10,
         }
     }
 }

@@ -1,5 +1,5 @@
-//! Engine variants: one wasmtime `Engine` per interruption mode, built lazily, each with its own pool,
-//! linkers and cache fingerprint.
+//! Engine variants: one wasmtime `Engine` per interruption mode and code-generation tier, built lazily, each
+//! with its own pool, linkers and cache fingerprint.
 //!
 //! Fuel metering and epoch checks are code-generation switches: they change the machine code of every
 //! function and cost a few percent to ~15% in tight loops whether or not a given guest sets a limit. So a guest
@@ -9,7 +9,7 @@
 use std::hash::Hasher;
 use std::sync::{Arc, OnceLock};
 
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, Linker, OptLevel, PoolingAllocationConfig};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, Linker, OptLevel, PoolingAllocationConfig, Strategy};
 
 use crate::config::PoolConfig;
 use crate::error::{Error, Result};
@@ -65,10 +65,47 @@ impl Interruption {
     }
 }
 
+/// Which code generator compiled a module's code.
+///
+/// Winch (the baseline tier) compiles 3–7× faster than Cranelift and its code runs slower; a module first
+/// compiled by Winch is compiled again by Cranelift in the background ([`crate::Tiering::Auto`]). A module
+/// compiled by one engine cannot run in a store of the other, so each tier has its own engines and pools.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Tier {
+    /// Optimizing compiler: the code every module ends up with.
+    Cranelift,
+    /// Baseline compiler: a single pass, fast to compile; what a never-seen module runs first.
+    Winch,
+}
+
+impl Tier {
+    pub(crate) const COUNT: usize = 2;
+
+    pub(crate) fn index(self) -> usize {
+        self as usize
+    }
+
+    /// `"cranelift"` or `"winch"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Cranelift => "cranelift",
+            Self::Winch => "winch",
+        }
+    }
+}
+
+impl std::fmt::Display for Tier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// One engine and everything bound to it.
 pub(crate) struct EngineSlot {
     pub(crate) engine: Engine,
     pub(crate) interruption: Interruption,
+    pub(crate) tier: Tier,
     /// Hex name of the cache directory for artifacts of this engine.
     pub(crate) fingerprint: String,
     /// Whether the pooling allocator is in use (false after a fallback or when disabled).
@@ -77,10 +114,12 @@ pub(crate) struct EngineSlot {
     pub(crate) wasi_linker: Linker<StoreData>,
 }
 
+type Slot = OnceLock<std::result::Result<Arc<EngineSlot>, Error>>;
+
 /// The lazily built engine variants of one runtime.
 pub(crate) struct EngineSet {
     pool: PoolConfig,
-    slots: [OnceLock<std::result::Result<Arc<EngineSlot>, Error>>; Interruption::COUNT],
+    slots: [[Slot; Tier::COUNT]; Interruption::COUNT],
 }
 
 impl EngineSet {
@@ -91,17 +130,22 @@ impl EngineSet {
         }
     }
 
-    /// The engine for `interruption`, building it on first use (a pool reservation: tens of microseconds).
-    pub(crate) fn get(&self, interruption: Interruption) -> Result<Arc<EngineSlot>> {
-        self.slots[interruption.index()]
-            .get_or_init(|| build_slot(&self.pool, interruption).map(Arc::new))
+    /// The engine for `interruption` and `tier`, building it on first use (a pool reservation: tens of
+    /// microseconds).
+    pub(crate) fn get(&self, interruption: Interruption, tier: Tier) -> Result<Arc<EngineSlot>> {
+        self.slots[interruption.index()][tier.index()]
+            .get_or_init(|| build_slot(&self.pool, interruption, tier).map(Arc::new))
             .clone()
     }
 }
 
-fn base_config(interruption: Interruption) -> Config {
+fn base_config(interruption: Interruption, tier: Tier) -> Config {
     let mut config = Config::new();
     config
+        .strategy(match tier {
+            Tier::Cranelift => Strategy::Cranelift,
+            Tier::Winch => Strategy::Winch,
+        })
         .cranelift_opt_level(OptLevel::Speed)
         .parallel_compilation(true)
         .consume_fuel(interruption.fuel)
@@ -109,16 +153,16 @@ fn base_config(interruption: Interruption) -> Config {
     config
 }
 
-fn build_slot(pool: &PoolConfig, interruption: Interruption) -> Result<EngineSlot> {
-    let _span = tracing::debug_span!("engine", variant = interruption.name()).entered();
+fn build_slot(pool: &PoolConfig, interruption: Interruption, tier: Tier) -> Result<EngineSlot> {
+    let _span = tracing::debug_span!("engine", variant = interruption.name(), tier = tier.name()).entered();
     if pool.enabled {
-        let mut config = base_config(interruption);
+        let mut config = base_config(interruption, tier);
         config
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pooling_config(pool)))
             .memory_reservation(pool.memory_reservation)
             .memory_guard_size(pool.memory_guard_size);
         match Engine::new(&config) {
-            Ok(engine) => return finish_slot(engine, interruption, true),
+            Ok(engine) => return finish_slot(engine, interruption, tier, true),
             Err(e) => tracing::warn!(
                 error = %format!("{e:#}"),
                 "cannot reserve the instance pool ({} slots); falling back to on-demand allocation",
@@ -126,7 +170,7 @@ fn build_slot(pool: &PoolConfig, interruption: Interruption) -> Result<EngineSlo
             ),
         }
     }
-    let mut config = base_config(interruption);
+    let mut config = base_config(interruption, tier);
     if pool.enabled {
         // We only get here when the address space is bounded: stay small.
         config
@@ -134,7 +178,7 @@ fn build_slot(pool: &PoolConfig, interruption: Interruption) -> Result<EngineSlo
             .memory_guard_size(64 << 10);
     }
     let engine = Engine::new(&config).map_err(|e| Error::Instantiate(format!("cannot create engine: {e:#}")))?;
-    finish_slot(engine, interruption, false)
+    finish_slot(engine, interruption, tier, false)
 }
 
 fn pooling_config(pool: &PoolConfig) -> PoolingAllocationConfig {
@@ -161,8 +205,8 @@ fn pooling_config(pool: &PoolConfig) -> PoolingAllocationConfig {
     p
 }
 
-fn finish_slot(engine: Engine, interruption: Interruption, pooled: bool) -> Result<EngineSlot> {
-    let fingerprint = fingerprint(&engine);
+fn finish_slot(engine: Engine, interruption: Interruption, tier: Tier, pooled: bool) -> Result<EngineSlot> {
+    let fingerprint = fingerprint(&engine, tier);
     let plain_linker = Linker::new(&engine);
     let mut wasi_linker = Linker::new(&engine);
     wasmtime_wasi::p1::add_to_linker_sync(&mut wasi_linker, |data: &mut StoreData| data.wasi_mut())
@@ -170,6 +214,7 @@ fn finish_slot(engine: Engine, interruption: Interruption, pooled: bool) -> Resu
     Ok(EngineSlot {
         engine,
         interruption,
+        tier,
         fingerprint,
         pooled,
         plain_linker,
@@ -178,8 +223,9 @@ fn finish_slot(engine: Engine, interruption: Interruption, pooled: bool) -> Resu
 }
 
 /// Names the cache directory of an engine: wasmtime's own compatibility hash (target, flags, tunables — which
-/// include fuel, epochs and memory reservation) plus this crate's version.
-fn fingerprint(engine: &Engine) -> String {
+/// include fuel, epochs, memory reservation and the Winch calling convention) plus this crate's version; Winch
+/// directories end in `-winch` so the cache can say which tier an entry holds.
+fn fingerprint(engine: &Engine, tier: Tier) -> String {
     struct Blake3Hasher(blake3::Hasher);
     impl Hasher for Blake3Hasher {
         fn write(&mut self, bytes: &[u8]) {
@@ -192,5 +238,12 @@ fn fingerprint(engine: &Engine) -> String {
     let mut h = Blake3Hasher(blake3::Hasher::new());
     std::hash::Hash::hash(&engine.precompile_compatibility_hash(), &mut h);
     h.0.update(concat!("ext_wasm ", env!("CARGO_PKG_VERSION")).as_bytes());
-    h.0.finalize().to_hex()[..16].to_string()
+    let hex = &h.0.finalize().to_hex()[..16];
+    match tier {
+        Tier::Cranelift => hex.to_string(),
+        Tier::Winch => format!("{hex}{WINCH_SUFFIX}"),
+    }
 }
+
+/// Suffix of the cache directories of Winch engines.
+pub(crate) const WINCH_SUFFIX: &str = "-winch";

@@ -102,6 +102,8 @@ pub(crate) struct StoreCell {
     preemptible: bool,
     /// The engine variant of the store's code: instances joining it must be compiled for the same one.
     pub(crate) interruption: Interruption,
+    /// The compiler of the store's code: instances joining it must be compiled by the same one.
+    pub(crate) tier: crate::engine::Tier,
     /// Whether an instance of the store imports suspending host functions: every call goes through the
     /// async protocol (a linked call may reach one from any instance of the store).
     suspends: AtomicBool,
@@ -284,6 +286,7 @@ impl NewStore {
             preemptible: interruption.epoch,
             suspends: AtomicBool::new(self.state.suspends),
             interruption,
+            tier: self.compiled.slot.tier,
         })
     }
 

@@ -43,6 +43,7 @@ mod module;
 mod registry;
 mod runtime;
 mod store_data;
+mod tier_up;
 mod value;
 mod value_frame;
 mod wasi;
@@ -52,10 +53,10 @@ pub use artifact_cache::{ArtifactCache, CacheEntry, CacheStats, VerifyReport, ST
 pub use async_call::{AsyncCall, CallStep};
 pub use bundle::{write_bundle, Bundle, BundleEntry};
 pub use capabilities::{Capabilities, CapabilityChecker};
-pub use config::{BundleSource, CacheConfig, PoolConfig, RuntimeConfig, CACHE_DIR_ENV};
+pub use config::{BundleSource, CacheConfig, PoolConfig, RuntimeConfig, Tiering, CACHE_DIR_ENV};
 #[cfg(feature = "deno")]
 pub use deno::{init_wasm_state, wasm_extension, WasmCapabilityChecker};
-pub use engine::Interruption;
+pub use engine::{Interruption, Tier};
 pub use error::{Error, ErrorCode, Result};
 pub use func::Func;
 pub use host_func::{HostCall, HostFunc, Imports};
@@ -65,6 +66,7 @@ pub use instance::{CallLimits, InstanceId, InstanceOptions};
 pub use linking::ExportRef;
 pub use module::{ExportInfo, ExportKind, GlobalInfo, ImportInfo, Limits, LoadOrigin, ModuleId};
 pub use runtime::{BundleStatus, CompileReport, Runtime};
+pub use tier_up::TierStats;
 pub use value::{ValType, Value};
 pub use wasi::{InputMode, OutputMode, Preopen, WasiOptions};
 /// What trapped, as [`Error::trap`] reports it (wasmtime's own type).

@@ -1,11 +1,12 @@
 //! Compiled modules: one binary, lazily compiled per engine variant, each with its `InstancePre` built once.
 
 use std::fmt;
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use wasmtime::{ExternType, InstancePre, Module};
 
-use crate::engine::{EngineSlot, Interruption};
+use crate::engine::{EngineSlot, Interruption, Tier};
 use crate::error::{Error, Result};
 use crate::host_func::{self, HostLink};
 use crate::store_data::StoreData;
@@ -123,7 +124,7 @@ impl ImportInfo {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum LoadOrigin {
-    /// Compiled by Cranelift now.
+    /// Compiled now (by the tier in [`crate::CompileReport::tier`]).
     Compiled,
     /// Mapped from the artifact cache.
     CacheHit,
@@ -202,17 +203,25 @@ impl CompiledModule {
 pub(crate) enum WasmSource {
     /// The bytes, kept in memory (`compile(bytes)`).
     Bytes(Arc<[u8]>),
-    /// The file it was loaded from without being read (`compile_file` on a cache hit): read again only if a
-    /// variant must be compiled, and refused unless it still has the same hash.
-    File(std::path::PathBuf),
+    /// The file it was loaded from without being read (`compile_file` on a cache hit), with its size: read
+    /// again only if a variant must be compiled, and refused unless it still has the same hash.
+    File(std::path::PathBuf, u64),
 }
 
 impl WasmSource {
+    /// The wasm's size in bytes (of the file, for a text file).
+    pub(crate) fn len(&self) -> u64 {
+        match self {
+            WasmSource::Bytes(bytes) => bytes.len() as u64,
+            WasmSource::File(_, len) => *len,
+        }
+    }
+
     /// The wasm binary whose blake3 is `hash`.
     pub(crate) fn binary(&self, hash: &blake3::Hash) -> Result<std::borrow::Cow<'_, [u8]>> {
         match self {
             WasmSource::Bytes(bytes) => Ok(std::borrow::Cow::Borrowed(bytes)),
-            WasmSource::File(path) => {
+            WasmSource::File(path, _) => {
                 let read =
                     std::fs::read(path).map_err(|e| Error::Io(format!("cannot read {}: {e}", path.display())))?;
                 let binary = to_binary(&read)?.into_owned();
@@ -241,7 +250,34 @@ pub(crate) struct SharedModule {
     exports: OnceLock<Vec<ExportInfo>>,
     /// The first compiled variant's module, for introspection.
     first: wasmtime::Module,
-    variants: [OnceLock<Result<Arc<CompiledModule>>>; Interruption::COUNT],
+    variants: [Variant; Interruption::COUNT],
+}
+
+/// One engine variant of a module: its code per tier.
+#[derive(Default)]
+struct Variant {
+    /// Code per tier ([`Tier::index`]). Cranelift's slot holds the load's error too when loading failed.
+    code: [OnceLock<Result<Arc<CompiledModule>>>; Tier::COUNT],
+    /// Serializes the first load, so racing instantiates compile once.
+    loading: Mutex<()>,
+    /// Whether a tier-up of this variant is queued or done.
+    tier_up: AtomicBool,
+}
+
+impl Variant {
+    /// The code new instances get: Cranelift's when present (or the error loading failed with), else Winch's.
+    /// Cost: two atomic loads.
+    fn best(&self) -> Option<Result<Arc<CompiledModule>>> {
+        self.code[Tier::Cranelift.index()]
+            .get()
+            .or_else(|| self.code[Tier::Winch.index()].get())
+            .cloned()
+    }
+
+    fn set(&self, compiled: Result<Arc<CompiledModule>>) {
+        let tier = compiled.as_ref().map_or(Tier::Cranelift, |c| c.slot.tier);
+        let _ = self.code[tier.index()].set(compiled);
+    }
 }
 
 impl SharedModule {
@@ -250,9 +286,8 @@ impl SharedModule {
         let needs_wasi = module.imports().any(|i| i.module() == "wasi_snapshot_preview1");
         let needs_host = module.imports().any(|i| i.module() != "wasi_snapshot_preview1");
         let first_module = module.clone();
-        let variants: [OnceLock<_>; Interruption::COUNT] = Default::default();
-        let index = first.slot.interruption.index();
-        let _ = variants[index].set(Ok(Arc::new(first)));
+        let variants: [Variant; Interruption::COUNT] = Default::default();
+        variants[first.slot.interruption.index()].set(Ok(Arc::new(first)));
         Self {
             hash,
             source,
@@ -278,15 +313,62 @@ impl SharedModule {
             .get_or_init(|| self.first.exports().map(|e| export_info(e.name(), &e.ty())).collect())
     }
 
-    /// The compiled variant for `interruption`, compiling (or loading) it with `compile` on first use.
+    /// The code new instances of `interruption` get (Cranelift's once present), loading it with `load` on
+    /// first use. Cost after that: two atomic loads.
     pub(crate) fn variant(
         &self,
         interruption: Interruption,
-        compile: impl FnOnce() -> Result<CompiledModule>,
+        load: impl FnOnce() -> Result<CompiledModule>,
     ) -> Result<Arc<CompiledModule>> {
-        self.variants[interruption.index()]
-            .get_or_init(|| compile().map(Arc::new))
+        let variant = &self.variants[interruption.index()];
+        if let Some(best) = variant.best() {
+            return best;
+        }
+        let _loading = variant.loading.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(best) = variant.best() {
+            return best;
+        }
+        let loaded = load().map(Arc::new);
+        variant.set(loaded.clone());
+        loaded
+    }
+
+    /// The code of `interruption` compiled by `tier` exactly (instances joining a store must match its engine),
+    /// loading it with `load` on first use.
+    pub(crate) fn variant_on(
+        &self,
+        interruption: Interruption,
+        tier: Tier,
+        load: impl FnOnce() -> Result<CompiledModule>,
+    ) -> Result<Arc<CompiledModule>> {
+        self.variants[interruption.index()].code[tier.index()]
+            .get_or_init(|| load().map(Arc::new))
             .clone()
+    }
+
+    /// Claim the tier-up of `interruption`: true once per variant, to the caller that queues it.
+    pub(crate) fn claim_tier_up(&self, interruption: Interruption) -> bool {
+        !self.variants[interruption.index()]
+            .tier_up
+            .swap(true, std::sync::atomic::Ordering::AcqRel)
+    }
+
+    /// Give the tier-up back (the queue was full): the next instantiate queues it again.
+    pub(crate) fn release_tier_up(&self, interruption: Interruption) {
+        self.variants[interruption.index()]
+            .tier_up
+            .store(false, std::sync::atomic::Ordering::Release);
+    }
+
+    /// Whether `interruption` still runs Winch code with no Cranelift code yet.
+    pub(crate) fn awaits_tier_up(&self, interruption: Interruption) -> bool {
+        let variant = &self.variants[interruption.index()];
+        variant.code[Tier::Cranelift.index()].get().is_none() && variant.code[Tier::Winch.index()].get().is_some()
+    }
+
+    /// Publish Cranelift code for `interruption`: new instances use it from now on.
+    pub(crate) fn publish(&self, compiled: CompiledModule) {
+        self.variants[compiled.slot.interruption.index()].set(Ok(Arc::new(compiled)));
     }
 }
 

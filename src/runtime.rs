@@ -9,8 +9,8 @@ use dashmap::DashMap;
 
 use crate::artifact_cache::{ArtifactCache, CacheStats, Lookup};
 use crate::async_call::CallStep;
-use crate::config::RuntimeConfig;
-use crate::engine::{EngineSet, EngineSlot, Interruption};
+use crate::config::{RuntimeConfig, Tiering};
+use crate::engine::{EngineSet, EngineSlot, Interruption, Tier};
 use crate::epoch_ticker::EpochTicker;
 use crate::error::{Error, Result};
 use crate::func::Func;
@@ -22,6 +22,7 @@ use crate::module::{
     to_binary, CompiledModule, ExportInfo, ImportInfo, LoadOrigin, ModuleId, SharedModule, WasmSource,
 };
 use crate::registry::{Miss, Registry};
+use crate::tier_up::{self, TierStats, TierUpQueue};
 use crate::value::Value;
 use crate::wasi::WasiOptions;
 
@@ -47,6 +48,8 @@ struct Inner {
     host: RwLock<Imports>,
     /// The configured bundles, opened (or why not), with their hit and refusal counts.
     bundles: Vec<OpenBundle>,
+    /// Background Cranelift compiles of modules running Winch code.
+    tier_up: Arc<TierUpQueue>,
 }
 
 struct OpenBundle {
@@ -93,6 +96,8 @@ pub struct CompileReport {
     pub id: ModuleId,
     /// Where its code came from.
     pub origin: LoadOrigin,
+    /// Which compiler made the code new instances get now (Winch until a tier-up publishes Cranelift's).
+    pub tier: Tier,
 }
 
 impl Runtime {
@@ -113,6 +118,7 @@ impl Runtime {
             instances: Registry::new(),
             host: RwLock::new(Imports::new()),
             bundles: config.bundles.iter().map(open_bundle).collect(),
+            tier_up: Arc::default(),
             config,
         };
         Self { inner: Arc::new(inner) }
@@ -143,7 +149,7 @@ impl Runtime {
             let binary = to_binary(bytes)?;
             let wasm_hash = blake3::hash(&binary);
             for &variant in variants {
-                let slot = self.inner.engines.get(variant)?;
+                let slot = self.inner.engines.get(variant, Tier::Cranelift)?;
                 let module = wasmtime::Module::from_binary(&slot.engine, &binary)
                     .map_err(|e| Error::Compile(format!("{e:#}")))?;
                 let artifact = module.serialize().map_err(|e| Error::Compile(format!("{e:#}")))?;
@@ -208,7 +214,7 @@ impl Runtime {
 
     /// Whether instances created with default options come from the pooling allocator (false after a fallback).
     pub fn is_pooled(&self) -> Result<bool> {
-        Ok(self.inner.engines.get(Interruption::DEFAULT)?.pooled)
+        Ok(self.inner.engines.get(Interruption::DEFAULT, Tier::Cranelift)?.pooled)
     }
 
     /// Compile a module from binary or text bytes. Identical bytes share one compiled module per process; on a
@@ -230,6 +236,16 @@ impl Runtime {
     }
 
     fn register_module(&self, shared: Arc<SharedModule>, origin: LoadOrigin) -> Result<CompileReport> {
+        let compiled = shared.variant(Interruption::DEFAULT, || {
+            self.load_variant(
+                &shared.hash,
+                &shared.source,
+                Interruption::DEFAULT,
+                Some(shared.needs_wasi),
+            )
+        })?;
+        self.tier_up_if_baseline(&shared, &compiled);
+        let tier = compiled.slot.tier;
         let id = self
             .inner
             .modules
@@ -243,6 +259,7 @@ impl Runtime {
         Ok(CompileReport {
             id: ModuleId(id),
             origin,
+            tier,
         })
     }
 
@@ -290,7 +307,8 @@ impl Runtime {
             .as_ref()
             .and_then(|(cache, meta)| cache.remembered_hash(path, meta))
         {
-            let (shared, origin) = self.intern(&hash, || WasmSource::File(path.to_path_buf()))?;
+            let len = cached.as_ref().map_or(0, |(_, meta)| meta.len());
+            let (shared, origin) = self.intern(&hash, || WasmSource::File(path.to_path_buf(), len))?;
             return self.register_module(shared, origin);
         }
         let bytes = std::fs::read(path).map_err(io)?;
@@ -303,7 +321,9 @@ impl Runtime {
         Ok(report)
     }
 
-    /// Compile (or load from the disk cache) `bytes` for one engine variant.
+    /// Load the code of one engine variant as the tiering policy says: Cranelift's from the cache or a bundle
+    /// when there; else Winch's (cached or compiled now) when the policy wants baseline code first; else
+    /// Cranelift compiles now (also when Winch refuses the module).
     fn load_variant(
         &self,
         hash: &blake3::Hash,
@@ -311,33 +331,168 @@ impl Runtime {
         interruption: Interruption,
         needs_wasi: Option<bool>,
     ) -> Result<CompiledModule> {
-        let slot: Arc<EngineSlot> = self.inner.engines.get(interruption)?;
-        let cached = self
-            .inner
-            .cache
-            .as_ref()
-            .map(|c| c.load(&slot.engine, &slot.fingerprint, hash));
-        let cached = match cached {
+        let cranelift = self.inner.engines.get(interruption, Tier::Cranelift)?;
+        let found = self.lookup(&cranelift, hash);
+        let mut refused = false;
+        if found.is_none() && self.baseline_first(source) {
+            let winch = self.inner.engines.get(interruption, Tier::Winch)?;
+            match self.load_on(&winch, hash, source, needs_wasi) {
+                Ok(compiled) => {
+                    self.inner.tier_up.count_load(Tier::Winch, false);
+                    return Ok(compiled);
+                }
+                Err(Error::Compile(why)) => {
+                    tracing::debug!(%why, "Winch refused the module; compiling with Cranelift");
+                    refused = true;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        let (module, origin) = match found {
+            Some(found) => found,
+            None => self.compile_on(&cranelift, hash, source)?,
+        };
+        self.inner.tier_up.count_load(Tier::Cranelift, refused);
+        Ok(compiled_module(module, cranelift, needs_wasi, origin))
+    }
+
+    /// Whether a never-seen module gets Winch code first.
+    fn baseline_first(&self, source: &WasmSource) -> bool {
+        match self.inner.config.tiering {
+            Tiering::Cranelift => false,
+            Tiering::Winch => true,
+            Tiering::Auto => source.len() >= self.inner.config.baseline_min_bytes,
+        }
+    }
+
+    /// `slot`'s code for the module: from the cache or a bundle, else compiled now (and cached).
+    fn load_on(
+        &self,
+        slot: &Arc<EngineSlot>,
+        hash: &blake3::Hash,
+        source: &WasmSource,
+        needs_wasi: Option<bool>,
+    ) -> Result<CompiledModule> {
+        let (module, origin) = match self.lookup(slot, hash) {
+            Some(found) => found,
+            None => self.compile_on(slot, hash, source)?,
+        };
+        Ok(compiled_module(module, slot.clone(), needs_wasi, origin))
+    }
+
+    /// `slot`'s code for the module from the disk cache, else from a bundle.
+    fn lookup(&self, slot: &EngineSlot, hash: &blake3::Hash) -> Option<(wasmtime::Module, LoadOrigin)> {
+        let cache = self.inner.cache.as_ref();
+        match cache.map(|c| c.load(&slot.engine, &slot.fingerprint, hash)) {
             Some(Lookup::Hit(module)) => Some((module, LoadOrigin::CacheHit)),
             _ => self
-                .load_from_bundles(&slot, hash)
+                .load_from_bundles(slot, hash)
                 .map(|module| (module, LoadOrigin::Bundle)),
+        }
+    }
+
+    /// Compile the module on `slot`'s engine now and publish it to the cache.
+    fn compile_on(
+        &self,
+        slot: &EngineSlot,
+        hash: &blake3::Hash,
+        source: &WasmSource,
+    ) -> Result<(wasmtime::Module, LoadOrigin)> {
+        let _span =
+            tracing::debug_span!("compile", variant = slot.interruption.name(), tier = slot.tier.name()).entered();
+        let binary = source.binary(hash)?;
+        let module =
+            wasmtime::Module::from_binary(&slot.engine, &binary).map_err(|e| Error::Compile(format!("{e:#}")))?;
+        if let Some(cache) = &self.inner.cache {
+            cache.store(&slot.fingerprint, hash, &module);
+        }
+        Ok((module, LoadOrigin::Compiled))
+    }
+
+    /// Queue the Cranelift compile of `compiled`'s variant if it is Winch code and the policy tiers up (once per
+    /// variant; again after the queue was full). Cost when there is nothing to do: a comparison.
+    fn tier_up_if_baseline(&self, shared: &Arc<SharedModule>, compiled: &CompiledModule) {
+        let interruption = compiled.slot.interruption;
+        if compiled.slot.tier != Tier::Winch
+            || self.inner.config.tiering != Tiering::Auto
+            || !shared.claim_tier_up(interruption)
+        {
+            return;
+        }
+        let job = tier_up::Job {
+            module: Arc::downgrade(shared),
+            interruption,
+            queued: std::time::Instant::now(),
         };
-        let (module, origin) = match cached {
-            Some(found) => found,
+        let runtime = Arc::downgrade(&self.inner);
+        let queued = self.inner.tier_up.push(job, move |job| match runtime.upgrade() {
+            Some(inner) => Runtime { inner }.tier_up(job),
+            None => tier_up::Outcome::Cancelled,
+        });
+        if !queued {
+            shared.release_tier_up(interruption);
+        }
+    }
+
+    /// Run one tier-up job (on the tier-up thread): compile with Cranelift, publish to the cache (dropping the
+    /// Winch entry) and to the module. The runtime is held only while looking up and publishing, so dropping
+    /// it during the compile cancels the job.
+    fn tier_up(self, job: tier_up::Job) -> tier_up::Outcome {
+        let Some(shared) = job.module.upgrade() else {
+            return tier_up::Outcome::Cancelled;
+        };
+        if !shared.awaits_tier_up(job.interruption) {
+            return tier_up::Outcome::Cancelled;
+        }
+        let (cranelift, winch) = match (
+            self.inner.engines.get(job.interruption, Tier::Cranelift),
+            self.inner.engines.get(job.interruption, Tier::Winch),
+        ) {
+            (Ok(c), Ok(w)) => (c, w),
+            _ => return tier_up::Outcome::Failed,
+        };
+        let found = self.lookup(&cranelift, &shared.hash);
+        let weak = Arc::downgrade(&self.inner);
+        drop(self);
+        let module = match found {
+            Some((module, _)) => module,
             None => {
-                let _span = tracing::debug_span!("cranelift", variant = interruption.name()).entered();
-                let binary = source.binary(hash)?;
-                let module = wasmtime::Module::from_binary(&slot.engine, &binary)
-                    .map_err(|e| Error::Compile(format!("{e:#}")))?;
-                if let Some(cache) = &self.inner.cache {
-                    cache.store(&slot.fingerprint, hash, &module);
+                let _span = tracing::debug_span!("tier-up", variant = job.interruption.name()).entered();
+                let compiled = shared.source.binary(&shared.hash).and_then(|binary| {
+                    wasmtime::Module::from_binary(&cranelift.engine, &binary)
+                        .map_err(|e| Error::Compile(format!("{e:#}")))
+                });
+                match compiled {
+                    Ok(module) => module,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "tier-up failed; the module keeps its Winch code");
+                        return tier_up::Outcome::Failed;
+                    }
                 }
-                (module, LoadOrigin::Compiled)
             }
         };
-        let needs_wasi = needs_wasi.unwrap_or_else(|| module.imports().any(|i| i.module() == "wasi_snapshot_preview1"));
-        Ok(CompiledModule::new(module, slot, needs_wasi, origin))
+        let Some(inner) = weak.upgrade() else {
+            return tier_up::Outcome::Cancelled;
+        };
+        if let Some(cache) = &inner.cache {
+            cache.store(&cranelift.fingerprint, &shared.hash, &module);
+            cache.remove(&winch.fingerprint, &shared.hash);
+        }
+        let needs_wasi = Some(shared.needs_wasi);
+        shared.publish(compiled_module(module, cranelift, needs_wasi, LoadOrigin::Compiled));
+        tier_up::Outcome::Published
+    }
+
+    /// Tier-up counters: which tier served loads, tier-ups queued, done and failed.
+    pub fn tier_stats(&self) -> TierStats {
+        self.inner.tier_up.stats()
+    }
+
+    /// Wait until no tier-up is queued or running, at most `timeout`; true when none is (Cranelift code then
+    /// serves new instances of every module that ran Winch code). For tests, benchmarks and a CLI that wants
+    /// its next run warm; an app never needs to.
+    pub fn wait_for_tier_up(&self, timeout: std::time::Duration) -> bool {
+        self.inner.tier_up.wait_idle(timeout)
     }
 
     fn module(&self, id: ModuleId) -> Result<Arc<SharedModule>> {
@@ -460,6 +615,7 @@ impl Runtime {
         let compiled = shared.variant(interruption, || {
             self.load_variant(&shared.hash, &shared.source, interruption, Some(shared.needs_wasi))
         })?;
+        self.tier_up_if_baseline(&shared, &compiled);
         let wasi = if shared.needs_wasi {
             let default = WasiOptions::default();
             let opts = options.wasi.as_ref().unwrap_or(&default);
@@ -529,13 +685,9 @@ impl Runtime {
                 first.0, id.0
             )));
         }
-        let compiled = shared.variant(store.interruption, || {
-            self.load_variant(
-                &shared.hash,
-                &shared.source,
-                store.interruption,
-                Some(shared.needs_wasi),
-            )
+        let compiled = shared.variant_on(store.interruption, store.tier, || {
+            let slot = self.inner.engines.get(store.interruption, store.tier)?;
+            self.load_on(&slot, &shared.hash, &shared.source, Some(shared.needs_wasi))
         })?;
         for import in compiled.module.imports() {
             self.inner
@@ -849,8 +1001,10 @@ thread_local! {
 }
 
 impl Drop for Inner {
-    /// Free every instance now, even if some thread's recent-instance cache still holds its (then empty) cell.
+    /// Free every instance now, even if some thread's recent-instance cache still holds its (then empty) cell,
+    /// and cancel queued tier-ups (one running finishes on its thread and is discarded).
     fn drop(&mut self) {
+        self.tier_up.close();
         for handle in self.instances.handles() {
             if let Ok(cell) = self.instances.get(handle) {
                 cell.retire();
@@ -863,4 +1017,15 @@ impl Default for Runtime {
     fn default() -> Self {
         Self::new(RuntimeConfig::default())
     }
+}
+
+/// A module's code on `slot`'s engine, linked; `needs_wasi` when already known (else read from its imports).
+fn compiled_module(
+    module: wasmtime::Module,
+    slot: Arc<EngineSlot>,
+    needs_wasi: Option<bool>,
+    origin: LoadOrigin,
+) -> CompiledModule {
+    let needs_wasi = needs_wasi.unwrap_or_else(|| module.imports().any(|i| i.module() == "wasi_snapshot_preview1"));
+    CompiledModule::new(module, slot, needs_wasi, origin)
 }

@@ -448,7 +448,7 @@ fn a_long_compile_shows_no_spinner_when_stderr_is_not_a_terminal() {
     let o = ext_wasm(cache.path(), &["--no-cache", "compile", &f("bench/big.wasm")]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(stderr(&o), "");
-    assert!(stdout(&o).contains("Compiled in"), "{}", stdout(&o));
+    assert!(stdout(&o).contains("Compiled (cranelift) in"), "{}", stdout(&o));
 }
 
 #[test]

@@ -178,6 +178,7 @@ pub fn demo(args: DemoArgs, cache: &CacheArgs) -> Result<ExitCode, Error> {
             cache_dir: None,
             no_cache: true,
             bundles: Vec::new(),
+            tier: cache.tier.clone(),
         }
         .config(),
     );

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
-use ext_wasm::{BundleSource, Error, Interruption, Runtime, RuntimeConfig};
+use ext_wasm::{BundleSource, Error, Interruption, Runtime, RuntimeConfig, Tiering};
 
 #[derive(Parser)]
 #[command(
@@ -69,6 +69,11 @@ pub struct CacheArgs {
     /// loads it only if its manifest is MANIFEST (as `ext-wasm bundle` printed it).
     #[arg(long = "bundle", value_name = "FILE[@MANIFEST]", global = true)]
     bundles: Vec<String>,
+    /// Code generator for never-seen modules: `auto` (Winch now, Cranelift in the background for the next
+    /// instances and runs; the default), `cranelift`, `winch`. `compile` and `bundle` default to `cranelift`.
+    #[arg(long, value_name = "POLICY", global = true,
+          value_parser = clap::builder::PossibleValuesParser::new(["auto", "cranelift", "winch"]))]
+    tier: Option<String>,
 }
 
 impl CacheArgs {
@@ -91,6 +96,19 @@ impl CacheArgs {
                 },
             })
             .collect();
+        if let Some(tier) = &self.tier {
+            config.tiering = Tiering::from_name(tier).expect("clap checked the name");
+        }
+        config
+    }
+
+    /// [`Self::config`] for commands that fill the cache: Cranelift unless `--tier` says otherwise (a Winch
+    /// artifact would be tiered up by the next run anyway).
+    pub fn precompile_config(&self) -> RuntimeConfig {
+        let mut config = self.config();
+        if self.tier.is_none() {
+            config.tiering = Tiering::Cranelift;
+        }
         config
     }
 }
@@ -122,15 +140,16 @@ fn main() -> ExitCode {
 }
 
 fn compile(modules: &[PathBuf], cache: &CacheArgs) -> Result<ExitCode, Error> {
-    let runtime = Runtime::new(cache.config());
+    let runtime = Runtime::new(cache.precompile_config());
     for path in modules {
         let start = std::time::Instant::now();
         let report = progress::compiling(path, || runtime.compile_file_report(path))?;
         let took = start.elapsed();
         println!(
-            "{}: {:?} in {:.2} ms",
+            "{}: {:?} ({}) in {:.2} ms",
             path.display(),
             report.origin,
+            report.tier,
             took.as_secs_f64() * 1e3
         );
     }

@@ -1,14 +1,14 @@
 //! `ext-wasm run`: a WASI command (exit status passes through) or one `--invoke`d export.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use clap::Args;
 use ext_wasm::{
-    Error, ExportKind, HostFunc, Imports, InputMode, InstanceOptions, ModuleId, OutputMode, Preopen, Runtime, Value,
-    WasiOptions,
+    Error, ExportKind, HostFunc, Imports, InputMode, InstanceOptions, ModuleId, OutputMode, Preopen, Runtime, Tier,
+    Tiering, Value, WasiOptions,
 };
 
 use crate::CacheArgs;
@@ -48,9 +48,14 @@ pub struct RunArgs {
     /// `-W unknown-imports-trap`): runs a plugin's exports that never reach those imports.
     #[arg(long)]
     trap_unknown_imports: bool,
-    /// Print cache hit/miss and load / instantiate / call times on stderr.
+    /// Print cache hit/miss, the tier, and load / instantiate / call times on stderr.
     #[arg(long)]
     stats: bool,
+    /// When the module ran Winch code (first run under `--tier auto`), wait after the program for Cranelift's
+    /// code to be compiled and cached, so the next run starts with it. Without it, an unfinished tier-up is
+    /// dropped at exit and resumed by the next run (which loads the cached Winch code meanwhile).
+    #[arg(long)]
+    wait_tier_up: bool,
     /// Arguments: for `--invoke`, values parsed by the export's parameter types; otherwise the guest's argv.
     #[arg(allow_hyphen_values = true, value_name = "ARGS")]
     args: Vec<String>,
@@ -123,11 +128,13 @@ pub fn run(a: RunArgs, cache: &CacheArgs) -> Result<ExitCode, Error> {
     };
     let call = t2.elapsed();
     let _ = std::io::stdout().flush();
+    let tier_up = finish_tier_up(&runtime, &a, report.tier, load);
     if a.stats {
         let s = runtime.cache_stats();
         eprintln!(
-            "stats: load {:?} {:.3} ms | instantiate {:.3} ms | call {:.3} ms | cache hits {} misses {} rejected {} write_errors {}",
+            "stats: load {:?} ({}) {:.3} ms | instantiate {:.3} ms | call {:.3} ms | cache hits {} misses {} rejected {} write_errors {}",
             report.origin,
+            report.tier,
             load.as_secs_f64() * 1e3,
             instantiate.as_secs_f64() * 1e3,
             call.as_secs_f64() * 1e3,
@@ -138,6 +145,9 @@ pub fn run(a: RunArgs, cache: &CacheArgs) -> Result<ExitCode, Error> {
         );
         if let Some(why) = &s.disk_error {
             eprintln!("stats: disk cache: {why}");
+        }
+        if let Some(line) = tier_up {
+            eprintln!("stats: {line}");
         }
     }
     let code = outcome?;
@@ -242,4 +252,41 @@ fn invoke(
         let _ = writeln!(out, "{v}");
     }
     Ok(())
+}
+
+/// After the program: when it ran Winch code, say so on a terminal (and how the tier-up went), waiting for it
+/// with `--wait-tier-up`. Returns the tier-up line for `--stats`.
+fn finish_tier_up(runtime: &Runtime, a: &RunArgs, tier: Tier, load: Duration) -> Option<String> {
+    if tier != Tier::Winch {
+        return None;
+    }
+    let baseline = format!("baseline (winch) load {:.0} ms", load.as_secs_f64() * 1e3);
+    if runtime.config().tiering != Tiering::Auto {
+        return Some(format!("{baseline}; no tier-up (--tier winch)"));
+    }
+    let t = Instant::now();
+    let done = runtime.wait_for_tier_up(if a.wait_tier_up {
+        Duration::from_secs(86_400)
+    } else {
+        Duration::ZERO
+    });
+    let stats = runtime.tier_stats();
+    let line = match (done, stats.last_ms) {
+        (true, Some(ms)) if stats.done > 0 => format!(
+            "{baseline}; cranelift code ready after {ms} ms{}",
+            if a.wait_tier_up {
+                format!(" (waited {:.0} ms)", t.elapsed().as_secs_f64() * 1e3)
+            } else {
+                String::new()
+            }
+        ),
+        (true, _) if stats.failed > 0 => format!("{baseline}; cranelift tier-up failed (see EXT_WASM_LOG=warn)"),
+        _ => {
+            format!("{baseline}; cranelift tier-up unfinished at exit: the next run resumes it (--wait-tier-up waits)")
+        }
+    };
+    if std::io::stderr().is_terminal() && !a.stats {
+        eprintln!("ext-wasm: {line}");
+    }
+    Some(line)
 }
