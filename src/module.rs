@@ -346,6 +346,15 @@ impl SharedModule {
             .clone()
     }
 
+    /// The tier of the code new instances of `interruption` get; the load's error when it failed.
+    pub(crate) fn tier(&self, interruption: Interruption) -> Result<Tier> {
+        match self.variants[interruption.index()].best() {
+            Some(best) => best.map(|c| c.slot.tier),
+            // Not loaded yet: it will be by the policy; report what a load gives first.
+            None => Ok(Tier::Cranelift),
+        }
+    }
+
     /// Claim the tier-up of `interruption`: true once per variant, to the caller that queues it.
     pub(crate) fn claim_tier_up(&self, interruption: Interruption) -> bool {
         !self.variants[interruption.index()]

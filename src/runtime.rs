@@ -562,6 +562,18 @@ impl Runtime {
         Ok(self.module(id)?.imports())
     }
 
+    /// Which compiler made the code new instances of a module (created with default options) get now: Winch
+    /// until its tier-up publishes Cranelift's. Cost: a handle lookup and two atomic loads.
+    pub fn module_tier(&self, id: ModuleId) -> Result<Tier> {
+        self.module(id)?.tier(Interruption::DEFAULT)
+    }
+
+    /// Which compiler made an instance's code (fixed for its life: a tier-up serves instances created after
+    /// it). Instances linked into one store share its tier.
+    pub fn instance_tier(&self, id: InstanceId) -> Result<Tier> {
+        Ok(self.instance(id)?.store.tier)
+    }
+
     /// Live module handles.
     pub fn module_count(&self) -> usize {
         self.inner.modules.len()

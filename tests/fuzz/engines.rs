@@ -146,6 +146,11 @@ impl<'a> Ours<'a> {
         })
     }
 
+    /// Which compiler made the code its instances get.
+    pub fn tier(&self) -> ext_wasm::Tier {
+        self.rt.module_tier(self.module).expect("a live module")
+    }
+
     /// The module's function exports, and its memories and globals, by name.
     pub fn exports(&self) -> Exports {
         let mut exports = Exports::default();
