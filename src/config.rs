@@ -45,7 +45,7 @@ pub struct RuntimeConfig {
 /// When a module gets baseline (Winch) code before optimized (Cranelift) code. Whatever the policy, a module
 /// whose Cranelift code is in the cache or a bundle loads that; modules Winch refuses (GC, exceptions, tail
 /// calls, function references, relaxed SIMD) compile with Cranelift.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Tiering {
     /// A never-seen module (of at least [`RuntimeConfig::baseline_min_bytes`]) compiles with Winch and runs at

@@ -9,7 +9,7 @@
 use std::hash::Hasher;
 use std::sync::{Arc, OnceLock};
 
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, Linker, OptLevel, PoolingAllocationConfig, Strategy};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, Linker, OptLevel, PoolingAllocationConfig, RegallocAlgorithm, Strategy};
 
 use crate::config::PoolConfig;
 use crate::error::{Error, Result};
@@ -146,7 +146,16 @@ fn base_config(interruption: Interruption, tier: Tier) -> Config {
             Tier::Cranelift => Strategy::Cranelift,
             Tier::Winch => Strategy::Winch,
         })
-        .cranelift_opt_level(OptLevel::Speed)
+        .cranelift_opt_level(match tier {
+            Tier::Cranelift => OptLevel::Speed,
+            // Under Winch, Cranelift still compiles the trampolines of every exported or table function (a C++
+            // program's vtables: thousands); unoptimized they compile faster and cost a few ns per host call.
+            Tier::Winch => OptLevel::None,
+        })
+        .cranelift_regalloc_algorithm(match tier {
+            Tier::Cranelift => RegallocAlgorithm::Backtracking,
+            Tier::Winch => RegallocAlgorithm::SinglePass,
+        })
         .parallel_compilation(true)
         .consume_fuel(interruption.fuel)
         .epoch_interruption(interruption.epoch);

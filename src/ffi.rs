@@ -52,7 +52,7 @@ pub use crate::wire::{tag, OUT_HEADER, SLOT};
 /// handles, offsets and page counts as `f64`; WASI stdin bytes beside the instance options. Version 3: host
 /// imports (`hostImports`, the `sync` flag of the start functions, [`ext_wasm_call_resume`]). Version 4: linking
 /// (`exportImports`, `instanceImports`, indexed `hostImports`) and globals ([`ext_wasm_global`]).
-pub const ABI_VERSION: u32 = 5;
+pub const ABI_VERSION: u32 = 6;
 
 // ---------------------------------------------------------------------------------------------------------------
 // The process-global runtime
@@ -403,7 +403,16 @@ pub unsafe extern "C" fn ext_wasm_write_bundle(json: *const u8, len: usize, out:
     }
 }
 
+/// Wait until no tier-up is queued or running, at most `timeout_ms` ([`wire::wait_for_tier_up`]): 1 when none
+/// is, else 0. Deno binds it `nonblocking` (it waits).
+#[no_mangle]
+pub extern "C" fn ext_wasm_wait_for_tier_up(timeout_ms: f64) -> i32 {
+    i32::from(wire::wait_for_tier_up(runtime(), timeout_ms))
+}
+
 abi! {
+    /// Tier-up counters as a JSON blob ([`wire::tier_stats`]).
+    fn ext_wasm_tier_stats() = |_| Ok(wire::tier_stats(runtime()));
     /// The configured bundles as a JSON blob ([`wire::bundles`]).
     fn ext_wasm_bundles() = |_| Ok(wire::bundles(runtime()));
     /// A module's imports as a JSON blob ([`wire::module_imports`]).

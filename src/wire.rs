@@ -123,6 +123,10 @@ pub struct WireRuntimeConfig {
     pub call_slice_ms: Option<f64>,
     /// Artifact bundles (paths, or `{ path, manifest }` to pin one), consulted before compiling.
     pub bundles: Option<Vec<WireBundle>>,
+    /// `"auto"` (default), `"cranelift"` or `"winch"`: see [`crate::Tiering`].
+    pub tiering: Option<crate::Tiering>,
+    /// Under `"auto"`, modules smaller than this (bytes) compile with Cranelift at once (default 64 KiB).
+    pub baseline_min_bytes: Option<u64>,
 }
 
 /// What [`write_bundle`] takes.
@@ -173,6 +177,8 @@ impl WireRuntimeConfig {
         if let Some(limit) = self.capture_limit {
             c.capture_limit = limit;
         }
+        c.tiering = self.tiering.unwrap_or(c.tiering);
+        c.baseline_min_bytes = self.baseline_min_bytes.unwrap_or(c.baseline_min_bytes);
         c.bundles = (self.bundles.unwrap_or_default().into_iter())
             .map(|b| match b {
                 WireBundle::Path(path) => crate::config::BundleSource { path, manifest: None },
@@ -551,6 +557,19 @@ pub fn write_bundle(rt: &Runtime, json: &[u8]) -> Result<String> {
 /// The configured bundles as JSON ([`Runtime::bundles`]): `[{ path, manifest, entries, hits, rejected, error }]`.
 pub fn bundles(rt: &Runtime) -> String {
     serde_json::to_string(&rt.bundles()).expect("bundle status serializes")
+}
+
+/// Tier-up counters as JSON ([`Runtime::tier_stats`]): `{ baselineLoads, optimizedLoads, baselineRefused,
+/// pending, done, failed, cancelled, lastMs }`.
+pub fn tier_stats(rt: &Runtime) -> String {
+    serde_json::to_string(&rt.tier_stats()).expect("tier stats serialize")
+}
+
+/// Wait until no tier-up is queued or running, at most `timeout_ms` (clamped to 0..=1 day; NaN waits not at
+/// all); true when none is ([`Runtime::wait_for_tier_up`]).
+pub fn wait_for_tier_up(rt: &Runtime, timeout_ms: f64) -> bool {
+    let ms = if timeout_ms.is_nan() { 0.0 } else { timeout_ms.clamp(0.0, 86_400_000.0) };
+    rt.wait_for_tier_up(Duration::from_secs_f64(ms / 1000.0))
 }
 
 /// An instance's exports as JSON (see [`exports_json`]).

@@ -121,6 +121,14 @@ export interface RuntimeConfigWire {
    * load it only if its manifest is the one `ext-wasm bundle` printed (see the trust model in the README).
    */
   bundles?: (string | { path: string; manifest?: string })[];
+  /**
+   * Which compiler a never-seen module gets: `"auto"` (default: Winch at once, Cranelift in the background for
+   * instances created after it and for the next launch), `"cranelift"` (slower first launch, fastest code at
+   * once) or `"winch"` (fastest compile, slower code, never tiered up).
+   */
+  tiering?: "auto" | "cranelift" | "winch";
+  /** Under `"auto"`, modules smaller than this many bytes compile with Cranelift at once (default 65536). */
+  baselineMinBytes?: number;
 }
 
 /** Live counts. */
@@ -159,6 +167,10 @@ export interface Backend {
   writeBundle(requestJson: string): Promise<string>;
   /** The configured bundles as JSON text (`wire::bundles`). */
   bundles(): string;
+  /** Tier-up counters as JSON text (`wire::tier_stats`). */
+  tierStats(): string;
+  /** Wait (off the JavaScript thread) until no tier-up is queued or running, at most `timeoutMs`. */
+  waitForTierUp(timeoutMs: number): Promise<boolean>;
   moduleDrop(module: number): void;
   /** The module's exports as JSON text. */
   moduleExports(module: number): string;

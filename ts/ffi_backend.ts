@@ -26,7 +26,7 @@ import { ErrorCode, WasmError, withPrefix } from "./errors.ts";
 import { type Frame, headerU64, newFrame } from "./frame.ts";
 
 /** The ABI version this module speaks (`ABI_VERSION` in `src/ffi.rs`). */
-export const ABI_VERSION = 5;
+export const ABI_VERSION = 6;
 
 /** The out record of a synchronous call: the backend's own record, passed by pointer. */
 const OUT = ["pointer", "usize"] as const;
@@ -41,6 +41,8 @@ const SYMBOLS = {
   ext_wasm_compile_file: { parameters: ["buffer", "usize", ...OUT_BUF], result: "i32", nonblocking: true },
   ext_wasm_write_bundle: { parameters: ["buffer", "usize", ...OUT_BUF], result: "i32", nonblocking: true },
   ext_wasm_bundles: { parameters: [...OUT], result: "i32" },
+  ext_wasm_tier_stats: { parameters: [...OUT], result: "i32" },
+  ext_wasm_wait_for_tier_up: { parameters: ["f64"], result: "i32", nonblocking: true },
   ext_wasm_module_drop: { parameters: ["f64", ...OUT], result: "i32" },
   ext_wasm_module_exports: { parameters: ["f64", ...OUT], result: "i32" },
   ext_wasm_module_imports: { parameters: ["f64", ...OUT], result: "i32" },
@@ -226,6 +228,8 @@ export function createFfiBackend(): Backend {
       return decoder.decode(takeBlob(s, headerU64(out.view, 0), headerU64(out.view, 8)));
     },
     bundles: () => decoder.decode(blob(s.ext_wasm_bundles(R, RL))),
+    tierStats: () => decoder.decode(blob(s.ext_wasm_tier_stats(R, RL))),
+    waitForTierUp: async (timeoutMs: number) => (await s.ext_wasm_wait_for_tier_up(timeoutMs)) === 1,
     moduleDrop: (module: number) => void check(s.ext_wasm_module_drop(module, R, RL)),
     moduleExports: (module: number) => decoder.decode(blob(s.ext_wasm_module_exports(module, R, RL))),
     moduleImports: (module: number) => decoder.decode(blob(s.ext_wasm_module_imports(module, R, RL))),

@@ -388,6 +388,44 @@ export async function bundleStatus(): Promise<BundleStatus[]> {
   return JSON.parse((await load()).bundles());
 }
 
+/**
+ * Tier-up counters (see `configure({ tiering })`): which compiler served loads, and the background Cranelift
+ * compiles queued, done and failed.
+ */
+export interface TierStats {
+  /** Loads served with Winch code (compiled now or from the cache). */
+  baselineLoads: number;
+  /** Loads served with Cranelift code. */
+  optimizedLoads: number;
+  /** Modules Winch refused (GC, exceptions, tail calls, ...): compiled with Cranelift instead. */
+  baselineRefused: number;
+  /** Tier-ups queued or running. */
+  pending: number;
+  /** Tier-ups that published Cranelift code (instances created after it use it). */
+  done: number;
+  /** Tier-ups that failed (the module keeps its Winch code). */
+  failed: number;
+  /** Tier-ups skipped because their module was dropped first. */
+  cancelled: number;
+  /** Milliseconds from queueing to publishing, of the last tier-up done. */
+  lastMs: number | null;
+}
+
+/** Tier-up counters of the runtime. */
+export async function tierStats(): Promise<TierStats> {
+  return JSON.parse((await load()).tierStats());
+}
+
+/**
+ * Resolve when no tier-up is queued or running (`true`), or after `timeoutMs` (`false`). Apps never need it:
+ * for tests, benchmarks and tools that want the optimized code in the cache before they exit. Waits off the
+ * JavaScript thread.
+ */
+export async function waitForTierUp(timeoutMs = 60_000): Promise<boolean> {
+  if (typeof timeoutMs !== "number") typeError("waitForTierUp: `timeoutMs` must be a number");
+  return (await load()).waitForTierUp(timeoutMs);
+}
+
 /** Drop a module handle (5004 if already dropped). Instances created from it keep working. */
 export async function dropModule(moduleId: ModuleId): Promise<void> {
   (await load()).moduleDrop(handle(moduleId, ErrorCode.InvalidModuleHandle));

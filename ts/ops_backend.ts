@@ -30,6 +30,8 @@ export interface WasmOps {
   op_wasm_write_bundle(requestJson: string): Promise<string>;
   /** `#[op2] #[string] fn(state) -> String`: JSON text */
   op_wasm_bundles(): string;
+  op_wasm_tier_stats(): string;
+  op_wasm_wait_for_tier_up(timeoutMs: number): Promise<boolean>;
   /** `#[op2(fast)] fn(state, module: f64) -> Result<(), WasmOpError>` */
   op_wasm_module_drop(module: number): void;
   /** `#[op2] #[string] fn(state, module: f64) -> Result<String, WasmOpError>`: JSON text */
@@ -115,6 +117,8 @@ export function createOpsBackend(ops: WasmOps): Backend {
     compileFile: (path: string) => later(() => ops.op_wasm_compile_file(path)),
     writeBundle: (requestJson: string) => later(() => ops.op_wasm_write_bundle(requestJson)),
     bundles: () => sync(() => ops.op_wasm_bundles()),
+    tierStats: () => sync(() => ops.op_wasm_tier_stats()),
+    waitForTierUp: (timeoutMs: number) => later(() => ops.op_wasm_wait_for_tier_up(timeoutMs)),
     moduleDrop: (module: number) => sync(() => ops.op_wasm_module_drop(module)),
     moduleExports: (module: number) => sync(() => ops.op_wasm_module_exports(module)),
     moduleImports: (module: number) => sync(() => ops.op_wasm_module_imports(module)),

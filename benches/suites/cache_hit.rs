@@ -41,6 +41,8 @@ fn sized_module(funcs: u32) -> Vec<u8> {
 fn cached(dir: &std::path::Path) -> Runtime {
     let mut config = RuntimeConfig::default();
     config.cache.dir = Some(dir.to_path_buf());
+    // Hits on Cranelift artifacts, the ones a warm start maps.
+    config.tiering = ext_wasm::Tiering::Cranelift;
     Runtime::new(config)
 }
 

@@ -1,14 +1,16 @@
-//! Getting code: cold Cranelift compile vs artifact-cache hit (mmap + MAC + deserialize) vs in-process dedup,
-//! for a tiny module, a 3000-function module and a 1 MB C program; raw `Module::deserialize_file` is the floor.
+//! Getting code: cold compile (Cranelift, and Winch: the baseline tier) vs artifact-cache hit (mmap + MAC +
+//! deserialize) vs in-process dedup, for a tiny module, a 3000-function module and a 1 MB C program; raw
+//! `Module::deserialize_file` is the floor.
 
 use criterion::{criterion_group, BatchSize, Criterion};
-use ext_wasm::{Runtime, RuntimeConfig};
+use ext_wasm::{Runtime, RuntimeConfig, Tiering};
 
 use super::*;
 
 fn cached(dir: &Path) -> Runtime {
     let mut config = RuntimeConfig::default();
     config.cache.dir = Some(dir.to_path_buf());
+    config.tiering = Tiering::Cranelift;
     Runtime::new(config)
 }
 
@@ -21,18 +23,20 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("compile");
     g.sample_size(10);
     for (name, bytes) in &inputs {
-        let uncached = runtime();
-        uncached.is_pooled().unwrap();
-        g.bench_function(format!("{name}/cold"), |b| {
-            b.iter_batched(
-                || (),
-                |()| {
-                    let m = uncached.compile(bytes).unwrap();
-                    uncached.drop_module(m).unwrap()
-                },
-                BatchSize::PerIteration,
-            )
-        });
+        for (tier, tiering) in [("cold", Tiering::Cranelift), ("cold_winch", Tiering::Winch)] {
+            let uncached = tiered(tiering);
+            uncached.is_pooled().unwrap();
+            g.bench_function(format!("{name}/{tier}"), |b| {
+                b.iter_batched(
+                    || (),
+                    |()| {
+                        let m = uncached.compile(bytes).unwrap();
+                        uncached.drop_module(m).unwrap()
+                    },
+                    BatchSize::PerIteration,
+                )
+            });
+        }
         let dir = tempfile::tempdir().unwrap();
         cached(dir.path()).compile(bytes).unwrap();
         // A fresh runtime per iteration has no in-process copy: every load is a disk-cache hit.

@@ -23,8 +23,16 @@ pub fn fixture(rel: &str) -> PathBuf {
 
 /// A runtime without a disk cache (suites that measure the cache make their own).
 pub fn runtime() -> Runtime {
+    tiered(ext_wasm::Tiering::Cranelift)
+}
+
+/// [`runtime`] with the tiering policy `tiering` (Winch-only tiers even the smallest module).
+pub fn tiered(tiering: ext_wasm::Tiering) -> Runtime {
     let mut config = RuntimeConfig::default();
     config.cache.enabled = false;
+    // The suites measure one code generator at a time: no background tier-up competing for the cores.
+    config.tiering = tiering;
+    config.baseline_min_bytes = 0;
     Runtime::new(config)
 }
 

@@ -38,6 +38,20 @@ pub async fn op_wasm_write_bundle(
     blocking(move || wire::write_bundle(&rt, request.as_bytes())).await
 }
 
+/// `tierStats()`: tier-up counters as JSON text.
+#[op2]
+#[string]
+pub fn op_wasm_tier_stats(state: &mut OpState) -> String {
+    wire::tier_stats(&wasm_state(state).runtime)
+}
+
+/// `waitForTierUp(timeoutMs)` on a blocking thread: true when no tier-up is queued or running.
+#[op2]
+pub async fn op_wasm_wait_for_tier_up(state: Rc<RefCell<OpState>>, timeout_ms: f64) -> Result<bool, WasmOpError> {
+    let rt = runtime(&mut state.borrow_mut());
+    blocking(move || Ok(wire::wait_for_tier_up(&rt, timeout_ms))).await
+}
+
 /// `bundleStatus()`: the configured bundles as JSON text.
 #[op2]
 #[string]

@@ -62,6 +62,8 @@ runtime_wasm_extension![
     compile::op_wasm_compile_file,
     compile::op_wasm_write_bundle,
     compile::op_wasm_bundles,
+    compile::op_wasm_tier_stats,
+    compile::op_wasm_wait_for_tier_up,
     compile::op_wasm_module_drop,
     compile::op_wasm_module_exports,
     compile::op_wasm_module_imports,

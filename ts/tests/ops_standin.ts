@@ -18,6 +18,8 @@ const SYMBOLS = {
   ext_wasm_module_imports: { parameters: ["f64", ...OUT], result: "i32" },
   ext_wasm_write_bundle: { parameters: ["buffer", "usize", ...OUT], result: "i32", nonblocking: true },
   ext_wasm_bundles: { parameters: [...OUT], result: "i32" },
+  ext_wasm_tier_stats: { parameters: [...OUT], result: "i32" },
+  ext_wasm_wait_for_tier_up: { parameters: ["f64"], result: "i32", nonblocking: true },
   ext_wasm_instantiate: { parameters: ["f64", "buffer", "usize", "buffer", "usize", ...OUT], result: "i32" },
   ext_wasm_instantiate_start: { parameters: ["f64", "buffer", "usize", "buffer", "usize", "buffer", "usize"], result: "i32" },
   ext_wasm_instance_drop: { parameters: ["f64", ...OUT], result: "i32" },
@@ -93,6 +95,13 @@ export function createStandInOps(path = libraryCandidates().find(exists)!): Wasm
     op_wasm_bundles() {
       const o = out();
       return text(o, s.ext_wasm_bundles(o, O));
+    },
+    op_wasm_tier_stats() {
+      const o = out();
+      return text(o, s.ext_wasm_tier_stats(o, O));
+    },
+    async op_wasm_wait_for_tier_up(timeoutMs) {
+      return (await s.ext_wasm_wait_for_tier_up(timeoutMs)) === 1;
     },
     op_wasm_module_drop(m) {
       const o = out();
