@@ -7,9 +7,14 @@
 //! raw_start precompile IN.wasm OUT.cwasm          Module::new + serialize (setup, not timed)
 //! raw_start run IN.cwasm FUNC [ARGS...]           deserialize_file + instantiate + call FUNC, results one per line
 //!                                                 (the whole-process floor; WASI preview1 imports get an empty ctx)
+//! raw_start run-wasi IN.cwasm [ARGS...]         deserialize_file + instantiate + `_start` with ARGS and inherited
+//!                                                 stdio; exits with the program's status (a real program's floor,
+//!                                                 as `wasmtime run --allow-precompiled`)
 //! raw_start load-bench IN.cwasm N                 N × Module::deserialize_file on one warm engine → JSON samples (µs)
 //! raw_start ext-load-bench IN.wasm CACHE_DIR N    N × ext_wasm cache hit, a fresh Runtime per iteration whose engine
 //!                                                 is built (is_pooled) before the clock starts → JSON samples (µs)
+//! raw_start tier-bench IN.wasm FUNC ARG N          steady state: N × FUNC(i32 ARG) on Winch code, on code after the
+//!                                                 tier-up (policy auto) and on Cranelift-only code → JSON samples (µs)
 //! ```
 //!
 //! Build: `cargo build --release --example raw_start` → `target/release/examples/raw_start`.
@@ -50,12 +55,17 @@ fn dispatch(args: &[String]) -> Result<()> {
             std::fs::write(output, module.serialize()?).with_context(|| format!("writing {output}"))?;
             Ok(())
         }
+        ["run-wasi", cwasm, rest @ ..] => run_wasi(cwasm, rest),
         ["run", cwasm, func, rest @ ..] => run(cwasm, func, rest),
         ["load-bench", cwasm, n] => load_bench(cwasm, n.parse().context("N")?),
         ["ext-load-bench", wasm, dir, n] => ext_load_bench(wasm, dir, n.parse().context("N")?),
+        ["tier-bench", wasm, func, arg, n] => {
+            tier_bench(wasm, func, arg.parse().context("ARG")?, n.parse().context("N")?)
+        }
         _ => bail!(
             "usage: raw_start wat2wasm IN.wat OUT.wasm | precompile IN.wasm OUT.cwasm | run IN.cwasm FUNC [ARGS...] \
-             | load-bench IN.cwasm N | ext-load-bench IN.wasm CACHE_DIR N"
+             | run-wasi IN.cwasm [ARGS...] \
+             | load-bench IN.cwasm N | ext-load-bench IN.wasm CACHE_DIR N | tier-bench IN.wasm FUNC ARG N"
         ),
     }
 }
@@ -100,6 +110,39 @@ fn run(cwasm: &str, func: &str, args: &[&str]) -> Result<()> {
     Ok(())
 }
 
+/// Run a precompiled WASI command as `wasmtime run --allow-precompiled` does, and exit with its status.
+fn run_wasi(cwasm: &str, args: &[&str]) -> Result<()> {
+    let engine = Engine::default();
+    // SAFETY: as in `run`.
+    let module = unsafe { Module::deserialize_file(&engine, cwasm) }
+        .map_err(anyhow::Error::from)
+        .with_context(|| format!("loading {cwasm}"))?;
+    let mut linker: Linker<WasiP1Ctx> = Linker::new(&engine);
+    wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |ctx| ctx)?;
+    let name = Path::new(cwasm).with_extension("wasm");
+    let name = name
+        .file_name()
+        .map_or("program".into(), |n| n.to_string_lossy().into_owned());
+    let ctx = WasiCtxBuilder::new()
+        .inherit_stdio()
+        .args(
+            &std::iter::once(name.as_str())
+                .chain(args.iter().copied())
+                .collect::<Vec<_>>(),
+        )
+        .build_p1();
+    let mut store = Store::new(&engine, ctx);
+    let instance = linker.instantiate(&mut store, &module)?;
+    let start = instance.get_typed_func::<(), ()>(&mut store, "_start")?;
+    match start.call(&mut store, ()) {
+        Ok(()) => Ok(()),
+        Err(e) => match e.downcast_ref::<wasmtime_wasi::I32Exit>() {
+            Some(exit) => std::process::exit(exit.0),
+            None => Err(e.into()),
+        },
+    }
+}
+
 fn parse(ty: &ValType, s: &str) -> Result<Val> {
     Ok(match ty {
         // Unsigned spellings wrap to the bit pattern, as `ext-wasm run --invoke` accepts them.
@@ -142,6 +185,8 @@ fn ext_load_bench(wasm: &str, dir: &str, n: usize) -> Result<()> {
     let runtime = || {
         let mut config = RuntimeConfig::default();
         config.cache.dir = Some(Path::new(dir).to_path_buf());
+        // Cranelift artifacts, as a warm start maps them (and no tier-up thread competing with the clock).
+        config.tiering = ext_wasm::Tiering::Cranelift;
         let rt = Runtime::new(config);
         rt.is_pooled().map(|_| rt)
     };
@@ -168,5 +213,46 @@ fn ext_load_bench(wasm: &str, dir: &str, n: usize) -> Result<()> {
     }
     print_samples("ext_cache_hit_file", &file_samples);
     print_samples("ext_cache_hit_bytes", &bytes_samples);
+    Ok(())
+}
+
+/// Steady-state call time per tier: the same export called `n` times on an instance of Winch code, of the code a
+/// tier-up published (policy `auto`, after waiting for it) and of Cranelift-only code, interleaved per sample.
+fn tier_bench(wasm: &str, func: &str, arg: i32, n: usize) -> Result<()> {
+    use ext_wasm::{InstanceOptions, Runtime, RuntimeConfig, Tier, Tiering, Value};
+    let bytes = std::fs::read(wasm)?;
+    let instance = |tiering: Tiering| -> Result<(Runtime, ext_wasm::InstanceId)> {
+        let mut config = RuntimeConfig::default();
+        config.cache.enabled = false;
+        config.tiering = tiering;
+        config.baseline_min_bytes = 0;
+        let rt = Runtime::new(config);
+        let module = rt.compile(&bytes)?;
+        if tiering == Tiering::Auto && !rt.wait_for_tier_up(std::time::Duration::from_secs(600)) {
+            bail!("tier-up did not finish");
+        }
+        let id = rt.instantiate(module, &InstanceOptions::default())?;
+        Ok((rt, id))
+    };
+    let cases = [
+        ("winch", instance(Tiering::Winch)?),
+        ("tiered_up", instance(Tiering::Auto)?),
+        ("cranelift_only", instance(Tiering::Cranelift)?),
+    ];
+    if cases[1].0 != "tiered_up" || cases[1].1 .0.instance_tier(cases[1].1 .1)? != Tier::Cranelift {
+        bail!("the tiered-up instance does not run Cranelift code");
+    }
+    let mut samples = vec![Vec::with_capacity(n); cases.len()];
+    let args = [Value::I32(arg)];
+    for _ in 0..n {
+        for (k, (_, (rt, id))) in cases.iter().enumerate() {
+            let t = Instant::now();
+            rt.call(*id, func, &args)?;
+            samples[k].push(t.elapsed().as_secs_f64() * 1e6);
+        }
+    }
+    for ((name, _), s) in cases.iter().zip(&samples) {
+        print_samples(name, s);
+    }
     Ok(())
 }

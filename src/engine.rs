@@ -9,7 +9,9 @@
 use std::hash::Hasher;
 use std::sync::{Arc, OnceLock};
 
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, Linker, OptLevel, PoolingAllocationConfig, RegallocAlgorithm, Strategy};
+use wasmtime::{
+    Config, Engine, InstanceAllocationStrategy, Linker, OptLevel, PoolingAllocationConfig, RegallocAlgorithm, Strategy,
+};
 
 use crate::config::PoolConfig;
 use crate::error::{Error, Result};

@@ -568,7 +568,11 @@ pub fn tier_stats(rt: &Runtime) -> String {
 /// Wait until no tier-up is queued or running, at most `timeout_ms` (clamped to 0..=1 day; NaN waits not at
 /// all); true when none is ([`Runtime::wait_for_tier_up`]).
 pub fn wait_for_tier_up(rt: &Runtime, timeout_ms: f64) -> bool {
-    let ms = if timeout_ms.is_nan() { 0.0 } else { timeout_ms.clamp(0.0, 86_400_000.0) };
+    let ms = if timeout_ms.is_nan() {
+        0.0
+    } else {
+        timeout_ms.clamp(0.0, 86_400_000.0)
+    };
     rt.wait_for_tier_up(Duration::from_secs_f64(ms / 1000.0))
 }
 

@@ -3,7 +3,7 @@
  * machine. Run it through `scripts/compare.sh` (which builds the binaries it needs and installs Deno); see
  * `bench/compare/README.md` for what every row means.
  *
- *   deno run -A bench/compare/harness.ts [--quick] [--runs N] [--out FILE]
+ *   deno run -A bench/compare/harness.ts [--quick] [--runs N] [--parts ABCD] [--out FILE]
  *
  * Part A  (one Deno process, `throughput.ts`): churn, `callSync` ns per call, 1 MiB memory write/read.
  * Part B  (whole processes, spawned and timed here): a fresh process that loads a module and prints its first
@@ -11,6 +11,10 @@
  *         Deno native `WebAssembly.compile`. One discarded warm-up round, then N rounds, cases interleaved.
  * Part C  (in-process, `raw_start load-bench` / `ext-load-bench`): the load alone, ext_wasm cache hit vs raw
  *         `Module::deserialize_file`.
+ * Part D  (whole processes): first launch of never-seen modules and real WASI programs (fetched from PyPI by
+ *         `scripts/fetch-real-programs.sh`): tiered (Winch first) vs Cranelift-only vs Deno native (`node:wasi`),
+ *         the time until the tier-up publishes Cranelift code, the next process's start, and the steady state
+ *         after the tier-up (`raw_start tier-bench`).
  *
  * Prints machine info, the tables and the JSON; writes the JSON to `target/compare/compare.json`.
  */
@@ -32,6 +36,8 @@ const RUNS = Number(flag("--runs") ?? (quick ? 3 : 7));
 const OUT = flag("--out") ?? `${work}/compare.json`;
 const LOAD_N = quick ? 30 : 200;
 const EXT_LOAD_N = quick ? 10 : 60;
+/** Which parts to run (`--parts BD`): all by default. */
+const PARTS = flag("--parts") ?? "ABCD";
 
 // ---------------------------------------------------------------------------------------------------- helpers
 
@@ -235,7 +241,17 @@ async function partB(modules: StartModule[]) {
   for (const m of modules) {
     const warmCli = await tempDir("warm-cli-");
     const warmDeno = await tempDir("warm-deno-");
-    const cli = (dir: string) => ["--cache-dir", dir, "run", "--stats", m.wasm, "--invoke", m.func, ...m.args];
+    const cli = (dir: string, extra: string[] = []) => [
+      "--cache-dir",
+      dir,
+      "run",
+      "--stats",
+      ...extra,
+      m.wasm,
+      "--invoke",
+      m.func,
+      ...m.args,
+    ];
     const cases: Case[] = [
       {
         id: "raw",
@@ -245,8 +261,9 @@ async function partB(modules: StartModule[]) {
       {
         id: "extCliWarm",
         label: "ext_wasm CLI, warm (cache hit)",
-        prepare: () => Promise.resolve({ cmd: extCli, args: cli(warmCli) }),
-        verify: expectOrigin("CacheHit"),
+        // The warm-up round compiles; `--wait-tier-up` makes it leave Cranelift code in the cache.
+        prepare: () => Promise.resolve({ cmd: extCli, args: cli(warmCli, ["--wait-tier-up"]) }),
+        verify: expectOrigin("CacheHit (cranelift)"),
       },
       {
         id: "extCliCold",
@@ -256,6 +273,15 @@ async function partB(modules: StartModule[]) {
           return { cmd: extCli, args: cli(dir), cleanup: dir };
         },
         verify: expectOrigin("Compiled"),
+      },
+      {
+        id: "extCliColdCranelift",
+        label: "ext_wasm CLI, cold, Cranelift only (--tier cranelift)",
+        prepare: async () => {
+          const dir = await tempDir("cold-cl-");
+          return { cmd: extCli, args: ["--tier", "cranelift", ...cli(dir)], cleanup: dir };
+        },
+        verify: expectOrigin("Compiled (cranelift)"),
       },
       {
         id: "denoNative",
@@ -277,7 +303,12 @@ async function partB(modules: StartModule[]) {
       {
         id: "extDenoWarm",
         label: "ext_wasm from Deno (ts/mod.ts), warm",
-        prepare: () => Promise.resolve({ cmd: deno, args: denoExtArgs(m), env: { EXT_WASM_CACHE_DIR: warmDeno } }),
+        prepare: () =>
+          Promise.resolve({
+            cmd: deno,
+            args: [...denoExtArgs(m), "--wait-tier-up"],
+            env: { EXT_WASM_CACHE_DIR: warmDeno },
+          }),
       },
       {
         id: "extDenoCold",
@@ -350,6 +381,8 @@ async function partB(modules: StartModule[]) {
       ratios: {
         extCliWarmOverRaw: round(med.extCliWarm / med.raw),
         extCliColdOverWarm: round(med.extCliCold / med.extCliWarm),
+        extCliColdOverCraneliftOnly: round(med.extCliCold / med.extCliColdCranelift),
+        extCliColdOverDenoNative: round(med.extCliCold / med.denoNative),
         extDenoWarmOverDenoNative: round(med.extDenoWarm / med.denoNative),
         extDenoColdOverWarm: round(med.extDenoCold / med.extDenoWarm),
       },
@@ -392,6 +425,132 @@ async function partC(modules: StartModule[]) {
   return out;
 }
 
+// ---------------------------------------------------------------------------------------------------- part D
+
+interface Program {
+  name: string;
+  wasm: string;
+  args: string[];
+}
+
+/** One process: ext-wasm run PROGRAM (policy `tier`, cache `dir`), with `extra` flags; stdout and status kept. */
+function extRun(p: Program, dir: string, extra: string[], tier = "auto"): string[] {
+  return ["--cache-dir", dir, "--tier", tier, "run", "--stats", ...extra, p.wasm, "--", ...p.args];
+}
+
+async function partD(programs: Program[]) {
+  const out: Record<string, unknown> = {};
+  for (const p of programs) {
+    const bytes = (await Deno.stat(p.wasm)).size;
+    const reference = await spawn(deno, ["run", "-A", `${repo}/bench/compare/start_wasi_native.ts`, p.wasm, ...p.args]);
+    const same = (r: Run) => {
+      if (r.stdout !== reference.stdout || r.code !== reference.code) {
+        throw new Error(`${p.name}: output or status differs from Deno native's:\n${r.stdout}\n${r.stderr}`);
+      }
+    };
+    // The tier-up, once: a cold run that waits for it says when Cranelift's code was ready.
+    const tierDir = await tempDir("tier-");
+    const first = await spawn(extCli, extRun(p, tierDir, ["--wait-tier-up"]));
+    same(first);
+    const tierUpMs = Number(/cranelift code ready after (\d+) ms/.exec(first.stderr)?.[1] ?? NaN);
+    const baselineMs = Number(/baseline \(winch\) load (\d+) ms/.exec(first.stderr)?.[1] ?? NaN);
+    const second = await spawn(extCli, extRun(p, tierDir, []));
+    same(second);
+    if (!second.stderr.includes("load CacheHit (cranelift)")) throw new Error(`${p.name}: ${second.stderr}`);
+    await Deno.remove(tierDir, { recursive: true });
+
+    const warmDir = await tempDir("warm-real-");
+    // Named like the program: raw_start gives the guest `<name>.wasm` as argv[0], as the others do.
+    await Deno.mkdir(`${work}/first-launch`, { recursive: true });
+    const cwasm = `${work}/first-launch/${p.wasm.split("/").at(-1)!.replace(/\.wasm$/, "")}.cwasm`;
+    await must(rawStart, ["precompile", p.wasm, cwasm]);
+    const cases: Case[] = [
+      {
+        id: "raw",
+        label: "raw wasmtime deserialize_file + _start (warm floor)",
+        prepare: () => Promise.resolve({ cmd: rawStart, args: ["run-wasi", cwasm, ...p.args] }),
+      },
+      {
+        id: "denoNative",
+        label: "Deno native (WebAssembly.compile + node:wasi)",
+        prepare: () =>
+          Promise.resolve({ cmd: deno, args: ["run", "-A", `${repo}/bench/compare/start_wasi_native.ts`, p.wasm, ...p.args] }),
+      },
+      {
+        id: "extCliCold",
+        label: "ext_wasm CLI, cold, tiered (Winch now)",
+        prepare: async () => {
+          const dir = await tempDir("cold-real-");
+          return { cmd: extCli, args: extRun(p, dir, []), cleanup: dir };
+        },
+        verify: expectOrigin("Compiled (winch)"),
+      },
+      {
+        id: "extCliColdCranelift",
+        label: "ext_wasm CLI, cold, Cranelift only",
+        prepare: async () => {
+          const dir = await tempDir("cold-real-cl-");
+          return { cmd: extCli, args: extRun(p, dir, [], "cranelift"), cleanup: dir };
+        },
+        verify: expectOrigin("Compiled (cranelift)"),
+      },
+      {
+        id: "extCliWarm",
+        label: "ext_wasm CLI, next process (Cranelift code from the cache)",
+        prepare: () => Promise.resolve({ cmd: extCli, args: extRun(p, warmDir, ["--wait-tier-up"]) }),
+        verify: expectOrigin("CacheHit (cranelift)"),
+      },
+    ];
+    const runs: Record<string, number[]> = {};
+    for (const c of cases) runs[c.id] = [];
+    for (let round = 0; round <= RUNS; round++) {
+      for (const c of cases) {
+        const prepared = await c.prepare(round);
+        const r = await spawn(prepared.cmd, prepared.args, prepared.env);
+        if (prepared.cleanup) await Deno.remove(prepared.cleanup, { recursive: true });
+        same(r);
+        if (round === 0) continue;
+        c.verify?.(r);
+        runs[c.id].push(r.ms);
+      }
+    }
+    await Deno.remove(warmDir, { recursive: true });
+    const med = Object.fromEntries(cases.map((c) => [c.id, median(runs[c.id])]));
+    out[p.name] = {
+      module: p.wasm.replace(`${repo}/`, ""),
+      bytes,
+      args: p.args,
+      cases: Object.fromEntries(
+        cases.map((c) => [c.id, { label: c.label, medianMs: round(med[c.id]), runsMs: runs[c.id].map((x) => round(x)) }]),
+      ),
+      baselineLoadMs: baselineMs,
+      tierUpPublishedMs: tierUpMs,
+      ratios: {
+        coldOverDenoNative: round(med.extCliCold / med.denoNative),
+        coldOverCraneliftOnly: round(med.extCliCold / med.extCliColdCranelift),
+        craneliftOnlyOverDenoNative: round(med.extCliColdCranelift / med.denoNative),
+        nextProcessOverDenoNative: round(med.extCliWarm / med.denoNative),
+        nextProcessOverRawFloor: round(med.extCliWarm / med.raw),
+      },
+    };
+  }
+  const steady = await must(rawStart, ["tier-bench", `${repo}/fixtures/bench/big.wasm`, "big_sum", "7", quick ? "20" : "100"]);
+  const samples: Record<string, number> = {};
+  for (const line of steady.stdout.trim().split("\n")) {
+    const j = JSON.parse(line);
+    samples[j.what] = median(j.samples_us);
+  }
+  out.steadyState = {
+    call: "big.wasm big_sum(7), µs per call (median)",
+    winchUs: round(samples.winch, 1),
+    tieredUpUs: round(samples.tiered_up, 1),
+    craneliftOnlyUs: round(samples.cranelift_only, 1),
+    tieredUpOverCraneliftOnly: round(samples.tiered_up / samples.cranelift_only),
+    winchOverCraneliftOnly: round(samples.winch / samples.cranelift_only),
+  };
+  return out;
+}
+
 // ---------------------------------------------------------------------------------------------------- main
 
 const started = performance.now();
@@ -404,13 +563,24 @@ console.log(
 );
 
 const { modules, add, mem } = await setup();
+const part = (p: string) => PARTS.includes(p);
 console.error("compare: part A (throughput, one Deno process) ...");
-const a = await partA(add, mem);
+const a = part("A") ? await partA(add, mem) : undefined;
 console.error("compare: part B (warm start, whole processes) ...");
-const b = await partB(modules);
+const b = part("B") ? await partB(modules) : undefined;
 console.error("compare: part C (in-process load) ...");
-const c = await partC(modules);
+const c = part("C") ? await partC(modules) : undefined;
+console.error("compare: part D (first launch, tiering) ...");
+const realDir = part("D") ? (await must("bash", [`${repo}/scripts/fetch-real-programs.sh`])).stdout.trim() : "";
+const e = part("D")
+  ? await partD([
+    { name: "big", wasm: `${repo}/fixtures/bench/big.wasm`, args: [] },
+    { name: "silice", wasm: `${realDir}/silice.wasm`, args: ["--help"] },
+    { name: "yosys", wasm: `${realDir}/yosys.wasm`, args: ["-V"] },
+  ])
+  : undefined;
 
+if (a) {
 const d = a.derived;
 console.log("A. From TypeScript: ext_wasm (FFI backend) vs Deno native WebAssembly, same process, same modules");
 console.log(table(
@@ -506,6 +676,8 @@ console.log(table(
 ));
 console.log();
 
+}
+if (b) {
 console.log("B. Start across restarts: a fresh process loads the module and prints its first call's result");
 console.log("   (wall time of the whole process, median; 'in-process' = the module load measured inside it)");
 for (const m of modules) {
@@ -536,6 +708,8 @@ for (const m of modules) {
 }
 console.log();
 
+}
+if (c) {
 console.log("C. Load alone, in-process: ext_wasm cache hit (fresh Runtime, engine built) vs raw deserialize_file");
 console.log(table(
   ["module", "raw deserialize_file µs", "ext_wasm hit (path) µs", "ratio", "ext_wasm hit (bytes) µs", "ratio"],
@@ -555,16 +729,59 @@ console.log(table(
 ));
 console.log("   target (performance issue): warm load <= 1.5x the floor, hash and MAC included\n");
 
+}
+if (e) {
+console.log("D. First launch of a never-seen module, whole process (median ms): tiered vs Cranelift only vs Deno");
+console.log(table(
+  [
+    "program",
+    "MB",
+    "Deno native",
+    "tiered",
+    "Cranelift only",
+    "tiered/Deno",
+    "tiered/Cranelift",
+    "tier-up ms",
+    "next process",
+    "next/raw floor",
+  ],
+  Object.entries(e).filter(([k]) => k !== "steadyState").map(([name, v]) => {
+    // deno-lint-ignore no-explicit-any
+    const r = v as any;
+    return [
+      name,
+      fmt(r.bytes / 1e6, 1),
+      fmt(r.cases.denoNative.medianMs, 0),
+      fmt(r.cases.extCliCold.medianMs, 0),
+      fmt(r.cases.extCliColdCranelift.medianMs, 0),
+      `${fmt(r.ratios.coldOverDenoNative)}x`,
+      `${fmt(r.ratios.coldOverCraneliftOnly)}x`,
+      String(r.tierUpPublishedMs),
+      fmt(r.cases.extCliWarm.medianMs, 0),
+      `${fmt(r.ratios.nextProcessOverRawFloor)}x`,
+    ];
+  }),
+  ["l", "r", "r", "r", "r", "r", "r", "r", "r", "r"],
+));
+// deno-lint-ignore no-explicit-any
+const st = e.steadyState as any;
+console.log(
+  `   steady state (${st.call}): Winch ${st.winchUs}, after tier-up ${st.tieredUpUs}, Cranelift only ` +
+    `${st.craneliftOnlyUs} (${st.tieredUpOverCraneliftOnly}x)\n`,
+);
+
+}
 const result = {
   machine: info,
   settings: { runs: RUNS, quick, loadSamples: LOAD_N, extLoadSamples: EXT_LOAD_N },
-  throughput: { ...a.derived, raw: a.raw },
+  throughput: a && { ...a.derived, raw: a.raw },
   start: b,
   load: c,
+  firstLaunch: e,
   elapsedSec: round((performance.now() - started) / 1e3, 1),
 };
 await Deno.mkdir(OUT.replace(/\/[^/]*$/, ""), { recursive: true });
 await Deno.writeTextFile(OUT, JSON.stringify(result, null, 2) + "\n");
 console.log(`JSON (also in ${OUT.replace(`${repo}/`, "")}):`);
-console.log(JSON.stringify({ ...result, throughput: a.derived }));
+console.log(JSON.stringify({ ...result, throughput: a?.derived }));
 console.error(`compare: done in ${result.elapsedSec} s`);

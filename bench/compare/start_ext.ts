@@ -5,12 +5,15 @@
  *
  *   EXT_WASM_CACHE_DIR=DIR deno run --allow-ffi --allow-read --allow-env bench/compare/start_ext.ts MODULE FUNC ARGS...
  *
- * With `--report`, also prints `{"loadMs":..,"totalMs":..}` (time inside the process) on stderr.
+ * With `--report`, also prints `{"loadMs":..,"totalMs":..}` (time inside the process) on stderr. With
+ * `--wait-tier-up` (the warm cases' runs), waits after the call for a pending tier-up, so the cache holds
+ * Cranelift code for the next run (a no-op once it does).
  */
 import * as wasm from "../../ts/mod.ts";
 
-const report = Deno.args[0] === "--report";
-const [path, func, ...args] = report ? Deno.args.slice(1) : Deno.args;
+const flags = new Set(Deno.args.filter((a) => a.startsWith("--")));
+const report = flags.has("--report");
+const [path, func, ...args] = Deno.args.filter((a) => !flags.has(a));
 const t0 = performance.now();
 const id = await wasm.compileFile(path);
 const t1 = performance.now();
@@ -18,3 +21,4 @@ const instance = await wasm.instantiate(id);
 const results = instance.callSync(func, ...args.map(Number));
 console.log(results.map(String).join("\n"));
 if (report) console.error(JSON.stringify({ loadMs: t1 - t0, totalMs: performance.now() - t0 }));
+if (flags.has("--wait-tier-up")) await wasm.waitForTierUp();

@@ -488,10 +488,18 @@ fn a_first_run_waits_for_the_tier_up_and_the_second_run_loads_cranelift_code() {
     let first = ext_wasm(cache.path(), &["run", &big, "--stats", "--wait-tier-up"]);
     assert!(first.status.success(), "{}", stderr(&first));
     assert!(stderr(&first).contains("load Compiled (winch)"), "{}", stderr(&first));
-    assert!(stderr(&first).contains("cranelift code ready after"), "{}", stderr(&first));
+    assert!(
+        stderr(&first).contains("cranelift code ready after"),
+        "{}",
+        stderr(&first)
+    );
     let second = ext_wasm(cache.path(), &["run", &big, "--stats"]);
     assert_eq!(stdout(&second), "big ok\n");
-    assert!(stderr(&second).contains("load CacheHit (cranelift)"), "{}", stderr(&second));
+    assert!(
+        stderr(&second).contains("load CacheHit (cranelift)"),
+        "{}",
+        stderr(&second)
+    );
 }
 
 #[test]
@@ -499,7 +507,11 @@ fn a_run_that_exits_mid_tier_up_leaves_winch_code_for_the_next_run() {
     let cache = tempfile::tempdir().unwrap();
     let big = f("bench/big.wasm");
     let first = ext_wasm(cache.path(), &["run", &big, "--stats"]);
-    assert!(stderr(&first).contains("tier-up unfinished at exit"), "{}", stderr(&first));
+    assert!(
+        stderr(&first).contains("tier-up unfinished at exit"),
+        "{}",
+        stderr(&first)
+    );
     let verify = stdout(&ext_wasm(cache.path(), &["cache", "verify"]));
     assert!(verify.contains(" 0 removed"), "{verify}");
     let second = ext_wasm(cache.path(), &["run", &big, "--stats"]);
@@ -510,9 +522,16 @@ fn a_run_that_exits_mid_tier_up_leaves_winch_code_for_the_next_run() {
 #[test]
 fn tier_cranelift_compiles_with_cranelift_from_the_start() {
     let cache = tempfile::tempdir().unwrap();
-    let o = ext_wasm(cache.path(), &["--tier", "cranelift", "run", &f("bench/big.wasm"), "--stats"]);
+    let o = ext_wasm(
+        cache.path(),
+        &["--tier", "cranelift", "run", &f("bench/big.wasm"), "--stats"],
+    );
     assert!(stderr(&o).contains("load Compiled (cranelift)"), "{}", stderr(&o));
     let o = ext_wasm(cache.path(), &["--tier", "fast", "run", &f("bench/big.wasm")]);
     assert!(!o.status.success());
-    assert!(stderr(&o).contains("possible values: auto, cranelift, winch"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("possible values: auto, cranelift, winch"),
+        "{}",
+        stderr(&o)
+    );
 }

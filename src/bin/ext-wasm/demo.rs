@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use ext_wasm::{
     CallLimits, Error, HostCall, HostFunc, Imports, InstanceId, InstanceOptions, LoadOrigin, OutputMode, Runtime,
-    Value, WasiOptions,
+    RuntimeConfig, Tiering, Value, WasiOptions,
 };
 
 use crate::CacheArgs;
@@ -28,6 +28,9 @@ pub struct DemoArgs {
     /// Calls on one long-lived instance per plugin.
     #[arg(long, default_value_t = 200_000)]
     calls: u32,
+    /// A big module for the tiering tour (first launch on Winch code, then Cranelift's); skipped if missing.
+    #[arg(long, default_value = "fixtures/bench/big.wasm")]
+    big: PathBuf,
 }
 
 /// A repeated call on a live instance, reusing one result vector.
@@ -193,6 +196,9 @@ pub fn demo(args: DemoArgs, cache: &CacheArgs) -> Result<ExitCode, Error> {
         rows.push(measure(plugin, &args, &runtime, &uncached)?);
     }
     print_table(&rows);
+    if args.big.exists() {
+        tiering_tour(&args.big)?;
+    }
     let s = runtime.cache_stats();
     println!(
         "\ncache: {} hits, {} misses, {} rejected, {} entries, {:.1} KiB on disk{}",
@@ -278,6 +284,57 @@ fn measure(plugin: &Plugin, args: &DemoArgs, runtime: &Runtime, uncached: &Runti
         instances_per_s,
         calls_per_s,
     })
+}
+
+/// A never-seen big module under each policy, on runtimes without a disk cache (so every run shows it): Winch
+/// code at once, Cranelift's after the background tier-up, and Cranelift alone for comparison.
+fn tiering_tour(path: &Path) -> Result<(), Error> {
+    let bytes = std::fs::read(path).map_err(|e| Error::Io(format!("cannot read {}: {e}", path.display())))?;
+    println!(
+        "\ntiering: {} ({} KiB) never seen before",
+        path.display(),
+        bytes.len() / 1024
+    );
+    let fresh = |tiering| {
+        let mut config = RuntimeConfig::default();
+        config.cache.enabled = false;
+        config.tiering = tiering;
+        let rt = Runtime::new(config);
+        rt.is_pooled().map(|_| rt)
+    };
+    let call = |rt: &Runtime, m| -> Result<Duration, Error> {
+        let i = rt.instantiate(m, &InstanceOptions::default())?;
+        let t = Instant::now();
+        rt.call(i, "big_sum", &[Value::I32(7)])?;
+        let took = t.elapsed();
+        rt.drop_instance(i)?;
+        Ok(took)
+    };
+    let rt = fresh(Tiering::Auto)?;
+    let t = Instant::now();
+    let report = crate::progress::compiling(path, || rt.compile_report(&bytes))?;
+    let load = t.elapsed();
+    let baseline_call = call(&rt, report.id)?;
+    println!(
+        "  first load: {} {} (runs at once), a call: {}",
+        report.tier,
+        ms(load),
+        ms(baseline_call)
+    );
+    rt.wait_for_tier_up(Duration::from_secs(600));
+    let stats = rt.tier_stats();
+    let tiered_call = call(&rt, report.id)?;
+    println!(
+        "  tier-up: {} code ready {} ms after the load (background, one core); a new instance's call: {}",
+        rt.module_tier(report.id)?,
+        stats.last_ms.unwrap_or_default(),
+        ms(tiered_call)
+    );
+    let cranelift = fresh(Tiering::Cranelift)?;
+    let t = Instant::now();
+    crate::progress::compiling(path, || cranelift.compile(&bytes))?;
+    println!("  for comparison, Cranelift before the first call: {}", ms(t.elapsed()));
+    Ok(())
 }
 
 fn progress(k: u32, n: u32, what: &str) {
