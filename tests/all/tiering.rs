@@ -14,9 +14,11 @@ const WAIT: Duration = Duration::from_secs(120);
 
 /// A runtime whose policy is `tiering`, tiering even the smallest module, caching in `dir` (or not at all).
 fn tiered(tiering: Tiering, dir: Option<&Path>) -> Runtime {
-    let mut config = RuntimeConfig::default();
-    config.tiering = tiering;
-    config.baseline_min_bytes = 0;
+    let mut config = RuntimeConfig {
+        tiering,
+        baseline_min_bytes: 0,
+        ..Default::default()
+    };
     config.pool.total_instances = 50;
     match dir {
         Some(dir) => config.cache.dir = Some(dir.to_path_buf()),
