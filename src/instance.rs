@@ -201,7 +201,7 @@ impl NewStore {
         let pre = match &host_link {
             Some(link) => link.pre.clone(),
             None => compiled
-                .pre
+                .pre()
                 .as_ref()
                 .map_err(|e| Error::Instantiate(e.clone()))?
                 .clone(),

@@ -138,8 +138,10 @@ pub enum LoadOrigin {
 pub(crate) struct CompiledModule {
     pub(crate) module: Module,
     pub(crate) slot: Arc<EngineSlot>,
-    /// `Err` when an import cannot be satisfied; surfaces as 5001 at instantiate.
-    pub(crate) pre: std::result::Result<InstancePre<StoreData>, String>,
+    /// Built on the first instantiate without host imports (a load need not pay the linker's name lookups, and
+    /// modules with host imports use their [`HostLink`]'s instead). `Err` when an import cannot be satisfied;
+    /// surfaces as 5001 at instantiate.
+    pre: OnceLock<std::result::Result<InstancePre<StoreData>, String>>,
     pub(crate) origin: LoadOrigin,
     needs_wasi: bool,
     /// The imports host functions must serve, found on the first instantiate that needs them.
@@ -150,23 +152,29 @@ pub(crate) struct CompiledModule {
 
 impl CompiledModule {
     pub(crate) fn new(module: Module, slot: Arc<EngineSlot>, needs_wasi: bool, origin: LoadOrigin) -> Self {
-        let linker = if needs_wasi {
-            &slot.wasi_linker
-        } else {
-            &slot.plain_linker
-        };
-        let pre = linker
-            .instantiate_pre(&module)
-            .map_err(|e| unlinkable(&module, needs_wasi, &e));
         Self {
             module,
             slot,
-            pre,
+            pre: OnceLock::new(),
             origin,
             needs_wasi,
             host_slots: OnceLock::new(),
             host_links: Mutex::new(Vec::new()),
         }
+    }
+
+    /// The module pre-linked with WASI (or nothing), built on first use; `Err` names the import nothing provides.
+    pub(crate) fn pre(&self) -> &std::result::Result<InstancePre<StoreData>, String> {
+        self.pre.get_or_init(|| {
+            let linker = if self.needs_wasi {
+                &self.slot.wasi_linker
+            } else {
+                &self.slot.plain_linker
+            };
+            linker
+                .instantiate_pre(&self.module)
+                .map_err(|e| unlinkable(&self.module, self.needs_wasi, &e))
+        })
     }
 
     /// Whether the module imports WASI (and was linked with the WASI linker).
