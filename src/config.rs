@@ -40,6 +40,10 @@ pub struct RuntimeConfig {
     /// Under [`Tiering::Auto`], modules smaller than this (wasm bytes) skip the baseline tier: Cranelift
     /// compiles them in milliseconds, so a second compile would cost more than it saves.
     pub baseline_min_bytes: u64,
+    /// Cap on the WASI handles (open files and directories, their streams) one instance may hold at once. A
+    /// guest that would open one more traps (5002, "resource table has no free keys") instead of exhausting the
+    /// process's file descriptors; its handles close when the instance is dropped.
+    pub wasi_max_handles: usize,
 }
 
 /// When a module gets baseline (Winch) code before optimized (Cranelift) code. Whatever the policy, a module
@@ -96,6 +100,7 @@ impl Default for RuntimeConfig {
             bundles: Vec::new(),
             tiering: Tiering::Auto,
             baseline_min_bytes: 64 << 10,
+            wasi_max_handles: 4096,
         }
     }
 }

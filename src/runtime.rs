@@ -631,7 +631,11 @@ impl Runtime {
         let wasi = if shared.needs_wasi {
             let default = WasiOptions::default();
             let opts = options.wasi.as_ref().unwrap_or(&default);
-            Some(opts.build(&self.inner.config.capabilities, self.inner.config.capture_limit)?)
+            Some(opts.build(
+                &self.inner.config.capabilities,
+                self.inner.config.capture_limit,
+                self.inner.config.wasi_max_handles,
+            )?)
         } else {
             None
         };
@@ -718,7 +722,11 @@ impl Runtime {
             (given, true, false) => {
                 let default = WasiOptions::default();
                 let opts = given.as_ref().unwrap_or(&default);
-                Some(opts.build(&self.inner.config.capabilities, self.inner.config.capture_limit)?)
+                Some(opts.build(
+                    &self.inner.config.capabilities,
+                    self.inner.config.capture_limit,
+                    self.inner.config.wasi_max_handles,
+                )?)
             }
             _ => None,
         };

@@ -73,7 +73,9 @@ pub(crate) struct BuiltWasi {
 impl WasiOptions {
     /// Check every preopen against `caps` and build the context. Cost: a few microseconds plus one directory
     /// open per preopen.
-    pub(crate) fn build(&self, caps: &Capabilities, capture_limit: usize) -> Result<BuiltWasi> {
+    /// The context for one instance: at most `max_handles` open handles (see
+    /// [`crate::RuntimeConfig::wasi_max_handles`]), captures capped at `capture_limit` bytes.
+    pub(crate) fn build(&self, caps: &Capabilities, capture_limit: usize, max_handles: usize) -> Result<BuiltWasi> {
         caps.check_wasi()?;
         let mut b = WasiCtxBuilder::new();
         // Blocking file operations run on the calling thread instead of bouncing through tokio's blocking pool.
@@ -121,11 +123,11 @@ impl WasiOptions {
             |b| b.inherit_stderr(),
             |b, p| b.stderr(p),
         );
-        Ok(BuiltWasi {
-            ctx: b.build_p1(),
-            stdout,
-            stderr,
-        })
+        let mut ctx = b.build_p1();
+        wasmtime_wasi::WasiView::ctx(&mut ctx)
+            .table
+            .set_max_capacity(max_handles);
+        Ok(BuiltWasi { ctx, stdout, stderr })
     }
 }
 

@@ -127,6 +127,8 @@ pub struct WireRuntimeConfig {
     pub tiering: Option<crate::Tiering>,
     /// Under `"auto"`, modules smaller than this (bytes) compile with Cranelift at once (default 64 KiB).
     pub baseline_min_bytes: Option<u64>,
+    /// Open WASI handles one instance may hold (default 4096; one more traps).
+    pub wasi_max_handles: Option<usize>,
 }
 
 /// What [`write_bundle`] takes.
@@ -179,6 +181,7 @@ impl WireRuntimeConfig {
         }
         c.tiering = self.tiering.unwrap_or(c.tiering);
         c.baseline_min_bytes = self.baseline_min_bytes.unwrap_or(c.baseline_min_bytes);
+        c.wasi_max_handles = self.wasi_max_handles.unwrap_or(c.wasi_max_handles);
         c.bundles = (self.bundles.unwrap_or_default().into_iter())
             .map(|b| match b {
                 WireBundle::Path(path) => crate::config::BundleSource { path, manifest: None },

@@ -129,6 +129,8 @@ export interface RuntimeConfigWire {
   tiering?: "auto" | "cranelift" | "winch";
   /** Under `"auto"`, modules smaller than this many bytes compile with Cranelift at once (default 65536). */
   baselineMinBytes?: number;
+  /** Open WASI handles (files, directories, streams) one instance may hold (default 4096); one more traps (5002). */
+  wasiMaxHandles?: number;
 }
 
 /** Live counts. */

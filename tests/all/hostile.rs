@@ -185,6 +185,29 @@ fn thousands_of_open_files_are_all_closed_when_the_instance_is_dropped() {
     still_serving(&rt);
 }
 
+#[test]
+fn a_guest_opening_past_its_handle_cap_traps_and_its_files_close_on_drop() {
+    let mut config = ext_wasm::RuntimeConfig {
+        wasi_max_handles: 100,
+        ..Default::default()
+    };
+    config.cache.enabled = false;
+    let rt = Runtime::new(config);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("f.txt"), b"x").unwrap();
+    let before = open_fds();
+    let i = sandboxed(&rt, dir.path(), true);
+    let len = path(&rt, i, 1024, "f.txt");
+    let e = rt.call(i, "open_many", &[len, Value::I32(3000)]).unwrap_err();
+    assert_eq!(e.code(), ErrorCode::CallError);
+    assert!(e.message().contains("resource table has no free keys"), "{e}");
+    // At most the cap's worth of the 3,000 it tried (other tests running in parallel open a few too).
+    assert!(open_fds() < before + 150, "{} fds open, {before} before", open_fds());
+    rt.drop_instance(i).unwrap();
+    assert!(open_fds() < before + 50, "{} fds open, {before} before", open_fds());
+    still_serving(&rt);
+}
+
 fn read_only_open(rt: &Runtime, i: InstanceId, p: &str) -> i32 {
     let len = path(rt, i, 1024, p);
     errno(rt, i, "open", &[len, Value::I32(0), Value::I32(0)])
