@@ -411,8 +411,7 @@ fn globals_cross_in_slot_zero_typed_by_the_global() {
 
 #[test]
 fn tiering_and_the_wasi_handle_cap_come_from_the_config() {
-    let config =
-        wire::runtime_config(br#"{"tiering": "winch", "baselineMinBytes": 0, "wasiMaxHandles": 64}"#).unwrap();
+    let config = wire::runtime_config(br#"{"tiering": "winch", "baselineMinBytes": 0, "wasiMaxHandles": 64}"#).unwrap();
     assert_eq!(
         (config.tiering, config.baseline_min_bytes, config.wasi_max_handles),
         (ext_wasm::Tiering::Winch, 0, 64)
@@ -423,7 +422,10 @@ fn tiering_and_the_wasi_handle_cap_come_from_the_config() {
         (ext_wasm::Tiering::Auto, 65536, 4096)
     );
     let e = message(wire::runtime_config(br#"{"tiering": "fast"}"#));
-    assert!(e.contains("unknown variant `fast`, expected one of `auto`, `cranelift`, `winch`"), "{e}");
+    assert!(
+        e.contains("unknown variant `fast`, expected one of `auto`, `cranelift`, `winch`"),
+        "{e}"
+    );
 }
 
 #[test]
