@@ -1,8 +1,8 @@
-//! Compiled modules: one binary, lazily compiled per engine variant, each with its `InstancePre` built once.
+//! Compiled modules: one binary, lazily compiled per engine variant and tier, each with its `InstancePre` built once.
 
 use std::fmt;
 use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use wasmtime::{ExternType, InstancePre, Module};
 
@@ -256,16 +256,19 @@ pub(crate) struct SharedModule {
     /// Built on first request: a 3000-export module spends ~0.2 ms allocating these, which a cache-hit load
     /// should not pay.
     exports: OnceLock<Vec<ExportInfo>>,
-    /// The first compiled variant's module, for introspection.
-    first: wasmtime::Module,
+    /// The variant the module was first loaded as (it always succeeded): introspection reads its current code.
+    first: Interruption,
     variants: [Variant; Interruption::COUNT],
 }
 
 /// One engine variant of a module: its code per tier.
 #[derive(Default)]
 struct Variant {
-    /// Code per tier ([`Tier::index`]). Cranelift's slot holds the load's error too when loading failed.
-    code: [OnceLock<Result<Arc<CompiledModule>>>; Tier::COUNT],
+    /// Cranelift's code once compiled or loaded; the load's error too when loading failed.
+    cranelift: OnceLock<Result<Arc<CompiledModule>>>,
+    /// Winch's code until Cranelift's is published; then dropped here, so its memory goes with the last
+    /// instance still running it.
+    winch: RwLock<Option<Arc<CompiledModule>>>,
     /// Serializes the first load, so racing instantiates compile once.
     loading: Mutex<()>,
     /// Whether a tier-up of this variant is queued or done.
@@ -274,17 +277,32 @@ struct Variant {
 
 impl Variant {
     /// The code new instances get: Cranelift's when present (or the error loading failed with), else Winch's.
-    /// Cost: two atomic loads.
+    /// Cost: one atomic load once Cranelift's code is there; a read lock before.
     fn best(&self) -> Option<Result<Arc<CompiledModule>>> {
-        self.code[Tier::Cranelift.index()]
-            .get()
-            .or_else(|| self.code[Tier::Winch.index()].get())
-            .cloned()
+        match self.cranelift.get() {
+            Some(code) => Some(code.clone()),
+            None => self.winch().map(Ok),
+        }
     }
 
+    fn winch(&self) -> Option<Arc<CompiledModule>> {
+        self.winch.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Keep `compiled` as its tier's code (an error as Cranelift's); Cranelift's code retires Winch's.
     fn set(&self, compiled: Result<Arc<CompiledModule>>) {
-        let tier = compiled.as_ref().map_or(Tier::Cranelift, |c| c.slot.tier);
-        let _ = self.code[tier.index()].set(compiled);
+        let mut winch = self.winch.write().unwrap_or_else(|p| p.into_inner());
+        match compiled {
+            Ok(code) if code.slot.tier == Tier::Winch => {
+                if self.cranelift.get().is_none() && winch.is_none() {
+                    *winch = Some(code);
+                }
+            }
+            other => {
+                let _ = self.cranelift.set(other);
+                *winch = None;
+            }
+        }
     }
 }
 
@@ -293,23 +311,34 @@ impl SharedModule {
         let module = &first.module;
         let needs_wasi = module.imports().any(|i| i.module() == "wasi_snapshot_preview1");
         let needs_host = module.imports().any(|i| i.module() != "wasi_snapshot_preview1");
-        let first_module = module.clone();
+        let first_variant = first.slot.interruption;
         let variants: [Variant; Interruption::COUNT] = Default::default();
-        variants[first.slot.interruption.index()].set(Ok(Arc::new(first)));
+        variants[first_variant.index()].set(Ok(Arc::new(first)));
         Self {
             hash,
             source,
             needs_wasi,
             needs_host,
             exports: OnceLock::new(),
-            first: first_module,
+            first: first_variant,
             variants,
+        }
+    }
+
+    /// The code of the first-loaded variant, for introspection (not a field: holding it would keep retired
+    /// Winch code alive).
+    fn introspection(&self) -> Module {
+        let variant = &self.variants[self.first.index()];
+        match (variant.cranelift.get(), variant.winch()) {
+            (Some(Ok(code)), _) => code.module.clone(),
+            (_, Some(code)) => code.module.clone(),
+            _ => unreachable!("the first variant loaded, and Winch code is only retired for Cranelift code"),
         }
     }
 
     /// Module, name, kind and signature of every import.
     pub(crate) fn imports(&self) -> Vec<ImportInfo> {
-        self.first
+        self.introspection()
             .imports()
             .map(|i| import_info(i.module(), i.name(), &i.ty()))
             .collect()
@@ -317,12 +346,14 @@ impl SharedModule {
 
     /// Name, kind and signature of every export.
     pub(crate) fn exports(&self) -> &[ExportInfo] {
-        self.exports
-            .get_or_init(|| self.first.exports().map(|e| export_info(e.name(), &e.ty())).collect())
+        self.exports.get_or_init(|| {
+            let module = self.introspection();
+            module.exports().map(|e| export_info(e.name(), &e.ty())).collect()
+        })
     }
 
     /// The code new instances of `interruption` get (Cranelift's once present), loading it with `load` on
-    /// first use. Cost after that: two atomic loads.
+    /// first use. Cost after that: an atomic load (a read lock while Winch code serves).
     pub(crate) fn variant(
         &self,
         interruption: Interruption,
@@ -349,9 +380,23 @@ impl SharedModule {
         tier: Tier,
         load: impl FnOnce() -> Result<CompiledModule>,
     ) -> Result<Arc<CompiledModule>> {
-        self.variants[interruption.index()].code[tier.index()]
-            .get_or_init(|| load().map(Arc::new))
-            .clone()
+        let variant = &self.variants[interruption.index()];
+        match tier {
+            // A failed load is not kept: it would hide the Winch code new instances of this variant still get.
+            Tier::Cranelift => match variant.cranelift.get() {
+                Some(code) => code.clone(),
+                None => {
+                    let code = Arc::new(load()?);
+                    variant.set(Ok(code.clone()));
+                    Ok(code)
+                }
+            },
+            Tier::Winch => match variant.winch() {
+                Some(code) => Ok(code),
+                // Winch's code was retired by the tier-up (or never loaded): load it for this store alone.
+                None => load().map(Arc::new),
+            },
+        }
     }
 
     /// The tier of the code new instances of `interruption` get; the load's error when it failed.
@@ -380,7 +425,7 @@ impl SharedModule {
     /// Whether `interruption` still runs Winch code with no Cranelift code yet.
     pub(crate) fn awaits_tier_up(&self, interruption: Interruption) -> bool {
         let variant = &self.variants[interruption.index()];
-        variant.code[Tier::Cranelift.index()].get().is_none() && variant.code[Tier::Winch.index()].get().is_some()
+        variant.cranelift.get().is_none() && variant.winch().is_some()
     }
 
     /// Publish Cranelift code for `interruption`: new instances use it from now on.
