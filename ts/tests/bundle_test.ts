@@ -2,21 +2,9 @@
 // `configure({ bundles })` and its modules load from it (`bundleStatus()` counts the hits), pinned or not.
 
 import { writeBundle } from "../mod.ts";
-import { assert, assertEquals, fixturePath, rejects, str, tempDir } from "./helpers.ts";
+import { assert, assertEquals, fixturePath, fresh, rejects, tempDir } from "./helpers.ts";
 
 const CHECKSUM = fixturePath("plugins/checksum.wasm");
-
-/** Run `code` in a fresh Deno process (a runtime not configured yet) and return its last stdout line as JSON. */
-async function fresh(code: string): Promise<unknown> {
-  const mod = new URL("../mod.ts", import.meta.url).href;
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["eval", "--no-check", `import * as wasm from ${JSON.stringify(mod)};\n${code}`],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  assertEquals(out.code, 0, str(out.stderr));
-  return JSON.parse(str(out.stdout).trim().split("\n").at(-1)!);
-}
 
 Deno.test("a written bundle serves a fresh process's first load, pinned to its manifest", async () => {
   const dir = await tempDir();
@@ -24,11 +12,11 @@ Deno.test("a written bundle serves a fresh process's first load, pinned to its m
     const bundle = `${dir.path}/app.wasmbundle`;
     const manifest = await writeBundle([CHECKSUM], bundle);
     assert(/^[0-9a-f]{64}$/.test(manifest), manifest);
-    const status = await fresh(`
+    const status = await fresh<{ hits: number; manifest: string; error: null }[]>(`
       await wasm.configure({ cacheDir: ${JSON.stringify(`${dir.path}/cache`)},
                              bundles: [{ path: ${JSON.stringify(bundle)}, manifest: ${JSON.stringify(manifest)} }] });
       await wasm.compileFile(${JSON.stringify(CHECKSUM)});
-      console.log(JSON.stringify(await wasm.bundleStatus()));`) as { hits: number; manifest: string; error: null }[];
+      console.log(JSON.stringify(await wasm.bundleStatus()));`);
     assertEquals([status[0].hits, status[0].manifest, status[0].error], [1, manifest, null]);
   } finally {
     await dir.cleanup();
@@ -41,10 +29,10 @@ Deno.test("a bundle pinned to another manifest is not used, and says why", async
     const bundle = `${dir.path}/app.wasmbundle`;
     await writeBundle([CHECKSUM], bundle, { variants: ["epoch", "fuel"] });
     const wrong = "0".repeat(64);
-    const status = await fresh(`
+    const status = await fresh<{ hits: number; error: string }[]>(`
       await wasm.configure({ noCache: true, bundles: [{ path: ${JSON.stringify(bundle)}, manifest: "${wrong}" }] });
       await wasm.compileFile(${JSON.stringify(CHECKSUM)});
-      console.log(JSON.stringify(await wasm.bundleStatus()));`) as { hits: number; error: string }[];
+      console.log(JSON.stringify(await wasm.bundleStatus()));`);
     assertEquals(status[0].hits, 0);
     assert(status[0].error.includes(`is not the pinned ${wrong}`), status[0].error);
   } finally {

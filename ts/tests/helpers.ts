@@ -133,3 +133,18 @@ export async function tempDir(): Promise<{ path: string; cleanup: () => Promise<
   const path = await Deno.makeTempDir({ prefix: "ext_wasm_ts_" });
   return { path, cleanup: () => Deno.remove(path, { recursive: true }) };
 }
+
+/**
+ * Run `code` in a fresh Deno process (a runtime not configured yet; `wasm` is `ts/mod.ts` there) and return its
+ * last stdout line parsed as JSON. For what one process can only do once: `configure`, a first launch.
+ */
+export async function fresh<T = Record<string, unknown>>(code: string): Promise<T> {
+  const mod = new URL("../mod.ts", import.meta.url).href;
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["eval", "--no-check", `import * as wasm from ${JSON.stringify(mod)};\n${code}`],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assertEquals(out.code, 0, str(out.stderr));
+  return JSON.parse(str(out.stdout).trim().split("\n").at(-1)!);
+}

@@ -1,21 +1,9 @@
 // Two tiers from TypeScript: a never-seen big module starts on Winch code, Cranelift's code serves the instances
 // created after the tier-up (`waitForTierUp`, `tierStats`), and the next process loads Cranelift's from the cache.
 
-import { assert, assertEquals, fixturePath, str, tempDir } from "./helpers.ts";
+import { assert, assertEquals, fixturePath, fresh, tempDir } from "./helpers.ts";
 
 const BIG = fixturePath("bench/big.wasm");
-
-/** Run `code` in a fresh Deno process (a runtime not configured yet) and return its last stdout line as JSON. */
-async function fresh(code: string): Promise<Record<string, unknown>> {
-  const mod = new URL("../mod.ts", import.meta.url).href;
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["eval", "--no-check", `import * as wasm from ${JSON.stringify(mod)};\n${code}`],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  assertEquals(out.code, 0, str(out.stderr));
-  return JSON.parse(str(out.stdout).trim().split("\n").at(-1)!);
-}
 
 Deno.test("instances before and after the tier-up both compute right; the next process starts on Cranelift code", async () => {
   const dir = await tempDir();
