@@ -398,6 +398,16 @@ async function partB(modules: StartModule[]) {
 
 // ---------------------------------------------------------------------------------------------------- part C
 
+/** `raw_start`'s output: one `{"what", "samples_us"}` line per measure → samples (µs) by measure. */
+function rawSamples(stdout: string): Record<string, number[]> {
+  const out: Record<string, number[]> = {};
+  for (const line of stdout.trim().split("\n")) {
+    const j = JSON.parse(line);
+    out[j.what] = j.samples_us;
+  }
+  return out;
+}
+
 async function partC(modules: StartModule[]) {
   const out: Record<string, unknown> = {};
   for (const m of modules) {
@@ -405,11 +415,7 @@ async function partC(modules: StartModule[]) {
     const dir = await tempDir("load-");
     const ext = await must(rawStart, ["ext-load-bench", m.wasm, dir, String(EXT_LOAD_N)]);
     await Deno.remove(dir, { recursive: true });
-    const samples: Record<string, number[]> = {};
-    for (const line of (raw.stdout + ext.stdout).trim().split("\n")) {
-      const j = JSON.parse(line);
-      samples[j.what] = j.samples_us;
-    }
+    const samples = { ...rawSamples(raw.stdout), ...rawSamples(ext.stdout) };
     const rawUs = median(samples.raw_deserialize_file);
     const fileUs = median(samples.ext_cache_hit_file);
     const bytesUs = median(samples.ext_cache_hit_bytes);
@@ -535,11 +541,7 @@ async function partD(programs: Program[]) {
     };
   }
   const steady = await must(rawStart, ["tier-bench", `${repo}/fixtures/bench/big.wasm`, "big_sum", "7", quick ? "20" : "100"]);
-  const samples: Record<string, number> = {};
-  for (const line of steady.stdout.trim().split("\n")) {
-    const j = JSON.parse(line);
-    samples[j.what] = median(j.samples_us);
-  }
+  const samples = Object.fromEntries(Object.entries(rawSamples(steady.stdout)).map(([k, v]) => [k, median(v)]));
   out.steadyState = {
     call: "big.wasm big_sum(7), µs per call (median)",
     winchUs: round(samples.winch, 1),
