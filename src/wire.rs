@@ -670,6 +670,18 @@ pub enum Step {
     },
 }
 
+impl Step {
+    /// The step's kind as it crosses to JavaScript (the frame header's second word): 0 done, 1 pending, 2 waiting
+    /// in a host function.
+    pub fn kind(&self) -> u32 {
+        match self {
+            Step::Done(_) => 0,
+            Step::Pending(_) => 1,
+            Step::Host { .. } => 2,
+        }
+    }
+}
+
 static NEXT_TOKEN: AtomicU64 = AtomicU64::new(1);
 static CALLS: OnceLock<Mutex<HashMap<u64, AsyncCall>>> = OnceLock::new();
 
@@ -707,13 +719,12 @@ fn step_out(step: CallStep, frame: &mut [u8]) -> Result<Step> {
         }
     };
     if frame.len() >= OUT_HEADER {
-        let (a, kind, index, nargs) = match out {
-            Step::Done(a) => (a, 0u64, 0u32, 0u32),
-            Step::Pending(token) => (token, 1, 0, 0),
-            Step::Host { token, index, nargs } => (token, 2, index, nargs),
+        let (a, index, nargs) = match out {
+            Step::Done(a) | Step::Pending(a) => (a, 0u32, 0u32),
+            Step::Host { token, index, nargs } => (token, index, nargs),
         };
         frame[0..8].copy_from_slice(&a.to_le_bytes());
-        frame[8..16].copy_from_slice(&kind.to_le_bytes());
+        frame[8..16].copy_from_slice(&u64::from(out.kind()).to_le_bytes());
         frame[16..20].copy_from_slice(&index.to_le_bytes());
         frame[20..24].copy_from_slice(&nargs.to_le_bytes());
     }

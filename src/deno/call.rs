@@ -7,8 +7,8 @@ use deno_core::{op2, JsBuffer, OpState};
 
 use super::blocking;
 use super::error::WasmOpError;
-use super::state::wasm_state;
-use crate::wire::{self, Step};
+use super::state::rt;
+use crate::wire;
 
 /// `callSync(name, ...args)`: the result count; results in `frame`.
 #[op2(fast)]
@@ -19,19 +19,13 @@ pub fn op_wasm_call_sync(
     #[buffer] frame: &mut [u8],
     nargs: u32,
 ) -> Result<u32, WasmOpError> {
-    Ok(wire::call_frame(
-        &wasm_state(state).runtime,
-        instance,
-        name,
-        frame,
-        nargs,
-    )?)
+    Ok(wire::call_frame(rt(state), instance, name, frame, nargs)?)
 }
 
 /// `instance.func(name)`: resolve a function export once; its index for [`op_wasm_call_func`].
 #[op2(fast)]
 pub fn op_wasm_func(state: &mut OpState, instance: f64, #[string] name: &str) -> Result<u32, WasmOpError> {
-    Ok(wire::func(&wasm_state(state).runtime, instance, name)?)
+    Ok(wire::func(rt(state), instance, name)?)
 }
 
 /// A bound function's call: as [`op_wasm_call_sync`], by index.
@@ -43,13 +37,7 @@ pub fn op_wasm_call_func(
     #[buffer] frame: &mut [u8],
     nargs: u32,
 ) -> Result<u32, WasmOpError> {
-    Ok(wire::call_func(
-        &wasm_state(state).runtime,
-        instance,
-        index,
-        frame,
-        nargs,
-    )?)
+    Ok(wire::call_func(rt(state), instance, index, frame, nargs)?)
 }
 
 /// Start a call on the JavaScript thread (`call`, and `callSync` of an instance with host imports: `sync`);
@@ -64,8 +52,8 @@ pub fn op_wasm_call_start(
     nargs: u32,
     sync: bool,
 ) -> Result<u32, WasmOpError> {
-    let step = wire::call_start(&wasm_state(state).runtime, instance, name, frame, nargs, sync)?;
-    Ok(kind(step))
+    let step = wire::call_start(rt(state), instance, name, frame, nargs, sync)?;
+    Ok(step.kind())
 }
 
 /// `instantiate` of an instance with JavaScript imports: through the call protocol (its start function may
@@ -78,9 +66,9 @@ pub fn op_wasm_instantiate_start(
     #[buffer] stdin: &[u8],
     #[buffer] frame: &mut [u8],
 ) -> Result<u32, WasmOpError> {
-    let runtime = &wasm_state(state).runtime;
+    let runtime = rt(state);
     let step = wire::instantiate_start(runtime, module, options_json.as_bytes(), stdin, frame)?;
-    Ok(kind(step))
+    Ok(step.kind())
 }
 
 /// Finish a pending call on the blocking pool (it ends, or waits in a host import); the step kind.
@@ -89,7 +77,7 @@ pub fn op_wasm_instantiate_start(
 pub async fn op_wasm_call_finish(token: f64, #[buffer] frame: JsBuffer) -> Result<u32, WasmOpError> {
     let mut frame = frame;
     let step = blocking(move || wire::call_finish(wire::call_token(token)?, &mut frame)).await?;
-    Ok(kind(step))
+    Ok(step.kind())
 }
 
 /// Answer the host import a call waits in and continue it on the JavaScript thread; the step kind.
@@ -100,26 +88,13 @@ pub fn op_wasm_call_resume(
     nresults: i32,
     #[string] message: &str,
 ) -> Result<u32, WasmOpError> {
-    Ok(kind(wire::call_resume(
-        wire::call_token(token)?,
-        frame,
-        nresults,
-        message,
-    )?))
-}
-
-fn kind(step: Step) -> u32 {
-    match step {
-        Step::Done(_) => 0,
-        Step::Pending(_) => 1,
-        Step::Host { .. } => 2,
-    }
+    Ok(wire::call_resume(wire::call_token(token)?, frame, nresults, message)?.kind())
 }
 
 /// `runCommandSync()`: a WASI command's `_start` on the JavaScript thread; its exit status.
 #[op2(fast)]
 pub fn op_wasm_run_command_sync(state: &mut OpState, instance: f64) -> Result<i32, WasmOpError> {
-    Ok(wire::run_command(&wasm_state(state).runtime, instance)?)
+    Ok(wire::run_command(rt(state), instance)?)
 }
 
 /// `runCommand()`: as [`op_wasm_call_start`] for a WASI command's `_start` (the answer: its exit status).
@@ -130,12 +105,7 @@ pub fn op_wasm_run_command_start(
     #[buffer] frame: &mut [u8],
     sync: bool,
 ) -> Result<u32, WasmOpError> {
-    Ok(kind(wire::run_command_start(
-        &wasm_state(state).runtime,
-        instance,
-        frame,
-        sync,
-    )?))
+    Ok(wire::run_command_start(rt(state), instance, frame, sync)?.kind())
 }
 
 /// `getGlobal(name)` (`set = false`: the value into slot 0, returns 1) and `setGlobal(name, value)` (`set = true`:
@@ -148,7 +118,7 @@ pub fn op_wasm_global(
     #[buffer] frame: &mut [u8],
     set: bool,
 ) -> Result<u32, WasmOpError> {
-    let runtime = &wasm_state(state).runtime;
+    let runtime = rt(state);
     Ok(match set {
         false => wire::global_get(runtime, instance, name, frame)?,
         true => wire::global_set(runtime, instance, name, frame).map(|()| 0)?,

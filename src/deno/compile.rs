@@ -7,7 +7,7 @@ use deno_core::{op2, JsBuffer, OpState};
 
 use super::blocking;
 use super::error::WasmOpError;
-use super::state::{runtime, wasm_state};
+use super::state::{rt, runtime};
 use crate::wire;
 
 /// `compile(bytes)` on a blocking thread; resolves to the module handle. `ts/mod.ts` passes its own copy of the
@@ -42,7 +42,7 @@ pub async fn op_wasm_write_bundle(
 #[op2]
 #[string]
 pub fn op_wasm_tier_stats(state: &mut OpState) -> String {
-    wire::tier_stats(&wasm_state(state).runtime)
+    wire::tier_stats(rt(state))
 }
 
 /// `waitForTierUp(timeoutMs)` on a blocking thread: true when no tier-up is queued or running.
@@ -56,25 +56,25 @@ pub async fn op_wasm_wait_for_tier_up(state: Rc<RefCell<OpState>>, timeout_ms: f
 #[op2]
 #[string]
 pub fn op_wasm_bundles(state: &mut OpState) -> String {
-    wire::bundles(&wasm_state(state).runtime)
+    wire::bundles(rt(state))
 }
 
 /// `dropModule(module)`.
 #[op2(fast)]
 pub fn op_wasm_module_drop(state: &mut OpState, module: f64) -> Result<(), WasmOpError> {
-    Ok(wire::module_drop(&wasm_state(state).runtime, module)?)
+    Ok(wire::module_drop(rt(state), module)?)
 }
 
 /// `moduleImports(module)`: a module's imports as JSON text.
 #[op2]
 #[string]
 pub fn op_wasm_module_imports(state: &mut OpState, module: f64) -> Result<String, WasmOpError> {
-    Ok(wire::module_imports(&wasm_state(state).runtime, module)?)
+    Ok(wire::module_imports(rt(state), module)?)
 }
 
 /// A module's exports as JSON text.
 #[op2]
 #[string]
 pub fn op_wasm_module_exports(state: &mut OpState, module: f64) -> Result<String, WasmOpError> {
-    Ok(wire::module_exports(&wasm_state(state).runtime, module)?)
+    Ok(wire::module_exports(rt(state), module)?)
 }

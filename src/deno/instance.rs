@@ -3,7 +3,7 @@
 use deno_core::{op2, OpState};
 
 use super::error::WasmOpError;
-use super::state::{init_wasm_state_with_runtime, wasm_state, WasmState};
+use super::state::{init_wasm_state_with_runtime, rt, WasmState};
 use crate::runtime::Runtime;
 use crate::wire;
 
@@ -28,43 +28,38 @@ pub fn op_wasm_instantiate(
     #[string] options_json: &str,
     #[buffer] stdin: &[u8],
 ) -> Result<u64, WasmOpError> {
-    Ok(wire::instantiate(
-        &wasm_state(state).runtime,
-        module,
-        options_json.as_bytes(),
-        stdin,
-    )?)
+    Ok(wire::instantiate(rt(state), module, options_json.as_bytes(), stdin)?)
 }
 
 /// `instance.drop()`.
 #[op2(fast)]
 pub fn op_wasm_instance_drop(state: &mut OpState, instance: f64) -> Result<(), WasmOpError> {
-    Ok(wire::instance_drop(&wasm_state(state).runtime, instance)?)
+    Ok(wire::instance_drop(rt(state), instance)?)
 }
 
 /// `instance.getExports()` as JSON text.
 #[op2]
 #[string]
 pub fn op_wasm_instance_exports(state: &mut OpState, instance: f64) -> Result<String, WasmOpError> {
-    Ok(wire::instance_exports(&wasm_state(state).runtime, instance)?)
+    Ok(wire::instance_exports(rt(state), instance)?)
 }
 
 /// Exit status recorded by `proc_exit` or `runCommand`; `null` when none.
 #[op2]
 pub fn op_wasm_exit_code(state: &mut OpState, instance: f64) -> Result<Option<i32>, WasmOpError> {
-    Ok(wire::exit_code(&wasm_state(state).runtime, instance)?)
+    Ok(wire::exit_code(rt(state), instance)?)
 }
 
 /// Captured output of `stream` (1 = stdout, 2 = stderr).
 #[op2]
 #[buffer]
 pub fn op_wasm_output(state: &mut OpState, instance: f64, stream: u32) -> Result<Vec<u8>, WasmOpError> {
-    Ok(wire::output(&wasm_state(state).runtime, instance, stream)?)
+    Ok(wire::output(rt(state), instance, stream)?)
 }
 
 /// Live counts: `[modules, instances]`.
 #[op2]
 #[serde]
 pub fn op_wasm_stats(state: &mut OpState) -> (u64, u64) {
-    wire::stats(&wasm_state(state).runtime)
+    wire::stats(rt(state))
 }

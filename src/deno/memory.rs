@@ -4,7 +4,7 @@
 use deno_core::{op2, OpState};
 
 use super::error::WasmOpError;
-use super::state::wasm_state;
+use super::state::rt;
 use crate::wire;
 
 /// `readInto(offset, target)`: fill `dst` from memory at `offset`.
@@ -15,7 +15,7 @@ pub fn op_wasm_memory_read(
     offset: f64,
     #[buffer] dst: &mut [u8],
 ) -> Result<(), WasmOpError> {
-    Ok(wire::memory_read(&wasm_state(state).runtime, instance, offset, dst)?)
+    Ok(wire::memory_read(rt(state), instance, offset, dst)?)
 }
 
 /// `write(offset, bytes)`: copy `src` into memory at `offset`.
@@ -26,26 +26,26 @@ pub fn op_wasm_memory_write(
     offset: f64,
     #[buffer] src: &[u8],
 ) -> Result<(), WasmOpError> {
-    Ok(wire::memory_write(&wasm_state(state).runtime, instance, offset, src)?)
+    Ok(wire::memory_write(rt(state), instance, offset, src)?)
 }
 
 /// Size in 64 KiB pages.
 #[op2(fast)]
 #[number]
 pub fn op_wasm_memory_size(state: &mut OpState, instance: f64) -> Result<u64, WasmOpError> {
-    Ok(wire::memory_size(&wasm_state(state).runtime, instance)?.0)
+    Ok(wire::memory_size(rt(state), instance)?.0)
 }
 
 /// Size in bytes.
 #[op2(fast)]
 #[number]
 pub fn op_wasm_memory_byte_length(state: &mut OpState, instance: f64) -> Result<u64, WasmOpError> {
-    Ok(wire::memory_size(&wasm_state(state).runtime, instance)?.1)
+    Ok(wire::memory_size(rt(state), instance)?.1)
 }
 
 /// Grow by `pages`; the old size in pages.
 #[op2(fast)]
 #[number]
 pub fn op_wasm_memory_grow(state: &mut OpState, instance: f64, pages: f64) -> Result<u64, WasmOpError> {
-    Ok(wire::memory_grow(&wasm_state(state).runtime, instance, pages)?)
+    Ok(wire::memory_grow(rt(state), instance, pages)?)
 }

@@ -97,7 +97,7 @@ const _: () = {
     while i < generated::OPS_CALLED_BY_TS.len() {
         let (name, is_async) = generated::OPS_CALLED_BY_TS[i];
         let mut j = 0;
-        while j < OP_DECLS.len() && !str_eq(OP_DECLS[j].name, name) {
+        while j < OP_DECLS.len() && !str_eq(OP_DECLS[j].name.as_bytes(), name.as_bytes()) {
             j += 1;
         }
         assert!(
@@ -112,8 +112,7 @@ const _: () = {
     }
 };
 
-const fn str_eq(a: &str, b: &str) -> bool {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
+const fn str_eq(a: &[u8], b: &[u8]) -> bool {
     let mut i = 0;
     while i < a.len() && i < b.len() && a[i] == b[i] {
         i += 1;
@@ -134,12 +133,8 @@ where
     F: FnOnce() -> Result<T> + Send + 'static,
     T: Send + 'static,
 {
-    match tokio::task::spawn_blocking(f).await {
-        Ok(result) => result.map_err(WasmOpError),
-        Err(e) => Err(WasmOpError(Error::Call(format!(
-            "internal error (the blocking task failed: {e})"
-        )))),
-    }
+    let failed = |e| Error::Call(format!("internal error (the blocking task failed: {e})"));
+    Ok(tokio::task::spawn_blocking(f).await.map_err(failed)??)
 }
 
 // Compile-only here (linking needs V8, which this CI cannot download): `DOCS_RS=1 cargo check --tests --features

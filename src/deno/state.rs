@@ -66,6 +66,11 @@ pub(crate) fn wasm_state(state: &mut OpState) -> &mut WasmState {
     state.borrow_mut::<WasmState>()
 }
 
+/// The runtime, for an op running on the JavaScript thread.
+pub(crate) fn rt(state: &mut OpState) -> &Runtime {
+    &wasm_state(state).runtime
+}
+
 /// A clone of the runtime, for work moved to a blocking thread.
 pub(crate) fn runtime(state: &mut OpState) -> Runtime {
     wasm_state(state).runtime.clone()
