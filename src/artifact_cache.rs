@@ -5,8 +5,9 @@
 //! ```text
 //! <root>/key                          32 random bytes, mode 0600: this user's MAC key
 //! <root>/<fingerprint>/<hash>.cwasm   wasmtime's serialized module (an ELF image, mmapped on load)
-//! <root>/<fingerprint>/<hash>.mac     32-byte keyed blake3 over (fingerprint, hash, artifact)
-//! <root>/<fingerprint>/<hash>.ok      32-byte keyed blake3 over (fingerprint, hash, the artifact file's identity)
+//! <root>/<fingerprint>/<hash>.mac     32-byte keyed blake3 over (fingerprint, hash, artifact), then, once
+//!                                     verified, the 32-byte stamp: keyed blake3 over (fingerprint, hash, the
+//!                                     artifact file's identity)
 //! ```
 //!
 //! `fingerprint` names the engine (wasmtime's compatibility hash + our code-changing knobs), `hash` is
@@ -14,14 +15,15 @@
 //! checked over the mapped file before `Module::deserialize_open_file` sees it; any mismatch, truncation or
 //! foreign engine is counted as rejected, deleted and recompiled by the caller. Entries are published
 //! atomically (temp file in the same directory, fsync, rename). The `.mac` file's mtime records last use for
-//! LRU eviction. If the directory cannot be used (read-only, not a directory, disk full), the cache degrades to
+//! LRU eviction, to within [`LRU_GRANULARITY`] (a hit refreshes it only when it is older: a write per hit would
+//! cost more than the rest of the hit's bookkeeping). If the directory cannot be used (read-only, not a directory, disk full), the cache degrades to
 //! memory-only and says so in [`CacheStats::disk_error`]; nothing fails because of it.
 //!
 //! # Verified once, then trusted by identity
 //!
 //! Hashing a whole artifact on every hit would read every page of it (a 100 MB artifact: ~100 MB of page
 //! faults and hashing before the first call), defeating mmap's laziness. So after a full MAC check the cache
-//! writes a **stamp** (`.ok`): a keyed hash of the entry's name and the artifact file's identity — device,
+//! appends a **stamp** to the `.mac` file (rewritten atomically): a keyed hash of the entry's name and the artifact file's identity — device,
 //! inode, size, mtime and ctime, nanoseconds included. A later hit whose file still has that identity skips the
 //! MAC pass and goes straight to `deserialize_open_file`; any other identity means a full check (and a new
 //! stamp). What this detects: a replaced file (new inode), any write through the filesystem (the kernel sets
@@ -59,13 +61,16 @@ const MAC_DOMAIN: &[u8] = b"ext_wasm artifact v1\0";
 pub const STALE_TEMP_AGE: std::time::Duration = std::time::Duration::from_secs(3600);
 const ARTIFACT_EXT: &str = "cwasm";
 const MAC_EXT: &str = "mac";
-const STAMP_EXT: &str = "ok";
+/// The separate stamp file of earlier versions; deleted with its entry.
+const LEGACY_STAMP_EXT: &str = "ok";
 /// Where `compile_file` remembers which wasm hash a file identity holds.
 const MEMO_DIR: &str = "files";
 const MEMO_DOMAIN: &[u8] = b"ext_wasm wasm file v1\0";
 const STAMP_DOMAIN: &[u8] = b"ext_wasm verified artifact v1\0";
 /// How old an artifact's ctime must be before a verification of it is stamped (see the module docs).
 pub const STAMP_SETTLE: std::time::Duration = std::time::Duration::from_secs(1);
+/// How stale an entry's last-use time may get before a hit refreshes it (LRU eviction order is this coarse).
+pub const LRU_GRANULARITY: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Counters and sizes reported by [`ArtifactCache::stats`].
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
@@ -189,8 +194,9 @@ impl ArtifactCache {
     }
 
     /// Look up the artifact for `hash` compiled by `engine`. A refused entry is deleted so the caller's
-    /// recompile replaces it. Cost on a hit: one mmap, a keyed blake3 pass over the artifact, and wasmtime's
-    /// deserialize (which maps the same file).
+    /// recompile replaces it. Cost on a hit of a stamped entry: opening the artifact and its `.mac` (one small
+    /// read, one `fstat` each) and wasmtime's deserialize (which maps the file); an unstamped one adds a keyed
+    /// blake3 pass over every byte, once.
     pub(crate) fn load(&self, engine: &Engine, fingerprint: &str, hash: &blake3::Hash) -> Lookup {
         let Some(key) = &self.key else { return Lookup::Miss };
         let _span = tracing::debug_span!("cache_load", hash = %&hash.to_hex()[..16]).entered();
@@ -203,16 +209,18 @@ impl ArtifactCache {
             }
             Err(e) => return self.reject(&artifact, &mac_path, format!("cannot open: {e}")),
         };
-        let stamp_path = artifact.with_extension(STAMP_EXT);
+        let sidecar = match Sidecar::open(&mac_path) {
+            Ok(sidecar) => sidecar,
+            Err(reason) => return self.reject(&artifact, &mac_path, reason),
+        };
         let stamp = file.metadata().ok().and_then(|m| stamp(key, fingerprint, hash, &m));
-        let stamped = stamp.is_some_and(|s| read_small::<32>(&stamp_path).is_some_and(|b| b == *s.as_bytes()));
-        if !stamped {
-            if let Err(reason) = check_mac(key, fingerprint, hash, &file, &mac_path) {
+        if stamp.is_none_or(|s| sidecar.stamp != Some(*s.as_bytes())) {
+            if let Err(reason) = check_mac(key, fingerprint, hash, &file, &sidecar.mac) {
                 return self.reject(&artifact, &mac_path, reason);
             }
             if let Some(stamp) = stamp {
                 let dir = artifact.parent().expect("entry paths have a parent");
-                let _ = write_atomic(dir, &stamp_path, stamp.as_bytes());
+                let _ = write_atomic(dir, &mac_path, &[sidecar.mac, *stamp.as_bytes()].concat());
             }
         }
         // SAFETY: the file's bytes were authenticated with this user's secret key — just now, or earlier for
@@ -223,7 +231,7 @@ impl ArtifactCache {
         match unsafe { Module::deserialize_open_file(engine, file) } {
             Ok(module) => {
                 self.hits.fetch_add(1, Ordering::Relaxed);
-                touch(&mac_path);
+                sidecar.mark_used();
                 Lookup::Hit(module)
             }
             Err(e) => self.reject(&artifact, &mac_path, format!("deserialize failed: {e:#}")),
@@ -233,7 +241,7 @@ impl ArtifactCache {
     fn reject(&self, artifact: &Path, mac: &Path, reason: String) -> Lookup {
         tracing::warn!(entry = %artifact.display(), %reason, "rejected artifact cache entry; recompiling");
         self.rejected.fetch_add(1, Ordering::Relaxed);
-        let _ = fs::remove_file(artifact.with_extension(STAMP_EXT));
+        let _ = fs::remove_file(artifact.with_extension(LEGACY_STAMP_EXT));
         let _ = fs::remove_file(artifact);
         let _ = fs::remove_file(mac);
         Lookup::Rejected
@@ -289,7 +297,7 @@ impl ArtifactCache {
         let (artifact, mac_path) = self.paths(fingerprint, hash);
         let _ = fs::remove_file(&artifact);
         let _ = fs::remove_file(&mac_path);
-        let _ = fs::remove_file(artifact.with_extension(STAMP_EXT));
+        let _ = fs::remove_file(artifact.with_extension(LEGACY_STAMP_EXT));
     }
 
     fn publish(&self, key: &[u8; 32], fingerprint: &str, hash: &blake3::Hash, bytes: &[u8]) -> io::Result<()> {
@@ -355,7 +363,7 @@ impl ArtifactCache {
                 }
                 let hash = path.file_stem().unwrap_or_default().to_string_lossy().into_owned();
                 let mac_meta = fs::metadata(path.with_extension(MAC_EXT)).ok();
-                let stamp_len = fs::metadata(path.with_extension(STAMP_EXT)).map_or(0, |m| m.len());
+                let stamp_len = fs::metadata(path.with_extension(LEGACY_STAMP_EXT)).map_or(0, |m| m.len());
                 let bytes = file.metadata().map(|m| m.len()).unwrap_or(0)
                     + mac_meta.as_ref().map_or(0, |m| m.len())
                     + stamp_len;
@@ -396,7 +404,7 @@ impl ArtifactCache {
                 .join(&entry.fingerprint)
                 .join(format!("{}.{ARTIFACT_EXT}", entry.hash));
             let _ = fs::remove_file(artifact.with_extension(MAC_EXT));
-            let _ = fs::remove_file(artifact.with_extension(STAMP_EXT));
+            let _ = fs::remove_file(artifact.with_extension(LEGACY_STAMP_EXT));
             if fs::remove_file(&artifact).is_ok() {
                 total -= entry.bytes;
                 evicted += 1;
@@ -419,12 +427,12 @@ impl ArtifactCache {
                 .map_err(|e| e.to_string())
                 .and_then(|hash| {
                     let file = File::open(&artifact).map_err(|e| e.to_string())?;
-                    check_mac(key, &entry.fingerprint, &hash, &file, &mac_path)
+                    check_mac(key, &entry.fingerprint, &hash, &file, &Sidecar::open(&mac_path)?.mac)
                 });
             match ok {
                 Ok(()) => report.ok += 1,
                 Err(reason) => {
-                    let _ = fs::remove_file(artifact.with_extension(STAMP_EXT));
+                    let _ = fs::remove_file(artifact.with_extension(LEGACY_STAMP_EXT));
                     let _ = fs::remove_file(&artifact);
                     let _ = fs::remove_file(&mac_path);
                     report
@@ -532,18 +540,14 @@ fn stamp_of(key: &[u8; 32], fingerprint: &str, hash: &blake3::Hash, identity: [u
     h.finalize()
 }
 
-/// Authenticate an open artifact against its `.mac` file.
+/// Authenticate an open artifact against the MAC stored beside it.
 fn check_mac(
     key: &[u8; 32],
     fingerprint: &str,
     hash: &blake3::Hash,
     file: &File,
-    mac_path: &Path,
+    stored: &[u8; 32],
 ) -> Result<(), String> {
-    let stored = fs::read(mac_path).map_err(|e| format!("no MAC: {e}"))?;
-    let stored: [u8; 32] = stored
-        .try_into()
-        .map_err(|_| "MAC file has the wrong length".to_string())?;
     let len = file.metadata().map_err(|e| e.to_string())?.len();
     if len == 0 {
         return Err("empty artifact".into());
@@ -552,10 +556,58 @@ fn check_mac(
     // ever replaced by rename, so nobody writes this inode while we read it; a concurrent writer would at worst
     // make the MAC fail, which is handled.
     let map = unsafe { memmap2::Mmap::map(file) }.map_err(|e| format!("cannot map: {e}"))?;
-    if mac(key, fingerprint, hash, &map) == blake3::Hash::from_bytes(stored) {
+    if mac(key, fingerprint, hash, &map) == blake3::Hash::from_bytes(*stored) {
         Ok(())
     } else {
         Err("MAC mismatch (tampered, truncated or swapped entry)".into())
+    }
+}
+
+/// An entry's open `.mac` file: the MAC, the stamp once the entry was verified, and the file's own mtime (the
+/// entry's last use).
+struct Sidecar {
+    file: File,
+    mac: [u8; 32],
+    stamp: Option<[u8; 32]>,
+    used: Option<SystemTime>,
+}
+
+impl Sidecar {
+    /// Open and read it: one read, one `fstat`. 32 bytes (MAC) or 64 (MAC and stamp); anything else is refused.
+    fn open(path: &Path) -> Result<Self, String> {
+        let mut file = File::open(path).map_err(|e| format!("no MAC: {e}"))?;
+        let mut buf = [0u8; 65];
+        let n = read_up_to(&mut file, &mut buf).map_err(|e| format!("no MAC: {e}"))?;
+        if n != 32 && n != 64 {
+            return Err("MAC file has the wrong length".into());
+        }
+        let used = file.metadata().and_then(|m| m.modified()).ok();
+        let mac = buf[..32].try_into().expect("32 bytes");
+        let stamp = (n == 64).then(|| buf[32..64].try_into().expect("32 bytes"));
+        Ok(Self { file, mac, stamp, used })
+    }
+
+    /// Mark the entry used now, unless it was within [`LRU_GRANULARITY`]: one `futimens` on the open file.
+    fn mark_used(&self) {
+        let recent = self
+            .used
+            .and_then(|t| SystemTime::now().duration_since(t).ok())
+            .is_some_and(|age| age < LRU_GRANULARITY);
+        if !recent {
+            // A failure (read-only cache, entry evicted meanwhile) only costs LRU accuracy.
+            let _ = self.file.set_modified(SystemTime::now());
+        }
+    }
+}
+
+/// One `read` into `buf` (retried only when interrupted): a regular file returns all it has up to `buf.len()`, so
+/// a small file needs no second read to find its end.
+fn read_up_to(file: &mut File, buf: &mut [u8]) -> io::Result<usize> {
+    loop {
+        match file.read(buf) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            result => return result,
+        }
     }
 }
 
@@ -609,7 +661,10 @@ fn sweep(root: &Path, age: std::time::Duration) -> u64 {
                     .and_then(|m| m.modified())
                     .is_ok_and(|t| now.duration_since(t).unwrap_or_default() > age);
             let orphan_mac = dir != root
-                && matches!(path.extension().and_then(|e| e.to_str()), Some(MAC_EXT | STAMP_EXT))
+                && matches!(
+                    path.extension().and_then(|e| e.to_str()),
+                    Some(MAC_EXT | LEGACY_STAMP_EXT)
+                )
                 && !path.with_extension(ARTIFACT_EXT).exists();
             if (stale_temp || orphan_mac) && fs::remove_file(&path).is_ok() {
                 swept += 1;
@@ -632,25 +687,13 @@ fn file_size_limit() -> u64 {
     limit.rlim_cur
 }
 
-/// Mark an entry used now: its `.mac` mtime drives LRU eviction. One `utimensat` (no open and close).
-fn touch(path: &Path) {
-    use std::os::unix::ffi::OsStrExt;
-    let Ok(path) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
-        return;
-    };
-    // SAFETY: `path` is a valid NUL-terminated string for the call's duration; a null `times` means "now" for
-    // both timestamps; a failure (entry evicted meanwhile) is harmless.
-    unsafe { libc::utimensat(libc::AT_FDCWD, path.as_ptr(), std::ptr::null(), 0) };
-}
-
 /// A file of exactly `N` bytes, in one open, one read and one close (no `statx`, no allocation).
 fn read_small<const N: usize>(path: &Path) -> Option<[u8; N]> {
     let mut file = File::open(path).ok()?;
-    let mut buf = [0u8; N];
-    let mut extra = [0u8; 1];
-    file.read_exact(&mut buf).ok()?;
+    let mut buf = [0u8; 65];
     // Longer than N: not one of ours.
-    (file.read(&mut extra).ok()? == 0).then_some(buf)
+    (N < buf.len() && read_up_to(&mut file, &mut buf[..N + 1]).ok()? == N)
+        .then(|| buf[..N].try_into().expect("N bytes"))
 }
 
 fn load_or_create_key(root: &Path) -> io::Result<[u8; 32]> {

@@ -49,7 +49,9 @@ mod value_frame;
 mod wasi;
 pub mod wire;
 
-pub use artifact_cache::{ArtifactCache, CacheEntry, CacheStats, VerifyReport, STALE_TEMP_AGE, STAMP_SETTLE};
+pub use artifact_cache::{
+    ArtifactCache, CacheEntry, CacheStats, VerifyReport, LRU_GRANULARITY, STALE_TEMP_AGE, STAMP_SETTLE,
+};
 pub use async_call::{AsyncCall, CallStep};
 pub use bundle::{write_bundle, Bundle, BundleEntry};
 pub use capabilities::{Capabilities, CapabilityChecker};

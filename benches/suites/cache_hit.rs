@@ -1,8 +1,9 @@
 //! Cache hits at any size: `compile_file` of a file the cache remembers, whose artifact is stamped, in a fresh
 //! runtime each time (no in-process copy) vs wasmtime's own `Module::deserialize_file` of the same artifact (the
 //! floor: mmap, no hashing), for generated modules whose artifacts are about 0.1, 2 and 20 MB, and 100 MB with
-//! `EXT_WASM_BENCH_HUGE=1` (about 20 s to compile it first). Also the first load from an artifact bundle into an
-//! empty cache (hash check, copy into the cache with fsync, map).
+//! `EXT_WASM_BENCH_HUGE=1` (about 20 s to compile it first); the same hit on a runtime that loaded before (warm
+//! engine, module dropped each time); and the first load from an artifact bundle into an empty cache (hash
+//! check, copy into the cache with fsync, map).
 
 use criterion::{criterion_group, BatchSize, Criterion};
 use ext_wasm::{Runtime, RuntimeConfig};
@@ -66,7 +67,8 @@ fn bench(c: &mut Criterion) {
             .into_iter()
             .find(|p| p.extension().is_some_and(|e| e == "cwasm"))
             .unwrap();
-        assert!(artifact.with_extension("ok").exists(), "the artifact is stamped");
+        let sidecar = std::fs::metadata(artifact.with_extension("mac")).unwrap().len();
+        assert_eq!(sidecar, 64, "the artifact is stamped");
         let bytes = std::fs::metadata(&artifact).unwrap().len();
         eprintln!("cache_hit/{name}: artifact {:.2} MB", bytes as f64 / 1e6);
         g.bench_function(format!("{name}/ext_wasm_compile_file"), |b| {
@@ -82,6 +84,14 @@ fn bench(c: &mut Criterion) {
                 },
                 BatchSize::PerIteration,
             )
+        });
+        // The same hit on a runtime that already loaded something (an app's second plugin): the engine's first-use
+        // costs (compatibility checks, cold caches after building the pool) are paid already.
+        let warm = cached(&cache);
+        let first = warm.compile_file(&wasm).unwrap();
+        warm.drop_module(first).unwrap();
+        g.bench_function(format!("{name}/ext_wasm_compile_file_warm_runtime"), |b| {
+            b.iter(|| warm.drop_module(warm.compile_file(&wasm).unwrap()).unwrap())
         });
         // First launch from a bundle: a fresh cache each time, so the artifact is hash-checked, copied into the
         // cache (written and fsynced) and mapped from there.
@@ -114,14 +124,21 @@ fn bench(c: &mut Criterion) {
                 BatchSize::PerIteration,
             )
         });
-        // The floor: the same module serialized by a default engine, mapped by wasmtime with no checks.
+        // The floor: the same module serialized by a default engine, mapped by wasmtime with no checks, by a
+        // fresh engine each time as in a process start (ext_wasm's side gets a fresh runtime, so a fresh engine,
+        // too: both pay the engine's first-use checks, about 3 µs).
         let engine = wasmtime::Engine::default();
         let raw = dir.path().join("raw.cwasm");
         let module = wasmtime::Module::from_file(&engine, &wasm).unwrap();
         std::fs::write(&raw, module.serialize().unwrap()).unwrap();
         g.bench_function(format!("{name}/raw_deserialize_file"), |b| {
-            // SAFETY: the file was serialized by this engine just above and is not modified.
-            b.iter(|| unsafe { wasmtime::Module::deserialize_file(&engine, &raw) }.unwrap())
+            b.iter_batched(
+                wasmtime::Engine::default,
+                // SAFETY: the file was serialized by an engine of this configuration just above and is not
+                // modified.
+                |engine| unsafe { wasmtime::Module::deserialize_file(&engine, &raw) }.unwrap(),
+                BatchSize::PerIteration,
+            )
         });
     }
     g.finish();

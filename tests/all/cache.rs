@@ -1,5 +1,6 @@
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::time::SystemTime;
 
 use ext_wasm::{InstanceOptions, LoadOrigin, RuntimeConfig, Value};
 
@@ -185,6 +186,32 @@ fn a_corrupt_key_file_is_replaced() {
     assert_eq!(fs::read(dir.path().join("key")).unwrap().len(), 32);
 }
 
+/// Set the last use of the entry whose artifact is `artifact` (its `.mac` file's mtime) `secs` seconds back.
+fn used_ago(artifact: &Path, secs: u64) {
+    let mac = fs::File::options()
+        .write(true)
+        .open(artifact.with_extension("mac"))
+        .unwrap();
+    mac.set_modified(SystemTime::now() - std::time::Duration::from_secs(secs))
+        .unwrap();
+}
+
+/// The artifact of `wat`'s module (named by the blake3 hash of its binary).
+fn artifact_of(dir: &Path, wat: &str) -> PathBuf {
+    let hash = blake3::hash(&wat::parse_str(wat).unwrap()).to_hex();
+    artifacts(dir)
+        .into_iter()
+        .find(|a| a.file_stem().unwrap() == hash.as_str())
+        .unwrap()
+}
+
+fn last_used(artifact: &Path) -> SystemTime {
+    fs::metadata(artifact.with_extension("mac"))
+        .unwrap()
+        .modified()
+        .unwrap()
+}
+
 #[test]
 fn the_size_cap_evicts_least_recently_used_entries() {
     let dir = tempfile::tempdir().unwrap();
@@ -192,21 +219,37 @@ fn the_size_cap_evicts_least_recently_used_entries() {
         load(dir.path(), ADD);
         load(dir.path(), ADD).1.bytes_on_disk
     };
+    load(dir.path(), OTHER);
+    let (add, other) = (artifact_of(dir.path(), ADD), artifact_of(dir.path(), OTHER));
+    used_ago(&add, 600);
+    used_ago(&other, 300);
     let mut config = RuntimeConfig::default();
     config.cache.dir = Some(dir.path().into());
     config.cache.max_bytes = one_entry * 2 + one_entry / 2;
     let rt = Runtime::new(config);
-    std::thread::sleep(std::time::Duration::from_millis(20));
-    rt.compile(OTHER.as_bytes()).unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(20));
-    rt.compile(ADD.as_bytes()).unwrap(); // a hit: ADD becomes the most recently used
-    std::thread::sleep(std::time::Duration::from_millis(20));
+    rt.compile(ADD.as_bytes()).unwrap(); // a hit on an entry last used 10 minutes ago: now the most recent
     rt.compile(r#"(module (func (export "x")))"#.as_bytes()).unwrap();
     let stats = rt.cache_stats();
     assert!(stats.evictions >= 1, "{stats:?}");
     assert!(stats.bytes_on_disk <= one_entry * 2 + one_entry / 2, "{stats:?}");
     // OTHER was the least recently used: gone. ADD survived.
+    assert!(!other.exists() && add.exists());
     assert_eq!(load(dir.path(), ADD).0, LoadOrigin::CacheHit);
+}
+
+#[test]
+fn a_hit_refreshes_last_use_only_when_it_is_older_than_the_lru_granularity() {
+    let dir = tempfile::tempdir().unwrap();
+    load(dir.path(), ADD);
+    let artifact = artifacts(dir.path()).remove(0);
+    used_ago(&artifact, 10);
+    let before = last_used(&artifact);
+    assert_eq!(load(dir.path(), ADD).0, LoadOrigin::CacheHit);
+    assert_eq!(last_used(&artifact), before, "10 s ago is recent enough: no write");
+    used_ago(&artifact, ext_wasm::LRU_GRANULARITY.as_secs() + 10);
+    let before = last_used(&artifact);
+    load(dir.path(), ADD);
+    assert!(last_used(&artifact) > before + std::time::Duration::from_secs(60));
 }
 
 #[test]
@@ -395,9 +438,10 @@ fn stamped(dir: &Path) -> PathBuf {
     std::thread::sleep(ext_wasm::STAMP_SETTLE + std::time::Duration::from_millis(100));
     assert_eq!(load(dir, ADD).0, LoadOrigin::CacheHit);
     let artifact = artifacts(dir).remove(0);
-    assert!(
-        artifact.with_extension("ok").exists(),
-        "a settled, verified entry is stamped"
+    assert_eq!(
+        fs::metadata(artifact.with_extension("mac")).unwrap().len(),
+        64,
+        "a settled, verified entry is stamped: MAC then stamp"
     );
     artifact
 }
@@ -407,14 +451,14 @@ fn a_stamped_hit_skips_the_mac_pass_and_verify_still_reads_every_byte() {
     let dir = tempfile::tempdir().unwrap();
     let artifact = stamped(dir.path());
     // Spoil the MAC only: the artifact's identity is unchanged, so the stamp vouches for it without reading it.
-    fs::write(artifact.with_extension("mac"), [0u8; 32]).unwrap();
+    spoil_mac(&artifact);
     let (origin, stats) = load(dir.path(), ADD);
     assert_eq!((origin, stats.rejected), (LoadOrigin::CacheHit, 0));
     // The explicit check ignores stamps.
     let rt = cached_runtime(dir.path());
     let report = rt.cache().unwrap().verify();
     assert_eq!((report.ok, report.removed.len()), (0, 1));
-    assert!(!artifact.with_extension("ok").exists());
+    assert!(!artifact.with_extension("mac").exists());
 }
 
 #[test]
@@ -447,10 +491,18 @@ fn a_stamp_copied_to_another_entry_vouches_for_nothing() {
     let artifact = stamped(dir.path());
     load(dir.path(), OTHER);
     let other = artifacts(dir.path()).into_iter().find(|a| *a != artifact).unwrap();
-    fs::copy(artifact.with_extension("ok"), other.with_extension("ok")).unwrap();
-    fs::write(other.with_extension("mac"), [0u8; 32]).unwrap(); // would be accepted if the stamp were
+    let stamp = fs::read(artifact.with_extension("mac")).unwrap()[32..].to_vec();
+    fs::write(other.with_extension("mac"), [[0u8; 32].as_slice(), &stamp].concat()).unwrap(); // accepted if the stamp were
     let (origin, stats) = load(dir.path(), OTHER);
     assert_eq!((origin, stats.rejected), (LoadOrigin::Compiled, 1));
+}
+
+/// Zero the MAC of a stamped entry, keeping its stamp.
+fn spoil_mac(artifact: &Path) {
+    let mac = artifact.with_extension("mac");
+    let mut sidecar = fs::read(&mac).unwrap();
+    sidecar[..32].fill(0);
+    fs::write(&mac, sidecar).unwrap();
 }
 
 /// A wasm file whose ctime has settled, so the cache may remember its hash.
