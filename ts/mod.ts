@@ -831,6 +831,11 @@ export class Instance {
 
   /** What this instance shares with the instances of its store (see {@link StoreJs}). */
   readonly #store: StoreJs;
+  /** `callSync`'s last export name, and its resolved index once called twice in a row (-1: not resolved, -2: not
+   * resolvable, call by name). One entry: a loop calling one export skips the name lookup, a one-off call (plugin
+   * churn) costs no extra resolve. */
+  #lastName = "";
+  #lastIndex = -1;
 
   /** Internal: instances come from {@link instantiate}. */
   constructor(id: number, moduleId: ModuleId, store: StoreJs = new StoreJs()) {
@@ -943,8 +948,28 @@ export class Instance {
     // One frame serves every synchronous call (the thread is inside the call until it returns); more than 512
     // arguments (wide BigInts take two slots) get a frame of their own.
     const f = args.length <= SLOTS / 2 ? syncFrame : newFrame(Math.max(SLOTS, slotsFor(args)));
+    const index = this.#resolved(name);
     encodeFrame(f, args);
-    return decodeFrame(f, backend.callSync(this.id, name, f, args.length));
+    const count = index >= 0
+      ? backend.callFunc(this.id, index, f, args.length)
+      : backend.callSync(this.id, name, f, args.length);
+    return decodeFrame(f, count);
+  }
+
+  /** The index `callSync` may call `name` by (see `#lastIndex`), or a negative number: call it by name. */
+  #resolved(name: string): number {
+    if (name !== this.#lastName) {
+      this.#lastName = name;
+      this.#lastIndex = -1;
+    } else if (this.#lastIndex === -1) {
+      try {
+        this.#lastIndex = loaded().func(this.id, name);
+      } catch {
+        // Not a callable function export, or the instance is gone: the by-name call reports it as it always did.
+        this.#lastIndex = -2;
+      }
+    }
+    return this.#lastIndex;
   }
 
   /** `callSync` of an instance with host functions: the call protocol, synchronously (a frame per call, since
