@@ -16,15 +16,16 @@
 //! foreign engine is counted as rejected, deleted and recompiled by the caller. Entries are published
 //! atomically (temp file in the same directory, fsync, rename). The `.mac` file's mtime records last use for
 //! LRU eviction, to within [`LRU_GRANULARITY`] (a hit refreshes it only when it is older: a write per hit would
-//! cost more than the rest of the hit's bookkeeping). If the directory cannot be used (read-only, not a directory, disk full), the cache degrades to
-//! memory-only and says so in [`CacheStats::disk_error`]; nothing fails because of it.
+//! cost more than the rest of the hit's bookkeeping). If the directory cannot be used (read-only, not a
+//! directory, disk full), the cache degrades to memory-only and says so in [`CacheStats::disk_error`]; nothing
+//! fails because of it.
 //!
 //! # Verified once, then trusted by identity
 //!
 //! Hashing a whole artifact on every hit would read every page of it (a 100 MB artifact: ~100 MB of page
 //! faults and hashing before the first call), defeating mmap's laziness. So after a full MAC check the cache
-//! appends a **stamp** to the `.mac` file (rewritten atomically): a keyed hash of the entry's name and the artifact file's identity — device,
-//! inode, size, mtime and ctime, nanoseconds included. A later hit whose file still has that identity skips the
+//! appends a **stamp** to the `.mac` file (rewritten atomically): a keyed hash of the entry's name and the
+//! artifact file's identity — device, inode, size, mtime and ctime, nanoseconds included. A later hit whose file still has that identity skips the
 //! MAC pass and goes straight to `deserialize_open_file`; any other identity means a full check (and a new
 //! stamp). What this detects: a replaced file (new inode), any write through the filesystem (the kernel sets
 //! ctime to the current time on every write, truncate, chmod or rename, and no system call sets it back), a
@@ -321,7 +322,7 @@ impl ArtifactCache {
     /// trusts). Cost: one small read, no read of the wasm.
     pub(crate) fn remembered_hash(&self, path: &Path, meta: &fs::Metadata) -> Option<blake3::Hash> {
         let key = self.key.as_ref()?;
-        let record = read_small::<64>(&self.memo_path(path))?;
+        let record = read_memo_record(&self.memo_path(path))?;
         let (hash, tag) = record.split_at(32);
         let hash = blake3::Hash::from_bytes(hash.try_into().ok()?);
         let expected = memo_tag(key, path, &identity(meta)?, &hash);
@@ -687,13 +688,12 @@ fn file_size_limit() -> u64 {
     limit.rlim_cur
 }
 
-/// A file of exactly `N` bytes, in one open, one read and one close (no `statx`, no allocation).
-fn read_small<const N: usize>(path: &Path) -> Option<[u8; N]> {
+/// A memo record: a file of exactly 64 bytes, in one open, one read and one close (no `statx`, no allocation).
+fn read_memo_record(path: &Path) -> Option<[u8; 64]> {
     let mut file = File::open(path).ok()?;
     let mut buf = [0u8; 65];
-    // Longer than N: not one of ours.
-    (N < buf.len() && read_up_to(&mut file, &mut buf[..N + 1]).ok()? == N)
-        .then(|| buf[..N].try_into().expect("N bytes"))
+    // Longer than 64: not one of ours.
+    (read_up_to(&mut file, &mut buf).ok()? == 64).then(|| buf[..64].try_into().expect("64 bytes"))
 }
 
 fn load_or_create_key(root: &Path) -> io::Result<[u8; 32]> {
