@@ -12,7 +12,8 @@
 use std::time::Instant;
 
 use ext_wasm::ffi::{
-    ext_wasm_call, ext_wasm_call_func, ext_wasm_compile, ext_wasm_func, ext_wasm_instantiate, tag, OUT_HEADER, SLOT,
+    ext_wasm_call, ext_wasm_call_func, ext_wasm_call_start, ext_wasm_compile, ext_wasm_func, ext_wasm_instantiate, tag,
+    OUT_HEADER, SLOT,
 };
 use ext_wasm::{CallLimits, InstanceOptions, Runtime, RuntimeConfig, Value};
 
@@ -73,6 +74,19 @@ fn main() {
             // SAFETY: `frame` is live.
             let rc = unsafe { ext_wasm_call_func(inst, index, frame.as_mut_ptr(), frame.len(), 2) };
             assert_eq!(rc, 0);
+        }
+    });
+    best("C ABI ext_wasm_call_start add(i32, i32)", n, |n| {
+        for i in 0..n {
+            frame[32] = tag::NUMBER;
+            frame[40..48].copy_from_slice(&f64::from(i & 0xffff).to_bits().to_le_bytes());
+            frame[48] = tag::NUMBER;
+            frame[56..64].copy_from_slice(&1f64.to_bits().to_le_bytes());
+            // SAFETY: `frame` is live and distinct from the name.
+            let rc = unsafe { ext_wasm_call_start(inst, b"add".as_ptr(), 3, frame.as_mut_ptr(), frame.len(), 2, 0) };
+            assert_eq!(rc, 0);
+            // A short call is done at once (step kind 0 in the header's second word).
+            assert_eq!(frame[8], 0);
         }
     });
 

@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 
 use rustc_hash::FxHashMap;
 use wasmtime::{
-    Extern, Func, InstancePre, Memory, Store, StoreContextMut, StoreLimitsBuilder, Trap, UpdateDeadline, Val, ValRaw,
+    Caller, Extern, Func, InstancePre, Memory, Store, StoreContextMut, StoreLimitsBuilder, Trap, TypedFunc,
+    UpdateDeadline, ValRaw,
 };
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::I32Exit;
@@ -18,8 +19,8 @@ use crate::error::{describe, Error, Result};
 use crate::host_func::{HostError, HostFunc, HostLink, Imports};
 use crate::host_request::HostChannel;
 use crate::module::CompiledModule;
-use crate::store_data::{CallClock, StoreData};
-use crate::value::{raw_to_val, val_to_raw, ValType, Value};
+use crate::store_data::{CallClock, EntryCall, StoreData};
+use crate::value::{ValType, Value};
 use crate::value_frame;
 use crate::wasi::{BuiltWasi, WasiOptions};
 
@@ -156,9 +157,8 @@ pub(crate) struct InstanceState {
     funcs: Vec<FuncEntry>,
     last: usize,
     raw: Vec<ValRaw>,
-    /// Argument and result buffers of async calls (`Func::call_async` takes `Val`s), reused.
-    vals: Vec<Val>,
-    val_results: Vec<Val>,
+    /// The store's entry trampoline for async calls (see [`InstanceState::run_async`]), made on first use.
+    entry: Option<TypedFunc<(), ()>>,
     /// Whether the epoch ticker advances this instance's engine already.
     ticked: bool,
     /// Remaining instance-wide fuel; `None` when unlimited.
@@ -227,6 +227,7 @@ impl NewStore {
                 channel: suspends.then(|| Arc::new(HostChannel::default())),
                 max_memory_bytes: options.max_memory_bytes,
                 host_buffers: Default::default(),
+                entry: None,
             },
         );
         store.limiter(|d| &mut d.limits);
@@ -247,8 +248,7 @@ impl NewStore {
             funcs: Vec::new(),
             last: 0,
             raw: Vec::new(),
-            vals: Vec::new(),
-            val_results: Vec::new(),
+            entry: None,
             ticked: false,
             fuel_left: options.fuel,
             call_fuel: options.call_fuel,
@@ -980,40 +980,38 @@ impl InstanceState {
         }
         self.raw.clear();
         value_frame::decode_raw(frame, &entry.params, &mut self.raw)?;
-        let mut args = std::mem::take(&mut self.vals);
-        args.clear();
-        args.extend(entry.params.iter().zip(&self.raw).map(|(ty, r)| raw_to_val(*r, *ty)));
+        let slots = entry.params.len().max(entry.results.len());
+        self.raw.resize(slots, ValRaw::i64(0));
         if command {
             self.exit_code = None;
         }
         let setup = self.begin_call(CallLimits::default(), ticker, slice)?;
-        Ok(Prepared {
-            index,
-            args,
-            setup,
-            command,
-        })
+        Ok(Prepared { index, setup, command })
     }
 
-    /// Run a prepared async call on a fiber (`Func::call_async`): it yields when its time slice is over. On
-    /// success the results are in `self.raw`.
+    /// Run a prepared async call on a fiber: it yields when its time slice is over. On success the results are
+    /// in `self.raw`.
+    ///
+    /// The fiber enters through the store's entry trampoline, a host function of type `() -> ()` called with
+    /// `TypedFunc::call_async`, which calls the export with `Func::call_unchecked` on the raw values decoded
+    /// from the frame. `Func::call_async` would take `Val`s: it type-checks each one and roots the function's
+    /// type in the engine's registry twice per call (a lock and a dozen reference counts), ~40% of a short
+    /// async call's cost. See the trampoline's safety proof in [`entry_trampoline`].
     pub(crate) async fn run_async(&mut self, prepared: Prepared) -> Result<Outcome> {
-        let Prepared {
-            index,
-            args,
-            setup,
-            command,
-        } = prepared;
+        let Prepared { index, setup, command } = prepared;
+        let entry = match self.entry.take() {
+            Some(entry) => entry,
+            None => entry_trampoline(&mut self.store)?,
+        };
         let func = self.funcs[index].func;
-        let mut results = std::mem::take(&mut self.val_results);
-        results.clear();
-        results.resize(self.funcs[index].results.len(), Val::I32(0));
-        let result = func.call_async(&mut self.store, &args, &mut results).await;
+        let raw = std::mem::take(&mut self.raw);
+        self.store.data_mut().entry = Some(EntryCall { func, raw });
+        let result = entry.call_async(&mut self.store, ()).await;
+        if let Some(call) = self.store.data_mut().entry.take() {
+            self.raw = call.raw;
+        }
+        self.entry = Some(entry);
         self.end_call(setup);
-        self.vals = args;
-        self.raw.clear();
-        self.raw.extend(results.iter().map(val_to_raw));
-        self.val_results = results;
         match result {
             Ok(()) if command => {
                 let code = self.exit_code.unwrap_or(0);
@@ -1055,6 +1053,50 @@ impl InstanceState {
     }
 }
 
+/// The store's entry trampoline for async calls: a host function that calls the export and raw values
+/// `run_async` left in the store's data ([`StoreData::entry`]) with `Func::call_unchecked`, and puts them back
+/// (results in place) for `run_async` to take. Made once per store (~a host function's creation).
+fn entry_trampoline(store: &mut Store<StoreData>) -> Result<TypedFunc<(), ()>> {
+    let enter = Func::wrap(
+        &mut *store,
+        |mut caller: Caller<'_, StoreData>| -> wasmtime::Result<()> {
+            let Some(mut call) = caller.data_mut().entry.take() else {
+                return Err(wasmtime::Error::msg(
+                    "internal error: an async call entered without its export",
+                ));
+            };
+            // SAFETY: `call.raw` holds max(params, results) slots whose first `params` values `prepare_async`
+            // decoded for exactly `call.func`'s parameter types (`decode_raw` over the resolved entry's types),
+            // and `resolve_func` refuses signatures with reference or v128 types, so nothing needs rooting.
+            // `call.func` belongs to this store (it was resolved from one of its instances).
+            //
+            // `call_unchecked`'s contract also asks that the call not be recursive from within a `call_async`,
+            // which this is (the trampoline runs on `call_async`'s fiber). Wasmtime refuses its checked blocking
+            // calls there for two reasons (`StoreOpaque::validate_sync_call`), neither of which holds here:
+            // - a suspension (epoch yield) while a host frame holding `!Send` data is on the fiber, which may then
+            //   be resumed on another thread: the only host frame between the fiber's entry and the guest is this
+            //   closure, which holds `call` (a `Func` and a `Vec<ValRaw>`: `Send`) and the `Caller` (of a
+            //   `Send` store); every other host function the guest reaches is a `Send + Sync` closure, and ours
+            //   that re-enter the store (`HostCall::call`) use the checked `Func::call`, refused here as before.
+            // - stack overflow: on a fiber wasmtime recomputes the stack limit from the current stack pointer for
+            //   each entry (`invoke_wasm_and_catch_traps` → `enter_wasm` when `can_block()`), and the fiber stack
+            //   (`async_stack_size`, 2 MiB by default, not configurable here) exceeds `max_wasm_stack` (512 KiB)
+            //   by far more than the few frames between the fiber's entry and this call.
+            // The nested activation is one more entry in the thread's activation list, which wasmtime saves and
+            // restores as a list on every suspension and resumption (`AsyncWasmCallState::push`/`restore`).
+            let result = unsafe {
+                call.func
+                    .call_unchecked(&mut caller, &mut call.raw[..] as *mut [ValRaw])
+            };
+            caller.data_mut().entry = Some(call);
+            result
+        },
+    );
+    enter
+        .typed::<(), ()>(&*store)
+        .map_err(|e| Error::Call(format!("internal error: entry trampoline: {e:#}")))
+}
+
 /// What an async call runs.
 #[derive(Debug, Clone)]
 pub(crate) enum Target<'a> {
@@ -1067,7 +1109,6 @@ pub(crate) enum Target<'a> {
 /// An async call ready to run: see [`InstanceState::prepare_async`].
 pub(crate) struct Prepared {
     index: usize,
-    args: Vec<Val>,
     setup: CallSetup,
     command: bool,
 }

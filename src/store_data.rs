@@ -7,7 +7,7 @@ use crate::host_func::HostFunc;
 use crate::host_request::HostChannel;
 use crate::value::Value;
 
-use wasmtime::StoreLimits;
+use wasmtime::{Func, StoreLimits, ValRaw};
 use wasmtime_wasi::p1::WasiP1Ctx;
 
 /// Per-instance host state.
@@ -27,6 +27,16 @@ pub(crate) struct StoreData {
     pub(crate) max_memory_bytes: Option<usize>,
     /// Argument and result buffers of Rust host functions, reused across calls.
     pub(crate) host_buffers: (Vec<Value>, Vec<Value>),
+    /// The export an async call runs, with its raw arguments (results on return), held here for the length
+    /// of the call: the store's entry trampoline takes it (see `InstanceState::run_async`).
+    pub(crate) entry: Option<EntryCall>,
+}
+
+/// What the entry trampoline of an async call calls: `func` with `raw` (at least max(params, results)
+/// slots, the arguments first, converted by `func`'s parameter types).
+pub(crate) struct EntryCall {
+    pub(crate) func: Func,
+    pub(crate) raw: Vec<ValRaw>,
 }
 
 /// When the running call must stop (its timeout) and whether it yields once its epoch deadline comes (an async

@@ -259,18 +259,6 @@ pub(crate) fn raw_to_val(raw: ValRaw, ty: ValType) -> Val {
     }
 }
 
-/// A numeric wasmtime `Val` as a raw slot.
-pub(crate) fn val_to_raw(val: &Val) -> ValRaw {
-    match *val {
-        Val::I32(v) => ValRaw::i32(v),
-        Val::I64(v) => ValRaw::i64(v),
-        Val::F32(bits) => ValRaw::f32(bits),
-        Val::F64(bits) => ValRaw::f64(bits),
-        // Signatures with v128 or references are refused before any call.
-        _ => ValRaw::i64(0),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
