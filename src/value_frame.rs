@@ -82,24 +82,36 @@ pub(crate) fn decode_values(frame: &[u8], count: usize) -> Result<Vec<Value>> {
 }
 
 /// Encode typed values into the frame's slots from slot 0; their count. Untyped values (never produced by
-/// the core) are refused.
+/// the core) are refused. Written slot by slot: no buffers (this runs once per host step of a call).
 pub(crate) fn encode_values(frame: &mut [u8], values: &[Value]) -> Result<u32> {
-    let mut types = Vec::with_capacity(values.len());
-    let mut raw = Vec::with_capacity(values.len());
+    let slots = slot_count(frame);
+    if values.len() > slots {
+        return Err(Error::Type(format!(
+            "{} values do not fit the frame's {slots} slots",
+            values.len()
+        )));
+    }
     for (i, v) in values.iter().enumerate() {
-        let ty = match v {
-            Value::I32(_) => ValType::I32,
-            Value::I64(_) => ValType::I64,
-            Value::F32(_) => ValType::F32,
-            Value::F64(_) => ValType::F64,
+        let (t, p) = match *v {
+            Value::I32(x) => (tag::I32, u64::from(x as u32)),
+            Value::I64(x) => (tag::I64, x as u64),
+            Value::F32(x) => (tag::F32, u64::from(x.to_bits())),
+            Value::F64(x) => (tag::F64, x.to_bits()),
             Value::Number(_) | Value::BigInt(_) => {
                 return Err(Error::Type(format!("value {i}: untyped values cannot be encoded")))
             }
         };
-        raw.push(v.to_raw(ty, i)?);
-        types.push(ty);
+        put_slot(frame, i, t, p);
     }
-    encode_raw(frame, &types, &raw)
+    Ok(values.len() as u32)
+}
+
+/// Write slot `i`: its tag, zeroed padding and little-endian payload. The caller checked that it fits.
+fn put_slot(frame: &mut [u8], i: usize, t: u8, payload: u64) {
+    let at = OUT_HEADER + i * SLOT;
+    frame[at..at + 8].fill(0);
+    frame[at] = t;
+    frame[at + 8..at + 16].copy_from_slice(&payload.to_le_bytes());
 }
 
 /// Decode argument `n` starting at slot `*i`, advancing `*i` past it.
@@ -149,10 +161,7 @@ pub(crate) fn encode_raw(frame: &mut [u8], results: &[ValType], raw: &[ValRaw]) 
             // Signatures with these are refused before the call.
             ValType::V128 | ValType::Ref => return Err(Error::Call("non-numeric result".into())),
         };
-        let at = OUT_HEADER + i * SLOT;
-        frame[at..at + 8].fill(0);
-        frame[at] = t;
-        frame[at + 8..at + 16].copy_from_slice(&p.to_le_bytes());
+        put_slot(frame, i, t, p);
     }
     Ok(results.len() as u32)
 }
@@ -204,5 +213,27 @@ mod tests {
         assert_eq!(&frame[OUT_HEADER + 1..OUT_HEADER + 8], &[0; 7]);
         let three = [ValType::I32; 3];
         assert!(encode_raw(&mut frame, &three, &[ValRaw::i32(0); 3]).is_err());
+    }
+
+    #[test]
+    fn typed_values_encode_slot_by_slot() {
+        let mut frame = vec![0xffu8; OUT_HEADER + 2 * SLOT];
+        assert_eq!(
+            encode_values(&mut frame, &[Value::I64(-2), Value::F64(0.5)]).unwrap(),
+            2
+        );
+        assert_eq!(slot(&frame, 0), (tag::I64, (-2i64).to_le_bytes()));
+        assert_eq!(slot(&frame, 1), (tag::F64, 0.5f64.to_bits().to_le_bytes()));
+        assert_eq!(&frame[OUT_HEADER + SLOT + 1..OUT_HEADER + SLOT + 8], &[0; 7]);
+        let err = encode_values(&mut frame, &[Value::Number(1.0)]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "[5007] type error: value 0: untyped values cannot be encoded"
+        );
+        let err = encode_values(&mut frame, &[Value::I32(0); 3]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "[5007] type error: 3 values do not fit the frame's 2 slots"
+        );
     }
 }
