@@ -6,6 +6,7 @@
 //! ```sh
 //! cargo build --release --example call_cost
 //! target/release/examples/call_cost                       # times
+//! target/release/examples/call_cost 2000000 call_func      # one row (labels containing `call_func`)
 //! valgrind --tool=callgrind target/release/examples/call_cost 100000   # instructions
 //! ```
 
@@ -35,6 +36,10 @@ fn header_u64(frame: &[u8], at: usize) -> u64 {
 
 /// Run `f(n)` 5 times; print the best time per unit of work (`f(n)` does `n * per` units).
 fn best(label: &str, n: u32, per: u32, mut f: impl FnMut(u32)) {
+    // An optional second argument picks the rows whose label contains it (for `perf record` of one path).
+    if std::env::args().nth(2).is_some_and(|only| !label.contains(&only)) {
+        return;
+    }
     let mut best = f64::MAX;
     for _ in 0..5 {
         let t = Instant::now();

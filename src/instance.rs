@@ -1,7 +1,7 @@
 //! A live instance: its store, cached export lookups, limits and captured output.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rustc_hash::FxHashMap;
@@ -20,6 +20,7 @@ use crate::host_func::{HostError, HostFunc, HostLink, Imports};
 use crate::host_request::HostChannel;
 use crate::module::CompiledModule;
 use crate::store_data::{CallClock, EntryCall, StoreData};
+use crate::store_lock::{StoreGuard, StoreLock};
 use crate::value::{ValType, Value};
 use crate::value_frame;
 use crate::wasi::{BuiltWasi, WasiOptions};
@@ -94,7 +95,7 @@ pub(crate) struct InstanceCell {
 
 /// A store and the instances in it, behind one lock.
 pub(crate) struct StoreCell {
-    state: Mutex<Slot>,
+    state: StoreLock<Slot>,
     /// Handles of this store's instances not yet dropped; the store is freed when the last one goes.
     live: AtomicUsize,
     /// Whether the store has a WASI context.
@@ -280,7 +281,7 @@ impl NewStore {
     fn cell(&self, slot: Slot, live: usize) -> Arc<StoreCell> {
         let interruption = self.compiled.slot.interruption;
         Arc::new(StoreCell {
-            state: Mutex::new(slot),
+            state: StoreLock::new(slot),
             live: AtomicUsize::new(live),
             uses_wasi: AtomicBool::new(self.state.store.data().wasi.is_some()),
             preemptible: interruption.epoch,
@@ -363,7 +364,7 @@ impl InstanceCell {
         self.store.suspends.load(Ordering::Relaxed)
     }
 
-    fn lock(&self) -> MutexGuard<'_, Slot> {
+    fn lock(&self) -> StoreGuard<'_, Slot> {
         self.store.lock()
     }
 
@@ -373,6 +374,7 @@ impl InstanceCell {
 
     /// Run `f` on the live state, this instance selected; 5005 if the instance was dropped, 5002 while an
     /// async call holds its store.
+    #[inline(always)]
     pub(crate) fn with<R>(&self, handle: u64, f: impl FnOnce(&mut InstanceState) -> Result<R>) -> Result<R> {
         if self.dropped.load(Ordering::Relaxed) {
             return Err(Self::dropped_error(handle));
@@ -418,9 +420,10 @@ impl InstanceCell {
 }
 
 impl StoreCell {
-    fn lock(&self) -> MutexGuard<'_, Slot> {
-        // A panic while holding the lock can only come from a bug in this crate; the store itself stays sound.
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    fn lock(&self) -> StoreGuard<'_, Slot> {
+        // A panic while holding the lock can only come from a bug in this crate; the store itself stays sound
+        // (the lock has no poisoning: the guard unlocks while unwinding).
+        self.state.lock()
     }
 
     /// The async call holding the store while one of its host functions runs.
@@ -666,6 +669,7 @@ impl InstanceState {
     /// The call pipeline every caller shares: check the arity of the function export at `index`, let `fill`
     /// push one raw value per parameter, apply the limits, run the guest. On return the results are in
     /// `self.raw`; `false` when a WASI `proc_exit` ended the call (no results).
+    #[inline(always)]
     fn invoke(
         &mut self,
         index: usize,
@@ -726,6 +730,7 @@ impl InstanceState {
 
     /// Apply a call's limits: check that the code carries the checks they need, grant the fuel, set the clock
     /// (timeout and, for async calls, the time slice) and keep the epoch ticker running for them.
+    #[inline(always)]
     fn begin_call(&mut self, limits: CallLimits, ticker: &EpochTicker, slice: Option<Duration>) -> Result<CallSetup> {
         let interruption = self.members[0].compiled.slot.interruption;
         let fuel = limits.fuel.or(self.call_fuel);
@@ -774,6 +779,7 @@ impl InstanceState {
     }
 
     /// Undo [`Self::begin_call`]: charge the fuel used, stop the clock.
+    #[inline(always)]
     fn end_call(&mut self, setup: CallSetup) {
         if let Some(granted) = setup.granted {
             let remaining = self.store.get_fuel().unwrap_or(0);

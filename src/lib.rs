@@ -43,6 +43,7 @@ mod module;
 mod registry;
 mod runtime;
 mod store_data;
+mod store_lock;
 mod tier_up;
 mod value;
 mod value_frame;

@@ -516,26 +516,36 @@ impl Runtime {
     /// Run `f` on the live state of instance `id`. Repeated use of one instance from one thread skips the
     /// registry (a shard lock and two reference-count updates) through a one-entry thread-local cache; a
     /// cached cell whose instance was dropped is empty, so it still answers 5005.
+    #[inline(always)]
     fn with_instance<R>(&self, id: InstanceId, f: impl FnOnce(&InstanceCell) -> Result<R>) -> Result<R> {
-        RECENT.with(|recent| {
-            if let Ok(slot) = recent.try_borrow() {
-                if let Some((runtime, handle, cell)) = slot.as_ref() {
-                    if *runtime == self.inner.id && *handle == id.0 {
-                        return f(cell);
-                    }
+        // The cache is used through a reference taken out of `LocalKey::with` rather than inside its closure,
+        // so `f`'s result is written straight into ours: returned through `with`, a `Result` of this size
+        // was moved with wide loads over the narrower stores that built it (a store-forwarding stall, a tenth
+        // of a `callSync`).
+        let recent = RECENT.with(|recent| recent as *const RefCell<Recent>);
+        // SAFETY: `recent` points to this thread's cache, which lives until this thread exits; we are running on
+        // this thread (inside this function), so it is alive for the whole of this function.
+        let recent = unsafe { &*recent };
+        if let Ok(slot) = recent.try_borrow() {
+            if let Some((runtime, handle, cell)) = slot.as_ref() {
+                if *runtime == self.inner.id && *handle == id.0 {
+                    // The borrow is held across `f`, so a re-entrant call on this thread cannot replace (and
+                    // free) the cell being used.
+                    return f(cell);
                 }
             }
-            let cell = self.instance(id)?;
-            let result = f(&cell);
-            // Busy only if `f` re-entered this runtime on this thread; then just don't cache.
-            if let Ok(mut slot) = recent.try_borrow_mut() {
-                *slot = Some((self.inner.id, id.0, cell));
-            }
-            result
-        })
+        }
+        let cell = self.instance(id)?;
+        let result = f(&cell);
+        // Busy only if `f` re-entered this runtime on this thread; then just don't cache.
+        if let Ok(mut slot) = recent.try_borrow_mut() {
+            *slot = Some((self.inner.id, id.0, cell));
+        }
+        result
     }
 
     /// [`Self::with_instance`] straight to the instance's state.
+    #[inline(always)]
     fn with_live<R>(&self, id: InstanceId, f: impl FnOnce(&mut InstanceState) -> Result<R>) -> Result<R> {
         self.with_instance(id, |cell| cell.with(id.0, f))
     }
@@ -776,6 +786,7 @@ impl Runtime {
     }
 
     /// Run `f` on the instance's state (see [`Self::on_cell`]).
+    #[inline(always)]
     fn with_state<R: Send>(
         &self,
         id: InstanceId,
@@ -788,6 +799,7 @@ impl Runtime {
     /// wasmtime-wasi's synchronous bindings `block_on` the ambient tokio runtime, which panics on a thread that
     /// is already driving one (a current-thread `block_on`, a worker). Costs a thread spawn, only for WASI
     /// instances called from inside a tokio context.
+    #[inline(always)]
     pub(crate) fn on_cell<R: Send>(
         &self,
         cell: &InstanceCell,
@@ -1017,8 +1029,11 @@ static NEXT_RUNTIME_ID: AtomicU64 = AtomicU64::new(1);
 
 thread_local! {
     /// The instance this thread used last: (runtime id, handle, cell).
-    static RECENT: RefCell<Option<(u64, u64, Arc<InstanceCell>)>> = const { RefCell::new(None) };
+    static RECENT: RefCell<Recent> = const { RefCell::new(None) };
 }
+
+/// A thread's recent-instance cache: (runtime id, handle, cell).
+type Recent = Option<(u64, u64, Arc<InstanceCell>)>;
 
 impl Drop for Inner {
     /// Free every instance now, even if some thread's recent-instance cache still holds its (then empty) cell,

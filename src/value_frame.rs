@@ -48,13 +48,14 @@ fn slot(frame: &[u8], i: usize) -> (u8, [u8; 8]) {
 /// numeric type, an exact tag) are converted inline; everything else, errors included, goes through
 /// [`Value::to_raw`], so the rules live in one place.
 pub(crate) fn decode_raw(frame: &[u8], params: &[ValType], raw: &mut Vec<ValRaw>) -> Result<()> {
-    let slots = slot_count(frame);
+    let body = frame.get(OUT_HEADER..).unwrap_or_default();
+    raw.reserve(params.len());
     let mut i = 0;
     for (n, ty) in params.iter().enumerate() {
-        if i < slots {
-            let (t, p) = slot(frame, i);
-            let bits = u64::from_le_bytes(p);
-            let fast = match (t, ty) {
+        // A fixed-size view of the slot: no bounds checks below.
+        if let Some(slot) = body.get(i * SLOT..).and_then(<[u8]>::first_chunk::<SLOT>) {
+            let bits = u64::from_le_bytes(*slot[8..].first_chunk::<8>().expect("a slot has a payload"));
+            let fast = match (slot[0], ty) {
                 (tag::NUMBER, ValType::F64) | (tag::F64, ValType::F64) => Some(ValRaw::f64(bits)),
                 (tag::NUMBER, ValType::I32) => crate::value::number_to_i32(f64::from_bits(bits)).map(ValRaw::i32),
                 (tag::I32, ValType::I32) => Some(ValRaw::i32(bits as u32 as i32)),
@@ -68,7 +69,7 @@ pub(crate) fn decode_raw(frame: &[u8], params: &[ValType], raw: &mut Vec<ValRaw>
                 continue;
             }
         }
-        let value = decode_one(frame, slots, &mut i, n)?;
+        let value = decode_one(frame, slot_count(frame), &mut i, n)?;
         raw.push(value.to_raw(*ty, n)?);
     }
     Ok(())
@@ -109,9 +110,13 @@ pub(crate) fn encode_values(frame: &mut [u8], values: &[Value]) -> Result<u32> {
 /// Write slot `i`: its tag, zeroed padding and little-endian payload. The caller checked that it fits.
 fn put_slot(frame: &mut [u8], i: usize, t: u8, payload: u64) {
     let at = OUT_HEADER + i * SLOT;
-    frame[at..at + 8].fill(0);
-    frame[at] = t;
-    frame[at + 8..at + 16].copy_from_slice(&payload.to_le_bytes());
+    if let Some(slot) = frame.get_mut(at..).and_then(<[u8]>::first_chunk_mut::<SLOT>) {
+        // Two 8-byte stores straight into the frame (the tag word is the tag, zero-extended). Building the
+        // slot in a local array first made the compiler copy it with one 16-byte load spanning two smaller
+        // stores: a store-forwarding stall that was a fifth of a synchronous call's time.
+        slot[..8].copy_from_slice(&u64::from(t).to_le_bytes());
+        slot[8..].copy_from_slice(&payload.to_le_bytes());
+    }
 }
 
 /// Decode argument `n` starting at slot `*i`, advancing `*i` past it.
