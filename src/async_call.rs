@@ -25,14 +25,15 @@
 //! instances called from inside a tokio runtime (whose WASI calls would block it), skip step 1: their call is
 //! pending from the start and runs entirely in `finish`, on the other thread.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread::Thread;
 
 use crate::error::{Error, Result};
 use crate::host_request::{Command, Event, HostChannel, HostRequest, Reentered, Reentry};
-use crate::instance::{InstanceId, InstanceState, Instantiating, Outcome, StoreCell, Target};
+use crate::instance::{InstanceCell, InstanceId, InstanceState, Instantiating, Outcome, StoreCell, Target};
 use crate::runtime::Runtime;
+use crate::store_lock::StoreLock;
 use crate::value::Value;
 use crate::value_frame;
 
@@ -63,7 +64,8 @@ type Running = Instantiating;
 /// A guest call suspended on its fiber, shared by the call and (for instances with suspending imports) the
 /// instance's cell, through which host functions re-enter the instance.
 pub(crate) struct Suspended {
-    running: Mutex<Option<Running>>,
+    /// The store's state travels in the future: behind the same kind of lock as in its cell.
+    running: StoreLock<Option<Running>>,
     channel: Option<Arc<HostChannel>>,
 }
 
@@ -113,7 +115,7 @@ impl Suspended {
     }
 
     fn poll(&self, cx: &mut Context<'_>) -> Stop {
-        let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+        let mut running = self.running.lock();
         let Some(future) = running.as_mut() else {
             return Stop::Reentered(Err(Error::Call("internal error: the call already ended".into())));
         };
@@ -309,7 +311,20 @@ impl Runtime {
         nargs: usize,
         sync: bool,
     ) -> Result<CallStep> {
-        let cell = self.instance_cell(id)?;
+        // Through the recent-instance cache, as synchronous calls go: no registry lookup or reference count.
+        self.with_instance(id, |cell| self.start_on(cell, id, target, frame, nargs, sync))
+    }
+
+    /// [`Self::call_start`] on the instance's cell.
+    fn start_on(
+        &self,
+        cell: &InstanceCell,
+        id: InstanceId,
+        target: Target<'_>,
+        frame: &mut [u8],
+        nargs: usize,
+        sync: bool,
+    ) -> Result<CallStep> {
         if let Some(call) = cell.parked() {
             let Target::Export(name) = target else {
                 return Err(Error::Call(
@@ -357,7 +372,7 @@ impl Runtime {
             (state, outcome)
         });
         let call = Arc::new(Suspended {
-            running: Mutex::new(Some(running)),
+            running: StoreLock::new(Some(running)),
             channel,
         });
         if cell.suspends() {
@@ -395,7 +410,7 @@ impl Runtime {
         sync: bool,
     ) -> Result<CallStep> {
         let call = Arc::new(Suspended {
-            running: Mutex::new(Some(running)),
+            running: StoreLock::new(Some(running)),
             channel,
         });
         store.hold(call.clone());

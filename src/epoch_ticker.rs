@@ -13,6 +13,8 @@ struct Shared {
     tick: Duration,
     active: AtomicUsize,
     shutdown: AtomicBool,
+    /// Set by the ticker thread while it parks (or is about to): only then does a timed call unpark it.
+    parked: AtomicBool,
     engines: Mutex<Vec<Engine>>,
 }
 
@@ -37,6 +39,7 @@ impl EpochTicker {
             tick,
             active: AtomicUsize::new(0),
             shutdown: AtomicBool::new(false),
+            parked: AtomicBool::new(false),
             engines: Mutex::new(Vec::new()),
         };
         Self {
@@ -59,14 +62,22 @@ impl EpochTicker {
         }
     }
 
-    /// Mark a timed call as running; the ticker runs until the returned guard drops. Cost: an atomic add, plus
-    /// an unpark (a futex wake only when the ticker had parked).
+    /// Mark a timed call as running; the ticker runs until the returned guard drops. Cost: an atomic add and a
+    /// reference count; an unpark (a futex wake) only when the ticker has parked.
     pub(crate) fn begin(&self) -> TimedCall {
-        self.shared.active.fetch_add(1, Ordering::AcqRel);
-        self.thread.get_or_init(|| spawn(self.shared.clone())).unpark();
-        TimedCall {
-            shared: self.shared.clone(),
+        let shared = &self.shared;
+        // SeqCst pairs with the ticker's: it publishes `parked` and then re-reads `active` before parking, so
+        // either it sees this increment and stays awake, or this load sees its flag and unparks it.
+        shared.active.fetch_add(1, Ordering::SeqCst);
+        match self.thread.get() {
+            Some(thread) => {
+                if shared.parked.load(Ordering::SeqCst) {
+                    thread.unpark();
+                }
+            }
+            None => self.thread.get_or_init(|| spawn(shared.clone())).unpark(),
         }
+        TimedCall { shared: shared.clone() }
     }
 }
 
@@ -94,7 +105,13 @@ fn spawn(shared: Arc<Shared>) -> Thread {
                 if shared.active.load(Ordering::Acquire) != 0 {
                     last_active = Instant::now();
                 } else if last_active.elapsed() >= LINGER {
-                    thread::park();
+                    // Publish the flag, then look at `active` once more (see `EpochTicker::begin`): a call that
+                    // began meanwhile either is seen here or sees the flag and unparks us.
+                    shared.parked.store(true, Ordering::SeqCst);
+                    if shared.active.load(Ordering::SeqCst) == 0 && !shared.shutdown.load(Ordering::Acquire) {
+                        thread::park();
+                    }
+                    shared.parked.store(false, Ordering::SeqCst);
                     last_active = Instant::now();
                     continue;
                 }
@@ -107,4 +124,35 @@ fn spawn(shared: Arc<Shared>) -> Thread {
         .expect("spawning the epoch ticker thread")
         .thread()
         .clone()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wait_until(what: &str, limit: Duration, done: impl Fn() -> bool) {
+        let by = Instant::now() + limit;
+        while !done() {
+            assert!(Instant::now() < by, "{what}");
+            thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    #[test]
+    fn a_timed_call_after_the_ticker_parked_wakes_it() {
+        let ticker = EpochTicker::new(Duration::from_millis(1));
+        ticker.watch(&Engine::default());
+        drop(ticker.begin());
+        // Past the linger time the ticker parks (`parked` is set just before it does)...
+        let parked = || ticker.shared.parked.load(Ordering::SeqCst);
+        wait_until("the ticker never parked", LINGER * 20, parked);
+        // ...and the next timed call wakes it (the flag clears once `park` returns).
+        let call = ticker.begin();
+        wait_until(
+            "a timed call did not wake the parked ticker",
+            Duration::from_secs(5),
+            || !parked(),
+        );
+        drop(call);
+    }
 }

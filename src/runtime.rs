@@ -504,11 +504,6 @@ impl Runtime {
         &self.inner.ticker
     }
 
-    /// The live cell of instance `id` (5005 when stale).
-    pub(crate) fn instance_cell(&self, id: InstanceId) -> Result<Arc<InstanceCell>> {
-        self.instance(id)
-    }
-
     fn instance(&self, id: InstanceId) -> Result<Arc<InstanceCell>> {
         self.inner.instances.get(id.0).map_err(|miss| instance_miss(id, miss))
     }
@@ -517,7 +512,7 @@ impl Runtime {
     /// registry (a shard lock and two reference-count updates) through a one-entry thread-local cache; a
     /// cached cell whose instance was dropped is empty, so it still answers 5005.
     #[inline(always)]
-    fn with_instance<R>(&self, id: InstanceId, f: impl FnOnce(&InstanceCell) -> Result<R>) -> Result<R> {
+    pub(crate) fn with_instance<R>(&self, id: InstanceId, f: impl FnOnce(&InstanceCell) -> Result<R>) -> Result<R> {
         // The cache is used through a reference taken out of `LocalKey::with` rather than inside its closure,
         // so `f`'s result is written straight into ours: returned through `with`, a `Result` of this size
         // was moved with wide loads over the narrower stores that built it (a store-forwarding stall, a tenth
