@@ -367,15 +367,43 @@ impl Runtime {
             }
         };
         let channel = state.channel();
-        let running: Running = Box::pin(async move {
+        let mut running: Running = Box::pin(async move {
             let outcome = state.run_async(prepared).await;
             (state, outcome)
         });
+        let suspends = cell.suspends();
+        if !suspends {
+            // No host function can wait outside the call: poll it here first, owning it, and share it (an
+            // `Arc`, a lock, the store's reference) only if it outlives this poll (its slice ran out).
+            match running.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+                Poll::Ready((state, outcome)) => {
+                    let answer = outcome.and_then(|o| state.answer(o, frame));
+                    cell.store.put_back(state);
+                    return match answer {
+                        Err(e) if e.message() == NO_FIBER => Ok(whole()),
+                        other => other.map(CallStep::Done),
+                    };
+                }
+                Poll::Pending if !sync => {
+                    let work = Work::Fiber {
+                        call: Arc::new(Suspended {
+                            running: StoreLock::new(Some(running)),
+                            channel,
+                        }),
+                        store: cell.store.clone(),
+                        register: None,
+                    };
+                    return Ok(CallStep::Pending(AsyncCall::new(work, sync)));
+                }
+                // A synchronous caller waits: poll on below, as every call did.
+                Poll::Pending => {}
+            }
+        }
         let call = Arc::new(Suspended {
             running: StoreLock::new(Some(running)),
             channel,
         });
-        if cell.suspends() {
+        if suspends {
             cell.store.hold(call.clone());
         }
         match drive(
@@ -388,7 +416,7 @@ impl Runtime {
             false,
             sync,
         ) {
-            Err(e) if e.message() == NO_FIBER && cell.suspends() => Err(Error::LimitExceeded(
+            Err(e) if e.message() == NO_FIBER && suspends => Err(Error::LimitExceeded(
                 "no fiber stack free for the call (see `PoolConfig::total_stacks`)".into(),
             )),
             Err(e) if e.message() == NO_FIBER => Ok(whole()),

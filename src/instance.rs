@@ -109,6 +109,9 @@ pub(crate) struct StoreCell {
     /// Whether an instance of the store imports suspending host functions: every call goes through the
     /// async protocol (a linked call may reach one from any instance of the store).
     suspends: AtomicBool,
+    /// Whether the slot holds an async call ([`StoreCell::hold`]): checked before taking the lock in
+    /// [`StoreCell::parked`], which every async call start asks.
+    held: AtomicBool,
 }
 
 /// Where a store's state is.
@@ -286,6 +289,7 @@ impl NewStore {
             uses_wasi: AtomicBool::new(self.state.store.data().wasi.is_some()),
             preemptible: interruption.epoch,
             suspends: AtomicBool::new(self.state.suspends),
+            held: AtomicBool::new(false),
             interruption,
             tier: self.compiled.slot.tier,
         })
@@ -428,6 +432,10 @@ impl StoreCell {
 
     /// The async call holding the store while one of its host functions runs.
     pub(crate) fn parked(&self) -> Option<Arc<Suspended>> {
+        // Most stores never hold a call: answer them without taking the lock.
+        if !self.held.load(Ordering::Acquire) {
+            return None;
+        }
         match &*self.lock() {
             Slot::Busy(Some(call)) if call.waiting() => Some(call.clone()),
             _ => None,
@@ -439,6 +447,7 @@ impl StoreCell {
         let mut slot = self.lock();
         if let Slot::Busy(held) = &mut *slot {
             *held = Some(call);
+            self.held.store(true, Ordering::Release);
         }
     }
 
@@ -461,6 +470,7 @@ impl StoreCell {
     /// Return the state an async call took; freed at once if the store was dropped meanwhile.
     pub(crate) fn put_back(&self, state: Box<InstanceState>) {
         let mut slot = self.lock();
+        self.held.store(false, Ordering::Release);
         if matches!(*slot, Slot::Busy(_)) {
             *slot = Slot::Live(state);
         } else {
