@@ -42,6 +42,7 @@ impl Func {
     }
 
     /// [`Self::call_into`] with per-call limits.
+    #[inline]
     pub fn call_with_limits(&self, args: &[Value], limits: CallLimits, out: &mut Vec<Value>) -> Result<()> {
         let index = self.index;
         (self.runtime).on_cell(&self.cell, self.instance, |s, ticker| {

@@ -837,6 +837,7 @@ impl Runtime {
 
     /// [`Runtime::call`] with per-call limits, appending results to a caller-owned buffer (no allocation on the
     /// hot path once the buffer and the instance's export cache are warm).
+    #[inline]
     pub fn call_into(
         &self,
         id: InstanceId,
