@@ -9,7 +9,9 @@
 //!    ([`crate::RuntimeConfig::call_slice`], 1 ms by default, plus up to one epoch tick). The guest's epoch
 //!    checks yield at the end of the slice.
 //! 2. Most calls finish inside the slice: the answer is written at once ([`CallStep::Done`]), with no thread
-//!    hop and no allocation but the fiber's future.
+//!    hop and no allocation but the call's boxed future and wasmtime's fiber. (An instance without suspending
+//!    imports is polled by the starter itself, owning the future; only a call that outlives its slice is
+//!    shared, as below.)
 //! 3. A call that yields is returned as [`CallStep::Pending`]: the caller hands it to another thread, which
 //!    runs it to the end with [`AsyncCall::finish`] (the C ABI: a `nonblocking` symbol; the deno_core ops:
 //!    tokio's blocking pool). Its answer is written into the frame given there.

@@ -904,12 +904,18 @@ export class Instance {
       framePool.give(f);
       throw e;
     }
-    const results = (): WasmResult[] => (command ? [] : decodeFrame(f, f.u32[0]));
     if (step === STEP_DONE) {
-      const out = results();
+      // The common case: the call finished within its slice.
+      const out = command ? [] : decodeFrame(f, f.u32[0]);
       framePool.give(f);
       return out;
     }
+    return this.#continue(f, step, command);
+  }
+
+  /** {@link call} past its first step: a host function to run, or the rest of a call that outlived its slice. */
+  #continue(f: Frame, step: number, command: boolean): WasmResult[] | Promise<WasmResult[]> {
+    const results = (): WasmResult[] => (command ? [] : decodeFrame(f, f.u32[0]));
     let driven: void | Promise<void>;
     try {
       driven = drive(f, step, false, this.#store);
