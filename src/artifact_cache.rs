@@ -162,9 +162,9 @@ impl ArtifactCache {
                 (None, Some(format!("{}: {e}", root.display())))
             }
         };
-        if key.is_some() {
-            sweep(&root, STALE_TEMP_AGE);
-        }
+        // No sweep here: it lists every fingerprint directory and checks every entry, a cost that grew with
+        // the cache on every start. What it collects comes only from killed writers, so the next publish
+        // (`prune`), `verify` or `ext-wasm cache prune` sweeps it; a start that only hits writes nothing.
         Self {
             root,
             key,

@@ -57,6 +57,20 @@ async function spawn(cmd: string, args: string[], env: Record<string, string> = 
   return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr), ms };
 }
 
+/** Peak resident set of one run of `cmd` (KiB, from GNU time's `%M`); `null` without `/usr/bin/time` or when
+ * it printed nothing. */
+async function peakRssKiB(cmd: string, args: string[]): Promise<number | null> {
+  try {
+    await Deno.stat("/usr/bin/time");
+  } catch {
+    return null;
+  }
+  const r = await spawn("/usr/bin/time", ["-f", "peak-rss-kib %M", cmd, ...args]);
+  const m = /peak-rss-kib (\d+)\s*$/.exec(r.stderr);
+  // The program's own exit status does not matter here (`silice --help` exits 1 under every runtime).
+  return m ? Number(m[1]) : null;
+}
+
 async function must(cmd: string, args: string[], env: Record<string, string> = {}): Promise<Run> {
   const r = await spawn(cmd, args, env);
   if (r.code !== 0) throw new Error(`${cmd} ${args.join(" ")} exited ${r.code}\n${r.stderr}`);
@@ -520,6 +534,14 @@ async function partD(programs: Program[]) {
         runs[c.id].push(r.ms);
       }
     }
+    // Peak RSS of the warm floor and of our next process, one untimed run each under GNU time (skipped where
+    // /usr/bin/time is missing).
+    const peak = async (c: Case) => {
+      const prepared = await c.prepare(0);
+      return await peakRssKiB(prepared.cmd, prepared.args);
+    };
+    const rawRss = await peak(cases[0]);
+    const warmRss = await peak(cases[4]);
     await Deno.remove(warmDir, { recursive: true });
     const med = Object.fromEntries(cases.map((c) => [c.id, median(runs[c.id])]));
     out[p.name] = {
@@ -531,12 +553,14 @@ async function partD(programs: Program[]) {
       ),
       baselineLoadMs: baselineMs,
       tierUpPublishedMs: tierUpMs,
+      peakRssKiB: { raw: rawRss, extCliWarm: warmRss },
       ratios: {
         coldOverDenoNative: round(med.extCliCold / med.denoNative),
         coldOverCraneliftOnly: round(med.extCliCold / med.extCliColdCranelift),
         craneliftOnlyOverDenoNative: round(med.extCliColdCranelift / med.denoNative),
         nextProcessOverDenoNative: round(med.extCliWarm / med.denoNative),
         nextProcessOverRawFloor: round(med.extCliWarm / med.raw),
+        nextProcessPeakRssOverRawFloor: rawRss && warmRss ? round(warmRss / rawRss) : null,
       },
     };
   }
@@ -746,6 +770,7 @@ console.log(table(
     "tier-up ms",
     "next process",
     "next/raw floor",
+    "peak RSS MiB next/raw",
   ],
   Object.entries(e).filter(([k]) => k !== "steadyState").map(([name, v]) => {
     // deno-lint-ignore no-explicit-any
@@ -761,9 +786,13 @@ console.log(table(
       String(r.tierUpPublishedMs),
       fmt(r.cases.extCliWarm.medianMs, 0),
       `${fmt(r.ratios.nextProcessOverRawFloor)}x`,
+      r.peakRssKiB.raw && r.peakRssKiB.extCliWarm
+        ? `${fmt(r.peakRssKiB.extCliWarm / 1024, 0)}/${fmt(r.peakRssKiB.raw / 1024, 0)} = ` +
+          `${fmt(r.ratios.nextProcessPeakRssOverRawFloor)}x`
+        : "-",
     ];
   }),
-  ["l", "r", "r", "r", "r", "r", "r", "r", "r", "r"],
+  ["l", "r", "r", "r", "r", "r", "r", "r", "r", "r", "r"],
 ));
 // deno-lint-ignore no-explicit-any
 const st = e.steadyState as any;

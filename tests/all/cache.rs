@@ -366,14 +366,19 @@ fn temp_files_of_killed_writers_count_toward_the_cap_and_are_swept_when_stale() 
 }
 
 #[test]
-fn opening_the_cache_sweeps_stale_temp_files() {
+fn the_next_publish_sweeps_stale_temp_files_and_a_start_that_only_hits_leaves_them() {
     let dir = tempfile::tempdir().unwrap();
     load(dir.path(), ADD);
     let temp = fingerprint_dir(dir.path()).join(".tmpOLD");
     fs::write(&temp, b"half an artifact").unwrap();
     age(&temp, std::time::Duration::from_secs(7200));
+    // A warm start reads: it does not list the cache.
     let (origin, stats) = load(dir.path(), ADD);
-    assert_eq!((origin, stats.temp_files), (LoadOrigin::CacheHit, 0));
+    assert_eq!((origin, stats.temp_files), (LoadOrigin::CacheHit, 1));
+    assert!(temp.exists());
+    // A publish prunes, and pruning sweeps.
+    let (origin, stats) = load(dir.path(), OTHER);
+    assert_eq!((origin, stats.temp_files), (LoadOrigin::Compiled, 0));
     assert!(!temp.exists());
 }
 
