@@ -114,6 +114,9 @@ pub(crate) struct EngineSlot {
     pub(crate) pooled: bool,
     pub(crate) plain_linker: Linker<StoreData>,
     pub(crate) wasi_linker: Linker<StoreData>,
+    /// Defines only the async-call entry trampoline ([`crate::instance::enter`]): created once here, each
+    /// store gets it by a lookup instead of a new host function (a closure box and a type registration).
+    pub(crate) entry_linker: Linker<StoreData>,
 }
 
 type Slot = OnceLock<std::result::Result<Arc<EngineSlot>, Error>>;
@@ -222,6 +225,14 @@ fn finish_slot(engine: Engine, interruption: Interruption, tier: Tier, pooled: b
     let mut wasi_linker = Linker::new(&engine);
     wasmtime_wasi::p1::add_to_linker_sync(&mut wasi_linker, |data: &mut StoreData| data.wasi_mut())
         .map_err(|e| Error::Wasi(format!("cannot link WASI: {e:#}")))?;
+    let mut entry_linker = Linker::new(&engine);
+    entry_linker
+        .func_wrap(
+            crate::instance::ENTRY_MODULE,
+            crate::instance::ENTRY_NAME,
+            crate::instance::enter,
+        )
+        .map_err(|e| Error::Instantiate(format!("cannot define the entry trampoline: {e:#}")))?;
     Ok(EngineSlot {
         engine,
         interruption,
@@ -230,6 +241,7 @@ fn finish_slot(engine: Engine, interruption: Interruption, tier: Tier, pooled: b
         pooled,
         plain_linker,
         wasi_linker,
+        entry_linker,
     })
 }
 

@@ -13,7 +13,7 @@ use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::I32Exit;
 
 use crate::async_call::Suspended;
-use crate::engine::Interruption;
+use crate::engine::{EngineSlot, Interruption};
 use crate::epoch_ticker::{EpochTicker, TimedCall};
 use crate::error::{describe, Error, Result};
 use crate::host_func::{HostError, HostFunc, HostLink, Imports};
@@ -1017,7 +1017,7 @@ impl InstanceState {
         let Prepared { index, setup, command } = prepared;
         let entry = match self.entry.take() {
             Some(entry) => entry,
-            None => entry_trampoline(&mut self.store)?,
+            None => entry_trampoline(&mut self.store, &self.members[0].compiled.slot)?,
         };
         let func = self.funcs[index].func;
         let raw = std::mem::take(&mut self.raw);
@@ -1069,48 +1069,59 @@ impl InstanceState {
     }
 }
 
-/// The store's entry trampoline for async calls: a host function that calls the export and raw values
-/// `run_async` left in the store's data ([`StoreData::entry`]) with `Func::call_unchecked`, and puts them back
-/// (results in place) for `run_async` to take. Made once per store (~a host function's creation).
-fn entry_trampoline(store: &mut Store<StoreData>) -> Result<TypedFunc<(), ()>> {
-    let enter = Func::wrap(
-        &mut *store,
-        |mut caller: Caller<'_, StoreData>| -> wasmtime::Result<()> {
-            let Some(mut call) = caller.data_mut().entry.take() else {
-                return Err(wasmtime::Error::msg(
-                    "internal error: an async call entered without its export",
-                ));
-            };
-            // SAFETY: `call.raw` holds max(params, results) slots whose first `params` values `prepare_async`
-            // decoded for exactly `call.func`'s parameter types (`decode_raw` over the resolved entry's types),
-            // and `resolve_func` refuses signatures with reference or v128 types, so nothing needs rooting.
-            // `call.func` belongs to this store (it was resolved from one of its instances).
-            //
-            // `call_unchecked`'s contract also asks that the call not be recursive from within a `call_async`,
-            // which this is (the trampoline runs on `call_async`'s fiber). Wasmtime refuses its checked blocking
-            // calls there for two reasons (`StoreOpaque::validate_sync_call`), neither of which holds here:
-            // - a suspension (epoch yield) while a host frame holding `!Send` data is on the fiber, which may then
-            //   be resumed on another thread: the only host frame between the fiber's entry and the guest is this
-            //   closure, which holds `call` (a `Func` and a `Vec<ValRaw>`: `Send`) and the `Caller` (of a
-            //   `Send` store); every other host function the guest reaches is a `Send + Sync` closure, and ours
-            //   that re-enter the store (`HostCall::call`) use the checked `Func::call`, refused here as before.
-            // - stack overflow: on a fiber wasmtime recomputes the stack limit from the current stack pointer for
-            //   each entry (`invoke_wasm_and_catch_traps` → `enter_wasm` when `can_block()`), and the fiber stack
-            //   (`async_stack_size`, 2 MiB by default, not configurable here) exceeds `max_wasm_stack` (512 KiB)
-            //   by far more than the few frames between the fiber's entry and this call.
-            // The nested activation is one more entry in the thread's activation list, which wasmtime saves and
-            // restores as a list on every suspension and resumption (`AsyncWasmCallState::push`/`restore`).
-            let result = unsafe {
-                call.func
-                    .call_unchecked(&mut caller, &mut call.raw[..] as *mut [ValRaw])
-            };
-            caller.data_mut().entry = Some(call);
-            result
-        },
-    );
-    enter
-        .typed::<(), ()>(&*store)
-        .map_err(|e| Error::Call(format!("internal error: entry trampoline: {e:#}")))
+/// The store's entry trampoline for async calls ([`enter`], defined once per engine in
+/// [`crate::engine::EngineSlot::entry_linker`]), as a typed function of this store. Made once per store: a
+/// linker lookup and the function's registration in the store.
+fn entry_trampoline(store: &mut Store<StoreData>, slot: &EngineSlot) -> Result<TypedFunc<(), ()>> {
+    let internal = |what: String| Error::Call(format!("internal error: entry trampoline: {what}"));
+    let enter = slot
+        .entry_linker
+        .get(&mut *store, ENTRY_MODULE, ENTRY_NAME)
+        .map_err(|e| internal(format!("{e:#}")))?
+        .into_func()
+        .ok_or_else(|| internal("not a function".into()))?;
+    enter.typed::<(), ()>(&*store).map_err(|e| internal(format!("{e:#}")))
+}
+
+/// Where [`enter`] is defined in the entry linker.
+pub(crate) const ENTRY_MODULE: &str = "ext_wasm";
+/// See [`ENTRY_MODULE`].
+pub(crate) const ENTRY_NAME: &str = "enter";
+
+/// The body of the entry trampoline: call the export with the raw values `run_async` left in the store's data
+/// ([`StoreData::entry`]) with `Func::call_unchecked`, and put them back (results in place) for `run_async` to
+/// take.
+pub(crate) fn enter(mut caller: Caller<'_, StoreData>) -> wasmtime::Result<()> {
+    let Some(mut call) = caller.data_mut().entry.take() else {
+        return Err(wasmtime::Error::msg(
+            "internal error: an async call entered without its export",
+        ));
+    };
+    // SAFETY: `call.raw` holds max(params, results) slots whose first `params` values `prepare_async`
+    // decoded for exactly `call.func`'s parameter types (`decode_raw` over the resolved entry's types),
+    // and `resolve_func` refuses signatures with reference or v128 types, so nothing needs rooting.
+    // `call.func` belongs to this store (it was resolved from one of its instances).
+    //
+    // `call_unchecked`'s contract also asks that the call not be recursive from within a `call_async`,
+    // which this is (the trampoline runs on `call_async`'s fiber). Wasmtime refuses its checked blocking
+    // calls there for two reasons (`StoreOpaque::validate_sync_call`), neither of which holds here:
+    // - a suspension (epoch yield) while a host frame holding `!Send` data is on the fiber, which may then
+    //   be resumed on another thread: the only host frame between the fiber's entry and the guest is this
+    //   function's, which holds `call` (a `Func` and a `Vec<ValRaw>`: `Send`) and the `Caller` (of a
+    //   `Send` store); every other host function the guest reaches is a `Send + Sync` closure, and ours
+    //   that re-enter the store (`HostCall::call`) use the checked `Func::call`, refused here as before.
+    // - stack overflow: on a fiber wasmtime recomputes the stack limit from the current stack pointer for
+    //   each entry (`invoke_wasm_and_catch_traps` → `enter_wasm` when `can_block()`), and the fiber stack
+    //   (`async_stack_size`, 2 MiB by default, not configurable here) exceeds `max_wasm_stack` (512 KiB)
+    //   by far more than the few frames between the fiber's entry and this call.
+    // The nested activation is one more entry in the thread's activation list, which wasmtime saves and
+    // restores as a list on every suspension and resumption (`AsyncWasmCallState::push`/`restore`).
+    let result = unsafe {
+        call.func
+            .call_unchecked(&mut caller, &mut call.raw[..] as *mut [ValRaw])
+    };
+    caller.data_mut().entry = Some(call);
+    result
 }
 
 /// What an async call runs.
