@@ -288,10 +288,11 @@ pub struct WireInstanceOptions {
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
 pub enum WireHostImport {
+    /// `[module, name, index]`. First: the TypeScript hosts always send triples, and an untagged enum builds an
+    /// error for each variant it tries before the one that fits.
+    Indexed(String, String, u32),
     /// `[module, name]`: numbered by position.
     Pair(String, String),
-    /// `[module, name, index]`.
-    Indexed(String, String, u32),
 }
 
 /// The WASI part of [`WireInstanceOptions`].

@@ -162,8 +162,15 @@ fn captured_stdout_is_bounded_and_a_guest_writing_past_it_gets_eio() {
     still_serving(&rt);
 }
 
-fn open_fds() -> usize {
-    std::fs::read_dir("/proc/self/fd").unwrap().count()
+/// Descriptors this process holds on files under `dir` (by their `/proc/self/fd` links): other tests running
+/// in parallel open files too, but not in this test's temporary directory.
+fn open_fds(dir: &std::path::Path) -> usize {
+    let dir = dir.canonicalize().unwrap();
+    std::fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .flatten()
+        .filter(|fd| std::fs::read_link(fd.path()).is_ok_and(|target| target.starts_with(&dir)))
+        .count()
 }
 
 #[test]
@@ -171,17 +178,16 @@ fn thousands_of_open_files_are_all_closed_when_the_instance_is_dropped() {
     let rt = runtime();
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("f.txt"), b"x").unwrap();
-    let before = open_fds();
     let i = sandboxed(&rt, dir.path(), true);
+    let preopened = open_fds(dir.path());
     let len = path(&rt, i, 1024, "f.txt");
     assert_eq!(
         rt.call(i, "open_many", &[len, Value::I32(3000)]).unwrap(),
         [Value::I32(3000)]
     );
-    assert!(open_fds() >= before + 3000);
+    assert_eq!(open_fds(dir.path()), preopened + 3000);
     rt.drop_instance(i).unwrap();
-    // Other tests run in parallel and open files too: allow them a little.
-    assert!(open_fds() < before + 50, "{} fds open, {before} before", open_fds());
+    assert_eq!(open_fds(dir.path()), 0);
     still_serving(&rt);
 }
 
@@ -195,16 +201,15 @@ fn a_guest_opening_past_its_handle_cap_traps_and_its_files_close_on_drop() {
     let rt = Runtime::new(config);
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("f.txt"), b"x").unwrap();
-    let before = open_fds();
     let i = sandboxed(&rt, dir.path(), true);
     let len = path(&rt, i, 1024, "f.txt");
     let e = rt.call(i, "open_many", &[len, Value::I32(3000)]).unwrap_err();
     assert_eq!(e.code(), ErrorCode::CallError);
     assert!(e.message().contains("resource table has no free keys"), "{e}");
-    // At most the cap's worth of the 3,000 it tried (other tests running in parallel open a few too).
-    assert!(open_fds() < before + 150, "{} fds open, {before} before", open_fds());
+    // At most the cap's worth of the 3,000 it tried.
+    assert!(open_fds(dir.path()) <= 100, "{} fds open", open_fds(dir.path()));
     rt.drop_instance(i).unwrap();
-    assert!(open_fds() < before + 50, "{} fds open, {before} before", open_fds());
+    assert_eq!(open_fds(dir.path()), 0);
     still_serving(&rt);
 }
 
