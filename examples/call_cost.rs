@@ -19,16 +19,16 @@ use ext_wasm::ffi::{
 use ext_wasm::{CallLimits, InstanceOptions, Runtime, RuntimeConfig, Value};
 
 const ADD: &str = r#"(module (func (export "add") (param i32 i32) (result i32) local.get 0 local.get 1 i32.add))"#;
-/// `loop(n)` calls the import `host.inc` n times (what `bench/compare/host.wat` measures from TypeScript).
-const HOST: &str = r#"(module
-  (import "host" "inc" (func $inc (param i32) (result i32)))
-  (func (export "loop") (param $n i32) (result i32) (local $acc i32)
-    (block $done (loop $l
-      (br_if $done (i32.eqz (local.get $n)))
-      (local.set $acc (call $inc (local.get $acc)))
-      (local.set $n (i32.sub (local.get $n) (i32.const 1)))
-      (br $l)))
-    (local.get $acc)))"#;
+/// `loop(n)` calls the import `host.inc` n times: the module the comparison harness measures from TypeScript.
+const HOST: &str = include_str!("../bench/compare/host.wat");
+
+/// `add(i & 0xffff, 1)`'s arguments as two number slots of the frame.
+fn put_add_args(frame: &mut [u8], i: u32) {
+    frame[32] = tag::NUMBER;
+    frame[40..48].copy_from_slice(&f64::from(i & 0xffff).to_bits().to_le_bytes());
+    frame[48] = tag::NUMBER;
+    frame[56..64].copy_from_slice(&1f64.to_bits().to_le_bytes());
+}
 
 fn header_u64(frame: &[u8], at: usize) -> u64 {
     u64::from_le_bytes(frame[at..at + 8].try_into().unwrap())
@@ -58,20 +58,17 @@ fn main() {
             ext_wasm_compile(ADD.as_ptr(), ADD.len(), frame.as_mut_ptr(), frame.len()),
             0
         );
-        let module = u64::from_le_bytes(frame[..8].try_into().unwrap()) as f64;
+        let module = header_u64(&frame, 0) as f64;
         let nul = std::ptr::null();
         assert_eq!(
             ext_wasm_instantiate(module, nul, 0, nul, 0, frame.as_mut_ptr(), frame.len()),
             0
         );
-        u64::from_le_bytes(frame[..8].try_into().unwrap()) as f64
+        header_u64(&frame, 0) as f64
     };
     best("C ABI ext_wasm_call add(i32, i32)", n, 1, |n| {
         for i in 0..n {
-            frame[32] = tag::NUMBER;
-            frame[40..48].copy_from_slice(&f64::from(i & 0xffff).to_bits().to_le_bytes());
-            frame[48] = tag::NUMBER;
-            frame[56..64].copy_from_slice(&1f64.to_bits().to_le_bytes());
+            put_add_args(&mut frame, i);
             // SAFETY: `frame` is live and distinct from the name.
             let rc = unsafe { ext_wasm_call(inst, b"add".as_ptr(), 3, frame.as_mut_ptr(), frame.len(), 2) };
             assert_eq!(rc, 0);
@@ -87,10 +84,7 @@ fn main() {
     };
     best("C ABI ext_wasm_call_func add(i32, i32)", n, 1, |n| {
         for i in 0..n {
-            frame[32] = tag::NUMBER;
-            frame[40..48].copy_from_slice(&f64::from(i & 0xffff).to_bits().to_le_bytes());
-            frame[48] = tag::NUMBER;
-            frame[56..64].copy_from_slice(&1f64.to_bits().to_le_bytes());
+            put_add_args(&mut frame, i);
             // SAFETY: `frame` is live.
             let rc = unsafe { ext_wasm_call_func(inst, index, frame.as_mut_ptr(), frame.len(), 2) };
             assert_eq!(rc, 0);
@@ -98,10 +92,7 @@ fn main() {
     });
     best("C ABI ext_wasm_call_start add(i32, i32)", n, 1, |n| {
         for i in 0..n {
-            frame[32] = tag::NUMBER;
-            frame[40..48].copy_from_slice(&f64::from(i & 0xffff).to_bits().to_le_bytes());
-            frame[48] = tag::NUMBER;
-            frame[56..64].copy_from_slice(&1f64.to_bits().to_le_bytes());
+            put_add_args(&mut frame, i);
             // SAFETY: `frame` is live and distinct from the name.
             let rc = unsafe { ext_wasm_call_start(inst, b"add".as_ptr(), 3, frame.as_mut_ptr(), frame.len(), 2, 0) };
             assert_eq!(rc, 0);
@@ -128,7 +119,7 @@ fn main() {
             0
         );
         let module = header_u64(&frame, 0) as f64;
-        let options = br#"{"hostImports":[["host","inc"]]}"#;
+        let options = br#"{"hostImports":[["host","inc"],["host","log"]]}"#;
         let nul = std::ptr::null();
         assert_eq!(
             ext_wasm_instantiate(
