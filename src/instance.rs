@@ -73,8 +73,9 @@ struct FuncEntry {
     member: usize,
     name: Box<str>,
     func: Func,
-    params: Box<[ValType]>,
-    results: Box<[ValType]>,
+    /// Shared with the module's export table.
+    params: Arc<[ValType]>,
+    results: Arc<[ValType]>,
 }
 
 /// One instance's handle: which member of which store it is. Most stores hold one instance; an instance
@@ -305,7 +306,7 @@ impl NewStore {
             self.pre.instantiate(&mut self.state.store)
         };
         let instance = instance.map_err(|e| instantiate_error(&e))?;
-        let memory_name = first_memory_name(&self.compiled.module);
+        let memory_name = first_memory_name(&self.compiled);
         self.state.members.push(Member::new(instance, self.compiled.clone()));
         let store = self.cell(Slot::Busy(None), 1);
         store.put_back(self.state);
@@ -490,12 +491,7 @@ impl StoreCell {
             self.uses_wasi.store(true, Ordering::Relaxed);
         }
         self.live.fetch_add(1, Ordering::AcqRel);
-        InstanceCell::member_of(
-            self.clone(),
-            member,
-            added.instance,
-            first_memory_name(&added.compiled.module),
-        )
+        InstanceCell::member_of(self.clone(), member, added.instance, first_memory_name(&added.compiled))
     }
 
     /// Add an instance to the live store with `add` (which pushes a [`Member`]), counting its handle.
@@ -516,12 +512,9 @@ impl StoreCell {
     }
 }
 
-/// The name of a module's first exported memory.
-pub(crate) fn first_memory_name(module: &wasmtime::Module) -> Option<Arc<str>> {
-    module
-        .exports()
-        .find(|e| e.ty().memory().is_some())
-        .map(|e| Arc::from(e.name()))
+/// The name of a module's first exported memory (found once per module).
+pub(crate) fn first_memory_name(module: &CompiledModule) -> Option<Arc<str>> {
+    module.exports().first_memory.clone()
 }
 
 fn busy(handle: u64) -> Error {
@@ -834,30 +827,19 @@ impl InstanceState {
         Ok(self.last)
     }
 
-    /// Resolve and type-check export `name` into the cache (once per instance and name).
+    /// Resolve and type-check export `name` into the cache (once per instance and name), from its module's
+    /// export table (no wasmtime types built per instance).
     fn resolve_func(&mut self, name: &str) -> Result<()> {
         let member = &mut self.members[self.current];
-        let func = match member.instance.get_export(&mut self.store, name) {
-            Some(Extern::Func(f)) => f,
-            Some(other) => {
-                let kind = match other {
-                    Extern::Memory(_) | Extern::SharedMemory(_) => "memory",
-                    Extern::Table(_) => "table",
-                    Extern::Global(_) => "global",
-                    _ => "non-function",
-                };
-                return Err(Error::ExportNotFound(format!("`{name}` is a {kind}, not a function")));
-            }
-            None => return Err(Error::ExportNotFound(format!("no export named `{name}`"))),
-        };
-        let ty = func.ty(&self.store);
-        let params: Box<[ValType]> = ty.params().map(|t| ValType::from_wasmtime(&t)).collect();
-        let results: Box<[ValType]> = ty.results().map(|t| ValType::from_wasmtime(&t)).collect();
-        if let Some(bad) = params.iter().chain(results.iter()).find(|t| !t.is_numeric()) {
-            return Err(Error::Type(format!(
+        let (index, sig) = member.compiled.exports().func(name)?;
+        let (params, results) = sig.clone().map_err(|bad| {
+            Error::Type(format!(
                 "`{name}` has a {bad} in its signature; only i32, i64, f32 and f64 can cross this API"
-            )));
-        }
+            ))
+        })?;
+        let Some(Extern::Func(func)) = member.instance.get_module_export(&mut self.store, index) else {
+            return Err(Error::ExportNotFound(format!("no function export named `{name}`")));
+        };
         member.by_name.insert(name.into(), self.funcs.len());
         self.funcs.push(FuncEntry {
             member: self.current,
@@ -880,11 +862,7 @@ impl InstanceState {
                 if let Some(mem) = self.members[self.current].first_memory {
                     return Ok(mem);
                 }
-                let first = self.members[self.current]
-                    .compiled
-                    .module
-                    .exports()
-                    .find_map(|e| e.ty().memory().map(|_| e.name().to_string()));
+                let first = self.members[self.current].compiled.exports().first_memory.clone();
                 let n = first.ok_or_else(|| Error::Memory("the instance exports no memory".into()))?;
                 let mem = self.memory(Some(&n))?;
                 self.members[self.current].first_memory = Some(mem);
@@ -1080,7 +1058,10 @@ fn entry_trampoline(store: &mut Store<StoreData>, slot: &EngineSlot) -> Result<T
         .map_err(|e| internal(format!("{e:#}")))?
         .into_func()
         .ok_or_else(|| internal("not a function".into()))?;
-    enter.typed::<(), ()>(&*store).map_err(|e| internal(format!("{e:#}")))
+    // SAFETY: `typed::<(), ()>` would return `Ok`: the entry linker defines this name once, with `enter`, whose
+    // Rust signature (`Caller` only, `Result<()>`) is the wasm type `() -> ()`. Unchecked because the check
+    // builds the function's type from the engine's registry (a lock and refcounts) on every store.
+    Ok(unsafe { TypedFunc::new_unchecked(&*store, enter) })
 }
 
 /// Where [`enter`] is defined in the entry linker.

@@ -145,7 +145,7 @@ impl Join<'_> {
         if let Some(wasi) = self.wasi.take() {
             state.adopt_wasi(wasi);
         }
-        let memory = first_memory_name(&compiled.module);
+        let memory = first_memory_name(compiled);
         let mut suspends = false;
         for import in compiled.module.imports() {
             if needs_wasi && import.module() == "wasi_snapshot_preview1" {

@@ -148,6 +148,72 @@ pub(crate) struct CompiledModule {
     host_slots: OnceLock<Result<Arc<[ImportInfo]>>>,
     /// Links of those imports, one per shape seen (nearly always one).
     host_links: Mutex<Vec<Arc<HostLink>>>,
+    /// What instances resolve their exports from, found on first use.
+    exports: OnceLock<ModuleExports>,
+}
+
+/// A module's exports as its instances resolve them, found once per module: walking the export list builds a
+/// wasmtime type per export (a type-registry lock and refcounts each), which every instantiate and every first
+/// call by name used to pay.
+pub(crate) struct ModuleExports {
+    /// The first exported memory's name: the memory unnamed memory access means.
+    pub(crate) first_memory: Option<Arc<str>>,
+    /// Every export by name.
+    by_name: rustc_hash::FxHashMap<Box<str>, ExportEntry>,
+}
+
+/// One export of [`ModuleExports`].
+struct ExportEntry {
+    /// Where instances find it without a name lookup.
+    index: wasmtime::ModuleExport,
+    /// A function's signature, or the export's kind when it is not a function.
+    sig: std::result::Result<FuncSig, &'static str>,
+}
+
+/// A function export's signature as this API sees it (`Err`: a value type that cannot cross it).
+pub(crate) type FuncSig = std::result::Result<(Arc<[ValType]>, Arc<[ValType]>), ValType>;
+
+impl ModuleExports {
+    fn new(module: &Module) -> Self {
+        let mut by_name = rustc_hash::FxHashMap::default();
+        let mut first_memory = None;
+        for export in module.exports() {
+            let ty = export.ty();
+            let sig = match &ty {
+                ExternType::Func(f) => {
+                    let params: Arc<[ValType]> = f.params().map(|t| ValType::from_wasmtime(&t)).collect();
+                    let results: Arc<[ValType]> = f.results().map(|t| ValType::from_wasmtime(&t)).collect();
+                    Ok(match params.iter().chain(results.iter()).find(|t| !t.is_numeric()) {
+                        Some(bad) => Err(*bad),
+                        None => Ok((params, results)),
+                    })
+                }
+                ExternType::Memory(_) => {
+                    first_memory.get_or_insert_with(|| Arc::from(export.name()));
+                    Err("memory")
+                }
+                ExternType::Table(_) => Err("table"),
+                ExternType::Global(_) => Err("global"),
+                ExternType::Tag(_) => Err("non-function"),
+            };
+            if let Some(index) = module.get_export_index(export.name()) {
+                by_name.insert(export.name().into(), ExportEntry { index, sig });
+            }
+        }
+        Self { first_memory, by_name }
+    }
+
+    /// Function export `name`: where instances find it and its signature. 5003 when there is no such export
+    /// or it is not a function (the message says which).
+    pub(crate) fn func(&self, name: &str) -> Result<(&wasmtime::ModuleExport, &FuncSig)> {
+        match self.by_name.get(name) {
+            Some(ExportEntry { index, sig: Ok(sig) }) => Ok((index, sig)),
+            Some(ExportEntry { sig: Err(kind), .. }) => {
+                Err(Error::ExportNotFound(format!("`{name}` is a {kind}, not a function")))
+            }
+            None => Err(Error::ExportNotFound(format!("no export named `{name}`"))),
+        }
+    }
 }
 
 impl CompiledModule {
@@ -160,7 +226,13 @@ impl CompiledModule {
             needs_wasi,
             host_slots: OnceLock::new(),
             host_links: Mutex::new(Vec::new()),
+            exports: OnceLock::new(),
         }
+    }
+
+    /// The module's exports as instances resolve them (found on first use).
+    pub(crate) fn exports(&self) -> &ModuleExports {
+        self.exports.get_or_init(|| ModuleExports::new(&self.module))
     }
 
     /// The module pre-linked with WASI (or nothing), built on first use; `Err` names the import nothing provides.
