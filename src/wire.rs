@@ -284,15 +284,40 @@ pub struct WireInstanceOptions {
     pub instance_imports: Vec<(String, f64)>,
 }
 
-/// One entry of [`WireInstanceOptions::host_imports`].
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-pub enum WireHostImport {
-    /// `[module, name, index]`. First: the TypeScript hosts always send triples, and an untagged enum builds an
-    /// error for each variant it tries before the one that fits.
-    Indexed(String, String, u32),
-    /// `[module, name]`: numbered by position.
-    Pair(String, String),
+/// One entry of [`WireInstanceOptions::host_imports`]: `[module, name, index]`, or `[module, name]` numbered by
+/// position. Read with a visitor of its own: an untagged enum of the two shapes buffered every entry and built
+/// an error per shape it tried (a tenth of an instantiate with host imports).
+#[derive(Debug)]
+pub struct WireHostImport {
+    /// The import's module name.
+    pub module: String,
+    /// The import's field name.
+    pub name: String,
+    /// The host function's number (its position when absent).
+    pub index: Option<u32>,
+}
+
+impl<'de> Deserialize<'de> for WireHostImport {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct Entry;
+        impl<'de> serde::de::Visitor<'de> for Entry {
+            type Value = WireHostImport;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("[module, name] or [module, name, index]")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<Self::Value, A::Error> {
+                use serde::de::Error as _;
+                let module = seq.next_element()?.ok_or_else(|| A::Error::invalid_length(0, &self))?;
+                let name = seq.next_element()?.ok_or_else(|| A::Error::invalid_length(1, &self))?;
+                let index = seq.next_element()?;
+                if seq.next_element::<serde::de::IgnoredAny>()?.is_some() {
+                    return Err(A::Error::invalid_length(4, &self));
+                }
+                Ok(WireHostImport { module, name, index })
+            }
+        }
+        d.deserialize_seq(Entry)
+    }
 }
 
 /// The WASI part of [`WireInstanceOptions`].
@@ -375,12 +400,10 @@ fn imports(
 ) -> Result<Imports> {
     let mut imports = Imports::new();
     for (i, entry) in host.into_iter().enumerate() {
-        let (module, name, index) = match entry {
-            WireHostImport::Pair(module, name) => {
-                let index = u32::try_from(i).map_err(|_| Error::Type("too many `hostImports`".into()))?;
-                (module, name, index)
-            }
-            WireHostImport::Indexed(module, name, index) => (module, name, index),
+        let WireHostImport { module, name, index } = entry;
+        let index = match index {
+            Some(index) => index,
+            None => u32::try_from(i).map_err(|_| Error::Type("too many `hostImports`".into()))?,
         };
         if imports.get(&module, &name).is_some() {
             return Err(Error::Type(format!("`hostImports` names {module}::{name} twice")));
