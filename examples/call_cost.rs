@@ -14,7 +14,8 @@ use std::time::Instant;
 
 use ext_wasm::ffi::{
     ext_wasm_call, ext_wasm_call_finish, ext_wasm_call_func, ext_wasm_call_resume, ext_wasm_call_start,
-    ext_wasm_compile, ext_wasm_func, ext_wasm_instantiate, tag, OUT_HEADER, SLOT,
+    ext_wasm_compile, ext_wasm_func, ext_wasm_instance_drop, ext_wasm_instantiate, ext_wasm_instantiate_start, tag,
+    OUT_HEADER, SLOT,
 };
 use ext_wasm::{CallLimits, InstanceOptions, Runtime, RuntimeConfig, Value};
 
@@ -153,6 +154,65 @@ fn main() {
             }
             assert_eq!((rc, frame[8]), (0, 0));
             assert_eq!(i32::from_le_bytes(frame[40..44].try_into().unwrap()), per_loop as i32);
+        }
+    });
+
+    // Churn as the FFI backend makes it, per instance: instantiate, `callSync("add", 1, 2)`, drop. Without
+    // imports: `instantiate` + `call`; with two JavaScript imports: `instantiate_start` + `call_start` (sync).
+    let (add_module, host_module) = unsafe {
+        // SAFETY: `frame` is live and distinct from the sources.
+        assert_eq!(
+            ext_wasm_compile(ADD.as_ptr(), ADD.len(), frame.as_mut_ptr(), frame.len()),
+            0
+        );
+        let add_module = header_u64(&frame, 0) as f64;
+        assert_eq!(
+            ext_wasm_compile(HOST.as_ptr(), HOST.len(), frame.as_mut_ptr(), frame.len()),
+            0
+        );
+        (add_module, header_u64(&frame, 0) as f64)
+    };
+    best("C ABI churn: instantiate + call + drop", n / 10, 1, |n| {
+        for _ in 0..n {
+            let nul = std::ptr::null();
+            // SAFETY: `frame` is live and distinct from the name; the other inputs are empty.
+            unsafe {
+                assert_eq!(
+                    ext_wasm_instantiate(add_module, nul, 0, nul, 0, frame.as_mut_ptr(), frame.len()),
+                    0
+                );
+                let inst = header_u64(&frame, 0) as f64;
+                put_add_args(&mut frame, 1);
+                assert_eq!(
+                    ext_wasm_call(inst, b"add".as_ptr(), 3, frame.as_mut_ptr(), frame.len(), 2),
+                    0
+                );
+                assert_eq!(ext_wasm_instance_drop(inst, frame.as_mut_ptr(), frame.len()), 0);
+            }
+        }
+    });
+    best("C ABI churn with two host imports", n / 10, 1, |n| {
+        let options = br#"{"hostImports":[["host","inc",0],["host","log",1]]}"#;
+        for _ in 0..n {
+            let nul = std::ptr::null();
+            // SAFETY: `frame` and `options` are live and distinct; stdin is empty.
+            unsafe {
+                let rc = ext_wasm_instantiate_start(
+                    host_module,
+                    options.as_ptr(),
+                    options.len(),
+                    nul,
+                    0,
+                    frame.as_mut_ptr(),
+                    frame.len(),
+                );
+                assert_eq!((rc, frame[8]), (0, 0));
+                let inst = header_u64(&frame, 0) as f64;
+                put_add_args(&mut frame, 1);
+                let rc = ext_wasm_call_start(inst, b"add".as_ptr(), 3, frame.as_mut_ptr(), frame.len(), 2, 1);
+                assert_eq!((rc, frame[8]), (0, 0));
+                assert_eq!(ext_wasm_instance_drop(inst, frame.as_mut_ptr(), frame.len()), 0);
+            }
         }
     });
 
