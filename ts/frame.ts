@@ -206,9 +206,20 @@ export function checkName(name: unknown): asserts name is string {
  * them instead of JSON's silent `null`.
  */
 export function toJson(value: unknown): string {
-  return JSON.stringify(value, (_k, v) => {
-    if (typeof v === "bigint") return v.toString();
-    if (typeof v === "number" && !Number.isFinite(v)) return String(v);
-    return v;
-  });
+  // A replacer makes `JSON.stringify` ~5x slower (a call per key: 0.6 µs for an instantiate's imports), so
+  // first without: a BigInt throws, a NaN or ±Infinity becomes `null`; either (or a real `null`) goes again
+  // with it.
+  try {
+    const fast = JSON.stringify(value);
+    if (!fast.includes("null")) return fast;
+  } catch {
+    // A BigInt: written as text below.
+  }
+  return JSON.stringify(value, textForJson);
+}
+
+function textForJson(_key: string, v: unknown): unknown {
+  if (typeof v === "bigint") return v.toString();
+  if (typeof v === "number" && !Number.isFinite(v)) return String(v);
+  return v;
 }

@@ -585,16 +585,19 @@ function toWire(options: InstanceOptions | undefined): [InstanceOptionsWire, Uin
  * `imports` link it to other instances (see {@link InstanceOptions.imports}).
  */
 export async function instantiate(moduleId: ModuleId, options?: InstanceOptions): Promise<Instance> {
-  const backend = await load();
+  const backend = current ?? await load(); // no await (a microtask) once loaded
   const [wire, stdin, imports] = toWire(options);
   const module = handle(moduleId, ErrorCode.InvalidModuleHandle);
   const store = imports.store;
   let id: number;
   try {
     // With JavaScript functions in the store, the start function may call them: the call protocol serves them.
-    id = store.fns.length === 0
-      ? backend.instantiate(module, toJson(wire), stdin)
-      : await instantiateServed(backend, module, toJson(wire), stdin, store);
+    if (store.fns.length === 0) {
+      id = backend.instantiate(module, toJson(wire), stdin);
+    } else {
+      const served = instantiateServed(backend, module, toJson(wire), stdin, store);
+      id = typeof served === "number" ? served : await served;
+    }
   } catch (e) {
     store.fns.length = imports.base;
     throw e;
@@ -602,22 +605,31 @@ export async function instantiate(moduleId: ModuleId, options?: InstanceOptions)
   return new Instance(id, moduleId, store);
 }
 
-/** Instantiate through the call protocol, running the JavaScript functions its start function calls. */
-async function instantiateServed(
+/**
+ * Instantiate through the call protocol, running the JavaScript functions its start function calls. The handle
+ * at once when nothing had to wait (no promise to settle: the common case, a module without a start function).
+ */
+function instantiateServed(
   backend: Backend,
   module: number,
   json: string,
   stdin: Uint8Array,
   store: StoreJs,
-): Promise<number> {
+): number | Promise<number> {
   const f = framePool.take(0);
+  let driven: void | Promise<void>;
   try {
-    const driven = drive(f, backend.instantiateStart(module, json, stdin, f), false, store);
-    if (driven !== undefined) await driven;
-    return headerU64(f.view, 0);
-  } finally {
+    driven = drive(f, backend.instantiateStart(module, json, stdin, f), false, store);
+  } catch (e) {
     framePool.give(f);
+    throw e;
   }
+  if (driven === undefined) {
+    const id = headerU64(f.view, 0);
+    framePool.give(f);
+    return id;
+  }
+  return driven.then(() => headerU64(f.view, 0)).finally(() => framePool.give(f));
 }
 
 /**
