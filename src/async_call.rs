@@ -126,11 +126,16 @@ impl Suspended {
                 *running = None;
                 Stop::Finished(state, outcome)
             }
-            Poll::Pending => match self.channel.as_ref().and_then(|c| c.take_event()) {
-                Some(Event::Request(request)) => Stop::Request(request),
-                Some(Event::Reentered(done)) => Stop::Reentered(done),
-                None => Stop::Yielded,
-            },
+            Poll::Pending => self.after_pending(),
+        }
+    }
+
+    /// Why the call's future returned `Pending`: a host function's request, a re-entry's end, or a yield.
+    fn after_pending(&self) -> Stop {
+        match self.channel.as_ref().and_then(|c| c.take_event()) {
+            Some(Event::Request(request)) => Stop::Request(request),
+            Some(Event::Reentered(done)) => Stop::Reentered(done),
+            None => Stop::Yielded,
         }
     }
 
@@ -243,6 +248,11 @@ impl Drop for AsyncCall {
 
 /// Poll `work` until it ends, waits in a host function or (not `blocking`, not `sync`) yields.
 fn drive(work: Work, frame: &mut [u8], blocking: bool, sync: bool) -> Result<CallStep> {
+    drive_from(None, work, frame, blocking, sync)
+}
+
+/// [`drive`], starting from `first` when the caller polled the work already.
+fn drive_from(mut first: Option<Stop>, work: Work, frame: &mut [u8], blocking: bool, sync: bool) -> Result<CallStep> {
     let call = match &work {
         Work::Fiber { call, .. } | Work::Reentry { call } => call.clone(),
         Work::Whole {
@@ -265,7 +275,7 @@ fn drive(work: Work, frame: &mut [u8], blocking: bool, sync: bool) -> Result<Cal
     };
     let mut cx = Context::from_waker(&waker);
     loop {
-        match call.poll(&mut cx) {
+        match first.take().unwrap_or_else(|| call.poll(&mut cx)) {
             Stop::Finished(state, outcome) => {
                 let Work::Fiber { store, register, .. } = work else {
                     return Err(Error::Call("internal error: a re-entrant call ended its caller".into()));
@@ -374,57 +384,50 @@ impl Runtime {
             (state, outcome)
         });
         let suspends = cell.suspends();
-        if !suspends {
-            // No host function can wait outside the call: poll it here first, owning it, and share it (an
-            // `Arc`, a lock, the store's reference) only if it outlives this poll (its slice ran out).
-            match running.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
-                Poll::Ready((state, outcome)) => {
-                    let answer = outcome.and_then(|o| state.answer(o, frame));
-                    cell.store.put_back(state);
-                    return match answer {
-                        Err(e) if e.message() == NO_FIBER => Ok(whole()),
-                        other => other.map(CallStep::Done),
-                    };
-                }
-                Poll::Pending if !sync => {
-                    let work = Work::Fiber {
-                        call: Arc::new(Suspended {
-                            running: StoreLock::new(Some(running)),
-                            channel,
-                        }),
-                        store: cell.store.clone(),
-                        register: None,
-                    };
-                    return Ok(CallStep::Pending(AsyncCall::new(work, sync)));
-                }
-                // A synchronous caller waits: poll on below, as every call did.
-                Poll::Pending => {}
+        // Poll here first, owning the call: most calls end within this poll. Only one that outlives it is
+        // shared (an `Arc`, a lock, the store's reference), and held in the store when its host functions may
+        // re-enter the instance (no JavaScript runs before this poll returns, so holding it now is in time).
+        let first = match running.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+            Poll::Ready((state, outcome)) => {
+                let answer = outcome.and_then(|o| state.answer(o, frame));
+                cell.store.put_back(state);
+                return match answer {
+                    Err(e) if e.message() == NO_FIBER && suspends => Err(no_fiber_stack()),
+                    Err(e) if e.message() == NO_FIBER => Ok(whole()),
+                    other => other.map(CallStep::Done),
+                };
             }
-        }
+            Poll::Pending => running,
+        };
         let call = Arc::new(Suspended {
-            running: StoreLock::new(Some(running)),
+            running: StoreLock::new(Some(first)),
             channel,
         });
         if suspends {
             cell.store.hold(call.clone());
         }
-        match drive(
-            Work::Fiber {
-                call,
-                store: cell.store.clone(),
-                register: None,
-            },
-            frame,
-            false,
-            sync,
-        ) {
-            Err(e) if e.message() == NO_FIBER && suspends => Err(Error::LimitExceeded(
-                "no fiber stack free for the call (see `PoolConfig::total_stacks`)".into(),
-            )),
+        let work = Work::Fiber {
+            call: call.clone(),
+            store: cell.store.clone(),
+            register: None,
+        };
+        let stop = call.after_pending();
+        if matches!(stop, Stop::Yielded) && !sync {
+            // Its time slice ran out: it continues where the caller finishes it.
+            return Ok(CallStep::Pending(AsyncCall::new(work, sync)));
+        }
+        // A synchronous caller waits: poll on, as every call did.
+        match drive_from(Some(stop), work, frame, false, sync) {
+            Err(e) if e.message() == NO_FIBER && suspends => Err(no_fiber_stack()),
             Err(e) if e.message() == NO_FIBER => Ok(whole()),
             other => other,
         }
     }
+}
+
+/// A call on an instance with suspending imports found no fiber stack (it cannot run the other way).
+fn no_fiber_stack() -> Error {
+    Error::LimitExceeded("no fiber stack free for the call (see `PoolConfig::total_stacks`)".into())
 }
 
 impl Runtime {
@@ -439,17 +442,30 @@ impl Runtime {
         frame: &mut [u8],
         sync: bool,
     ) -> Result<CallStep> {
+        // Polled here first, owning it: without a start function (or one that waits in no host function)
+        // it ends within this poll, and nothing is shared. Held in the store before any host function runs.
+        let mut running = running;
+        let first = match running.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+            Poll::Ready((state, outcome)) => Stop::Finished(state, outcome),
+            Poll::Pending => Stop::Yielded,
+        };
         let call = Arc::new(Suspended {
-            running: StoreLock::new(Some(running)),
+            running: StoreLock::new(matches!(first, Stop::Yielded).then_some(running)),
             channel,
         });
-        store.hold(call.clone());
+        let first = match first {
+            Stop::Yielded => {
+                store.hold(call.clone());
+                call.after_pending()
+            }
+            finished => finished,
+        };
         let work = Work::Fiber {
             call,
             store,
             register: Some(self.clone()),
         };
-        drive(work, frame, false, sync)
+        drive_from(Some(first), work, frame, false, sync)
     }
 }
 
