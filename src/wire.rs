@@ -536,8 +536,47 @@ pub fn module_imports(rt: &Runtime, module: f64) -> Result<String> {
 /// Instantiate from [`instance_options`] JSON and stdin bytes; returns the instance handle.
 pub fn instantiate(rt: &Runtime, module: f64, options_json: &[u8], stdin: &[u8]) -> Result<u64> {
     let module = module_handle(module)?;
-    let options = instance_options(options_json, stdin)?;
-    rt.instantiate(module, &options).map(|id| id.0)
+    with_options(options_json, stdin, |options| rt.instantiate(module, options)).map(|id| id.0)
+}
+
+/// How many distinct option texts [`with_options`] remembers per thread.
+const REMEMBERED_OPTIONS: usize = 8;
+
+thread_local! {
+    /// Options parsed lately on this thread, by their JSON text (most recent last).
+    static RECENT_OPTIONS: std::cell::RefCell<Vec<(Box<[u8]>, std::rc::Rc<InstanceOptions>)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Run `f` on the options `json` and `stdin` describe ([`instance_options`]). A host instantiating plugins sends
+/// the same text again and again (the same imports, the same limits), and parsing it was a sixth of an
+/// instantiate with two host imports: texts seen lately on this thread are parsed once (only without stdin
+/// bytes, which are not part of the text; errors are never remembered).
+fn with_options<R>(json: &[u8], stdin: &[u8], f: impl FnOnce(&InstanceOptions) -> Result<R>) -> Result<R> {
+    if !stdin.is_empty() || json.len() > 4096 {
+        return f(&instance_options(json, stdin)?);
+    }
+    let known = RECENT_OPTIONS.with_borrow(|recent| {
+        recent
+            .iter()
+            .rev()
+            .find(|(text, _)| **text == *json)
+            .map(|(_, o)| o.clone())
+    });
+    let options = match known {
+        Some(options) => options,
+        None => {
+            let options = std::rc::Rc::new(instance_options(json, stdin)?);
+            RECENT_OPTIONS.with_borrow_mut(|recent| {
+                if recent.len() == REMEMBERED_OPTIONS {
+                    recent.remove(0);
+                }
+                recent.push((json.into(), options.clone()));
+            });
+            options
+        }
+    };
+    f(&options)
 }
 
 /// [`instantiate`] through the call protocol (see [`call_start`]): the module's start function runs on this
@@ -551,8 +590,10 @@ pub fn instantiate_start(
     frame: &mut [u8],
 ) -> Result<Step> {
     let module = module_handle(module)?;
-    let options = instance_options(options_json, stdin)?;
-    step_out(rt.instantiate_start(module, &options, frame, false)?, frame)
+    let step = with_options(options_json, stdin, |options| {
+        rt.instantiate_start(module, options, frame, false)
+    })?;
+    step_out(step, frame)
 }
 
 /// Drop an instance.

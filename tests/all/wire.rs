@@ -96,6 +96,31 @@ fn stdin_bytes_travel_beside_the_json() {
 }
 
 #[test]
+fn options_sent_again_give_the_same_instances_and_the_same_errors() {
+    // The wire remembers recent option texts: an instantiate repeated with them behaves as the first one did.
+    let rt = runtime();
+    let m = module(&rt, r#"(module (func (export "f") (result i32) i32.const 7))"#);
+    let fueled = br#"{"fuel":1000}"#;
+    for _ in 0..3 {
+        let i = wire::instantiate(&rt, m, fueled, b"").unwrap() as f64;
+        assert_eq!(rt.fuel_left(wire::instance_handle(i).unwrap()).unwrap(), Some(1000));
+        wire::instance_drop(&rt, i).unwrap();
+    }
+    for _ in 0..2 {
+        assert_eq!(
+            message(wire::instantiate(&rt, m, br#"{"timeoutMs":-1}"#, b"")),
+            "[5007] type error: `timeoutMs` must be a positive number of milliseconds, got -1"
+        );
+    }
+    // More texts than are remembered, then the first again: each still means what it says.
+    for fuel in 1..=12u64 {
+        let i = wire::instantiate(&rt, m, format!(r#"{{"fuel":{fuel}}}"#).as_bytes(), b"").unwrap() as f64;
+        assert_eq!(rt.fuel_left(wire::instance_handle(i).unwrap()).unwrap(), Some(fuel));
+        wire::instance_drop(&rt, i).unwrap();
+    }
+}
+
+#[test]
 fn handles_must_be_non_negative_safe_integers() {
     let rt = runtime();
     assert_eq!(
