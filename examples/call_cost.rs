@@ -19,7 +19,8 @@ use ext_wasm::ffi::{
 };
 use ext_wasm::{CallLimits, InstanceOptions, Runtime, RuntimeConfig, Value};
 
-const ADD: &str = r#"(module (func (export "add") (param i32 i32) (result i32) local.get 0 local.get 1 i32.add))"#;
+/// What the comparison harness calls and churns (a plugin has a memory: dropping it resets the memory's slot).
+const ADD: &str = include_str!("../bench/compare/add.wat");
 /// `loop(n)` calls the import `host.inc` n times: the module the comparison harness measures from TypeScript.
 const HOST: &str = include_str!("../bench/compare/host.wat");
 
