@@ -542,10 +542,12 @@ pub fn instantiate(rt: &Runtime, module: f64, options_json: &[u8], stdin: &[u8])
 /// How many distinct option texts [`with_options`] remembers per thread.
 const REMEMBERED_OPTIONS: usize = 8;
 
+/// Options parsed from a JSON text, remembered with it.
+type RememberedOptions = (Box<[u8]>, std::rc::Rc<InstanceOptions>);
+
 thread_local! {
     /// Options parsed lately on this thread, by their JSON text (most recent last).
-    static RECENT_OPTIONS: std::cell::RefCell<Vec<(Box<[u8]>, std::rc::Rc<InstanceOptions>)>> =
-        const { std::cell::RefCell::new(Vec::new()) };
+    static RECENT_OPTIONS: std::cell::RefCell<Vec<RememberedOptions>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// Run `f` on the options `json` and `stdin` describe ([`instance_options`]). A host instantiating plugins sends
