@@ -419,13 +419,15 @@ pub(crate) struct HostLink {
 
 impl HostLink {
     /// Link every slot of `module` (from [`host_slots`]) on top of `base` (which provides WASI when
-    /// `wasi_linked`), each as `shape` says: a Rust closure's trampoline or a suspending one.
+    /// `wasi_linked`), each as `shape` says: a Rust closure's trampoline or a suspending one. `first_memory`: the
+    /// module's first exported memory (from its export table), what host functions' unnamed memory access means.
     pub(crate) fn new(
         module: &Module,
         base: &Linker<StoreData>,
         wasi_linked: bool,
         slots: &[ImportInfo],
         shape: Vec<bool>,
+        first_memory: Option<Arc<str>>,
     ) -> Result<Self> {
         let mut linker = base.clone();
         // A module may import one name twice: the first slot's trampoline serves both (they resolve alike).
@@ -445,10 +447,6 @@ impl HostLink {
         let pre = linker
             .instantiate_pre(module)
             .map_err(|e| Error::Instantiate(format!("{e:#}")))?;
-        let first_memory = module
-            .exports()
-            .find(|e| e.ty().memory().is_some())
-            .map(|e| Arc::from(e.name()));
         let suspends = shape.iter().any(|s| *s);
         Ok(Self {
             pre,

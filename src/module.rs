@@ -273,7 +273,14 @@ impl CompiledModule {
         } else {
             &self.slot.plain_linker
         };
-        let link = Arc::new(HostLink::new(&self.module, base, self.needs_wasi, slots, shape)?);
+        let link = Arc::new(HostLink::new(
+            &self.module,
+            base,
+            self.needs_wasi,
+            slots,
+            shape,
+            self.exports().first_memory.clone(),
+        )?);
         links.push(link.clone());
         Ok(link)
     }

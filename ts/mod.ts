@@ -625,19 +625,34 @@ function instantiateServed(
   store: StoreJs,
 ): number | Promise<number> {
   const f = framePool.take(0);
+  let step: number;
+  try {
+    step = backend.instantiateStart(module, json, stdin, f);
+  } catch (e) {
+    framePool.give(f);
+    throw e;
+  }
+  return settle(f, step, store, (done) => headerU64(done.view, 0));
+}
+
+/**
+ * Drive a started step ({@link drive}, not `sync`) and read its answer from the frame with `read`, giving the
+ * frame back to the pool either way: the answer at once when nothing had to wait, else a promise of it.
+ */
+function settle<T>(f: Frame, step: number, store: StoreJs, read: (f: Frame) => T): T | Promise<T> {
   let driven: void | Promise<void>;
   try {
-    driven = drive(f, backend.instantiateStart(module, json, stdin, f), false, store);
+    driven = drive(f, step, false, store);
   } catch (e) {
     framePool.give(f);
     throw e;
   }
   if (driven === undefined) {
-    const id = headerU64(f.view, 0);
+    const out = read(f);
     framePool.give(f);
-    return id;
+    return out;
   }
-  return driven.then(() => headerU64(f.view, 0)).finally(() => framePool.give(f));
+  return driven.then(() => read(f)).finally(() => framePool.give(f));
 }
 
 /**
@@ -935,20 +950,7 @@ export class Instance {
 
   /** {@link call} past its first step: a host function to run, or the rest of a call that outlived its slice. */
   #continue(f: Frame, step: number, command: boolean): WasmResult[] | Promise<WasmResult[]> {
-    const results = (): WasmResult[] => (command ? [] : decodeFrame(f, f.u32[0]));
-    let driven: void | Promise<void>;
-    try {
-      driven = drive(f, step, false, this.#store);
-    } catch (e) {
-      framePool.give(f);
-      throw e;
-    }
-    if (driven === undefined) {
-      const out = results();
-      framePool.give(f);
-      return out;
-    }
-    return driven.then(results).finally(() => framePool.give(f));
+    return settle(f, step, this.#store, (done): WasmResult[] => (command ? [] : decodeFrame(done, done.u32[0])));
   }
 
   /** Queue later calls on the store behind `p` (and whatever was queued before it). */
