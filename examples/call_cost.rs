@@ -230,12 +230,96 @@ fn main() {
             rt.call_into(i, "add", &args, CallLimits::default(), &mut out).unwrap();
         }
     });
+    best("Runtime churn: instantiate + call_into + drop", n / 10, 1, |n| {
+        let options = InstanceOptions::default();
+        for _ in 0..n {
+            let inst = rt.instantiate(m, &options).unwrap();
+            out.clear();
+            rt.call_into(
+                inst,
+                "add",
+                &[Value::I32(1), Value::I32(2)],
+                CallLimits::default(),
+                &mut out,
+            )
+            .unwrap();
+            rt.drop_instance(inst).unwrap();
+        }
+    });
+    let mut scanning = RuntimeConfig::default();
+    scanning.cache.enabled = false;
+    scanning.pool.scan_dirty_pages = true;
+    let scanning = Runtime::new(scanning);
+    let scanned = scanning.compile(ADD.as_bytes()).unwrap();
+    best("Runtime churn, pool scan_dirty_pages", n / 10, 1, |n| {
+        let options = InstanceOptions::default();
+        for _ in 0..n {
+            let inst = scanning.instantiate(scanned, &options).unwrap();
+            out.clear();
+            scanning
+                .call_into(
+                    inst,
+                    "add",
+                    &[Value::I32(1), Value::I32(2)],
+                    CallLimits::default(),
+                    &mut out,
+                )
+                .unwrap();
+            scanning.drop_instance(inst).unwrap();
+        }
+    });
+    raw_churn(n / 10, false);
+    raw_churn(n / 10, true);
     let add = rt.func(i, "add").unwrap();
     best("Func::call_into add(i32, i32)", n, 1, |n| {
         for k in 0..n {
             out.clear();
             add.call_into(&[Value::I32((k & 0xffff) as i32), Value::I32(1)], &mut out)
                 .unwrap();
+        }
+    });
+}
+
+/// The floor of the churn rows: raw wasmtime with the pool settings and epoch checks of ext_wasm's default
+/// engine (`RuntimeConfig::default()`), an `InstancePre` and a `TypedFunc` per instance; `defaults`: with
+/// wasmtime's default pool settings instead (no memory kept resident: freed slots are decommitted).
+fn raw_churn(n: u32, defaults: bool) {
+    use wasmtime::{Config, Engine, InstanceAllocationStrategy, Linker, Module, PoolingAllocationConfig, Store};
+    let mut pool = PoolingAllocationConfig::new();
+    pool.total_core_instances(1000)
+        .total_memories(1000)
+        .total_tables(1000)
+        .total_stacks(64)
+        .linear_memory_keep_resident(64 << 10)
+        .table_keep_resident(16 << 10)
+        .max_unused_warm_slots(100)
+        .decommit_batch_size(16);
+    if defaults {
+        pool = PoolingAllocationConfig::new();
+        pool.total_core_instances(1000)
+            .total_memories(1000)
+            .total_tables(1000)
+            .total_stacks(64);
+    }
+    let mut config = Config::new();
+    config
+        .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
+        .epoch_interruption(true);
+    let engine = Engine::new(&config).unwrap();
+    let module = Module::new(&engine, ADD).unwrap();
+    let pre = Linker::<()>::new(&engine).instantiate_pre(&module).unwrap();
+    let label = if defaults {
+        "raw wasmtime churn (default pool)"
+    } else {
+        "raw wasmtime churn (same pool, epoch code)"
+    };
+    best(label, n, 1, |n| {
+        for _ in 0..n {
+            let mut store = Store::new(&engine, ());
+            store.set_epoch_deadline(u64::MAX / 2);
+            let inst = pre.instantiate(&mut store).unwrap();
+            let add = inst.get_typed_func::<(i32, i32), i32>(&mut store, "add").unwrap();
+            assert_eq!(add.call(&mut store, (1, 2)).unwrap(), 3);
         }
     });
 }

@@ -159,6 +159,8 @@ pub struct PoolConfig {
     /// Largest linear memory an instance in the pool may grow to.
     pub max_memory_size: usize,
     /// Bytes of each memory slot reset with `memset` instead of `madvise` on reuse (cheaper churn for small guests).
+    /// Each slot an instance has used keeps this much resident afterwards (unless [`Self::scan_dirty_pages`]):
+    /// at most `total_instances × linear_memory_keep_resident`, 64 MiB for the default pool.
     pub linear_memory_keep_resident: usize,
     /// Bytes of each table slot kept resident the same way.
     pub table_keep_resident: usize,
@@ -168,6 +170,13 @@ pub struct PoolConfig {
     pub decommit_batch_size: usize,
     /// Reservation used when the pool cannot be reserved (bounded address space) and we fall back to on-demand.
     pub fallback_memory_reservation: u64,
+    /// Reset a freed memory slot by asking the kernel which of its first `linear_memory_keep_resident` bytes the
+    /// instance wrote (Linux 6.7+'s `PAGEMAP_SCAN`; elsewhere ignored) and zeroing only those, instead of
+    /// zeroing all of them. Off by default: the scan is a system call that costs more than the zeroing it saves
+    /// (measured here: churn 16% slower for a guest that writes nothing, 29% for one that writes two pages). On,
+    /// freed slots keep only what their instance touched resident: for hosts that keep thousands of instances
+    /// alive at once (10,000 dropped instances: 86 MiB resident afterwards instead of 711 MiB).
+    pub scan_dirty_pages: bool,
     /// Fiber stacks for async calls that outlive their first time slice (one per such call in flight; a call
     /// that finds none free runs on a worker thread instead). Each reserves `async_stack_size` of address space.
     pub total_stacks: u32,
@@ -187,6 +196,7 @@ impl Default for PoolConfig {
             decommit_batch_size: 16,
             fallback_memory_reservation: 64 << 20,
             total_stacks: 64,
+            scan_dirty_pages: false,
         }
     }
 }

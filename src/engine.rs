@@ -212,10 +212,12 @@ fn pooling_config(pool: &PoolConfig) -> PoolingAllocationConfig {
         .table_keep_resident(pool.table_keep_resident)
         .max_unused_warm_slots(pool.max_unused_warm_slots)
         .decommit_batch_size(pool.decommit_batch_size)
-        // Reset only the pages an instance dirtied (Linux 6.7+; elsewhere the plain memset): without it, every
-        // freed slot gets its first `keep_resident` bytes memset whether touched or not, so 10,000 instances
-        // that never wrote memory left 640 MiB resident after being dropped (examples/soak.rs).
-        .pagemap_scan(wasmtime::Enabled::Auto);
+        // See `PoolConfig::scan_dirty_pages`: faster churn without, less memory kept after many live instances with.
+        .pagemap_scan(if pool.scan_dirty_pages {
+            wasmtime::Enabled::Auto
+        } else {
+            wasmtime::Enabled::No
+        });
     p
 }
 

@@ -43,6 +43,20 @@ fn bench(c: &mut Criterion) {
         })
     });
 
+    // The same with ext_wasm's pool settings and epoch-checked code: the floor for `ext_wasm/no_wasi`.
+    let like_ext = raw_engine_like_ext();
+    let module = Module::new(&like_ext, ADD).unwrap();
+    let pre_like_ext = Linker::<()>::new(&like_ext).instantiate_pre(&module).unwrap();
+    g.bench_function("raw_wasmtime/no_wasi_same_pool", |b| {
+        b.iter(|| {
+            let mut store = Store::new(&like_ext, ());
+            store.set_epoch_deadline(u64::MAX / 2);
+            let inst = pre_like_ext.instantiate(&mut store).unwrap();
+            let add = inst.get_typed_func::<(i32, i32), i32>(&mut store, "add").unwrap();
+            add.call(&mut store, (1, 2)).unwrap()
+        })
+    });
+
     // WASI, small: a module importing WASI; instantiate (with a WASI context) + `add` + drop.
     let wasi_add = r#"(module (import "wasi_snapshot_preview1" "proc_exit" (func (param i32)))
       (memory (export "memory") 1)

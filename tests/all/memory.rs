@@ -111,3 +111,32 @@ fn a_module_needing_more_than_the_cap_fails_to_instantiate() {
     };
     assert_eq!(code(rt.instantiate(m, &opts)), ErrorCode::InstantiateError);
 }
+
+/// A freed pool slot is reset before its next instance, whichever way the pool resets it: written pages are
+/// zero again (inside and beyond the part kept resident) and data segments are back.
+#[test]
+fn a_reused_slot_starts_from_the_modules_memory_with_either_reset() {
+    for scan_dirty_pages in [false, true] {
+        let mut config = RuntimeConfig::default();
+        config.cache.enabled = false;
+        config.pool.total_instances = 2;
+        config.pool.scan_dirty_pages = scan_dirty_pages;
+        let rt = Runtime::new(config);
+        let m = rt.compile(MEM.as_bytes()).unwrap();
+        for round in 0..3 {
+            let i = rt.instantiate(m, &InstanceOptions::default()).unwrap();
+            assert_eq!(rt.call(i, "grow", &[Value::I32(1)]).unwrap(), [Value::I32(1)]);
+            for at in [16, 100, 70_000] {
+                assert_eq!(
+                    rt.call(i, "load", &[Value::I32(at)]).unwrap(),
+                    [Value::I32(if at == 16 { i32::from(b'h') } else { 0 })],
+                    "offset {at}, round {round}, scan_dirty_pages {scan_dirty_pages}"
+                );
+            }
+            rt.write_memory(i, None, 16, b"HELLO").unwrap();
+            rt.write_memory(i, None, 100, b"dirty").unwrap();
+            rt.write_memory(i, None, 70_000, b"dirty").unwrap();
+            rt.drop_instance(i).unwrap();
+        }
+    }
+}

@@ -454,6 +454,29 @@ fn tiering_and_the_wasi_handle_cap_come_from_the_config() {
 }
 
 #[test]
+fn the_pool_settings_come_from_the_config() {
+    let config =
+        wire::runtime_config(br#"{"poolInstances": 7, "pooling": false, "poolScanDirtyPages": true}"#).unwrap();
+    assert_eq!(
+        (
+            config.pool.total_instances,
+            config.pool.enabled,
+            config.pool.scan_dirty_pages
+        ),
+        (7, false, true)
+    );
+    let defaults = wire::runtime_config(b"{}").unwrap();
+    assert_eq!(
+        (
+            defaults.pool.total_instances,
+            defaults.pool.enabled,
+            defaults.pool.scan_dirty_pages
+        ),
+        (1000, true, false)
+    );
+}
+
+#[test]
 fn bundles_are_paths_or_pinned_paths() {
     let config =
         wire::runtime_config(br#"{"bundles": ["a.bundle", {"path": "b.bundle", "manifest": "ab12"}]}"#).unwrap();

@@ -2,7 +2,7 @@
 // work through memory (checksum.wasm, text.wasm).
 
 import * as wasm from "../mod.ts";
-import { assert, assertEquals, fixtureModule, instance, rejects, str, text, throws } from "./helpers.ts";
+import { assert, assertEquals, fixtureModule, fresh, instance, rejects, str, text, throws } from "./helpers.ts";
 
 const MEM = `(module
   (memory (export "memory") 1 4)
@@ -168,3 +168,23 @@ function crc32(bytes: Uint8Array): number {
   }
   return (c ^ 0xffffffff) >>> 0;
 }
+
+Deno.test("configure({ poolScanDirtyPages }): a reused slot starts from the module's memory either way", async () => {
+  for (const scan of [false, true]) {
+    const seen = await fresh<{ rounds: number[][] }>(`
+      await wasm.configure({ noCache: true, poolInstances: 2, poolScanDirtyPages: ${scan} });
+      const m = await wasm.compile(new TextEncoder().encode(${JSON.stringify(MEM)}));
+      const rounds = [];
+      for (let round = 0; round < 3; round++) {
+        const inst = await wasm.instantiate(m);
+        inst.callSync("grow", 1);
+        rounds.push([16, 100, 70000].map((at) => inst.callSync("load8", at)[0]));
+        inst.memory.writeSync(16, new TextEncoder().encode("HELLO"));
+        inst.memory.writeSync(100, new Uint8Array([9]));
+        inst.memory.writeSync(70000, new Uint8Array([9]));
+        await inst.drop();
+      }
+      console.log(JSON.stringify({ rounds }));`);
+    assertEquals(seen.rounds, [[104, 0, 0], [104, 0, 0], [104, 0, 0]], `poolScanDirtyPages: ${scan}`);
+  }
+});
