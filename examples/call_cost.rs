@@ -36,10 +36,15 @@ fn header_u64(frame: &[u8], at: usize) -> u64 {
     u64::from_le_bytes(frame[at..at + 8].try_into().unwrap())
 }
 
+/// Whether row `label` runs: an optional second argument picks the rows whose label contains it (for `perf
+/// record` or callgrind of one path).
+fn selected(label: &str) -> bool {
+    std::env::args().nth(2).is_none_or(|only| label.contains(&only))
+}
+
 /// Run `f(n)` 5 times; print the best time per unit of work (`f(n)` does `n * per` units).
 fn best(label: &str, n: u32, per: u32, mut f: impl FnMut(u32)) {
-    // An optional second argument picks the rows whose label contains it (for `perf record` of one path).
-    if std::env::args().nth(2).is_some_and(|only| !label.contains(&only)) {
+    if !selected(label) {
         return;
     }
     let mut best = f64::MAX;
@@ -284,6 +289,15 @@ fn main() {
 /// engine (`RuntimeConfig::default()`), an `InstancePre` and a `TypedFunc` per instance; `defaults`: with
 /// wasmtime's default pool settings instead (no memory kept resident: freed slots are decommitted).
 fn raw_churn(n: u32, defaults: bool) {
+    let label = if defaults {
+        "raw wasmtime churn (default pool)"
+    } else {
+        "raw wasmtime churn (same pool, epoch code)"
+    };
+    // Not built unless measured: the pool cannot be reserved under valgrind.
+    if !selected(label) {
+        return;
+    }
     use wasmtime::{Config, Engine, InstanceAllocationStrategy, Linker, Module, PoolingAllocationConfig, Store};
     let mut pool = PoolingAllocationConfig::new();
     pool.total_core_instances(1000)
@@ -308,11 +322,6 @@ fn raw_churn(n: u32, defaults: bool) {
     let engine = Engine::new(&config).unwrap();
     let module = Module::new(&engine, ADD).unwrap();
     let pre = Linker::<()>::new(&engine).instantiate_pre(&module).unwrap();
-    let label = if defaults {
-        "raw wasmtime churn (default pool)"
-    } else {
-        "raw wasmtime churn (same pool, epoch code)"
-    };
     best(label, n, 1, |n| {
         for _ in 0..n {
             let mut store = Store::new(&engine, ());

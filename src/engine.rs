@@ -200,9 +200,8 @@ fn pooling_config(pool: &PoolConfig) -> PoolingAllocationConfig {
     p.total_core_instances(pool.total_instances)
         .total_memories(pool.total_instances)
         .total_tables(pool.total_instances)
-        // Fiber stacks for async calls. Each costs a guard mprotect at engine start-up (1000 of them cost ~8 ms,
-        // paid by every process on its first load), so only as many as calls expected in flight at once.
-        .total_stacks(pool.total_stacks)
+        // Fiber stacks: see `PoolConfig::total_stacks` (a store keeps its stack, so one per slot by default).
+        .total_stacks(pool.total_stacks.unwrap_or(pool.total_instances))
         .total_gc_heaps(pool.total_instances)
         .total_component_instances(0)
         .max_memories_per_module(4)

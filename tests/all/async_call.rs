@@ -137,3 +137,29 @@ fn dropping_the_instance_while_a_call_is_suspended_lets_the_call_finish() {
     );
     assert_eq!(rt.instance_count(), 0);
 }
+
+/// Each instance called with `await call` keeps its fiber stack until dropped (wasmtime caches it in the
+/// store), so the pool has one per instance slot: with 64, the 65th live instance's short calls went to a
+/// worker thread (pending) instead of finishing on the caller's.
+#[test]
+fn short_calls_finish_at_once_on_every_live_instance() {
+    let mut config = RuntimeConfig::default();
+    config.cache.enabled = false;
+    config.pool.total_instances = 200;
+    // No slice runs out here, however the machine schedules this thread: pending means no stack was free.
+    config.call_slice = Duration::from_secs(60);
+    let rt = Runtime::new(config);
+    let m = wire::compile(&rt, GUEST.as_bytes()).unwrap() as f64;
+    let live: Vec<f64> = (0..150)
+        .map(|_| wire::instantiate(&rt, m, b"", b"").unwrap() as f64)
+        .collect();
+    for (n, &i) in live.iter().enumerate() {
+        let mut f = frame_with(&[n as i32, 1]);
+        assert_eq!(
+            wire::call_start(&rt, i, "add", &mut f, 2, false).unwrap(),
+            Step::Done(1),
+            "instance {n}"
+        );
+        assert_eq!(result0(&f), n as i32 + 1);
+    }
+}

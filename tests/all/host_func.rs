@@ -508,3 +508,27 @@ fn a_start_function_whose_import_fails_leaves_no_instance() {
     assert!(err.message().contains("refused"), "{err}");
     assert_eq!(rt.instance_count(), 0);
 }
+
+/// Wasmtime keeps a store's fiber stack from its first async call until the store is dropped, and every call of
+/// an instance with suspending imports runs on a fiber: so each such live instance holds a stack, and the pool
+/// has one per instance slot (it had 64: the 65th live instance's calls failed with 5013).
+#[test]
+fn every_live_instance_with_suspending_imports_can_be_called() {
+    let rt = runtime();
+    let live: Vec<f64> = (0..150).map(|_| suspending_instance(&rt)).collect();
+    for (n, &i) in live.iter().enumerate() {
+        let mut f = frame();
+        put_i32(&mut f, 0, n as i32);
+        put_i32(&mut f, 1, 2);
+        let Step::Host { token, .. } = wire::call_start(&rt, i, "sum", &mut f, 2, true).unwrap() else {
+            panic!("instance {n}: the guest did not wait in its import");
+        };
+        put_i32(&mut f, 0, n as i32 + 2);
+        assert_eq!(
+            wire::call_resume(token, &mut f, 1, "").unwrap(),
+            Step::Done(1),
+            "instance {n}"
+        );
+        assert_eq!(get_i32(&f, 0), n as i32 + 2);
+    }
+}

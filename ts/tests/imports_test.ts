@@ -307,3 +307,21 @@ Deno.test("a start function can call JavaScript imports, sync and async, before 
     "host function host::note failed: no",
   );
 });
+
+Deno.test("hundreds of live instances with imports can all be called (each holds a fiber stack while alive)", async () => {
+  const id = await wat(PLUGIN);
+  const log: string[] = [];
+  const live: wasm.Instance[] = [];
+  for (let n = 0; n < 300; n++) {
+    const ref: { i?: wasm.Instance } = {};
+    ref.i = await wasm.instantiate(id, { imports: pluginImports(log, ref) });
+    live.push(ref.i);
+  }
+  for (const [n, inst] of live.entries()) {
+    inst.callSync("hello");
+    assertEquals(inst.callSync("add", n, 1), [n + 1]);
+    assertEquals(await inst.call("add", n, 2), [n + 2]);
+  }
+  assertEquals(log.length, 300);
+  for (const inst of live) await inst.drop();
+});

@@ -85,10 +85,10 @@ const RUN_POOL_SLOTS: u32 = 16;
 pub fn run(a: RunArgs, cache: &CacheArgs) -> Result<ExitCode, Error> {
     let mut config = cache.config();
     // One program and its `--preload`s: a pool of a few slots starts ~0.15 ms sooner than the default 1000-slot
-    // one (one fiber-stack guard to mprotect instead of 64, small slot tables), and its engine is the default's,
+    // one (one fiber-stack guard to mprotect instead of 1000, small slot tables), and its engine is the default's,
     // so the cache entries are the ones the library and `ext-wasm compile` use.
     config.pool.total_instances = RUN_POOL_SLOTS;
-    config.pool.total_stacks = 1;
+    config.pool.total_stacks = Some(1);
     let runtime = Runtime::new(config);
     let t0 = Instant::now();
     let report = crate::progress::compiling(&a.module, || runtime.compile_file_report(&a.module))?;
