@@ -115,7 +115,8 @@ pub(crate) struct EngineSlot {
     pub(crate) plain_linker: Linker<StoreData>,
     pub(crate) wasi_linker: Linker<StoreData>,
     /// Defines only the async-call entry trampoline ([`crate::instance::enter`]): created once here, each
-    /// store gets it by a lookup instead of a new host function (a closure box and a type registration).
+    /// store takes it (the only definition) instead of making a new host function (a closure box and a type
+    /// registration).
     pub(crate) entry_linker: Linker<StoreData>,
 }
 

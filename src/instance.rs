@@ -1048,16 +1048,16 @@ impl InstanceState {
 }
 
 /// The store's entry trampoline for async calls ([`enter`], defined once per engine in
-/// [`crate::engine::EngineSlot::entry_linker`]), as a typed function of this store. Made once per store: a
-/// linker lookup and the function's registration in the store.
+/// [`crate::engine::EngineSlot::entry_linker`]), as a typed function of this store. Made once per store: the
+/// function's registration in the store. Taken as the linker's only definition rather than looked up by name:
+/// `Linker::get` hashes both names through the linker's string pool with SipHash, half of this function's cost.
 fn entry_trampoline(store: &mut Store<StoreData>, slot: &EngineSlot) -> Result<TypedFunc<(), ()>> {
-    let internal = |what: String| Error::Call(format!("internal error: entry trampoline: {what}"));
-    let enter = slot
-        .entry_linker
-        .get(&mut *store, ENTRY_MODULE, ENTRY_NAME)
-        .map_err(|e| internal(format!("{e:#}")))?
-        .into_func()
-        .ok_or_else(|| internal("not a function".into()))?;
+    let internal = |what: &str| Error::Call(format!("internal error: entry trampoline: {what}"));
+    let (module, name, enter) = (slot.entry_linker.iter(&mut *store).next()).ok_or_else(|| internal("not defined"))?;
+    if (module, name) != (ENTRY_MODULE, ENTRY_NAME) {
+        return Err(internal("the entry linker defines something else"));
+    }
+    let enter = enter.into_func().ok_or_else(|| internal("not a function"))?;
     // SAFETY: `typed::<(), ()>` would return `Ok`: the entry linker defines this name once, with `enter`, whose
     // Rust signature (`Caller` only, `Result<()>`) is the wasm type `() -> ()`. Unchecked because the check
     // builds the function's type from the engine's registry (a lock and refcounts) on every store.
