@@ -355,20 +355,24 @@ impl InstanceCell {
     }
 
     /// Whether the store has a WASI context (its host calls may `block_on` tokio).
+    #[inline]
     pub(crate) fn uses_wasi(&self) -> bool {
         self.store.uses_wasi.load(Ordering::Relaxed)
     }
 
     /// Whether the code carries epoch checks (async calls can be suspended).
+    #[inline]
     pub(crate) fn preemptible(&self) -> bool {
         self.store.preemptible
     }
 
     /// Whether calls must go through the async protocol (see [`StoreCell::suspends`]).
+    #[inline]
     pub(crate) fn suspends(&self) -> bool {
         self.store.suspends.load(Ordering::Relaxed)
     }
 
+    #[inline]
     fn lock(&self) -> StoreGuard<'_, Slot> {
         self.store.lock()
     }
@@ -612,6 +616,7 @@ fn trap_error(trap: Trap, e: &wasmtime::Error) -> Error {
 
 impl InstanceState {
     /// Call export `name`. Arguments are converted by the export's signature; results are appended to `out`.
+    #[inline]
     pub(crate) fn call(
         &mut self,
         name: &str,
@@ -808,6 +813,7 @@ impl InstanceState {
     /// Index of function export `name` in this instance's export cache, resolving and type-checking it on first
     /// use (5003 when there is no such function, 5007 when its signature cannot cross the API). Stable for the
     /// instance's life.
+    #[inline]
     pub(crate) fn func_index(&mut self, name: &str) -> Result<usize> {
         // Compared inline: export names are short, and a libc `memcmp` call costs more than the bytes.
         let same = |a: &[u8], b: &[u8]| a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y);

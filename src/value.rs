@@ -83,8 +83,22 @@ pub enum Value {
 
 impl Value {
     /// Convert this argument for a parameter of type `ty` at `position`, into wasmtime's raw representation.
-    #[inline]
+    /// The exact-type cases are inlined into the call path; conversions and errors are not (with them inline
+    /// the function was a call of its own: 32 instructions an argument).
+    #[inline(always)]
     pub(crate) fn to_raw(self, ty: ValType, position: usize) -> Result<ValRaw> {
+        match (ty, self) {
+            (ValType::I32, Value::I32(v)) => Ok(ValRaw::i32(v)),
+            (ValType::I64, Value::I64(v)) => Ok(ValRaw::i64(v)),
+            (ValType::F32, Value::F32(v)) => Ok(ValRaw::f32(v.to_bits())),
+            (ValType::F64, Value::F64(v)) => Ok(ValRaw::f64(v.to_bits())),
+            _ => self.convert_to_raw(ty, position),
+        }
+    }
+
+    /// [`Self::to_raw`] for the cases that convert (numbers, BigInts) or fail.
+    #[inline(never)]
+    fn convert_to_raw(self, ty: ValType, position: usize) -> Result<ValRaw> {
         let mismatch = |what: &str| Error::Type(format!("argument {position}: expected {ty}, got {what}"));
         Ok(match (ty, self) {
             (ValType::I32, Value::I32(v)) => ValRaw::i32(v),
