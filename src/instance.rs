@@ -127,12 +127,17 @@ enum Slot {
     Dropped,
 }
 
+/// Resolved function exports are found by scanning the store's cache while it holds at most this many, and
+/// through each member's `by_name` map past it: most plugins call one to a few exports, and a map cost every
+/// new instance an allocation and a hash on its first call.
+const SCAN_LIMIT: usize = 8;
+
 /// One instance of a store: what resolving its exports needs.
 pub(crate) struct Member {
     pub(crate) instance: wasmtime::Instance,
     pub(crate) compiled: Arc<CompiledModule>,
-    /// Its function exports resolved so far, as indexes into the store's `funcs` (FxHash: names are short
-    /// and chosen by the embedder).
+    /// Its function exports resolved so far, as indexes into the store's `funcs`, once the store has resolved
+    /// more than [`SCAN_LIMIT`] (FxHash: names are short and chosen by the embedder).
     by_name: FxHashMap<Box<str>, usize>,
     /// The first exported memory, resolved on first unnamed access (the common case for plugins).
     first_memory: Option<Memory>,
@@ -824,7 +829,13 @@ impl InstanceState {
         {
             return Ok(self.last);
         }
-        if let Some(&index) = self.members[self.current].by_name.get(name) {
+        let found = if self.funcs.len() <= SCAN_LIMIT {
+            let current = self.current;
+            (self.funcs.iter()).position(|f| f.member == current && same(f.name.as_bytes(), name.as_bytes()))
+        } else {
+            self.members[self.current].by_name.get(name).copied()
+        };
+        if let Some(index) = found {
             self.last = index;
             return Ok(index);
         }
@@ -846,7 +857,6 @@ impl InstanceState {
         let Some(Extern::Func(func)) = member.instance.get_module_export(&mut self.store, index) else {
             return Err(Error::ExportNotFound(format!("no function export named `{name}`")));
         };
-        member.by_name.insert(name.into(), self.funcs.len());
         self.funcs.push(FuncEntry {
             member: self.current,
             name: name.into(),
@@ -854,6 +864,16 @@ impl InstanceState {
             params,
             results,
         });
+        // Past the scan limit every resolved export is in its member's map (all of them at the crossing).
+        let indexed = match self.funcs.len() {
+            n if n <= SCAN_LIMIT => 0..0,
+            n if n == SCAN_LIMIT + 1 => 0..n,
+            n => n - 1..n,
+        };
+        for i in indexed {
+            let f = &self.funcs[i];
+            self.members[f.member].by_name.insert(f.name.clone(), i);
+        }
         Ok(())
     }
 

@@ -222,3 +222,18 @@ fn a_resolved_func_calls_without_a_name_and_goes_stale_with_its_instance() {
         ErrorCode::InvalidInstanceHandle
     );
 }
+
+/// Exports are remembered per instance by scanning up to eight, through a map past that: calls keep finding the
+/// right function before, at and after the crossing, in any order.
+#[test]
+fn many_exports_called_in_any_order_each_run_their_own_code() {
+    let funcs: String = (0..12)
+        .map(|i| format!(r#"(func (export "f{i}") (result i32) i32.const {i})"#))
+        .collect();
+    let rt = runtime();
+    let (_, i) = instance(&rt, &format!("(module {funcs})"));
+    let order: Vec<i32> = (0..12).chain((0..12).rev()).chain([5, 11, 0, 8, 8, 3, 9]).collect();
+    for n in order {
+        assert_eq!(rt.call(i, &format!("f{n}"), &[]).unwrap(), [Value::I32(n)], "f{n}");
+    }
+}

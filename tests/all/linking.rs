@@ -302,3 +302,23 @@ fn exports_report_global_memory_and_table_types() {
         })
     );
 }
+
+/// Instances of one store keep their resolved exports apart: the same name on two linked instances runs each
+/// one's own function, however the calls alternate.
+#[test]
+fn the_same_export_name_on_linked_instances_runs_each_ones_own() {
+    let rt = runtime();
+    let (_, lib) = instance(
+        &rt,
+        r#"(module (memory (export "memory") 1) (func (export "who") (result i32) i32.const 1))"#,
+    );
+    let user = rt
+        .compile(br#"(module (import "lib" "memory" (memory 1)) (func (export "who") (result i32) i32.const 2))"#)
+        .unwrap();
+    let user = rt
+        .instantiate(user, &linked(Imports::new().instance("lib", lib)))
+        .unwrap();
+    for (id, want) in [(lib, 1), (user, 2), (user, 2), (lib, 1), (user, 2), (lib, 1)] {
+        assert_eq!(rt.call(id, "who", &[]).unwrap(), [Value::I32(want)]);
+    }
+}
