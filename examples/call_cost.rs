@@ -303,7 +303,7 @@ fn raw_churn(n: u32, defaults: bool) {
     pool.total_core_instances(1000)
         .total_memories(1000)
         .total_tables(1000)
-        .total_stacks(64)
+        .total_stacks(1000)
         .linear_memory_keep_resident(64 << 10)
         .table_keep_resident(16 << 10)
         .max_unused_warm_slots(100)

@@ -78,7 +78,7 @@ pub fn raw_engine_like_ext() -> wasmtime::Engine {
     pool.total_core_instances(1000)
         .total_memories(1000)
         .total_tables(1000)
-        .total_stacks(64)
+        .total_stacks(1000)
         .linear_memory_keep_resident(64 << 10)
         .table_keep_resident(16 << 10)
         .max_unused_warm_slots(100)
