@@ -235,44 +235,11 @@ fn main() {
             rt.call_into(i, "add", &args, CallLimits::default(), &mut out).unwrap();
         }
     });
-    best("Runtime churn: instantiate + call_into + drop", n / 10, 1, |n| {
-        let options = InstanceOptions::default();
-        for _ in 0..n {
-            let inst = rt.instantiate(m, &options).unwrap();
-            out.clear();
-            rt.call_into(
-                inst,
-                "add",
-                &[Value::I32(1), Value::I32(2)],
-                CallLimits::default(),
-                &mut out,
-            )
-            .unwrap();
-            rt.drop_instance(inst).unwrap();
-        }
-    });
+    runtime_churn("Runtime churn: instantiate + call_into + drop", &rt, n / 10);
     let mut scanning = RuntimeConfig::default();
     scanning.cache.enabled = false;
     scanning.pool.scan_dirty_pages = true;
-    let scanning = Runtime::new(scanning);
-    let scanned = scanning.compile(ADD.as_bytes()).unwrap();
-    best("Runtime churn, pool scan_dirty_pages", n / 10, 1, |n| {
-        let options = InstanceOptions::default();
-        for _ in 0..n {
-            let inst = scanning.instantiate(scanned, &options).unwrap();
-            out.clear();
-            scanning
-                .call_into(
-                    inst,
-                    "add",
-                    &[Value::I32(1), Value::I32(2)],
-                    CallLimits::default(),
-                    &mut out,
-                )
-                .unwrap();
-            scanning.drop_instance(inst).unwrap();
-        }
-    });
+    runtime_churn("Runtime churn, pool scan_dirty_pages", &Runtime::new(scanning), n / 10);
     raw_churn(n / 10, false);
     raw_churn(n / 10, true);
     let add = rt.func(i, "add").unwrap();
@@ -281,6 +248,23 @@ fn main() {
             out.clear();
             add.call_into(&[Value::I32((k & 0xffff) as i32), Value::I32(1)], &mut out)
                 .unwrap();
+        }
+    });
+}
+
+/// Churn through the Rust API: instantiate `add.wat`, call it, drop the instance.
+fn runtime_churn(label: &str, rt: &Runtime, n: u32) {
+    let m = rt.compile(ADD.as_bytes()).unwrap();
+    let options = InstanceOptions::default();
+    let mut out = Vec::with_capacity(1);
+    best(label, n, 1, |n| {
+        for _ in 0..n {
+            let inst = rt.instantiate(m, &options).unwrap();
+            out.clear();
+            let args = [Value::I32(1), Value::I32(2)];
+            rt.call_into(inst, "add", &args, CallLimits::default(), &mut out)
+                .unwrap();
+            rt.drop_instance(inst).unwrap();
         }
     });
 }
@@ -299,22 +283,13 @@ fn raw_churn(n: u32, defaults: bool) {
         return;
     }
     use wasmtime::{Config, Engine, InstanceAllocationStrategy, Linker, Module, PoolingAllocationConfig, Store};
-    let mut pool = PoolingAllocationConfig::new();
-    pool.total_core_instances(1000)
-        .total_memories(1000)
-        .total_tables(1000)
-        .total_stacks(1000)
-        .linear_memory_keep_resident(64 << 10)
-        .table_keep_resident(16 << 10)
-        .max_unused_warm_slots(100)
-        .decommit_batch_size(16);
-    if defaults {
-        pool = PoolingAllocationConfig::new();
-        pool.total_core_instances(1000)
-            .total_memories(1000)
-            .total_tables(1000)
-            .total_stacks(64);
-    }
+    let pool = if defaults {
+        let mut pool = PoolingAllocationConfig::new();
+        pool.total_core_instances(1000).total_memories(1000).total_tables(1000);
+        pool
+    } else {
+        ext_wasm::PoolConfig::default().to_wasmtime()
+    };
     let mut config = Config::new();
     config
         .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))

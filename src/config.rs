@@ -186,6 +186,35 @@ pub struct PoolConfig {
     pub total_stacks: Option<u32>,
 }
 
+impl PoolConfig {
+    /// Wasmtime's pooling settings for this configuration: what ext_wasm's engines use (also how a benchmark
+    /// builds a raw Wasmtime floor with the same pool). Engine-level settings (memory reservation and guard,
+    /// async stack size) are not part of it.
+    pub fn to_wasmtime(&self) -> wasmtime::PoolingAllocationConfig {
+        let mut p = wasmtime::PoolingAllocationConfig::new();
+        p.total_core_instances(self.total_instances)
+            .total_memories(self.total_instances)
+            .total_tables(self.total_instances)
+            // A store keeps its fiber stack: one per slot by default (see `total_stacks`).
+            .total_stacks(self.total_stacks.unwrap_or(self.total_instances))
+            .total_gc_heaps(self.total_instances)
+            .total_component_instances(0)
+            .max_memories_per_module(4)
+            .max_tables_per_module(4)
+            .max_memory_size(self.max_memory_size)
+            .linear_memory_keep_resident(self.linear_memory_keep_resident)
+            .table_keep_resident(self.table_keep_resident)
+            .max_unused_warm_slots(self.max_unused_warm_slots)
+            .decommit_batch_size(self.decommit_batch_size)
+            .pagemap_scan(if self.scan_dirty_pages {
+                wasmtime::Enabled::Auto
+            } else {
+                wasmtime::Enabled::No
+            });
+        p
+    }
+}
+
 impl Default for PoolConfig {
     fn default() -> Self {
         Self {

@@ -9,9 +9,7 @@
 use std::hash::Hasher;
 use std::sync::{Arc, OnceLock};
 
-use wasmtime::{
-    Config, Engine, InstanceAllocationStrategy, Linker, OptLevel, PoolingAllocationConfig, RegallocAlgorithm, Strategy,
-};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, Linker, OptLevel, RegallocAlgorithm, Strategy};
 
 use crate::config::PoolConfig;
 use crate::error::{Error, Result};
@@ -173,7 +171,7 @@ fn build_slot(pool: &PoolConfig, interruption: Interruption, tier: Tier) -> Resu
     if pool.enabled {
         let mut config = base_config(interruption, tier);
         config
-            .allocation_strategy(InstanceAllocationStrategy::Pooling(pooling_config(pool)))
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool.to_wasmtime()))
             .memory_reservation(pool.memory_reservation)
             .memory_guard_size(pool.memory_guard_size);
         match Engine::new(&config) {
@@ -194,31 +192,6 @@ fn build_slot(pool: &PoolConfig, interruption: Interruption, tier: Tier) -> Resu
     }
     let engine = Engine::new(&config).map_err(|e| Error::Instantiate(format!("cannot create engine: {e:#}")))?;
     finish_slot(engine, interruption, tier, false)
-}
-
-fn pooling_config(pool: &PoolConfig) -> PoolingAllocationConfig {
-    let mut p = PoolingAllocationConfig::new();
-    p.total_core_instances(pool.total_instances)
-        .total_memories(pool.total_instances)
-        .total_tables(pool.total_instances)
-        // Fiber stacks: see `PoolConfig::total_stacks` (a store keeps its stack, so one per slot by default).
-        .total_stacks(pool.total_stacks.unwrap_or(pool.total_instances))
-        .total_gc_heaps(pool.total_instances)
-        .total_component_instances(0)
-        .max_memories_per_module(4)
-        .max_tables_per_module(4)
-        .max_memory_size(pool.max_memory_size)
-        .linear_memory_keep_resident(pool.linear_memory_keep_resident)
-        .table_keep_resident(pool.table_keep_resident)
-        .max_unused_warm_slots(pool.max_unused_warm_slots)
-        .decommit_batch_size(pool.decommit_batch_size)
-        // See `PoolConfig::scan_dirty_pages`: faster churn without, less memory kept after many live instances with.
-        .pagemap_scan(if pool.scan_dirty_pages {
-            wasmtime::Enabled::Auto
-        } else {
-            wasmtime::Enabled::No
-        });
-    p
 }
 
 fn finish_slot(engine: Engine, interruption: Interruption, tier: Tier, pooled: bool) -> Result<EngineSlot> {

@@ -96,15 +96,11 @@ impl Value {
         }
     }
 
-    /// [`Self::to_raw`] for the cases that convert (numbers, BigInts) or fail.
+    /// [`Self::to_raw`] for the cases that convert (numbers, BigInts) or fail; exact types never come here.
     #[inline(never)]
     fn convert_to_raw(self, ty: ValType, position: usize) -> Result<ValRaw> {
         let mismatch = |what: &str| Error::Type(format!("argument {position}: expected {ty}, got {what}"));
         Ok(match (ty, self) {
-            (ValType::I32, Value::I32(v)) => ValRaw::i32(v),
-            (ValType::I64, Value::I64(v)) => ValRaw::i64(v),
-            (ValType::F32, Value::F32(v)) => ValRaw::f32(v.to_bits()),
-            (ValType::F64, Value::F64(v)) => ValRaw::f64(v.to_bits()),
             (ValType::I32, Value::Number(n)) => {
                 ValRaw::i32(number_to_i32(n).ok_or_else(|| mismatch(&describe_number(n)))?)
             }

@@ -71,21 +71,14 @@ pub fn raw_engine(fuel: bool, epoch: bool) -> wasmtime::Engine {
     wasmtime::Engine::new(&config).unwrap()
 }
 
-/// [`raw_engine`] with the pool settings and epoch checks of ext_wasm's default engine (`RuntimeConfig::default()`:
+/// [`raw_engine`] with the pool settings and epoch checks of ext_wasm's default engine (`PoolConfig::default()`:
 /// 64 KiB of each memory slot kept resident and zeroed on reuse), so churn compares the same Wasmtime work.
 pub fn raw_engine_like_ext() -> wasmtime::Engine {
-    let mut pool = wasmtime::PoolingAllocationConfig::new();
-    pool.total_core_instances(1000)
-        .total_memories(1000)
-        .total_tables(1000)
-        .total_stacks(1000)
-        .linear_memory_keep_resident(64 << 10)
-        .table_keep_resident(16 << 10)
-        .max_unused_warm_slots(100)
-        .decommit_batch_size(16);
     let mut config = wasmtime::Config::new();
     config
-        .allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool))
+        .allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(
+            ext_wasm::PoolConfig::default().to_wasmtime(),
+        ))
         .epoch_interruption(true);
     wasmtime::Engine::new(&config).unwrap()
 }
