@@ -242,6 +242,7 @@ fn main() {
     runtime_churn("Runtime churn, pool scan_dirty_pages", &Runtime::new(scanning), n / 10);
     raw_churn(n / 10, false);
     raw_churn(n / 10, true);
+    raw_call_async(n);
     let add = rt.func(i, "add").unwrap();
     best("Func::call_into add(i32, i32)", n, 1, |n| {
         for k in 0..n {
@@ -304,6 +305,39 @@ fn raw_churn(n: u32, defaults: bool) {
             let inst = pre.instantiate(&mut store).unwrap();
             let add = inst.get_typed_func::<(i32, i32), i32>(&mut store, "add").unwrap();
             assert_eq!(add.call(&mut store, (1, 2)).unwrap(), 3);
+        }
+    });
+}
+
+/// The floor of the `call_start` row: raw wasmtime's `TypedFunc::call_async` of `add`, polled once with a no-op
+/// waker on the calling thread (what a short `await call` needs), on an epoch-instrumented engine whose store
+/// yields at its deadline. On-demand allocation (the store keeps its fiber stack from call to call either way),
+/// so that callgrind can run it.
+fn raw_call_async(n: u32) {
+    let label = "raw wasmtime call_async polled once";
+    if !selected(label) {
+        return;
+    }
+    use std::future::Future;
+    use std::task::{Context, Poll, Waker};
+    use wasmtime::{Config, Engine, Linker, Module, Store};
+    let mut config = Config::new();
+    config.epoch_interruption(true);
+    let engine = Engine::new(&config).unwrap();
+    let module = Module::new(&engine, ADD).unwrap();
+    let mut store = Store::new(&engine, ());
+    store.set_epoch_deadline(1_000);
+    let inst = Linker::<()>::new(&engine).instantiate(&mut store, &module).unwrap();
+    store.epoch_deadline_async_yield_and_update(1_000);
+    let add = inst.get_typed_func::<(i32, i32), i32>(&mut store, "add").unwrap();
+    let mut cx = Context::from_waker(Waker::noop());
+    best(label, n, 1, |n| {
+        for k in 0..n {
+            let mut fut = std::pin::pin!(add.call_async(&mut store, ((k & 0xffff) as i32, 1)));
+            match fut.as_mut().poll(&mut cx) {
+                Poll::Ready(r) => assert_eq!(r.unwrap(), (k & 0xffff) as i32 + 1),
+                Poll::Pending => panic!("add did not finish in one poll"),
+            }
         }
     });
 }
