@@ -2,8 +2,8 @@
 //! runtime each time (no in-process copy) vs wasmtime's own `Module::deserialize_file` of the same artifact (the
 //! floor: mmap, no hashing), for generated modules whose artifacts are about 0.1, 2 and 20 MB, and 100 MB with
 //! `EXT_WASM_BENCH_HUGE=1` (about 20 s to compile it first); the same hit on a runtime that loaded before (warm
-//! engine, module dropped each time); and the first load from an artifact bundle into an empty cache (hash
-//! check, copy into the cache with fsync, map).
+//! engine, module dropped each time); the first load from an artifact bundle into an empty cache (hash
+//! check, copy into the cache with fsync, map); and the floor again on an engine configured as ours (pooled).
 
 use criterion::{criterion_group, BatchSize, Criterion};
 use ext_wasm::{Runtime, RuntimeConfig};
@@ -86,12 +86,15 @@ fn bench(c: &mut Criterion) {
             )
         });
         // The same hit on a runtime that already loaded something (an app's second plugin): the engine's first-use
-        // costs (compatibility checks, cold caches after building the pool) are paid already.
+        // costs (compatibility checks, cold caches after building the pool) are paid already. The module is
+        // dropped between loads, untimed (as the floors' modules are).
         let warm = cached(&cache);
         let first = warm.compile_file(&wasm).unwrap();
         warm.drop_module(first).unwrap();
         g.bench_function(format!("{name}/ext_wasm_compile_file_warm_runtime"), |b| {
-            b.iter(|| warm.drop_module(warm.compile_file(&wasm).unwrap()).unwrap())
+            b.iter_custom(|iters| {
+                timed_loads(iters, || warm.compile_file(&wasm).unwrap(), |m| warm.drop_module(m).unwrap())
+            })
         });
         // First launch from a bundle: a fresh cache each time, so the artifact is hash-checked, copied into the
         // cache (written and fsynced) and mapped from there.
@@ -140,8 +143,59 @@ fn bench(c: &mut Criterion) {
                 BatchSize::PerIteration,
             )
         });
+        // The same floor on an engine configured as ext_wasm's default one (its instance pool, with a fiber stack
+        // per slot, and epoch checks), built fresh each time: building the pool maps and protects a thousand
+        // stacks, and the first load after it pays for that in cold caches, in raw Wasmtime as in ours.
+        let same = dir.path().join("raw_same_config.cwasm");
+        let module = wasmtime::Module::from_file(&ext_like_engine(), &wasm).unwrap();
+        std::fs::write(&same, module.serialize().unwrap()).unwrap();
+        g.bench_function(format!("{name}/raw_deserialize_file_same_config"), |b| {
+            b.iter_batched(
+                ext_like_engine,
+                // SAFETY: the file was serialized by an engine of this configuration just above and is not
+                // modified.
+                |engine| {
+                    let module = unsafe { wasmtime::Module::deserialize_file(&engine, &same) }.unwrap();
+                    (engine, module)
+                },
+                BatchSize::PerIteration,
+            )
+        });
+        // ...and on one such engine that loaded before, as the warm-runtime row above (its module dropped between
+        // loads, untimed in both).
+        let engine = ext_like_engine();
+        g.bench_function(format!("{name}/raw_deserialize_file_same_config_warm_engine"), |b| {
+            b.iter_custom(|iters| {
+                // SAFETY: as above.
+                timed_loads(iters, || unsafe { wasmtime::Module::deserialize_file(&engine, &same) }.unwrap(), drop)
+            })
+        });
     }
     g.finish();
+}
+
+/// Time `iters` calls of `load`, each result handed to `unload` outside the timed part.
+fn timed_loads<T>(iters: u64, mut load: impl FnMut() -> T, mut unload: impl FnMut(T)) -> std::time::Duration {
+    let mut total = std::time::Duration::ZERO;
+    for _ in 0..iters {
+        let start = std::time::Instant::now();
+        let loaded = load();
+        total += start.elapsed();
+        unload(loaded);
+    }
+    total
+}
+
+/// A wasmtime engine configured as ext_wasm's default one: Cranelift, epoch checks, the default instance pool.
+fn ext_like_engine() -> wasmtime::Engine {
+    let pool = ext_wasm::PoolConfig::default();
+    let mut config = wasmtime::Config::new();
+    config
+        .epoch_interruption(true)
+        .allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool.to_wasmtime()))
+        .memory_reservation(pool.memory_reservation)
+        .memory_guard_size(pool.memory_guard_size);
+    wasmtime::Engine::new(&config).unwrap()
 }
 
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
