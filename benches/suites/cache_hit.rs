@@ -93,7 +93,11 @@ fn bench(c: &mut Criterion) {
         warm.drop_module(first).unwrap();
         g.bench_function(format!("{name}/ext_wasm_compile_file_warm_runtime"), |b| {
             b.iter_custom(|iters| {
-                timed_loads(iters, || warm.compile_file(&wasm).unwrap(), |m| warm.drop_module(m).unwrap())
+                timed_loads(
+                    iters,
+                    || warm.compile_file(&wasm).unwrap(),
+                    |m| warm.drop_module(m).unwrap(),
+                )
             })
         });
         // First launch from a bundle: a fresh cache each time, so the artifact is hash-checked, copied into the
@@ -166,8 +170,12 @@ fn bench(c: &mut Criterion) {
         let engine = ext_like_engine();
         g.bench_function(format!("{name}/raw_deserialize_file_same_config_warm_engine"), |b| {
             b.iter_custom(|iters| {
-                // SAFETY: as above.
-                timed_loads(iters, || unsafe { wasmtime::Module::deserialize_file(&engine, &same) }.unwrap(), drop)
+                timed_loads(
+                    iters,
+                    // SAFETY: as above: serialized by an engine of this configuration, not modified since.
+                    || unsafe { wasmtime::Module::deserialize_file(&engine, &same) }.unwrap(),
+                    drop,
+                )
             })
         });
     }
