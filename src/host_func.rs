@@ -526,6 +526,8 @@ fn native_trampoline(
         // this way instead of cloning the `Arc` saves two atomic operations per host call.
         let kind = unsafe { &*source.kind(caller.data()) };
         let memory_name = source.memory_name();
+        // A re-entry into this store through the `Runtime` from inside the closure is refused, not waited on.
+        let store = caller.data().store_id;
         let f = match kind {
             Kind::Native(f) => f,
             Kind::Raw(f) => {
@@ -533,7 +535,7 @@ fn native_trampoline(
                     caller: &mut caller,
                     memory_name,
                 };
-                return f(&mut call, raw).map_err(|e| fail(&name, e));
+                return crate::host_frames::run_in(store, || f(&mut call, raw)).map_err(|e| fail(&name, e));
             }
             Kind::Suspending(_) => {
                 return Err(fail(&name, Error::Call("internal error: slot shape changed".into())));
@@ -552,7 +554,7 @@ fn native_trampoline(
             caller: &mut caller,
             memory_name,
         };
-        let called = f(&mut call, &args, &mut out);
+        let called = crate::host_frames::run_in(store, || f(&mut call, &args, &mut out));
         let written = called.and_then(|()| write_results(&out, &results, raw));
         caller.data_mut().host_buffers = (args, out);
         written.map_err(|e| fail(&name, e))

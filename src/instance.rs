@@ -97,6 +97,8 @@ pub(crate) struct InstanceCell {
 /// A store and the instances in it, behind one lock.
 pub(crate) struct StoreCell {
     state: StoreLock<Slot>,
+    /// The store's `StoreData::store_id`.
+    id: u64,
     /// Handles of this store's instances not yet dropped; the store is freed when the last one goes.
     live: AtomicUsize,
     /// Whether the store has a WASI context.
@@ -229,6 +231,7 @@ impl NewStore {
         let mut store = Store::new(
             &compiled.slot.engine,
             StoreData {
+                store_id: crate::host_frames::next_store_id(),
                 wasi: ctx,
                 limits: limits.build(),
                 clock: CallClock::default(),
@@ -289,8 +292,10 @@ impl NewStore {
 
     fn cell(&self, slot: Slot, live: usize) -> Arc<StoreCell> {
         let interruption = self.compiled.slot.interruption;
+        let id = self.state.store.data().store_id;
         Arc::new(StoreCell {
             state: StoreLock::new(slot),
+            id,
             live: AtomicUsize::new(live),
             uses_wasi: AtomicBool::new(self.state.store.data().wasi.is_some()),
             preemptible: interruption.epoch,
@@ -393,7 +398,7 @@ impl InstanceCell {
         if self.dropped.load(Ordering::Relaxed) {
             return Err(Self::dropped_error(handle));
         }
-        match &mut *self.lock() {
+        match &mut *self.store.lock_from(handle)? {
             Slot::Live(state) => {
                 state.current = self.member;
                 f(state)
@@ -434,6 +439,20 @@ impl InstanceCell {
 }
 
 impl StoreCell {
+    /// Lock for a call or a memory operation on instance `handle`: waits while another thread's call runs,
+    /// but refuses (5002) when one of this store's own Rust host functions runs on this thread, whose call
+    /// holds the lock until that function returns (it reaches the instance through its `HostCall`).
+    fn lock_from(&self, handle: u64) -> Result<StoreGuard<'_, Slot>> {
+        self.state
+            .lock_unless(|| crate::host_frames::running_in(self.id))
+            .ok_or_else(|| {
+                Error::Call(format!(
+                    "instance {handle} is running one of its own host functions on this thread; reach its \
+                     memory and exports through the `HostCall` that function was given"
+                ))
+            })
+    }
+
     fn lock(&self) -> StoreGuard<'_, Slot> {
         // A panic while holding the lock can only come from a bug in this crate; the store itself stays sound
         // (the lock has no poisoning: the guard unlocks while unwinding).
@@ -464,7 +483,7 @@ impl StoreCell {
     /// Move the state out for an async call (busy until [`Self::put_back`]); `handle` names the instance
     /// asking, for errors.
     pub(crate) fn take(&self, handle: u64) -> Result<Box<InstanceState>> {
-        let mut slot = self.lock();
+        let mut slot = self.lock_from(handle)?;
         match std::mem::replace(&mut *slot, Slot::Busy(None)) {
             Slot::Live(state) => Ok(state),
             other => {

@@ -34,6 +34,7 @@ mod error;
 pub mod ffi;
 mod func;
 mod global;
+mod host_frames;
 mod host_func;
 mod host_func_typed;
 mod host_request;

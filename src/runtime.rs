@@ -922,7 +922,10 @@ impl Runtime {
     }
 
     /// Copy `buf.len()` bytes of memory (`memory`: export name, or the first memory) at `offset` into `buf`.
-    /// Works from inside the instance's own host functions too (through the call that runs them).
+    /// Works from inside the instance's own suspending host functions too (through the call that runs them).
+    /// From inside one of its own Rust host functions, on the thread running it, this and every other call on
+    /// the instance fail with 5002 (the running call holds the instance): use the function's
+    /// [`crate::HostCall`].
     pub fn read_memory(&self, id: InstanceId, memory: Option<&str>, offset: u64, buf: &mut [u8]) -> Result<()> {
         let op = || MemoryOp::Read { offset, len: buf.len() };
         match self.reenter_memory(id, memory, op)? {

@@ -12,6 +12,8 @@ use wasmtime_wasi::p1::WasiP1Ctx;
 
 /// Per-instance host state.
 pub(crate) struct StoreData {
+    /// This store's identity for telling a re-entry from its own host function apart (`crate::host_frames`).
+    pub(crate) store_id: u64,
     pub(crate) wasi: Option<WasiP1Ctx>,
     pub(crate) limits: StoreLimits,
     /// The running call's clock, read by the epoch-deadline callback.

@@ -11,7 +11,9 @@
 //! the lock for their whole run, so another thread meets only the few instructions of a take or put-back; a
 //! synchronous call from a second thread on a store that is running one waits for it, as it would on a mutex,
 //! and learns of the release at most [`MAX_SLEEP`] late. The lock is not fair (neither is `std`'s) and not
-//! re-entrant: locking it twice on one thread deadlocks, as a mutex would; the crate never does.
+//! re-entrant: locking it twice on one thread deadlocks, as a mutex would. The crate locks a store once per
+//! call; an embedder's Rust host function that reaches its own instance through the `Runtime` (instead of its
+//! `HostCall`) would lock it again, which [`StoreLock::lock_unless`] turns into an error (`crate::host_frames`).
 
 use std::cell::UnsafeCell;
 use std::ops::{Deref, DerefMut};
@@ -57,6 +59,19 @@ impl<T> StoreLock<T> {
             self.lock_contended();
         }
         StoreGuard { lock: self }
+    }
+
+    /// [`Self::lock`], unless the lock is taken and `refuse()` says so (it would never be released: the caller
+    /// holds it further up its own stack); then `None`, the lock untouched. `refuse` runs only on contention.
+    #[inline]
+    pub(crate) fn lock_unless(&self, refuse: impl FnOnce() -> bool) -> Option<StoreGuard<'_, T>> {
+        if self.locked.swap(true, Ordering::Acquire) {
+            if refuse() {
+                return None;
+            }
+            self.lock_contended();
+        }
+        Some(StoreGuard { lock: self })
     }
 
     #[cold]

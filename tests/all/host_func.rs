@@ -532,3 +532,30 @@ fn every_live_instance_with_suspending_imports_can_be_called() {
         assert_eq!(get_i32(&f, 0), n as i32 + 2);
     }
 }
+
+#[test]
+fn a_host_function_reaching_its_own_instance_through_the_runtime_gets_5002_not_a_hang() {
+    let rt = runtime();
+    let m = rt.compile(PLUGIN.as_bytes()).unwrap();
+    let me = Arc::new(std::sync::Mutex::new(None::<ext_wasm::InstanceId>));
+    let (inner_rt, inner_me) = (rt.clone(), me.clone());
+    // Should have used `call.read_memory`: the call running this function holds the instance.
+    let log = HostFunc::new(move |_, _, _| {
+        let id = inner_me.lock().unwrap().expect("set before the call");
+        inner_rt.read_memory(id, None, 16, &mut [0u8; 5])
+    });
+    let imports = Imports::new().func("host", "add", add()).func("host", "log", log);
+    let i = rt.instantiate(m, &with_imports(imports)).unwrap();
+    *me.lock().unwrap() = Some(i);
+    // On another thread, so that a hang fails the test instead of stalling the suite.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let caller = rt.clone();
+    std::thread::spawn(move || tx.send(caller.call(i, "greet", &[])).unwrap());
+    let err = rx
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .expect("the re-entry waited for a lock its own call holds")
+        .unwrap_err();
+    assert_eq!(err.code(), ErrorCode::CallError);
+    assert!(err.to_string().contains("through the `HostCall`"), "{err}");
+    assert_eq!(rt.call(i, "double", &[Value::I32(21)]).unwrap(), vec![Value::I32(42)]);
+}
