@@ -425,6 +425,18 @@ impl InstanceCell {
         Ok(state)
     }
 
+    /// Refuse to drop this instance from inside one of its store's own Rust host functions on this thread
+    /// (5002): the call running that function holds the store, so freeing it would wait for that call forever.
+    pub(crate) fn check_droppable(&self, handle: u64) -> Result<()> {
+        if crate::host_frames::running_in(self.store.id) {
+            return Err(Error::Call(format!(
+                "instance {handle} is running one of its own host functions on this thread; drop it after \
+                 that call returns"
+            )));
+        }
+        Ok(())
+    }
+
     /// Drop this handle; free the store now if it was the store's last (waiting for a synchronous call in
     /// progress to finish; an async call in progress frees it when it ends). Idempotent.
     pub(crate) fn retire(&self) {
@@ -442,15 +454,12 @@ impl StoreCell {
     /// Lock for a call or a memory operation on instance `handle`: waits while another thread's call runs,
     /// but refuses (5002) when one of this store's own Rust host functions runs on this thread, whose call
     /// holds the lock until that function returns (it reaches the instance through its `HostCall`).
+    #[inline(always)]
     fn lock_from(&self, handle: u64) -> Result<StoreGuard<'_, Slot>> {
-        self.state
-            .lock_unless(|| crate::host_frames::running_in(self.id))
-            .ok_or_else(|| {
-                Error::Call(format!(
-                    "instance {handle} is running one of its own host functions on this thread; reach its \
-                     memory and exports through the `HostCall` that function was given"
-                ))
-            })
+        match self.state.lock_unless(|| crate::host_frames::running_in(self.id)) {
+            Some(guard) => Ok(guard),
+            None => Err(reentered(handle)),
+        }
     }
 
     fn lock(&self) -> StoreGuard<'_, Slot> {
@@ -548,6 +557,17 @@ pub(crate) fn first_memory_name(module: &CompiledModule) -> Option<Arc<str>> {
 fn busy(handle: u64) -> Error {
     Error::Call(format!(
         "instance {handle} is busy in an async call (`call` is still running); await it first"
+    ))
+}
+
+/// A call or memory operation on an instance from inside one of its own Rust host functions (see
+/// `StoreCell::lock_from`).
+#[cold]
+#[inline(never)]
+fn reentered(handle: u64) -> Error {
+    Error::Call(format!(
+        "instance {handle} is running one of its own host functions on this thread; reach its memory and \
+         exports through the `HostCall` that function was given"
     ))
 }
 

@@ -769,8 +769,10 @@ impl Runtime {
         host.define(module.to_string(), name.to_string(), func);
     }
 
-    /// Drop an instance, returning its pool slot. The handle is invalid afterwards (5005).
+    /// Drop an instance, returning its pool slot. The handle is invalid afterwards (5005). From inside one of
+    /// the instance's own Rust host functions (on the thread running it): 5002, nothing dropped.
     pub fn drop_instance(&self, id: InstanceId) -> Result<()> {
+        self.with_instance(id, |cell| cell.check_droppable(id.0))?;
         let cell = self
             .inner
             .instances

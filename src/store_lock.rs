@@ -65,13 +65,21 @@ impl<T> StoreLock<T> {
     /// holds it further up its own stack); then `None`, the lock untouched. `refuse` runs only on contention.
     #[inline]
     pub(crate) fn lock_unless(&self, refuse: impl FnOnce() -> bool) -> Option<StoreGuard<'_, T>> {
-        if self.locked.swap(true, Ordering::Acquire) {
-            if refuse() {
-                return None;
-            }
-            self.lock_contended();
+        if self.locked.swap(true, Ordering::Acquire) && !self.wait_unless(refuse) {
+            return None;
         }
         Some(StoreGuard { lock: self })
+    }
+
+    /// The contended half of [`Self::lock_unless`]: whether the lock was taken (`false`: refused).
+    #[cold]
+    #[inline(never)]
+    fn wait_unless(&self, refuse: impl FnOnce() -> bool) -> bool {
+        if refuse() {
+            return false;
+        }
+        self.lock_contended();
+        true
     }
 
     #[cold]

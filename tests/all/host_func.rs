@@ -559,3 +559,34 @@ fn a_host_function_reaching_its_own_instance_through_the_runtime_gets_5002_not_a
     assert!(err.to_string().contains("through the `HostCall`"), "{err}");
     assert_eq!(rt.call(i, "double", &[Value::I32(21)]).unwrap(), vec![Value::I32(42)]);
 }
+
+#[test]
+fn a_host_function_cannot_drop_its_own_instance_mid_call_and_gets_5002() {
+    let rt = runtime();
+    let m = rt.compile(PLUGIN.as_bytes()).unwrap();
+    let me = Arc::new(std::sync::Mutex::new(None::<ext_wasm::InstanceId>));
+    let (inner_rt, inner_me) = (rt.clone(), me.clone());
+    let log = HostFunc::new(move |_, _, _| {
+        let id = inner_me.lock().unwrap().expect("set before the call");
+        inner_rt.drop_instance(id)
+    });
+    let imports = Imports::new().func("host", "add", add()).func("host", "log", log);
+    let i = rt.instantiate(m, &with_imports(imports)).unwrap();
+    *me.lock().unwrap() = Some(i);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let caller = rt.clone();
+    std::thread::spawn(move || tx.send(caller.call(i, "greet", &[])).unwrap());
+    let err = rx
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .expect("the drop waited for a lock its own call holds")
+        .unwrap_err();
+    assert_eq!(err.code(), ErrorCode::CallError);
+    assert!(err.to_string().contains("drop it after that call returns"), "{err}");
+    // Nothing was dropped; after the call, dropping works.
+    assert_eq!(rt.call(i, "double", &[Value::I32(4)]).unwrap(), vec![Value::I32(8)]);
+    rt.drop_instance(i).unwrap();
+    assert_eq!(
+        rt.call(i, "double", &[Value::I32(4)]).unwrap_err().code(),
+        ErrorCode::InvalidInstanceHandle
+    );
+}
