@@ -538,7 +538,7 @@ impl StoreCell {
         handle: u64,
         add: impl FnOnce(&mut InstanceState) -> Result<()>,
     ) -> Result<InstanceCell> {
-        match &mut *self.lock() {
+        match &mut *self.lock_from(handle)? {
             Slot::Live(state) => {
                 add(state)?;
                 Ok(self.newest_member(state))

@@ -590,3 +590,35 @@ fn a_host_function_cannot_drop_its_own_instance_mid_call_and_gets_5002() {
         ErrorCode::InvalidInstanceHandle
     );
 }
+
+#[test]
+fn a_host_function_linking_a_new_instance_to_its_own_gets_5002_not_a_hang() {
+    let rt = runtime();
+    let m = rt.compile(PLUGIN.as_bytes()).unwrap();
+    let user = rt
+        .compile(br#"(module (import "lib" "memory" (memory 1)))"#.as_slice())
+        .unwrap();
+    let me = Arc::new(std::sync::Mutex::new(None::<ext_wasm::InstanceId>));
+    let (inner_rt, inner_me) = (rt.clone(), me.clone());
+    // Joining the instance's store needs the store, which the call running this function holds.
+    let log = HostFunc::new(move |_, _, _| {
+        let id = inner_me.lock().unwrap().expect("set before the call");
+        inner_rt.instantiate(user, &with_imports(Imports::new().instance("lib", id)))?;
+        Ok(())
+    });
+    let imports = Imports::new().func("host", "add", add()).func("host", "log", log);
+    let i = rt.instantiate(m, &with_imports(imports)).unwrap();
+    *me.lock().unwrap() = Some(i);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let caller = rt.clone();
+    std::thread::spawn(move || tx.send(caller.call(i, "greet", &[])).unwrap());
+    let err = rx
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .expect("linking waited for a lock its own call holds")
+        .unwrap_err();
+    assert_eq!(err.code(), ErrorCode::CallError);
+    assert!(err.to_string().contains("through the `HostCall`"), "{err}");
+    // After the call, the same link works.
+    rt.instantiate(user, &with_imports(Imports::new().instance("lib", i)))
+        .unwrap();
+}
