@@ -45,8 +45,8 @@ pub(crate) fn run_in<R>(store: u64, f: impl FnOnce() -> R) -> R {
     f()
 }
 
-/// Whether a host function of `store` runs on this thread (innermost or further out).
-#[cold]
+/// Whether a host function of `store` runs on this thread (innermost or further out). One thread-local load
+/// when none runs.
 pub(crate) fn running_in(store: u64) -> bool {
     let mut at = INNERMOST.get();
     while !at.is_null() {

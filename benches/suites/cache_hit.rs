@@ -151,11 +151,11 @@ fn bench(c: &mut Criterion) {
         // per slot, and epoch checks), built fresh each time: building the pool maps and protects a thousand
         // stacks, and the first load after it pays for that in cold caches, in raw Wasmtime as in ours.
         let same = dir.path().join("raw_same_config.cwasm");
-        let module = wasmtime::Module::from_file(&ext_like_engine(), &wasm).unwrap();
+        let module = wasmtime::Module::from_file(&super::raw_engine_like_ext(), &wasm).unwrap();
         std::fs::write(&same, module.serialize().unwrap()).unwrap();
         g.bench_function(format!("{name}/raw_deserialize_file_same_config"), |b| {
             b.iter_batched(
-                ext_like_engine,
+                super::raw_engine_like_ext,
                 // SAFETY: the file was serialized by an engine of this configuration just above and is not
                 // modified.
                 |engine| {
@@ -167,7 +167,7 @@ fn bench(c: &mut Criterion) {
         });
         // ...and on one such engine that loaded before, as the warm-runtime row above (its module dropped between
         // loads, untimed in both).
-        let engine = ext_like_engine();
+        let engine = super::raw_engine_like_ext();
         g.bench_function(format!("{name}/raw_deserialize_file_same_config_warm_engine"), |b| {
             b.iter_custom(|iters| {
                 timed_loads(
@@ -192,18 +192,6 @@ fn timed_loads<T>(iters: u64, mut load: impl FnMut() -> T, mut unload: impl FnMu
         unload(loaded);
     }
     total
-}
-
-/// A wasmtime engine configured as ext_wasm's default one: Cranelift, epoch checks, the default instance pool.
-fn ext_like_engine() -> wasmtime::Engine {
-    let pool = ext_wasm::PoolConfig::default();
-    let mut config = wasmtime::Config::new();
-    config
-        .epoch_interruption(true)
-        .allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool.to_wasmtime()))
-        .memory_reservation(pool.memory_reservation)
-        .memory_guard_size(pool.memory_guard_size);
-    wasmtime::Engine::new(&config).unwrap()
 }
 
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {

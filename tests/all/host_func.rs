@@ -533,28 +533,41 @@ fn every_live_instance_with_suspending_imports_can_be_called() {
     }
 }
 
-#[test]
-fn a_host_function_reaching_its_own_instance_through_the_runtime_gets_5002_not_a_hang() {
-    let rt = runtime();
+/// Call `greet` of a `PLUGIN` instance whose `host.log` runs `reenter(runtime, its own handle)` (instead of using
+/// its `HostCall`), on another thread so that a hang fails the test (`hang` names it) instead of stalling the
+/// suite. Returns the instance and the call's error.
+fn greet_reentering(
+    rt: &ext_wasm::Runtime,
+    hang: &str,
+    reenter: impl Fn(&ext_wasm::Runtime, ext_wasm::InstanceId) -> ext_wasm::Result<()> + Send + Sync + 'static,
+) -> (ext_wasm::InstanceId, ext_wasm::Error) {
     let m = rt.compile(PLUGIN.as_bytes()).unwrap();
     let me = Arc::new(std::sync::Mutex::new(None::<ext_wasm::InstanceId>));
     let (inner_rt, inner_me) = (rt.clone(), me.clone());
-    // Should have used `call.read_memory`: the call running this function holds the instance.
     let log = HostFunc::new(move |_, _, _| {
         let id = inner_me.lock().unwrap().expect("set before the call");
-        inner_rt.read_memory(id, None, 16, &mut [0u8; 5])
+        reenter(&inner_rt, id)
     });
     let imports = Imports::new().func("host", "add", add()).func("host", "log", log);
     let i = rt.instantiate(m, &with_imports(imports)).unwrap();
     *me.lock().unwrap() = Some(i);
-    // On another thread, so that a hang fails the test instead of stalling the suite.
     let (tx, rx) = std::sync::mpsc::channel();
     let caller = rt.clone();
     std::thread::spawn(move || tx.send(caller.call(i, "greet", &[])).unwrap());
     let err = rx
         .recv_timeout(std::time::Duration::from_secs(10))
-        .expect("the re-entry waited for a lock its own call holds")
+        .expect(hang)
         .unwrap_err();
+    (i, err)
+}
+
+#[test]
+fn a_host_function_reaching_its_own_instance_through_the_runtime_gets_5002_not_a_hang() {
+    let rt = runtime();
+    // Should have used `call.read_memory`: the call running this function holds the instance.
+    let (i, err) = greet_reentering(&rt, "the re-entry waited for a lock its own call holds", |rt, id| {
+        rt.read_memory(id, None, 16, &mut [0u8; 5])
+    });
     assert_eq!(err.code(), ErrorCode::CallError);
     assert!(err.to_string().contains("through the `HostCall`"), "{err}");
     assert_eq!(rt.call(i, "double", &[Value::I32(21)]).unwrap(), vec![Value::I32(42)]);
@@ -563,23 +576,9 @@ fn a_host_function_reaching_its_own_instance_through_the_runtime_gets_5002_not_a
 #[test]
 fn a_host_function_cannot_drop_its_own_instance_mid_call_and_gets_5002() {
     let rt = runtime();
-    let m = rt.compile(PLUGIN.as_bytes()).unwrap();
-    let me = Arc::new(std::sync::Mutex::new(None::<ext_wasm::InstanceId>));
-    let (inner_rt, inner_me) = (rt.clone(), me.clone());
-    let log = HostFunc::new(move |_, _, _| {
-        let id = inner_me.lock().unwrap().expect("set before the call");
-        inner_rt.drop_instance(id)
+    let (i, err) = greet_reentering(&rt, "the drop waited for a lock its own call holds", |rt, id| {
+        rt.drop_instance(id)
     });
-    let imports = Imports::new().func("host", "add", add()).func("host", "log", log);
-    let i = rt.instantiate(m, &with_imports(imports)).unwrap();
-    *me.lock().unwrap() = Some(i);
-    let (tx, rx) = std::sync::mpsc::channel();
-    let caller = rt.clone();
-    std::thread::spawn(move || tx.send(caller.call(i, "greet", &[])).unwrap());
-    let err = rx
-        .recv_timeout(std::time::Duration::from_secs(10))
-        .expect("the drop waited for a lock its own call holds")
-        .unwrap_err();
     assert_eq!(err.code(), ErrorCode::CallError);
     assert!(err.to_string().contains("drop it after that call returns"), "{err}");
     // Nothing was dropped; after the call, dropping works.
@@ -594,28 +593,14 @@ fn a_host_function_cannot_drop_its_own_instance_mid_call_and_gets_5002() {
 #[test]
 fn a_host_function_linking_a_new_instance_to_its_own_gets_5002_not_a_hang() {
     let rt = runtime();
-    let m = rt.compile(PLUGIN.as_bytes()).unwrap();
     let user = rt
         .compile(br#"(module (import "lib" "memory" (memory 1)))"#.as_slice())
         .unwrap();
-    let me = Arc::new(std::sync::Mutex::new(None::<ext_wasm::InstanceId>));
-    let (inner_rt, inner_me) = (rt.clone(), me.clone());
     // Joining the instance's store needs the store, which the call running this function holds.
-    let log = HostFunc::new(move |_, _, _| {
-        let id = inner_me.lock().unwrap().expect("set before the call");
-        inner_rt.instantiate(user, &with_imports(Imports::new().instance("lib", id)))?;
-        Ok(())
+    let (i, err) = greet_reentering(&rt, "linking waited for a lock its own call holds", move |rt, id| {
+        rt.instantiate(user, &with_imports(Imports::new().instance("lib", id)))
+            .map(drop)
     });
-    let imports = Imports::new().func("host", "add", add()).func("host", "log", log);
-    let i = rt.instantiate(m, &with_imports(imports)).unwrap();
-    *me.lock().unwrap() = Some(i);
-    let (tx, rx) = std::sync::mpsc::channel();
-    let caller = rt.clone();
-    std::thread::spawn(move || tx.send(caller.call(i, "greet", &[])).unwrap());
-    let err = rx
-        .recv_timeout(std::time::Duration::from_secs(10))
-        .expect("linking waited for a lock its own call holds")
-        .unwrap_err();
     assert_eq!(err.code(), ErrorCode::CallError);
     assert!(err.to_string().contains("through the `HostCall`"), "{err}");
     // After the call, the same link works.
