@@ -39,7 +39,7 @@ use crate::store_lock::StoreLock;
 use crate::value::Value;
 use crate::value_frame;
 
-/// What [`Runtime::start_call`] (and [`AsyncCall::finish`] / [`AsyncCall::resume`]) did.
+/// What [`crate::wire::call_start`] (and [`AsyncCall::finish`] / [`AsyncCall::resume`]) did.
 pub enum CallStep {
     /// The call finished. The answer: the number of results written to the frame, or a command's exit status
     /// (as i64 bits).
@@ -140,7 +140,7 @@ impl Suspended {
     }
 
     /// Run `op` on the instance from inside its running host function; a re-entrant operation cannot itself
-    /// reach a host function (calls go through [`Runtime::start_call`]).
+    /// reach a host function (calls go through [`crate::wire::call_start`]).
     pub(crate) fn reenter(self: &Arc<Self>, op: Reentry) -> Result<Reentered> {
         self.send(Command::Reenter(op));
         let waker = thread_waker();
@@ -350,6 +350,15 @@ impl Runtime {
                 args,
             }));
             return drive(Work::Reentry { call }, frame, false, true);
+        }
+        if cell.in_place() {
+            // Reentrant host functions run on this thread's stack only: the whole call runs here, now.
+            return match target {
+                Target::Export(name) => self
+                    .call_frame(id, name, frame, nargs)
+                    .map(|n| CallStep::Done(n.into())),
+                Target::Command => self.run_command(id).map(|code| CallStep::Done(code as i64 as u64)),
+            };
         }
         let whole = || {
             let target = match &target {

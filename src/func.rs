@@ -18,15 +18,24 @@ pub struct Func {
     cell: Arc<InstanceCell>,
     instance: InstanceId,
     index: usize,
+    /// The export's name, for calls from inside a reentrant host function of its store (which go by name).
+    name: Arc<str>,
 }
 
 impl Func {
-    pub(crate) fn new(runtime: Runtime, cell: Arc<InstanceCell>, instance: InstanceId, index: usize) -> Self {
+    pub(crate) fn new(
+        runtime: Runtime,
+        cell: Arc<InstanceCell>,
+        instance: InstanceId,
+        index: usize,
+        name: Arc<str>,
+    ) -> Self {
         Self {
             runtime,
             cell,
             instance,
             index,
+            name,
         }
     }
 
@@ -45,9 +54,16 @@ impl Func {
     #[inline]
     pub fn call_with_limits(&self, args: &[Value], limits: CallLimits, out: &mut Vec<Value>) -> Result<()> {
         let index = self.index;
-        (self.runtime).on_cell(&self.cell, self.instance, |s, ticker| {
+        let called = (self.runtime).on_cell(&self.cell, self.instance, |s, ticker| {
             s.call_index(index, args, limits, ticker, out)
-        })
+        });
+        match called {
+            Err(e) => match crate::runtime::call_in_place(&self.cell, &self.name, args) {
+                Some(values) => values.map(|v| out.extend(v)),
+                None => Err(e),
+            },
+            done => done,
+        }
     }
 
     /// Call and return the results in a new vector.

@@ -2,6 +2,10 @@
 //! one of the store's own host functions on this thread (whose wait would never end: the lock is held by the
 //! call that is running the host function) from another thread's call (which it waits for).
 //!
+//! A [`crate::HostFunc::reentrant`] function's frame also carries the `Caller` its trampoline was given: the
+//! `Runtime`'s memory operations and calls on the store, from inside that function, run through it
+//! ([`reentry_caller`]) instead of being refused.
+//!
 //! Kept as a chain of frames on the stack, linked through one thread-local pointer: entering a host function
 //! costs two thread-local accesses; the chain is walked only when a store's lock is found taken.
 
@@ -14,9 +18,11 @@ pub(crate) fn next_store_id() -> u64 {
     NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
-/// One running host function: its store, and the frame it runs inside of (null at the outermost).
+/// One running host function: its store, the `Caller` it lends for re-entry (null: none, it was given a
+/// `HostCall`), and the frame it runs inside of (null at the outermost).
 struct Frame {
     store: u64,
+    caller: *mut (),
     outer: *const Frame,
 }
 
@@ -36,8 +42,16 @@ impl Drop for Leave {
 /// Run `f`, a host function of store `store`, on this thread.
 #[inline]
 pub(crate) fn run_in<R>(store: u64, f: impl FnOnce() -> R) -> R {
+    run_lending(store, std::ptr::null_mut(), f)
+}
+
+/// [`run_in`] for a reentrant host function, lending `caller` (a `*mut Caller<'_, StoreData>` of `store`, not
+/// used by anyone else until `f` returns) to the re-entries `f` makes through the `Runtime`.
+#[inline]
+pub(crate) fn run_lending<R>(store: u64, caller: *mut (), f: impl FnOnce() -> R) -> R {
     let frame = Frame {
         store,
+        caller,
         outer: INNERMOST.get(),
     };
     let _leave = Leave(frame.outer);
@@ -48,19 +62,33 @@ pub(crate) fn run_in<R>(store: u64, f: impl FnOnce() -> R) -> R {
 /// Whether a host function of `store` runs on this thread (innermost or further out). One thread-local load
 /// when none runs.
 pub(crate) fn running_in(store: u64) -> bool {
+    innermost_in(store).is_some()
+}
+
+/// The `Caller` lent by the innermost host function of `store` running on this thread, if that one is
+/// reentrant (`None` when it is not, or none runs). The pointer is valid, and only its user's, until the host
+/// function that lent it returns; the caller must use it only before returning itself (it runs inside that
+/// host function: its frame is innermost or inside it).
+pub(crate) fn reentry_caller(store: u64) -> Option<*mut ()> {
+    innermost_in(store).filter(|caller| !caller.is_null())
+}
+
+/// The innermost frame of `store` on this thread: its lent `Caller` (null when none).
+#[inline]
+fn innermost_in(store: u64) -> Option<*mut ()> {
     let mut at = INNERMOST.get();
     while !at.is_null() {
-        // SAFETY: every pointer in the chain is a `Frame` on this thread's stack, owned by a `run_in` call that
-        // has not returned: each call links its frame before running its host function and unlinks it when
+        // SAFETY: every pointer in the chain is a `Frame` on this thread's stack, owned by a `run_lending` call
+        // that has not returned: each call links its frame before running its host function and unlinks it when
         // that returns or unwinds (`Leave`), innermost first, and only this thread reads the chain. A frame
         // cannot be left linked while its stack is suspended: the host functions run here (Rust closures and
         // typed closures) never suspend the fiber they may run on — wasmtime refuses their nested guest calls
         // there (`HostCall::call` uses the checked `Func::call`), and they are not async.
         let frame = unsafe { &*at };
         if frame.store == store {
-            return true;
+            return Some(frame.caller);
         }
         at = frame.outer;
     }
-    false
+    None
 }

@@ -23,6 +23,8 @@ use crate::store_data::StoreData;
 use crate::value::{ValType, Value};
 
 type Callback = dyn Fn(&mut HostCall<'_, '_>, &[Value], &mut Vec<Value>) -> Result<()> + Send + Sync;
+/// A reentrant host function's body (see [`HostFunc::reentrant`]).
+type ReentrantCallback = dyn Fn(&[Value], &mut Vec<Value>) -> Result<()> + Send + Sync;
 /// A typed host function's body over wasmtime's raw slots (see `host_func_typed`).
 pub(crate) type RawCallback = dyn Fn(&mut HostCall<'_, '_>, &mut [MaybeUninit<ValRaw>]) -> Result<()> + Send + Sync;
 
@@ -36,6 +38,8 @@ pub(crate) type RawCallback = dyn Fn(&mut HostCall<'_, '_>, &mut [MaybeUninit<Va
 /// - [`HostFunc::suspending`]: a function the embedder runs outside the call (how the TypeScript hosts serve
 ///   JavaScript imports): the guest suspends at it, and the async call returns
 ///   [`crate::CallStep::Host`] with the arguments; the embedder answers with [`crate::AsyncCall::resume`].
+/// - [`HostFunc::reentrant`]: a closure that reaches its instance by handle, through the [`crate::Runtime`],
+///   rather than through a [`HostCall`] (how the TypeScript hosts run synchronous JavaScript imports in place).
 ///
 /// A function may declare its signature ([`HostFunc::typed`]); linking then checks it against the import's and
 /// refuses a mismatch with 5001, as linking another instance's export would. Untyped functions take the
@@ -53,6 +57,8 @@ pub(crate) enum Kind {
     Native(Arc<Callback>),
     /// Typed at compile time ([`HostFunc::wrap`]): reads and writes raw slots, no `Value`s.
     Raw(Arc<RawCallback>),
+    /// Given no `HostCall`: lends the call's `Caller` to re-entries through the `Runtime` (`host_frames`).
+    Reentrant(Arc<ReentrantCallback>),
     Suspending(u32),
 }
 
@@ -82,13 +88,35 @@ impl HostFunc {
         f.into_host_func()
     }
 
+    /// A closure over the import's arguments and results, as [`HostFunc::new`]'s, that is given no [`HostCall`]:
+    /// it reaches its instance by handle instead. While it runs, the [`crate::Runtime`]'s memory operations
+    /// (`read_memory`, `write_memory`, `memory_size`, `memory_grow`, …) and calls by name (`call`, `call_into`,
+    /// and calls of a [`crate::Func`] resolved beforehand) on any instance of the calling store run through the
+    /// call that runs it, on this thread, with that call's limits; other operations on that store (globals,
+    /// resolving a `Func`, dropping) fail with 5002. This is what a bridge to another language needs,
+    /// whose callbacks know only handles: the C ABI's and the deno_core extension's synchronous JavaScript
+    /// imports are these.
+    ///
+    /// The function always runs on the thread that called the instance, on that thread's own stack: an instance
+    /// importing one is never run on a fiber or another thread (an async call of it,
+    /// [`crate::wire::call_start`], runs to its end at once; no time slice), so it cannot share a store with
+    /// instances that import [`HostFunc::suspending`] functions (5001). A language runtime that cannot run on
+    /// a foreign stack (V8) may run inside it. Cost: as [`HostFunc::new`], plus a thread-local link; a
+    /// re-entry costs a handle lookup more than [`HostCall`]'s.
+    pub fn reentrant(f: impl Fn(&[Value], &mut Vec<Value>) -> Result<()> + Send + Sync + 'static) -> Self {
+        Self {
+            kind: Kind::Reentrant(Arc::new(f)),
+            signature: None,
+        }
+    }
+
     pub(crate) fn from_kind(kind: Kind) -> Self {
         Self { kind, signature: None }
     }
 
     /// A function the embedder answers from outside the call; `index` is the embedder's own number for it,
     /// reported back in [`crate::HostRequest::index`]. Instances importing one can only be called through the
-    /// async-call protocol ([`crate::Runtime::start_call`]); plain calls fail with 5007.
+    /// async-call protocol ([`crate::wire::call_start`]); plain calls fail with 5007.
     pub fn suspending(index: u32) -> Self {
         Self {
             kind: Kind::Suspending(index),
@@ -104,6 +132,11 @@ impl HostFunc {
 
     pub(crate) fn is_suspending(&self) -> bool {
         matches!(self.kind, Kind::Suspending(_))
+    }
+
+    /// Whether it must run in place (see [`HostFunc::reentrant`]).
+    pub(crate) fn is_reentrant(&self) -> bool {
+        matches!(self.kind, Kind::Reentrant(_))
     }
 
     /// `Err` (5001) when a declared signature differs from the import's.
@@ -129,6 +162,7 @@ impl fmt::Debug for HostFunc {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.kind {
             Kind::Native(_) => f.write_str("HostFunc::Native"),
+            Kind::Reentrant(_) => f.write_str("HostFunc::Reentrant"),
             Kind::Raw(_) => f.write_str("HostFunc::Typed"),
             Kind::Suspending(i) => write!(f, "HostFunc::Suspending({i})"),
         }
@@ -528,8 +562,9 @@ fn native_trampoline(
         let memory_name = source.memory_name();
         // A re-entry into this store through the `Runtime` from inside the closure is refused, not waited on.
         let store = caller.data().store_id;
-        let f = match kind {
-            Kind::Native(f) => f,
+        let f: ValueFn<'_> = match kind {
+            Kind::Native(f) => ValueFn::Native(&**f),
+            Kind::Reentrant(f) => ValueFn::Reentrant(&**f),
             Kind::Raw(f) => {
                 let mut call = HostCall {
                     caller: &mut caller,
@@ -550,15 +585,31 @@ fn native_trampoline(
             // copying the whole 16-byte slot would load across wasm's narrower store (a forwarding stall).
             args.push(Value::from_raw_ref(unsafe { r.assume_init_ref() }, *ty));
         }
-        let mut call = HostCall {
-            caller: &mut caller,
-            memory_name,
+        let called = match f {
+            ValueFn::Native(f) => {
+                let mut call = HostCall {
+                    caller: &mut caller,
+                    memory_name,
+                };
+                crate::host_frames::run_in(store, || f(&mut call, &args, &mut out))
+            }
+            ValueFn::Reentrant(f) => {
+                // The caller is lent to the re-entries `f` makes through the `Runtime` (see `host_frames`);
+                // nothing here touches it until `f` returns.
+                let lent = &mut caller as *mut Caller<'_, StoreData> as *mut ();
+                crate::host_frames::run_lending(store, lent, || f(&args, &mut out))
+            }
         };
-        let called = crate::host_frames::run_in(store, || f(&mut call, &args, &mut out));
         let written = called.and_then(|()| write_results(&out, &results, raw));
         caller.data_mut().host_buffers = (args, out);
         written.map_err(|e| fail(&name, e))
     }
+}
+
+/// The closures that take `Value`s: given a `HostCall`, or lending the `Caller`.
+enum ValueFn<'a> {
+    Native(&'a Callback),
+    Reentrant(&'a ReentrantCallback),
 }
 
 /// Convert a host function's results by the import's result types into `raw` (5007 when they do not fit).

@@ -204,32 +204,65 @@ fn write_vals(values: &[Value], types: &[ValType], out: &mut [Val]) -> Result<()
 async fn reenter(caller: &mut Caller<'_, StoreData>, op: Reentry) -> Result<Reentered> {
     match op {
         Reentry::Call { instance, name, args } => {
-            let Some(Extern::Func(func)) = instance.get_export(&mut *caller, &name) else {
-                return Err(Error::ExportNotFound(format!("no function export named `{name}`")));
-            };
-            let ty = func.ty(&*caller);
-            let params: Vec<ValType> = ty.params().map(|t| ValType::from_wasmtime(&t)).collect();
-            if args.len() != params.len() {
-                return Err(Error::Type(format!(
-                    "`{name}` takes {} argument(s), got {}",
-                    params.len(),
-                    args.len()
-                )));
-            }
-            let vals = args.iter().zip(&params).enumerate().map(|(i, (a, t))| a.to_val(*t, i));
-            let vals = vals.collect::<Result<Vec<_>>>()?;
-            let mut results = vec![Val::I32(0); ty.results().len()];
+            let (func, vals, mut results) = prepare_call(caller, instance, &name, &args)?;
             func.call_async(&mut *caller, &vals, &mut results)
                 .await
                 .map_err(|e| crate::instance::guest_error(&e))?;
             Ok(Reentered::Values(results.iter().map(Value::from_val).collect()))
         }
-        Reentry::Memory { instance, memory, op } => {
-            let mem = instance_memory(caller, instance, memory)?;
-            let max = caller.data().max_memory_bytes;
-            memory_op(mem, caller, op, max)
-        }
+        Reentry::Memory { instance, memory, op } => memory_reentry(caller, instance, memory, op),
     }
+}
+
+/// Run `op` through the `Caller` of a reentrant host function running on this thread (not on a fiber: see
+/// [`crate::HostFunc::reentrant`]).
+pub(crate) fn reenter_in_place(caller: &mut Caller<'_, StoreData>, op: Reentry) -> Result<Reentered> {
+    match op {
+        Reentry::Call { instance, name, args } => {
+            let (func, vals, mut results) = prepare_call(caller, instance, &name, &args)?;
+            func.call(&mut *caller, &vals, &mut results)
+                .map_err(|e| crate::instance::guest_error(&e))?;
+            Ok(Reentered::Values(results.iter().map(Value::from_val).collect()))
+        }
+        Reentry::Memory { instance, memory, op } => memory_reentry(caller, instance, memory, op),
+    }
+}
+
+/// Function export `name` of `instance`, `args` converted by its parameter types and room for its results
+/// (5003 when there is no such function, 5007 for a wrong count or a value that does not fit).
+fn prepare_call(
+    caller: &mut Caller<'_, StoreData>,
+    instance: wasmtime::Instance,
+    name: &str,
+    args: &[Value],
+) -> Result<(wasmtime::Func, Vec<Val>, Vec<Val>)> {
+    let Some(Extern::Func(func)) = instance.get_export(&mut *caller, name) else {
+        return Err(Error::ExportNotFound(format!("no function export named `{name}`")));
+    };
+    let ty = func.ty(&*caller);
+    let params: Vec<ValType> = ty.params().map(|t| ValType::from_wasmtime(&t)).collect();
+    if args.len() != params.len() {
+        return Err(Error::Type(format!(
+            "`{name}` takes {} argument(s), got {}",
+            params.len(),
+            args.len()
+        )));
+    }
+    let vals = args.iter().zip(&params).enumerate().map(|(i, (a, t))| a.to_val(*t, i));
+    let vals = vals.collect::<Result<Vec<_>>>()?;
+    let results = vec![Val::I32(0); ty.results().len()];
+    Ok((func, vals, results))
+}
+
+fn memory_reentry(
+    caller: &mut Caller<'_, StoreData>,
+    instance: wasmtime::Instance,
+    memory: Option<Arc<str>>,
+    op: MemoryOp,
+) -> Result<Reentered> {
+    let mem = instance_memory(caller, instance, memory)?;
+    let max = caller.data().max_memory_bytes;
+    memory_op(mem, caller, op, max)
 }
 
 fn instance_memory(

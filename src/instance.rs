@@ -112,6 +112,9 @@ pub(crate) struct StoreCell {
     /// Whether an instance of the store imports suspending host functions: every call goes through the
     /// async protocol (a linked call may reach one from any instance of the store).
     suspends: AtomicBool,
+    /// Whether an instance of the store imports reentrant host functions ([`crate::HostFunc::reentrant`]):
+    /// every call runs in place, on the calling thread's stack.
+    in_place: AtomicBool,
     /// Whether the slot holds an async call ([`StoreCell::hold`]): checked before taking the lock in
     /// [`StoreCell::parked`], which every async call start asks.
     held: AtomicBool,
@@ -183,6 +186,8 @@ pub(crate) struct InstanceState {
     stderr: Option<MemoryOutputPipe>,
     /// Whether the instance imports suspending host functions (only async calls can run it).
     suspends: bool,
+    /// Whether an instance of the store imports reentrant host functions (calls run in place only).
+    in_place: bool,
 }
 
 /// A store made for a new instance, before the instance is in it: its state (no member yet) and how to
@@ -220,6 +225,8 @@ impl NewStore {
         };
         let first_memory = host_link.as_ref().and_then(|l| l.first_memory.clone());
         let suspends = host_link.as_ref().is_some_and(|l| l.suspends);
+        let in_place = host_funcs.iter().any(HostFunc::is_reentrant);
+        check_mix(suspends, in_place)?;
         let mut limits = StoreLimitsBuilder::new();
         if let Some(max) = options.max_memory_bytes {
             limits = limits.memory_size(max);
@@ -271,6 +278,7 @@ impl NewStore {
             stdout,
             stderr,
             suspends,
+            in_place,
         };
         Ok(Self {
             state: Box::new(state),
@@ -300,6 +308,7 @@ impl NewStore {
             uses_wasi: AtomicBool::new(self.state.store.data().wasi.is_some()),
             preemptible: interruption.epoch,
             suspends: AtomicBool::new(self.state.suspends),
+            in_place: AtomicBool::new(self.state.in_place),
             held: AtomicBool::new(false),
             interruption,
             tier: self.compiled.slot.tier,
@@ -382,6 +391,22 @@ impl InstanceCell {
         self.store.suspends.load(Ordering::Relaxed)
     }
 
+    /// Whether calls run in place only (see [`StoreCell::in_place`]).
+    #[inline]
+    pub(crate) fn in_place(&self) -> bool {
+        self.store.in_place.load(Ordering::Relaxed)
+    }
+
+    /// Whether this handle was dropped.
+    pub(crate) fn is_dropped(&self) -> bool {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// The store's identity (`StoreData::store_id`).
+    pub(crate) fn store_id(&self) -> u64 {
+        self.store.id
+    }
+
     #[inline]
     fn lock(&self) -> StoreGuard<'_, Slot> {
         self.store.lock()
@@ -458,7 +483,7 @@ impl StoreCell {
     fn lock_from(&self, handle: u64) -> Result<StoreGuard<'_, Slot>> {
         match self.state.lock_unless(|| crate::host_frames::running_in(self.id)) {
             Some(guard) => Ok(guard),
-            None => Err(reentered(handle)),
+            None => Err(reentered(handle, self.id)),
         }
     }
 
@@ -524,6 +549,9 @@ impl StoreCell {
         if state.suspends {
             self.suspends.store(true, Ordering::Relaxed);
         }
+        if state.in_place {
+            self.in_place.store(true, Ordering::Relaxed);
+        }
         if state.store.data().wasi.is_some() {
             self.uses_wasi.store(true, Ordering::Relaxed);
         }
@@ -549,6 +577,19 @@ impl StoreCell {
     }
 }
 
+/// Refuse a store that would import both suspending and reentrant host functions (5001): the first run only on
+/// a fiber, the second never.
+pub(crate) fn check_mix(suspends: bool, in_place: bool) -> Result<()> {
+    if suspends && in_place {
+        return Err(Error::Instantiate(
+            "host functions answered outside the call (async JavaScript imports) and reentrant ones \
+             (`syncImports`) cannot serve one store: link instances of one kind only"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
 /// The name of a module's first exported memory (found once per module).
 pub(crate) fn first_memory_name(module: &CompiledModule) -> Option<Arc<str>> {
     module.exports().first_memory.clone()
@@ -564,7 +605,13 @@ fn busy(handle: u64) -> Error {
 /// `StoreCell::lock_from`).
 #[cold]
 #[inline(never)]
-fn reentered(handle: u64) -> Error {
+fn reentered(handle: u64, store: u64) -> Error {
+    if crate::host_frames::reentry_caller(store).is_some() {
+        return Error::Call(format!(
+            "instance {handle} is running one of its own host functions on this thread; from inside it, only \
+             its memory and calls of its exports by name can be used"
+        ));
+    }
     Error::Call(format!(
         "instance {handle} is running one of its own host functions on this thread; reach its memory and \
          exports through the `HostCall` that function was given"
@@ -1237,6 +1284,14 @@ impl InstanceState {
 
     /// A joining instance imports suspending host functions: from now on every call of the store goes
     /// through the async protocol, and the store needs a mailbox for them.
+    /// Record which kinds of host functions a joining instance imports (5001 when they cannot share the store,
+    /// see [`check_mix`]).
+    pub(crate) fn add_host_kinds(&mut self, suspends: bool, in_place: bool) -> Result<()> {
+        check_mix(self.suspends || suspends, self.in_place || in_place)?;
+        self.in_place |= in_place;
+        Ok(())
+    }
+
     pub(crate) fn enable_suspending(&mut self) -> Arc<HostChannel> {
         self.suspends = true;
         self.store

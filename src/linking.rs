@@ -146,7 +146,7 @@ impl Join<'_> {
             state.adopt_wasi(wasi);
         }
         let memory = first_memory_name(compiled);
-        let mut suspends = false;
+        let (mut suspends, mut in_place) = (false, false);
         for import in compiled.module.imports() {
             if needs_wasi && import.module() == "wasi_snapshot_preview1" {
                 continue;
@@ -155,6 +155,7 @@ impl Join<'_> {
             let export = match self.imports.lookup(&info.module, &info.name) {
                 Some(Provided::Func(f)) => {
                     suspends |= define_host(&mut linker, &import, &info, Some(f), &memory)?;
+                    in_place |= f.is_reentrant();
                     continue;
                 }
                 Some(Provided::Export(e)) => Some(self.export(state, e.instance, &e.name, &info)?),
@@ -169,9 +170,11 @@ impl Join<'_> {
                 None => {
                     let f = self.shared.get(&info.module, &info.name);
                     suspends |= define_host(&mut linker, &import, &info, f, &memory)?;
+                    in_place |= f.is_some_and(HostFunc::is_reentrant);
                 }
             }
         }
+        state.add_host_kinds(suspends, in_place)?;
         if suspends {
             state.enable_suspending();
         }

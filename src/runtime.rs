@@ -820,7 +820,7 @@ impl Runtime {
     pub fn func(&self, id: InstanceId, name: &str) -> Result<Func> {
         let cell = self.instance(id)?;
         let index = cell.with(id.0, |s| s.func_index(name))?;
-        Ok(Func::new(self.clone(), cell, id, index))
+        Ok(Func::new(self.clone(), cell, id, index, name.into()))
     }
 
     /// The index [`Self::func`] resolves `name` to, for hosts that keep indexes instead of [`Func`]s.
@@ -848,16 +848,30 @@ impl Runtime {
         limits: CallLimits,
         out: &mut Vec<Value>,
     ) -> Result<()> {
-        self.with_state(id, |s, ticker| s.call(name, args, limits, ticker, out))
+        self.with_instance(id, |cell| {
+            match self.on_cell(cell, id, |s, ticker| s.call(name, args, limits, ticker, out)) {
+                Err(e) => match call_in_place(cell, name, args) {
+                    Some(values) => values.map(|v| out.extend(v)),
+                    None => Err(e),
+                },
+                done => done,
+            }
+        })
     }
 
     /// Call export `name` with `nargs` arguments read from a value frame (the byte encoding hosts use, see
     /// [`crate::wire`]); results overwrite the frame's slots and their count is returned. Errors as for
     /// [`Runtime::call`]. No allocation once the instance's export cache is warm.
     pub(crate) fn call_frame(&self, id: InstanceId, name: &str, frame: &mut [u8], nargs: usize) -> Result<u32> {
-        self.with_state(id, |s, ticker| {
-            let index = s.func_index(name)?;
-            s.call_frame(index, frame, nargs, ticker)
+        self.with_instance(id, |cell| {
+            let called = self.on_cell(cell, id, |s, ticker| {
+                let index = s.func_index(name)?;
+                s.call_frame(index, frame, nargs, ticker)
+            });
+            match called {
+                Err(e) => frame_call_in_place(cell, name, frame, nargs).unwrap_or(Err(e)),
+                done => done,
+            }
         })
     }
 
@@ -924,10 +938,10 @@ impl Runtime {
     }
 
     /// Copy `buf.len()` bytes of memory (`memory`: export name, or the first memory) at `offset` into `buf`.
-    /// Works from inside the instance's own suspending host functions too (through the call that runs them).
-    /// From inside one of its own Rust host functions, on the thread running it, this and every other call on
-    /// the instance fail with 5002 (the running call holds the instance): use the function's
-    /// [`crate::HostCall`].
+    /// Works from inside the instance's own suspending and reentrant host functions too (through the call that
+    /// runs them). From inside one of its own Rust host functions given a [`crate::HostCall`], on the thread
+    /// running it, this and every other call on the instance fail with 5002 (the running call holds the
+    /// instance): use the `HostCall`.
     pub fn read_memory(&self, id: InstanceId, memory: Option<&str>, offset: u64, buf: &mut [u8]) -> Result<()> {
         let op = || MemoryOp::Read { offset, len: buf.len() };
         match self.reenter_memory(id, memory, op)? {
@@ -985,20 +999,75 @@ impl Runtime {
         memory: Option<&str>,
         op: impl FnOnce() -> MemoryOp,
     ) -> Result<Option<Reentered>> {
-        let Some((call, instance, first)) = self.with_instance(id, |cell| {
-            Ok(cell.parked().map(|c| (c, cell.instance, cell.first_memory.clone())))
-        })?
-        else {
-            return Ok(None);
-        };
-        let memory = memory.map(Arc::from).or(first);
-        call.reenter(Reentry::Memory {
+        let reentry = |instance, first: Option<Arc<str>>| Reentry::Memory {
             instance,
-            memory,
+            memory: memory.map(Arc::from).or(first),
             op: op(),
+        };
+        self.with_instance(id, |cell| {
+            if let Some(call) = cell.parked() {
+                return call
+                    .reenter(reentry(cell.instance, cell.first_memory.clone()))
+                    .map(Some);
+            }
+            reenter_in_place(cell, reentry).transpose()
         })
-        .map(Some)
     }
+}
+
+/// Run `op` through the reentrant host function of `cell`'s store that runs on this thread, if one runs (its
+/// call holds the store: see [`HostFunc::reentrant`]); `None` otherwise. `op` is given the instance and its
+/// first memory's name. Cost when none runs: a thread-local load.
+pub(crate) fn reenter_in_place(
+    cell: &InstanceCell,
+    op: impl FnOnce(wasmtime::Instance, Option<Arc<str>>) -> Reentry,
+) -> Option<Result<Reentered>> {
+    if cell.is_dropped() {
+        return None;
+    }
+    let lent = crate::host_frames::reentry_caller(cell.store_id())?;
+    // SAFETY: `lent` is the `Caller` a reentrant host function's trampoline lent (`host_func::native_trampoline`,
+    // from `&mut caller` of that call), found in this thread's chain of running host functions, so the function
+    // has not returned and we run inside it, on its thread. While it runs nothing else uses that `Caller`: the
+    // trampoline touches it again only after the function returns, and a host function nested inside this one
+    // of the same store would be the store's innermost frame (its own `Caller` is found then, or none for a
+    // `HostCall` one). The reference lives only for this re-entry, which ends before we return into the
+    // function. Its lifetime parameter is the trampoline's store borrow, alive for the whole call.
+    let caller = unsafe { &mut *(lent as *mut wasmtime::Caller<'_, crate::store_data::StoreData>) };
+    Some(crate::host_request::reenter_in_place(
+        caller,
+        op(cell.instance, cell.first_memory.clone()),
+    ))
+}
+
+/// Call export `name` of `cell`'s instance through its store's running reentrant host function, if one runs.
+pub(crate) fn call_in_place(cell: &InstanceCell, name: &str, args: &[Value]) -> Option<Result<Vec<Value>>> {
+    let op = |instance, _| Reentry::Call {
+        instance,
+        name: name.to_string(),
+        args: args.to_vec(),
+    };
+    reenter_in_place(cell, op).map(|done| match done? {
+        Reentered::Values(values) => Ok(values),
+        _ => Err(reentry_mismatch()),
+    })
+}
+
+/// [`call_in_place`] with the arguments and results in a value frame.
+pub(crate) fn frame_call_in_place(
+    cell: &InstanceCell,
+    name: &str,
+    frame: &mut [u8],
+    nargs: usize,
+) -> Option<Result<u32>> {
+    if cell.is_dropped() || crate::host_frames::reentry_caller(cell.store_id()).is_none() {
+        return None;
+    }
+    let args = match crate::value_frame::decode_values(frame, nargs) {
+        Ok(args) => args,
+        Err(e) => return Some(Err(e)),
+    };
+    call_in_place(cell, name, &args).map(|values| crate::value_frame::encode_values(frame, &values?))
 }
 
 fn number(done: Reentered) -> Result<u64> {

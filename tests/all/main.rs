@@ -14,6 +14,7 @@ mod hostile;
 mod limits;
 mod linking;
 mod memory;
+mod reentrant;
 mod tiering;
 mod wasi;
 mod wire;
