@@ -24,8 +24,11 @@
 //! * **Calls and host functions** (the protocol: [`crate::wire`], "one suspension protocol"):
 //!   `ext_wasm_call_start` / `ext_wasm_run_command_start` start a call on the calling thread and write its step
 //!   into the frame header; `ext_wasm_call_finish` finishes a pending one (blocking: bind it `nonblocking`);
-//!   `ext_wasm_call_resume` answers the JavaScript import a call waits in and continues it. No function takes a
-//!   callback: JavaScript imports run between these calls, on the JS thread, so none is declared `callback`.
+//!   `ext_wasm_call_resume` answers the JavaScript import a call waits in and continues it: such imports run
+//!   between these calls, on the JS thread.
+//! * **Synchronous imports** (`syncImports`): [`ext_wasm_set_host_callback`] registers one function pointer per
+//!   thread, which the guest calls in place, inside the function that runs it (`ext_wasm_call`,
+//!   `ext_wasm_call_func`, `ext_wasm_instantiate`, the `_start` functions, ...): bind those `callback: true`.
 //! * **Unloading.** The library never unloads once the runtime exists (see `pin_library`): Deno closes a library
 //!   when the worker that opened it ends, while the runtime's threads still run its code.
 //! * **Buffers.** A `(ptr, len)` pair with `len == 0` may have any `ptr`, including null; it is never
@@ -51,8 +54,9 @@ pub use crate::wire::{tag, OUT_HEADER, SLOT};
 /// Version of this ABI. `ts/ffi_backend.ts` refuses a library whose version differs (a stale build). Version 2:
 /// handles, offsets and page counts as `f64`; WASI stdin bytes beside the instance options. Version 3: host
 /// imports (`hostImports`, the `sync` flag of the start functions, [`ext_wasm_call_resume`]). Version 4: linking
-/// (`exportImports`, `instanceImports`, indexed `hostImports`) and globals ([`ext_wasm_global`]).
-pub const ABI_VERSION: u32 = 6;
+/// (`exportImports`, `instanceImports`, indexed `hostImports`) and globals ([`ext_wasm_global`]). Version 7:
+/// synchronous imports ([`ext_wasm_set_host_callback`], `syncImports`).
+pub const ABI_VERSION: u32 = 7;
 
 // ---------------------------------------------------------------------------------------------------------------
 // The process-global runtime
@@ -713,4 +717,35 @@ pub unsafe extern "C" fn ext_wasm_blob_take(id: u64, dst: *mut u8, len: usize) -
         }
         _ => ErrorCode::TypeError.as_u16() as i32,
     }
+}
+
+/// The host's synchronous imports (`syncImports`): `callback(index, nargs)`, with the protocol of
+/// [`wire::frame_bridge`] over the registered frame.
+pub type HostCallback = extern "C" fn(index: u32, nargs: u32) -> i32;
+
+/// Register this thread's callback for synchronous imports and the frame it trades values in; a null
+/// `callback` unregisters. Instances created with `syncImports` call it in place, on this thread, while a
+/// function running their guest is called (so bind those `callback: true`). Frame too small → 5007.
+///
+/// # Safety
+/// `frame` must be valid for reads and writes of `frame_len` bytes until the callback is replaced or cleared,
+/// and be written by nobody else except inside the callback; `callback` must be callable on this thread until
+/// then.
+#[no_mangle]
+pub unsafe extern "C" fn ext_wasm_set_host_callback(
+    callback: Option<HostCallback>,
+    frame: *mut u8,
+    frame_len: usize,
+) -> i32 {
+    let Some(callback) = callback else {
+        wire::set_host_bridge(None);
+        return 0;
+    };
+    if frame.is_null() || frame_len < OUT_HEADER + SLOT {
+        return ErrorCode::TypeError.as_u16() as i32;
+    }
+    // SAFETY: forwarded contract (the frame outlives the bridge, which is replaced or cleared with the callback).
+    let bridge = unsafe { wire::frame_bridge(frame, frame_len, move |index, nargs| callback(index, nargs)) };
+    wire::set_host_bridge(Some(bridge));
+    0
 }

@@ -78,12 +78,9 @@ use crate::host_func::{HostFunc, Imports};
 use crate::instance::{InstanceId, InstanceOptions, Target};
 use crate::module::{ExportInfo, ExportKind, ModuleId};
 use crate::runtime::Runtime;
-use crate::value::ValType;
+use crate::value::{ValType, Value};
 use crate::value_frame;
 use crate::wasi::{InputMode, OutputMode, Preopen, WasiOptions};
-
-#[cfg(doc)]
-use crate::value::Value;
 
 pub use crate::value_frame::{tag, OUT_HEADER, SLOT};
 
@@ -285,6 +282,10 @@ pub struct WireInstanceOptions {
     /// Whole instances as import namespaces: `[module, instance]`.
     #[serde(default)]
     pub instance_imports: Vec<(String, f64)>,
+    /// `true`: `hostImports` are synchronous, called in place through this thread's [`HostBridge`]
+    /// ([`crate::HostFunc::reentrant`]) instead of suspending the call; their index is the bridge's.
+    #[serde(default)]
+    pub sync_imports: bool,
 }
 
 /// One entry of [`WireInstanceOptions::host_imports`]: `[module, name, index]`, or `[module, name]` numbered by
@@ -392,7 +393,7 @@ pub fn instance_options(json: &[u8], stdin: &[u8]) -> Result<InstanceOptions> {
         timeout,
         max_memory_bytes,
         preemptible: wire.preemptible,
-        imports: imports(wire.host_imports, wire.export_imports, wire.instance_imports)?,
+        imports: imports(wire.host_imports, wire.export_imports, wire.instance_imports, wire.sync_imports)?,
     })
 }
 
@@ -400,6 +401,7 @@ fn imports(
     host: Vec<WireHostImport>,
     exports: Vec<(String, String, f64, String)>,
     instances: Vec<(String, f64)>,
+    sync: bool,
 ) -> Result<Imports> {
     let mut imports = Imports::new();
     for (i, entry) in host.into_iter().enumerate() {
@@ -411,7 +413,12 @@ fn imports(
         if imports.get(&module, &name).is_some() {
             return Err(Error::Type(format!("`hostImports` names {module}::{name} twice")));
         }
-        imports.define(module, name, HostFunc::suspending(index));
+        let f = if sync {
+            HostFunc::reentrant(move |args, out| call_bridge(index, args, out))
+        } else {
+            HostFunc::suspending(index)
+        };
+        imports.define(module, name, f);
     }
     for (module, name, instance, export) in exports {
         let export = crate::ExportRef::new(instance_handle(instance)?, export);
@@ -421,6 +428,80 @@ fn imports(
         imports.define_instance(module, instance_handle(instance)?);
     }
     Ok(imports)
+}
+
+/// A host's synchronous imports on one thread (`syncImports`): runs import `index` with `args` and pushes its
+/// results (converted by the import's result types afterwards, as any host function's). Called in place,
+/// inside the guest's call, on the thread that called the instance; it may use the instance by handle
+/// meanwhile (see [`crate::HostFunc::reentrant`]). An `Err` traps the guest with its message.
+pub type HostBridge = std::rc::Rc<dyn Fn(u32, &[Value], &mut Vec<Value>) -> Result<()>>;
+
+thread_local! {
+    static BRIDGE: std::cell::RefCell<Option<HostBridge>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Set (or with `None`, clear) this thread's [`HostBridge`]: the C ABI registers the JavaScript callback here,
+/// the deno_core extension its dispatcher. Instances with `syncImports` called on a thread without one fail
+/// their imports with 5002.
+pub fn set_host_bridge(bridge: Option<HostBridge>) {
+    BRIDGE.set(bridge);
+}
+
+fn call_bridge(index: u32, args: &[Value], out: &mut Vec<Value>) -> Result<()> {
+    let bridge = BRIDGE.with_borrow(|b| b.clone()).ok_or_else(|| {
+        Error::Call(
+            "no host bridge on this thread: an instance with `syncImports` must be called from the thread that \
+             runs its host functions"
+                .into(),
+        )
+    })?;
+    bridge(index, args, out)
+}
+
+/// A [`HostBridge`] trading values with its host through a value frame, for hosts whose imports live in
+/// another language: `call(index, nargs)` runs import `index` with the arguments in the frame's slots (typed
+/// tags) and answers with its results in the slots and their count, or fails: `-code` (5002 for an exception,
+/// 5007 for results it could not encode) with the message's UTF-8 length as `u32` at offset 0 and its bytes
+/// from [`OUT_HEADER`] on. The frame is written before `call` and read after it returns; `call` may re-enter
+/// instances meanwhile, nested calls reusing the frame (they end before it returns).
+///
+/// # Safety
+/// `frame` must be valid for reads and writes of `len >= OUT_HEADER` bytes for as long as the bridge is
+/// installed, and written by nobody else except inside `call`.
+pub unsafe fn frame_bridge(frame: *mut u8, len: usize, call: impl Fn(u32, u32) -> i32 + 'static) -> HostBridge {
+    let frame = frame as usize;
+    std::rc::Rc::new(move |index, args, out| {
+        // SAFETY: valid for `len` bytes while the bridge is installed (this function's contract); the slice
+        // lives until `call`, which is the only other writer, and is made again after it returns.
+        let slots = unsafe { std::slice::from_raw_parts_mut(frame as *mut u8, len) };
+        let nargs = value_frame::encode_values(slots, args)?;
+        let answer = call(index, nargs);
+        // SAFETY: as above; `call` has returned.
+        let slots = unsafe { std::slice::from_raw_parts(frame as *const u8, len) };
+        match u32::try_from(answer) {
+            Ok(n) => {
+                let results = value_frame::decode_values(slots, n as usize)
+                    .map_err(|e| Error::Type(e.message().replace("argument", "result")))?;
+                out.extend(results);
+                Ok(())
+            }
+            Err(_) => {
+                let said = u32::from_le_bytes([slots[0], slots[1], slots[2], slots[3]]) as usize;
+                let text = &slots[OUT_HEADER..(OUT_HEADER + said).min(len)];
+                Err(host_error(answer.unsigned_abs(), String::from_utf8_lossy(text).into_owned()))
+            }
+        }
+    })
+}
+
+/// The error a host reports for a failed synchronous import: `code` 5007 (a result it could not encode) or
+/// anything else (an exception: 5002), with `message`.
+pub fn host_error(code: u32, message: String) -> Error {
+    if code == ErrorCode::TypeError.as_u16() as u32 {
+        Error::Type(message)
+    } else {
+        Error::Call(message)
+    }
 }
 
 fn wasi_options(w: WireWasi, stdin: &[u8]) -> WasiOptions {
@@ -721,8 +802,7 @@ pub fn call_resume(token: u64, frame: &mut [u8], nresults: i32, message: &str) -
     let reply = match u32::try_from(nresults) {
         Ok(n) => value_frame::decode_values(frame, n as usize)
             .map_err(|e| Error::Type(e.message().replace("argument", "result"))),
-        Err(_) if -nresults == ErrorCode::TypeError.as_u16() as i32 => Err(Error::Type(message.to_string())),
-        Err(_) => Err(Error::Call(message.to_string())),
+        Err(_) => Err(host_error(nresults.unsigned_abs(), message.to_string())),
     };
     step_out(call.resume(reply, frame)?, frame)
 }

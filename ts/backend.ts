@@ -98,6 +98,8 @@ export interface InstanceOptionsWire {
   exportImports?: [string, string, number, string][];
   /** `[module, instance]`: whole instances as import modules. */
   instanceImports?: [string, number][];
+  /** `hostImports` are synchronous, called in place through the backend's host callback (`index`: its own). */
+  syncImports?: boolean;
 }
 
 /** Runtime configuration (`WireRuntimeConfig` in `src/wire.rs`); every field optional. */
@@ -238,4 +240,11 @@ export interface Backend {
   /** Grow by `pages`; returns the old size in pages. */
   memoryGrow(instance: number, pages: number): number;
   stats(): RuntimeStats;
+  /**
+   * Register the dispatcher of synchronous imports (`syncImports`) for this thread: the core calls
+   * `callback(index, nargs)` in place, inside a call, with the arguments in `frame`'s slots; it answers with its
+   * results in the slots and their count, or `-code` with the message's UTF-8 length in `u32[0]` and its bytes
+   * after the header (`wire::frame_bridge` in `src/wire.rs`). Calls made from inside it may run meanwhile.
+   */
+  setHostCallback(callback: (index: number, nargs: number) => number, frame: Frame): void;
 }

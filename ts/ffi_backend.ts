@@ -26,14 +26,18 @@ import { ErrorCode, WasmError, withPrefix } from "./errors.ts";
 import { type Frame, headerU64, newFrame } from "./frame.ts";
 
 /** The ABI version this module speaks (`ABI_VERSION` in `src/ffi.rs`). */
-export const ABI_VERSION = 6;
+export const ABI_VERSION = 7;
 
 /** The out record of a synchronous call: the backend's own record, passed by pointer. */
 const OUT = ["pointer", "usize"] as const;
 /** The out record of a nonblocking call: a per-call frame, passed as a buffer. */
 const OUT_BUF = ["buffer", "usize"] as const;
 
-/** The C ABI, as Deno binds it. Each entry's Rust doc comment in `src/ffi.rs` says what it does and costs. */
+/**
+ * The C ABI, as Deno binds it. Each entry's Rust doc comment in `src/ffi.rs` says what it does and costs. Symbols
+ * that run guest code are `callback: true`: a guest may call a synchronous import (`syncImports`) in place, through
+ * the `Deno.UnsafeCallback` registered with `ext_wasm_set_host_callback`.
+ */
 const SYMBOLS = {
   ext_wasm_abi_version: { parameters: [], result: "u32" },
   ext_wasm_init: { parameters: ["buffer", "usize", ...OUT], result: "i32" },
@@ -46,19 +50,19 @@ const SYMBOLS = {
   ext_wasm_module_drop: { parameters: ["f64", ...OUT], result: "i32" },
   ext_wasm_module_exports: { parameters: ["f64", ...OUT], result: "i32" },
   ext_wasm_module_imports: { parameters: ["f64", ...OUT], result: "i32" },
-  ext_wasm_instantiate: { parameters: ["f64", "buffer", "usize", "buffer", "usize", ...OUT], result: "i32" },
-  ext_wasm_instantiate_start: { parameters: ["f64", "buffer", "usize", "buffer", "usize", "pointer", "usize"], result: "i32" },
+  ext_wasm_instantiate: { parameters: ["f64", "buffer", "usize", "buffer", "usize", ...OUT], result: "i32", callback: true },
+  ext_wasm_instantiate_start: { parameters: ["f64", "buffer", "usize", "buffer", "usize", "pointer", "usize"], result: "i32", callback: true },
   ext_wasm_instance_drop: { parameters: ["f64", ...OUT], result: "i32" },
   ext_wasm_instance_exports: { parameters: ["f64", ...OUT], result: "i32" },
-  ext_wasm_call: { parameters: ["f64", "pointer", "usize", "pointer", "usize", "u32"], result: "i32" },
-  ext_wasm_call_start: { parameters: ["f64", "pointer", "usize", "pointer", "usize", "u32", "u8"], result: "i32" },
-  ext_wasm_run_command_start: { parameters: ["f64", "u8", "pointer", "usize"], result: "i32" },
+  ext_wasm_call: { parameters: ["f64", "pointer", "usize", "pointer", "usize", "u32"], result: "i32", callback: true },
+  ext_wasm_call_start: { parameters: ["f64", "pointer", "usize", "pointer", "usize", "u32", "u8"], result: "i32", callback: true },
+  ext_wasm_run_command_start: { parameters: ["f64", "u8", "pointer", "usize"], result: "i32", callback: true },
   ext_wasm_call_resume: { parameters: ["f64", "pointer", "usize", "i32", "buffer", "usize"], result: "i32" },
   call_finish: { name: "ext_wasm_call_finish", parameters: ["f64", "buffer", "usize"], result: "i32", nonblocking: true },
   ext_wasm_func: { parameters: ["f64", "pointer", "usize", ...OUT], result: "i32" },
-  ext_wasm_call_func: { parameters: ["f64", "u32", "pointer", "usize", "u32"], result: "i32" },
+  ext_wasm_call_func: { parameters: ["f64", "u32", "pointer", "usize", "u32"], result: "i32", callback: true },
   ext_wasm_global: { parameters: ["f64", "pointer", "usize", "pointer", "usize", "u8"], result: "i32" },
-  ext_wasm_run_command: { parameters: ["f64", ...OUT], result: "i32" },
+  ext_wasm_run_command: { parameters: ["f64", ...OUT], result: "i32", callback: true },
   ext_wasm_exit_code: { parameters: ["f64", ...OUT], result: "i32" },
   ext_wasm_output: { parameters: ["f64", "u32", ...OUT], result: "i32" },
   ext_wasm_memory_read: { parameters: ["f64", "f64", "buffer", "usize", ...OUT], result: "i32" },
@@ -67,7 +71,11 @@ const SYMBOLS = {
   ext_wasm_memory_grow: { parameters: ["f64", "f64", ...OUT], result: "i32" },
   ext_wasm_stats: { parameters: [...OUT], result: "i32" },
   ext_wasm_blob_take: { parameters: ["u64", "buffer", "usize"], result: "i32" },
+  ext_wasm_set_host_callback: { parameters: ["function", "pointer", "usize"], result: "i32" },
 } as const;
+
+/** The synchronous imports' callback (`ext_wasm_set_host_callback`): `(index, nargs) -> count or -code`. */
+const HOST_CALLBACK = { parameters: ["u32", "u32"], result: "i32" } as const;
 
 type Symbols = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
 
@@ -186,8 +194,21 @@ export function createFfiBackend(): Backend {
   const rec = newFrame(0);
   const R = Deno.UnsafePointer.of(rec.bytes);
   const RL = rec.size;
+  // The out record of the functions that may run guest code, which may call synchronous imports that use `rec`
+  // (memory access) meanwhile: one of its own, and a fresh one for such calls made from inside an import.
+  const guestRec = newFrame(0);
+  const G = Deno.UnsafePointer.of(guestRec.bytes);
   const names = new NamePointers();
   const options = new ScratchText();
+  /** How many synchronous imports run (nested) on this thread: calls made inside one use fresh buffers. */
+  let depth = 0;
+  let hostCallback: Deno.UnsafeCallback<typeof HOST_CALLBACK> | null = null;
+  /** The record for a call that may run guest code: `guestRec`, or a fresh one inside an import. */
+  const guestRecord = (): [Frame, Deno.PointerValue] => {
+    if (depth === 0) return [guestRec, G];
+    const r = newFrame(0);
+    return [r, Deno.UnsafePointer.of(r.bytes)];
+  };
 
   /** The record's `a` field after a successful call; a `WasmError` otherwise. */
   const check = (status: number, frame: Frame = rec): number => {
@@ -236,11 +257,12 @@ export function createFfiBackend(): Backend {
     moduleImports: (module: number) => decoder.decode(blob(s.ext_wasm_module_imports(module, R, RL))),
     instantiate(module: number, optionsJson: string, stdin: Uint8Array): number {
       // No options (the common case for plugin churn): empty buffers, no JSON to encode or parse.
-      const [text, len] = optionsJson === "{}" ? [EMPTY, 0] : options.encode(optionsJson);
-      return check(s.ext_wasm_instantiate(module, text, big(len), stdin, big(stdin.length), R, RL));
+      const [text, len] = optionsJson === "{}" ? [EMPTY, 0] : depth === 0 ? options.encode(optionsJson) : fresh(optionsJson);
+      const [r, p] = guestRecord();
+      return check(s.ext_wasm_instantiate(module, text, big(len), stdin, big(stdin.length), p, r.size), r);
     },
     instantiateStart(module: number, optionsJson: string, stdin: Uint8Array, f: Frame): number {
-      const [text, len] = options.encode(optionsJson);
+      const [text, len] = depth === 0 ? options.encode(optionsJson) : fresh(optionsJson);
       const p = f.ptr ??= Deno.UnsafePointer.of(f.bytes);
       return step(s.ext_wasm_instantiate_start(module, text, big(len), stdin, big(stdin.length), p, f.size), f);
     },
@@ -285,8 +307,9 @@ export function createFfiBackend(): Backend {
       return f.u32[0];
     },
     runCommandSync(instance: number): number {
-      check(s.ext_wasm_run_command(instance, R, RL));
-      return rec.view.getInt32(0, true);
+      const [r, p] = guestRecord();
+      check(s.ext_wasm_run_command(instance, p, r.size), r);
+      return r.view.getInt32(0, true);
     },
     exitCode(instance: number): number | null {
       check(s.ext_wasm_exit_code(instance, R, RL));
@@ -308,6 +331,20 @@ export function createFfiBackend(): Backend {
     stats(): RuntimeStats {
       check(s.ext_wasm_stats(R, RL));
       return { modules: headerU64(rec.view, 0), instances: headerU64(rec.view, 8) };
+    },
+    setHostCallback(callback: (index: number, nargs: number) => number, frame: Frame): void {
+      const previous = hostCallback;
+      hostCallback = new Deno.UnsafeCallback(HOST_CALLBACK, (index: number, nargs: number): number => {
+        depth++;
+        try {
+          return callback(index, nargs);
+        } finally {
+          depth--;
+        }
+      });
+      const p = frame.ptr ??= Deno.UnsafePointer.of(frame.bytes);
+      check(s.ext_wasm_set_host_callback(hostCallback.pointer, p, frame.size));
+      previous?.close();
     },
   };
 }
@@ -372,6 +409,12 @@ class ScratchText {
     const encoded = encoder.encode(text);
     return [encoded, encoded.length];
   }
+}
+
+/** Text encoded into a buffer of its own (for calls made while another call still reads the scratch buffer). */
+function fresh(text: string): [Uint8Array, number] {
+  const encoded = encoder.encode(text);
+  return [encoded, encoded.length];
 }
 
 /** A byte length as a `usize` argument. */

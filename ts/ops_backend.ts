@@ -80,6 +80,11 @@ export interface WasmOps {
   op_wasm_memory_grow(instance: number, pages: number): number;
   /** `#[op2] #[serde] fn(state) -> (u64, u64)`: `[modules, instances]` */
   op_wasm_stats(): [number, number];
+  /**
+   * `#[op2] fn(scope, callback: v8::Local<v8::Function>, #[buffer] frame: JsBuffer)`: this thread's dispatcher
+   * of synchronous imports, called in place from inside the ops that run guest code (see `src/deno/host.rs`).
+   */
+  op_wasm_set_host_callback(callback: (index: number, nargs: number) => number, frame: Uint8Array): void;
 }
 
 /** An op's thrown error as a `WasmError` (same code, name and message). */
@@ -156,5 +161,7 @@ export function createOpsBackend(ops: WasmOps): Backend {
       const [modules, instances] = sync(() => ops.op_wasm_stats());
       return { modules, instances };
     },
+    setHostCallback: (callback: (index: number, nargs: number) => number, f: Frame) =>
+      sync(() => ops.op_wasm_set_host_callback(callback, f.bytes)),
   };
 }

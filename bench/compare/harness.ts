@@ -205,6 +205,10 @@ async function partA(add: string, mem: string) {
     churnImportsNativePerSec: raw.native.churnImports.opsPerSec,
     /** Churn time with two JS imports over churn time without (target <= 1.3). */
     churnImportsCost: raw.ext.churn.opsPerSec / raw.ext.churnImports.opsPerSec,
+    hostCallSyncImportsNs: 1e9 / raw.ext.hostCallSyncImports.opsPerSec,
+    churnSyncImportsPerSec: raw.ext.churnSyncImports.opsPerSec,
+    /** The same with `syncImports: true`. */
+    churnSyncImportsCost: raw.ext.churn.opsPerSec / raw.ext.churnSyncImports.opsPerSec,
     callNativeNs: 1e9 / raw.native.call.opsPerSec,
     memcpyGBps: memcpy,
     memWriteExtGBps: gbps(raw.ext.memWrite.opsPerSec),
@@ -655,6 +659,12 @@ console.log(table(
       `${fmt(d.hostCallSyncNs / d.hostCallNativeNs, 1)}x time`,
     ],
     [
+      "  with syncImports (called in place)",
+      fmt(d.hostCallSyncImportsNs, 1),
+      fmt(d.hostCallNativeNs, 1),
+      `${fmt(d.hostCallSyncImportsNs / d.hostCallNativeNs, 1)}x time`,
+    ],
+    [
       "  from await call, sync / async (resolved) import",
       `${fmt(d.hostCallAwaitNs, 1)} / ${fmt(d.hostCallAsyncNs, 1)}`,
       "",
@@ -665,6 +675,12 @@ console.log(table(
       fmt(d.churnImportsExtPerSec, 0),
       fmt(d.churnImportsNativePerSec, 0),
       `${fmt(d.churnImportsCost)}x the time without imports`,
+    ],
+    [
+      "  with syncImports (/s)",
+      fmt(d.churnSyncImportsPerSec, 0),
+      fmt(d.churnImportsNativePerSec, 0),
+      `${fmt(d.churnSyncImportsCost)}x the time without imports`,
     ],
     [
       "CRC-32 over 1 MiB: ms, await call vs callSync",

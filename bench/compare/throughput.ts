@@ -154,6 +154,21 @@ const hostId = await wasm.compile(hostBytes);
     }
     check(acc === 3 * n, "ext churn with imports results");
   });
+  // The same imports with `syncImports: true`: called in place through the backend's host callback.
+  const sync = await wasm.instantiate(hostId, { imports: hostImports, syncImports: true });
+  ext.hostCallSyncImports = perHostCall(await measure((n) => {
+    for (let i = 0; i < n; i++) check(sync.callSync("loop", HOST_CALLS)[0] === HOST_CALLS, "ext sync host loop");
+  }));
+  await sync.drop();
+  ext.churnSyncImports = await measure(async (n) => {
+    let acc = 0;
+    for (let i = 0; i < n; i++) {
+      const inst = await wasm.instantiate(hostId, { imports: hostImports, syncImports: true });
+      acc += inst.callSync("add", 1, 2)[0] as number;
+      await inst.drop();
+    }
+    check(acc === 3 * n, "ext churn with sync imports results");
+  });
 }
 
 // ------------------------------------------------------------------------------------------- long and heavy

@@ -20,19 +20,19 @@ const SYMBOLS = {
   ext_wasm_bundles: { parameters: [...OUT], result: "i32" },
   ext_wasm_tier_stats: { parameters: [...OUT], result: "i32" },
   ext_wasm_wait_for_tier_up: { parameters: ["f64"], result: "i32", nonblocking: true },
-  ext_wasm_instantiate: { parameters: ["f64", "buffer", "usize", "buffer", "usize", ...OUT], result: "i32" },
-  ext_wasm_instantiate_start: { parameters: ["f64", "buffer", "usize", "buffer", "usize", "buffer", "usize"], result: "i32" },
+  ext_wasm_instantiate: { parameters: ["f64", "buffer", "usize", "buffer", "usize", ...OUT], result: "i32", callback: true },
+  ext_wasm_instantiate_start: { parameters: ["f64", "buffer", "usize", "buffer", "usize", "buffer", "usize"], result: "i32", callback: true },
   ext_wasm_instance_drop: { parameters: ["f64", ...OUT], result: "i32" },
   ext_wasm_instance_exports: { parameters: ["f64", ...OUT], result: "i32" },
-  ext_wasm_call: { parameters: ["f64", "buffer", "usize", "buffer", "usize", "u32"], result: "i32" },
-  ext_wasm_call_start: { parameters: ["f64", "buffer", "usize", "buffer", "usize", "u32", "u8"], result: "i32" },
-  ext_wasm_run_command_start: { parameters: ["f64", "u8", "buffer", "usize"], result: "i32" },
+  ext_wasm_call: { parameters: ["f64", "buffer", "usize", "buffer", "usize", "u32"], result: "i32", callback: true },
+  ext_wasm_call_start: { parameters: ["f64", "buffer", "usize", "buffer", "usize", "u32", "u8"], result: "i32", callback: true },
+  ext_wasm_run_command_start: { parameters: ["f64", "u8", "buffer", "usize"], result: "i32", callback: true },
   ext_wasm_call_resume: { parameters: ["f64", "buffer", "usize", "i32", "buffer", "usize"], result: "i32" },
   call_finish: { name: "ext_wasm_call_finish", parameters: ["f64", "buffer", "usize"], result: "i32", nonblocking: true },
   ext_wasm_func: { parameters: ["f64", "buffer", "usize", ...OUT], result: "i32" },
-  ext_wasm_call_func: { parameters: ["f64", "u32", "buffer", "usize", "u32"], result: "i32" },
+  ext_wasm_call_func: { parameters: ["f64", "u32", "buffer", "usize", "u32"], result: "i32", callback: true },
   ext_wasm_global: { parameters: ["f64", "buffer", "usize", "buffer", "usize", "u8"], result: "i32" },
-  ext_wasm_run_command: { parameters: ["f64", ...OUT], result: "i32" },
+  ext_wasm_run_command: { parameters: ["f64", ...OUT], result: "i32", callback: true },
   ext_wasm_exit_code: { parameters: ["f64", ...OUT], result: "i32" },
   ext_wasm_output: { parameters: ["f64", "u32", ...OUT], result: "i32" },
   ext_wasm_memory_read: { parameters: ["f64", "f64", "buffer", "usize", ...OUT], result: "i32" },
@@ -41,7 +41,9 @@ const SYMBOLS = {
   ext_wasm_memory_grow: { parameters: ["f64", "f64", ...OUT], result: "i32" },
   ext_wasm_stats: { parameters: [...OUT], result: "i32" },
   ext_wasm_blob_take: { parameters: ["u64", "buffer", "usize"], result: "i32" },
+  ext_wasm_set_host_callback: { parameters: ["function", "pointer", "usize"], result: "i32" },
 } as const;
+const HOST_CALLBACK = { parameters: ["u32", "u32"], result: "i32" } as const;
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -75,7 +77,16 @@ export function createStandInOps(path = libraryCandidates().find(exists)!): Wasm
     return u64(frame, 8);
   };
   const O = 32n;
+  let hostCallback: Deno.UnsafeCallback<typeof HOST_CALLBACK> | null = null;
   return {
+    op_wasm_set_host_callback(callback, frame) {
+      // The Rust op keeps the function and calls it from the bridge; here the library calls it back directly.
+      const previous = hostCallback;
+      hostCallback = new Deno.UnsafeCallback(HOST_CALLBACK, callback);
+      const status = s.ext_wasm_set_host_callback(hostCallback.pointer, Deno.UnsafePointer.of(frame), L(frame));
+      if (status !== 0) throw Object.assign(new Error("frame too small"), { code: status, wasmErrorName: errorName(status) });
+      previous?.close();
+    },
     op_wasm_configure(json) {
       const o = out(), t = enc.encode(json);
       return check(s.ext_wasm_init(t, L(t), o, O), o) === 1;
