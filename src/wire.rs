@@ -479,12 +479,8 @@ pub unsafe fn frame_bridge(frame: *mut u8, len: usize, call: impl Fn(u32, u32) -
         // SAFETY: as above; `call` has returned.
         let slots = unsafe { std::slice::from_raw_parts(frame as *const u8, len) };
         match u32::try_from(answer) {
-            Ok(n) => {
-                let results = value_frame::decode_values(slots, n as usize)
-                    .map_err(|e| Error::Type(e.message().replace("argument", "result")))?;
-                out.extend(results);
-                Ok(())
-            }
+            Ok(n) => value_frame::decode_values_into(slots, n as usize, out)
+                .map_err(|e| Error::Type(e.message().replace("argument", "result"))),
             Err(_) => {
                 let said = u32::from_le_bytes([slots[0], slots[1], slots[2], slots[3]]) as usize;
                 let text = &slots[OUT_HEADER..(OUT_HEADER + said).min(len)];

@@ -148,7 +148,8 @@ function encodeOne(view: DataView, at: number, a: WasmArg, i: number): number {
 }
 
 /** One result from slot `i` of the frame's typed views. */
-function resultAt(f: Frame, i: number): WasmResult {
+/** The value in slot `i` (a result, or a host function's argument), typed by its tag. */
+export function resultAt(f: Frame, i: number): WasmResult {
   const at = HEADER + i * SLOT;
   switch (f.bytes[at]) {
     case TAG_I32:

@@ -43,8 +43,10 @@ import {
   HEADER,
   headerU64,
   newFrame,
+  resultAt,
   SLOTS,
   slotsFor,
+  TAG_NUMBER,
   toJson,
 } from "./frame.ts";
 import { createOpsBackend, type WasmOps } from "./ops_backend.ts";
@@ -683,15 +685,37 @@ function dispatchSync(index: number, nargs: number): number {
   const f = hostFrame;
   const fn = syncFns[index];
   if (fn === undefined) return syncFailure(ErrorCode.CallError, "no host function with that index", null);
-  const args = decodeFrame(f, nargs);
   let value: unknown;
   syncDepth++;
   try {
-    value = fn(...args);
+    // Up to three arguments (nearly every import) are read straight from their slots: no array, no spread.
+    switch (nargs) {
+      case 0:
+        value = fn();
+        break;
+      case 1:
+        value = fn(resultAt(f, 0));
+        break;
+      case 2:
+        value = fn(resultAt(f, 0), resultAt(f, 1));
+        break;
+      case 3:
+        value = fn(resultAt(f, 0), resultAt(f, 1), resultAt(f, 2));
+        break;
+      default:
+        value = fn(...decodeFrame(f, nargs));
+    }
   } catch (e) {
     return syncFailure(ErrorCode.CallError, errorText(e), e);
   } finally {
     syncDepth--;
+  }
+  // The common results: nothing, or one number (converted by the import's type in the core).
+  if (value === undefined) return 0;
+  if (typeof value === "number") {
+    f.bytes[HEADER] = TAG_NUMBER;
+    f.f64[(HEADER + 8) >> 3] = value;
+    return 1;
   }
   if (isThenable(value)) {
     Promise.resolve(value).catch(noop);
