@@ -222,6 +222,33 @@ fn main() {
         }
     });
 
+    best("C ABI churn with two syncImports", n / 10, 1, |n| {
+        let options = br#"{"hostImports":[["host","inc",0],["host","log",1]],"syncImports":true}"#;
+        for _ in 0..n {
+            let nul = std::ptr::null();
+            // SAFETY: `frame` and `options` are live and distinct; stdin is empty.
+            unsafe {
+                let rc = ext_wasm_instantiate(
+                    host_module,
+                    options.as_ptr(),
+                    options.len(),
+                    nul,
+                    0,
+                    frame.as_mut_ptr(),
+                    frame.len(),
+                );
+                assert_eq!(rc, 0);
+                let inst = header_u64(&frame, 0) as f64;
+                put_add_args(&mut frame, 1);
+                assert_eq!(
+                    ext_wasm_call(inst, b"add".as_ptr(), 3, frame.as_mut_ptr(), frame.len(), 2),
+                    0
+                );
+                assert_eq!(ext_wasm_instance_drop(inst, frame.as_mut_ptr(), frame.len()), 0);
+            }
+        }
+    });
+
     let mut config = RuntimeConfig::default();
     config.cache.enabled = false;
     let rt = Runtime::new(config);
@@ -242,6 +269,7 @@ fn main() {
     runtime_churn("Runtime churn, pool scan_dirty_pages", &Runtime::new(scanning), n / 10);
     raw_churn(n / 10, false);
     raw_churn(n / 10, true);
+    raw_churn_with_imports(n / 10);
     raw_call_async(n);
     let add = rt.func(i, "add").unwrap();
     best("Func::call_into add(i32, i32)", n, 1, |n| {
@@ -298,6 +326,37 @@ fn raw_churn(n: u32, defaults: bool) {
     let engine = Engine::new(&config).unwrap();
     let module = Module::new(&engine, ADD).unwrap();
     let pre = Linker::<()>::new(&engine).instantiate_pre(&module).unwrap();
+    best(label, n, 1, |n| {
+        for _ in 0..n {
+            let mut store = Store::new(&engine, ());
+            store.set_epoch_deadline(u64::MAX / 2);
+            let inst = pre.instantiate(&mut store).unwrap();
+            let add = inst.get_typed_func::<(i32, i32), i32>(&mut store, "add").unwrap();
+            assert_eq!(add.call(&mut store, (1, 2)).unwrap(), 3);
+        }
+    });
+}
+
+/// The floor of the churn rows with two host imports: raw wasmtime as in [`raw_churn`], `host.wat` linked to two
+/// `func_wrap` closures once (one `InstancePre`).
+fn raw_churn_with_imports(n: u32) {
+    let label = "raw wasmtime churn with two host imports (same pool)";
+    if !selected(label) {
+        return;
+    }
+    use wasmtime::{Config, Engine, InstanceAllocationStrategy, Linker, Module, Store};
+    let mut config = Config::new();
+    config
+        .allocation_strategy(InstanceAllocationStrategy::Pooling(
+            ext_wasm::PoolConfig::default().to_wasmtime(),
+        ))
+        .epoch_interruption(true);
+    let engine = Engine::new(&config).unwrap();
+    let module = Module::new(&engine, HOST).unwrap();
+    let mut linker = Linker::<()>::new(&engine);
+    linker.func_wrap("host", "inc", |x: i32| x + 1).unwrap();
+    linker.func_wrap("host", "log", |_: i32, _: i32| {}).unwrap();
+    let pre = linker.instantiate_pre(&module).unwrap();
     best(label, n, 1, |n| {
         for _ in 0..n {
             let mut store = Store::new(&engine, ());

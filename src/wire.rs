@@ -393,7 +393,12 @@ pub fn instance_options(json: &[u8], stdin: &[u8]) -> Result<InstanceOptions> {
         timeout,
         max_memory_bytes,
         preemptible: wire.preemptible,
-        imports: imports(wire.host_imports, wire.export_imports, wire.instance_imports, wire.sync_imports)?,
+        imports: imports(
+            wire.host_imports,
+            wire.export_imports,
+            wire.instance_imports,
+            wire.sync_imports,
+        )?,
     })
 }
 
@@ -484,7 +489,10 @@ pub unsafe fn frame_bridge(frame: *mut u8, len: usize, call: impl Fn(u32, u32) -
             Err(_) => {
                 let said = u32::from_le_bytes([slots[0], slots[1], slots[2], slots[3]]) as usize;
                 let text = &slots[OUT_HEADER..(OUT_HEADER + said).min(len)];
-                Err(host_error(answer.unsigned_abs(), String::from_utf8_lossy(text).into_owned()))
+                Err(host_error(
+                    answer.unsigned_abs(),
+                    String::from_utf8_lossy(text).into_owned(),
+                ))
             }
         }
     })

@@ -203,6 +203,17 @@ export function createFfiBackend(): Backend {
   /** How many synchronous imports run (nested) on this thread: calls made inside one use fresh buffers. */
   let depth = 0;
   let hostCallback: Deno.UnsafeCallback<typeof HOST_CALLBACK> | null = null;
+  /** The last options text `instantiate` encoded, and its bytes (never written again: safe to pass nested). */
+  const lastOptions: [string, [Uint8Array, number]] = ["{}", [EMPTY, 0]];
+  /** Options text as UTF-8 bytes of their own (a call running guest code reads them while imports may run). */
+  const encodeOptions = (json: string): [Uint8Array, number] => {
+    if (json === lastOptions[0]) return lastOptions[1];
+    const [scratch, n] = options.encode(json);
+    const owned: [Uint8Array, number] = [scratch.slice(0, n), n];
+    lastOptions[0] = json;
+    lastOptions[1] = owned;
+    return owned;
+  };
   /** The record for a call that may run guest code: `guestRec`, or a fresh one inside an import. */
   const guestRecord = (): [Frame, Deno.PointerValue] => {
     if (depth === 0) return [guestRec, G];
@@ -256,13 +267,14 @@ export function createFfiBackend(): Backend {
     moduleExports: (module: number) => decoder.decode(blob(s.ext_wasm_module_exports(module, R, RL))),
     moduleImports: (module: number) => decoder.decode(blob(s.ext_wasm_module_imports(module, R, RL))),
     instantiate(module: number, optionsJson: string, stdin: Uint8Array): number {
-      // No options (the common case for plugin churn): empty buffers, no JSON to encode or parse.
-      const [text, len] = optionsJson === "{}" ? [EMPTY, 0] : depth === 0 ? options.encode(optionsJson) : fresh(optionsJson);
+      // No options (the common case for plugin churn): empty buffers, no JSON to encode or parse. The same
+      // options again (a churn of one plugin with its imports): the bytes encoded last time.
+      const [text, len] = optionsJson === "{}" ? [EMPTY, 0] : encodeOptions(optionsJson);
       const [r, p] = guestRecord();
       return check(s.ext_wasm_instantiate(module, text, big(len), stdin, big(stdin.length), p, r.size), r);
     },
     instantiateStart(module: number, optionsJson: string, stdin: Uint8Array, f: Frame): number {
-      const [text, len] = depth === 0 ? options.encode(optionsJson) : fresh(optionsJson);
+      const [text, len] = encodeOptions(optionsJson);
       const p = f.ptr ??= Deno.UnsafePointer.of(f.bytes);
       return step(s.ext_wasm_instantiate_start(module, text, big(len), stdin, big(stdin.length), p, f.size), f);
     },
@@ -409,12 +421,6 @@ class ScratchText {
     const encoded = encoder.encode(text);
     return [encoded, encoded.length];
   }
-}
-
-/** Text encoded into a buffer of its own (for calls made while another call still reads the scratch buffer). */
-function fresh(text: string): [Uint8Array, number] {
-  const encoded = encoder.encode(text);
-  return [encoded, encoded.length];
 }
 
 /** A byte length as a `usize` argument. */

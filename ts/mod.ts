@@ -659,16 +659,31 @@ let hostThrown: unknown = null;
 const hostFrame: Frame = newFrame();
 let bridgeInstalled = false;
 
+/** Each registered function's index: a function given to many instances keeps one index (and the options text
+ * of a churn of instances with the same imports stays the same: the core parses it once). */
+const syncIndexOf = new Map<HostFunction, number>();
+/** How many stores registered the function at each index. */
+const syncRefs: number[] = [];
+
 function registerSync(store: StoreJs, fn: HostFunction): number {
-  const index = freeSyncIndexes.pop() ?? syncFns.length;
-  syncFns[index] = fn;
+  let index = syncIndexOf.get(fn);
+  if (index === undefined) {
+    index = freeSyncIndexes.pop() ?? syncFns.length;
+    syncFns[index] = fn;
+    syncRefs[index] = 0;
+    syncIndexOf.set(fn, index);
+  }
+  syncRefs[index]++;
   store.syncIndexes.push(index);
   return index;
 }
 
-/** Free the store's `syncImports` functions from position `from` on. */
+/** Release the store's `syncImports` functions from position `from` on (freed once no store has them). */
 function releaseSync(store: StoreJs, from: number): void {
-  for (const index of store.syncIndexes.splice(from)) {
+  // Freed last to first, so that the next instance with the same imports gets the same indexes back.
+  for (const index of store.syncIndexes.splice(from).reverse()) {
+    if (--syncRefs[index] > 0) continue;
+    syncIndexOf.delete(syncFns[index]!);
     syncFns[index] = undefined;
     freeSyncIndexes.push(index);
   }

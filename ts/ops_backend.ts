@@ -85,6 +85,16 @@ export interface WasmOps {
    * of synchronous imports, called in place from inside the ops that run guest code (see `src/deno/host.rs`).
    */
   op_wasm_set_host_callback(callback: (index: number, nargs: number) => number, frame: Uint8Array): void;
+  /**
+   * Twins of the ops that run guest code, `#[op2(nofast, reentrant)]` with `state: Rc<RefCell<OpState>>`: a guest
+   * may call the host callback from inside them (`src/deno/host.rs`). Used once a host callback is registered.
+   */
+  op_wasm_call_sync_reentrant(instance: number, name: string, frame: Uint8Array, nargs: number): number;
+  op_wasm_call_func_reentrant(instance: number, index: number, frame: Uint8Array, nargs: number): number;
+  op_wasm_call_start_reentrant(instance: number, name: string, frame: Uint8Array, nargs: number, sync: boolean): number;
+  op_wasm_run_command_sync_reentrant(instance: number): number;
+  op_wasm_run_command_start_reentrant(instance: number, frame: Uint8Array, sync: boolean): number;
+  op_wasm_instantiate_reentrant(module: number, optionsJson: string, stdin: Uint8Array): number;
 }
 
 /** An op's thrown error as a `WasmError` (same code, name and message). */
@@ -115,6 +125,15 @@ async function later<T>(p: () => Promise<T>): Promise<T> {
 
 /** Create the backend over `ops` (normally `Deno.core.ops`). */
 export function createOpsBackend(ops: WasmOps): Backend {
+  /** The ops that run guest code: the fast ones until a host callback is registered, then their reentrant twins. */
+  let run = {
+    callSync: ops.op_wasm_call_sync,
+    callFunc: ops.op_wasm_call_func,
+    callStart: ops.op_wasm_call_start,
+    runCommandSync: ops.op_wasm_run_command_sync,
+    runCommandStart: ops.op_wasm_run_command_start,
+    instantiate: ops.op_wasm_instantiate,
+  };
   return {
     kind: "ops",
     configure: (configJson: string) => sync(() => ops.op_wasm_configure(configJson)),
@@ -128,26 +147,26 @@ export function createOpsBackend(ops: WasmOps): Backend {
     moduleExports: (module: number) => sync(() => ops.op_wasm_module_exports(module)),
     moduleImports: (module: number) => sync(() => ops.op_wasm_module_imports(module)),
     instantiate: (module: number, optionsJson: string, stdin: Uint8Array) =>
-      sync(() => ops.op_wasm_instantiate(module, optionsJson, stdin)),
+      sync(() => run.instantiate(module, optionsJson, stdin)),
     instantiateStart: (module: number, optionsJson: string, stdin: Uint8Array, f: Frame) =>
       sync(() => ops.op_wasm_instantiate_start(module, optionsJson, stdin, f.bytes)),
     instanceDrop: (instance: number) => sync(() => ops.op_wasm_instance_drop(instance)),
     instanceExports: (instance: number) => sync(() => ops.op_wasm_instance_exports(instance)),
     callStart: (instance: number, name: string, f: Frame, nargs: number, isSync: boolean) =>
-      sync(() => ops.op_wasm_call_start(instance, name, f.bytes, nargs, isSync)),
+      sync(() => run.callStart(instance, name, f.bytes, nargs, isSync)),
     callSync: (instance: number, name: string, f: Frame, nargs: number) =>
-      sync(() => ops.op_wasm_call_sync(instance, name, f.bytes, nargs)),
+      sync(() => run.callSync(instance, name, f.bytes, nargs)),
     func: (instance: number, name: string) => sync(() => ops.op_wasm_func(instance, name)),
     callFunc: (instance: number, index: number, f: Frame, nargs: number) =>
-      sync(() => ops.op_wasm_call_func(instance, index, f.bytes, nargs)),
+      sync(() => run.callFunc(instance, index, f.bytes, nargs)),
     runCommandStart: (instance: number, f: Frame, isSync: boolean) =>
-      sync(() => ops.op_wasm_run_command_start(instance, f.bytes, isSync)),
+      sync(() => run.runCommandStart(instance, f.bytes, isSync)),
     callFinish: (f: Frame) => later(() => ops.op_wasm_call_finish(headerU64(f.view, 0), f.bytes)),
     callResume: (f: Frame, nresults: number, message: string) =>
       sync(() => ops.op_wasm_call_resume(headerU64(f.view, 0), f.bytes, nresults, message)),
     global: (instance: number, name: string, f: Frame, set: boolean) =>
       sync(() => ops.op_wasm_global(instance, name, f.bytes, set)),
-    runCommandSync: (instance: number) => sync(() => ops.op_wasm_run_command_sync(instance)),
+    runCommandSync: (instance: number) => sync(() => run.runCommandSync(instance)),
     exitCode: (instance: number) => sync(() => ops.op_wasm_exit_code(instance) ?? null),
     output: (instance: number, stream: Stream) => sync(() => ops.op_wasm_output(instance, stream)),
     memoryRead: (instance: number, offset: number, target: Uint8Array) =>
@@ -161,7 +180,16 @@ export function createOpsBackend(ops: WasmOps): Backend {
       const [modules, instances] = sync(() => ops.op_wasm_stats());
       return { modules, instances };
     },
-    setHostCallback: (callback: (index: number, nargs: number) => number, f: Frame) =>
-      sync(() => ops.op_wasm_set_host_callback(callback, f.bytes)),
+    setHostCallback(callback: (index: number, nargs: number) => number, f: Frame): void {
+      sync(() => ops.op_wasm_set_host_callback(callback, f.bytes));
+      run = {
+        callSync: ops.op_wasm_call_sync_reentrant,
+        callFunc: ops.op_wasm_call_func_reentrant,
+        callStart: ops.op_wasm_call_start_reentrant,
+        runCommandSync: ops.op_wasm_run_command_sync_reentrant,
+        runCommandStart: ops.op_wasm_run_command_start_reentrant,
+        instantiate: ops.op_wasm_instantiate_reentrant,
+      };
+    },
   };
 }

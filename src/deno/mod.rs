@@ -21,6 +21,7 @@ use crate::error::{Error, Result};
 mod call;
 mod compile;
 mod error;
+mod host;
 mod instance;
 mod memory;
 mod state;
@@ -88,6 +89,13 @@ runtime_wasm_extension![
     memory::op_wasm_memory_byte_length,
     memory::op_wasm_memory_grow,
     instance::op_wasm_stats,
+    host::op_wasm_set_host_callback,
+    host::op_wasm_call_sync_reentrant,
+    host::op_wasm_call_func_reentrant,
+    host::op_wasm_call_start_reentrant,
+    host::op_wasm_run_command_sync_reentrant,
+    host::op_wasm_run_command_start_reentrant,
+    host::op_wasm_instantiate_reentrant,
 ];
 
 // Every op `ts/ops_backend.ts` declares in `WasmOps` is registered, and is async exactly when the TypeScript

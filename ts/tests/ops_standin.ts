@@ -78,7 +78,7 @@ export function createStandInOps(path = libraryCandidates().find(exists)!): Wasm
   };
   const O = 32n;
   let hostCallback: Deno.UnsafeCallback<typeof HOST_CALLBACK> | null = null;
-  return {
+  const base: Omit<WasmOps, `${string}_reentrant`> = {
     op_wasm_set_host_callback(callback, frame) {
       // The Rust op keeps the function and calls it from the bridge; here the library calls it back directly.
       const previous = hostCallback;
@@ -213,8 +213,17 @@ export function createStandInOps(path = libraryCandidates().find(exists)!): Wasm
       return [u64(o, 0), u64(o, 8)];
     },
   };
+  // The Rust ops' reentrant twins differ in how V8 calls them, not in what they do: here they are the same calls.
+  return {
+    ...base,
+    op_wasm_call_sync_reentrant: base.op_wasm_call_sync,
+    op_wasm_call_func_reentrant: base.op_wasm_call_func,
+    op_wasm_call_start_reentrant: base.op_wasm_call_start,
+    op_wasm_run_command_sync_reentrant: base.op_wasm_run_command_sync,
+    op_wasm_run_command_start_reentrant: base.op_wasm_run_command_start,
+    op_wasm_instantiate_reentrant: base.op_wasm_instantiate,
+  };
 }
-
 function exists(p: string): boolean {
   try {
     return Deno.statSync(p).isFile;
