@@ -75,6 +75,32 @@ fn bench(c: &mut Criterion) {
         })
     });
 
+    // The same import as a reentrant closure (`HostFunc::reentrant`, what `syncImports` JS imports are): `Value`s,
+    // plus lending the call to re-entries through the `Runtime`.
+    let reentrant = InstanceOptions {
+        imports: Imports::new()
+            .func(
+                "host",
+                "inc",
+                HostFunc::reentrant(|args, out| {
+                    let Value::I32(x) = args[0] else { unreachable!() };
+                    out.push(Value::I32(x + 1));
+                    Ok(())
+                }),
+            )
+            .func("host", "log", HostFunc::reentrant(|_, _| Ok(()))),
+        ..Default::default()
+    };
+    let r = rt.instantiate(m, &reentrant).unwrap();
+    g.bench_function("ext_wasm/rust_host_fn_reentrant", |b| {
+        b.iter(|| {
+            out.clear();
+            rt.call_into(r, "loop", &[Value::I32(CALLS)], CallLimits::default(), &mut out)
+                .unwrap();
+            assert_eq!(out[0], Value::I32(CALLS));
+        })
+    });
+
     // The same on plain code (no epoch checks): what default, preemptible instances pay in the guest's loop.
     let plain = InstanceOptions {
         preemptible: Some(false),
