@@ -8,7 +8,7 @@ use wasmtime::{ExternType, InstancePre, Module};
 
 use crate::engine::{EngineSlot, Interruption, Tier};
 use crate::error::{Error, Result};
-use crate::host_func::{self, HostLink};
+use crate::host_func::{self, HostFunc, HostLink};
 use crate::store_data::StoreData;
 use crate::value::ValType;
 
@@ -261,13 +261,15 @@ impl CompiledModule {
             .clone()
     }
 
-    /// The link of the host imports for `shape` (see [`host_func::shape`]), built on first use. Cost after
-    /// that: a short lock and a comparison per instantiate.
-    pub(crate) fn host_link(&self, slots: &[ImportInfo], shape: Vec<bool>) -> Result<Arc<HostLink>> {
+    /// The link of the host imports for the shape of `funcs` (see [`host_func::shape`]), built on first use.
+    /// Cost after that: a short lock and a comparison per instantiate (no allocation).
+    pub(crate) fn host_link(&self, slots: &[ImportInfo], funcs: &[HostFunc]) -> Result<Arc<HostLink>> {
         let mut links = self.host_links.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(link) = links.iter().find(|l| l.shape == shape) {
+        let same_shape = |l: &&Arc<HostLink>| l.shape.iter().copied().eq(funcs.iter().map(HostFunc::is_suspending));
+        if let Some(link) = links.iter().find(same_shape) {
             return Ok(link.clone());
         }
+        let shape = host_func::shape(funcs);
         let base = if self.needs_wasi {
             &self.slot.wasi_linker
         } else {

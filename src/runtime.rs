@@ -652,7 +652,7 @@ impl Runtime {
             let shared_host = self.inner.host.read().unwrap_or_else(|p| p.into_inner());
             let funcs = host_func::resolve(&slots, &options.imports, &shared_host)?;
             drop(shared_host);
-            let link = compiled.host_link(&slots, host_func::shape(&funcs))?;
+            let link = compiled.host_link(&slots, &funcs)?;
             Some((link, funcs))
         } else {
             None

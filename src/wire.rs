@@ -419,7 +419,8 @@ fn imports(
             return Err(Error::Type(format!("`hostImports` names {module}::{name} twice")));
         }
         let f = if sync {
-            HostFunc::reentrant(move |args, out| call_bridge(index, args, out))
+            let home = this_thread();
+            HostFunc::reentrant(move |args, out| call_bridge(home, index, args, out))
         } else {
             HostFunc::suspending(index)
         };
@@ -443,6 +444,15 @@ pub type HostBridge = std::rc::Rc<dyn Fn(u32, &[Value], &mut Vec<Value>) -> Resu
 
 thread_local! {
     static BRIDGE: std::cell::RefCell<Option<HostBridge>> = const { std::cell::RefCell::new(None) };
+    /// This thread's number, for telling the thread whose bridge an instance's imports were given on.
+    static THREAD: u64 = {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    };
+}
+
+fn this_thread() -> u64 {
+    THREAD.with(|t| *t)
 }
 
 /// Set (or with `None`, clear) this thread's [`HostBridge`]: the C ABI registers the JavaScript callback here,
@@ -452,7 +462,14 @@ pub fn set_host_bridge(bridge: Option<HostBridge>) {
     BRIDGE.set(bridge);
 }
 
-fn call_bridge(index: u32, args: &[Value], out: &mut Vec<Value>) -> Result<()> {
+/// Run import `index` through this thread's bridge, refusing (5002) a thread other than `home`, the one the
+/// instance was created on: another thread's bridge numbers its imports apart (a Deno worker has its own).
+fn call_bridge(home: u64, index: u32, args: &[Value], out: &mut Vec<Value>) -> Result<()> {
+    if this_thread() != home {
+        return Err(Error::Call(
+            "an instance with `syncImports` can only be called on the thread (Deno worker) that created it".into(),
+        ));
+    }
     let bridge = BRIDGE.with_borrow(|b| b.clone()).ok_or_else(|| {
         Error::Call(
             "no host bridge on this thread: an instance with `syncImports` must be called from the thread that \

@@ -681,12 +681,15 @@ function registerSync(store: StoreJs, fn: HostFunction): number {
 /** Release the store's `syncImports` functions from position `from` on (freed once no store has them). */
 function releaseSync(store: StoreJs, from: number): void {
   // Freed last to first, so that the next instance with the same imports gets the same indexes back.
-  for (const index of store.syncIndexes.splice(from).reverse()) {
+  const indexes = store.syncIndexes;
+  for (let k = indexes.length - 1; k >= from; k--) {
+    const index = indexes[k];
     if (--syncRefs[index] > 0) continue;
     syncIndexOf.delete(syncFns[index]!);
     syncFns[index] = undefined;
     freeSyncIndexes.push(index);
   }
+  indexes.length = from;
 }
 
 function installBridge(): void {

@@ -247,3 +247,96 @@ fn reentrant_and_suspending_host_functions_cannot_share_a_store() {
     assert_eq!(err.code(), ErrorCode::InstantiateError);
     assert!(err.to_string().contains("cannot serve one store"), "{err}");
 }
+
+/// A frame with `args` as i32 slots.
+fn i32_frame(args: &[i32]) -> Vec<u8> {
+    let mut f = vec![0u8; OUT_HEADER + 8 * SLOT];
+    for (n, a) in args.iter().enumerate() {
+        let at = OUT_HEADER + n * SLOT;
+        f[at] = wire::tag::I32;
+        f[at + 8..at + 12].copy_from_slice(&a.to_le_bytes());
+    }
+    f
+}
+
+fn slot_i32(f: &[u8], n: usize) -> i32 {
+    let at = OUT_HEADER + n * SLOT + 8;
+    i32::from_le_bytes(f[at..at + 4].try_into().unwrap())
+}
+
+#[test]
+fn sync_imports_go_through_the_calling_threads_bridge_and_only_on_that_thread() {
+    let rt = runtime();
+    let m = wire::compile(&rt, PLUGIN.as_bytes()).unwrap() as f64;
+    let seen = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    let sink = seen.clone();
+    wire::set_host_bridge(Some(std::rc::Rc::new(
+        move |index, args: &[Value], out: &mut Vec<Value>| {
+            sink.borrow_mut().push(index);
+            if let [Value::I32(a), Value::I32(b)] = args {
+                out.push(Value::I32(a + b));
+            }
+            Ok(())
+        },
+    )));
+    let options = br#"{"hostImports":[["host","add",7],["host","log",8]],"syncImports":true}"#;
+    let i = wire::instantiate(&rt, m, options, b"").unwrap() as f64;
+    let mut f = i32_frame(&[40, 2]);
+    assert_eq!(wire::call_frame(&rt, i, "sum", &mut f, 2).unwrap(), 1);
+    assert_eq!(slot_i32(&f, 0), 42);
+    assert_eq!(*seen.borrow(), [7]);
+
+    // Another thread (a Deno worker has its own bridge, numbering its imports apart) is refused.
+    let other = rt.clone();
+    let err = std::thread::spawn(move || wire::call_frame(&other, i, "sum", &mut i32_frame(&[1, 2]), 2).unwrap_err())
+        .join()
+        .unwrap();
+    assert_eq!(err.code(), ErrorCode::CallError);
+    assert!(
+        err.to_string()
+            .contains("only be called on the thread (Deno worker) that created it"),
+        "{err}"
+    );
+
+    // This thread without a bridge: the import fails, the instance lives on.
+    wire::set_host_bridge(None);
+    let err = wire::call_frame(&rt, i, "greet", &mut i32_frame(&[]), 0).unwrap_err();
+    assert!(err.to_string().contains("no host bridge on this thread"), "{err}");
+    let mut f = i32_frame(&[21]);
+    assert_eq!(wire::call_frame(&rt, i, "double", &mut f, 1).unwrap(), 1);
+    assert_eq!(slot_i32(&f, 0), 42);
+}
+
+#[test]
+fn a_frame_bridge_reports_the_hosts_failure_code_and_message() {
+    let rt = runtime();
+    let m = wire::compile(&rt, PLUGIN.as_bytes()).unwrap() as f64;
+    let frame: &'static mut [u8] = Box::leak(vec![0u8; OUT_HEADER + 4 * SLOT].into_boxed_slice());
+    let ptr = frame.as_mut_ptr() as usize;
+    // The host fails import 0 with 5007 and a message, answers import 1 with nothing.
+    let host = move |index: u32, _nargs: u32| -> i32 {
+        if index == 1 {
+            return 0;
+        }
+        let message = b"result 0: not a number";
+        // SAFETY: the leaked frame lives for the process; the bridge does not hold it while the host runs.
+        let f = unsafe { std::slice::from_raw_parts_mut(ptr as *mut u8, OUT_HEADER + 4 * SLOT) };
+        f[..4].copy_from_slice(&(message.len() as u32).to_le_bytes());
+        f[OUT_HEADER..OUT_HEADER + message.len()].copy_from_slice(message);
+        -5007
+    };
+    // SAFETY: the frame is leaked (valid for the process) and written only inside `host`.
+    let bridge = unsafe { wire::frame_bridge(frame.as_mut_ptr(), frame.len(), host) };
+    wire::set_host_bridge(Some(bridge));
+    let options = br#"{"hostImports":[["host","add",0],["host","log",1]],"syncImports":true}"#;
+    let i = wire::instantiate(&rt, m, options, b"").unwrap() as f64;
+    let err = wire::call_frame(&rt, i, "sum", &mut i32_frame(&[1, 2]), 2).unwrap_err();
+    assert_eq!(err.code(), ErrorCode::CallError);
+    assert!(
+        err.to_string()
+            .contains("host function host::add failed: [5007] type error: result 0: not a number"),
+        "{err}"
+    );
+    assert_eq!(wire::call_frame(&rt, i, "greet", &mut i32_frame(&[]), 0).unwrap(), 0);
+    wire::set_host_bridge(None);
+}
