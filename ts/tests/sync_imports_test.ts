@@ -166,6 +166,18 @@ Deno.test("sync imports: nested imports through a re-entrant call, and the insta
   await i.drop();
 });
 
+Deno.test("sync imports: JS <-> wasm recursion past the guest's stack limit traps with 5002, and the instance lives on", async () => {
+  const ref: { i?: wasm.Instance } = {};
+  const i = ref.i = await instance(REENTER, {
+    syncImports: true,
+    imports: { host: { cb: (x: number): number => x === 0 ? 0 : (ref.i!.callSync("run", x - 1)[0] as number) + 1 } },
+  });
+  assertEquals(i.callSync("run", 20), [20]);
+  throws(() => i.callSync("run", 100_000), 5002, "call stack exhausted");
+  assertEquals(i.callSync("run", 20), [20]);
+  await i.drop();
+});
+
 Deno.test("sync imports: call runs to its end on the JavaScript thread and settles before the next macrotask", async () => {
   const i = await plugin(() => {});
   let timer = false;
