@@ -631,7 +631,7 @@ export async function instantiate(moduleId: ModuleId, options?: InstanceOptions)
   try {
     // With JavaScript functions in the store, the start function may call them: the call protocol serves them.
     if (store.fns.length === 0) {
-      id = backend.instantiate(module, toJson(wire), stdin);
+      id = backend.instantiate(module, wireJson(wire), stdin);
     } else {
       const served = instantiateServed(backend, module, toJson(wire), stdin, store);
       id = typeof served === "number" ? served : await served;
@@ -766,6 +766,40 @@ function withHostCause(e: unknown): unknown {
     Object.defineProperty(e, "cause", { value: thrown, writable: true, configurable: true });
   }
   return e;
+}
+
+/** The last options text of an instance whose only options were its JavaScript imports. */
+let lastImportsWire: { host: [string, string, number][]; sync: boolean; json: string } | null = null;
+
+/**
+ * The JSON text of `wire`. A churn of one plugin sends the same options again and again; when they are JavaScript
+ * imports only (`hostImports`, `syncImports`) and the same triples as last time, the last text is reused (a third
+ * of the options' cost on such a churn; the core then finds its parse by the same text).
+ */
+function wireJson(wire: InstanceOptionsWire): string {
+  const host = wire.hostImports;
+  if (
+    host === undefined || wire.wasi !== undefined || wire.fuel !== undefined || wire.callFuel !== undefined ||
+    wire.timeoutMs !== undefined || wire.maxMemoryBytes !== undefined || wire.preemptible !== undefined ||
+    wire.exportImports !== undefined || wire.instanceImports !== undefined
+  ) {
+    return toJson(wire);
+  }
+  const sync = wire.syncImports === true;
+  const last = lastImportsWire;
+  if (last !== null && last.sync === sync && sameTriples(last.host, host)) return last.json;
+  const json = toJson(wire);
+  lastImportsWire = { host, sync, json };
+  return json;
+}
+
+function sameTriples(a: [string, string, number][], b: [string, string, number][]): boolean {
+  if (a.length !== b.length) return false;
+  for (let k = 0; k < a.length; k++) {
+    const x = a[k], y = b[k];
+    if (x[0] !== y[0] || x[1] !== y[1] || x[2] !== y[2]) return false;
+  }
+  return true;
 }
 
 /**
