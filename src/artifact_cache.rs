@@ -57,6 +57,8 @@ use std::time::SystemTime;
 
 use wasmtime::{Engine, Module};
 
+use crate::verified_files::{Identity, VerifiedFiles};
+
 const MAC_DOMAIN: &[u8] = b"ext_wasm artifact v1\0";
 /// Age after which a temp file left in the cache is a dead writer's and is deleted.
 pub const STALE_TEMP_AGE: std::time::Duration = std::time::Duration::from_secs(3600);
@@ -141,6 +143,8 @@ pub struct ArtifactCache {
     evictions: AtomicU64,
     /// Serializes pruning so two publishers do not evict the same files twice.
     prune_lock: Mutex<()>,
+    /// Wasm files and artifacts verified in this process (a warm hit reads no records).
+    verified: VerifiedFiles,
 }
 
 /// What [`ArtifactCache::load`] found.
@@ -177,6 +181,7 @@ impl ArtifactCache {
             write_errors: AtomicU64::new(0),
             evictions: AtomicU64::new(0),
             prune_lock: Mutex::new(()),
+            verified: VerifiedFiles::default(),
         }
     }
 
@@ -197,7 +202,8 @@ impl ArtifactCache {
     /// Look up the artifact for `hash` compiled by `engine`. A refused entry is deleted so the caller's
     /// recompile replaces it. Cost on a hit of a stamped entry: opening the artifact and its `.mac` (one small
     /// read, one `fstat` each) and wasmtime's deserialize (which maps the file); an unstamped one adds a keyed
-    /// blake3 pass over every byte, once.
+    /// blake3 pass over every byte, once; one this process verified before, unchanged since, skips the `.mac`
+    /// ([`VerifiedFiles`]).
     pub(crate) fn load(&self, engine: &Engine, fingerprint: &str, hash: &blake3::Hash) -> Lookup {
         let Some(key) = &self.key else { return Lookup::Miss };
         let _span = tracing::debug_span!("cache_load", hash = %&hash.to_hex()[..16]).entered();
@@ -210,11 +216,16 @@ impl ArtifactCache {
             }
             Err(e) => return self.reject(&artifact, &mac_path, format!("cannot open: {e}")),
         };
+        let identity = file.metadata().ok().and_then(|m| identity(&m));
+        let now = SystemTime::now();
+        if identity.is_some_and(|id| self.verified.artifact_trusted(&artifact, &id, now, LRU_GRANULARITY)) {
+            return self.deserialize(engine, file, &artifact, &mac_path);
+        }
         let sidecar = match Sidecar::open(&mac_path) {
             Ok(sidecar) => sidecar,
             Err(reason) => return self.reject(&artifact, &mac_path, reason),
         };
-        let stamp = file.metadata().ok().and_then(|m| stamp(key, fingerprint, hash, &m));
+        let stamp = identity.map(|id| stamp_of(key, fingerprint, hash, id));
         if stamp.is_none_or(|s| sidecar.stamp != Some(*s.as_bytes())) {
             if let Err(reason) = check_mac(key, fingerprint, hash, &file, &sidecar.mac) {
                 return self.reject(&artifact, &mac_path, reason);
@@ -224,18 +235,29 @@ impl ArtifactCache {
                 let _ = write_atomic(dir, &mac_path, &[sidecar.mac, *stamp.as_bytes()].concat());
             }
         }
+        let hit = self.deserialize(engine, file, &artifact, &mac_path);
+        if let Lookup::Hit(_) = hit {
+            let used = sidecar.mark_used(now);
+            if let Some(id) = identity {
+                self.verified.remember_artifact(&artifact, id, used);
+            }
+        }
+        hit
+    }
+
+    /// Deserialize an artifact [`Self::load`] authenticated (a failure rejects the entry).
+    fn deserialize(&self, engine: &Engine, file: File, artifact: &Path, mac_path: &Path) -> Lookup {
         // SAFETY: the file's bytes were authenticated with this user's secret key — just now, or earlier for
-        // this very file identity (the stamp; see the module docs for what that trusts) — so they are an
-        // artifact this crate serialized with an engine of this fingerprint; wasmtime additionally checks the
-        // engine compatibility header. Entries are replaced only by rename, never rewritten in place, so the
-        // mapped inode does not change under the module.
+        // this very file identity (the stamp, or this process's record of its own check; see the module docs
+        // for what that trusts) — so they are an artifact this crate serialized with an engine of this
+        // fingerprint; wasmtime additionally checks the engine compatibility header. Entries are replaced only
+        // by rename, never rewritten in place, so the mapped inode does not change under the module.
         match unsafe { Module::deserialize_open_file(engine, file) } {
             Ok(module) => {
                 self.hits.fetch_add(1, Ordering::Relaxed);
-                sidecar.mark_used();
                 Lookup::Hit(module)
             }
-            Err(e) => self.reject(&artifact, &mac_path, format!("deserialize failed: {e:#}")),
+            Err(e) => self.reject(artifact, mac_path, format!("deserialize failed: {e:#}")),
         }
     }
 
@@ -322,11 +344,17 @@ impl ArtifactCache {
     /// trusts). Cost: one small read, no read of the wasm.
     pub(crate) fn remembered_hash(&self, path: &Path, meta: &fs::Metadata) -> Option<blake3::Hash> {
         let key = self.key.as_ref()?;
+        let identity = identity(meta)?;
+        if let Some(hash) = self.verified.wasm_hash(path, &identity) {
+            return Some(hash);
+        }
         let record = read_memo_record(&self.memo_path(path))?;
         let (hash, tag) = record.split_at(32);
         let hash = blake3::Hash::from_bytes(hash.try_into().ok()?);
-        let expected = memo_tag(key, path, &identity(meta)?, &hash);
-        (tag == expected.as_bytes()).then_some(hash)
+        let expected = memo_tag(key, path, &identity, &hash);
+        let found = (tag == expected.as_bytes()).then_some(hash)?;
+        self.verified.remember_wasm(path, identity, found);
+        Some(found)
     }
 
     /// Record that the file at `path`, with metadata `meta`, holds the wasm whose hash is `hash` (nothing while
@@ -335,6 +363,7 @@ impl ArtifactCache {
         let (Some(key), Some(identity)) = (&self.key, identity(meta)) else {
             return;
         };
+        self.verified.remember_wasm(path, identity, *hash);
         let mut record = hash.as_bytes().to_vec();
         record.extend_from_slice(memo_tag(key, path, &identity, hash).as_bytes());
         let memo = self.memo_path(path);
@@ -486,15 +515,9 @@ fn mac(key: &[u8; 32], fingerprint: &str, hash: &blake3::Hash, artifact: &[u8]) 
     h.finalize()
 }
 
-/// The stamp of a verified artifact with metadata `meta` (see the module docs), or `None` while its ctime is
-/// too recent to pin the content.
-fn stamp(key: &[u8; 32], fingerprint: &str, hash: &blake3::Hash, meta: &fs::Metadata) -> Option<blake3::Hash> {
-    Some(stamp_of(key, fingerprint, hash, identity(meta)?))
-}
-
 /// A file's identity (device, inode, size, mtime and ctime with nanoseconds), or `None` while its ctime is under
 /// [`STAMP_SETTLE`] old: a write within the same timestamp tick could leave it unchanged.
-fn identity(meta: &fs::Metadata) -> Option<[u64; 7]> {
+fn identity(meta: &fs::Metadata) -> Option<Identity> {
     use std::os::unix::fs::MetadataExt;
     let ctime = SystemTime::UNIX_EPOCH
         + std::time::Duration::new(
@@ -516,7 +539,7 @@ fn identity(meta: &fs::Metadata) -> Option<[u64; 7]> {
 }
 
 /// The keyed tag of a memo record: the file's path and identity, and the wasm hash they hold.
-fn memo_tag(key: &[u8; 32], path: &Path, identity: &[u64; 7], hash: &blake3::Hash) -> blake3::Hash {
+fn memo_tag(key: &[u8; 32], path: &Path, identity: &Identity, hash: &blake3::Hash) -> blake3::Hash {
     use std::os::unix::ffi::OsStrExt;
     let mut h = blake3::Hasher::new_keyed(key);
     h.update(MEMO_DOMAIN)
@@ -529,7 +552,7 @@ fn memo_tag(key: &[u8; 32], path: &Path, identity: &[u64; 7], hash: &blake3::Has
 }
 
 /// The keyed hash a stamp holds: the entry's name and the file identity, nothing of its content.
-fn stamp_of(key: &[u8; 32], fingerprint: &str, hash: &blake3::Hash, identity: [u64; 7]) -> blake3::Hash {
+fn stamp_of(key: &[u8; 32], fingerprint: &str, hash: &blake3::Hash, identity: Identity) -> blake3::Hash {
     let mut h = blake3::Hasher::new_keyed(key);
     h.update(STAMP_DOMAIN)
         .update(fingerprint.as_bytes())
@@ -588,15 +611,16 @@ impl Sidecar {
         Ok(Self { file, mac, stamp, used })
     }
 
-    /// Mark the entry used now, unless it was within [`LRU_GRANULARITY`]: one `futimens` on the open file.
-    fn mark_used(&self) {
-        let recent = self
-            .used
-            .and_then(|t| SystemTime::now().duration_since(t).ok())
-            .is_some_and(|age| age < LRU_GRANULARITY);
-        if !recent {
-            // A failure (read-only cache, entry evicted meanwhile) only costs LRU accuracy.
-            let _ = self.file.set_modified(SystemTime::now());
+    /// Mark the entry used at `now`, unless it was within [`LRU_GRANULARITY`]: one `futimens` on the open file.
+    /// Returns when it was last marked.
+    fn mark_used(&self, now: SystemTime) -> SystemTime {
+        match self.used {
+            Some(used) if now.duration_since(used).is_ok_and(|age| age < LRU_GRANULARITY) => used,
+            _ => {
+                // A failure (read-only cache, entry evicted meanwhile) only costs LRU accuracy.
+                let _ = self.file.set_modified(now);
+                now
+            }
         }
     }
 }

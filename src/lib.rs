@@ -48,6 +48,7 @@ mod store_lock;
 mod tier_up;
 mod value;
 mod value_frame;
+mod verified_files;
 mod wasi;
 pub mod wire;
 

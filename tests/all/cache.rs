@@ -502,6 +502,42 @@ fn a_stamp_copied_to_another_entry_vouches_for_nothing() {
     assert_eq!((origin, stats.rejected), (LoadOrigin::Compiled, 1));
 }
 
+/// `ADD` compiled on `rt` (dropped again at once): where its code came from.
+fn origin_on(rt: &Runtime) -> LoadOrigin {
+    let report = rt.compile_report(ADD.as_bytes()).unwrap();
+    rt.drop_module(report.id).unwrap();
+    report.origin
+}
+
+#[test]
+fn a_warm_runtimes_next_hit_trusts_what_it_verified_without_reading_the_mac_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let artifact = stamped(dir.path());
+    let rt = cached_runtime(dir.path());
+    assert_eq!(origin_on(&rt), LoadOrigin::CacheHit);
+    // This runtime verified the artifact with its current identity: its `.mac` is not read again.
+    fs::remove_file(artifact.with_extension("mac")).unwrap();
+    assert_eq!(origin_on(&rt), LoadOrigin::CacheHit);
+    assert_eq!(rt.cache_stats().rejected, 0);
+    // A runtime that did not verify it reads the `.mac`, finds none and recompiles.
+    assert_eq!(load(dir.path(), ADD).0, LoadOrigin::Compiled);
+}
+
+#[test]
+fn a_warm_runtime_rejects_an_entry_written_in_place_after_it_verified_it() {
+    use std::io::{Seek, SeekFrom, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let artifact = stamped(dir.path());
+    let rt = cached_runtime(dir.path());
+    assert_eq!(origin_on(&rt), LoadOrigin::CacheHit);
+    let mut f = fs::File::options().write(true).open(&artifact).unwrap();
+    f.seek(SeekFrom::Start(4096)).unwrap();
+    f.write_all(b"tampered").unwrap(); // same inode and size: its ctime moves, so its identity does
+    drop(f);
+    assert_eq!(origin_on(&rt), LoadOrigin::Compiled);
+    assert_eq!(rt.cache_stats().rejected, 1);
+}
+
 /// Zero the MAC of a stamped entry, keeping its stamp.
 fn spoil_mac(artifact: &Path) {
     let mac = artifact.with_extension("mac");
