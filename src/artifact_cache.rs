@@ -33,7 +33,9 @@
 //! leaves all five unchanged — only someone who can set the clock or write the block device (root) can make
 //! one — and bit rot on the medium after the stamp was written. A file whose ctime is under
 //! [`STAMP_SETTLE`] old gets no stamp (a write in the same timestamp tick could keep ctime equal);
-//! `ext-wasm cache verify` always checks every byte.
+//! `ext-wasm cache verify` always checks every byte. Within one process the same rule goes one step further:
+//! what a cache verified (a path memo's hash, an artifact's MAC or stamp) is remembered in memory with the
+//! file's identity, and a later hit on the unchanged files reads neither record again ([`VerifiedFiles`]).
 //!
 //! # Crashes and hostile files
 //!
