@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The TypeScript soak (bench/soak.ts) on Deno from the npm registry, over this checkout's library.
-#   bash scripts/soak-ts.sh [--cycles N] [--host-calls N]
+#   bash scripts/soak-ts.sh [--cycles N] [--host-calls N] [--sync-only]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --lib
