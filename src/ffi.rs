@@ -741,11 +741,12 @@ pub unsafe extern "C" fn ext_wasm_set_host_callback(
         wire::set_host_bridge(None);
         return 0;
     };
-    if frame.is_null() || frame_len < OUT_HEADER + SLOT {
-        return ErrorCode::TypeError.as_u16() as i32;
-    }
     // SAFETY: forwarded contract (the frame outlives the bridge, which is replaced or cleared with the callback).
-    let bridge = unsafe { wire::frame_bridge(frame, frame_len, move |index, nargs| callback(index, nargs)) };
-    wire::set_host_bridge(Some(bridge));
-    0
+    match unsafe { wire::frame_bridge(frame, frame_len, move |index, nargs| callback(index, nargs)) } {
+        Ok(bridge) => {
+            wire::set_host_bridge(Some(bridge));
+            0
+        }
+        Err(e) => e.code().as_u16() as i32,
+    }
 }

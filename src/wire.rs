@@ -501,12 +501,19 @@ fn call_bridge(home: u64, index: u32, args: &[Value], out: &mut Vec<Value>) -> R
 /// from [`OUT_HEADER`] on. The frame is written before `call` and read after it returns; `call` may re-enter
 /// instances meanwhile, nested calls reusing the frame (they end before it returns).
 ///
+/// A frame shorter than a header and one slot (or null) → 5007.
+///
 /// # Safety
-/// `frame` must be valid for reads and writes of `len >= OUT_HEADER` bytes for as long as the bridge is
-/// installed, and written by nobody else except inside `call`.
-pub unsafe fn frame_bridge(frame: *mut u8, len: usize, call: impl Fn(u32, u32) -> i32 + 'static) -> HostBridge {
+/// `frame` must be valid for reads and writes of `len` bytes for as long as the bridge is installed, and
+/// written by nobody else except inside `call`.
+pub unsafe fn frame_bridge(frame: *mut u8, len: usize, call: impl Fn(u32, u32) -> i32 + 'static) -> Result<HostBridge> {
+    if frame.is_null() || len < OUT_HEADER + value_frame::SLOT {
+        return Err(Error::Type(format!(
+            "the host callback's frame is {len} bytes; it needs at least a header and a slot"
+        )));
+    }
     let frame = frame as usize;
-    std::rc::Rc::new(move |index, args, out| {
+    Ok(std::rc::Rc::new(move |index, args, out| {
         // SAFETY: valid for `len` bytes while the bridge is installed (this function's contract); the slice
         // lives until `call`, which is the only other writer, and is made again after it returns.
         let slots = unsafe { std::slice::from_raw_parts_mut(frame as *mut u8, len) };
@@ -526,7 +533,7 @@ pub unsafe fn frame_bridge(frame: *mut u8, len: usize, call: impl Fn(u32, u32) -
                 ))
             }
         }
-    })
+    }))
 }
 
 /// The error a host reports for a failed synchronous import: `code` 5007 (a result it could not encode) or

@@ -3,57 +3,88 @@
 //! only when the guest outlives its time slice, resumed on the JavaScript thread after a host import ran.
 //! Arguments and results travel in the caller's value frame (`crate::wire`).
 
+use std::cell::RefCell;
+use std::rc::Rc;
+
 use deno_core::{op2, JsBuffer, OpState};
 
 use super::blocking;
 use super::error::WasmOpError;
-use super::state::rt;
+use super::state::{rt, runtime};
 use crate::wire;
 
-/// `callSync(name, ...args)`: the result count; results in `frame`.
-#[op2(fast)]
-pub fn op_wasm_call_sync(
-    state: &mut OpState,
-    instance: f64,
-    #[string] name: &str,
-    #[buffer] frame: &mut [u8],
-    nargs: u32,
-) -> Result<u32, WasmOpError> {
-    Ok(wire::call_frame(rt(state), instance, name, frame, nargs)?)
+/// Defines an op that runs guest code twice: as a fast op, and as its reentrant twin (`nofast, reentrant`, the
+/// state borrowed only to clone the runtime) for when a guest may call `syncImports` back in JavaScript (see
+/// `super::host`). `$rt` names the `&Runtime` in the body, a `wire` call returning `crate::Result`.
+macro_rules! guest_op {
+    // Parameters pass as raw tokens: `#[op2]` parses their types, which a `ty` fragment would hide from it.
+    ($(#[$attr:meta])* fn $fast:ident / $twin:ident ($($params:tt)*) -> $ret:ident = |$rt:ident| $body:expr;) => {
+        #[op2(fast)]
+        $(#[$attr])*
+        pub fn $fast(state: &mut OpState, $($params)*) -> Result<$ret, WasmOpError> {
+            let $rt = rt(state);
+            Ok($body?)
+        }
+
+        /// The reentrant twin of the op of the same name without `_reentrant`.
+        #[op2(nofast, reentrant)]
+        $(#[$attr])*
+        pub fn $twin(state: Rc<RefCell<OpState>>, $($params)*) -> Result<$ret, WasmOpError> {
+            let runtime = runtime(&mut state.borrow_mut());
+            let $rt = &runtime;
+            Ok($body?)
+        }
+    };
+}
+
+guest_op! {
+    /// `callSync(name, ...args)`: the result count; results in `frame`.
+    fn op_wasm_call_sync / op_wasm_call_sync_reentrant(
+        instance: f64, #[string] name: &str, #[buffer] frame: &mut [u8], nargs: u32,
+    ) -> u32 = |rt| wire::call_frame(rt, instance, name, frame, nargs);
+}
+
+guest_op! {
+    /// A bound function's call: as [`op_wasm_call_sync`], by index.
+    fn op_wasm_call_func / op_wasm_call_func_reentrant(
+        instance: f64, index: u32, #[buffer] frame: &mut [u8], nargs: u32,
+    ) -> u32 = |rt| wire::call_func(rt, instance, index, frame, nargs);
+}
+
+guest_op! {
+    /// Start a call on the JavaScript thread (`call`, and `callSync` of an instance with host imports: `sync`);
+    /// the step kind (0 done, 1 pending, 2 waiting in a host import), with the details in the frame's header
+    /// (`crate::wire::Step`).
+    fn op_wasm_call_start / op_wasm_call_start_reentrant(
+        instance: f64, #[string] name: &str, #[buffer] frame: &mut [u8], nargs: u32, sync: bool,
+    ) -> u32 = |rt| wire::call_start(rt, instance, name, frame, nargs, sync).map(|step| step.kind());
+}
+
+guest_op! {
+    /// `runCommandSync()`: a WASI command's `_start` on the JavaScript thread; its exit status.
+    fn op_wasm_run_command_sync / op_wasm_run_command_sync_reentrant(instance: f64) -> i32 =
+        |rt| wire::run_command(rt, instance);
+}
+
+guest_op! {
+    /// `runCommand()`: as [`op_wasm_call_start`] for a WASI command's `_start` (the answer: its exit status).
+    fn op_wasm_run_command_start / op_wasm_run_command_start_reentrant(
+        instance: f64, #[buffer] frame: &mut [u8], sync: bool,
+    ) -> u32 = |rt| wire::run_command_start(rt, instance, frame, sync).map(|step| step.kind());
+}
+
+guest_op! {
+    /// `instantiate(module, options)`: `wire::instance_options` JSON plus WASI stdin bytes; the instance handle.
+    #[number]
+    fn op_wasm_instantiate / op_wasm_instantiate_reentrant(
+        module: f64, #[string] options_json: &str, #[buffer] stdin: &[u8],
+    ) -> u64 = |rt| wire::instantiate(rt, module, options_json.as_bytes(), stdin);
 }
 
 /// `instance.func(name)`: resolve a function export once; its index for [`op_wasm_call_func`].
 #[op2(fast)]
 pub fn op_wasm_func(state: &mut OpState, instance: f64, #[string] name: &str) -> Result<u32, WasmOpError> {
     Ok(wire::func(rt(state), instance, name)?)
-}
-
-/// A bound function's call: as [`op_wasm_call_sync`], by index.
-#[op2(fast)]
-pub fn op_wasm_call_func(
-    state: &mut OpState,
-    instance: f64,
-    index: u32,
-    #[buffer] frame: &mut [u8],
-    nargs: u32,
-) -> Result<u32, WasmOpError> {
-    Ok(wire::call_func(rt(state), instance, index, frame, nargs)?)
-}
-
-/// Start a call on the JavaScript thread (`call`, and `callSync` of an instance with host imports: `sync`);
-/// the step kind (0 done, 1 pending, 2 waiting in a host import), with the details in the frame's header
-/// (`crate::wire::Step`).
-#[op2(fast)]
-pub fn op_wasm_call_start(
-    state: &mut OpState,
-    instance: f64,
-    #[string] name: &str,
-    #[buffer] frame: &mut [u8],
-    nargs: u32,
-    sync: bool,
-) -> Result<u32, WasmOpError> {
-    let step = wire::call_start(rt(state), instance, name, frame, nargs, sync)?;
-    Ok(step.kind())
 }
 
 /// `instantiate` of an instance with JavaScript imports: through the call protocol (its start function may
@@ -89,23 +120,6 @@ pub fn op_wasm_call_resume(
     #[string] message: &str,
 ) -> Result<u32, WasmOpError> {
     Ok(wire::call_resume(wire::call_token(token)?, frame, nresults, message)?.kind())
-}
-
-/// `runCommandSync()`: a WASI command's `_start` on the JavaScript thread; its exit status.
-#[op2(fast)]
-pub fn op_wasm_run_command_sync(state: &mut OpState, instance: f64) -> Result<i32, WasmOpError> {
-    Ok(wire::run_command(rt(state), instance)?)
-}
-
-/// `runCommand()`: as [`op_wasm_call_start`] for a WASI command's `_start` (the answer: its exit status).
-#[op2(fast)]
-pub fn op_wasm_run_command_start(
-    state: &mut OpState,
-    instance: f64,
-    #[buffer] frame: &mut [u8],
-    sync: bool,
-) -> Result<u32, WasmOpError> {
-    Ok(wire::run_command_start(rt(state), instance, frame, sync)?.kind())
 }
 
 /// `getGlobal(name)` (`set = false`: the value into slot 0, returns 1) and `setGlobal(name, value)` (`set = true`:

@@ -19,18 +19,6 @@ pub fn op_wasm_configure(state: &mut OpState, #[string] config_json: &str) -> Re
     Ok(true)
 }
 
-/// `instantiate(module, options)`: `wire::instance_options` JSON plus WASI stdin bytes; the instance handle.
-#[op2(fast)]
-#[number]
-pub fn op_wasm_instantiate(
-    state: &mut OpState,
-    module: f64,
-    #[string] options_json: &str,
-    #[buffer] stdin: &[u8],
-) -> Result<u64, WasmOpError> {
-    Ok(wire::instantiate(rt(state), module, options_json.as_bytes(), stdin)?)
-}
-
 /// `instance.drop()`.
 #[op2(fast)]
 pub fn op_wasm_instance_drop(state: &mut OpState, instance: f64) -> Result<(), WasmOpError> {

@@ -68,7 +68,7 @@ runtime_wasm_extension![
     compile::op_wasm_module_drop,
     compile::op_wasm_module_exports,
     compile::op_wasm_module_imports,
-    instance::op_wasm_instantiate,
+    call::op_wasm_instantiate,
     instance::op_wasm_instance_drop,
     instance::op_wasm_instance_exports,
     call::op_wasm_call_sync,
@@ -90,12 +90,12 @@ runtime_wasm_extension![
     memory::op_wasm_memory_grow,
     instance::op_wasm_stats,
     host::op_wasm_set_host_callback,
-    host::op_wasm_call_sync_reentrant,
-    host::op_wasm_call_func_reentrant,
-    host::op_wasm_call_start_reentrant,
-    host::op_wasm_run_command_sync_reentrant,
-    host::op_wasm_run_command_start_reentrant,
-    host::op_wasm_instantiate_reentrant,
+    call::op_wasm_call_sync_reentrant,
+    call::op_wasm_call_func_reentrant,
+    call::op_wasm_call_start_reentrant,
+    call::op_wasm_run_command_sync_reentrant,
+    call::op_wasm_run_command_start_reentrant,
+    call::op_wasm_instantiate_reentrant,
 ];
 
 // Every op `ts/ops_backend.ts` declares in `WasmOps` is registered, and is async exactly when the TypeScript

@@ -326,7 +326,7 @@ fn a_frame_bridge_reports_the_hosts_failure_code_and_message() {
         -5007
     };
     // SAFETY: the frame is leaked (valid for the process) and written only inside `host`.
-    let bridge = unsafe { wire::frame_bridge(frame.as_mut_ptr(), frame.len(), host) };
+    let bridge = unsafe { wire::frame_bridge(frame.as_mut_ptr(), frame.len(), host) }.unwrap();
     wire::set_host_bridge(Some(bridge));
     let options = br#"{"hostImports":[["host","add",0],["host","log",1]],"syncImports":true}"#;
     let i = wire::instantiate(&rt, m, options, b"").unwrap() as f64;
@@ -339,4 +339,9 @@ fn a_frame_bridge_reports_the_hosts_failure_code_and_message() {
     );
     assert_eq!(wire::call_frame(&rt, i, "greet", &mut i32_frame(&[]), 0).unwrap(), 0);
     wire::set_host_bridge(None);
+    // SAFETY: a null frame is refused before anything could read it.
+    let refused = unsafe { wire::frame_bridge(std::ptr::null_mut(), 0, |_, _| 0) }
+        .err()
+        .unwrap();
+    assert_eq!(refused.code(), ErrorCode::TypeError);
 }
