@@ -83,7 +83,8 @@ fn innermost_in(store: u64) -> Option<*mut ()> {
         // that returns or unwinds (`Leave`), innermost first, and only this thread reads the chain. A frame
         // cannot be left linked while its stack is suspended: the host functions run here (Rust closures and
         // typed closures) never suspend the fiber they may run on — wasmtime refuses their nested guest calls
-        // there (`HostCall::call` uses the checked `Func::call`), and they are not async.
+        // there (`HostCall::call` uses the checked `Func::call`), and they are not async; reentrant ones never
+        // run on a fiber at all (their stores' calls run in place, `StoreCell::in_place`).
         let frame = unsafe { &*at };
         if frame.store == store {
             return Some(frame.caller);
