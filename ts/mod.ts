@@ -653,8 +653,10 @@ const syncFns: (HostFunction | undefined)[] = [];
 const freeSyncIndexes: number[] = [];
 /** How many synchronous imports run (nested) now: calls made inside one use frames of their own. */
 let syncDepth = 0;
+/** `hostThrown` when no import threw (a guest may throw `null` or `undefined` too). */
+const NOTHING_THROWN: unique symbol = Symbol("nothing thrown");
 /** What the innermost synchronous import that failed threw, until its call's error takes it as `cause`. */
-let hostThrown: unknown = null;
+let hostThrown: unknown = NOTHING_THROWN;
 /** The frame the core and the dispatcher trade an import's arguments and results in. */
 const hostFrame: Frame = newFrame();
 let bridgeInstalled = false;
@@ -702,7 +704,7 @@ function installBridge(): void {
 function dispatchSync(index: number, nargs: number): number {
   const f = hostFrame;
   const fn = syncFns[index];
-  if (fn === undefined) return syncFailure(ErrorCode.CallError, "no host function with that index", null);
+  if (fn === undefined) return syncFailure(ErrorCode.CallError, "no host function with that index", NOTHING_THROWN);
   let value: unknown;
   syncDepth++;
   try {
@@ -739,13 +741,13 @@ function dispatchSync(index: number, nargs: number): number {
     Promise.resolve(value).catch(noop);
     const why = `host function ${fn.name || "(anonymous)"} returned a Promise: an instance created with ` +
       "`syncImports` takes synchronous host functions only";
-    return syncFailure(ErrorCode.TypeError, why, null);
+    return syncFailure(ErrorCode.TypeError, why, NOTHING_THROWN);
   }
   const results = value === undefined ? [] : Array.isArray(value) ? value : [value];
   try {
     encodeFrame(f, results as WasmArg[]);
   } catch (e) {
-    return syncFailure(ErrorCode.TypeError, errorText(e).replace(/^\[5007\] type error: argument/, "result"), null);
+    return syncFailure(ErrorCode.TypeError, errorText(e).replace(/^\[5007\] type error: argument/, "result"), NOTHING_THROWN);
   }
   return results.length;
 }
@@ -761,8 +763,8 @@ function syncFailure(code: number, message: string, thrown: unknown): number {
 /** `e`, given as `cause` what the synchronous import that failed the call threw (when one did). */
 function withHostCause(e: unknown): unknown {
   const thrown = hostThrown;
-  hostThrown = null;
-  if (thrown !== null && e instanceof WasmError && e.code === ErrorCode.CallError) {
+  hostThrown = NOTHING_THROWN;
+  if (thrown !== NOTHING_THROWN && e instanceof WasmError && e.code === ErrorCode.CallError) {
     Object.defineProperty(e, "cause", { value: thrown, writable: true, configurable: true });
   }
   return e;

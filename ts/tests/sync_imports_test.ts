@@ -57,6 +57,14 @@ Deno.test("sync imports: a throwing import traps the guest with 5002 whose cause
   const other = throws(() => i.callSync("add", 1), 5007);
   assert(!(other.cause instanceof Error && other.cause.message.startsWith("abort")), "no stale cause");
   await i.drop();
+  // Whatever is thrown is the cause, `undefined` included.
+  const odd = await instance(`(module (import "h" "f" (func $f)) (func (export "go") (call $f)))`, {
+    syncImports: true,
+    imports: { h: { f: () => { throw undefined; } } },
+  });
+  const u = throws(() => odd.callSync("go"), 5002);
+  assert(Object.hasOwn(u, "cause") && u.cause === undefined, "a thrown undefined is the cause");
+  await odd.drop();
 });
 
 const TYPES = `(module
