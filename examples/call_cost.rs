@@ -24,6 +24,34 @@ const ADD: &str = include_str!("../bench/compare/add.wat");
 /// `loop(n)` calls the import `host.inc` n times: the module the comparison harness measures from TypeScript.
 const HOST: &str = include_str!("../bench/compare/host.wat");
 
+/// `n` rounds of `ext_wasm_instantiate` (with `options` JSON, empty for none) + `ext_wasm_call("add")` +
+/// `ext_wasm_instance_drop` through the C ABI.
+fn c_abi_churn(module: f64, options: &[u8], frame: &mut [u8], n: u32) {
+    let nul = std::ptr::null();
+    for _ in 0..n {
+        // SAFETY: `frame` and `options` are live and distinct from each other and from the name; stdin is empty.
+        unsafe {
+            let rc = ext_wasm_instantiate(
+                module,
+                options.as_ptr(),
+                options.len(),
+                nul,
+                0,
+                frame.as_mut_ptr(),
+                frame.len(),
+            );
+            assert_eq!(rc, 0);
+            let inst = header_u64(frame, 0) as f64;
+            put_add_args(frame, 1);
+            assert_eq!(
+                ext_wasm_call(inst, b"add".as_ptr(), 3, frame.as_mut_ptr(), frame.len(), 2),
+                0
+            );
+            assert_eq!(ext_wasm_instance_drop(inst, frame.as_mut_ptr(), frame.len()), 0);
+        }
+    }
+}
+
 /// `add(i & 0xffff, 1)`'s arguments as two number slots of the frame.
 fn put_add_args(frame: &mut [u8], i: u32) {
     frame[32] = tag::NUMBER;
@@ -179,23 +207,7 @@ fn main() {
         (add_module, header_u64(&frame, 0) as f64)
     };
     best("C ABI churn: instantiate + call + drop", n / 10, 1, |n| {
-        for _ in 0..n {
-            let nul = std::ptr::null();
-            // SAFETY: `frame` is live and distinct from the name; the other inputs are empty.
-            unsafe {
-                assert_eq!(
-                    ext_wasm_instantiate(add_module, nul, 0, nul, 0, frame.as_mut_ptr(), frame.len()),
-                    0
-                );
-                let inst = header_u64(&frame, 0) as f64;
-                put_add_args(&mut frame, 1);
-                assert_eq!(
-                    ext_wasm_call(inst, b"add".as_ptr(), 3, frame.as_mut_ptr(), frame.len(), 2),
-                    0
-                );
-                assert_eq!(ext_wasm_instance_drop(inst, frame.as_mut_ptr(), frame.len()), 0);
-            }
-        }
+        c_abi_churn(add_module, b"", &mut frame, n)
     });
     best("C ABI churn with two host imports", n / 10, 1, |n| {
         let options = br#"{"hostImports":[["host","inc",0],["host","log",1]]}"#;
@@ -224,29 +236,7 @@ fn main() {
 
     best("C ABI churn with two syncImports", n / 10, 1, |n| {
         let options = br#"{"hostImports":[["host","inc",0],["host","log",1]],"syncImports":true}"#;
-        for _ in 0..n {
-            let nul = std::ptr::null();
-            // SAFETY: `frame` and `options` are live and distinct; stdin is empty.
-            unsafe {
-                let rc = ext_wasm_instantiate(
-                    host_module,
-                    options.as_ptr(),
-                    options.len(),
-                    nul,
-                    0,
-                    frame.as_mut_ptr(),
-                    frame.len(),
-                );
-                assert_eq!(rc, 0);
-                let inst = header_u64(&frame, 0) as f64;
-                put_add_args(&mut frame, 1);
-                assert_eq!(
-                    ext_wasm_call(inst, b"add".as_ptr(), 3, frame.as_mut_ptr(), frame.len(), 2),
-                    0
-                );
-                assert_eq!(ext_wasm_instance_drop(inst, frame.as_mut_ptr(), frame.len()), 0);
-            }
-        }
+        c_abi_churn(host_module, options, &mut frame, n)
     });
 
     let mut config = RuntimeConfig::default();

@@ -332,25 +332,8 @@ impl HostCall<'_, '_> {
     /// instance). Works while the outer call is synchronous ([`crate::Runtime::call`] and friends); inside an
     /// async call (on a fiber) wasmtime forbids blocking calls → 5002.
     pub fn call(&mut self, name: &str, args: &[Value]) -> Result<Vec<Value>> {
-        let Some(Extern::Func(func)) = self.caller.get_export(name) else {
-            return Err(Error::ExportNotFound(format!("no function export named `{name}`")));
-        };
-        let ty = func.ty(&*self.caller);
-        let params: Vec<ValType> = ty.params().map(|t| ValType::from_wasmtime(&t)).collect();
-        if args.len() != params.len() {
-            return Err(Error::Type(format!(
-                "`{name}` takes {} argument(s), got {}",
-                params.len(),
-                args.len()
-            )));
-        }
-        let vals = args
-            .iter()
-            .zip(&params)
-            .enumerate()
-            .map(|(i, (a, t))| a.to_val(*t, i))
-            .collect::<Result<Vec<_>>>()?;
-        let mut results = vec![wasmtime::Val::I32(0); ty.results().len()];
+        let export = self.caller.get_export(name);
+        let (func, vals, mut results) = crate::host_request::call_parts(self.caller, export, name, args)?;
         func.call(&mut *self.caller, &vals, &mut results)
             .map_err(|e| Error::Call(crate::error::describe(&e)))?;
         Ok(results.iter().map(Value::from_val).collect())

@@ -236,10 +236,23 @@ fn prepare_call(
     name: &str,
     args: &[Value],
 ) -> Result<(wasmtime::Func, Vec<Val>, Vec<Val>)> {
-    let Some(Extern::Func(func)) = instance.get_export(&mut *caller, name) else {
+    let export = instance.get_export(&mut *caller, name);
+    call_parts(caller, export, name, args)
+}
+
+/// `export` (found by `name`) as a function with `args` converted by its parameter types and room for its
+/// results: what every re-entrant call checks first (5003 when it is not a function, 5007 for a wrong count or a
+/// value that does not fit).
+pub(crate) fn call_parts(
+    caller: &Caller<'_, StoreData>,
+    export: Option<Extern>,
+    name: &str,
+    args: &[Value],
+) -> Result<(wasmtime::Func, Vec<Val>, Vec<Val>)> {
+    let Some(Extern::Func(func)) = export else {
         return Err(Error::ExportNotFound(format!("no function export named `{name}`")));
     };
-    let ty = func.ty(&*caller);
+    let ty = func.ty(caller);
     let params: Vec<ValType> = ty.params().map(|t| ValType::from_wasmtime(&t)).collect();
     if args.len() != params.len() {
         return Err(Error::Type(format!(
