@@ -339,7 +339,7 @@ fn tiering_tour(path: &Path) -> Result<(), Error> {
 
 fn progress(k: u32, n: u32, what: &str) {
     let step = (n / 10).max(1);
-    if (k + 1) % step == 0 {
+    if (k + 1).is_multiple_of(step) {
         eprint!("\r  {what}: {:>3}%", (u64::from(k + 1) * 100 / u64::from(n)));
         let _ = std::io::stderr().flush();
     }
