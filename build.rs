@@ -127,7 +127,10 @@ mod deno_js {
                     TsType::TsTypeRef(r) => matches!(&r.type_name, TsEntityName::Ident(i) if &*i.sym == "Promise"),
                     _ => false,
                 });
-                ops.push((key.sym.to_string(), is_async));
+                let name = key.sym.to_string();
+                // `src/deno/mod.rs` matches names without case (the only const string comparison in std).
+                assert_eq!(name, name.to_lowercase(), "{}: op names are lowercase", path.display());
+                ops.push((name, is_async));
             }
         }
         assert!(

@@ -41,7 +41,7 @@ deno="$(bash scripts/install-deno.sh)"
 
 step "deno_core extension type-check (V8 is not linked: DOCS_RS=1 skips its download)"
 DOCS_RS=1 cargo check --features deno
-DOCS_RS=1 cargo check --features deno --lib --profile test   # the extension's compile-only unit tests
+DOCS_RS=1 cargo check --features deno --test all   # the extension's compile-only tests (tests/all/deno_extension.rs)
 DOCS_RS=1 cargo clippy --features deno --lib -- -D warnings
 
 step "deno_core extension: generated ext:runtime_wasm/*.js on Deno with stand-in ops"

@@ -631,7 +631,7 @@ pub unsafe extern "C" fn ext_wasm_call(
 }
 
 /// Read (`set = 0`: the value into slot 0, `a = 1`) or set (`set = 1`: from slot 0) exported global `name`
-/// ([`wire::global_get`], [`wire::global_set`]), with `frame` as the out record.
+/// ([`wire::global`]), with `frame` as the out record.
 ///
 /// # Safety
 /// `(name, name_len)` and `(frame, frame_len)` (the out record) as the section above says.
@@ -648,10 +648,7 @@ pub unsafe extern "C" fn ext_wasm_global(
     unsafe {
         run(frame, frame_len, |o| {
             let name = text(o, name, name_len, "global name")?;
-            match set {
-                0 => wire::global_get(runtime(), instance, name, o.bytes).map(u64::from),
-                _ => wire::global_set(runtime(), instance, name, o.bytes).map(|()| 0),
-            }
+            wire::global(runtime(), instance, name, o.bytes, set != 0).map(u64::from)
         })
     }
 }

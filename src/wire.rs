@@ -993,6 +993,15 @@ pub fn global_set(rt: &Runtime, instance: f64, name: &str, frame: &[u8]) -> Resu
     rt.set_global(instance_handle(instance)?, name, value[0])
 }
 
+/// `getGlobal` (`set = false`: [`global_get`], returns 1) and `setGlobal` (`set = true`: [`global_set`], returns 0)
+/// in one entry point, the shape both hosts expose.
+pub fn global(rt: &Runtime, instance: f64, name: &str, frame: &mut [u8], set: bool) -> Result<u32> {
+    match set {
+        false => global_get(rt, instance, name, frame),
+        true => global_set(rt, instance, name, frame).map(|()| 0),
+    }
+}
+
 /// Live counts: `(modules, instances)`.
 pub fn stats(rt: &Runtime) -> (u64, u64) {
     (rt.module_count() as u64, rt.instance_count() as u64)

@@ -72,10 +72,8 @@ export interface WasmOps {
   op_wasm_memory_read(instance: number, offset: number, dst: Uint8Array): void;
   /** `#[op2(fast)] fn(state, instance: f64, offset: f64, #[buffer] src: &[u8])` */
   op_wasm_memory_write(instance: number, offset: number, src: Uint8Array): void;
-  /** `#[op2(fast)] #[number] fn(state, instance: f64) -> Result<u64, WasmOpError>`: pages */
-  op_wasm_memory_size(instance: number): number;
-  /** `#[op2(fast)] #[number] fn(state, instance: f64) -> Result<u64, WasmOpError>`: bytes */
-  op_wasm_memory_byte_length(instance: number): number;
+  /** `#[op2(fast)] #[number] fn(state, instance: f64, bytes: bool) -> Result<u64, WasmOpError>`: bytes or pages */
+  op_wasm_memory_size(instance: number, bytes: boolean): number;
   /** `#[op2(fast)] #[number] fn(state, instance: f64, pages: f64) -> Result<u64, WasmOpError>` */
   op_wasm_memory_grow(instance: number, pages: number): number;
   /** `#[op2] #[serde] fn(state) -> (u64, u64)`: `[modules, instances]` */
@@ -173,8 +171,8 @@ export function createOpsBackend(ops: WasmOps): Backend {
       sync(() => ops.op_wasm_memory_read(instance, offset, target)),
     memoryWrite: (instance: number, offset: number, bytes: Uint8Array) =>
       sync(() => ops.op_wasm_memory_write(instance, offset, bytes)),
-    memorySize: (instance: number) => sync(() => ops.op_wasm_memory_size(instance)),
-    memoryByteLength: (instance: number) => sync(() => ops.op_wasm_memory_byte_length(instance)),
+    memorySize: (instance: number) => sync(() => ops.op_wasm_memory_size(instance, false)),
+    memoryByteLength: (instance: number) => sync(() => ops.op_wasm_memory_size(instance, true)),
     memoryGrow: (instance: number, pages: number) => sync(() => ops.op_wasm_memory_grow(instance, pages)),
     stats(): RuntimeStats {
       const [modules, instances] = sync(() => ops.op_wasm_stats());

@@ -122,8 +122,7 @@ pub fn op_wasm_call_resume(
     Ok(wire::call_resume(wire::call_token(token)?, frame, nresults, message)?.kind())
 }
 
-/// `getGlobal(name)` (`set = false`: the value into slot 0, returns 1) and `setGlobal(name, value)` (`set = true`:
-/// the value from slot 0, returns 0).
+/// `getGlobal(name)` / `setGlobal(name, value)` ([`wire::global`]): the slot count written.
 #[op2(fast)]
 pub fn op_wasm_global(
     state: &mut OpState,
@@ -132,9 +131,5 @@ pub fn op_wasm_global(
     #[buffer] frame: &mut [u8],
     set: bool,
 ) -> Result<u32, WasmOpError> {
-    let runtime = rt(state);
-    Ok(match set {
-        false => wire::global_get(runtime, instance, name, frame)?,
-        true => wire::global_set(runtime, instance, name, frame).map(|()| 0)?,
-    })
+    Ok(wire::global(rt(state), instance, name, frame, set)?)
 }

@@ -29,18 +29,12 @@ pub fn op_wasm_memory_write(
     Ok(wire::memory_write(rt(state), instance, offset, src)?)
 }
 
-/// Size in 64 KiB pages.
+/// Size in bytes (`bytes = true`) or in pages.
 #[op2(fast)]
 #[number]
-pub fn op_wasm_memory_size(state: &mut OpState, instance: f64) -> Result<u64, WasmOpError> {
-    Ok(wire::memory_size(rt(state), instance)?.0)
-}
-
-/// Size in bytes.
-#[op2(fast)]
-#[number]
-pub fn op_wasm_memory_byte_length(state: &mut OpState, instance: f64) -> Result<u64, WasmOpError> {
-    Ok(wire::memory_size(rt(state), instance)?.1)
+pub fn op_wasm_memory_size(state: &mut OpState, instance: f64, bytes: bool) -> Result<u64, WasmOpError> {
+    let (pages, byte_length) = wire::memory_size(rt(state), instance)?;
+    Ok(if bytes { byte_length } else { pages })
 }
 
 /// Grow by `pages`; the old size in pages.

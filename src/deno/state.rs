@@ -13,21 +13,10 @@ use crate::runtime::Runtime;
 /// [`crate::CapabilityChecker`]: every method returns `Err(reason)` to deny, which surfaces as 5009.
 pub use crate::capabilities::CapabilityChecker as WasmCapabilityChecker;
 
-/// What the ops find in `OpState`.
+/// What the ops find in `OpState`: the runtime they use.
 pub struct WasmState {
-    pub(crate) runtime: Runtime,
-}
-
-impl WasmState {
-    /// State around an existing runtime.
-    pub fn new(runtime: Runtime) -> Self {
-        Self { runtime }
-    }
-
-    /// The runtime the ops use.
-    pub fn runtime(&self) -> &Runtime {
-        &self.runtime
-    }
+    /// The runtime (a cheap `Arc` clone of the embedder's, if it built one).
+    pub runtime: Runtime,
 }
 
 /// Put a runtime into `state`, as Forge's extension registry does before the first op runs: default
@@ -54,14 +43,16 @@ pub fn init_wasm_state(
 /// several isolates can hand each a clone of one runtime so they share engines, pool and cache; handles are then
 /// valid across those isolates.
 pub fn init_wasm_state_with_runtime(state: &mut OpState, runtime: Runtime) {
-    state.put(WasmState::new(runtime));
+    state.put(WasmState { runtime });
 }
 
 /// The state, created with [`RuntimeConfig::default()`] on first use when the embedder did not call
 /// [`init_wasm_state`] (the same fallback as the C ABI).
 pub(crate) fn wasm_state(state: &mut OpState) -> &mut WasmState {
     if !state.has::<WasmState>() {
-        state.put(WasmState::new(Runtime::default()));
+        state.put(WasmState {
+            runtime: Runtime::default(),
+        });
     }
     state.borrow_mut::<WasmState>()
 }

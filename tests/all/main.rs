@@ -8,6 +8,8 @@ mod capabilities;
 mod cli;
 mod compile;
 mod concurrency;
+#[cfg(feature = "deno")]
+mod deno_extension;
 mod ffi;
 mod host_func;
 mod hostile;

@@ -194,14 +194,10 @@ export function createStandInOps(path = libraryCandidates().find(exists)!): Wasm
       const o = out();
       check(s.ext_wasm_memory_write(i, offset, src, L(src), o, O), o);
     },
-    op_wasm_memory_size(i) {
+    op_wasm_memory_size(i, bytes) {
       const o = out();
-      return check(s.ext_wasm_memory_size(i, o, O), o);
-    },
-    op_wasm_memory_byte_length(i) {
-      const o = out();
-      check(s.ext_wasm_memory_size(i, o, O), o);
-      return u64(o, 8);
+      const pages = check(s.ext_wasm_memory_size(i, o, O), o);
+      return bytes ? u64(o, 8) : pages;
     },
     op_wasm_memory_grow(i, pages) {
       const o = out();
