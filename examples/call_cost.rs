@@ -261,6 +261,7 @@ fn main() {
     raw_churn(n / 10, true);
     raw_churn_with_imports(n / 10);
     raw_call_async(n);
+    raw_sync_calls(n);
     let add = rt.func(i, "add").unwrap();
     best("Func::call_into add(i32, i32)", n, 1, |n| {
         for k in 0..n {
@@ -387,6 +388,38 @@ fn raw_call_async(n: u32) {
                 Poll::Ready(r) => assert_eq!(r.unwrap(), (k & 0xffff) as i32 + 1),
                 Poll::Pending => panic!("add did not finish in one poll"),
             }
+        }
+    });
+}
+
+/// The floors of the `call_into` rows: raw wasmtime's `TypedFunc::call` of `add` (typed: no conversion, no
+/// lock) and `Func::call_unchecked` on raw values (what ours calls), on an epoch-instrumented engine as ours.
+fn raw_sync_calls(n: u32) {
+    use wasmtime::{Config, Engine, Linker, Module, Store, ValRaw};
+    let mut config = Config::new();
+    config.epoch_interruption(true);
+    let engine = Engine::new(&config).unwrap();
+    let module = Module::new(&engine, ADD).unwrap();
+    let mut store = Store::new(&engine, ());
+    store.set_epoch_deadline(u64::MAX / 2);
+    let inst = Linker::<()>::new(&engine).instantiate(&mut store, &module).unwrap();
+    let add = inst.get_typed_func::<(i32, i32), i32>(&mut store, "add").unwrap();
+    best("raw wasmtime TypedFunc::call add", n, 1, |n| {
+        for k in 0..n {
+            assert_eq!(
+                add.call(&mut store, ((k & 0xffff) as i32, 1)).unwrap(),
+                (k & 0xffff) as i32 + 1
+            );
+        }
+    });
+    let func = *add.func();
+    best("raw wasmtime Func::call_unchecked add", n, 1, |n| {
+        for k in 0..n {
+            let mut raw = [ValRaw::i32((k & 0xffff) as i32), ValRaw::i32(1)];
+            // SAFETY: `add` is `(i32, i32) -> i32`: two raw slots hold both parameters and the result, and
+            // `func` belongs to `store`.
+            unsafe { func.call_unchecked(&mut store, &mut raw as *mut [ValRaw]) }.unwrap();
+            assert_eq!(raw[0].get_i32(), (k & 0xffff) as i32 + 1);
         }
     });
 }

@@ -50,8 +50,9 @@ impl EpochTicker {
 
     /// Number of epoch ticks a timeout spans (at least one).
     pub(crate) fn ticks_for(&self, timeout: Duration) -> u64 {
-        let tick = self.shared.tick.as_nanos().max(1);
-        (timeout.as_nanos().div_ceil(tick) as u64).max(1)
+        // In u64 nanoseconds (584 years): a u128 division is a libcall (`__udivti3`), paid on every sliced `call`.
+        let nanos = |d: Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        nanos(timeout).div_ceil(nanos(self.shared.tick).max(1)).max(1)
     }
 
     /// Start ticking `engine` too (idempotent per engine).

@@ -566,7 +566,7 @@ fn native_trampoline(
             // SAFETY: wasmtime initializes the first `params.len()` slots with the arguments, of the import's
             // parameter types (this trampoline is linked with exactly that type). Read through a reference:
             // copying the whole 16-byte slot would load across wasm's narrower store (a forwarding stall).
-            args.push(Value::from_raw_ref(unsafe { r.assume_init_ref() }, *ty));
+            args.push(Value::from_raw(unsafe { r.assume_init_ref() }, *ty));
         }
         let called = match f {
             ValueFn::Native(f) => {

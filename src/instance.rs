@@ -137,6 +137,10 @@ enum Slot {
 /// new instance an allocation and a hash on its first call.
 const SCAN_LIMIT: usize = 8;
 
+/// Signatures whose `max(params, results)` is at most this many values are called with their raw values on the
+/// stack; longer ones use the instance's buffer.
+const INLINE_SLOTS: usize = 4;
+
 /// One instance of a store: what resolving its exports needs.
 pub(crate) struct Member {
     pub(crate) instance: wasmtime::Instance,
@@ -729,22 +733,21 @@ impl InstanceState {
         ticker: &EpochTicker,
         out: &mut Vec<Value>,
     ) -> Result<()> {
-        let fill = |params: &[ValType], raw: &mut Vec<ValRaw>| {
-            for (i, (arg, ty)) in args.iter().zip(params).enumerate() {
-                raw.push(arg.to_raw(*ty, i)?);
+        let fill = move |params: &[ValType], raw: &mut [ValRaw]| {
+            // Equal lengths (checked by `invoke`), stated so the loop needs no bounds checks.
+            let (args, raw) = (&args[..params.len()], &mut raw[..params.len()]);
+            for i in 0..params.len() {
+                raw[i] = args[i].to_raw(params[i], i)?;
             }
-            Ok(())
+            Ok(move |results: &[ValType], raw: &[ValRaw]| {
+                out.reserve(results.len());
+                for (ty, raw) in results.iter().zip(raw) {
+                    out.push(Value::from_raw(raw, *ty));
+                }
+                Ok(())
+            })
         };
-        if self.invoke(index, args.len(), limits, ticker, fill)? {
-            let results = &self.funcs[index].results;
-            out.extend(
-                results
-                    .iter()
-                    .zip(&self.raw)
-                    .map(|(ty, raw)| Value::from_raw(*raw, *ty)),
-            );
-        }
-        Ok(())
+        self.invoke(index, args.len(), limits, ticker, fill).map(drop)
     }
 
     /// Call the function export at `index` with `nargs` arguments decoded from a value frame; the results
@@ -757,27 +760,30 @@ impl InstanceState {
         nargs: usize,
         ticker: &EpochTicker,
     ) -> Result<u32> {
-        let fill = |params: &[ValType], raw: &mut Vec<ValRaw>| value_frame::decode_raw(frame, params, raw);
-        if self.invoke(index, nargs, CallLimits::default(), ticker, fill)? {
-            value_frame::encode_raw(frame, &self.funcs[index].results, &self.raw)
-        } else {
-            Ok(0)
-        }
+        let fill = move |params: &[ValType], raw: &mut [ValRaw]| {
+            value_frame::decode_raw(frame, params, raw)?;
+            Ok(move |results: &[ValType], raw: &[ValRaw]| value_frame::encode_raw(frame, results, raw))
+        };
+        let called = self.invoke(index, nargs, CallLimits::default(), ticker, fill)?;
+        Ok(called.unwrap_or(0))
     }
 
     /// The call pipeline every caller shares: check the arity of the function export at `index`, let `fill`
-    /// push one raw value per parameter, apply the limits, run the guest. On return the results are in
-    /// `self.raw`; `false` when a WASI `proc_exit` ended the call (no results).
+    /// write one raw value per parameter (it returns `take`, which reads the results), apply the limits, run
+    /// the guest, `take` the results. `None` when a WASI `proc_exit` ended the call (no results). The raw values live on the stack for signatures of
+    /// up to [`INLINE_SLOTS`] (no buffer to size or clear), in `self.raw` beyond.
     #[inline(always)]
-    fn invoke(
+    fn invoke<R, Take>(
         &mut self,
         index: usize,
         nargs: usize,
         limits: CallLimits,
         ticker: &EpochTicker,
-        fill: impl FnOnce(&[ValType], &mut Vec<ValRaw>) -> Result<()>,
-    ) -> Result<bool> {
-        // Borrow fields, not `self`, so the entry can be used while the store and buffer are mutated.
+        fill: impl FnOnce(&[ValType], &mut [ValRaw]) -> Result<Take>,
+    ) -> Result<Option<R>>
+    where
+        Take: FnOnce(&[ValType], &[ValRaw]) -> Result<R>,
+    {
         let Some(entry) = self.funcs.get(index) else {
             return Err(Error::ExportNotFound(format!(
                 "no resolved function with index {index}"
@@ -798,32 +804,54 @@ impl InstanceState {
             )));
         }
         let slots = entry.params.len().max(entry.results.len());
-        self.raw.clear();
-        fill(&entry.params, &mut self.raw)?;
-        if self.raw.len() != entry.params.len() {
-            return Err(Error::Call(format!(
-                "internal error: {} raw arguments for `{}`",
-                self.raw.len(),
-                entry.name
-            )));
+        let mut inline = [ValRaw::i64(0); INLINE_SLOTS];
+        let mut spilled = Vec::new();
+        let raw = if slots <= INLINE_SLOTS {
+            &mut inline[..slots]
+        } else {
+            spilled = std::mem::take(&mut self.raw);
+            spilled.clear();
+            spilled.resize(slots, ValRaw::i64(0));
+            &mut spilled[..]
+        };
+        let result = self.invoke_on(index, raw, limits, ticker, fill);
+        if spilled.capacity() > 0 {
+            self.raw = spilled;
         }
-        self.raw.resize(slots, ValRaw::i64(0));
+        result
+    }
+
+    /// [`Self::invoke`] on `raw`, `max(params, results)` slots long.
+    #[inline(always)]
+    fn invoke_on<R, Take>(
+        &mut self,
+        index: usize,
+        raw: &mut [ValRaw],
+        limits: CallLimits,
+        ticker: &EpochTicker,
+        fill: impl FnOnce(&[ValType], &mut [ValRaw]) -> Result<Take>,
+    ) -> Result<Option<R>>
+    where
+        Take: FnOnce(&[ValType], &[ValRaw]) -> Result<R>,
+    {
+        let entry = &self.funcs[index];
+        let take = fill(&entry.params, &mut raw[..entry.params.len()])?;
         let func = entry.func;
 
         let setup = self.begin_call(limits, ticker, None)?;
 
-        // SAFETY: `raw` holds `slots = max(params, results)` entries; the first `params.len()` were written by
-        // `fill` for exactly the parameter types of `func` (its contract: one raw value per parameter, converted
-        // by that parameter's type; the length is checked above), and `resolve_func` refuses
-        // signatures with reference or v128 types, so no raw value needs to be rooted in this store. `func`
-        // belongs to `self.store`, and this is a synchronous store, so the call cannot be re-entered from an
-        // async context.
-        let result = unsafe { func.call_unchecked(&mut self.store, &mut self.raw[..] as *mut [ValRaw]) };
+        // SAFETY: `raw` holds `max(params, results)` entries (the caller's contract); the first `params.len()`
+        // were written by `fill` for exactly the parameter types of `func` (its contract: one raw value per
+        // parameter, converted by that parameter's type, into a slice of exactly that length), and
+        // `resolve_func` refuses signatures with reference or v128 types, so no raw value needs to be rooted in
+        // this store. `func` belongs to `self.store`, and this is a synchronous store, so the call cannot be
+        // re-entered from an async context.
+        let result = unsafe { func.call_unchecked(&mut self.store, raw as *mut [ValRaw]) };
 
         self.end_call(setup);
         match result {
-            Ok(()) => Ok(true),
-            Err(e) => self.call_error(e).map(|()| false),
+            Ok(()) => take(&self.funcs[index].results, raw).map(Some),
+            Err(e) => self.call_error(e).map(|()| None),
         }
     }
 
@@ -1084,10 +1112,10 @@ impl InstanceState {
                 entry.params.len()
             )));
         }
-        self.raw.clear();
-        value_frame::decode_raw(frame, &entry.params, &mut self.raw)?;
         let slots = entry.params.len().max(entry.results.len());
+        self.raw.clear();
         self.raw.resize(slots, ValRaw::i64(0));
+        value_frame::decode_raw(frame, &entry.params, &mut self.raw[..entry.params.len()])?;
         if command {
             self.exit_code = None;
         }

@@ -127,9 +127,9 @@ impl Value {
         })
     }
 
-    /// [`Self::from_raw`] through a reference: reads only the slot's bytes of `ty`.
+    /// Read a value of type `ty` out of a raw slot (only the slot's bytes of `ty`).
     #[inline]
-    pub(crate) fn from_raw_ref(raw: &ValRaw, ty: ValType) -> Value {
+    pub(crate) fn from_raw(raw: &ValRaw, ty: ValType) -> Value {
         match ty {
             ValType::I32 => Value::I32(raw.get_i32()),
             ValType::I64 => Value::I64(raw.get_i64()),
@@ -139,11 +139,6 @@ impl Value {
                 unreachable!("non-numeric signatures are refused before linking or calling")
             }
         }
-    }
-
-    /// Read a result of type `ty` out of a raw slot.
-    pub(crate) fn from_raw(raw: ValRaw, ty: ValType) -> Value {
-        Self::from_raw_ref(&raw, ty)
     }
 
     /// [`Self::to_raw`] as a wasmtime `Val` (for the dynamic, async call path).

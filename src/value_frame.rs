@@ -44,12 +44,12 @@ fn slot(frame: &[u8], i: usize) -> (u8, [u8; 8]) {
 }
 
 /// Decode one argument per parameter from the frame's slots (a wide BigInt takes two), converting each by its
-/// parameter's type straight into wasmtime's raw form. The pairs callers send nearly always (a JS number for any
+/// parameter's type straight into wasmtime's raw form, into `raw` (as many entries as `params`). The pairs callers send nearly always (a JS number for any
 /// numeric type, an exact tag) are converted inline; everything else, errors included, goes through
 /// [`Value::to_raw`], so the rules live in one place.
-pub(crate) fn decode_raw(frame: &[u8], params: &[ValType], raw: &mut Vec<ValRaw>) -> Result<()> {
+pub(crate) fn decode_raw(frame: &[u8], params: &[ValType], raw: &mut [ValRaw]) -> Result<()> {
     let body = frame.get(OUT_HEADER..).unwrap_or_default();
-    raw.reserve(params.len());
+    let raw = &mut raw[..params.len()];
     let mut i = 0;
     for (n, ty) in params.iter().enumerate() {
         // A fixed-size view of the slot: no bounds checks below.
@@ -64,13 +64,13 @@ pub(crate) fn decode_raw(frame: &[u8], params: &[ValType], raw: &mut Vec<ValRaw>
                 _ => None,
             };
             if let Some(v) = fast {
-                raw.push(v);
+                raw[n] = v;
                 i += 1;
                 continue;
             }
         }
         let value = decode_one(frame, slot_count(frame), &mut i, n)?;
-        raw.push(value.to_raw(*ty, n)?);
+        raw[n] = value.to_raw(*ty, n)?;
     }
     Ok(())
 }
@@ -198,7 +198,7 @@ mod tests {
         put(&mut frame, 1, tag::BIGINT_WIDE, u64::MAX.to_le_bytes());
         put(&mut frame, 2, 0, 0i64.to_le_bytes());
         put(&mut frame, 3, tag::I32, (-7i64).to_le_bytes());
-        let mut raw = Vec::new();
+        let mut raw = [ValRaw::i64(0); 3];
         decode_raw(&frame, &[ValType::F64, ValType::I64, ValType::I32], &mut raw).unwrap();
         assert_eq!(f64::from_bits(raw[0].get_f64()), 2.5);
         assert_eq!(raw[1].get_i64(), -1); // 2^64 - 1 wraps to its bit pattern
@@ -206,14 +206,14 @@ mod tests {
         let err = decode_raw(
             &frame,
             &[ValType::F64, ValType::I64, ValType::I32, ValType::I32],
-            &mut Vec::new(),
+            &mut [ValRaw::i64(0); 4],
         );
         assert_eq!(
             err.unwrap_err().to_string(),
             "[5007] type error: argument 3: the frame holds only 4 slots"
         );
         put(&mut frame, 0, 9, [0; 8]);
-        let err = decode_raw(&frame, &[ValType::I32], &mut Vec::new()).unwrap_err();
+        let err = decode_raw(&frame, &[ValType::I32], &mut [ValRaw::i64(0)]).unwrap_err();
         assert_eq!(err.to_string(), "[5007] type error: argument 0: unknown value tag 9");
     }
 
