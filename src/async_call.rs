@@ -12,9 +12,13 @@
 //!    hop and no allocation but the call's boxed future and wasmtime's fiber. (An instance without suspending
 //!    imports is polled by the starter itself, owning the future; only a call that outlives its slice is
 //!    shared, as below.)
-//! 3. A call that yields is returned as [`CallStep::Pending`]: the caller hands it to another thread, which
-//!    runs it to the end with [`AsyncCall::finish`] (the C ABI: a `nonblocking` symbol; the deno_core ops:
-//!    tokio's blocking pool). Its answer is written into the frame given there.
+//! 3. A call that yields is returned as [`CallStep::Yielded`] while it may run more slices on the caller's
+//!    thread ([`crate::RuntimeConfig::caller_slices`]): the caller lets its other work run (the event loop
+//!    turns) and continues it with [`AsyncCall::run_slice`], on the same thread, where the guest's memory is
+//!    still in this core's caches. Past the last of those slices it is returned as [`CallStep::Pending`]: the
+//!    caller hands it to another thread, which runs it to the end with [`AsyncCall::finish`] (the C ABI: a
+//!    `nonblocking` symbol; the deno_core ops: tokio's blocking pool). Its answer is written into the frame
+//!    given there.
 //!
 //! 4. A guest that calls a suspending host function ([`crate::HostFunc::suspending`]; the TypeScript hosts'
 //!    JavaScript imports) stops there: [`CallStep::Host`] carries the call, whose [`AsyncCall::request`] says
@@ -46,6 +50,9 @@ pub enum CallStep {
     Done(u64),
     /// The call continues: finish it on another thread with [`AsyncCall::finish`].
     Pending(AsyncCall),
+    /// The call's time slice ended and it may run another on this thread: let the caller's other work run,
+    /// then continue it with [`AsyncCall::run_slice`] (or finish it elsewhere with [`AsyncCall::finish`]).
+    Yielded(AsyncCall),
     /// The guest waits in a suspending host function: run [`AsyncCall::request`] and answer with
     /// [`AsyncCall::resume`].
     Host(AsyncCall),
@@ -59,6 +66,8 @@ pub struct AsyncCall {
     request: Option<HostRequest>,
     /// A `callSync`-style call: never handed to another thread (time slices are not set).
     sync: bool,
+    /// How many more time slices it may run on the caller's thread before it moves to another.
+    here: u32,
 }
 
 type Running = Instantiating;
@@ -160,11 +169,12 @@ impl Suspended {
 }
 
 impl AsyncCall {
-    fn new(work: Work, sync: bool) -> Self {
+    fn new(work: Work, sync: bool, here: u32) -> Self {
         Self {
             work: Some(work),
             request: None,
             sync,
+            here,
         }
     }
 
@@ -180,7 +190,23 @@ impl AsyncCall {
     pub fn finish(mut self, frame: &mut [u8]) -> Result<CallStep> {
         let sync = self.sync;
         match self.work.take() {
-            Some(work) => drive(work, frame, true, sync),
+            Some(work) => drive(work, frame, true, sync, 0),
+            None => Err(Error::Call("internal error: the call was already finished".into())),
+        }
+    }
+
+    /// Run one more time slice of a [`CallStep::Yielded`] call on this thread: it ends ([`CallStep::Done`]),
+    /// waits in a host function ([`CallStep::Host`]), or yields again ([`CallStep::Yielded`], or
+    /// [`CallStep::Pending`] once its slices on this thread are used up). A call that cannot run in slices
+    /// comes back [`CallStep::Pending`] untouched.
+    pub fn run_slice(mut self, frame: &mut [u8]) -> Result<CallStep> {
+        let (sync, here) = (self.sync, self.here);
+        match self.work.take() {
+            Some(work @ Work::Fiber { .. }) if !sync => drive(work, frame, false, false, here),
+            Some(work) => {
+                self.work = Some(work);
+                Ok(CallStep::Pending(self))
+            }
             None => Err(Error::Call("internal error: the call was already finished".into())),
         }
     }
@@ -203,7 +229,7 @@ impl AsyncCall {
             Work::Fiber { call, .. } | Work::Reentry { call } => call.send(Command::Reply(reply)),
             Work::Whole { .. } => {}
         }
-        drive(work, frame, false, sync)
+        drive(work, frame, false, sync, self.here)
     }
 }
 
@@ -225,7 +251,7 @@ impl Drop for AsyncCall {
                     call.send(Command::Reply(Err(Error::Call("the call was abandoned".into()))));
                 }
             }
-            match drive(work, &mut [], true, true) {
+            match drive(work, &mut [], true, true, 0) {
                 Ok(CallStep::Host(mut next)) => match next.work.take() {
                     Some(w) => {
                         work = w;
@@ -246,13 +272,21 @@ impl Drop for AsyncCall {
     }
 }
 
-/// Poll `work` until it ends, waits in a host function or (not `blocking`, not `sync`) yields.
-fn drive(work: Work, frame: &mut [u8], blocking: bool, sync: bool) -> Result<CallStep> {
-    drive_from(None, work, frame, blocking, sync)
+/// Poll `work` until it ends, waits in a host function or (not `blocking`, not `sync`) yields; `here`: how
+/// many more slices it may run on this thread after this one.
+fn drive(work: Work, frame: &mut [u8], blocking: bool, sync: bool, here: u32) -> Result<CallStep> {
+    drive_from(None, work, frame, blocking, sync, here)
 }
 
 /// [`drive`], starting from `first` when the caller polled the work already.
-fn drive_from(mut first: Option<Stop>, work: Work, frame: &mut [u8], blocking: bool, sync: bool) -> Result<CallStep> {
+fn drive_from(
+    mut first: Option<Stop>,
+    work: Work,
+    frame: &mut [u8],
+    blocking: bool,
+    sync: bool,
+    here: u32,
+) -> Result<CallStep> {
     let call = match &work {
         Work::Fiber { call, .. } | Work::Reentry { call } => call.clone(),
         Work::Whole {
@@ -290,7 +324,7 @@ fn drive_from(mut first: Option<Stop>, work: Work, frame: &mut [u8], blocking: b
                 return runtime.register(added?).map(|id| CallStep::Done(id.0));
             }
             Stop::Request(request) => {
-                let mut next = AsyncCall::new(work, sync);
+                let mut next = AsyncCall::new(work, sync, here);
                 next.request = Some(request);
                 return Ok(CallStep::Host(next));
             }
@@ -304,7 +338,7 @@ fn drive_from(mut first: Option<Stop>, work: Work, frame: &mut [u8], blocking: b
             }
             Stop::Yielded if blocking => std::thread::park_timeout(std::time::Duration::from_millis(1)),
             Stop::Yielded if sync || matches!(work, Work::Reentry { .. }) => {}
-            Stop::Yielded => return Ok(CallStep::Pending(AsyncCall::new(work, sync))),
+            Stop::Yielded => return Ok(yielded(work, here)),
         }
     }
 }
@@ -349,7 +383,7 @@ impl Runtime {
                 name: name.to_string(),
                 args,
             }));
-            return drive(Work::Reentry { call }, frame, false, true);
+            return drive(Work::Reentry { call }, frame, false, true, 0);
         }
         if cell.in_place() {
             // Reentrant host functions run on this thread's stack only: the whole call runs here, now.
@@ -372,7 +406,7 @@ impl Runtime {
                 target,
                 nargs,
             };
-            CallStep::Pending(AsyncCall::new(work, sync))
+            CallStep::Pending(AsyncCall::new(work, sync, 0))
         };
         let in_tokio = cell.uses_wasi() && tokio::runtime::Handle::try_current().is_ok();
         if !cell.suspends() && (!cell.preemptible() || in_tokio) {
@@ -421,16 +455,26 @@ impl Runtime {
             register: None,
         };
         let stop = call.after_pending();
+        let here = self.config().caller_slices.saturating_sub(1);
         if matches!(stop, Stop::Yielded) && !sync {
-            // Its time slice ran out: it continues where the caller finishes it.
-            return Ok(CallStep::Pending(AsyncCall::new(work, sync)));
+            // Its time slice ran out: it continues after the caller's other work had a turn, or elsewhere.
+            return Ok(yielded(work, here));
         }
         // A synchronous caller waits: poll on, as every call did.
-        match drive_from(Some(stop), work, frame, false, sync) {
+        match drive_from(Some(stop), work, frame, false, sync, here) {
             Err(e) if e.message() == NO_FIBER && suspends => Err(no_fiber_stack()),
             Err(e) if e.message() == NO_FIBER => Ok(whole()),
             other => other,
         }
+    }
+}
+
+/// A call whose slice ended: [`CallStep::Yielded`] while it may run `here` more slices on this thread, else
+/// [`CallStep::Pending`].
+fn yielded(work: Work, here: u32) -> CallStep {
+    match here.checked_sub(1) {
+        Some(left) => CallStep::Yielded(AsyncCall::new(work, false, left)),
+        None => CallStep::Pending(AsyncCall::new(work, false, 0)),
     }
 }
 
@@ -474,7 +518,7 @@ impl Runtime {
             store,
             register: Some(self.clone()),
         };
-        drive_from(Some(first), work, frame, false, sync)
+        drive_from(Some(first), work, frame, false, sync, 0)
     }
 }
 

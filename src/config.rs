@@ -31,6 +31,13 @@ pub struct RuntimeConfig {
     /// long ones stop holding the caller's (JavaScript) thread after it. A slice lasts between `call_slice` and
     /// `call_slice + epoch_tick` (epochs advance on tick boundaries; the slice gets the partial tick on top).
     pub call_slice: Duration,
+    /// How many time slices an async call may run on the calling thread in all: after each, the caller gets a
+    /// turn (TypeScript: the event loop runs timers, I/O and other calls) and the call continues there
+    /// ([`crate::wire::call_continue`]); past the last, it moves to another thread. Calls of a few slices
+    /// then never pay the move (about 0.2 ms here: waking a worker and carrying the guest's working set to
+    /// another core); longer ones run beside the caller's thread instead of taking its time. 1: move after
+    /// the first slice. Default 8.
+    pub caller_slices: u32,
     /// Artifact bundles shipped with the app ([`crate::bundle`]), consulted in order on a cache miss before
     /// compiling. A bundle that cannot be opened (or whose pinned manifest differs) is skipped with the reason
     /// in [`crate::Runtime::bundles`].
@@ -97,6 +104,7 @@ impl Default for RuntimeConfig {
             epoch_tick: Duration::from_millis(1),
             capture_limit: 16 << 20,
             call_slice: Duration::from_millis(1),
+            caller_slices: 8,
             bundles: Vec::new(),
             tiering: Tiering::Auto,
             baseline_min_bytes: 64 << 10,

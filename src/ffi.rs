@@ -23,8 +23,9 @@
 //!   thread); everything else runs on the JS thread.
 //! * **Calls and host functions** (the protocol: [`crate::wire`], "one suspension protocol"):
 //!   `ext_wasm_call_start` / `ext_wasm_run_command_start` start a call on the calling thread and write its step
-//!   into the frame header; `ext_wasm_call_finish` finishes a pending one (blocking: bind it `nonblocking`);
-//!   `ext_wasm_call_resume` answers the JavaScript import a call waits in and continues it: such imports run
+//!   into the frame header; `ext_wasm_call_continue` runs one more time slice of a yielded one on the calling
+//!   thread (after the event loop had a turn); `ext_wasm_call_finish` finishes a pending one (blocking: bind it
+//!   `nonblocking`); `ext_wasm_call_resume` answers the JavaScript import a call waits in and continues it: such imports run
 //!   between these calls, on the JS thread.
 //! * **Synchronous imports** (`syncImports`): [`ext_wasm_set_host_callback`] registers one function pointer per
 //!   thread, which the guest calls in place, inside the function that runs it (`ext_wasm_call`,
@@ -558,6 +559,21 @@ pub unsafe extern "C" fn ext_wasm_call_finish(token: f64, frame: *mut u8, frame_
     unsafe {
         run(frame, frame_len, |o| {
             wire::call_finish(wire::call_token(token)?, o.bytes)
+        })
+    }
+}
+
+/// Run one more time slice of a yielded call (step kind 3) on this thread, once the caller's event loop had a
+/// turn ([`wire::call_continue`]). `frame` must be the frame the call was started with. Unknown token → 5007.
+///
+/// # Safety
+/// `(frame, frame_len)` (the out record) as the section above says.
+#[no_mangle]
+pub unsafe extern "C" fn ext_wasm_call_continue(token: f64, frame: *mut u8, frame_len: usize) -> i32 {
+    // SAFETY: forwarded contract.
+    unsafe {
+        run(frame, frame_len, |o| {
+            wire::call_continue(wire::call_token(token)?, o.bytes)
         })
     }
 }

@@ -134,6 +134,8 @@ pub struct WireRuntimeConfig {
     pub allow_root_preopen: Option<bool>,
     /// How long an async call runs on the calling thread before it continues on another, in milliseconds.
     pub call_slice_ms: Option<f64>,
+    /// How many slices an async call may run on the calling thread before it continues on another.
+    pub caller_slices: Option<u32>,
     /// Artifact bundles (paths, or `{ path, manifest }` to pin one), consulted before compiling.
     pub bundles: Option<Vec<WireBundle>>,
     /// `"auto"` (default), `"cranelift"` or `"winch"`: see [`crate::Tiering`].
@@ -194,6 +196,7 @@ impl WireRuntimeConfig {
             c.capture_limit = limit;
         }
         c.tiering = self.tiering.unwrap_or(c.tiering);
+        c.caller_slices = self.caller_slices.unwrap_or(c.caller_slices);
         c.baseline_min_bytes = self.baseline_min_bytes.unwrap_or(c.baseline_min_bytes);
         c.wasi_max_handles = self.wasi_max_handles.unwrap_or(c.wasi_max_handles);
         c.bundles = (self.bundles.unwrap_or_default().into_iter())
@@ -835,6 +838,13 @@ pub fn call_finish(token: u64, frame: &mut [u8]) -> Result<Step> {
     step_out(take_call(token)?.finish(frame)?, frame)
 }
 
+/// Run one more time slice of the call `token` names ([`Step::Yielded`]) on this thread, after the caller's
+/// other work had its turn: it ends, waits in a host function, or yields again (or, its slices here used up,
+/// is [`Step::Pending`]). Its frame must be the one it was started with. Unknown token → 5007.
+pub fn call_continue(token: u64, frame: &mut [u8]) -> Result<Step> {
+    step_out(take_call(token)?.run_slice(frame)?, frame)
+}
+
 /// Answer the host function the call `token` waits in ([`Step::Host`]) and continue the guest on this thread.
 /// `nresults >= 0`: the function returned that many values, in the frame's slots (converted by the import's
 /// result types; misfits trap the guest with 5007 in the message). `nresults < 0`: it failed with error code
@@ -849,9 +859,9 @@ pub fn call_resume(token: u64, frame: &mut [u8], nresults: i32, message: &str) -
     step_out(call.resume(reply, frame)?, frame)
 }
 
-/// Where a call stands, as [`call_start`], [`call_finish`] and [`call_resume`] also write it into the frame's
-/// header: `u64 a` at 0 (the answer, or the call's token), `u64 kind` at 8 (0 done, 1 pending, 2 host), and
-/// for a host step `u32 index` at 16 (the position of the import in `hostImports`) and `u32 nargs` at 20 (its
+/// Where a call stands, as [`call_start`], [`call_finish`], [`call_continue`] and [`call_resume`] also write it
+/// into the frame's header: `u64 a` at 0 (the answer, or the call's token), `u64 kind` at 8 (0 done, 1 pending,
+/// 2 host, 3 yielded), and for a host step `u32 index` at 16 (the position of the import in `hostImports`) and `u32 nargs` at 20 (its
 /// arguments, typed, in the slots from slot 0).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Step {
@@ -859,6 +869,9 @@ pub enum Step {
     Done(u64),
     /// Still running: finish it with [`call_finish`] on another thread.
     Pending(u64),
+    /// Its time slice ended: let the caller's other work run (the event loop turn), then continue it on this
+    /// thread with [`call_continue`].
+    Yielded(u64),
     /// Waiting in host function `index`: run it with the `nargs` arguments and answer with [`call_resume`].
     Host {
         /// The call's token.
@@ -872,12 +885,13 @@ pub enum Step {
 
 impl Step {
     /// The step's kind as it crosses to JavaScript (the frame header's second word): 0 done, 1 pending, 2 waiting
-    /// in a host function.
+    /// in a host function, 3 yielded (continue it here).
     pub fn kind(&self) -> u32 {
         match self {
             Step::Done(_) => 0,
             Step::Pending(_) => 1,
             Step::Host { .. } => 2,
+            Step::Yielded(_) => 3,
         }
     }
 }
@@ -910,6 +924,7 @@ fn step_out(step: CallStep, frame: &mut [u8]) -> Result<Step> {
     let out = match step {
         CallStep::Done(answer) => Step::Done(answer),
         CallStep::Pending(call) => Step::Pending(park_call(call)),
+        CallStep::Yielded(call) => Step::Yielded(park_call(call)),
         CallStep::Host(call) => {
             let (index, args) = call.request().map_or((0, &[][..]), |r| (r.index, &r.args[..]));
             let nargs = value_frame::encode_values(frame, args)?;
@@ -922,7 +937,7 @@ fn step_out(step: CallStep, frame: &mut [u8]) -> Result<Step> {
     };
     if frame.len() >= OUT_HEADER {
         let (a, index, nargs) = match out {
-            Step::Done(a) | Step::Pending(a) => (a, 0u32, 0u32),
+            Step::Done(a) | Step::Pending(a) | Step::Yielded(a) => (a, 0u32, 0u32),
             Step::Host { token, index, nargs } => (token, index, nargs),
         };
         frame[0..8].copy_from_slice(&a.to_le_bytes());

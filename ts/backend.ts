@@ -122,8 +122,13 @@ export interface RuntimeConfigWire {
   denyWasi?: boolean;
   preopenRoots?: string[];
   allowRootPreopen?: boolean;
-  /** How long `call` runs on the JavaScript thread before it continues on another (ms, default 1). */
+  /** How long a time slice of `call` lasts on the JavaScript thread (ms, default 1). */
   callSliceMs?: number;
+  /**
+   * How many time slices a `call` may run on the JavaScript thread, the event loop turning between them, before
+   * the rest continues on another thread (default 8; 1: after the first slice).
+   */
+  callerSlices?: number;
   /**
    * Artifact bundles made by `ext-wasm bundle`, consulted before compiling: a path, or `{ path, manifest }` to
    * load it only if its manifest is the one `ext-wasm bundle` printed (see the trust model in the README).
@@ -153,6 +158,7 @@ export interface RuntimeStats {
 export const STEP_DONE = 0;
 export const STEP_PENDING = 1;
 export const STEP_HOST = 2;
+export const STEP_YIELDED = 3;
 
 /** Which output stream: 1 = stdout, 2 = stderr. */
 export type Stream = 1 | 2;
@@ -200,7 +206,8 @@ export interface Backend {
    * Start a call on the JavaScript thread with `nargs` arguments in `frame` (`sync`: the caller waits, as
    * `callSync` of an instance with host imports does). Returns the step kind, with the details in the frame's
    * header (`src/wire.rs`, `Step`): {@link STEP_DONE} (the answer in `a`: the result count, results in the slots),
-   * {@link STEP_PENDING} (finish it with {@link Backend.callFinish}; `frame` must stay untouched until then) or
+   * {@link STEP_PENDING} (finish it with {@link Backend.callFinish}; `frame` must stay untouched until then),
+   * {@link STEP_YIELDED} (its time slice ended: continue it with {@link Backend.callContinue}) or
    * {@link STEP_HOST} (the guest waits in host import `u32[4]` with `u32[5]` arguments in the slots: answer with
    * {@link Backend.callResume}). See `src/async_call.rs` for the protocol.
    */
@@ -209,6 +216,11 @@ export interface Backend {
   runCommandStart(instance: number, frame: Frame, sync: boolean): number;
   /** Finish the pending call whose token is in the frame's header, off the JavaScript thread; the step kind. */
   callFinish(frame: Frame): Promise<number>;
+  /**
+   * Run one more time slice of the yielded call whose token is in the frame's header on the JavaScript thread,
+   * after the event loop's next turn (timers and I/O run first); the step kind.
+   */
+  callContinue(frame: Frame): Promise<number>;
   /**
    * Answer the host import the call in the frame's header waits in: `nresults` values in the slots, or
    * `nresults = -code` and `message` for a failure. Continues the guest on this thread; the step kind.

@@ -59,6 +59,7 @@ const SYMBOLS = {
   ext_wasm_run_command_start: { parameters: ["f64", "u8", "pointer", "usize"], result: "i32", callback: true },
   ext_wasm_call_resume: { parameters: ["f64", "pointer", "usize", "i32", "buffer", "usize"], result: "i32" },
   call_finish: { name: "ext_wasm_call_finish", parameters: ["f64", "buffer", "usize"], result: "i32", nonblocking: true },
+  ext_wasm_call_continue: { parameters: ["f64", "pointer", "usize"], result: "i32" },
   ext_wasm_func: { parameters: ["f64", "pointer", "usize", ...OUT], result: "i32" },
   ext_wasm_call_func: { parameters: ["f64", "u32", "pointer", "usize", "u32"], result: "i32", callback: true },
   ext_wasm_global: { parameters: ["f64", "pointer", "usize", "pointer", "usize", "u8"], result: "i32" },
@@ -292,6 +293,11 @@ export function createFfiBackend(): Backend {
     async callFinish(f: Frame): Promise<number> {
       return step(await s.call_finish(token(f), f.bytes, f.size), f);
     },
+    async callContinue(f: Frame): Promise<number> {
+      await nextTurn();
+      const p = f.ptr ??= Deno.UnsafePointer.of(f.bytes);
+      return step(s.ext_wasm_call_continue(token(f), p, f.size), f);
+    },
     callResume(f: Frame, nresults: number, message: string): number {
       const m = message === "" ? NO_BYTES : utf8(message); // the common case (a result) encodes nothing
       const p = f.ptr ??= Deno.UnsafePointer.of(f.bytes);
@@ -366,6 +372,38 @@ interface NamePointer {
   readonly bytes: Uint8Array;
   readonly ptr: Deno.PointerValue;
   readonly size: bigint;
+}
+
+/** The channel {@link nextTurn} sends through (one message in flight while it is open) and who waits for it. */
+let turnChannel: MessageChannel | null = null;
+let turnWaiters: (() => void)[] = [];
+
+/**
+ * Resolves after the event loop's next turn, once timers and I/O that are due have run (a message event is a
+ * macrotask; `setTimeout(0)` is clamped to ~4 ms when nested). While anyone waits, one message at a time
+ * circulates through a channel; each arrival releases everyone waiting by then, and a turn that finds nobody
+ * closes the channel (an open one would keep the program alive).
+ */
+export function nextTurn(): Promise<void> {
+  return new Promise((resolve) => {
+    if (turnChannel === null) {
+      const channel = new MessageChannel();
+      channel.port1.onmessage = () => {
+        const ready = turnWaiters;
+        turnWaiters = [];
+        if (ready.length === 0) {
+          channel.port1.close();
+          turnChannel = null;
+          return;
+        }
+        channel.port2.postMessage(null); // the next turn: for whoever waits by then, or to close the channel
+        for (const release of ready) release();
+      };
+      channel.port2.postMessage(null);
+      turnChannel = channel;
+    }
+    turnWaiters.push(resolve);
+  });
 }
 
 const NAME_CACHE_CAP = 4096;

@@ -29,6 +29,7 @@ import {
   type RuntimeStats,
   STEP_DONE,
   STEP_PENDING,
+  STEP_YIELDED,
   Typed,
   type WasmArg,
   type WasmResult,
@@ -854,6 +855,7 @@ function drive(f: Frame, step: number, sync: boolean, store: StoreJs): void | Pr
   for (;;) {
     if (step === STEP_DONE) return;
     if (step === STEP_PENDING) return loaded().callFinish(f).then((next) => drive(f, next, sync, store));
+    if (step === STEP_YIELDED) return loaded().callContinue(f).then((next) => drive(f, next, sync, store));
     const next = serve(f, sync, store);
     if (typeof next !== "number") return next.then((k) => drive(f, k, sync, store));
     step = next;
@@ -1088,8 +1090,9 @@ export class Instance {
    *
    * The call starts on the JavaScript thread: one that finishes within the runtime's time slice (1–2 ms by
    * default, `configure({ callSliceMs })`) resolves at once, without a thread hop (well under a microsecond of
-   * overhead). One that runs longer is suspended at the end of the slice and finished on another thread, so
-   * timers and I/O keep running. Host functions (`imports`) always run on the JavaScript thread; one that returns
+   * overhead). One that runs longer is suspended at the end of each slice, the event loop turning (timers and
+   * I/O run) before the next; after `configure({ callerSlices })` slices on this thread (8 by default) the rest
+   * is finished on another thread. Host functions (`imports`) always run on the JavaScript thread; one that returns
    * a Promise suspends the guest until it settles. Calls on one instance run one at a time, in the order they
    * were made; a `call` made from inside one of the instance's host functions (before it returns or awaits)
    * re-enters the instance at once, as `callSync` does. While a call runs off the JavaScript thread, `callSync`

@@ -54,6 +54,7 @@ export interface WasmOps {
   op_wasm_run_command_start(instance: number, frame: Uint8Array, sync: boolean): number;
   /** `#[op2] async fn(token: f64, #[buffer] frame: JsBuffer) -> Result<u32, WasmOpError>` (blocking pool): step kind */
   op_wasm_call_finish(token: number, frame: Uint8Array): Promise<number>;
+  op_wasm_call_continue(token: number, frame: Uint8Array): Promise<number>;
   /** `#[op2(fast)] fn(token: f64, #[buffer] frame: &mut [u8], nresults: i32, #[string] message: &str)`: step kind */
   op_wasm_call_resume(token: number, frame: Uint8Array, nresults: number, message: string): number;
   /** `#[op2(fast)] fn(state, instance: f64, #[string] name: &str) -> Result<u32, WasmOpError>` */
@@ -160,6 +161,7 @@ export function createOpsBackend(ops: WasmOps): Backend {
     runCommandStart: (instance: number, f: Frame, isSync: boolean) =>
       sync(() => run.runCommandStart(instance, f.bytes, isSync)),
     callFinish: (f: Frame) => later(() => ops.op_wasm_call_finish(headerU64(f.view, 0), f.bytes)),
+    callContinue: (f: Frame) => later(() => ops.op_wasm_call_continue(headerU64(f.view, 0), f.bytes)),
     callResume: (f: Frame, nresults: number, message: string) =>
       sync(() => ops.op_wasm_call_resume(headerU64(f.view, 0), f.bytes, nresults, message)),
     global: (instance: number, name: string, f: Frame, set: boolean) =>

@@ -105,10 +105,17 @@ pub fn op_wasm_instantiate_start(
 /// Finish a pending call on the blocking pool (it ends, or waits in a host import); the step kind.
 /// `JsBuffer` keeps the frame alive until then; `ts/mod.ts` does not touch it until the promise settles.
 #[op2]
-pub async fn op_wasm_call_finish(token: f64, #[buffer] frame: JsBuffer) -> Result<u32, WasmOpError> {
-    let mut frame = frame;
+pub async fn op_wasm_call_finish(token: f64, #[buffer] mut frame: JsBuffer) -> Result<u32, WasmOpError> {
     let step = blocking(move || wire::call_finish(wire::call_token(token)?, &mut frame)).await?;
     Ok(step.kind())
+}
+
+/// Run one more time slice of a yielded call on the JavaScript thread after the event loop's next turn
+/// (timers, I/O and other ops run first); the step kind.
+#[op2]
+pub async fn op_wasm_call_continue(token: f64, #[buffer] mut frame: JsBuffer) -> Result<u32, WasmOpError> {
+    tokio::task::yield_now().await;
+    Ok(wire::call_continue(wire::call_token(token)?, &mut frame)?.kind())
 }
 
 /// Answer the host import a call waits in and continue it on the JavaScript thread; the step kind.

@@ -78,6 +78,7 @@ runtime_wasm_extension![
     call::op_wasm_call_func,
     call::op_wasm_call_start,
     call::op_wasm_call_finish,
+    call::op_wasm_call_continue,
     call::op_wasm_call_resume,
     call::op_wasm_run_command_sync,
     call::op_wasm_run_command_start,

@@ -1,6 +1,7 @@
 //! Async calls (`wire::call_start` / `AsyncCall::finish`, the protocol behind `await instance.call`): short
-//! calls finish on the calling thread, long ones are suspended at the end of their time slice and finished on
-//! another thread, with the instance busy (5002) meanwhile.
+//! calls finish on the calling thread, long ones are suspended at the end of their time slice, continued there
+//! for a few slices (`call_continue`) and then finished on another thread, with the instance busy (5002)
+//! meanwhile.
 
 use std::time::{Duration, Instant};
 
@@ -21,6 +22,18 @@ fn sliced_runtime() -> Runtime {
     config.cache.enabled = false;
     config.pool.total_instances = 20;
     config.call_slice = Duration::from_millis(2);
+    // These tests are about the move to another thread: it happens after the first slice.
+    config.caller_slices = 1;
+    Runtime::new(config)
+}
+
+/// A runtime whose calls may run three slices on the calling thread before they move.
+fn three_slices_here() -> Runtime {
+    let mut config = RuntimeConfig::default();
+    config.cache.enabled = false;
+    config.pool.total_instances = 20;
+    config.call_slice = Duration::from_millis(2);
+    config.caller_slices = 3;
     Runtime::new(config)
 }
 
@@ -162,4 +175,76 @@ fn short_calls_finish_at_once_on_every_live_instance() {
         );
         assert_eq!(result0(&f), n as i32 + 1);
     }
+}
+
+#[test]
+fn a_long_call_continues_in_slices_on_the_calling_thread_then_moves() {
+    let rt = three_slices_here();
+    let m = wire::compile(&rt, GUEST.as_bytes()).unwrap() as f64;
+    let i = wire::instantiate(&rt, m, b"", b"").unwrap() as f64;
+    let n = 1_500_000_000;
+    let mut f = frame_with(&[n]);
+    let Step::Yielded(first) = start(&rt, i, "spin", &mut f, 1) else {
+        panic!("1.5 billion iterations finished within a 2 ms slice");
+    };
+    // Busy between slices too: fail fast, never block.
+    assert_eq!(
+        code(wire::call_frame(&rt, i, "add", &mut frame_with(&[1, 2]), 2)),
+        ErrorCode::CallError
+    );
+    let Step::Yielded(second) = wire::call_continue(first, &mut f).unwrap() else {
+        panic!("the second slice did not yield");
+    };
+    // The third slice is its last here: then it moves.
+    let Step::Pending(rest) = wire::call_continue(second, &mut f).unwrap() else {
+        panic!("the call stayed on the calling thread past its three slices");
+    };
+    let answer = std::thread::spawn(move || wire::call_finish(rest, &mut f).map(|step| (step, result0(&f))));
+    assert_eq!(answer.join().unwrap().unwrap(), (Step::Done(1), n));
+}
+
+#[test]
+fn a_call_continued_in_slices_gives_its_result() {
+    let rt = three_slices_here();
+    let m = wire::compile(&rt, GUEST.as_bytes()).unwrap() as f64;
+    let i = wire::instantiate(&rt, m, b"", b"").unwrap() as f64;
+    // About a slice's worth of work: it ends in one of its slices here, or after the move.
+    let n = 3_000_000;
+    let mut f = frame_with(&[n]);
+    let mut step = start(&rt, i, "spin", &mut f, 1);
+    let mut continued = 0;
+    while let Step::Yielded(token) = step {
+        continued += 1;
+        step = wire::call_continue(token, &mut f).unwrap();
+    }
+    assert!(continued <= 2, "{continued} continuations for three slices");
+    if let Step::Pending(token) = step {
+        step = wire::call_finish(token, &mut f).unwrap();
+    }
+    assert_eq!((step, result0(&f)), (Step::Done(1), n));
+    assert_eq!(wire::call_frame(&rt, i, "add", &mut frame_with(&[1, 2]), 2).unwrap(), 1);
+}
+
+#[test]
+fn continuing_an_unknown_call_is_a_type_error() {
+    assert_eq!(
+        code(wire::call_continue(u64::MAX, &mut frame_with(&[])).map(|_| ())),
+        ErrorCode::TypeError
+    );
+}
+
+#[test]
+fn a_timeout_applies_across_slices_on_the_calling_thread() {
+    let rt = three_slices_here();
+    let m = wire::compile(&rt, GUEST.as_bytes()).unwrap() as f64;
+    let i = wire::instantiate(&rt, m, br#"{"timeoutMs":3}"#, b"").unwrap() as f64;
+    let mut f = frame_with(&[i32::MAX]);
+    let mut step = wire::call_start(&rt, i, "spin", &mut f, 1, false);
+    while let Ok(Step::Yielded(token)) = step {
+        step = wire::call_continue(token, &mut f);
+    }
+    if let Ok(Step::Pending(token)) = step {
+        step = wire::call_finish(token, &mut f);
+    }
+    assert_eq!(code(step.map(|_| ())), ErrorCode::Timeout);
 }

@@ -1,5 +1,6 @@
 // `await instance.call(...)`: starts on the JavaScript thread and settles at once when the guest is short; a long
-// guest is suspended after its time slice and finished on another thread (src/async_call.rs).
+// guest is suspended after each time slice, continued on the JavaScript thread after the event loop's turn for a
+// few slices, then finished on another thread (src/async_call.rs).
 
 import * as wasm from "../mod.ts";
 import { assert, assertEquals, rejects, throws, wat } from "./helpers.ts";
@@ -55,6 +56,21 @@ Deno.test("a long call does not delay timers, and settles with the right result"
   await timer;
   assertEquals(done, n);
   assert(timerAt >= 0 && timerAt < callMs, `the 5 ms timer fired at ${timerAt.toFixed(0)} ms; call took ${callMs.toFixed(0)} ms`);
+  await inst.drop();
+});
+
+Deno.test("a call a few slices long lets timers fire between its slices and settles with its result", async () => {
+  // Its slices run on the JavaScript thread (`callerSlices`, 8 by default), the event loop turning between them.
+  const inst = await wasm.instantiate(await wat(GUEST));
+  const n = calibrate(inst, 6);
+  let ticks = 0;
+  const timer = setInterval(() => ticks++, 1);
+  try {
+    assertEquals(await inst.call("burn", n), [n]);
+  } finally {
+    clearInterval(timer);
+  }
+  assert(ticks >= 1, "no 1 ms interval fired during a 6 ms call");
   await inst.drop();
 });
 

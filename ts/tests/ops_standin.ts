@@ -5,7 +5,7 @@
 // `code` and `wasmErrorName`, as `src/deno/error.rs` builds it).
 
 import type { WasmOps } from "../ops_backend.ts";
-import { libraryCandidates } from "../ffi_backend.ts";
+import { libraryCandidates, nextTurn } from "../ffi_backend.ts";
 import { errorName } from "../errors.ts";
 
 const OUT = ["buffer", "usize"] as const;
@@ -29,6 +29,7 @@ const SYMBOLS = {
   ext_wasm_run_command_start: { parameters: ["f64", "u8", "buffer", "usize"], result: "i32", callback: true },
   ext_wasm_call_resume: { parameters: ["f64", "buffer", "usize", "i32", "buffer", "usize"], result: "i32" },
   call_finish: { name: "ext_wasm_call_finish", parameters: ["f64", "buffer", "usize"], result: "i32", nonblocking: true },
+  ext_wasm_call_continue: { parameters: ["f64", "buffer", "usize"], result: "i32" },
   ext_wasm_func: { parameters: ["f64", "buffer", "usize", ...OUT], result: "i32" },
   ext_wasm_call_func: { parameters: ["f64", "u32", "buffer", "usize", "u32"], result: "i32", callback: true },
   ext_wasm_global: { parameters: ["f64", "buffer", "usize", "buffer", "usize", "u8"], result: "i32" },
@@ -159,6 +160,10 @@ export function createStandInOps(path = libraryCandidates().find(exists)!): Wasm
     },
     async op_wasm_call_finish(token, frame) {
       return step(await s.call_finish(token, frame, L(frame)), frame);
+    },
+    async op_wasm_call_continue(token, frame) {
+      await nextTurn(); // the Rust op's `yield_now`: the event loop turns first
+      return step(s.ext_wasm_call_continue(token, frame, L(frame)), frame);
     },
     op_wasm_call_resume(token, frame, nresults, message) {
       const m = enc.encode(message);
