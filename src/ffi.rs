@@ -25,8 +25,8 @@
 //!   `ext_wasm_call_start` / `ext_wasm_run_command_start` start a call on the calling thread and write its step
 //!   into the frame header; `ext_wasm_call_continue` runs one more time slice of a yielded one on the calling
 //!   thread (after the event loop had a turn); `ext_wasm_call_finish` finishes a pending one (blocking: bind it
-//!   `nonblocking`); `ext_wasm_call_resume` answers the JavaScript import a call waits in and continues it: such imports run
-//!   between these calls, on the JS thread.
+//!   `nonblocking`); `ext_wasm_call_resume` answers the JavaScript import a call waits in and continues it:
+//!   such imports run between these calls, on the JS thread.
 //! * **Synchronous imports** (`syncImports`): [`ext_wasm_set_host_callback`] registers one function pointer per
 //!   thread, which the guest calls in place, inside the function that runs it (`ext_wasm_call`,
 //!   `ext_wasm_call_func`, `ext_wasm_instantiate`, the `_start` functions, ...): bind those `callback: true`.

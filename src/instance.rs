@@ -770,8 +770,9 @@ impl InstanceState {
 
     /// The call pipeline every caller shares: check the arity of the function export at `index`, let `fill`
     /// write one raw value per parameter (it returns `take`, which reads the results), apply the limits, run
-    /// the guest, `take` the results. `None` when a WASI `proc_exit` ended the call (no results). The raw values live on the stack for signatures of
-    /// up to [`INLINE_SLOTS`] (no buffer to size or clear), in `self.raw` beyond.
+    /// the guest, `take` the results. `None` when a WASI `proc_exit` ended the call (no results). The raw
+    /// values live on the stack for signatures of up to [`INLINE_SLOTS`] (no buffer to size or clear), in
+    /// `self.raw` beyond.
     #[inline(always)]
     fn invoke<R, Take>(
         &mut self,

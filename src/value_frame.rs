@@ -44,9 +44,9 @@ fn slot(frame: &[u8], i: usize) -> (u8, [u8; 8]) {
 }
 
 /// Decode one argument per parameter from the frame's slots (a wide BigInt takes two), converting each by its
-/// parameter's type straight into wasmtime's raw form, into `raw` (as many entries as `params`). The pairs callers send nearly always (a JS number for any
-/// numeric type, an exact tag) are converted inline; everything else, errors included, goes through
-/// [`Value::to_raw`], so the rules live in one place.
+/// parameter's type straight into wasmtime's raw form, into `raw` (as many entries as `params`). The pairs callers send
+/// nearly always (a JS number for any numeric type, an exact tag) are converted inline; everything else, errors
+/// included, goes through [`Value::to_raw`], so the rules live in one place.
 pub(crate) fn decode_raw(frame: &[u8], params: &[ValType], raw: &mut [ValRaw]) -> Result<()> {
     let body = frame.get(OUT_HEADER..).unwrap_or_default();
     let raw = &mut raw[..params.len()];

@@ -44,10 +44,11 @@
 //! always on the host's JavaScript thread except where noted:
 //!
 //! 1. [`call_start`] runs the guest on a Wasmtime fiber, on the calling thread, and writes a [`Step`] into the
-//!    frame header: **done** (results in the slots), **pending** (the guest used up its time slice: finish it
-//!    with [`call_finish`] on a worker thread, which blocks there and never on the JS thread), or **host** (the
-//!    guest called import number `index` of the instance's `hostImports`, its `nargs` arguments typed in the
-//!    slots).
+//!    frame header: **done** (results in the slots), **yielded** (its time slice ended: let the event loop
+//!    turn, then run the next slice here with [`call_continue`]; up to `callerSlices` slices in all),
+//!    **pending** (past those: finish it with [`call_finish`] on a worker thread, which blocks there and never
+//!    on the JS thread), or **host** (the guest called import number `index` of the instance's `hostImports`,
+//!    its `nargs` arguments typed in the slots).
 //! 2. On a host step the host runs the JavaScript function on its own thread, at its own pace: a synchronous
 //!    result at once, a Promise when it settles. Meanwhile the guest is parked on its fiber; the instance's
 //!    memory operations and `callSync`/`call_start` of it **re-enter** the parked call (run on its fiber with
@@ -55,8 +56,9 @@
 //! 3. [`call_resume`] writes the function's results (or its failure) back into the guest and continues it on the
 //!    calling thread: the answer is again a step. A call may make any number of host steps.
 //!
-//! The token of a call that is not done names it in [`call_finish`] / [`call_resume`]; a call whose token is
-//! never resumed is abandoned when the instance is dropped (its pending host call fails, the guest unwinds).
+//! The token of a call that is not done names it in [`call_continue`] / [`call_finish`] / [`call_resume`]; a
+//! call whose token is never resumed is abandoned when the instance is dropped (its pending host call fails,
+//! the guest unwinds).
 //! `sync` calls (`callSync` of an instance with imports) take the same steps without a time slice. Nothing
 //! calls back into the host across the boundary: host functions are steps, not callbacks, so a guest never
 //! waits on a blocked thread and a JavaScript import may return a Promise.
@@ -859,10 +861,10 @@ pub fn call_resume(token: u64, frame: &mut [u8], nresults: i32, message: &str) -
     step_out(call.resume(reply, frame)?, frame)
 }
 
-/// Where a call stands, as [`call_start`], [`call_finish`], [`call_continue`] and [`call_resume`] also write it
-/// into the frame's header: `u64 a` at 0 (the answer, or the call's token), `u64 kind` at 8 (0 done, 1 pending,
-/// 2 host, 3 yielded), and for a host step `u32 index` at 16 (the position of the import in `hostImports`) and `u32 nargs` at 20 (its
-/// arguments, typed, in the slots from slot 0).
+/// Where a call stands, as [`call_start`], [`call_finish`], [`call_continue`] and [`call_resume`] also write it into
+/// the frame's header: `u64 a` at 0 (the answer, or the call's token), `u64 kind` at 8 (0 done, 1 pending, 2 host, 3
+/// yielded), and for a host step `u32 index` at 16 (the position of the import in `hostImports`) and `u32 nargs` at 20
+/// (its arguments, typed, in the slots from slot 0).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Step {
     /// Finished: the result count (results in the slots) or a command's exit status (as i64 bits).
