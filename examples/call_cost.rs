@@ -13,11 +13,14 @@
 use std::time::Instant;
 
 use ext_wasm::ffi::{
-    ext_wasm_call, ext_wasm_call_finish, ext_wasm_call_func, ext_wasm_call_resume, ext_wasm_call_start,
+    ext_wasm_call, ext_wasm_call_continue, ext_wasm_call_finish, ext_wasm_call_func, ext_wasm_call_resume, ext_wasm_call_start,
     ext_wasm_compile, ext_wasm_func, ext_wasm_instance_drop, ext_wasm_instantiate, ext_wasm_instantiate_start, tag,
     OUT_HEADER, SLOT,
 };
 use ext_wasm::{CallLimits, InstanceOptions, Runtime, RuntimeConfig, Value};
+
+/// How many `call_start` rows' calls yielded (a time slice ended inside a two-instruction call).
+static YIELDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// What the comparison harness calls and churns (a plugin has a memory: dropping it resets the memory's slot).
 const ADD: &str = include_str!("../bench/compare/add.wat");
@@ -132,8 +135,18 @@ fn main() {
             let rc = unsafe { ext_wasm_call_start(inst, b"add".as_ptr(), 3, frame.as_mut_ptr(), frame.len(), 2, 0) };
             assert_eq!(rc, 0);
             // A short call is done at once (step kind 0 in the header's second word), unless this thread was
-            // descheduled for longer than a time slice in the middle of it: then it is pending (1), and
-            // finished here as the worker thread would.
+            // descheduled for longer than a time slice in the middle of it: then it yielded (3, continued here
+            // as the JavaScript thread would after its event loop's turn) or is pending (1, finished here as
+            // the worker thread would).
+            while frame[8] == 3 {
+                YIELDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let token = header_u64(&frame, 0) as f64;
+                // SAFETY: `frame` is live; it is the frame the call was started with.
+                assert_eq!(
+                    unsafe { ext_wasm_call_continue(token, frame.as_mut_ptr(), frame.len()) },
+                    0
+                );
+            }
             if frame[8] == 1 {
                 let token = header_u64(&frame, 0) as f64;
                 // SAFETY: `frame` is live; it is the frame the call was started with.
@@ -145,6 +158,10 @@ fn main() {
             assert_eq!(frame[8], 0);
         }
     });
+    let yields = YIELDS.load(std::sync::atomic::Ordering::Relaxed);
+    if yields > 0 {
+        println!("  ({yields} of those calls yielded at a slice's end)");
+    }
     // A JavaScript import's round trip as the FFI backend makes it: `callSync` of `loop(n)` starts the call
     // (sync), and each host step is answered with `ext_wasm_call_resume` (here: the argument plus one).
     // SAFETY: every buffer is a live Vec or literal of the stated length, distinct from the others.
