@@ -66,7 +66,8 @@ pub struct AsyncCall {
     request: Option<HostRequest>,
     /// A `callSync`-style call: never handed to another thread (time slices are not set).
     sync: bool,
-    /// How many more time slices it may run on the caller's thread before it moves to another.
+    /// How many more time slices it may run on the caller's thread after the next one there (a yielded
+    /// call's next slice runs there; past these it moves to another thread).
     here: u32,
 }
 
