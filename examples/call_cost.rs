@@ -13,9 +13,9 @@
 use std::time::Instant;
 
 use ext_wasm::ffi::{
-    ext_wasm_call, ext_wasm_call_continue, ext_wasm_call_finish, ext_wasm_call_func, ext_wasm_call_resume, ext_wasm_call_start,
-    ext_wasm_compile, ext_wasm_func, ext_wasm_instance_drop, ext_wasm_instantiate, ext_wasm_instantiate_start, tag,
-    OUT_HEADER, SLOT,
+    ext_wasm_call, ext_wasm_call_continue, ext_wasm_call_finish, ext_wasm_call_func, ext_wasm_call_resume,
+    ext_wasm_call_start, ext_wasm_compile, ext_wasm_func, ext_wasm_instance_drop, ext_wasm_instantiate,
+    ext_wasm_instantiate_start, tag, OUT_HEADER, SLOT,
 };
 use ext_wasm::{CallLimits, InstanceOptions, Runtime, RuntimeConfig, Value};
 
