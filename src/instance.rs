@@ -806,6 +806,8 @@ impl InstanceState {
         }
         let slots = entry.params.len().max(entry.results.len());
         let mut inline = [ValRaw::i64(0); INLINE_SLOTS];
+        // A longer signature borrows the instance's buffer for the call (an error before the call drops it:
+        // the next long call makes another).
         let mut spilled = Vec::new();
         let raw = if slots <= INLINE_SLOTS {
             &mut inline[..slots]
@@ -815,45 +817,27 @@ impl InstanceState {
             spilled.resize(slots, ValRaw::i64(0));
             &mut spilled[..]
         };
-        let result = self.invoke_on(index, raw, limits, ticker, fill);
-        if spilled.capacity() > 0 {
-            self.raw = spilled;
-        }
-        result
-    }
-
-    /// [`Self::invoke`] on `raw`, `max(params, results)` slots long.
-    #[inline(always)]
-    fn invoke_on<R, Take>(
-        &mut self,
-        index: usize,
-        raw: &mut [ValRaw],
-        limits: CallLimits,
-        ticker: &EpochTicker,
-        fill: impl FnOnce(&[ValType], &mut [ValRaw]) -> Result<Take>,
-    ) -> Result<Option<R>>
-    where
-        Take: FnOnce(&[ValType], &[ValRaw]) -> Result<R>,
-    {
-        let entry = &self.funcs[index];
         let take = fill(&entry.params, &mut raw[..entry.params.len()])?;
         let func = entry.func;
 
         let setup = self.begin_call(limits, ticker, None)?;
 
-        // SAFETY: `raw` holds `max(params, results)` entries (the caller's contract); the first `params.len()`
-        // were written by `fill` for exactly the parameter types of `func` (its contract: one raw value per
-        // parameter, converted by that parameter's type, into a slice of exactly that length), and
-        // `resolve_func` refuses signatures with reference or v128 types, so no raw value needs to be rooted in
-        // this store. `func` belongs to `self.store`, and this is a synchronous store, so the call cannot be
-        // re-entered from an async context.
+        // SAFETY: `raw` holds `slots = max(params, results)` entries; the first `params.len()` were written by
+        // `fill` for exactly the parameter types of `func` (its contract: one raw value per parameter, converted
+        // by that parameter's type, into a slice of exactly that length), and `resolve_func` refuses signatures
+        // with reference or v128 types, so no raw value needs to be rooted in this store. `func` belongs to
+        // `self.store`, and this is a synchronous store, so the call cannot be re-entered from an async context.
         let result = unsafe { func.call_unchecked(&mut self.store, raw as *mut [ValRaw]) };
 
         self.end_call(setup);
-        match result {
+        let answer = match result {
             Ok(()) => take(&self.funcs[index].results, raw).map(Some),
             Err(e) => self.call_error(e).map(|()| None),
+        };
+        if spilled.capacity() > 0 {
+            self.raw = spilled;
         }
+        answer
     }
 
     /// Apply a call's limits: check that the code carries the checks they need, grant the fuel, set the clock
