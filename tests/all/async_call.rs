@@ -17,24 +17,30 @@ const GUEST: &str = r#"(module
     (local.get 1))
   (func (export "boom") unreachable))"#;
 
-fn sliced_runtime() -> Runtime {
+/// A runtime with 2 ms slices whose calls may run `caller_slices` of them on the calling thread.
+fn runtime_with_slices(caller_slices: u32) -> Runtime {
     let mut config = RuntimeConfig::default();
     config.cache.enabled = false;
     config.pool.total_instances = 20;
     config.call_slice = Duration::from_millis(2);
-    // These tests are about the move to another thread: it happens after the first slice.
-    config.caller_slices = 1;
+    config.caller_slices = caller_slices;
     Runtime::new(config)
+}
+
+/// Most tests here are about the move to another thread: it happens after the first slice.
+fn sliced_runtime() -> Runtime {
+    runtime_with_slices(1)
 }
 
 /// A runtime whose calls may run three slices on the calling thread before they move.
 fn three_slices_here() -> Runtime {
-    let mut config = RuntimeConfig::default();
-    config.cache.enabled = false;
-    config.pool.total_instances = 20;
-    config.call_slice = Duration::from_millis(2);
-    config.caller_slices = 3;
-    Runtime::new(config)
+    runtime_with_slices(3)
+}
+
+/// An instance of [`GUEST`] created with instance `options` (JSON), as a handle.
+fn guest(rt: &Runtime, options: &[u8]) -> f64 {
+    let m = wire::compile(rt, GUEST.as_bytes()).unwrap() as f64;
+    wire::instantiate(rt, m, options, b"").unwrap() as f64
 }
 
 fn frame_with(args: &[i32]) -> Vec<u8> {
@@ -58,8 +64,7 @@ fn start(rt: &Runtime, i: f64, name: &str, f: &mut [u8], nargs: u32) -> Step {
 #[test]
 fn a_short_call_is_done_on_the_calling_thread() {
     let rt = sliced_runtime();
-    let m = wire::compile(&rt, GUEST.as_bytes()).unwrap() as f64;
-    let i = wire::instantiate(&rt, m, b"", b"").unwrap() as f64;
+    let i = guest(&rt, b"");
     let mut f = frame_with(&[40, 2]);
     match start(&rt, i, "add", &mut f, 2) {
         Step::Done(count) => assert_eq!((count, result0(&f)), (1, 42)),
@@ -70,8 +75,7 @@ fn a_short_call_is_done_on_the_calling_thread() {
 #[test]
 fn a_long_call_yields_after_its_slice_and_finishes_on_another_thread() {
     let rt = sliced_runtime();
-    let m = wire::compile(&rt, GUEST.as_bytes()).unwrap() as f64;
-    let i = wire::instantiate(&rt, m, b"", b"").unwrap() as f64;
+    let i = guest(&rt, b"");
     let n = 1_500_000_000;
     let mut f = frame_with(&[n]);
     let t0 = Instant::now();
@@ -99,8 +103,7 @@ fn a_long_call_yields_after_its_slice_and_finishes_on_another_thread() {
 #[test]
 fn traps_and_bad_arguments_come_back_with_their_codes() {
     let rt = sliced_runtime();
-    let m = wire::compile(&rt, GUEST.as_bytes()).unwrap() as f64;
-    let i = wire::instantiate(&rt, m, b"", b"").unwrap() as f64;
+    let i = guest(&rt, b"");
     let err = wire::call_start(&rt, i, "boom", &mut frame_with(&[]), 0, false)
         .err()
         .unwrap();
@@ -122,8 +125,7 @@ fn traps_and_bad_arguments_come_back_with_their_codes() {
 #[test]
 fn a_timeout_still_applies_to_a_suspended_call() {
     let rt = sliced_runtime();
-    let m = wire::compile(&rt, GUEST.as_bytes()).unwrap() as f64;
-    let i = wire::instantiate(&rt, m, br#"{"timeoutMs":50}"#, b"").unwrap() as f64;
+    let i = guest(&rt, br#"{"timeoutMs":50}"#);
     let mut f = frame_with(&[i32::MAX]);
     let Step::Pending(call) = start(&rt, i, "spin", &mut f, 1) else {
         panic!("done within the slice")
@@ -134,8 +136,7 @@ fn a_timeout_still_applies_to_a_suspended_call() {
 #[test]
 fn dropping_the_instance_while_a_call_is_suspended_lets_the_call_finish() {
     let rt = sliced_runtime();
-    let m = wire::compile(&rt, GUEST.as_bytes()).unwrap() as f64;
-    let i = wire::instantiate(&rt, m, b"", b"").unwrap() as f64;
+    let i = guest(&rt, b"");
     let n = 1_000_000_000;
     let mut f = frame_with(&[n]);
     let Step::Pending(call) = start(&rt, i, "spin", &mut f, 1) else {
@@ -180,8 +181,7 @@ fn short_calls_finish_at_once_on_every_live_instance() {
 #[test]
 fn a_long_call_continues_in_slices_on_the_calling_thread_then_moves() {
     let rt = three_slices_here();
-    let m = wire::compile(&rt, GUEST.as_bytes()).unwrap() as f64;
-    let i = wire::instantiate(&rt, m, b"", b"").unwrap() as f64;
+    let i = guest(&rt, b"");
     let n = 1_500_000_000;
     let mut f = frame_with(&[n]);
     let Step::Yielded(first) = start(&rt, i, "spin", &mut f, 1) else {
@@ -206,8 +206,7 @@ fn a_long_call_continues_in_slices_on_the_calling_thread_then_moves() {
 #[test]
 fn a_call_continued_in_slices_gives_its_result() {
     let rt = three_slices_here();
-    let m = wire::compile(&rt, GUEST.as_bytes()).unwrap() as f64;
-    let i = wire::instantiate(&rt, m, b"", b"").unwrap() as f64;
+    let i = guest(&rt, b"");
     // About a slice's worth of work: it ends in one of its slices here, or after the move.
     let n = 3_000_000;
     let mut f = frame_with(&[n]);
@@ -236,8 +235,7 @@ fn continuing_an_unknown_call_is_a_type_error() {
 #[test]
 fn a_timeout_applies_across_slices_on_the_calling_thread() {
     let rt = three_slices_here();
-    let m = wire::compile(&rt, GUEST.as_bytes()).unwrap() as f64;
-    let i = wire::instantiate(&rt, m, br#"{"timeoutMs":3}"#, b"").unwrap() as f64;
+    let i = guest(&rt, br#"{"timeoutMs":3}"#);
     let mut f = frame_with(&[i32::MAX]);
     let mut step = wire::call_start(&rt, i, "spin", &mut f, 1, false);
     while let Ok(Step::Yielded(token)) = step {
