@@ -76,7 +76,15 @@ struct FuncEntry {
     /// Shared with the module's export table.
     params: Arc<[ValType]>,
     results: Arc<[ValType]>,
+    /// The export as a [`DirectFunc`] for async calls, made at its first one (see [`direct_func`]).
+    direct: Option<DirectFunc>,
 }
+
+/// An export of up to [`INLINE_SLOTS`] parameters and results, typed for `call_async` as four raw slots in and
+/// out: see [`direct_func`].
+type DirectFunc = TypedFunc<RawSlots, RawSlots>;
+/// Four raw values, each as the 64 bits every numeric [`ValRaw`] starts with.
+type RawSlots = (u64, u64, u64, u64);
 
 /// One instance's handle: which member of which store it is. Most stores hold one instance; an instance
 /// linked to another's exports lives in that instance's store (wasm objects cannot cross stores), so a store
@@ -962,6 +970,7 @@ impl InstanceState {
             func,
             params,
             results,
+            direct: None,
         });
         // Past the scan limit every resolved export is in its member's map (all of them at the crossing).
         let indexed = match self.funcs.len() {
@@ -1111,25 +1120,21 @@ impl InstanceState {
     /// Run a prepared async call on a fiber: it yields when its time slice is over. On success the results are
     /// in `self.raw`.
     ///
-    /// The fiber enters through the store's entry trampoline, a host function of type `() -> ()` called with
-    /// `TypedFunc::call_async`, which calls the export with `Func::call_unchecked` on the raw values decoded
-    /// from the frame. `Func::call_async` would take `Val`s: it type-checks each one and roots the function's
-    /// type in the engine's registry twice per call (a lock and a dozen reference counts), ~40% of a short
-    /// async call's cost. See the trampoline's safety proof in [`entry_trampoline`].
+    /// Signatures of up to four values call the export as a [`DirectFunc`] on the raw values decoded from the
+    /// frame; longer ones go through [`Self::enter_async`]. `Func::call_async` would take `Val`s: it
+    /// type-checks each one and roots the function's type in the engine's registry twice per call (a lock and
+    /// a dozen reference counts), ~40% of a short async call's cost.
     pub(crate) async fn run_async(&mut self, prepared: Prepared) -> Result<Outcome> {
         let Prepared { index, setup, command } = prepared;
-        let entry = match self.entry.take() {
-            Some(entry) => entry,
-            None => entry_trampoline(&mut self.store, &self.members[0].compiled.slot)?,
-        };
-        let func = self.funcs[index].func;
-        let raw = std::mem::take(&mut self.raw);
-        self.store.data_mut().entry = Some(EntryCall { func, raw });
-        let result = entry.call_async(&mut self.store, ()).await;
-        if let Some(call) = self.store.data_mut().entry.take() {
-            self.raw = call.raw;
+        let entry = &mut self.funcs[index];
+        if entry.direct.is_none() {
+            entry.direct = direct_func(&self.store, entry);
         }
-        self.entry = Some(entry);
+        let result = match &self.funcs[index].direct {
+            Some(direct) => (direct.call_async(&mut self.store, raw_slots(&self.raw)).await)
+                .map(|out| put_raw_slots(out, &mut self.raw)),
+            None => Box::pin(self.enter_async(index)).await?,
+        };
         self.end_call(setup);
         match result {
             Ok(()) if command => {
@@ -1149,6 +1154,25 @@ impl InstanceState {
                 })
             }
         }
+    }
+
+    /// [`Self::run_async`] of a signature too long for a [`DirectFunc`]: through the store's entry trampoline,
+    /// a host function of type `() -> ()` called with `TypedFunc::call_async`, which calls the export with
+    /// `Func::call_unchecked` on the raw values in `self.raw` (see its safety proof in [`enter`]).
+    async fn enter_async(&mut self, index: usize) -> Result<wasmtime::Result<()>> {
+        let entry = match self.entry.take() {
+            Some(entry) => entry,
+            None => entry_trampoline(&mut self.store, &self.members[0].compiled.slot)?,
+        };
+        let func = self.funcs[index].func;
+        let raw = std::mem::take(&mut self.raw);
+        self.store.data_mut().entry = Some(EntryCall { func, raw });
+        let result = entry.call_async(&mut self.store, ()).await;
+        if let Some(call) = self.store.data_mut().entry.take() {
+            self.raw = call.raw;
+        }
+        self.entry = Some(entry);
+        Ok(result)
     }
 
     /// The mailbox of the instance's suspending host functions, if it has any.
@@ -1187,6 +1211,50 @@ fn entry_trampoline(store: &mut Store<StoreData>, slot: &EngineSlot) -> Result<T
     // Rust signature (`Caller` only, `Result<()>`) is the wasm type `() -> ()`. Unchecked because the check
     // builds the function's type from the engine's registry (a lock and refcounts) on every store.
     Ok(unsafe { TypedFunc::new_unchecked(&*store, enter) })
+}
+
+/// Whether async calls of short signatures go straight to the export as a [`DirectFunc`] (release builds). In
+/// builds with debug assertions, Wasmtime's `TypedFunc` checks each call's Rust types against the function's
+/// wasm types and would panic at the four `u64`s (see [`direct_func`]), so they take the entry trampoline.
+/// (This crate's setting stands for Wasmtime's: the profiles in `Cargo.toml` turn both off in release.)
+const DIRECT_CALLS: bool = !cfg!(debug_assertions);
+
+/// The export of `entry` as a [`DirectFunc`], if its signature fits in [`INLINE_SLOTS`] slots: called with
+/// `TypedFunc::call_async`, as raw Wasmtime calls a typed export, instead of through the entry trampoline
+/// (a host call and a nested wasm entry on every call: 6% of a short `call`'s instructions, 2,972 → 2,795 by
+/// callgrind). Made once per instance and export, at its first async call (`new_unchecked` looks up the
+/// function's type once; `Func::typed` would also build and compare it).
+fn direct_func(store: &Store<StoreData>, entry: &FuncEntry) -> Option<DirectFunc> {
+    if !DIRECT_CALLS || entry.params.len().max(entry.results.len()) > INLINE_SLOTS {
+        return None;
+    }
+    // SAFETY: the `TypedFunc` is called only by `run_async` of this instance (`entry.func` belongs to its
+    // store), with `raw_slots` of `self.raw`, whose first `params.len()` values `prepare_async` decoded for
+    // exactly `entry.func`'s parameter types. Its types are not the function's (`typed` would refuse them), so
+    // here is why the call is still exactly `Func::call_unchecked` with those raw values, which is sound
+    // (see `invoke`'s proof): in Wasmtime 48 `TypedFunc::call_async` stores each `u64` as `ValRaw::u64` into
+    // a `[ValRaw; 4]` (no check, no rooting: `u64` is not a reference) and passes that array to
+    // `VMFuncRef::array_call`, the entry `call_unchecked` uses, with length 4 ≥ max(params, results). The
+    // callee reads its parameters from the first slots by its own types and writes its results there. Every
+    // numeric `ValRaw` constructor (`i32`, `u32`, `i64`, `f32`, `f64`) writes the value's bits zero-extended
+    // to 64 bits, so `ValRaw::u64(v.get_u64())` is `v` bit for bit, in and out; slots the callee does not
+    // write keep initialized argument bits. `resolve_func` refuses reference and v128 types, the only ones
+    // whose slots would need more than 64 bits or rooting. Debug builds, where `TypedFunc` re-checks types,
+    // never get here (`DIRECT_CALLS`).
+    Some(unsafe { TypedFunc::new_unchecked(store, entry.func) })
+}
+
+/// The first [`INLINE_SLOTS`] raw values as a [`DirectFunc`]'s arguments (zero past the end).
+fn raw_slots(raw: &[ValRaw]) -> RawSlots {
+    let bits = |i: usize| raw.get(i).map_or(0, ValRaw::get_u64);
+    (bits(0), bits(1), bits(2), bits(3))
+}
+
+/// A [`DirectFunc`]'s results back into the raw values (as many as `raw` holds).
+fn put_raw_slots(out: RawSlots, raw: &mut [ValRaw]) {
+    for (slot, bits) in raw.iter_mut().zip([out.0, out.1, out.2, out.3]) {
+        *slot = ValRaw::u64(bits);
+    }
 }
 
 /// Where [`enter`] is defined in the entry linker.

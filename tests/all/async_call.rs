@@ -246,3 +246,62 @@ fn a_timeout_applies_across_slices_on_the_calling_thread() {
     }
     assert_eq!(code(step.map(|_| ())), ErrorCode::Timeout);
 }
+
+/// Each numeric type, bit for bit, through a short async call: signatures of up to four values (called straight,
+/// as a typed function of four raw slots) and longer ones (through the entry trampoline) answer exactly what the
+/// same call on the synchronous path does.
+#[test]
+fn an_async_call_gives_every_numeric_type_bit_for_bit() {
+    let rt = sliced_runtime();
+    let m = wire::compile(
+        &rt,
+        br#"(module
+          (func (export "swap") (param i32 i64 f32 f64) (result f64 f32 i64 i32)
+            local.get 3 local.get 2 local.get 1 local.get 0)
+          (func (export "five") (param i32 i64 f32 f64 i32) (result i32 f64 f32 i64 i32)
+            local.get 4 local.get 3 local.get 2 local.get 1 local.get 0)
+          (func (export "nothing")))"#,
+    )
+    .unwrap() as f64;
+    let i = wire::instantiate(&rt, m, b"", b"").unwrap() as f64;
+    // A negative i32, an i64 beyond 2^53, a signalling NaN with a payload (wasm moves it unchanged), -0.0.
+    let args = [
+        (tag::I32, u64::from((-7i32).cast_unsigned())),
+        (tag::I64, (-(1i64 << 60) + 3).cast_unsigned()),
+        (tag::F32, u64::from(0x7fa0_0001u32)),
+        (tag::F64, (-0.0f64).to_bits()),
+        (tag::I32, u64::from(u32::MAX)),
+    ];
+    let frame_of = |n: usize| {
+        let mut f = vec![0u8; OUT_HEADER + 5 * SLOT];
+        for (k, (t, bits)) in args[..n].iter().enumerate() {
+            let at = OUT_HEADER + k * SLOT;
+            f[at] = *t;
+            f[at + 8..]
+                .first_chunk_mut::<8>()
+                .unwrap()
+                .copy_from_slice(&bits.to_le_bytes());
+        }
+        f
+    };
+    let slots = |f: &[u8], n: usize| -> Vec<(u8, u64)> {
+        (0..n)
+            .map(|k| {
+                let at = OUT_HEADER + k * SLOT;
+                (f[at], u64::from_le_bytes(*f[at + 8..].first_chunk::<8>().unwrap()))
+            })
+            .collect()
+    };
+    for (name, n) in [("swap", 4), ("five", 5), ("nothing", 0)] {
+        let (mut sync, mut started) = (frame_of(n), frame_of(n));
+        let count = wire::call_frame(&rt, i, name, &mut sync, n as u32).unwrap();
+        match start(&rt, i, name, &mut started, n as u32) {
+            Step::Done(c) => assert_eq!(c, u64::from(count), "{name}"),
+            other => panic!("{name}: a short call did not finish at once: {other:?}"),
+        }
+        let mut reversed: Vec<_> = args[..n].to_vec();
+        reversed.reverse();
+        assert_eq!(slots(&sync, n), reversed, "{name} on the synchronous path");
+        assert_eq!(slots(&started, n), reversed, "{name} as an async call");
+    }
+}
