@@ -194,6 +194,7 @@ async function partA(add: string, mem: string) {
     callAwaitNs: 1e9 / raw.ext.callAwait.opsPerSec,
     callAwaitNativeNs: 1e9 / raw.native.callAwait.opsPerSec,
     callAwaitInFlightNs: 1e9 / raw.ext.callAwaitInFlight.opsPerSec,
+    callAwaitInFlightNativeNs: 1e9 / raw.native.callAwaitInFlight.opsPerSec,
     crcSyncMs: 1e3 / raw.ext.crcSync.opsPerSec,
     crcAwaitMs: 1e3 / raw.ext.crcAwait.opsPerSec,
     long: raw.long,
@@ -649,8 +650,8 @@ console.log(table(
     [
       "  20,000 in flight (Promise.all): ns per call",
       fmt(d.callAwaitInFlightNs, 1),
-      "",
-      "",
+      fmt(d.callAwaitInFlightNativeNs, 1),
+      `${fmt(d.callAwaitInFlightNs / d.callAwaitInFlightNativeNs, 1)}x time`,
     ],
     [
       "wasm -> JS import from callSync: ns per host call",

@@ -275,6 +275,14 @@ native.churn = await measure((n) => {
     for (let i = 0; i < n; i++) acc += await Promise.resolve(add(i & 0xffff, 1));
     check(acc === expectedSum(n), "native await call results");
   });
+  // The in-flight row's peer: the same 20,000 awaited together, each a settled promise of `add`'s result.
+  const inFlight = await measure(async (batches) => {
+    for (let b = 0; b < batches; b++) {
+      const all = await Promise.all(Array.from({ length: 20_000 }, (_, i) => Promise.resolve(add(i, 1))));
+      check(all[19_999] === 20_000, "native in-flight results");
+    }
+  });
+  native.callAwaitInFlight = { opsPerSec: inFlight.opsPerSec * 20_000, rounds: inFlight.rounds.map((r) => r * 20_000) };
 }
 {
   const hostModule = await WebAssembly.compile(hostBytes);
