@@ -4,8 +4,9 @@
 //! 1. [`Runtime::call_start`] runs on the caller's thread (the JavaScript thread). It moves the instance's
 //!    state out of its cell (the instance is *busy*: other calls and memory access fail fast with 5002 until
 //!    the call ends; hosts queue `call`s per instance so they never see it), decodes the arguments and starts
-//!    the guest on a wasmtime fiber (`TypedFunc::call_async` of the store's entry trampoline, which calls the
-//!    export on raw values: see `InstanceState::run_async`) with the runtime's time slice
+//!    the guest on a wasmtime fiber (`TypedFunc::call_async` of the export typed as four raw slots, or for
+//!    longer signatures of the store's entry trampoline: see `InstanceState::run_async`) with the runtime's
+//!    time slice
 //!    ([`crate::RuntimeConfig::call_slice`], 1 ms by default, plus up to one epoch tick). The guest's epoch
 //!    checks yield at the end of the slice.
 //! 2. Most calls finish inside the slice: the answer is written at once ([`CallStep::Done`]), with no thread

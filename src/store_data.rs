@@ -30,7 +30,8 @@ pub(crate) struct StoreData {
     /// Argument and result buffers of Rust host functions, reused across calls.
     pub(crate) host_buffers: (Vec<Value>, Vec<Value>),
     /// The export an async call runs, with its raw arguments (results on return), held here for the length
-    /// of the call: the store's entry trampoline takes it (see `InstanceState::run_async`).
+    /// of the call: the store's entry trampoline takes it (signatures of more than four values; see
+    /// `InstanceState::enter_async`).
     pub(crate) entry: Option<EntryCall>,
 }
 
