@@ -21,8 +21,7 @@
  * @module
  */
 
-import { setImmediate } from "node:timers";
-import type { Backend, RuntimeStats, Stream } from "./backend.ts";
+import { type Backend, nextTurn, type RuntimeStats, type Stream } from "./backend.ts";
 import { ErrorCode, WasmError, withPrefix } from "./errors.ts";
 import { type Frame, headerU64, newFrame } from "./frame.ts";
 
@@ -373,18 +372,6 @@ interface NamePointer {
   readonly bytes: Uint8Array;
   readonly ptr: Deno.PointerValue;
   readonly size: bigint;
-}
-
-/**
- * Resolves after the event loop's next turn, once the timers and I/O that are due have run: a `setImmediate`
- * callback runs in the loop's check phase, after its timers and I/O (and a pending one keeps the program alive
- * only until it runs). Measured on Deno 2.9 between 1 ms busy slices: a 1 ms `setInterval` fires once per slice
- * and the turn costs 10-15 µs. A `MessageChannel` ping-pong, used before 2026-12-06, starved timers (3 ticks in
- * 300 slices) and cost 21-31 µs, twice that when it had to
- * reopen the channel; `setTimeout(0)` is clamped to milliseconds when nested.
- */
-export function nextTurn(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
 }
 
 const NAME_CACHE_CAP = 4096;

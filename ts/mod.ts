@@ -31,6 +31,7 @@ import {
   STEP_PENDING,
   STEP_YIELDED,
   Typed,
+  nextTurn,
   type WasmArg,
   type WasmResult,
 } from "./backend.ts";
@@ -851,13 +852,18 @@ function settle<T>(f: Frame, step: number, store: StoreJs, read: (f: Frame) => T
  * Take a started call (or instantiation) to its end: finish it off the thread when it outlived its slice, run
  * the host functions it waits in. Returns at once (`undefined`) when everything happened on this thread.
  */
-function drive(f: Frame, step: number, sync: boolean, store: StoreJs): void | Promise<void> {
+function drive(f: Frame, step: number, sync: boolean, store: StoreJs, yielded = false): void | Promise<void> {
   for (;;) {
     if (step === STEP_DONE) return;
-    if (step === STEP_PENDING) return loaded().callFinish(f).then((next) => drive(f, next, sync, store));
-    if (step === STEP_YIELDED) return loaded().callContinue(f).then((next) => drive(f, next, sync, store));
+    if (step === STEP_PENDING) return loaded().callFinish(f).then((next) => drive(f, next, sync, store, yielded));
+    if (step === STEP_YIELDED) {
+      // The backend's turn before the next slice; before the first, one more, so that the loop passes its
+      // timers phase (a turn begun outside the check phase ends in the same iteration's, before any timers run).
+      const turned = yielded ? loaded().callContinue(f) : nextTurn().then(() => loaded().callContinue(f));
+      return turned.then((next) => drive(f, next, sync, store, true));
+    }
     const next = serve(f, sync, store);
-    if (typeof next !== "number") return next.then((k) => drive(f, k, sync, store));
+    if (typeof next !== "number") return next.then((k) => drive(f, k, sync, store, yielded));
     step = next;
   }
 }
