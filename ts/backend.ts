@@ -10,7 +10,6 @@
  * @module
  */
 
-import { setImmediate } from "node:timers";
 import type { Frame } from "./frame.ts";
 
 /** A value type as the API reports it. `v128` and `ref` appear in signatures only; calls with them fail (5007). */
@@ -219,9 +218,11 @@ export interface Backend {
   callFinish(frame: Frame): Promise<number>;
   /**
    * Run one more time slice of the yielded call whose token is in the frame's header on the JavaScript thread,
-   * after the event loop's next turn (timers and I/O run first); the step kind.
+   * after the event loop's next turn (timers and I/O run first); the step kind. `first`: the call's first
+   * continuation, whose turn may have begun outside the loop's own phases (the FFI backend then turns twice,
+   * so that a timers phase passes).
    */
-  callContinue(frame: Frame): Promise<number>;
+  callContinue(frame: Frame, first: boolean): Promise<number>;
   /**
    * Answer the host import the call in the frame's header waits in: `nresults` values in the slots, or
    * `nresults = -code` and `message` for a failure. Continues the guest on this thread; the step kind.
@@ -260,17 +261,4 @@ export interface Backend {
    * after the header (`wire::frame_bridge` in `src/wire.rs`). Calls made from inside it may run meanwhile.
    */
   setHostCallback(callback: (index: number, nargs: number) => number, frame: Frame): void;
-}
-
-/**
- * Resolves in the event loop's next check phase (a `setImmediate`), after the timers and I/O that were due when
- * the loop last passed them; a pending one keeps the program alive only until it runs. The first turn taken in
- * some other phase lands in that same iteration's check phase, before any timers phase: to let timers run too,
- * take two (see `drive` in `mod.ts`). Measured on Deno 2.9 between 1 ms busy slices: a 1 ms `setInterval` fires
- * once per slice and a turn costs 10-15 µs. A `MessageChannel` ping-pong, used before 2026-12-06, starved timers
- * (3 ticks in 300 slices) and cost 21-31 µs, twice that when it had to reopen the channel; `setTimeout(0)` is
- * clamped to milliseconds when nested.
- */
-export function nextTurn(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
 }

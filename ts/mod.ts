@@ -31,7 +31,6 @@ import {
   STEP_PENDING,
   STEP_YIELDED,
   Typed,
-  nextTurn,
   type WasmArg,
   type WasmResult,
 } from "./backend.ts";
@@ -857,10 +856,7 @@ function drive(f: Frame, step: number, sync: boolean, store: StoreJs, yielded = 
     if (step === STEP_DONE) return;
     if (step === STEP_PENDING) return loaded().callFinish(f).then((next) => drive(f, next, sync, store, yielded));
     if (step === STEP_YIELDED) {
-      // The backend's turn before the next slice; before the first, one more, so that the loop passes its
-      // timers phase (a turn begun outside the check phase ends in the same iteration's, before any timers run).
-      const turned = yielded ? loaded().callContinue(f) : nextTurn().then(() => loaded().callContinue(f));
-      return turned.then((next) => drive(f, next, sync, store, true));
+      return loaded().callContinue(f, !yielded).then((next) => drive(f, next, sync, store, true));
     }
     const next = serve(f, sync, store);
     if (typeof next !== "number") return next.then((k) => drive(f, k, sync, store, yielded));

@@ -161,7 +161,9 @@ export function createOpsBackend(ops: WasmOps): Backend {
     runCommandStart: (instance: number, f: Frame, isSync: boolean) =>
       sync(() => run.runCommandStart(instance, f.bytes, isSync)),
     callFinish: (f: Frame) => later(() => ops.op_wasm_call_finish(headerU64(f.view, 0), f.bytes)),
-    callContinue: (f: Frame) => later(() => ops.op_wasm_call_continue(headerU64(f.view, 0), f.bytes)),
+    // The op yields to the event loop in Rust; deno_core resolves completed ops after each iteration's timers,
+    // so every continuation, the first included, lets due timers run.
+    callContinue: (f: Frame, _first: boolean) => later(() => ops.op_wasm_call_continue(headerU64(f.view, 0), f.bytes)),
     callResume: (f: Frame, nresults: number, message: string) =>
       sync(() => ops.op_wasm_call_resume(headerU64(f.view, 0), f.bytes, nresults, message)),
     global: (instance: number, name: string, f: Frame, set: boolean) =>

@@ -5,8 +5,7 @@
 // `code` and `wasmErrorName`, as `src/deno/error.rs` builds it).
 
 import type { WasmOps } from "../ops_backend.ts";
-import { nextTurn } from "../backend.ts";
-import { libraryCandidates } from "../ffi_backend.ts";
+import { libraryCandidates, nextTurn } from "../ffi_backend.ts";
 import { errorName } from "../errors.ts";
 
 const OUT = ["buffer", "usize"] as const;
