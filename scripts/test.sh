@@ -6,7 +6,7 @@
 #   2. the criterion benches, compiled but not run                           cargo bench --no-run
 #   3. the TypeScript suite on real Deno 2.x from the npm registry, on both  scripts/test-ts.sh
 #      backends (Deno.dlopen, and deno_core ops over stand-ins)
-#   4. ts/ as a Deno package: doc lint, publish dry run (slow types)         deno doc --lint, deno publish --dry-run
+#   4. ts/ as a Deno package: lint, doc lint, publish dry run (slow types)   deno lint, deno doc --lint, deno publish --dry-run
 #   5. the deno_core extension (feature `deno`), type-checked and linted    DOCS_RS=1 cargo check/clippy --features deno
 #   6. the extension's generated JavaScript on Deno with stand-in ops        src/deno/smoke/run.sh
 # One cargo profile (release) serves the tests, the cdylib Deno loads and the benches.
@@ -30,11 +30,12 @@ cargo bench --no-run
 step "TypeScript suite on Deno (both backends)"
 bash scripts/test-ts.sh
 
-step "ts/ package: deno doc --lint (and publish --dry-run if it runs offline)"
+step "ts/ package: deno lint, deno doc --lint (and publish --dry-run if it runs offline)"
 deno="$(bash scripts/install-deno.sh)"
 (
   export DENO_DIR="$PWD/.deno/cache" DENO_NO_UPDATE_CHECK=1
   cd ts
+  "$deno" lint                               # the package and its tests
   "$deno" doc --lint mod.ts                  # JSDoc on every export, no private types in public signatures
   "$deno" publish --dry-run --allow-dirty    # slow types and package contents (ts/deno.json); no network needed
 )

@@ -109,7 +109,11 @@ Deno.test("sync imports: results that do not fit, and Promises, trap the guest w
     await i.drop();
   }
   const later = await instance(`(module (import "h" "f" (func $f (result i32)))
-    (func (export "go") (result i32) (call $f)))`, { syncImports: true, imports: { h: { f: async () => 1 } } });
+    (func (export "go") (result i32) (call $f)))`, {
+    syncImports: true,
+    // deno-lint-ignore require-await -- on purpose: an import that returns a Promise
+    imports: { h: { f: async () => 1 } },
+  });
   throws(() => later.callSync("go"), 5002, "returned a Promise: an instance created with `syncImports`");
   await rejects(() => later.call("go"), 5002, "takes synchronous host functions only");
   await later.drop();

@@ -1,7 +1,7 @@
 // Values across the boundary: conversion by the export's signature, lossless i64, f32 rounding, -0 / NaN,
 // multi-value results, types.* forcing, and 5007 for anything lossy, for both call and callSync.
 
-import * as wasm from "../mod.ts";
+import type * as wasm from "../mod.ts";
 import { types } from "../mod.ts";
 import { assertEquals, instance, rejects, throws } from "./helpers.ts";
 
