@@ -1133,7 +1133,7 @@ impl InstanceState {
         let result = match &self.funcs[index].direct {
             Some(direct) => (direct.call_async(&mut self.store, raw_slots(&self.raw)).await)
                 .map(|out| put_raw_slots(out, &mut self.raw)),
-            None => Box::pin(self.enter_async(index)).await?,
+            None => self.enter_async(index).await?,
         };
         self.end_call(setup);
         match result {

@@ -61,6 +61,20 @@ fn start(rt: &Runtime, i: f64, name: &str, f: &mut [u8], nargs: u32) -> Step {
     wire::call_start(rt, i, name, f, nargs, false).unwrap()
 }
 
+/// Take a started call to its end as a host does: continue it while it yields, finish it once it is pending.
+/// The last step, and how many times it was continued.
+fn to_the_end(mut step: ext_wasm::Result<Step>, f: &mut [u8]) -> (ext_wasm::Result<Step>, u32) {
+    let mut continued = 0;
+    while let Ok(Step::Yielded(token)) = step {
+        continued += 1;
+        step = wire::call_continue(token, f);
+    }
+    if let Ok(Step::Pending(token)) = step {
+        step = wire::call_finish(token, f);
+    }
+    (step, continued)
+}
+
 #[test]
 fn a_short_call_is_done_on_the_calling_thread() {
     let rt = sliced_runtime();
@@ -210,17 +224,9 @@ fn a_call_continued_in_slices_gives_its_result() {
     // About a slice's worth of work: it ends in one of its slices here, or after the move.
     let n = 3_000_000;
     let mut f = frame_with(&[n]);
-    let mut step = start(&rt, i, "spin", &mut f, 1);
-    let mut continued = 0;
-    while let Step::Yielded(token) = step {
-        continued += 1;
-        step = wire::call_continue(token, &mut f).unwrap();
-    }
+    let (step, continued) = to_the_end(Ok(start(&rt, i, "spin", &mut f, 1)), &mut f);
     assert!(continued <= 2, "{continued} continuations for three slices");
-    if let Step::Pending(token) = step {
-        step = wire::call_finish(token, &mut f).unwrap();
-    }
-    assert_eq!((step, result0(&f)), (Step::Done(1), n));
+    assert_eq!((step.unwrap(), result0(&f)), (Step::Done(1), n));
     assert_eq!(wire::call_frame(&rt, i, "add", &mut frame_with(&[1, 2]), 2).unwrap(), 1);
 }
 
@@ -237,13 +243,7 @@ fn a_timeout_applies_across_slices_on_the_calling_thread() {
     let rt = three_slices_here();
     let i = guest(&rt, br#"{"timeoutMs":3}"#);
     let mut f = frame_with(&[i32::MAX]);
-    let mut step = wire::call_start(&rt, i, "spin", &mut f, 1, false);
-    while let Ok(Step::Yielded(token)) = step {
-        step = wire::call_continue(token, &mut f);
-    }
-    if let Ok(Step::Pending(token)) = step {
-        step = wire::call_finish(token, &mut f);
-    }
+    let (step, _) = to_the_end(wire::call_start(&rt, i, "spin", &mut f, 1, false), &mut f);
     assert_eq!(code(step.map(|_| ())), ErrorCode::Timeout);
 }
 
