@@ -26,6 +26,10 @@ static YIELDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(
 const ADD: &str = include_str!("../bench/compare/add.wat");
 /// `loop(n)` calls the import `host.inc` n times: the module the comparison harness measures from TypeScript.
 const HOST: &str = include_str!("../bench/compare/host.wat");
+/// [`ADD`] with a loop that runs once: its calls could be suspended, so async ones run on a fiber (a short
+/// export, with no loop and no call, runs without one).
+const ADD_WITH_LOOP: &str =
+    r#"(module (func (export "add") (param i32 i32) (result i32) (loop) local.get 0 local.get 1 i32.add))"#;
 
 /// `n` rounds of `ext_wasm_instantiate` (with `options` JSON, empty for none) + `ext_wasm_call("add")` +
 /// `ext_wasm_instance_drop` through the C ABI.
@@ -128,36 +132,10 @@ fn main() {
             assert_eq!(rc, 0);
         }
     });
-    best("C ABI ext_wasm_call_start add(i32, i32)", n, 1, |n| {
-        for i in 0..n {
-            put_add_args(&mut frame, i);
-            // SAFETY: `frame` is live and distinct from the name.
-            let rc = unsafe { ext_wasm_call_start(inst, b"add".as_ptr(), 3, frame.as_mut_ptr(), frame.len(), 2, 0) };
-            assert_eq!(rc, 0);
-            // A short call is done at once (step kind 0 in the header's second word), unless this thread was
-            // descheduled for longer than a time slice in the middle of it: then it yielded (3, continued here
-            // as the JavaScript thread would after its event loop's turn) or is pending (1, finished here as
-            // the worker thread would).
-            while frame[8] == 3 {
-                YIELDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let token = header_u64(&frame, 0) as f64;
-                // SAFETY: `frame` is live; it is the frame the call was started with.
-                assert_eq!(
-                    unsafe { ext_wasm_call_continue(token, frame.as_mut_ptr(), frame.len()) },
-                    0
-                );
-            }
-            if frame[8] == 1 {
-                let token = header_u64(&frame, 0) as f64;
-                // SAFETY: `frame` is live; it is the frame the call was started with.
-                assert_eq!(
-                    unsafe { ext_wasm_call_finish(token, frame.as_mut_ptr(), frame.len()) },
-                    0
-                );
-            }
-            assert_eq!(frame[8], 0);
-        }
-    });
+    call_start_row("C ABI ext_wasm_call_start add(i32, i32)", inst, n, &mut frame);
+    // The same with a loop in `add` (it runs once): a call that could be suspended runs on a fiber.
+    let looping = instance_of(ADD_WITH_LOOP, &mut frame);
+    call_start_row("C ABI ext_wasm_call_start add+loop (fiber)", looping, n, &mut frame);
     let yields = YIELDS.load(std::sync::atomic::Ordering::Relaxed);
     if yields > 0 {
         println!("  ({yields} of those calls yielded at a slice's end)");
@@ -287,6 +265,58 @@ fn main() {
                 .unwrap();
         }
     });
+}
+
+/// `n` async calls of `add` of `inst` through `ext_wasm_call_start`, each taken to its end as a host would.
+fn call_start_row(label: &str, inst: f64, n: u32, frame: &mut [u8]) {
+    best(label, n, 1, |n| {
+        for i in 0..n {
+            put_add_args(frame, i);
+            // SAFETY: `frame` is live and distinct from the name.
+            let rc = unsafe { ext_wasm_call_start(inst, b"add".as_ptr(), 3, frame.as_mut_ptr(), frame.len(), 2, 0) };
+            assert_eq!(rc, 0);
+            // A short call is done at once (step kind 0 in the header's second word). On a fiber, it may not
+            // be if this thread was descheduled for longer than a time slice in the middle of it: then it
+            // yielded (3, continued here as the JavaScript thread would after its event loop's turn) or is
+            // pending (1, finished here as the worker thread would).
+            while frame[8] == 3 {
+                YIELDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let token = header_u64(frame, 0) as f64;
+                // SAFETY: `frame` is live; it is the frame the call was started with.
+                assert_eq!(
+                    unsafe { ext_wasm_call_continue(token, frame.as_mut_ptr(), frame.len()) },
+                    0
+                );
+            }
+            if frame[8] == 1 {
+                let token = header_u64(frame, 0) as f64;
+                // SAFETY: `frame` is live; it is the frame the call was started with.
+                assert_eq!(
+                    unsafe { ext_wasm_call_finish(token, frame.as_mut_ptr(), frame.len()) },
+                    0
+                );
+            }
+            assert_eq!(frame[8], 0);
+        }
+    });
+}
+
+/// An instance of `wat` (no options) through the C ABI.
+fn instance_of(wat: &str, frame: &mut [u8]) -> f64 {
+    let nul = std::ptr::null();
+    // SAFETY: every buffer is a live slice of the stated length, distinct from the others.
+    unsafe {
+        assert_eq!(
+            ext_wasm_compile(wat.as_ptr(), wat.len(), frame.as_mut_ptr(), frame.len()),
+            0
+        );
+        let module = header_u64(frame, 0) as f64;
+        assert_eq!(
+            ext_wasm_instantiate(module, nul, 0, nul, 0, frame.as_mut_ptr(), frame.len()),
+            0
+        );
+        header_u64(frame, 0) as f64
+    }
 }
 
 /// Churn through the Rust API: instantiate `add.wat`, call it, drop the instance.

@@ -414,6 +414,13 @@ impl Runtime {
             return Ok(whole());
         }
         let mut state = cell.take(id.0)?;
+        if let Target::Export(name) = &target {
+            // A short export cannot be suspended once begun: it runs here and now, with no fiber.
+            if let Some(done) = state.call_if_short(name, frame, nargs, self.ticker()) {
+                cell.store.put_back(state);
+                return done.map(|n| CallStep::Done(n.into()));
+            }
+        }
         let slice = (!sync).then_some(self.config().call_slice);
         let prepared = match state.prepare_async(&target, frame, nargs, self.ticker(), slice) {
             Ok(prepared) => prepared,

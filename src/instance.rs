@@ -78,6 +78,9 @@ struct FuncEntry {
     results: Arc<[ValType]>,
     /// The export as a [`DirectFunc`] for async calls, made at its first one (see [`direct_func`]).
     direct: Option<DirectFunc>,
+    /// Whether its body runs straight through ([`crate::module_binary::ModuleBinary::is_short`]), found at
+    /// its first async call.
+    short: Option<bool>,
 }
 
 /// An export of up to [`INLINE_SLOTS`] parameters and results, typed for `call_async` as four raw slots in and
@@ -776,6 +779,32 @@ impl InstanceState {
         Ok(called.unwrap_or(0))
     }
 
+    /// An async call of export `name` run now as a synchronous one, if the export is short (it cannot be
+    /// suspended once begun: see [`crate::module_binary::ModuleBinary::is_short`]); `None` when it is not,
+    /// for the fiber. The same errors and results as the fiber gives, without its cost.
+    pub(crate) fn call_if_short(
+        &mut self,
+        name: &str,
+        frame: &mut [u8],
+        nargs: usize,
+        ticker: &EpochTicker,
+    ) -> Option<Result<u32>> {
+        let index = match self.func_index(name) {
+            Ok(index) => index,
+            Err(e) => return Some(Err(e)),
+        };
+        let entry = &self.funcs[index];
+        let short = match entry.short {
+            Some(short) => short,
+            None => {
+                let short = self.members[entry.member].compiled.binary.is_short(&entry.name);
+                self.funcs[index].short = Some(short);
+                short
+            }
+        };
+        short.then(|| self.call_frame(index, frame, nargs, ticker))
+    }
+
     /// The call pipeline every caller shares: check the arity of the function export at `index`, let `fill`
     /// write one raw value per parameter (it returns `take`, which reads the results), apply the limits, run
     /// the guest, `take` the results. `None` when a WASI `proc_exit` ended the call (no results). The raw
@@ -805,7 +834,7 @@ impl InstanceState {
                 entry.params.len(),
             )));
         }
-        if self.suspends {
+        if self.suspends && entry.short != Some(true) {
             return Err(Error::Type(format!(
                 "instance imports host functions its embedder answers outside the call; call `{}` through \
                  the async protocol (`call_start`; TypeScript `call`/`callSync` do)",
@@ -971,6 +1000,7 @@ impl InstanceState {
             params,
             results,
             direct: None,
+            short: None,
         });
         // Past the scan limit every resolved export is in its member's map (all of them at the crossing).
         let indexed = match self.funcs.len() {

@@ -41,6 +41,7 @@ mod host_request;
 mod instance;
 pub mod linking;
 mod module;
+mod module_binary;
 mod registry;
 mod runtime;
 mod store_data;

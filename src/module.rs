@@ -9,6 +9,7 @@ use wasmtime::{ExternType, InstancePre, Module};
 use crate::engine::{EngineSlot, Interruption, Tier};
 use crate::error::{Error, Result};
 use crate::host_func::{self, HostFunc, HostLink};
+use crate::module_binary::ModuleBinary;
 use crate::store_data::StoreData;
 use crate::value::ValType;
 
@@ -138,6 +139,8 @@ pub enum LoadOrigin {
 pub(crate) struct CompiledModule {
     pub(crate) module: Module,
     pub(crate) slot: Arc<EngineSlot>,
+    /// The binary it was compiled from (shared by every variant).
+    pub(crate) binary: Arc<ModuleBinary>,
     /// Built on the first instantiate without host imports (a load need not pay the linker's name lookups, and
     /// modules with host imports use their [`HostLink`]'s instead). `Err` when an import cannot be satisfied;
     /// surfaces as 5001 at instantiate.
@@ -217,10 +220,17 @@ impl ModuleExports {
 }
 
 impl CompiledModule {
-    pub(crate) fn new(module: Module, slot: Arc<EngineSlot>, needs_wasi: bool, origin: LoadOrigin) -> Self {
+    pub(crate) fn new(
+        module: Module,
+        slot: Arc<EngineSlot>,
+        binary: Arc<ModuleBinary>,
+        needs_wasi: bool,
+        origin: LoadOrigin,
+    ) -> Self {
         Self {
             module,
             slot,
+            binary,
             pre: OnceLock::new(),
             origin,
             needs_wasi,
@@ -288,49 +298,10 @@ impl CompiledModule {
     }
 }
 
-/// Where a module's wasm comes from when another engine variant must be compiled.
-pub(crate) enum WasmSource {
-    /// The bytes, kept in memory (`compile(bytes)`).
-    Bytes(Arc<[u8]>),
-    /// The file it was loaded from without being read (`compile_file` on a cache hit), with its size: read
-    /// again only if a variant must be compiled, and refused unless it still has the same hash.
-    File(std::path::PathBuf, u64),
-}
-
-impl WasmSource {
-    /// The wasm's size in bytes (of the file, for a text file).
-    pub(crate) fn len(&self) -> u64 {
-        match self {
-            WasmSource::Bytes(bytes) => bytes.len() as u64,
-            WasmSource::File(_, len) => *len,
-        }
-    }
-
-    /// The wasm binary whose blake3 is `hash`.
-    pub(crate) fn binary(&self, hash: &blake3::Hash) -> Result<std::borrow::Cow<'_, [u8]>> {
-        match self {
-            WasmSource::Bytes(bytes) => Ok(std::borrow::Cow::Borrowed(bytes)),
-            WasmSource::File(path, _) => {
-                let read =
-                    std::fs::read(path).map_err(|e| Error::Io(format!("cannot read {}: {e}", path.display())))?;
-                let binary = to_binary(&read)?.into_owned();
-                if blake3::hash(&binary) != *hash {
-                    return Err(Error::Compile(format!(
-                        "{} changed since it was loaded; compile it again for a new module",
-                        path.display()
-                    )));
-                }
-                Ok(std::borrow::Cow::Owned(binary))
-            }
-        }
-    }
-}
-
 /// A wasm binary and its compiled variants, shared by every handle to the same bytes in this process.
 pub(crate) struct SharedModule {
-    pub(crate) hash: blake3::Hash,
-    /// The binary, or where to read it, to compile further variants on demand.
-    pub(crate) source: WasmSource,
+    /// The binary (or where to read it), to compile further variants on demand.
+    pub(crate) binary: Arc<ModuleBinary>,
     pub(crate) needs_wasi: bool,
     /// Whether the module imports anything but WASI (host functions).
     pub(crate) needs_host: bool,
@@ -388,7 +359,7 @@ impl Variant {
 }
 
 impl SharedModule {
-    pub(crate) fn new(hash: blake3::Hash, source: WasmSource, first: CompiledModule) -> Self {
+    pub(crate) fn new(binary: Arc<ModuleBinary>, first: CompiledModule) -> Self {
         let module = &first.module;
         let needs_wasi = module.imports().any(|i| i.module() == "wasi_snapshot_preview1");
         let needs_host = module.imports().any(|i| i.module() != "wasi_snapshot_preview1");
@@ -396,8 +367,7 @@ impl SharedModule {
         let variants: [Variant; Interruption::COUNT] = Default::default();
         variants[first_variant.index()].set(Ok(Arc::new(first)));
         Self {
-            hash,
-            source,
+            binary,
             needs_wasi,
             needs_host,
             exports: OnceLock::new(),

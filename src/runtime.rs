@@ -18,9 +18,8 @@ use crate::host_func::{self, HostFunc, Imports};
 use crate::host_request::{MemoryOp, Reentered, Reentry};
 use crate::instance::{CallLimits, InstanceCell, InstanceId, InstanceOptions, InstanceState, NewStore};
 use crate::linking;
-use crate::module::{
-    to_binary, CompiledModule, ExportInfo, ImportInfo, LoadOrigin, ModuleId, SharedModule, WasmSource,
-};
+use crate::module::{to_binary, CompiledModule, ExportInfo, ImportInfo, LoadOrigin, ModuleId, SharedModule};
+use crate::module_binary::{ModuleBinary, WasmSource};
 use crate::registry::{Miss, Registry};
 use crate::tier_up::{self, TierStats, TierUpQueue};
 use crate::value::Value;
@@ -237,12 +236,7 @@ impl Runtime {
 
     fn register_module(&self, shared: Arc<SharedModule>, origin: LoadOrigin) -> Result<CompileReport> {
         let compiled = shared.variant(Interruption::DEFAULT, || {
-            self.load_variant(
-                &shared.hash,
-                &shared.source,
-                Interruption::DEFAULT,
-                Some(shared.needs_wasi),
-            )
+            self.load_variant(&shared.binary, Interruption::DEFAULT, Some(shared.needs_wasi))
         })?;
         self.tier_up_if_baseline(&shared, &compiled);
         let tier = compiled.slot.tier;
@@ -274,10 +268,10 @@ impl Runtime {
         if let Some(shared) = self.inner.dedup.get(hash.as_bytes()).and_then(|w| w.upgrade()) {
             return Ok((shared, LoadOrigin::Dedup));
         }
-        let source = source();
-        let first = self.load_variant(hash, &source, Interruption::DEFAULT, None)?;
+        let binary = Arc::new(ModuleBinary::new(*hash, source()));
+        let first = self.load_variant(&binary, Interruption::DEFAULT, None)?;
         let origin = first.origin;
-        let mine = Arc::new(SharedModule::new(*hash, source, first));
+        let mine = Arc::new(SharedModule::new(binary, first));
         let mut entry = self.inner.dedup.entry(*hash.as_bytes()).or_default();
         if let Some(winner) = entry.upgrade() {
             return Ok((winner, origin));
@@ -326,17 +320,16 @@ impl Runtime {
     /// Cranelift compiles now (also when Winch refuses the module).
     fn load_variant(
         &self,
-        hash: &blake3::Hash,
-        source: &WasmSource,
+        binary: &Arc<ModuleBinary>,
         interruption: Interruption,
         needs_wasi: Option<bool>,
     ) -> Result<CompiledModule> {
         let cranelift = self.inner.engines.get(interruption, Tier::Cranelift)?;
-        let found = self.lookup(&cranelift, hash);
+        let found = self.lookup(&cranelift, &binary.hash);
         let mut refused = false;
-        if found.is_none() && self.baseline_first(source) {
+        if found.is_none() && self.baseline_first(binary) {
             let winch = self.inner.engines.get(interruption, Tier::Winch)?;
-            match self.load_on(&winch, hash, source, needs_wasi) {
+            match self.load_on(&winch, binary, needs_wasi) {
                 Ok(compiled) => {
                     self.inner.tier_up.count_load(Tier::Winch, false);
                     return Ok(compiled);
@@ -350,18 +343,18 @@ impl Runtime {
         }
         let (module, origin) = match found {
             Some(found) => found,
-            None => self.compile_on(&cranelift, hash, source)?,
+            None => self.compile_on(&cranelift, binary)?,
         };
         self.inner.tier_up.count_load(Tier::Cranelift, refused);
-        Ok(compiled_module(module, cranelift, needs_wasi, origin))
+        Ok(compiled_module(module, cranelift, binary, needs_wasi, origin))
     }
 
     /// Whether a never-seen module gets Winch code first.
-    fn baseline_first(&self, source: &WasmSource) -> bool {
+    fn baseline_first(&self, binary: &ModuleBinary) -> bool {
         match self.inner.config.tiering {
             Tiering::Cranelift => false,
             Tiering::Winch => true,
-            Tiering::Auto => source.len() >= self.inner.config.baseline_min_bytes,
+            Tiering::Auto => binary.len() >= self.inner.config.baseline_min_bytes,
         }
     }
 
@@ -369,15 +362,14 @@ impl Runtime {
     fn load_on(
         &self,
         slot: &Arc<EngineSlot>,
-        hash: &blake3::Hash,
-        source: &WasmSource,
+        binary: &Arc<ModuleBinary>,
         needs_wasi: Option<bool>,
     ) -> Result<CompiledModule> {
-        let (module, origin) = match self.lookup(slot, hash) {
+        let (module, origin) = match self.lookup(slot, &binary.hash) {
             Some(found) => found,
-            None => self.compile_on(slot, hash, source)?,
+            None => self.compile_on(slot, binary)?,
         };
-        Ok(compiled_module(module, slot.clone(), needs_wasi, origin))
+        Ok(compiled_module(module, slot.clone(), binary, needs_wasi, origin))
     }
 
     /// `slot`'s code for the module from the disk cache, else from a bundle.
@@ -392,19 +384,14 @@ impl Runtime {
     }
 
     /// Compile the module on `slot`'s engine now and publish it to the cache.
-    fn compile_on(
-        &self,
-        slot: &EngineSlot,
-        hash: &blake3::Hash,
-        source: &WasmSource,
-    ) -> Result<(wasmtime::Module, LoadOrigin)> {
+    fn compile_on(&self, slot: &EngineSlot, binary: &ModuleBinary) -> Result<(wasmtime::Module, LoadOrigin)> {
         let _span =
             tracing::debug_span!("compile", variant = slot.interruption.name(), tier = slot.tier.name()).entered();
-        let binary = source.binary(hash)?;
+        let wasm = binary.binary()?;
         let module =
-            wasmtime::Module::from_binary(&slot.engine, &binary).map_err(|e| Error::Compile(format!("{e:#}")))?;
+            wasmtime::Module::from_binary(&slot.engine, &wasm).map_err(|e| Error::Compile(format!("{e:#}")))?;
         if let Some(cache) = &self.inner.cache {
-            cache.store(&slot.fingerprint, hash, &module);
+            cache.store(&slot.fingerprint, &binary.hash, &module);
         }
         Ok((module, LoadOrigin::Compiled))
     }
@@ -451,14 +438,14 @@ impl Runtime {
             (Ok(c), Ok(w)) => (c, w),
             _ => return tier_up::Outcome::Failed,
         };
-        let found = self.lookup(&cranelift, &shared.hash);
+        let found = self.lookup(&cranelift, &shared.binary.hash);
         let weak = Arc::downgrade(&self.inner);
         drop(self);
         let module = match found {
             Some((module, _)) => module,
             None => {
                 let _span = tracing::debug_span!("tier-up", variant = job.interruption.name()).entered();
-                let compiled = shared.source.binary(&shared.hash).and_then(|binary| {
+                let compiled = shared.binary.binary().and_then(|binary| {
                     wasmtime::Module::from_binary(&cranelift.engine, &binary)
                         .map_err(|e| Error::Compile(format!("{e:#}")))
                 });
@@ -475,11 +462,17 @@ impl Runtime {
             return tier_up::Outcome::Cancelled;
         };
         if let Some(cache) = &inner.cache {
-            cache.store(&cranelift.fingerprint, &shared.hash, &module);
-            cache.remove(&winch.fingerprint, &shared.hash);
+            cache.store(&cranelift.fingerprint, &shared.binary.hash, &module);
+            cache.remove(&winch.fingerprint, &shared.binary.hash);
         }
         let needs_wasi = Some(shared.needs_wasi);
-        shared.publish(compiled_module(module, cranelift, needs_wasi, LoadOrigin::Compiled));
+        shared.publish(compiled_module(
+            module,
+            cranelift,
+            &shared.binary,
+            needs_wasi,
+            LoadOrigin::Compiled,
+        ));
         tier_up::Outcome::Published
     }
 
@@ -552,7 +545,7 @@ impl Runtime {
         if Arc::strong_count(&shared) == 1 {
             self.inner
                 .dedup
-                .remove_if(shared.hash.as_bytes(), |_, w| w.strong_count() <= 1);
+                .remove_if(shared.binary.hash.as_bytes(), |_, w| w.strong_count() <= 1);
         }
         Ok(())
     }
@@ -630,7 +623,7 @@ impl Runtime {
             epoch: options.timeout.is_some() || options.preemptible != Some(false),
         };
         let compiled = shared.variant(interruption, || {
-            self.load_variant(&shared.hash, &shared.source, interruption, Some(shared.needs_wasi))
+            self.load_variant(&shared.binary, interruption, Some(shared.needs_wasi))
         })?;
         self.tier_up_if_baseline(&shared, &compiled);
         let wasi = if shared.needs_wasi {
@@ -708,7 +701,7 @@ impl Runtime {
         }
         let compiled = shared.variant_on(store.interruption, store.tier, || {
             let slot = self.inner.engines.get(store.interruption, store.tier)?;
-            self.load_on(&slot, &shared.hash, &shared.source, Some(shared.needs_wasi))
+            self.load_on(&slot, &shared.binary, Some(shared.needs_wasi))
         })?;
         for import in compiled.module.imports() {
             self.inner
@@ -1128,9 +1121,10 @@ impl Default for Runtime {
 fn compiled_module(
     module: wasmtime::Module,
     slot: Arc<EngineSlot>,
+    binary: &Arc<ModuleBinary>,
     needs_wasi: Option<bool>,
     origin: LoadOrigin,
 ) -> CompiledModule {
     let needs_wasi = needs_wasi.unwrap_or_else(|| module.imports().any(|i| i.module() == "wasi_snapshot_preview1"));
-    CompiledModule::new(module, slot, needs_wasi, origin)
+    CompiledModule::new(module, slot, binary.clone(), needs_wasi, origin)
 }

@@ -86,6 +86,66 @@ fn a_short_call_is_done_on_the_calling_thread() {
     }
 }
 
+/// A plugin with a suspending import (none of its calls may run off a fiber but the short ones), a short
+/// export `add` and an export `spin` that could be suspended (it has a loop).
+const SHORT_AND_LONG: &str = r#"(module (import "host" "f" (func (result i32)))
+  (func (export "add") (param i32 i32) (result i32) local.get 0 local.get 1 i32.add)
+  (func (export "spin") (param i32) (result i32) (loop) (local.get 0)))"#;
+
+/// A runtime with one fiber stack, already taken: the first store that calls on a fiber keeps it.
+fn no_free_stack(cache: Option<&std::path::Path>) -> Runtime {
+    let mut config = RuntimeConfig::default();
+    config.cache.enabled = cache.is_some();
+    config.cache.dir = cache.map(|d| d.to_path_buf());
+    config.pool.total_instances = 4;
+    config.pool.total_stacks = Some(1);
+    let rt = Runtime::new(config);
+    let holder = guest(&rt, b"");
+    let mut f = frame_with(&[1000]);
+    assert_eq!(
+        to_the_end(Ok(start(&rt, holder, "spin", &mut f, 1)), &mut f).0.unwrap(),
+        Step::Done(1)
+    );
+    rt
+}
+
+/// `add` of a [`SHORT_AND_LONG`] module is done at once; `spin` fails for want of a fiber stack (5013).
+fn assert_short_runs_without_a_fiber(rt: &Runtime, module: f64) {
+    let plugin = wire::instantiate(rt, module, br#"{"hostImports":[["host","f"]]}"#, b"").unwrap() as f64;
+    let mut f = frame_with(&[40, 2]);
+    assert_eq!(start(rt, plugin, "add", &mut f, 2), Step::Done(1));
+    assert_eq!(result0(&f), 42);
+    let mut f = frame_with(&[7]);
+    let err = wire::call_start(rt, plugin, "spin", &mut f, 1, false).unwrap_err();
+    assert_eq!(err.code(), ErrorCode::LimitExceeded, "{err}");
+}
+
+/// A short export (no loop, no call: Wasmtime's code checks for the end of a slice only at function entries and
+/// loop headers, so it cannot be suspended once begun) runs without a fiber: its async call is done even when
+/// no fiber stack is free, where an export that could be suspended fails with 5013.
+#[test]
+fn a_short_export_needs_no_fiber_stack() {
+    let rt = no_free_stack(None);
+    let m = wire::compile(&rt, SHORT_AND_LONG.as_bytes()).unwrap() as f64;
+    assert_short_runs_without_a_fiber(&rt, m);
+}
+
+/// A file the cache remembers is loaded without reading it: its short exports are found from the file, read
+/// at the first async call.
+#[test]
+fn a_remembered_files_short_exports_are_found_from_the_file() {
+    let cache = tempfile::tempdir().unwrap();
+    let files = tempfile::tempdir().unwrap();
+    let path = files.path().join("plugin.wasm");
+    std::fs::write(&path, wat::parse_str(SHORT_AND_LONG).unwrap()).unwrap();
+    std::thread::sleep(ext_wasm::STAMP_SETTLE + Duration::from_millis(100));
+    no_free_stack(Some(cache.path())).compile_file(&path).unwrap();
+    let rt = no_free_stack(Some(cache.path()));
+    let report = rt.compile_file_report(&path).unwrap();
+    assert_eq!(report.origin, ext_wasm::LoadOrigin::CacheHit);
+    assert_short_runs_without_a_fiber(&rt, report.id.0 as f64);
+}
+
 #[test]
 fn a_long_call_yields_after_its_slice_and_finishes_on_another_thread() {
     let rt = sliced_runtime();
