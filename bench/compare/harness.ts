@@ -195,6 +195,7 @@ async function partA(add: string, mem: string) {
     callAwaitNativeNs: 1e9 / raw.native.callAwait.opsPerSec,
     callAwaitInFlightNs: 1e9 / raw.ext.callAwaitInFlight.opsPerSec,
     callAwaitInFlightNativeNs: 1e9 / raw.native.callAwaitInFlight.opsPerSec,
+    callAwaitInFlightLoopNs: 1e9 / raw.ext.callAwaitInFlightLoop.opsPerSec,
     crcSyncMs: 1e3 / raw.ext.crcSync.opsPerSec,
     crcAwaitMs: 1e3 / raw.ext.crcAwait.opsPerSec,
     long: raw.long,
@@ -652,6 +653,12 @@ console.log(table(
       fmt(d.callAwaitInFlightNs, 1),
       fmt(d.callAwaitInFlightNativeNs, 1),
       `${fmt(d.callAwaitInFlightNs / d.callAwaitInFlightNativeNs, 1)}x time`,
+    ],
+    [
+      "  same, add with a loop (on a fiber)",
+      fmt(d.callAwaitInFlightLoopNs, 1),
+      fmt(d.callAwaitInFlightNativeNs, 1),
+      `${fmt(d.callAwaitInFlightLoopNs / d.callAwaitInFlightNativeNs, 1)}x time`,
     ],
     [
       "wasm -> JS import from callSync: ns per host call",

@@ -5,7 +5,9 @@
  *   → `callSync` → `await drop()`), and through the FFI backend directly (no promises: what the API could cost);
  *   native: `new WebAssembly.Instance(module)` + `exports.add(1, 2)`, instances left to the GC.
  * - call: ns per `add(i32, i32)` call: ext_wasm `instance.callSync("add", i, 1)` vs native `exports.add(i, 1)`
- *   (results accumulated and checked, so V8 cannot drop the native loop).
+ *   (results accumulated and checked, so V8 cannot drop the native loop); `await instance.call` alone and with
+ *   20,000 in flight vs native `await Promise.resolve(exports.add(...))`, and the 20,000 of `add_loop` (`add`
+ *   with a one-pass loop, so its calls run on a fiber; `add` has no loop and no call and runs without one).
  * - memory: 1 MiB write and read in GB/s (1e9 bytes/s): ext_wasm `memory.writeSync` / `memory.readInto`,
  *   native `new Uint8Array(memory.buffer).set(buf)` / `buf.set(new Uint8Array(memory.buffer, 0, N))`, and a plain
  *   `Uint8Array.prototype.set` of 1 MiB between two JS buffers (the memcpy reference).
@@ -113,6 +115,17 @@ ext.churn = await measure(async (n) => {
     }
   });
   ext.callAwaitInFlight = { opsPerSec: inFlight.opsPerSec * 20_000, rounds: inFlight.rounds.map((r) => r * 20_000) };
+  // The same 20,000 of `add_loop` (a loop that runs once): calls that could be suspended run on a fiber.
+  const inFlightLoop = await measure(async (batches) => {
+    for (let b = 0; b < batches; b++) {
+      const all = await Promise.all(Array.from({ length: 20_000 }, (_, i) => inst.call("add_loop", i, 1)));
+      check(all[19_999][0] === 20_000, "ext in-flight add_loop results");
+    }
+  });
+  ext.callAwaitInFlightLoop = {
+    opsPerSec: inFlightLoop.opsPerSec * 20_000,
+    rounds: inFlightLoop.rounds.map((r) => r * 20_000),
+  };
   await inst.drop();
 }
 
