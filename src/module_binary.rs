@@ -49,7 +49,7 @@ impl ModuleBinary {
     }
 
     /// The wasm binary, read again from its file if it was not kept (and refused if it changed since).
-    pub(crate) fn binary(&self) -> Result<std::borrow::Cow<'_, [u8]>> {
+    pub(crate) fn wasm(&self) -> Result<std::borrow::Cow<'_, [u8]>> {
         match &self.source {
             WasmSource::Bytes(bytes) => Ok(std::borrow::Cow::Borrowed(bytes)),
             WasmSource::File(path, _) => {
@@ -82,7 +82,7 @@ impl ModuleBinary {
         if matches!(self.source, WasmSource::File(_, len) if len > SHORT_SCAN_MAX_FILE) {
             return FxHashSet::default();
         }
-        match self.binary() {
+        match self.wasm() {
             Ok(binary) => short_exports(&binary).unwrap_or_default(),
             Err(_) => FxHashSet::default(),
         }

@@ -387,7 +387,7 @@ impl Runtime {
     fn compile_on(&self, slot: &EngineSlot, binary: &ModuleBinary) -> Result<(wasmtime::Module, LoadOrigin)> {
         let _span =
             tracing::debug_span!("compile", variant = slot.interruption.name(), tier = slot.tier.name()).entered();
-        let wasm = binary.binary()?;
+        let wasm = binary.wasm()?;
         let module =
             wasmtime::Module::from_binary(&slot.engine, &wasm).map_err(|e| Error::Compile(format!("{e:#}")))?;
         if let Some(cache) = &self.inner.cache {
@@ -445,7 +445,7 @@ impl Runtime {
             Some((module, _)) => module,
             None => {
                 let _span = tracing::debug_span!("tier-up", variant = job.interruption.name()).entered();
-                let compiled = shared.binary.binary().and_then(|binary| {
+                let compiled = shared.binary.wasm().and_then(|binary| {
                     wasmtime::Module::from_binary(&cranelift.engine, &binary)
                         .map_err(|e| Error::Compile(format!("{e:#}")))
                 });
