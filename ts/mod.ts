@@ -634,7 +634,7 @@ export async function instantiate(moduleId: ModuleId, options?: InstanceOptions)
     if (store.fns.length === 0) {
       id = backend.instantiate(module, wireJson(wire), stdin);
     } else {
-      const served = instantiateServed(backend, module, toJson(wire), stdin, store);
+      const served = instantiateServed(backend, module, wireJson(wire), stdin, store);
       id = typeof served === "number" ? served : await served;
     }
   } catch (e) {
@@ -771,7 +771,7 @@ function withHostCause(e: unknown): unknown {
   return e;
 }
 
-/** The last options text of an instance whose only options were its JavaScript imports. */
+/** The last options text of an instance whose only options were its JavaScript imports (either kind). */
 let lastImportsWire: { host: [string, string, number][]; sync: boolean; json: string } | null = null;
 
 /**
