@@ -39,7 +39,7 @@ use std::thread::Thread;
 
 use crate::error::{Error, Result};
 use crate::host_request::{Command, Event, HostChannel, HostRequest, Reentered, Reentry};
-use crate::instance::{InstanceCell, InstanceId, InstanceState, Instantiating, Outcome, StoreCell, Target};
+use crate::instance::{AsyncStart, InstanceCell, InstanceId, InstanceState, Instantiating, Outcome, StoreCell, Target};
 use crate::runtime::Runtime;
 use crate::store_lock::StoreLock;
 use crate::value::Value;
@@ -416,16 +416,14 @@ impl Runtime {
             return Ok(whole());
         }
         let mut state = cell.take(id.0)?;
-        if let Target::Export(name) = &target {
-            // A short export cannot be suspended once begun: it runs here and now, with no fiber.
-            if let Some(done) = state.call_if_short(name, frame, nargs, self.ticker()) {
-                cell.store.put_back(state);
-                return done.map(|n| CallStep::Done(n.into()));
-            }
-        }
         let slice = (!sync).then_some(self.config().call_slice);
         let prepared = match state.prepare_async(&target, frame, nargs, self.ticker(), slice) {
-            Ok(prepared) => prepared,
+            Ok(AsyncStart::Fiber(prepared)) => prepared,
+            // A short export cannot be suspended once begun: it ran here and now, with no fiber.
+            Ok(AsyncStart::Done(count)) => {
+                cell.store.put_back(state);
+                return Ok(CallStep::Done(count.into()));
+            }
             Err(e) => {
                 cell.store.put_back(state);
                 return Err(e);

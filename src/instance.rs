@@ -779,30 +779,18 @@ impl InstanceState {
         Ok(called.unwrap_or(0))
     }
 
-    /// An async call of export `name` run now as a synchronous one, if the export is short (it cannot be
-    /// suspended once begun: see [`crate::module_binary::ModuleBinary::is_short`]); `None` when it is not,
-    /// for the fiber. The same errors and results as the fiber gives, without its cost.
-    pub(crate) fn call_if_short(
-        &mut self,
-        name: &str,
-        frame: &mut [u8],
-        nargs: usize,
-        ticker: &EpochTicker,
-    ) -> Option<Result<u32>> {
-        let index = match self.func_index(name) {
-            Ok(index) => index,
-            Err(e) => return Some(Err(e)),
-        };
+    /// Whether the function export at `index` is short ([`crate::module_binary::ModuleBinary::is_short`]),
+    /// found at its first async call and kept with it.
+    fn is_short(&mut self, index: usize) -> bool {
         let entry = &self.funcs[index];
-        let short = match entry.short {
+        match entry.short {
             Some(short) => short,
             None => {
                 let short = self.members[entry.member].compiled.binary.is_short(&entry.name);
                 self.funcs[index].short = Some(short);
                 short
             }
-        };
-        short.then(|| self.call_frame(index, frame, nargs, ticker))
+        }
     }
 
     /// The call pipeline every caller shares: check the arity of the function export at `index`, let `fill`
@@ -1107,14 +1095,17 @@ impl InstanceState {
 
     /// Everything an async call does before the guest runs, on the caller's thread: resolve the target, decode
     /// the arguments from the frame, apply the limits with a time slice. Errors leave the state as it was.
+    /// A short export (it cannot be suspended once begun: see [`crate::module_binary::ModuleBinary::is_short`])
+    /// is not prepared but called, here and now, as a synchronous call: the same results and errors as on the
+    /// fiber, without its cost.
     pub(crate) fn prepare_async(
         &mut self,
         target: &Target<'_>,
-        frame: &[u8],
+        frame: &mut [u8],
         nargs: usize,
         ticker: &EpochTicker,
         slice: Option<Duration>,
-    ) -> Result<Prepared> {
+    ) -> Result<AsyncStart> {
         let (index, command) = match target {
             Target::Export(name) => (self.func_index(name)?, false),
             Target::Command => {
@@ -1124,11 +1115,10 @@ impl InstanceState {
                 (self.func_index("_start")?, true)
             }
         };
-        let Some(entry) = self.funcs.get(index) else {
-            return Err(Error::ExportNotFound(format!(
-                "no resolved function with index {index}"
-            )));
-        };
+        if !command && self.is_short(index) {
+            return self.call_frame(index, frame, nargs, ticker).map(AsyncStart::Done);
+        }
+        let entry = &self.funcs[index];
         if nargs != entry.params.len() {
             return Err(Error::Type(format!(
                 "`{}` takes {} argument(s), got {nargs}",
@@ -1144,7 +1134,7 @@ impl InstanceState {
             self.exit_code = None;
         }
         let setup = self.begin_call(CallLimits::default(), ticker, slice)?;
-        Ok(Prepared { index, setup, command })
+        Ok(AsyncStart::Fiber(Prepared { index, setup, command }))
     }
 
     /// Run a prepared async call on a fiber: it yields when its time slice is over. On success the results are
@@ -1337,7 +1327,15 @@ pub(crate) enum Target<'a> {
     Command,
 }
 
-/// An async call ready to run: see [`InstanceState::prepare_async`].
+/// What [`InstanceState::prepare_async`] did.
+pub(crate) enum AsyncStart {
+    /// The call is ready to run on a fiber.
+    Fiber(Prepared),
+    /// A short export was called: its result count (results in the frame).
+    Done(u32),
+}
+
+/// An async call ready to run on a fiber: see [`InstanceState::prepare_async`].
 pub(crate) struct Prepared {
     index: usize,
     setup: CallSetup,
