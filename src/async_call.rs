@@ -7,9 +7,9 @@
 //!    the guest on a wasmtime fiber (`TypedFunc::call_async` of the export typed as four raw slots, or for
 //!    longer signatures of the store's entry trampoline: see `InstanceState::run_async`) with the runtime's
 //!    time slice ([`crate::RuntimeConfig::call_slice`], 1 ms by default, plus up to one epoch tick). The
-//!    guest's epoch checks yield at the end of the slice. A *short* export (no loop, no call: it can stop only
-//!    at its entry, see [`crate::module_binary::ModuleBinary::is_short`]) skips the fiber: it runs as a
-//!    synchronous call, here and now.
+//!    guest's epoch checks yield at the end of the slice. A *short* export (no loop, and no call but of host
+//!    functions that do not suspend: it can stop only at its entry, see `InstanceState::is_short`) skips the
+//!    fiber: it runs as a synchronous call, here and now.
 //! 2. Most calls finish inside the slice: the answer is written at once ([`CallStep::Done`]), with no thread
 //!    hop and no allocation but the call's boxed future and wasmtime's fiber. (An instance without suspending
 //!    imports is polled by the starter itself, owning the future; only a call that outlives its slice is

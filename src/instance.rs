@@ -19,6 +19,7 @@ use crate::error::{describe, Error, Result};
 use crate::host_func::{HostError, HostFunc, HostLink, Imports};
 use crate::host_request::HostChannel;
 use crate::module::CompiledModule;
+use crate::module_binary::Straight;
 use crate::store_data::{CallClock, EntryCall, StoreData};
 use crate::store_lock::{StoreGuard, StoreLock};
 use crate::value::{ValType, Value};
@@ -78,8 +79,7 @@ struct FuncEntry {
     results: Arc<[ValType]>,
     /// The export as a [`DirectFunc`] for async calls, made at its first one (see [`direct_func`]).
     direct: Option<DirectFunc>,
-    /// Whether its body runs straight through ([`crate::module_binary::ModuleBinary::is_short`]), found at
-    /// its first async call.
+    /// Whether it is short ([`InstanceState::is_short`]), found at its first async call.
     short: Option<bool>,
 }
 
@@ -779,18 +779,23 @@ impl InstanceState {
         Ok(called.unwrap_or(0))
     }
 
-    /// Whether the function export at `index` is short ([`crate::module_binary::ModuleBinary::is_short`]),
-    /// found at its first async call and kept with it.
+    /// Whether the function export at `index` is *short*: it cannot be suspended once it has begun, so an async
+    /// call runs it without a fiber. Its body is straight ([`crate::module_binary::ModuleBinary::straight`])
+    /// and calls nothing, or calls only imports that are host functions that do not suspend: those of the
+    /// store's first member (never linked to other instances' exports) when the store has no suspending
+    /// import. Found at its first async call and kept with it (later members never change the first's imports).
     fn is_short(&mut self, index: usize) -> bool {
         let entry = &self.funcs[index];
-        match entry.short {
-            Some(short) => short,
-            None => {
-                let short = self.members[entry.member].compiled.binary.is_short(&entry.name);
-                self.funcs[index].short = Some(short);
-                short
-            }
+        if let Some(short) = entry.short {
+            return short;
         }
+        let short = match self.members[entry.member].compiled.binary.straight(&entry.name) {
+            Some(Straight::CallsNothing) => true,
+            Some(Straight::CallsImports) => entry.member == 0 && !self.suspends,
+            None => false,
+        };
+        self.funcs[index].short = Some(short);
+        short
     }
 
     /// The call pipeline every caller shares: check the arity of the function export at `index`, let `fill`
@@ -1095,7 +1100,7 @@ impl InstanceState {
 
     /// Everything an async call does before the guest runs, on the caller's thread: resolve the target, decode
     /// the arguments from the frame, apply the limits with a time slice. Errors leave the state as it was.
-    /// A short export (it cannot be suspended once begun: see [`crate::module_binary::ModuleBinary::is_short`])
+    /// A short export (it cannot be suspended once begun: see [`InstanceState::is_short`])
     /// is not prepared but called, here and now, as a synchronous call: the same results and errors as on the
     /// fiber, without its cost.
     pub(crate) fn prepare_async(

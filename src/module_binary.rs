@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
-use rustc_hash::FxHashSet;
+use rustc_hash::FxHashMap;
 use wasmparser::{ExternalKind, Operator, Parser, Payload, TypeRef};
 
 use crate::error::{Error, Result};
@@ -23,11 +23,21 @@ pub(crate) enum WasmSource {
 pub(crate) struct ModuleBinary {
     pub(crate) hash: blake3::Hash,
     pub(crate) source: WasmSource,
-    /// See [`Self::is_short`].
-    short: OnceLock<FxHashSet<Box<str>>>,
+    /// See [`Self::straight`].
+    straight: OnceLock<FxHashMap<Box<str>, Straight>>,
 }
 
-/// A remembered file larger than this is not read to find its short exports: its exports take the fiber
+/// How a function export's body runs once it has begun, when it has no loop (see [`ModuleBinary::straight`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Straight {
+    /// It calls nothing: it runs straight through.
+    CallsNothing,
+    /// Its only calls are direct calls of imported functions: straight through unless an import is itself
+    /// wasm (an export of a linked instance) or may suspend the call (the instance then knows).
+    CallsImports,
+}
+
+/// A remembered file larger than this is not read to find its straight exports: its exports take the fiber
 /// path (reading and hashing a file this size costs a few milliseconds, once per process).
 const SHORT_SCAN_MAX_FILE: u64 = 8 << 20;
 
@@ -36,7 +46,7 @@ impl ModuleBinary {
         Self {
             hash,
             source,
-            short: OnceLock::new(),
+            straight: OnceLock::new(),
         }
     }
 
@@ -67,37 +77,39 @@ impl ModuleBinary {
         }
     }
 
-    /// Whether function export `name` is *short*: its body has no loop and calls nothing, so it runs straight
-    /// through and can stop only at its entry. Wasmtime's code checks the epoch deadline (and fuel) at
-    /// function entries and loop headers only, so such a function cannot be suspended once it has begun: an
-    /// async call of it gains nothing from a fiber, and runs as a synchronous one (no fiber: ~60 instead of
-    /// ~300 ns). Found once per binary, on first use, by reading the export and code sections (function
-    /// bodies are skipped by their sizes; only exported ones are read); `false` for every export of a
-    /// remembered file over [`SHORT_SCAN_MAX_FILE`] or a binary that cannot be read.
-    pub(crate) fn is_short(&self, name: &str) -> bool {
-        self.short.get_or_init(|| self.find_short()).contains(name)
+    /// How function export `name` runs once begun, if its body has no loop ([`Straight`]); `None` when it has
+    /// a loop or calls wasm code (another function of the module, any indirect or reference call). Wasmtime's
+    /// code checks the epoch deadline (and fuel) at wasm function entries and loop headers only, so an export
+    /// that is straight, and whose imports (if it calls any) are host functions that do not suspend, cannot
+    /// be suspended once it has begun: an async call of it gains nothing from a fiber and runs as a
+    /// synchronous one (*short*: ~70 instead of ~290 ns). Found once per binary, on first use, by reading the
+    /// export and code sections (function bodies are skipped by their sizes; only exported ones are read);
+    /// `None` for every export of a remembered file over [`SHORT_SCAN_MAX_FILE`] or a binary that cannot be
+    /// read.
+    pub(crate) fn straight(&self, name: &str) -> Option<Straight> {
+        self.straight.get_or_init(|| self.find_straight()).get(name).copied()
     }
 
-    fn find_short(&self) -> FxHashSet<Box<str>> {
+    fn find_straight(&self) -> FxHashMap<Box<str>, Straight> {
         if matches!(self.source, WasmSource::File(_, len) if len > SHORT_SCAN_MAX_FILE) {
-            return FxHashSet::default();
+            return FxHashMap::default();
         }
         match self.wasm() {
-            Ok(binary) => short_exports(&binary).unwrap_or_default(),
-            Err(_) => FxHashSet::default(),
+            Ok(binary) => straight_exports(&binary).unwrap_or_default(),
+            Err(_) => FxHashMap::default(),
         }
     }
 }
 
-/// The function exports of `binary` defined in it whose bodies have no loop and no call (see
-/// [`ModuleBinary::is_short`]). `None` if the binary does not parse (it compiled, so it does; be safe anyway).
-fn short_exports(binary: &[u8]) -> Option<FxHashSet<Box<str>>> {
+/// The function exports of `binary` defined in it whose bodies are straight (see [`ModuleBinary::straight`]).
+/// `None` if the binary does not parse (it compiled, so it does; be safe anyway).
+fn straight_exports(binary: &[u8]) -> Option<FxHashMap<Box<str>, Straight>> {
     let mut imported = 0u32;
     // Function index → the names it is exported as.
-    let mut exported: rustc_hash::FxHashMap<u32, Vec<&str>> = Default::default();
+    let mut exported: FxHashMap<u32, Vec<&str>> = Default::default();
     let mut last_exported = 0u32;
     let mut defined = 0u32;
-    let mut short = FxHashSet::default();
+    let mut straight = FxHashMap::default();
     for payload in Parser::new(0).parse_all(binary) {
         match payload.ok()? {
             Payload::ImportSection(reader) => {
@@ -121,8 +133,8 @@ fn short_exports(binary: &[u8]) -> Option<FxHashSet<Box<str>>> {
                 let index = imported + defined;
                 defined += 1;
                 if let Some(names) = exported.get(&index) {
-                    if runs_straight(&body)? {
-                        short.extend(names.iter().map(|n| Box::<str>::from(*n)));
+                    if let Some(how) = runs_straight(&body, imported)? {
+                        straight.extend(names.iter().map(|n| (Box::<str>::from(*n), how)));
                     }
                 }
                 if index >= last_exported {
@@ -132,14 +144,17 @@ fn short_exports(binary: &[u8]) -> Option<FxHashSet<Box<str>>> {
             _ => {}
         }
     }
-    Some(short)
+    Some(straight)
 }
 
-/// Whether a function body has no loop and no call of any kind (`None`: it does not parse).
-fn runs_straight(body: &wasmparser::FunctionBody<'_>) -> Option<bool> {
+/// How a function body runs ([`Straight`]), `Some(None)` when it has a loop or calls wasm code, `None` when it
+/// does not parse. Functions below `imported` are the module's imports.
+fn runs_straight(body: &wasmparser::FunctionBody<'_>, imported: u32) -> Option<Option<Straight>> {
     let mut ops = body.get_operators_reader().ok()?;
+    let mut how = Straight::CallsNothing;
     while !ops.eof() {
         match ops.read().ok()? {
+            Operator::Call { function_index } if function_index < imported => how = Straight::CallsImports,
             Operator::Loop { .. }
             | Operator::Call { .. }
             | Operator::CallIndirect { .. }
@@ -151,58 +166,79 @@ fn runs_straight(body: &wasmparser::FunctionBody<'_>) -> Option<bool> {
             | Operator::ResumeThrow { .. }
             | Operator::ResumeThrowRef { .. }
             | Operator::Suspend { .. }
-            | Operator::Switch { .. } => return Some(false),
+            | Operator::Switch { .. } => return Some(None),
             _ => {}
         }
     }
-    Some(true)
+    Some(Some(how))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn short(wat: &str) -> Vec<String> {
+    /// The straight exports of `wat` and how each runs, by name.
+    fn straight(wat: &str) -> Vec<(String, Straight)> {
         let binary = wat::parse_str(wat).unwrap();
-        let mut names: Vec<String> = short_exports(&binary).unwrap().into_iter().map(String::from).collect();
-        names.sort();
-        names
+        let mut found: Vec<(String, Straight)> = straight_exports(&binary)
+            .unwrap()
+            .into_iter()
+            .map(|(n, how)| (n.into(), how))
+            .collect();
+        found.sort_by(|a, b| a.0.cmp(&b.0));
+        found
+    }
+
+    fn names(found: &[(String, Straight)], how: Straight) -> Vec<&str> {
+        found
+            .iter()
+            .filter(|(_, h)| *h == how)
+            .map(|(n, _)| n.as_str())
+            .collect()
     }
 
     #[test]
-    fn an_export_without_loops_or_calls_is_short() {
-        let wat = r#"(module
+    fn an_export_without_loops_or_calls_calls_nothing() {
+        let found = straight(
+            r#"(module
             (func (export "add") (param i32 i32) (result i32) (i32.add (local.get 0) (local.get 1)))
             (func (export "branchy") (param i32) (result i32)
-              (if (result i32) (local.get 0) (then (i32.const 1)) (else (block (result i32) (i32.const 2))))))"#;
-        assert_eq!(short(wat), ["add", "branchy"]);
+              (if (result i32) (local.get 0) (then (i32.const 1)) (else (block (result i32) (i32.const 2))))))"#,
+        );
+        assert_eq!(names(&found, Straight::CallsNothing), ["add", "branchy"]);
+        assert_eq!(names(&found, Straight::CallsImports), Vec::<&str>::new());
     }
 
     #[test]
-    fn a_loop_or_any_call_makes_an_export_long() {
-        let wat = r#"(module
+    fn a_loop_or_a_call_of_wasm_code_is_not_straight() {
+        let found = straight(
+            r#"(module
             (type $t (func))
             (import "env" "f" (func $imported))
             (table 1 funcref)
             (func $leaf)
             (func (export "loops") (loop))
             (func (export "calls") (call $leaf))
-            (func (export "calls_import") (call $imported))
+            (func (export "calls_import_then_loops") (call $imported) (loop))
             (func (export "calls_indirect") (call_indirect (type $t) (i32.const 0)))
             (func (export "tail_calls") (return_call $leaf))
-            (func (export "leaf_too") (nop)))"#;
-        assert_eq!(short(wat), ["leaf_too"]);
+            (func (export "calls_import") (call $imported) (call $imported))
+            (func (export "leaf_too") (nop)))"#,
+        );
+        assert_eq!(names(&found, Straight::CallsNothing), ["leaf_too"]);
+        assert_eq!(names(&found, Straight::CallsImports), ["calls_import"]);
     }
 
     #[test]
-    fn a_re_exported_import_is_never_short() {
-        let wat = r#"(module (import "env" "f" (func $f)) (export "f" (func $f)) (func (export "g")))"#;
-        assert_eq!(short(wat), ["g"]);
+    fn a_re_exported_import_is_never_straight() {
+        let found = straight(r#"(module (import "env" "f" (func $f)) (export "f" (func $f)) (func (export "g")))"#);
+        assert_eq!(names(&found, Straight::CallsNothing), ["g"]);
+        assert_eq!(found.len(), 1);
     }
 
     #[test]
-    fn every_name_of_a_short_function_is_short() {
-        let wat = r#"(module (func $f (export "a") (export "b")) (func (export "c") (loop)))"#;
-        assert_eq!(short(wat), ["a", "b"]);
+    fn every_name_of_a_straight_function_is_straight() {
+        let found = straight(r#"(module (func $f (export "a") (export "b")) (func (export "c") (loop)))"#);
+        assert_eq!(names(&found, Straight::CallsNothing), ["a", "b"]);
     }
 }

@@ -44,8 +44,8 @@
 //! always on the host's JavaScript thread except where noted:
 //!
 //! 1. [`call_start`] runs the guest on a Wasmtime fiber, on the calling thread (a short export, with no loop
-//!    and no call, runs as a synchronous call: it cannot be suspended), and writes a [`Step`] into the
-//!    frame header: **done** (results in the slots), **yielded** (its time slice ended: let the event loop
+//!    and no call but of host functions that do not suspend, runs as a synchronous call: it cannot be
+//!    suspended), and writes a [`Step`] into the frame header: **done** (results in the slots), **yielded** (its time slice ended: let the event loop
 //!    turn, then run the next slice here with [`call_continue`]; up to `callerSlices` slices in all),
 //!    **pending** (past those: finish it with [`call_finish`] on a worker thread, which blocks there and never
 //!    on the JS thread), or **host** (the guest called import number `index` of the instance's `hostImports`,

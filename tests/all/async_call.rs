@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use ext_wasm::wire::{self, tag, Step, OUT_HEADER, SLOT};
-use ext_wasm::{ErrorCode, Runtime, RuntimeConfig};
+use ext_wasm::{ErrorCode, HostCall, HostFunc, Runtime, RuntimeConfig};
 
 use crate::*;
 
@@ -144,6 +144,66 @@ fn a_remembered_files_short_exports_are_found_from_the_file() {
     let report = rt.compile_file_report(&path).unwrap();
     assert_eq!(report.origin, ext_wasm::LoadOrigin::CacheHit);
     assert_short_runs_without_a_fiber(&rt, report.id.0 as f64);
+}
+
+/// An export whose only calls are of a host function that does not suspend (Rust's `HostFunc::wrap`, WASI) is
+/// short too: the host function runs on the calling thread's stack either way and has no epoch check. Without
+/// a free fiber stack its async call is done at once, where a call that could be suspended is pending (it runs
+/// whole on another thread).
+#[test]
+fn an_export_calling_only_a_host_function_that_does_not_suspend_needs_no_fiber_stack() {
+    let rt = no_free_stack(None);
+    rt.define_host_func("forge", "twice", HostFunc::wrap(|_: &mut HostCall, x: i32| Ok(2 * x)));
+    let m = wire::compile(
+        &rt,
+        br#"(module (import "forge" "twice" (func $twice (param i32) (result i32)))
+              (func (export "quad") (param i32) (result i32) (call $twice (call $twice (local.get 0))))
+              (func (export "quad_loop") (param i32) (result i32) (loop) (call $twice (call $twice (local.get 0)))))"#,
+    )
+    .unwrap() as f64;
+    let i = wire::instantiate(&rt, m, b"", b"").unwrap() as f64;
+    let mut f = frame_with(&[5]);
+    assert_eq!(start(&rt, i, "quad", &mut f, 1), Step::Done(1));
+    assert_eq!(result0(&f), 20);
+    let mut f = frame_with(&[5]);
+    let step = start(&rt, i, "quad_loop", &mut f, 1);
+    assert!(matches!(step, Step::Pending(_)), "{step:?}");
+    assert_eq!(to_the_end(Ok(step), &mut f).0.unwrap(), Step::Done(1));
+    assert_eq!(result0(&f), 20);
+}
+
+/// An export calling a suspending import is never short: the import needs the fiber (without a stack: 5013).
+#[test]
+fn an_export_calling_a_suspending_import_keeps_the_fiber() {
+    let rt = no_free_stack(None);
+    let m = wire::compile(
+        &rt,
+        br#"(module (import "host" "f" (func $f (result i32))) (func (export "ask") (result i32) (call $f)))"#,
+    )
+    .unwrap() as f64;
+    let plugin = wire::instantiate(&rt, m, br#"{"hostImports":[["host","f"]]}"#, b"").unwrap() as f64;
+    let err = wire::call_start(&rt, plugin, "ask", &mut frame_with(&[]), 0, false).unwrap_err();
+    assert_eq!(err.code(), ErrorCode::LimitExceeded, "{err}");
+}
+
+/// An instance linked to another's function export calls wasm code through that import: not short.
+#[test]
+fn an_export_calling_a_linked_function_keeps_the_fiber() {
+    let rt = no_free_stack(None);
+    let lib = wire::compile(&rt, br#"(module (func (export "seven") (result i32) (i32.const 7)))"#).unwrap() as f64;
+    let lib = wire::instantiate(&rt, lib, b"", b"").unwrap() as f64;
+    let app = wire::compile(
+        &rt,
+        br#"(module (import "lib" "seven" (func $seven (result i32))) (func (export "run") (result i32) (call $seven)))"#,
+    )
+    .unwrap() as f64;
+    let options = format!(r#"{{"instanceImports":[["lib",{lib}]]}}"#);
+    let app = wire::instantiate(&rt, app, options.as_bytes(), b"").unwrap() as f64;
+    let mut f = frame_with(&[]);
+    let step = start(&rt, app, "run", &mut f, 0);
+    assert!(matches!(step, Step::Pending(_)), "{step:?}");
+    assert_eq!(to_the_end(Ok(step), &mut f).0.unwrap(), Step::Done(1));
+    assert_eq!(result0(&f), 7);
 }
 
 #[test]
