@@ -94,20 +94,7 @@ fn best(label: &str, n: u32, per: u32, mut f: impl FnMut(u32)) {
 fn main() {
     let n: u32 = std::env::args().nth(1).map_or(2_000_000, |s| s.parse().unwrap());
     let mut frame = vec![0u8; OUT_HEADER + 4 * SLOT];
-    // SAFETY: every buffer is a live Vec of the stated length, distinct from the others.
-    let inst = unsafe {
-        assert_eq!(
-            ext_wasm_compile(ADD.as_ptr(), ADD.len(), frame.as_mut_ptr(), frame.len()),
-            0
-        );
-        let module = header_u64(&frame, 0) as f64;
-        let nul = std::ptr::null();
-        assert_eq!(
-            ext_wasm_instantiate(module, nul, 0, nul, 0, frame.as_mut_ptr(), frame.len()),
-            0
-        );
-        header_u64(&frame, 0) as f64
-    };
+    let inst = instance_of(ADD, &mut frame);
     best("C ABI ext_wasm_call add(i32, i32)", n, 1, |n| {
         for i in 0..n {
             put_add_args(&mut frame, i);
