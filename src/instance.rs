@@ -14,7 +14,7 @@ use wasmtime_wasi::I32Exit;
 
 use crate::async_call::Suspended;
 use crate::engine::{EngineSlot, Interruption};
-use crate::epoch_ticker::{EpochTicker, TimedCall};
+use crate::epoch_ticker::{EpochTicker, StoreTicker};
 use crate::error::{describe, Error, Result};
 use crate::host_func::{HostError, HostFunc, HostLink, Imports};
 use crate::host_request::HostChannel;
@@ -65,7 +65,8 @@ pub struct CallLimits {
 /// What [`InstanceState::begin_call`] set up for one call.
 struct CallSetup {
     granted: Option<u64>,
-    timed: Option<TimedCall>,
+    /// Whether the call runs on the clock (a timeout or a time slice): [`StoreTicker::begin`] was called.
+    timed: bool,
 }
 
 /// A cached function export: looked up and type-checked once per instance.
@@ -189,8 +190,8 @@ pub(crate) struct InstanceState {
     raw: Vec<ValRaw>,
     /// The store's entry trampoline for async calls (see [`InstanceState::run_async`]), made on first use.
     entry: Option<TypedFunc<(), ()>>,
-    /// Whether the epoch ticker advances this instance's engine already.
-    ticked: bool,
+    /// The epoch ticker, from this store's first timed call on (it then advances the store's engine).
+    ticker: Option<StoreTicker>,
     /// Remaining instance-wide fuel; `None` when unlimited.
     fuel_left: Option<u64>,
     call_fuel: Option<u64>,
@@ -284,7 +285,7 @@ impl NewStore {
             last: 0,
             raw: Vec::new(),
             entry: None,
-            ticked: false,
+            ticker: None,
             fuel_left: options.fuel,
             call_fuel: options.call_fuel,
             timeout: options.timeout,
@@ -901,23 +902,24 @@ impl InstanceState {
             (Some(t), Some(s)) => Some(t.min(s)),
             (t, s) => t.or(s),
         };
-        let timed = first.map(|first| {
+        if let Some(first) = first {
             self.store.data_mut().clock = CallClock {
                 deadline: timeout.map(|t| Instant::now() + t),
                 sliced: slice.is_some(),
             };
-            if !self.ticked {
-                ticker.watch(&self.members[0].compiled.slot.engine);
-                self.ticked = true;
-            }
+            let engine = &self.members[0].compiled.slot.engine;
+            let clock = self.ticker.get_or_insert_with(|| ticker.for_store(engine));
             // Epochs advance on tick boundaries and the current tick is already partly gone: a slice gets one
             // tick more than it spans, so it lasts between one and two slices' worth (1–2 ms by default), never
             // next to nothing (which sent ~every call longer than a few µs to a worker thread).
-            let extra = u64::from(slice == Some(first));
-            self.store.set_epoch_deadline(ticker.ticks_for(first) + extra);
-            ticker.begin()
-        });
-        Ok(CallSetup { granted, timed })
+            let ticks = clock.ticks_for(first) + u64::from(slice == Some(first));
+            clock.begin();
+            self.store.set_epoch_deadline(ticks);
+        }
+        Ok(CallSetup {
+            granted,
+            timed: first.is_some(),
+        })
     }
 
     /// Undo [`Self::begin_call`]: charge the fuel used, stop the clock.
@@ -929,9 +931,12 @@ impl InstanceState {
                 *left -= granted - remaining;
             }
         }
-        if setup.timed.is_some() {
+        if setup.timed {
             self.store.data_mut().clock = CallClock::default();
             self.store.set_epoch_deadline(NO_DEADLINE);
+            if let Some(clock) = &mut self.ticker {
+                clock.end();
+            }
         }
     }
 
