@@ -205,12 +205,12 @@ async function partA(add: string, mem: string) {
     hostCallNativeNs: 1e9 / raw.native.hostCallSync.opsPerSec,
     churnImportsExtPerSec: raw.ext.churnImports.opsPerSec,
     churnImportsNativePerSec: raw.native.churnImports.opsPerSec,
-    /** Churn time with two JS imports over churn time without (target <= 1.3). */
-    churnImportsCost: raw.ext.churn.opsPerSec / raw.ext.churnImports.opsPerSec,
+    /** Churn time with two JS imports over churn time without, in interleaved rounds (target <= 1.3). */
+    churnImportsCost: raw.ratios.churnImports,
     hostCallSyncImportsNs: 1e9 / raw.ext.hostCallSyncImports.opsPerSec,
     churnSyncImportsPerSec: raw.ext.churnSyncImports.opsPerSec,
     /** The same with `syncImports: true`. */
-    churnSyncImportsCost: raw.ext.churn.opsPerSec / raw.ext.churnSyncImports.opsPerSec,
+    churnSyncImportsCost: raw.ratios.churnSyncImports,
     callNativeNs: 1e9 / raw.native.call.opsPerSec,
     memcpyGBps: memcpy,
     memWriteExtGBps: gbps(raw.ext.memWrite.opsPerSec),

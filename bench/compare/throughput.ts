@@ -67,6 +67,43 @@ async function measure(body: (n: number) => void | Promise<void>): Promise<Measu
   return { opsPerSec: sorted[Math.floor(sorted.length / 2)], rounds };
 }
 
+/** The batch size that makes one call of `body` last about ROUND_MS (the warm-up of {@link measure}). */
+async function calibrate(body: (n: number) => void | Promise<void>): Promise<number> {
+  let n = 1;
+  const warmEnd = performance.now() + WARMUP_MS;
+  for (;;) {
+    const t = performance.now();
+    await body(n);
+    const dt = performance.now() - t;
+    if (performance.now() >= warmEnd && dt >= ROUND_MS / 4) return Math.max(1, Math.round(n * ROUND_MS / dt));
+    n = dt < ROUND_MS / 8 ? n * 2 : Math.max(1, Math.round(n * (ROUND_MS / 4) / Math.max(dt, 0.001)) + 1);
+  }
+}
+
+/**
+ * Time several bodies in interleaved rounds (a, b, c, a, b, c, ...), so a drift in this VM's speed (it moves by
+ * up to 1.5x within minutes) hits them alike. `times[k]`: for each body after the first, the median over rounds
+ * of its time per operation over the first body's in the same round.
+ */
+async function measureAlternating(
+  bodies: ((n: number) => void | Promise<void>)[],
+): Promise<{ measures: Measure[]; times: number[] }> {
+  const sizes: number[] = [];
+  for (const body of bodies) sizes.push(await calibrate(body));
+  const rounds: number[][] = bodies.map(() => []);
+  for (let r = 0; r < 2 * ROUNDS + 1; r++) {
+    for (let k = 0; k < bodies.length; k++) {
+      const t = performance.now();
+      await bodies[k](sizes[k]);
+      rounds[k].push(sizes[k] / ((performance.now() - t) / 1e3));
+    }
+  }
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+  const measures = rounds.map((rs) => ({ opsPerSec: median(rs), rounds: rs }));
+  const times = rounds.slice(1).map((rs) => median(rs.map((ops, r) => rounds[0][r] / ops)));
+  return { measures, times };
+}
+
 function check(cond: boolean, what: string) {
   if (!cond) throw new Error(`check failed: ${what}`);
 }
@@ -80,6 +117,8 @@ await wasm.configure({ noCache: true }); // part A measures run time, not loadin
 const addId = await wasm.compile(addBytes);
 const memId = await wasm.compile(memBytes);
 const ext: Record<string, Measure> = {};
+/** Same-window time ratios from {@link measureAlternating}. */
+const ratios: Record<string, number> = {};
 ext.churn = await measure(async (n) => {
   let acc = 0;
   for (let i = 0; i < n; i++) {
@@ -158,30 +197,30 @@ const hostId = await wasm.compile(hostBytes);
     for (let i = 0; i < n; i++) check((await slow.call("loop", HOST_CALLS))[0] === HOST_CALLS, "ext async host loop");
   }));
   await slow.drop();
-  ext.churnImports = await measure(async (n) => {
-    let acc = 0;
-    for (let i = 0; i < n; i++) {
-      const inst = await wasm.instantiate(hostId, { imports: hostImports });
-      acc += inst.callSync("add", 1, 2)[0] as number;
-      await inst.drop();
-    }
-    check(acc === 3 * n, "ext churn with imports results");
-  });
   // The same imports with `syncImports: true`: called in place through the backend's host callback.
   const sync = await wasm.instantiate(hostId, { imports: hostImports, syncImports: true });
   ext.hostCallSyncImports = perHostCall(await measure((n) => {
     for (let i = 0; i < n; i++) check(sync.callSync("loop", HOST_CALLS)[0] === HOST_CALLS, "ext sync host loop");
   }));
   await sync.drop();
-  ext.churnSyncImports = await measure(async (n) => {
+  // Churn of add.wasm (no imports), of host.wasm with two JS imports, and with them as `syncImports`, in
+  // interleaved rounds: their ratios are the row's target, and measured minutes apart they swung 0.7-1.8x.
+  const churnOf = (module: number, options: wasm.InstanceOptions | undefined, what: string) => async (n: number) => {
     let acc = 0;
     for (let i = 0; i < n; i++) {
-      const inst = await wasm.instantiate(hostId, { imports: hostImports, syncImports: true });
+      const inst = await wasm.instantiate(module, options);
       acc += inst.callSync("add", 1, 2)[0] as number;
       await inst.drop();
     }
-    check(acc === 3 * n, "ext churn with sync imports results");
-  });
+    check(acc === 3 * n, what);
+  };
+  const churns = await measureAlternating([
+    churnOf(addId, undefined, "ext churn results (alongside imports)"),
+    churnOf(hostId, { imports: hostImports }, "ext churn with imports results"),
+    churnOf(hostId, { imports: hostImports, syncImports: true }, "ext churn with sync imports results"),
+  ]);
+  [ext.churnAlongsideImports, ext.churnImports, ext.churnSyncImports] = churns.measures;
+  [ratios.churnImports, ratios.churnSyncImports] = churns.times;
 }
 
 // ------------------------------------------------------------------------------------------- long and heavy
@@ -377,4 +416,4 @@ function fill(buf: Uint8Array): Uint8Array {
   return buf;
 }
 
-console.log(JSON.stringify({ rounds: ROUNDS, roundMs: ROUND_MS, bytes: MIB, ext, native, memcpy, long }));
+console.log(JSON.stringify({ rounds: ROUNDS, roundMs: ROUND_MS, bytes: MIB, ext, native, memcpy, long, ratios }));
