@@ -290,8 +290,9 @@ fn drive_from(
     sync: bool,
     here: u32,
 ) -> Result<CallStep> {
+    // Borrowed from `work` (no reference count per step): every arm that moves `work` returns.
     let call = match &work {
-        Work::Fiber { call, .. } | Work::Reentry { call } => call.clone(),
+        Work::Fiber { call, .. } | Work::Reentry { call } => call,
         Work::Whole {
             runtime,
             instance,

@@ -98,6 +98,12 @@ impl<T> StoreLock<T> {
     }
 }
 
+impl<T: Default> Default for StoreLock<T> {
+    fn default() -> Self {
+        Self::new(T::default())
+    }
+}
+
 /// Wait a little before looking at the lock again: spin for short holds, yield the core for medium ones, sleep
 /// (1 µs doubling up to [`MAX_SLEEP`]) for long ones, such as another thread's guest call that runs for seconds.
 fn back_off(round: u32) {
