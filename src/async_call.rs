@@ -39,7 +39,7 @@ use std::thread::Thread;
 
 use crate::error::{Error, Result};
 use crate::host_request::{Command, Event, HostChannel, HostRequest, Reentered, Reentry};
-use crate::instance::{AsyncStart, InstanceCell, InstanceId, InstanceState, Instantiating, Outcome, StoreCell, Target};
+use crate::instance::{InstanceCell, InstanceId, InstanceState, Instantiating, Outcome, Started, StoreCell, Target};
 use crate::runtime::Runtime;
 use crate::store_lock::StoreLock;
 use crate::value::Value;
@@ -416,19 +416,12 @@ impl Runtime {
         if !cell.suspends() && (!cell.preemptible() || in_tokio) {
             return Ok(whole());
         }
-        let mut state = cell.take(id.0)?;
         let slice = (!sync).then_some(self.config().call_slice);
-        let prepared = match state.prepare_async(&target, frame, nargs, self.ticker(), slice) {
-            Ok(AsyncStart::Fiber(prepared)) => prepared,
+        let prepare = |state: &mut InstanceState| state.prepare_async(&target, frame, nargs, self.ticker(), slice);
+        let (prepared, mut state) = match cell.start_async(id.0, prepare)? {
+            Started::Fiber(prepared, state) => (prepared, state),
             // A short export cannot be suspended once begun: it ran here and now, with no fiber.
-            Ok(AsyncStart::Done(count)) => {
-                cell.store.put_back(state);
-                return Ok(CallStep::Done(count.into()));
-            }
-            Err(e) => {
-                cell.store.put_back(state);
-                return Err(e);
-            }
+            Started::Done(count) => return Ok(CallStep::Done(count.into())),
         };
         let channel = state.channel();
         let mut running: Running = Box::pin(async move {

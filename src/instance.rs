@@ -455,15 +455,32 @@ impl InstanceCell {
         self.store.parked()
     }
 
-    /// Move the store's state out for an async call, this instance selected (the store is busy until
-    /// [`StoreCell::put_back`]).
-    pub(crate) fn take(&self, handle: u64) -> Result<Box<InstanceState>> {
+    /// Prepare an async call under one lock of the store (see [`InstanceState::prepare_async`]): a short export
+    /// runs there and then, and the state stays in the cell; a call that needs a fiber moves the state out with
+    /// its preparation (the store is busy until [`StoreCell::put_back`]). One lock where taking the state first
+    /// and putting it back after a short call took two. Errors leave the state in the cell.
+    pub(crate) fn start_async(
+        &self,
+        handle: u64,
+        prepare: impl FnOnce(&mut InstanceState) -> Result<AsyncStart>,
+    ) -> Result<Started> {
         if self.dropped.load(Ordering::Relaxed) {
             return Err(Self::dropped_error(handle));
         }
-        let mut state = self.store.take(handle)?;
+        let mut slot = self.store.lock_from(handle)?;
+        let state = match &mut *slot {
+            Slot::Live(state) => state,
+            Slot::Busy(_) => return Err(busy(handle)),
+            Slot::Dropped => return Err(Self::dropped_error(handle)),
+        };
         state.current = self.member;
-        Ok(state)
+        match prepare(state)? {
+            AsyncStart::Done(count) => Ok(Started::Done(count)),
+            AsyncStart::Fiber(prepared) => match std::mem::replace(&mut *slot, Slot::Busy(None)) {
+                Slot::Live(state) => Ok(Started::Fiber(prepared, state)),
+                _ => unreachable!("the slot was live under this lock"),
+            },
+        }
     }
 
     /// Refuse to drop this instance from inside one of its store's own Rust host functions on this thread
@@ -1343,6 +1360,14 @@ pub(crate) enum AsyncStart {
     Fiber(Prepared),
     /// A short export was called: its result count (results in the frame).
     Done(u32),
+}
+
+/// What [`InstanceCell::start_async`] did.
+pub(crate) enum Started {
+    /// A short export was called in the cell: its result count (results in the frame).
+    Done(u32),
+    /// The call is ready to run on a fiber, with the store's state it took.
+    Fiber(Prepared, Box<InstanceState>),
 }
 
 /// An async call ready to run on a fiber: see [`InstanceState::prepare_async`].
