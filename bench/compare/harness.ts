@@ -174,6 +174,7 @@ async function partA(add: string, mem: string) {
     "--allow-ffi",
     "--allow-read",
     "--allow-env",
+    "--v8-flags=--expose-gc", // the churn rows collect between rounds (see `collect` in throughput.ts)
     `${repo}/bench/compare/throughput.ts`,
     add,
     mem,

@@ -44,10 +44,22 @@ interface Measure {
  * Time `body(n)` (which performs n operations) in rounds of about ROUND_MS; the batch size adapts during the
  * warm-up so a round is a single loop, not a timer-bound one.
  */
-async function measure(body: (n: number) => void | Promise<void>): Promise<Measure> {
+/**
+ * V8's collector, exposed by the harness (`--v8-flags=--expose-gc`). The churn rows call it before each round,
+ * untimed: `new WebAssembly.Instance` leaves a memory (two or three mappings) per instance to the GC, and in a
+ * 0.25 s round native churn left ~25,000 of them; over several rounds they passed Linux's 65,530 mappings per
+ * process and V8 aborted ("Fatal process out of memory: VirtualAddressSubspace::FreePages", two full runs of
+ * three on 2026-12-06). Both sides get it, so each round starts with no garbage from the last.
+ */
+const collect = (globalThis as { gc?: () => void }).gc ?? (() => {});
+
+async function measure(body: (n: number) => void | Promise<void>, beforeRound = () => {}): Promise<Measure> {
   let n = 1;
-  const warmEnd = performance.now() + WARMUP_MS;
+  let warmEnd = performance.now() + WARMUP_MS;
   for (;;) {
+    const pause = performance.now();
+    beforeRound();
+    warmEnd += performance.now() - pause;
     const t = performance.now();
     await body(n);
     const dt = performance.now() - t;
@@ -59,6 +71,7 @@ async function measure(body: (n: number) => void | Promise<void>): Promise<Measu
   }
   const rounds: number[] = [];
   for (let r = 0; r < ROUNDS; r++) {
+    beforeRound();
     const t = performance.now();
     await body(n);
     rounds.push(n / ((performance.now() - t) / 1e3));
@@ -93,6 +106,7 @@ async function measureAlternating(
   const rounds: number[][] = bodies.map(() => []);
   for (let r = 0; r < 2 * ROUNDS + 1; r++) {
     for (let k = 0; k < bodies.length; k++) {
+      collect();
       const t = performance.now();
       await bodies[k](sizes[k]);
       rounds[k].push(sizes[k] / ((performance.now() - t) / 1e3));
@@ -127,7 +141,7 @@ ext.churn = await measure(async (n) => {
     await inst.drop();
   }
   check(acc === 3 * n, "ext churn results");
-});
+}, collect);
 {
   const inst = await wasm.instantiate(addId);
   ext.call = await measure((n) => {
@@ -330,7 +344,7 @@ native.churn = await measure((n) => {
     acc += (inst.exports.add as (a: number, b: number) => number)(1, 2);
   }
   check(acc === 3 * n, "native churn results");
-});
+}, collect);
 {
   const add = new WebAssembly.Instance(addModule, {}).exports.add as (a: number, b: number) => number;
   native.call = await measure((n) => {
@@ -365,7 +379,7 @@ native.churn = await measure((n) => {
       acc += (inst.exports.add as (a: number, b: number) => number)(1, 2);
     }
     check(acc === 3 * n, "native churn with imports results");
-  });
+  }, collect);
 }
 {
   const memory = new WebAssembly.Instance(memModule, {}).exports.memory as WebAssembly.Memory;
