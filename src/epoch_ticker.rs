@@ -29,8 +29,10 @@ pub(crate) const LINGER: Duration = Duration::from_millis(100);
 
 /// The ticker as one store uses it: made at the store's first timed call ([`EpochTicker::for_store`]) and kept
 /// with the store, so a call marks its start and end with one atomic add each and nothing else (no reference
-/// count per call), wherever it finishes. Calls nest (a host function re-entering its instance): only the
-/// outermost counts. A store dropped in the middle of a call (a panic unwound through it) stops counting then.
+/// count per call), wherever it finishes. A `begin` without its `end` (a call prepared but dropped before it
+/// ran) is not counted twice: only the outermost of nested begins counts. (Re-entrant calls from host functions
+/// go through wasmtime's `Caller` and do not come here.) A store dropped in the middle of a call (a panic
+/// unwound through it) stops counting then.
 pub(crate) struct StoreTicker {
     shared: Arc<Shared>,
     /// Timed calls of this store running now, nested ones included.

@@ -41,10 +41,6 @@ interface Measure {
 }
 
 /**
- * Time `body(n)` (which performs n operations) in rounds of about ROUND_MS; the batch size adapts during the
- * warm-up so a round is a single loop, not a timer-bound one.
- */
-/**
  * V8's collector, exposed by the harness (`--v8-flags=--expose-gc`). The churn rows call it before each round,
  * untimed: `new WebAssembly.Instance` leaves a memory (two or three mappings) per instance to the GC, and in a
  * 0.25 s round native churn left ~25,000 of them; over several rounds they passed Linux's 65,530 mappings per
@@ -53,7 +49,14 @@ interface Measure {
  */
 const collect = (globalThis as { gc?: () => void }).gc ?? (() => {});
 
-async function measure(body: (n: number) => void | Promise<void>, beforeRound = () => {}): Promise<Measure> {
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+
+/**
+ * The batch size that makes one call of `body` (which performs n operations) last about ROUND_MS, found during
+ * a warm-up of about WARMUP_MS, so a round is a single loop, not a timer-bound one. `beforeRound` runs before
+ * each warm-up loop, untimed.
+ */
+async function calibrate(body: (n: number) => void | Promise<void>, beforeRound: () => void): Promise<number> {
   let n = 1;
   let warmEnd = performance.now() + WARMUP_MS;
   for (;;) {
@@ -63,12 +66,14 @@ async function measure(body: (n: number) => void | Promise<void>, beforeRound = 
     const t = performance.now();
     await body(n);
     const dt = performance.now() - t;
-    if (performance.now() >= warmEnd && dt >= ROUND_MS / 4) {
-      n = Math.max(1, Math.round(n * ROUND_MS / dt));
-      break;
-    }
+    if (performance.now() >= warmEnd && dt >= ROUND_MS / 4) return Math.max(1, Math.round(n * ROUND_MS / dt));
     n = dt < ROUND_MS / 8 ? n * 2 : Math.max(1, Math.round(n * (ROUND_MS / 4) / Math.max(dt, 0.001)) + 1);
   }
+}
+
+/** Time `body(n)` in ROUNDS rounds of about ROUND_MS each ({@link calibrate}); `beforeRound` runs untimed. */
+async function measure(body: (n: number) => void | Promise<void>, beforeRound = () => {}): Promise<Measure> {
+  const n = await calibrate(body, beforeRound);
   const rounds: number[] = [];
   for (let r = 0; r < ROUNDS; r++) {
     beforeRound();
@@ -76,21 +81,7 @@ async function measure(body: (n: number) => void | Promise<void>, beforeRound = 
     await body(n);
     rounds.push(n / ((performance.now() - t) / 1e3));
   }
-  const sorted = [...rounds].sort((a, b) => a - b);
-  return { opsPerSec: sorted[Math.floor(sorted.length / 2)], rounds };
-}
-
-/** The batch size that makes one call of `body` last about ROUND_MS (the warm-up of {@link measure}). */
-async function calibrate(body: (n: number) => void | Promise<void>): Promise<number> {
-  let n = 1;
-  const warmEnd = performance.now() + WARMUP_MS;
-  for (;;) {
-    const t = performance.now();
-    await body(n);
-    const dt = performance.now() - t;
-    if (performance.now() >= warmEnd && dt >= ROUND_MS / 4) return Math.max(1, Math.round(n * ROUND_MS / dt));
-    n = dt < ROUND_MS / 8 ? n * 2 : Math.max(1, Math.round(n * (ROUND_MS / 4) / Math.max(dt, 0.001)) + 1);
-  }
+  return { opsPerSec: median(rounds), rounds };
 }
 
 /**
@@ -102,7 +93,7 @@ async function measureAlternating(
   bodies: ((n: number) => void | Promise<void>)[],
 ): Promise<{ measures: Measure[]; times: number[] }> {
   const sizes: number[] = [];
-  for (const body of bodies) sizes.push(await calibrate(body));
+  for (const body of bodies) sizes.push(await calibrate(body, collect));
   const rounds: number[][] = bodies.map(() => []);
   for (let r = 0; r < 2 * ROUNDS + 1; r++) {
     for (let k = 0; k < bodies.length; k++) {
@@ -112,7 +103,6 @@ async function measureAlternating(
       rounds[k].push(sizes[k] / ((performance.now() - t) / 1e3));
     }
   }
-  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
   const measures = rounds.map((rs) => ({ opsPerSec: median(rs), rounds: rs }));
   const times = rounds.slice(1).map((rs) => median(rs.map((ops, r) => rounds[0][r] / ops)));
   return { measures, times };
@@ -256,7 +246,6 @@ async function intervalGaps(work: () => Promise<unknown>): Promise<{ ms: number;
   return { ms, ticks: gaps.length, p50: at(0.5), p99: at(0.99), max: gaps[gaps.length - 1] ?? NaN };
 }
 const long: Record<string, unknown> = {};
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 {
   const spinId = await wasm.compile(new TextEncoder().encode(`(module (func (export "spin") (param i32) (result i32)
     (local i32) (loop $l (local.set 1 (i32.add (local.get 1) (i32.const 1)))
