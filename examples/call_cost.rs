@@ -15,7 +15,7 @@ use std::time::Instant;
 use ext_wasm::ffi::{
     ext_wasm_call, ext_wasm_call_continue, ext_wasm_call_finish, ext_wasm_call_func, ext_wasm_call_resume,
     ext_wasm_call_start, ext_wasm_compile, ext_wasm_func, ext_wasm_instance_drop, ext_wasm_instantiate,
-    ext_wasm_instantiate_start, tag, OUT_HEADER, SLOT,
+    ext_wasm_instantiate_start, ext_wasm_set_host_callback, tag, OUT_HEADER, SLOT,
 };
 use ext_wasm::{CallLimits, InstanceOptions, Runtime, RuntimeConfig, Value};
 
@@ -65,6 +65,51 @@ fn put_add_args(frame: &mut [u8], i: u32) {
     frame[40..48].copy_from_slice(&f64::from(i & 0xffff).to_bits().to_le_bytes());
     frame[48] = tag::NUMBER;
     frame[56..64].copy_from_slice(&1f64.to_bits().to_le_bytes());
+}
+
+/// The frame `answer_inc` trades values in (registered with `ext_wasm_set_host_callback`).
+static CALLBACK_FRAME: std::sync::atomic::AtomicPtr<u8> = std::sync::atomic::AtomicPtr::new(std::ptr::null_mut());
+
+/// The host callback of `host.wat`'s imports: `inc` (index 0) answers its argument plus one, `log` nothing.
+extern "C" fn answer_inc(index: u32, _nargs: u32) -> i32 {
+    // SAFETY: the frame registered in `main`, live for the process, written only here while the core waits.
+    let frame = unsafe {
+        std::slice::from_raw_parts_mut(
+            CALLBACK_FRAME.load(std::sync::atomic::Ordering::Relaxed),
+            OUT_HEADER + 4 * SLOT,
+        )
+    };
+    if index & 0x7fff_ffff != 0 {
+        return 0;
+    }
+    let arg = i32::from_le_bytes(frame[40..44].try_into().unwrap());
+    frame[32] = tag::I32;
+    frame[40..48].copy_from_slice(&i64::from(arg + 1).to_le_bytes());
+    1
+}
+
+/// Compile `wat` and instantiate it with `options` through the C ABI; the instance handle.
+fn instance_with(wat: &str, options: &[u8], frame: &mut [u8]) -> f64 {
+    // SAFETY: every buffer is a live slice of the stated length, distinct from the others; stdin is empty.
+    unsafe {
+        assert_eq!(
+            ext_wasm_compile(wat.as_ptr(), wat.len(), frame.as_mut_ptr(), frame.len()),
+            0
+        );
+        let module = header_u64(frame, 0) as f64;
+        let nul = std::ptr::null();
+        let rc = ext_wasm_instantiate_start(
+            module,
+            options.as_ptr(),
+            options.len(),
+            nul,
+            0,
+            frame.as_mut_ptr(),
+            frame.len(),
+        );
+        assert_eq!((rc, frame[8]), (0, 0));
+        header_u64(frame, 0) as f64
+    }
 }
 
 fn header_u64(frame: &[u8], at: usize) -> u64 {
@@ -172,6 +217,37 @@ fn main() {
             assert_eq!(i32::from_le_bytes(frame[40..44].try_into().unwrap()), per_loop as i32);
         }
     });
+
+    // The same imports called in place through the thread's host callback, as the FFI backend's dispatcher is:
+    // bridged (the default for JavaScript imports: the guest on a fiber, the callback on this thread's stack) and
+    // `syncImports` (no fiber).
+    // SAFETY: the callback frame is a leaked (static) buffer, written only by `answer_inc` inside the callback.
+    unsafe {
+        let callback_frame: &'static mut [u8] = Box::leak(vec![0u8; OUT_HEADER + 4 * SLOT].into_boxed_slice());
+        CALLBACK_FRAME.store(callback_frame.as_mut_ptr(), std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(
+            ext_wasm_set_host_callback(Some(answer_inc), callback_frame.as_mut_ptr(), callback_frame.len()),
+            0
+        );
+    }
+    for (label, mode) in [
+        ("C ABI host call, bridged in place, per call", "bridgedImports"),
+        ("C ABI host call, syncImports, per call", "syncImports"),
+    ] {
+        let options = format!(r#"{{"hostImports":[["host","inc",0],["host","log",1]],"{mode}":true}}"#);
+        let inst = instance_with(HOST, options.as_bytes(), &mut frame);
+        best(label, n / per_loop, per_loop, |n| {
+            for _ in 0..n {
+                frame[32] = tag::NUMBER;
+                frame[40..48].copy_from_slice(&f64::from(per_loop).to_bits().to_le_bytes());
+                // SAFETY: `frame` is live and distinct from the name.
+                let rc =
+                    unsafe { ext_wasm_call_start(inst, b"loop".as_ptr(), 4, frame.as_mut_ptr(), frame.len(), 1, 1) };
+                assert_eq!((rc, frame[8]), (0, 0));
+                assert_eq!(i32::from_le_bytes(frame[40..44].try_into().unwrap()), per_loop as i32);
+            }
+        });
+    }
 
     // Churn as the FFI backend makes it, per instance: instantiate, `callSync("add", 1, 2)`, drop. Without
     // imports: `instantiate` + `call`; with two JavaScript imports: `instantiate_start` + `call_start` (sync).

@@ -133,7 +133,7 @@ impl Suspended {
         let Some(future) = running.as_mut() else {
             return Stop::Reentered(Err(Error::Call("internal error: the call already ended".into())));
         };
-        match future.as_mut().poll(cx) {
+        match crate::host_stack::polling(|| future.as_mut().poll(cx)) {
             Poll::Ready((state, outcome)) => {
                 *running = None;
                 Stop::Finished(state, outcome)
@@ -375,6 +375,12 @@ impl Runtime {
         nargs: usize,
         sync: bool,
     ) -> Result<CallStep> {
+        if let Target::Export(name) = target {
+            // From inside a bridged host function of this store, running on this thread: through its `Caller`.
+            if let Some(done) = crate::runtime::frame_call_in_place(cell, name, frame, nargs) {
+                return done.map(|n| CallStep::Done(n.into()));
+            }
+        }
         if let Some(call) = cell.parked() {
             let Target::Export(name) = target else {
                 return Err(Error::Call(
@@ -432,7 +438,8 @@ impl Runtime {
         // Poll here first, owning the call: most calls end within this poll. Only one that outlives it is
         // shared (an `Arc`, a lock, the store's reference), and held in the store when its host functions may
         // re-enter the instance (no JavaScript runs before this poll returns, so holding it now is in time).
-        let first = match running.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+        let first = match crate::host_stack::polling(|| running.as_mut().poll(&mut Context::from_waker(Waker::noop())))
+        {
             Poll::Ready((state, outcome)) => {
                 let answer = outcome.and_then(|o| state.answer(o, frame));
                 cell.store.put_back(state);
@@ -500,7 +507,8 @@ impl Runtime {
         // Polled here first, owning it: without a start function (or one that waits in no host function)
         // it ends within this poll, and nothing is shared. Held in the store before any host function runs.
         let mut running = running;
-        let first = match running.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+        let first = match crate::host_stack::polling(|| running.as_mut().poll(&mut Context::from_waker(Waker::noop())))
+        {
             Poll::Ready((state, outcome)) => Stop::Finished(state, outcome),
             Poll::Pending => Stop::Yielded,
         };

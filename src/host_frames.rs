@@ -23,7 +23,18 @@ pub(crate) fn next_store_id() -> u64 {
 struct Frame {
     store: u64,
     caller: *mut (),
+    /// The caller's call runs on a fiber (a bridged host function): re-entrant calls must be async.
+    on_fiber: bool,
     outer: *const Frame,
+}
+
+/// A `Caller` lent by a running host function (see [`reentry_caller`]).
+#[derive(Clone, Copy)]
+pub(crate) struct Lent {
+    /// A `*mut Caller<'_, StoreData>`.
+    pub(crate) caller: *mut (),
+    /// Its call runs on a fiber: a call through it must be async, polled in place.
+    pub(crate) on_fiber: bool,
 }
 
 thread_local! {
@@ -42,16 +53,30 @@ impl Drop for Leave {
 /// Run `f`, a host function of store `store`, on this thread.
 #[inline]
 pub(crate) fn run_in<R>(store: u64, f: impl FnOnce() -> R) -> R {
-    run_lending(store, std::ptr::null_mut(), f)
+    link(store, std::ptr::null_mut(), false, f)
 }
 
 /// [`run_in`] for a reentrant host function, lending `caller` (a `*mut Caller<'_, StoreData>` of `store`, not
 /// used by anyone else until `f` returns) to the re-entries `f` makes through the `Runtime`.
 #[inline]
 pub(crate) fn run_lending<R>(store: u64, caller: *mut (), f: impl FnOnce() -> R) -> R {
+    link(store, caller, false, f)
+}
+
+/// [`run_lending`] for a bridged host function, whose `caller` belongs to a call on a fiber: `f` runs on this
+/// thread's stack (`crate::host_stack`) while that fiber waits for it, so the frame is never left linked across
+/// a suspension either.
+#[inline]
+pub(crate) fn run_lending_from_fiber<R>(store: u64, caller: *mut (), f: impl FnOnce() -> R) -> R {
+    link(store, caller, true, f)
+}
+
+#[inline]
+fn link<R>(store: u64, caller: *mut (), on_fiber: bool, f: impl FnOnce() -> R) -> R {
     let frame = Frame {
         store,
         caller,
+        on_fiber,
         outer: INNERMOST.get(),
     };
     let _leave = Leave(frame.outer);
@@ -69,13 +94,13 @@ pub(crate) fn running_in(store: u64) -> bool {
 /// reentrant (`None` when it is not, or none runs). The pointer is valid, and only its user's, until the host
 /// function that lent it returns; the caller must use it only before returning itself (it runs inside that
 /// host function: its frame is innermost or inside it).
-pub(crate) fn reentry_caller(store: u64) -> Option<*mut ()> {
-    innermost_in(store).filter(|caller| !caller.is_null())
+pub(crate) fn reentry_caller(store: u64) -> Option<Lent> {
+    innermost_in(store).filter(|lent| !lent.caller.is_null())
 }
 
 /// The innermost frame of `store` on this thread: its lent `Caller` (null when none).
 #[inline]
-fn innermost_in(store: u64) -> Option<*mut ()> {
+fn innermost_in(store: u64) -> Option<Lent> {
     let mut at = INNERMOST.get();
     while !at.is_null() {
         // SAFETY: every pointer in the chain is a `Frame` on this thread's stack, owned by a `run_lending` call
@@ -84,10 +109,14 @@ fn innermost_in(store: u64) -> Option<*mut ()> {
         // cannot be left linked while its stack is suspended: the host functions run here (Rust closures and
         // typed closures) never suspend the fiber they may run on — wasmtime refuses their nested guest calls
         // there (`HostCall::call` uses the checked `Func::call`), and they are not async; reentrant ones never
-        // run on a fiber at all (their stores' calls run in place, `StoreCell::in_place`).
+        // run on a fiber at all (their stores' calls run in place, `StoreCell::in_place`); bridged ones run on
+        // this thread's stack while their fiber waits, and return before it continues.
         let frame = unsafe { &*at };
         if frame.store == store {
-            return Some(frame.caller);
+            return Some(Lent {
+                caller: frame.caller,
+                on_fiber: frame.on_fiber,
+            });
         }
         at = frame.outer;
     }

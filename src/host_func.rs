@@ -59,7 +59,11 @@ pub(crate) enum Kind {
     Raw(Arc<RawCallback>),
     /// Given no `HostCall`: lends the call's `Caller` to re-entries through the `Runtime` (`host_frames`).
     Reentrant(Arc<ReentrantCallback>),
-    Suspending(u32),
+    /// Answered from outside the call; `bridged_on`: first offered in place to that thread's bridge.
+    Suspending {
+        index: u32,
+        bridged_on: Option<u64>,
+    },
 }
 
 impl HostFunc {
@@ -119,7 +123,30 @@ impl HostFunc {
     /// async-call protocol ([`crate::wire::call_start`]); plain calls fail with 5007.
     pub fn suspending(index: u32) -> Self {
         Self {
-            kind: Kind::Suspending(index),
+            kind: Kind::Suspending {
+                index,
+                bridged_on: None,
+            },
+            signature: None,
+        }
+    }
+
+    /// A [`HostFunc::suspending`] function first offered, in place, to the [`crate::wire::HostBridge`] of the
+    /// thread that calls the guest (number `index` there): the bridge runs on that thread's own stack (see
+    /// `crate::host_stack`), where a language runtime that cannot run on a foreign stack (V8) can run, while the
+    /// guest waits on its fiber. When it answers at once ([`crate::wire::Answer::Now`]) the guest continues
+    /// without suspending; when it answers later (a Promise) the guest suspends and the call returns
+    /// [`crate::CallStep::Host`] with [`crate::HostRequest::started`] set. Off that thread (no bridge there,
+    /// another thread, or a call finishing on a worker thread) it is an ordinary suspending function. While the
+    /// bridge runs, the instance can be used by handle as from inside a [`HostFunc::reentrant`] function.
+    /// Numbered on the thread that creates it. Cost: a bridge call plus two stack switches (~0.1 µs from
+    /// TypeScript) instead of a suspension (~0.45 µs).
+    pub fn bridged(index: u32) -> Self {
+        Self {
+            kind: Kind::Suspending {
+                index,
+                bridged_on: Some(crate::host_bridge::this_thread()),
+            },
             signature: None,
         }
     }
@@ -131,7 +158,7 @@ impl HostFunc {
     }
 
     pub(crate) fn is_suspending(&self) -> bool {
-        matches!(self.kind, Kind::Suspending(_))
+        matches!(self.kind, Kind::Suspending { .. })
     }
 
     /// Whether it must run in place (see [`HostFunc::reentrant`]).
@@ -164,7 +191,11 @@ impl fmt::Debug for HostFunc {
             Kind::Native(_) => f.write_str("HostFunc::Native"),
             Kind::Reentrant(_) => f.write_str("HostFunc::Reentrant"),
             Kind::Raw(_) => f.write_str("HostFunc::Typed"),
-            Kind::Suspending(i) => write!(f, "HostFunc::Suspending({i})"),
+            Kind::Suspending {
+                index,
+                bridged_on: None,
+            } => write!(f, "HostFunc::Suspending({index})"),
+            Kind::Suspending { index, .. } => write!(f, "HostFunc::Bridged({index})"),
         }
     }
 }
@@ -555,7 +586,7 @@ fn native_trampoline(
                 };
                 return crate::host_frames::run_in(store, || f(&mut call, raw)).map_err(|e| fail(&name, e));
             }
-            Kind::Suspending(_) => {
+            Kind::Suspending { .. } => {
                 return Err(fail(&name, Error::Call("internal error: slot shape changed".into())));
             }
         };

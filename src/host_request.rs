@@ -16,7 +16,7 @@
 //! Everything that touches the store runs on the fiber, through the `Caller` wasmtime lent the trampoline:
 //! no pointer to the store escapes.
 
-use std::future::poll_fn;
+use std::future::{poll_fn, Future};
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::Instant;
@@ -37,6 +37,9 @@ pub struct HostRequest {
     pub index: u32,
     /// The arguments.
     pub args: Vec<Value>,
+    /// The host's bridge already ran the function in place and answered [`crate::wire::Answer::Later`]: answer
+    /// with what it kept (its Promise), do not run it again ([`crate::HostFunc::bridged`]).
+    pub started: bool,
 }
 
 /// The mailbox between a suspended guest and its embedder (one per instance with suspending imports). Each
@@ -171,10 +174,20 @@ pub(crate) fn suspending_trampoline(source: Source, name: Arc<str>, results: &[V
         // SAFETY: the kind lives in the store's fixed `host` slice or in this trampoline's `source`; both
         // outlive this read (see `Source::kind`).
         let kind = unsafe { &*source.kind(caller.data()) };
-        let index = match kind {
-            Kind::Suspending(index) => Some(*index),
-            _ => None,
+        let (index, bridged_on) = match kind {
+            Kind::Suspending { index, bridged_on } => (Some(*index), *bridged_on),
+            _ => (None, None),
         };
+        let mut started = false;
+        if let (Some(index), Some(home)) = (index, bridged_on) {
+            // Answered in place, before any future of ours exists: a zero-sized one is not allocated.
+            match answer_in_place(&mut caller, &info, home, index, params, out) {
+                Some(Ok(true)) => return Box::new(std::future::ready(Ok(()))),
+                Some(Ok(false)) => started = true,
+                Some(Err(e)) => return Box::new(std::future::ready(Err(e))),
+                None => {}
+            }
+        }
         let info = info.clone();
         Box::new(async move {
             let name = &info.name;
@@ -183,7 +196,7 @@ pub(crate) fn suspending_trampoline(source: Source, name: Arc<str>, results: &[V
             };
             let args = params.iter().map(Value::from_val).collect();
             // The channel is borrowed from the store at each use, not counted once more per call.
-            mailbox(&caller, name)?.post(Event::Request(HostRequest { index, args }));
+            mailbox(&caller, name)?.post(Event::Request(HostRequest { index, args, started }));
             loop {
                 let command = mailbox(&caller, name)?.next_command().await;
                 match command {
@@ -196,13 +209,62 @@ pub(crate) fn suspending_trampoline(source: Source, name: Arc<str>, results: &[V
                         return write_vals(&values, &info.results, out).map_err(|e| fail(name, e));
                     }
                     Command::Reenter(op) => {
-                        let done = reenter(&mut caller, op).await;
+                        // Boxed: the rare path's future would otherwise size every host call's.
+                        let done = Box::pin(reenter(&mut caller, op)).await;
                         mailbox(&caller, name)?.post(Event::Reentered(done));
                     }
                 }
             }
         })
     })
+}
+
+/// Offer a bridged import's call to this thread's bridge, on this thread's own stack (`crate::host_stack`),
+/// lending the `Caller` to what the bridge does with the instance meanwhile: `Some(Ok(true))` when it answered
+/// (its results are in `out`), `Some(Ok(false))` when it will answer later (the guest suspends; the host answers
+/// with what it started), its failure, or `None` when it cannot run here (no bridge on this thread, another
+/// thread than the instance's, or a poll that did not offer its stack). Time slices are off while it runs, so
+/// that a call it makes into the instance ends in one poll; its time counts against the call's timeout. The
+/// argument and result buffers are the store's (no allocation).
+fn answer_in_place(
+    caller: &mut Caller<'_, StoreData>,
+    info: &ImportInfo,
+    home: u64,
+    index: u32,
+    params: &[Val],
+    out: &mut [Val],
+) -> Option<wasmtime::Result<bool>> {
+    if !crate::host_bridge::bridge_here(home) || !crate::host_stack::available() {
+        return None;
+    }
+    let (mut args, mut results) = std::mem::take(&mut caller.data_mut().host_buffers);
+    args.clear();
+    results.clear();
+    args.extend(params.iter().map(Value::from_val));
+    let store = caller.data().store_id;
+    let sliced = std::mem::replace(&mut caller.data_mut().clock.sliced, false);
+    let lent = caller as *mut Caller<'_, StoreData> as *mut ();
+    let answer = crate::host_stack::run(|| {
+        crate::host_frames::run_lending_from_fiber(store, lent, || {
+            crate::host_bridge::call_bridge(home, index, true, &args, &mut results)
+        })
+    });
+    let data = caller.data_mut();
+    data.clock.sliced = sliced;
+    let timed_out = data.clock.deadline.is_some_and(|d| Instant::now() >= d);
+    let done = answer.map(|answer| {
+        if timed_out {
+            return Err(Trap::Interrupt.into());
+        }
+        match answer.map_err(|e| fail(&info.name, e))? {
+            crate::host_bridge::Answer::Now => write_vals(&results, &info.results, out)
+                .map(|()| true)
+                .map_err(|e| fail(&info.name, e)),
+            crate::host_bridge::Answer::Later => Ok(false),
+        }
+    });
+    caller.data_mut().host_buffers = (args, results);
+    done
 }
 
 /// The channel of the store a suspending import runs in (made with the store, never replaced).
@@ -233,14 +295,19 @@ async fn reenter(caller: &mut Caller<'_, StoreData>, op: Reentry) -> Result<Reen
     }
 }
 
-/// Run `op` through the `Caller` of a reentrant host function running on this thread (not on a fiber: see
-/// [`crate::HostFunc::reentrant`]).
-pub(crate) fn reenter_in_place(caller: &mut Caller<'_, StoreData>, op: Reentry) -> Result<Reentered> {
+/// Run `op` through the `Caller` of a reentrant or bridged host function running on this thread. A bridged
+/// one's call runs on a fiber (`on_fiber`): a call through its `Caller` must be async, and is polled here, to
+/// its end, in one poll (see [`call_async_in_place`]).
+pub(crate) fn reenter_in_place(caller: &mut Caller<'_, StoreData>, op: Reentry, on_fiber: bool) -> Result<Reentered> {
     match op {
         Reentry::Call { instance, name, args } => {
             let (func, vals, mut results) = prepare_call(caller, instance, &name, &args)?;
-            func.call(&mut *caller, &vals, &mut results)
-                .map_err(|e| crate::instance::guest_error(&e))?;
+            if on_fiber {
+                call_async_in_place(caller, func, &vals, &mut results)?;
+            } else {
+                func.call(&mut *caller, &vals, &mut results)
+                    .map_err(|e| crate::instance::guest_error(&e))?;
+            }
             Ok(Reentered::Values(results.iter().map(Value::from_val).collect()))
         }
         Reentry::Memory { instance, memory, op } => memory_reentry(caller, instance, memory, op),
@@ -338,4 +405,37 @@ fn memory_op(mem: Memory, caller: &mut Caller<'_, StoreData>, op: MemoryOp, max:
             Reentered::Number(before)
         }
     })
+}
+
+/// Call `func` from inside a bridged host function (on this thread's stack, while the caller's guest waits on
+/// its fiber): on a fiber of its own, polled once, here. It cannot suspend: time slices are off while a bridged
+/// function runs (`answer_in_place`), so only a suspending import answered later (a Promise) can stop it: the
+/// call is then abandoned (its guest unwinds) and fails with 5007, as a `callSync` reaching an async import.
+fn call_async_in_place(
+    caller: &mut Caller<'_, StoreData>,
+    func: wasmtime::Func,
+    vals: &[Val],
+    results: &mut [Val],
+) -> Result<()> {
+    let polled = {
+        let mut call = std::pin::pin!(func.call_async(&mut *caller, vals, results));
+        crate::host_stack::polling(|| {
+            call.as_mut()
+                .poll(&mut std::task::Context::from_waker(std::task::Waker::noop()))
+        })
+    };
+    match polled {
+        Poll::Ready(done) => done.map_err(|e| crate::instance::guest_error(&e)),
+        Poll::Pending => {
+            // The abandoned call's request is not the embedder's to answer.
+            if let Some(channel) = caller.data().channel.as_deref() {
+                channel.take_event();
+            }
+            Err(Error::Type(
+                "a host function waited for a Promise inside a call made from a host function: async host \
+                 function needs `call`"
+                    .into(),
+            ))
+        }
+    }
 }

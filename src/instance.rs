@@ -688,7 +688,7 @@ pub(crate) fn instantiate_on_fiber(
     let mut future = std::pin::pin!(future);
     let mut cx = Context::from_waker(Waker::noop());
     loop {
-        match future.as_mut().poll(&mut cx) {
+        match crate::host_stack::polling(|| future.as_mut().poll(&mut cx)) {
             Poll::Ready(result) => return result,
             Poll::Pending => {
                 if let Some(channel) = &channel {

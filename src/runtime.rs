@@ -1019,17 +1019,18 @@ pub(crate) fn reenter_in_place(
         return None;
     }
     let lent = crate::host_frames::reentry_caller(cell.store_id())?;
-    // SAFETY: `lent` is the `Caller` a reentrant host function's trampoline lent (`host_func::native_trampoline`,
-    // from `&mut caller` of that call), found in this thread's chain of running host functions, so the function
+    // SAFETY: `lent` is the `Caller` a reentrant or bridged host function's trampoline lent
+    // (`host_func::native_trampoline`, `host_request::answer_in_place`, from `&mut caller` of that call), found in this thread's chain of running host functions, so the function
     // has not returned and we run inside it, on its thread. While it runs nothing else uses that `Caller`: the
     // trampoline touches it again only after the function returns, and a host function nested inside this one
     // of the same store would be the store's innermost frame (its own `Caller` is found then, or none for a
     // `HostCall` one). The reference lives only for this re-entry, which ends before we return into the
     // function. Its lifetime parameter is the trampoline's store borrow, alive for the whole call.
-    let caller = unsafe { &mut *(lent as *mut wasmtime::Caller<'_, crate::store_data::StoreData>) };
+    let caller = unsafe { &mut *(lent.caller as *mut wasmtime::Caller<'_, crate::store_data::StoreData>) };
     Some(crate::host_request::reenter_in_place(
         caller,
         op(cell.instance, cell.first_memory.clone()),
+        lent.on_fiber,
     ))
 }
 

@@ -79,7 +79,6 @@
 //! ([`memory_read`], [`call_frame`], [`call_start`], ...) re-enter it through the running call.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -90,16 +89,18 @@ use crate::async_call::{AsyncCall, CallStep};
 use crate::capabilities::Capabilities;
 use crate::config::RuntimeConfig;
 use crate::engine::Interruption;
-use crate::error::{Error, ErrorCode, Result};
+use crate::error::{Error, Result};
+use crate::host_bridge::{call_bridge, this_thread};
 use crate::host_func::{HostFunc, Imports};
 use crate::instance::{InstanceId, InstanceOptions, Target};
 use crate::module::{ExportInfo, ExportKind, ModuleId};
 use crate::runtime::Runtime;
 use crate::store_lock::{StoreGuard, StoreLock};
-use crate::value::{ValType, Value};
+use crate::value::ValType;
 use crate::value_frame;
 use crate::wasi::{InputMode, OutputMode, Preopen, WasiOptions};
 
+pub use crate::host_bridge::{frame_bridge, host_error, set_host_bridge, Answer, HostBridge, LATER, MAY_ANSWER_LATER};
 pub use crate::value_frame::{tag, OUT_HEADER, SLOT};
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -307,6 +308,31 @@ pub struct WireInstanceOptions {
     /// ([`crate::HostFunc::reentrant`]) instead of suspending the call; their index is the bridge's.
     #[serde(default)]
     pub sync_imports: bool,
+    /// `true`: `hostImports` are offered to this thread's [`HostBridge`] in place first and suspend the call
+    /// only when it answers later ([`crate::HostFunc::bridged`]); their index is the bridge's.
+    #[serde(default)]
+    pub bridged_imports: bool,
+}
+
+/// How `hostImports` are served.
+#[derive(Clone, Copy)]
+enum ImportMode {
+    Suspending,
+    Bridged,
+    Sync,
+}
+
+impl ImportMode {
+    fn of(wire: &WireInstanceOptions) -> Result<Self> {
+        match (wire.sync_imports, wire.bridged_imports) {
+            (false, false) => Ok(Self::Suspending),
+            (false, true) => Ok(Self::Bridged),
+            (true, false) => Ok(Self::Sync),
+            (true, true) => Err(Error::Type(
+                "`syncImports` and `bridgedImports` exclude each other".into(),
+            )),
+        }
+    }
 }
 
 /// One entry of [`WireInstanceOptions::host_imports`]: `[module, name, index]`, or `[module, name]` numbered by
@@ -407,6 +433,7 @@ pub fn instance_options(json: &[u8], stdin: &[u8]) -> Result<InstanceOptions> {
             "stdin bytes were given but the options do not ask for them (`wasi.stdin` is not \"bytes\")".into(),
         ));
     }
+    let mode = ImportMode::of(&wire)?;
     Ok(InstanceOptions {
         wasi: wire.wasi.map(|w| wasi_options(w, stdin)),
         fuel: wire.fuel.as_ref().map(|f| f.get("fuel")).transpose()?,
@@ -414,12 +441,7 @@ pub fn instance_options(json: &[u8], stdin: &[u8]) -> Result<InstanceOptions> {
         timeout,
         max_memory_bytes,
         preemptible: wire.preemptible,
-        imports: imports(
-            wire.host_imports,
-            wire.export_imports,
-            wire.instance_imports,
-            wire.sync_imports,
-        )?,
+        imports: imports(wire.host_imports, wire.export_imports, wire.instance_imports, mode)?,
     })
 }
 
@@ -427,7 +449,7 @@ fn imports(
     host: Vec<WireHostImport>,
     exports: Vec<(String, String, f64, String)>,
     instances: Vec<(String, f64)>,
-    sync: bool,
+    mode: ImportMode,
 ) -> Result<Imports> {
     let mut imports = Imports::new();
     for (i, entry) in host.into_iter().enumerate() {
@@ -439,11 +461,13 @@ fn imports(
         if imports.get(&module, &name).is_some() {
             return Err(Error::Type(format!("`hostImports` names {module}::{name} twice")));
         }
-        let f = if sync {
-            let home = this_thread();
-            HostFunc::reentrant(move |args, out| call_bridge(home, index, args, out))
-        } else {
-            HostFunc::suspending(index)
+        let f = match mode {
+            ImportMode::Sync => {
+                let home = this_thread();
+                HostFunc::reentrant(move |args, out| call_bridge(home, index, false, args, out).map(|_| ()))
+            }
+            ImportMode::Bridged => HostFunc::bridged(index),
+            ImportMode::Suspending => HostFunc::suspending(index),
         };
         imports.define(module, name, f);
     }
@@ -455,102 +479,6 @@ fn imports(
         imports.define_instance(module, instance_handle(instance)?);
     }
     Ok(imports)
-}
-
-/// A host's synchronous imports on one thread (`syncImports`): runs import `index` with `args` and pushes its
-/// results (converted by the import's result types afterwards, as any host function's). Called in place,
-/// inside the guest's call, on the thread that called the instance; it may use the instance by handle
-/// meanwhile (see [`crate::HostFunc::reentrant`]). An `Err` traps the guest with its message.
-pub type HostBridge = std::rc::Rc<dyn Fn(u32, &[Value], &mut Vec<Value>) -> Result<()>>;
-
-thread_local! {
-    static BRIDGE: std::cell::RefCell<Option<HostBridge>> = const { std::cell::RefCell::new(None) };
-    /// This thread's number, for telling the thread whose bridge an instance's imports were given on.
-    static THREAD: u64 = {
-        static NEXT: AtomicU64 = AtomicU64::new(1);
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    };
-}
-
-fn this_thread() -> u64 {
-    THREAD.with(|t| *t)
-}
-
-/// Set (or with `None`, clear) this thread's [`HostBridge`]: the C ABI registers the JavaScript callback here,
-/// the deno_core extension its dispatcher. Instances with `syncImports` called on a thread without one fail
-/// their imports with 5002.
-pub fn set_host_bridge(bridge: Option<HostBridge>) {
-    BRIDGE.set(bridge);
-}
-
-/// Run import `index` through this thread's bridge, refusing (5002) a thread other than `home`, the one the
-/// instance was created on: another thread's bridge numbers its imports apart (a Deno worker has its own).
-fn call_bridge(home: u64, index: u32, args: &[Value], out: &mut Vec<Value>) -> Result<()> {
-    if this_thread() != home {
-        return Err(Error::Call(
-            "an instance with `syncImports` can only be called on the thread (Deno worker) that created it".into(),
-        ));
-    }
-    let bridge = BRIDGE.with_borrow(|b| b.clone()).ok_or_else(|| {
-        Error::Call(
-            "no host bridge on this thread: an instance with `syncImports` must be called from the thread that \
-             runs its host functions"
-                .into(),
-        )
-    })?;
-    bridge(index, args, out)
-}
-
-/// A [`HostBridge`] trading values with its host through a value frame, for hosts whose imports live in
-/// another language: `call(index, nargs)` runs import `index` with the arguments in the frame's slots (typed
-/// tags) and answers with its results in the slots and their count, or fails: `-code` (5002 for an exception,
-/// 5007 for results it could not encode) with the message's UTF-8 length as `u32` at offset 0 and its bytes
-/// from [`OUT_HEADER`] on. The frame is written before `call` and read after it returns; `call` may re-enter
-/// instances meanwhile, nested calls reusing the frame (they end before it returns).
-///
-/// A frame shorter than a header and one slot (or null) → 5007.
-///
-/// # Safety
-/// `frame` must be valid for reads and writes of `len` bytes for as long as the bridge is installed, and
-/// written by nobody else except inside `call`.
-pub unsafe fn frame_bridge(frame: *mut u8, len: usize, call: impl Fn(u32, u32) -> i32 + 'static) -> Result<HostBridge> {
-    if frame.is_null() || len < OUT_HEADER + value_frame::SLOT {
-        return Err(Error::Type(format!(
-            "the host callback's frame is {len} bytes; it needs at least a header and a slot"
-        )));
-    }
-    let frame = frame as usize;
-    Ok(std::rc::Rc::new(move |index, args, out| {
-        // SAFETY: valid for `len` bytes while the bridge is installed (this function's contract); the slice
-        // lives until `call`, which is the only other writer, and is made again after it returns.
-        let slots = unsafe { std::slice::from_raw_parts_mut(frame as *mut u8, len) };
-        let nargs = value_frame::encode_values(slots, args)?;
-        let answer = call(index, nargs);
-        // SAFETY: as above; `call` has returned.
-        let slots = unsafe { std::slice::from_raw_parts(frame as *const u8, len) };
-        match u32::try_from(answer) {
-            Ok(n) => value_frame::decode_values_into(slots, n as usize, out)
-                .map_err(|e| Error::Type(e.message().replace("argument", "result"))),
-            Err(_) => {
-                let said = u32::from_le_bytes([slots[0], slots[1], slots[2], slots[3]]) as usize;
-                let text = &slots[OUT_HEADER..(OUT_HEADER + said).min(len)];
-                Err(host_error(
-                    answer.unsigned_abs(),
-                    String::from_utf8_lossy(text).into_owned(),
-                ))
-            }
-        }
-    }))
-}
-
-/// The error a host reports for a failed synchronous import: `code` 5007 (a result it could not encode) or
-/// anything else (an exception: 5002), with `message`.
-pub fn host_error(code: u32, message: String) -> Error {
-    if code == ErrorCode::TypeError.as_u16() as u32 {
-        Error::Type(message)
-    } else {
-        Error::Call(message)
-    }
 }
 
 fn wasi_options(w: WireWasi, stdin: &[u8]) -> WasiOptions {
@@ -884,6 +812,8 @@ pub enum Step {
         index: u32,
         /// Its argument count.
         nargs: u32,
+        /// The host's bridge already started it ([`crate::HostRequest::started`]).
+        started: bool,
     },
 }
 
@@ -933,24 +863,33 @@ fn step_out(step: CallStep, frame: &mut [u8]) -> Result<Step> {
         CallStep::Pending(call) => Step::Pending(park_call(call)),
         CallStep::Yielded(call) => Step::Yielded(park_call(call)),
         CallStep::Host(call) => {
-            let (index, args) = call.request().map_or((0, &[][..]), |r| (r.index, &r.args[..]));
+            let (index, args, started) = call
+                .request()
+                .map_or((0, &[][..], false), |r| (r.index, &r.args[..], r.started));
             let nargs = value_frame::encode_values(frame, args)?;
             Step::Host {
                 token: park_call(call),
                 index,
                 nargs,
+                started,
             }
         }
     };
     if frame.len() >= OUT_HEADER {
-        let (a, index, nargs) = match out {
-            Step::Done(a) | Step::Pending(a) | Step::Yielded(a) => (a, 0u32, 0u32),
-            Step::Host { token, index, nargs } => (token, index, nargs),
+        let (a, index, nargs, started) = match out {
+            Step::Done(a) | Step::Pending(a) | Step::Yielded(a) => (a, 0u32, 0u32, false),
+            Step::Host {
+                token,
+                index,
+                nargs,
+                started,
+            } => (token, index, nargs, started),
         };
         frame[0..8].copy_from_slice(&a.to_le_bytes());
         frame[8..16].copy_from_slice(&u64::from(out.kind()).to_le_bytes());
         frame[16..20].copy_from_slice(&index.to_le_bytes());
         frame[20..24].copy_from_slice(&nargs.to_le_bytes());
+        frame[24..28].copy_from_slice(&u32::from(started).to_le_bytes());
     }
     Ok(out)
 }

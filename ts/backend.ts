@@ -100,6 +100,9 @@ export interface InstanceOptionsWire {
   instanceImports?: [string, number][];
   /** `hostImports` are synchronous, called in place through the backend's host callback (`index`: its own). */
   syncImports?: boolean;
+  /** `hostImports` are called in place through the backend's host callback first and may answer later (a
+   * Promise: the call's host step then asks for it); `index`: the callback's own. */
+  bridgedImports?: boolean;
 }
 
 /** Runtime configuration (`WireRuntimeConfig` in `src/wire.rs`); every field optional. */
@@ -255,10 +258,11 @@ export interface Backend {
   memoryGrow(instance: number, pages: number): number;
   stats(): RuntimeStats;
   /**
-   * Register the dispatcher of synchronous imports (`syncImports`) for this thread: the core calls
-   * `callback(index, nargs)` in place, inside a call, with the arguments in `frame`'s slots; it answers with its
-   * results in the slots and their count, or `-code` with the message's UTF-8 length in `u32[0]` and its bytes
-   * after the header (`wire::frame_bridge` in `src/wire.rs`). Calls made from inside it may run meanwhile.
+   * Register the dispatcher of JavaScript imports for this thread: the core calls `callback(index, nargs)` in
+   * place, inside a call, with the arguments in `frame`'s slots; it answers with its results in the slots and
+   * their count, `-1` (later: a Promise it keeps for the call's host step; allowed only when `index` has bit 31
+   * set), or `-code` with the message's UTF-8 length in `u32[0]` and its bytes after the header
+   * (`frame_bridge` in `src/host_bridge.rs`). Calls made from inside it may run meanwhile.
    */
   setHostCallback(callback: (index: number, nargs: number) => number, frame: Frame): void;
 }

@@ -35,8 +35,8 @@ const OUT_BUF = ["buffer", "usize"] as const;
 
 /**
  * The C ABI, as Deno binds it. Each entry's Rust doc comment in `src/ffi.rs` says what it does and costs. Symbols
- * that run guest code are `callback: true`: a guest may call a synchronous import (`syncImports`) in place, through
- * the `Deno.UnsafeCallback` registered with `ext_wasm_set_host_callback`.
+ * that run guest code are `callback: true`: a guest calls its JavaScript imports in place, through the
+ * `Deno.UnsafeCallback` registered with `ext_wasm_set_host_callback`.
  */
 const SYMBOLS = {
   ext_wasm_abi_version: { parameters: [], result: "u32" },
@@ -57,9 +57,9 @@ const SYMBOLS = {
   ext_wasm_call: { parameters: ["f64", "pointer", "usize", "pointer", "usize", "u32"], result: "i32", callback: true },
   ext_wasm_call_start: { parameters: ["f64", "pointer", "usize", "pointer", "usize", "u32", "u8"], result: "i32", callback: true },
   ext_wasm_run_command_start: { parameters: ["f64", "u8", "pointer", "usize"], result: "i32", callback: true },
-  ext_wasm_call_resume: { parameters: ["f64", "pointer", "usize", "i32", "buffer", "usize"], result: "i32" },
+  ext_wasm_call_resume: { parameters: ["f64", "pointer", "usize", "i32", "buffer", "usize"], result: "i32", callback: true },
   call_finish: { name: "ext_wasm_call_finish", parameters: ["f64", "buffer", "usize"], result: "i32", nonblocking: true },
-  ext_wasm_call_continue: { parameters: ["f64", "pointer", "usize"], result: "i32" },
+  ext_wasm_call_continue: { parameters: ["f64", "pointer", "usize"], result: "i32", callback: true },
   ext_wasm_func: { parameters: ["f64", "pointer", "usize", ...OUT], result: "i32" },
   ext_wasm_call_func: { parameters: ["f64", "u32", "pointer", "usize", "u32"], result: "i32", callback: true },
   ext_wasm_global: { parameters: ["f64", "pointer", "usize", "pointer", "usize", "u8"], result: "i32" },

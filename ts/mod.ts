@@ -176,10 +176,11 @@ export class ExportRef {
  * time, so calls on linked instances queue behind each other).
  */
 class StoreJs {
-  readonly fns: HostFunction[] = [];
+  /** How many of its functions are called through the host-call protocol (default imports, not `syncImports`). */
+  hosted = 0;
   inHost = 0;
-  /** The `syncImports` functions its instances registered (indexes into `syncFns`), freed with its last one. */
-  readonly syncIndexes: number[] = [];
+  /** The functions its instances registered (indexes into `hostFns`, both kinds), freed with its last one. */
+  readonly indexes: number[] = [];
   /** Its instances not yet dropped. */
   live = 0;
   /** Settles when every `call` started so far has ended; `null` when none runs off the JavaScript thread. */
@@ -509,14 +510,14 @@ interface WireImports {
   exports: [string, string, number, string][];
   instances: [string, number][];
   store: StoreJs;
-  /** The table's length before this instance's functions (to take them back if instantiate fails). */
+  /** The store's registrations before this instance's functions (to take them back if instantiate fails). */
   base: number;
-  /** The same for the store's `syncImports` functions. */
-  syncBase: number;
+  /** The same for its count of hosted functions. */
+  hostedBase: number;
 }
 
 function wireImports(imports: unknown, sync: boolean): WireImports {
-  const out: WireImports = { host: [], exports: [], instances: [], store: new StoreJs(), base: 0, syncBase: 0 };
+  const out: WireImports = { host: [], exports: [], instances: [], store: new StoreJs(), base: 0, hostedBase: 0 };
   if (imports === undefined) return out;
   if (imports === null || typeof imports !== "object" || Array.isArray(imports)) {
     typeError(`\`imports\` must be an object of modules, got ${what(imports)}`);
@@ -559,16 +560,12 @@ function wireImports(imports: unknown, sync: boolean): WireImports {
   }
   // A linked instance joins its exporters' store (the core refuses instances of different stores).
   if (linked.length > 0) out.store = storeOf(linked[0]);
-  out.base = out.store.fns.length;
-  if (sync) {
-    out.syncBase = out.store.syncIndexes.length;
-    for (const [module, name, fn] of fns) out.host.push([module, name, registerSync(out.store, fn)]);
-    return out;
-  }
+  out.base = out.store.indexes.length;
+  out.hostedBase = out.store.hosted;
   for (const [module, name, fn] of fns) {
-    out.host.push([module, name, out.store.fns.length]);
-    out.store.fns.push(fn);
+    out.host.push([module, name, sync ? registerSync(out.store, fn) : registerBridged(out.store, fn)]);
   }
+  if (!sync) out.store.hosted += fns.length;
   return out;
 }
 
@@ -609,8 +606,10 @@ function toWire(options: InstanceOptions | undefined): [InstanceOptionsWire, Uin
   if (o.preemptible !== undefined) wire.preemptible = o.preemptible;
   if (o.syncImports !== undefined && typeof o.syncImports !== "boolean") typeError("`syncImports` must be a boolean");
   const imports = wireImports(o.imports, o.syncImports === true);
-  if (o.syncImports === true && imports.host.length > 0) {
-    wire.syncImports = true;
+  if (imports.host.length > 0) {
+    // Both kinds are called in place through this thread's bridge; default ones may answer later (a Promise).
+    if (o.syncImports === true) wire.syncImports = true;
+    else wire.bridgedImports = true;
     installBridge();
   }
   if (imports.host.length > 0) wire.hostImports = imports.host;
@@ -631,83 +630,117 @@ export async function instantiate(moduleId: ModuleId, options?: InstanceOptions)
   let id: number;
   try {
     // With JavaScript functions in the store, the start function may call them: the call protocol serves them.
-    if (store.fns.length === 0) {
+    if (store.hosted === 0) {
       id = backend.instantiate(module, wireJson(wire), stdin);
     } else {
       const served = instantiateServed(backend, module, wireJson(wire), stdin, store);
       id = typeof served === "number" ? served : await served;
     }
   } catch (e) {
-    store.fns.length = imports.base;
-    releaseSync(store, imports.syncBase);
+    store.hosted = imports.hostedBase;
+    release(store, imports.base);
     throw withHostCause(e);
   }
   return new Instance(id, moduleId, store);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// Synchronous imports (`syncImports`): called in place through the backend's host callback
+// JavaScript imports, called in place through the backend's host callback
 // ---------------------------------------------------------------------------------------------------------------
+//
+// Both kinds of imports are numbered in one table and run by `dispatch`, which the core calls in place while the
+// guest runs (on this thread's own stack): `syncImports` ones must answer at once; the default ones (the core's
+// bridged imports) may return a Promise, which `dispatch` keeps (`started`) and answers `LATER` with: the guest
+// then suspends, and the call's next step asks for that Promise's value (`serve`).
 
-/** The `syncImports` functions of live stores, by the index the core calls them with; free slots are reused. */
-const syncFns: (HostFunction | undefined)[] = [];
-const freeSyncIndexes: number[] = [];
-/** How many synchronous imports run (nested) now: calls made inside one use frames of their own. */
+/** The imports of live stores, by the index the core calls them with; free slots are reused. */
+const hostFns: (HostFunction | undefined)[] = [];
+/** The store of each default import (whose `inHost` a `call` made from inside it reads); `undefined` for
+ * `syncImports` ones, which are shared between stores. */
+const hostStores: (StoreJs | undefined)[] = [];
+const freeIndexes: number[] = [];
+/** How many imports run (nested) in place now: calls made inside one use frames of their own. */
 let syncDepth = 0;
 /** `hostThrown` when no import threw (a guest may throw `null` or `undefined` too). */
 const NOTHING_THROWN: unique symbol = Symbol("nothing thrown");
-/** What the innermost synchronous import that failed threw, until its call's error takes it as `cause`. */
+/** What the innermost import run in place that failed threw, until its call's error takes it as `cause`. */
 let hostThrown: unknown = NOTHING_THROWN;
+/** The Promise the last default import run in place returned, until the call's host step takes it. */
+let started: PromiseLike<unknown> | null = null;
 /** The frame the core and the dispatcher trade an import's arguments and results in. */
 const hostFrame: Frame = newFrame();
 let bridgeInstalled = false;
+/** The bit of `dispatch`'s index that allows a later answer, and that answer (`MAY_ANSWER_LATER`, `LATER`). */
+const MAY_ANSWER_LATER = 0x8000_0000;
+const LATER = -1;
 
-/** Each registered function's index: a function given to many instances keeps one index (and the options text
- * of a churn of instances with the same imports stays the same: the core parses it once). */
+/** Each `syncImports` function's index: a function given to many instances keeps one index (and the options
+ * text of a churn of instances with the same imports stays the same: the core parses it once). */
 const syncIndexOf = new Map<HostFunction, number>();
 /** How many stores registered the function at each index. */
-const syncRefs: number[] = [];
+const hostRefs: number[] = [];
+
+function claimIndex(fn: HostFunction, store: StoreJs | undefined): number {
+  const index = freeIndexes.pop() ?? hostFns.length;
+  hostFns[index] = fn;
+  hostStores[index] = store;
+  hostRefs[index] = 0;
+  return index;
+}
 
 function registerSync(store: StoreJs, fn: HostFunction): number {
   let index = syncIndexOf.get(fn);
   if (index === undefined) {
-    index = freeSyncIndexes.pop() ?? syncFns.length;
-    syncFns[index] = fn;
-    syncRefs[index] = 0;
+    index = claimIndex(fn, undefined);
     syncIndexOf.set(fn, index);
   }
-  syncRefs[index]++;
-  store.syncIndexes.push(index);
+  hostRefs[index]++;
+  store.indexes.push(index);
   return index;
 }
 
-/** Release the store's `syncImports` functions from position `from` on (freed once no store has them). */
-function releaseSync(store: StoreJs, from: number): void {
+/** A default import, one index per store (its store is known when it runs). A churn of instances with the same
+ * imports gets the same indexes back (freed last to first), so its options text stays the same too. */
+function registerBridged(store: StoreJs, fn: HostFunction): number {
+  const index = claimIndex(fn, store);
+  hostRefs[index] = 1;
+  store.indexes.push(index);
+  return index;
+}
+
+/** Release the store's functions from position `from` on (a shared one once no store has it). */
+function release(store: StoreJs, from: number): void {
   // Freed last to first, so that the next instance with the same imports gets the same indexes back.
-  const indexes = store.syncIndexes;
+  const indexes = store.indexes;
   for (let k = indexes.length - 1; k >= from; k--) {
     const index = indexes[k];
-    if (--syncRefs[index] > 0) continue;
-    syncIndexOf.delete(syncFns[index]!);
-    syncFns[index] = undefined;
-    freeSyncIndexes.push(index);
+    if (--hostRefs[index] > 0) continue;
+    const fn = hostFns[index]!;
+    if (syncIndexOf.get(fn) === index) syncIndexOf.delete(fn);
+    hostFns[index] = undefined;
+    hostStores[index] = undefined;
+    freeIndexes.push(index);
   }
   indexes.length = from;
 }
 
 function installBridge(): void {
   if (bridgeInstalled) return;
-  (current ?? loaded()).setHostCallback(dispatchSync, hostFrame);
+  (current ?? loaded()).setHostCallback(dispatch, hostFrame);
   bridgeInstalled = true;
 }
 
-/** Run synchronous import `index` with the `nargs` arguments in `hostFrame` (see `Backend.setHostCallback`). */
-function dispatchSync(index: number, nargs: number): number {
+/** Run import `index` in place with the `nargs` arguments in `hostFrame` (see `Backend.setHostCallback`). */
+function dispatch(index: number, nargs: number): number {
   const f = hostFrame;
-  const fn = syncFns[index];
+  const mayAnswerLater = index >= MAY_ANSWER_LATER;
+  if (mayAnswerLater) index -= MAY_ANSWER_LATER;
+  const fn = hostFns[index];
   if (fn === undefined) return syncFailure(ErrorCode.CallError, "no host function with that index", NOTHING_THROWN);
+  const store = hostStores[index];
   let value: unknown;
   syncDepth++;
+  if (store !== undefined) store.inHost++;
   try {
     // Up to three arguments (nearly every import) are read straight from their slots: no array, no spread.
     switch (nargs) {
@@ -730,6 +763,7 @@ function dispatchSync(index: number, nargs: number): number {
     return syncFailure(ErrorCode.CallError, errorText(e), e);
   } finally {
     syncDepth--;
+    if (store !== undefined) store.inHost--;
   }
   // The common results: nothing, or one number (converted by the import's type in the core).
   if (value === undefined) return 0;
@@ -739,7 +773,12 @@ function dispatchSync(index: number, nargs: number): number {
     return 1;
   }
   if (isThenable(value)) {
+    // Marked handled now: a call abandoned before its host step never awaits it.
     Promise.resolve(value).catch(noop);
+    if (mayAnswerLater) {
+      started = value;
+      return LATER;
+    }
     const why = `host function ${fn.name || "(anonymous)"} returned a Promise: an instance created with ` +
       "`syncImports` takes synchronous host functions only";
     return syncFailure(ErrorCode.TypeError, why, NOTHING_THROWN);
@@ -856,7 +895,10 @@ function drive(f: Frame, step: number, sync: boolean, store: StoreJs, yielded = 
     if (step === STEP_DONE) return;
     if (step === STEP_PENDING) return loaded().callFinish(f).then((next) => drive(f, next, sync, store, yielded));
     if (step === STEP_YIELDED) {
-      return loaded().callContinue(f, !yielded).then((next) => drive(f, next, sync, store, true));
+      return loaded().callContinue(f, !yielded).then(
+        (next) => drive(f, next, sync, store, true),
+        (e) => { throw withHostCause(e); }, // an import the guest called in place in that slice failed
+      );
     }
     const next = serve(f, sync, store);
     if (typeof next !== "number") return next.then((k) => drive(f, k, sync, store, yielded));
@@ -866,17 +908,23 @@ function drive(f: Frame, step: number, sync: boolean, store: StoreJs, yielded = 
 
 /** Run the host function the guest waits in (its index and arguments are in the frame) and answer it. */
 function serve(f: Frame, sync: boolean, store: StoreJs): number | Promise<number> {
-  const fn = store.fns[f.u32[4]];
+  const fn = hostFns[f.u32[4]];
   if (fn === undefined) return answer(f, -ErrorCode.CallError, "no host function with that index", null);
-  const args = decodeFrame(f, f.u32[5]);
   let value: unknown;
-  store.inHost++;
-  try {
-    value = fn(...args);
-  } catch (e) {
-    return answer(f, -ErrorCode.CallError, errorText(e), e);
-  } finally {
-    store.inHost--;
+  if (f.u32[6] === 1) {
+    // It ran in place already (`dispatch`) and returned this Promise.
+    value = started;
+    started = null;
+  } else {
+    const args = decodeFrame(f, f.u32[5]);
+    store.inHost++;
+    try {
+      value = fn(...args);
+    } catch (e) {
+      return answer(f, -ErrorCode.CallError, errorText(e), e);
+    } finally {
+      store.inHost--;
+    }
   }
   if (!isThenable(value)) return reply(f, value);
   if (sync) {
@@ -908,8 +956,10 @@ function answer(f: Frame, nresults: number, message: string, cause: unknown): nu
   } catch (e) {
     if (cause !== null && e instanceof WasmError && e.code === ErrorCode.CallError) {
       Object.defineProperty(e, "cause", { value: cause, writable: true, configurable: true });
+      throw e;
     }
-    throw e;
+    // The guest continued and an import it called in place failed.
+    throw withHostCause(e);
   }
 }
 
@@ -1082,7 +1132,7 @@ export class Instance {
 
   /** Whether calls go through the host-call protocol: the instance's store has JavaScript host functions. */
   #hosted(): boolean {
-    return this.#store.fns.length > 0;
+    return this.#store.hosted > 0;
   }
 
   /**
@@ -1214,7 +1264,12 @@ export class Instance {
     const f = framePool.take(slotsFor(args));
     try {
       if (!command) encodeFrame(f, args);
-      const step = command ? backend.runCommandStart(this.id, f, true) : backend.callStart(this.id, name, f, args.length, true);
+      let step: number;
+      try {
+        step = command ? backend.runCommandStart(this.id, f, true) : backend.callStart(this.id, name, f, args.length, true);
+      } catch (e) {
+        throw withHostCause(e);
+      }
       drive(f, step, true, this.#store);
       return command ? [] : decodeFrame(f, f.u32[0]);
     } finally {
@@ -1336,9 +1391,13 @@ export class Instance {
     }
   }
 
-  /** After a successful drop: the store's last instance frees its synchronous imports. */
+  /** After a successful drop: the store's last instance frees its host functions. */
   #dropped(): void {
-    if (--this.#store.live === 0) releaseSync(this.#store, 0);
+    const store = this.#store;
+    if (--store.live > 0) return;
+    // A call still running (the drop did not wait for it) may call its imports until it ends.
+    if (store.tail === null) release(store, 0);
+    else store.tail.then(() => release(store, 0));
   }
 
   /** `using instance = await instantiate(id)`: drops at the end of the scope (ignores an earlier drop). */

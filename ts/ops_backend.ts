@@ -94,6 +94,8 @@ export interface WasmOps {
   op_wasm_run_command_sync_reentrant(instance: number): number;
   op_wasm_run_command_start_reentrant(instance: number, frame: Uint8Array, sync: boolean): number;
   op_wasm_instantiate_reentrant(module: number, optionsJson: string, stdin: Uint8Array): number;
+  op_wasm_instantiate_start_reentrant(module: number, optionsJson: string, stdin: Uint8Array, frame: Uint8Array): number;
+  op_wasm_call_resume_reentrant(token: number, frame: Uint8Array, nresults: number, message: string): number;
 }
 
 /** An op's thrown error as a `WasmError` (same code, name and message). */
@@ -132,6 +134,8 @@ export function createOpsBackend(ops: WasmOps): Backend {
     runCommandSync: ops.op_wasm_run_command_sync,
     runCommandStart: ops.op_wasm_run_command_start,
     instantiate: ops.op_wasm_instantiate,
+    instantiateStart: ops.op_wasm_instantiate_start,
+    callResume: ops.op_wasm_call_resume,
   };
   return {
     kind: "ops",
@@ -148,7 +152,7 @@ export function createOpsBackend(ops: WasmOps): Backend {
     instantiate: (module: number, optionsJson: string, stdin: Uint8Array) =>
       sync(() => run.instantiate(module, optionsJson, stdin)),
     instantiateStart: (module: number, optionsJson: string, stdin: Uint8Array, f: Frame) =>
-      sync(() => ops.op_wasm_instantiate_start(module, optionsJson, stdin, f.bytes)),
+      sync(() => run.instantiateStart(module, optionsJson, stdin, f.bytes)),
     instanceDrop: (instance: number) => sync(() => ops.op_wasm_instance_drop(instance)),
     instanceExports: (instance: number) => sync(() => ops.op_wasm_instance_exports(instance)),
     callStart: (instance: number, name: string, f: Frame, nargs: number, isSync: boolean) =>
@@ -165,7 +169,7 @@ export function createOpsBackend(ops: WasmOps): Backend {
     // so every continuation, the first included, lets due timers run.
     callContinue: (f: Frame, _first: boolean) => later(() => ops.op_wasm_call_continue(headerU64(f.view, 0), f.bytes)),
     callResume: (f: Frame, nresults: number, message: string) =>
-      sync(() => ops.op_wasm_call_resume(headerU64(f.view, 0), f.bytes, nresults, message)),
+      sync(() => run.callResume(headerU64(f.view, 0), f.bytes, nresults, message)),
     global: (instance: number, name: string, f: Frame, set: boolean) =>
       sync(() => ops.op_wasm_global(instance, name, f.bytes, set)),
     runCommandSync: (instance: number) => sync(() => run.runCommandSync(instance)),
@@ -191,6 +195,8 @@ export function createOpsBackend(ops: WasmOps): Backend {
         runCommandSync: ops.op_wasm_run_command_sync_reentrant,
         runCommandStart: ops.op_wasm_run_command_start_reentrant,
         instantiate: ops.op_wasm_instantiate_reentrant,
+        instantiateStart: ops.op_wasm_instantiate_start_reentrant,
+        callResume: ops.op_wasm_call_resume_reentrant,
       };
     },
   };

@@ -87,19 +87,12 @@ pub fn op_wasm_func(state: &mut OpState, instance: f64, #[string] name: &str) ->
     Ok(wire::func(rt(state), instance, name)?)
 }
 
-/// `instantiate` of an instance with JavaScript imports: through the call protocol (its start function may
-/// call them); the step kind, and when done the instance handle in the frame's header.
-#[op2(fast)]
-pub fn op_wasm_instantiate_start(
-    state: &mut OpState,
-    module: f64,
-    #[string] options_json: &str,
-    #[buffer] stdin: &[u8],
-    #[buffer] frame: &mut [u8],
-) -> Result<u32, WasmOpError> {
-    let runtime = rt(state);
-    let step = wire::instantiate_start(runtime, module, options_json.as_bytes(), stdin, frame)?;
-    Ok(step.kind())
+guest_op! {
+    /// `instantiate` of an instance with JavaScript imports: through the call protocol (its start function may
+    /// call them); the step kind, and when done the instance handle in the frame's header.
+    fn op_wasm_instantiate_start / op_wasm_instantiate_start_reentrant(
+        module: f64, #[string] options_json: &str, #[buffer] stdin: &[u8], #[buffer] frame: &mut [u8],
+    ) -> u32 = |rt| wire::instantiate_start(rt, module, options_json.as_bytes(), stdin, frame).map(|s| s.kind());
 }
 
 /// Finish a pending call on the blocking pool (it ends, or waits in a host import); the step kind.
@@ -111,22 +104,20 @@ pub async fn op_wasm_call_finish(token: f64, #[buffer] mut frame: JsBuffer) -> R
 }
 
 /// Run one more time slice of a yielded call on the JavaScript thread after the event loop's next turn
-/// (timers, I/O and other ops run first); the step kind.
+/// (timers, I/O and other ops run first); the step kind. The JavaScript imports the guest calls in that slice
+/// run in place from this op's poll, on the JavaScript thread inside the event loop (where deno_core itself
+/// calls into V8), as from inside the reentrant ops.
 #[op2]
 pub async fn op_wasm_call_continue(token: f64, #[buffer] mut frame: JsBuffer) -> Result<u32, WasmOpError> {
     tokio::task::yield_now().await;
     Ok(wire::call_continue(wire::call_token(token)?, &mut frame)?.kind())
 }
 
-/// Answer the host import a call waits in and continue it on the JavaScript thread; the step kind.
-#[op2(fast)]
-pub fn op_wasm_call_resume(
-    token: f64,
-    #[buffer] frame: &mut [u8],
-    nresults: i32,
-    #[string] message: &str,
-) -> Result<u32, WasmOpError> {
-    Ok(wire::call_resume(wire::call_token(token)?, frame, nresults, message)?.kind())
+guest_op! {
+    /// Answer the host import a call waits in and continue it on the JavaScript thread; the step kind.
+    fn op_wasm_call_resume / op_wasm_call_resume_reentrant(
+        token: f64, #[buffer] frame: &mut [u8], nresults: i32, #[string] message: &str,
+    ) -> u32 = |_rt| wire::call_resume(wire::call_token(token)?, frame, nresults, message).map(|s| s.kind());
 }
 
 /// `getGlobal(name)` / `setGlobal(name, value)` ([`wire::global`]): the slot count written.

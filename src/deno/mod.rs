@@ -96,6 +96,8 @@ runtime_wasm_extension![
     call::op_wasm_run_command_sync_reentrant,
     call::op_wasm_run_command_start_reentrant,
     call::op_wasm_instantiate_reentrant,
+    call::op_wasm_instantiate_start_reentrant,
+    call::op_wasm_call_resume_reentrant,
 ];
 
 // Every op `ts/ops_backend.ts` declares in `WasmOps` is registered, and is async exactly when the TypeScript

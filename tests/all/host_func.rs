@@ -333,7 +333,10 @@ fn a_suspending_import_hands_the_call_to_its_host_and_resumes_with_the_answer() 
     let mut f = frame();
     put_i32(&mut f, 0, 40);
     put_i32(&mut f, 1, 2);
-    let Step::Host { token, index, nargs } = wire::call_start(&rt, i, "sum", &mut f, 2, true).unwrap() else {
+    let Step::Host {
+        token, index, nargs, ..
+    } = wire::call_start(&rt, i, "sum", &mut f, 2, true).unwrap()
+    else {
         panic!("the guest did not wait in its import");
     };
     assert_eq!((index, nargs, get_i32(&f, 0), get_i32(&f, 1)), (0, 2, 40, 2));
@@ -472,7 +475,10 @@ fn a_start_function_waits_in_a_suspending_import_through_instantiate_start() {
     let m = wire::compile(&rt, STARTS_WITH_IMPORT.as_bytes()).unwrap() as f64;
     let options = br#"{"hostImports":[["host","seed",5]]}"#;
     let mut f = frame();
-    let Step::Host { token, index, nargs } = wire::instantiate_start(&rt, m, options, b"", &mut f).unwrap() else {
+    let Step::Host {
+        token, index, nargs, ..
+    } = wire::instantiate_start(&rt, m, options, b"", &mut f).unwrap()
+    else {
         panic!("the start function did not wait in its import");
     };
     assert_eq!((index, nargs), (5, 0));

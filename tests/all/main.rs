@@ -1,6 +1,7 @@
 //! Integration tests of the public API and the CLI. One binary (linking wasmtime once), one module per concern.
 
 mod async_call;
+mod bridged;
 mod bundle;
 mod cache;
 mod call;

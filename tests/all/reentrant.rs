@@ -271,12 +271,13 @@ fn sync_imports_go_through_the_calling_threads_bridge_and_only_on_that_thread() 
     let seen = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
     let sink = seen.clone();
     wire::set_host_bridge(Some(std::rc::Rc::new(
-        move |index, args: &[Value], out: &mut Vec<Value>| {
+        move |index, may_answer_later, args: &[Value], out: &mut Vec<Value>| {
+            assert!(!may_answer_later, "a synchronous import must answer at once");
             sink.borrow_mut().push(index);
             if let [Value::I32(a), Value::I32(b)] = args {
                 out.push(Value::I32(a + b));
             }
-            Ok(())
+            Ok(wire::Answer::Now)
         },
     )));
     let options = br#"{"hostImports":[["host","add",7],["host","log",8]],"syncImports":true}"#;

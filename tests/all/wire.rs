@@ -57,7 +57,7 @@ fn malformed_json_unknown_keys_and_wrong_types_are_5007() {
     assert_eq!(
         message(wire::instance_options(br#"{"fuell":1}"#, b"")),
         "[5007] type error: invalid instance options: unknown field `fuell`, expected one of `wasi`, `fuel`, \
-         `callFuel`, `timeoutMs`, `maxMemoryBytes`, `preemptible`, `hostImports`, `exportImports`, `instanceImports`, `syncImports` at line 1 column 8"
+         `callFuel`, `timeoutMs`, `maxMemoryBytes`, `preemptible`, `hostImports`, `exportImports`, `instanceImports`, `syncImports`, `bridgedImports` at line 1 column 8"
     );
     assert_eq!(
         code(wire::runtime_config(br#"{"noCache":"yes"}"#)),

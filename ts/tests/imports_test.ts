@@ -325,3 +325,69 @@ Deno.test("hundreds of live instances with imports can all be called (each holds
   assertEquals(log.length, 300);
   for (const inst of live) await inst.drop();
 });
+
+/** `count(n, spin)`: calls `host.inc` n times, spinning `spin` iterations between calls (a long call). */
+const LONG_WITH_IMPORTS = `(module
+  (import "host" "inc" (func $inc (param i32) (result i32)))
+  (func (export "count") (param $n i32) (param $spin i32) (result i32) (local $acc i32) (local $k i32)
+    (block $done (loop $calls
+      (br_if $done (i32.eqz (local.get $n)))
+      (local.set $acc (call $inc (local.get $acc)))
+      (local.set $k (local.get $spin))
+      (block $spun (loop $spin_loop
+        (br_if $spun (i32.eqz (local.get $k)))
+        (local.set $k (i32.sub (local.get $k) (i32.const 1)))
+        (br $spin_loop)))
+      (local.set $n (i32.sub (local.get $n) (i32.const 1)))
+      (br $calls)))
+    local.get $acc))`;
+
+Deno.test("a long call keeps calling its imports across time slices and after it moves off the thread", async () => {
+  const seen: number[] = [];
+  const i = await instance(LONG_WITH_IMPORTS, {
+    imports: { host: { inc: (x: number) => (seen.push(x), x + 1) } },
+  });
+  // Tens of ms of spinning: more than the slices a call runs on this thread (8 by default), so its later imports
+  // are answered as host steps of a call finished on another thread, its earlier ones in place.
+  const spin = 600_000;
+  assertEquals(await i.call("count", 60, spin), [60]);
+  assertEquals(seen, Array.from({ length: 60 }, (_, k) => k));
+  // And the same call with a Promise-returning import now and then.
+  seen.length = 0;
+  const j = await instance(LONG_WITH_IMPORTS, {
+    imports: { host: { inc: (x: number) => (seen.push(x), x % 7 === 0 ? Promise.resolve(x + 1) : x + 1) } },
+  });
+  assertEquals(await j.call("count", 60, spin), [60]);
+  assertEquals(seen.length, 60);
+  await i.drop();
+  await j.drop();
+});
+
+Deno.test("a callSync made inside an import cannot wait for another import's Promise: 5007, the instance lives on", async () => {
+  const ref: { i?: wasm.Instance } = {};
+  let inner: unknown = null;
+  const i = ref.i = await instance(REENTER, {
+    imports: {
+      host: {
+        cb: (x: number) => {
+          if (x > 0) {
+            try {
+              ref.i!.callSync("run", 0); // its import answers with a Promise
+            } catch (e) {
+              inner = e;
+            }
+            return x;
+          }
+          return Promise.resolve(1);
+        },
+      },
+    },
+  });
+  assertEquals(await i.call("run", 5), [5]);
+  assert(inner instanceof wasm.WasmError, `${inner}`);
+  assertEquals((inner as wasm.WasmError).code, 5007);
+  assert((inner as wasm.WasmError).message.includes("async host function needs `call`"), `${inner}`);
+  assertEquals(await i.call("run", 0), [1]);
+  assertEquals(i.callSync("double", 4), [8]);
+  await i.drop();
+});

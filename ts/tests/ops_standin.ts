@@ -27,9 +27,9 @@ const SYMBOLS = {
   ext_wasm_call: { parameters: ["f64", "buffer", "usize", "buffer", "usize", "u32"], result: "i32", callback: true },
   ext_wasm_call_start: { parameters: ["f64", "buffer", "usize", "buffer", "usize", "u32", "u8"], result: "i32", callback: true },
   ext_wasm_run_command_start: { parameters: ["f64", "u8", "buffer", "usize"], result: "i32", callback: true },
-  ext_wasm_call_resume: { parameters: ["f64", "buffer", "usize", "i32", "buffer", "usize"], result: "i32" },
+  ext_wasm_call_resume: { parameters: ["f64", "buffer", "usize", "i32", "buffer", "usize"], result: "i32", callback: true },
   call_finish: { name: "ext_wasm_call_finish", parameters: ["f64", "buffer", "usize"], result: "i32", nonblocking: true },
-  ext_wasm_call_continue: { parameters: ["f64", "buffer", "usize"], result: "i32" },
+  ext_wasm_call_continue: { parameters: ["f64", "buffer", "usize"], result: "i32", callback: true },
   ext_wasm_func: { parameters: ["f64", "buffer", "usize", ...OUT], result: "i32" },
   ext_wasm_call_func: { parameters: ["f64", "u32", "buffer", "usize", "u32"], result: "i32", callback: true },
   ext_wasm_global: { parameters: ["f64", "buffer", "usize", "buffer", "usize", "u8"], result: "i32" },
@@ -223,6 +223,8 @@ export function createStandInOps(path = libraryCandidates().find(exists)!): Wasm
     op_wasm_run_command_sync_reentrant: base.op_wasm_run_command_sync,
     op_wasm_run_command_start_reentrant: base.op_wasm_run_command_start,
     op_wasm_instantiate_reentrant: base.op_wasm_instantiate,
+    op_wasm_instantiate_start_reentrant: base.op_wasm_instantiate_start,
+    op_wasm_call_resume_reentrant: base.op_wasm_call_resume,
   };
 }
 function exists(p: string): boolean {

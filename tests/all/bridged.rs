@@ -1,0 +1,240 @@
+//! Bridged host functions (`HostFunc::bridged`, `"bridgedImports": true`): how the TypeScript hosts run
+//! JavaScript imports by default. The guest runs on a fiber; each import is offered in place to the calling
+//! thread's bridge, on that thread's own stack, and suspends the call only when the bridge answers later.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
+use ext_wasm::wire::{self, Answer, Step, OUT_HEADER, SLOT};
+use ext_wasm::{ErrorCode, Runtime, Value};
+
+use crate::*;
+
+const PLUGIN: &str = r#"(module
+  (import "host" "add" (func $add (param i32 i32) (result i32)))
+  (import "host" "log" (func $log (param i32 i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 16) "hello")
+  (func (export "sum") (param i32 i32) (result i32) (call $add (local.get 0) (local.get 1)))
+  (func (export "greet") (call $log (i32.const 16) (i32.const 5)))
+  (func (export "double") (param i32) (result i32) (i32.mul (local.get 0) (i32.const 2))))"#;
+
+const OPTIONS: &[u8] = br#"{"hostImports":[["host","add",0],["host","log",1]],"bridgedImports":true}"#;
+
+/// What the test bridge does with `host.log`'s call: given the instance's handle and the log's arguments.
+type LogBody = dyn Fn(f64, i32, i32) -> ext_wasm::Result<Answer>;
+
+/// Install a bridge on this thread: `host.add` sums (or answers later when `add_later` is set), `host.log`
+/// runs `log`. Returns the list of calls it saw (index, may answer later).
+fn install(add_later: Rc<Cell<bool>>, me: Rc<Cell<f64>>, log: Box<LogBody>) -> Rc<RefCell<Vec<(u32, bool)>>> {
+    let seen = Rc::new(RefCell::new(Vec::new()));
+    let sink = seen.clone();
+    wire::set_host_bridge(Some(Rc::new(
+        move |index, may_answer_later, args: &[Value], out: &mut Vec<Value>| {
+            sink.borrow_mut().push((index, may_answer_later));
+            match (index, args) {
+                (0, _) if add_later.get() => Ok(Answer::Later),
+                (0, [Value::I32(a), Value::I32(b)]) => {
+                    out.push(Value::I32(a + b));
+                    Ok(Answer::Now)
+                }
+                (1, [Value::I32(ptr), Value::I32(len)]) => log(me.get(), *ptr, *len),
+                _ => unreachable!("host.wat has two imports"),
+            }
+        },
+    )));
+    seen
+}
+
+fn plugin(rt: &Runtime) -> f64 {
+    let m = wire::compile(rt, PLUGIN.as_bytes()).unwrap() as f64;
+    wire::instantiate(rt, m, OPTIONS, b"").unwrap() as f64
+}
+
+fn i32_frame(args: &[i32]) -> Vec<u8> {
+    let mut f = vec![0u8; OUT_HEADER + 4 * SLOT];
+    for (n, a) in args.iter().enumerate() {
+        let at = OUT_HEADER + n * SLOT;
+        f[at] = wire::tag::I32;
+        f[at + 8..at + 12].copy_from_slice(&a.to_le_bytes());
+    }
+    f
+}
+
+fn slot_i32(f: &[u8], n: usize) -> i32 {
+    let at = OUT_HEADER + n * SLOT + 8;
+    i32::from_le_bytes(f[at..at + 4].try_into().unwrap())
+}
+
+fn no_log() -> Box<LogBody> {
+    Box::new(|_, _, _| Ok(Answer::Now))
+}
+
+#[test]
+fn a_bridged_import_answers_in_place_without_a_host_step() {
+    let rt = runtime();
+    let seen = install(Rc::default(), Rc::default(), no_log());
+    let i = plugin(&rt);
+    for sync in [false, true] {
+        let mut f = i32_frame(&[40, 2]);
+        let step = wire::call_start(&rt, i, "sum", &mut f, 2, sync).unwrap();
+        assert!(matches!(step, Step::Done(1)), "{step:?}");
+        assert_eq!(slot_i32(&f, 0), 42);
+    }
+    assert_eq!(*seen.borrow(), [(0, true), (0, true)]);
+    wire::set_host_bridge(None);
+}
+
+#[test]
+fn a_bridged_import_answering_later_suspends_the_call_until_the_host_answers() {
+    let rt = runtime();
+    let later = Rc::new(Cell::new(true));
+    install(later.clone(), Rc::default(), no_log());
+    let i = plugin(&rt);
+    let mut f = i32_frame(&[40, 2]);
+    let Step::Host {
+        token, index, started, ..
+    } = wire::call_start(&rt, i, "sum", &mut f, 2, false).unwrap()
+    else {
+        panic!("the import answered later: the call waits in it");
+    };
+    assert_eq!((index, started), (0, true));
+    assert_eq!(f[24], 1, "the frame's header says the host started it");
+    let mut f = i32_frame(&[42]);
+    let step = wire::call_resume(token, &mut f, 1, "").unwrap();
+    assert!(matches!(step, Step::Done(1)), "{step:?}");
+    assert_eq!(slot_i32(&f, 0), 42);
+    wire::set_host_bridge(None);
+}
+
+#[test]
+fn inside_a_bridged_import_the_instance_is_reentered_through_the_running_call() {
+    let rt = runtime();
+    let me = Rc::new(Cell::new(0.0));
+    let inner = rt.clone();
+    let said = Rc::new(RefCell::new(Vec::new()));
+    let sink = said.clone();
+    let log = Box::new(move |i: f64, ptr: i32, len: i32| {
+        let mut text = vec![0u8; len as usize];
+        wire::memory_read(&inner, i, f64::from(ptr), &mut text)?;
+        sink.borrow_mut().push(String::from_utf8(text).unwrap());
+        // A call of an export that calls the other import (in place again, nested), and a plain one.
+        let mut f = i32_frame(&[20, 1]);
+        let Step::Done(1) = wire::call_start(&inner, i, "sum", &mut f, 2, true)? else {
+            panic!("a nested call ends at once");
+        };
+        let mut g = i32_frame(&[slot_i32(&f, 0)]);
+        assert_eq!(wire::call_frame(&inner, i, "double", &mut g, 1)?, 1);
+        sink.borrow_mut().push(slot_i32(&g, 0).to_string());
+        Ok(Answer::Now)
+    });
+    let seen = install(Rc::default(), me.clone(), log);
+    let i = plugin(&rt);
+    me.set(i);
+    let step = wire::call_start(&rt, i, "greet", &mut i32_frame(&[]), 0, false).unwrap();
+    assert!(matches!(step, Step::Done(0)), "{step:?}");
+    assert_eq!(*said.borrow(), ["hello", "42"]);
+    assert_eq!(*seen.borrow(), [(1, true), (0, true)]);
+    wire::set_host_bridge(None);
+}
+
+#[test]
+fn a_call_made_inside_a_bridged_import_cannot_wait_for_a_later_answer() {
+    let rt = runtime();
+    let me = Rc::new(Cell::new(0.0));
+    let later = Rc::new(Cell::new(false));
+    let (inner, add_later) = (rt.clone(), later.clone());
+    let log = Box::new(move |i: f64, _: i32, _: i32| {
+        add_later.set(true);
+        let nested = wire::call_start(&inner, i, "sum", &mut i32_frame(&[1, 2]), 2, true);
+        add_later.set(false);
+        let err = nested.unwrap_err();
+        assert_eq!(err.code(), ErrorCode::TypeError);
+        assert!(err.to_string().contains("async host function needs `call`"), "{err}");
+        Err(err)
+    });
+    install(later, me.clone(), log);
+    let i = plugin(&rt);
+    me.set(i);
+    let err = wire::call_start(&rt, i, "greet", &mut i32_frame(&[]), 0, false).unwrap_err();
+    assert_eq!(err.code(), ErrorCode::CallError);
+    assert!(err.to_string().contains("host function host::log failed"), "{err}");
+    // The instance lives on.
+    let mut f = i32_frame(&[40, 2]);
+    assert!(matches!(
+        wire::call_start(&rt, i, "sum", &mut f, 2, false).unwrap(),
+        Step::Done(1)
+    ));
+    assert_eq!(slot_i32(&f, 0), 42);
+    wire::set_host_bridge(None);
+}
+
+#[test]
+fn a_failing_bridged_import_traps_the_guest_with_its_message() {
+    let rt = runtime();
+    let log = Box::new(|_: f64, _: i32, _: i32| Err(wire::host_error(5002, "the plugin may not log".into())));
+    install(Rc::default(), Rc::default(), log);
+    let i = plugin(&rt);
+    let err = wire::call_start(&rt, i, "greet", &mut i32_frame(&[]), 0, false).unwrap_err();
+    assert_eq!(err.code(), ErrorCode::CallError);
+    assert!(
+        err.to_string()
+            .contains("host function host::log failed: the plugin may not log"),
+        "{err}"
+    );
+    wire::set_host_bridge(None);
+}
+
+#[test]
+fn time_spent_in_a_bridged_import_counts_against_the_calls_timeout() {
+    let rt = runtime();
+    let log = Box::new(|_: f64, _: i32, _: i32| {
+        std::thread::sleep(std::time::Duration::from_millis(60));
+        Ok(Answer::Now)
+    });
+    install(Rc::default(), Rc::default(), log);
+    let m = wire::compile(&rt, PLUGIN.as_bytes()).unwrap() as f64;
+    let options = br#"{"hostImports":[["host","add",0],["host","log",1]],"bridgedImports":true,"timeoutMs":20}"#;
+    let i = wire::instantiate(&rt, m, options, b"").unwrap() as f64;
+    let err = wire::call_start(&rt, i, "greet", &mut i32_frame(&[]), 0, false).unwrap_err();
+    assert_eq!(err.code(), ErrorCode::Timeout, "{err}");
+    wire::set_host_bridge(None);
+}
+
+#[test]
+fn off_the_bridges_thread_a_bridged_import_is_an_ordinary_host_step() {
+    let rt = runtime();
+    let seen = install(Rc::default(), Rc::default(), no_log());
+    let i = plugin(&rt);
+    let other = rt.clone();
+    let (index, started, answer) = std::thread::spawn(move || {
+        let mut f = i32_frame(&[40, 2]);
+        let Step::Host {
+            token, index, started, ..
+        } = wire::call_start(&other, i, "sum", &mut f, 2, false).unwrap()
+        else {
+            panic!("no bridge on this thread: the import is a host step");
+        };
+        let mut f = i32_frame(&[42]);
+        wire::call_resume(token, &mut f, 1, "").unwrap();
+        (index, started, slot_i32(&f, 0))
+    })
+    .join()
+    .unwrap();
+    assert_eq!((index, started, answer), (0, false, 42));
+    assert!(
+        seen.borrow().is_empty(),
+        "this thread's bridge was not called from the other"
+    );
+    wire::set_host_bridge(None);
+}
+
+#[test]
+fn both_import_modes_at_once_are_refused() {
+    let rt = runtime();
+    let m = wire::compile(&rt, PLUGIN.as_bytes()).unwrap() as f64;
+    let options = br#"{"hostImports":[["host","add",0],["host","log",1]],"bridgedImports":true,"syncImports":true}"#;
+    let err = wire::instantiate(&rt, m, options, b"").unwrap_err();
+    assert_eq!(err.code(), ErrorCode::TypeError);
+    assert!(err.to_string().contains("exclude each other"), "{err}");
+}
