@@ -27,9 +27,54 @@ pub(crate) const GAP: usize = 64 * 1024;
 /// thread's stack grows into it as a host function needs, and the host's runtime keeps its own limit.
 const REGION: usize = 1 << 20;
 
+/// Room a bridged host function needs below the point at least: a point closer than this to the end of the
+/// thread's stack is not offered (the call suspends instead).
+const MIN_ROOM: usize = 256 * 1024;
+
 thread_local! {
     /// The stack top bridged host functions switch to while a poll runs on this thread (0: none runs).
     static TOP: Cell<usize> = const { Cell::new(0) };
+    /// This thread's stack, `(lowest, highest)` address; `(0, 0)` where the platform does not say.
+    static BOUNDS: (usize, usize) = thread_stack();
+}
+
+/// This thread's stack range, from `pthread_getattr_np` (once per thread).
+#[cfg(target_os = "linux")]
+fn thread_stack() -> (usize, usize) {
+    let mut attr = std::mem::MaybeUninit::<libc::pthread_attr_t>::uninit();
+    let (mut base, mut size) = (std::ptr::null_mut(), 0usize);
+    // SAFETY: `attr` is initialized by `pthread_getattr_np` before it is read, and destroyed once; `base` and
+    // `size` are plain out-parameters.
+    unsafe {
+        if libc::pthread_getattr_np(libc::pthread_self(), attr.as_mut_ptr()) != 0 {
+            return (0, 0);
+        }
+        let got = libc::pthread_attr_getstack(attr.as_ptr(), &mut base, &mut size);
+        libc::pthread_attr_destroy(attr.as_mut_ptr());
+        if got != 0 {
+            return (0, 0);
+        }
+    }
+    (base as usize, base as usize + size)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn thread_stack() -> (usize, usize) {
+    (0, 0)
+}
+
+/// The point below `here` where bridged host functions may run, or 0: `here` is not on this thread's own stack
+/// (a poll made from a fiber, e.g. by a Rust host function, whose stack a language runtime cannot use either),
+/// or the stack has too little room left below it.
+fn point_below(here: usize) -> usize {
+    let (low, high) = BOUNDS.with(|b| *b);
+    // 16-byte aligned, as the ABIs `psm` supports want a stack pointer at a call.
+    let top = here.saturating_sub(GAP) & !15;
+    if here < high && top > low.saturating_add(MIN_ROOM) {
+        top
+    } else {
+        0
+    }
 }
 
 #[cfg(test)]
@@ -57,11 +102,10 @@ impl Drop for Restore {
 #[inline]
 pub(crate) fn polling<R>(poll: impl FnOnce() -> R) -> R {
     let here = psm::stack_pointer() as usize;
-    // 16-byte aligned, as the ABIs `psm` supports want a stack pointer at a call.
-    let top = here.saturating_sub(GAP) & !15;
+    let top = point_below(here);
     let _restore = Restore(TOP.replace(top));
     #[cfg(test)]
-    if let Some((_, deepest)) = MEASURE.get() {
+    if let (Some((_, deepest)), true) = (MEASURE.get(), top != 0) {
         // Below this frame (keeping 512 bytes for the calls until the poll) down to the point: unused stack.
         // SAFETY: tests only; the range lies between the stack pointer and `GAP` below it, in this thread's
         // stack, which no live frame uses.
@@ -94,8 +138,9 @@ pub(crate) fn run<R>(f: impl FnOnce() -> R) -> Option<R> {
     }
     let mut f = Some(f);
     // SAFETY: `top` is 16-byte aligned, and so is `top - REGION` (`REGION` is a multiple of 16), as `psm`
-    // requires of the base and size. The region below `top` is this thread's own stack, unused while we run:
-    // `top` was recorded by `polling` on this thread, `GAP` below the frame that called the poll, and that
+    // requires of the base and size. The region below `top` is this thread's own stack (`point_below` checked
+    // the poll ran on it, with room below), unused while we run: `top` was recorded by `polling` on this
+    // thread, `GAP` below the frame that called the poll, and that
     // poll is still running (it restores the previous point before returning) and is suspended in the fiber
     // switch that runs us, whose frames end within `GAP` of its caller (the test
     // `the_gap_covers_wasmtimes_frames` measures them). Every frame below that is dead until the fiber switches
@@ -176,6 +221,19 @@ mod tests {
             "Wasmtime's frames below the poll reached {deepest} bytes"
         );
         eprintln!("Wasmtime's frames below the poll: {deepest} bytes");
+    }
+
+    #[test]
+    fn a_poll_made_off_the_threads_stack_offers_nothing() {
+        let (low, high) = BOUNDS.with(|b| *b);
+        assert!(low < high, "this platform reports the thread's stack");
+        let here = psm::stack_pointer() as usize;
+        assert!(low < here && here < high);
+        assert_ne!(point_below(here), 0);
+        // A fiber's stack lies elsewhere; the stack's own end leaves no room.
+        let elsewhere = vec![0u8; 1 << 20];
+        assert_eq!(point_below(elsewhere.as_ptr() as usize + (1 << 19)), 0);
+        assert_eq!(point_below(low + GAP + 4096), 0);
     }
 
     #[test]
