@@ -27,9 +27,10 @@
 //!   thread (after the event loop had a turn); `ext_wasm_call_finish` finishes a pending one (blocking: bind it
 //!   `nonblocking`); `ext_wasm_call_resume` answers the JavaScript import a call waits in and continues it:
 //!   such imports run between these calls, on the JS thread.
-//! * **Synchronous imports** (`syncImports`): [`ext_wasm_set_host_callback`] registers one function pointer per
-//!   thread, which the guest calls in place, inside the function that runs it (`ext_wasm_call`,
-//!   `ext_wasm_call_func`, `ext_wasm_instantiate`, the `_start` functions, ...): bind those `callback: true`.
+//! * **Imports called in place** (`bridgedImports`, the default of the TypeScript API, and `syncImports`):
+//!   [`ext_wasm_set_host_callback`] registers one function pointer per thread, which the guest calls in place,
+//!   inside the function that runs it (`ext_wasm_call`, `ext_wasm_call_func`, `ext_wasm_instantiate`, the
+//!   `_start` functions, `ext_wasm_call_continue`, `ext_wasm_call_resume`, ...): bind those `callback: true`.
 //! * **Unloading.** The library never unloads once the runtime exists (see `pin_library`): Deno closes a library
 //!   when the worker that opened it ends, while the runtime's threads still run its code.
 //! * **Buffers.** A `(ptr, len)` pair with `len == 0` may have any `ptr`, including null; it is never
@@ -56,8 +57,9 @@ pub use crate::wire::{tag, OUT_HEADER, SLOT};
 /// handles, offsets and page counts as `f64`; WASI stdin bytes beside the instance options. Version 3: host
 /// imports (`hostImports`, the `sync` flag of the start functions, [`ext_wasm_call_resume`]). Version 4: linking
 /// (`exportImports`, `instanceImports`, indexed `hostImports`) and globals ([`ext_wasm_global`]). Version 7:
-/// synchronous imports ([`ext_wasm_set_host_callback`], `syncImports`).
-pub const ABI_VERSION: u32 = 7;
+/// synchronous imports ([`ext_wasm_set_host_callback`], `syncImports`). Version 8: bridged imports
+/// (`bridgedImports`; the callback's index bit 31 and answer `-1`; the host step's `started` word).
+pub const ABI_VERSION: u32 = 8;
 
 // ---------------------------------------------------------------------------------------------------------------
 // The process-global runtime
@@ -732,13 +734,14 @@ pub unsafe extern "C" fn ext_wasm_blob_take(id: u64, dst: *mut u8, len: usize) -
     }
 }
 
-/// The host's synchronous imports (`syncImports`): `callback(index, nargs)`, with the protocol of
-/// [`wire::frame_bridge`] over the registered frame.
+/// The host's imports called in place (`syncImports` and `bridgedImports`): `callback(index, nargs)`, with the
+/// protocol of [`wire::frame_bridge`] over the registered frame (bit 31 of `index`: it may answer later, `-1`).
 pub type HostCallback = extern "C" fn(index: u32, nargs: u32) -> i32;
 
-/// Register this thread's callback for synchronous imports and the frame it trades values in; a null
-/// `callback` unregisters. Instances created with `syncImports` call it in place, on this thread, while a
-/// function running their guest is called (so bind those `callback: true`). Frame too small → 5007.
+/// Register this thread's callback for imports called in place and the frame it trades values in; a null
+/// `callback` unregisters. Instances created with `syncImports` or `bridgedImports` call it in place, on this
+/// thread, while a function running their guest is called (so bind those `callback: true`). Frame too small →
+/// 5007.
 ///
 /// # Safety
 /// `frame` must be valid for reads and writes of `frame_len` bytes until the callback is replaced or cleared,

@@ -60,9 +60,21 @@
 //! The token of a call that is not done names it in [`call_continue`] / [`call_finish`] / [`call_resume`]; a
 //! call whose token is never resumed is abandoned when the instance is dropped (its pending host call fails,
 //! the guest unwinds).
-//! `sync` calls (`callSync` of an instance with imports) take the same steps without a time slice. Nothing
-//! calls back into the host across the boundary: host functions are steps, not callbacks, so a guest never
-//! waits on a blocked thread and a JavaScript import may return a Promise.
+//! `sync` calls (`callSync` of an instance with imports) take the same steps without a time slice.
+//!
+//! # Bridged imports: in place first, a step only for a Promise
+//!
+//! Instance options with `"bridgedImports": true` (what the TypeScript hosts send for JavaScript imports by
+//! default) make each `hostImports` entry a [`crate::HostFunc::bridged`] function: when the guest calls it
+//! while its call is polled on the thread whose [`HostBridge`] numbered it, the bridge is called in place, on
+//! that thread's own stack below the poll (`crate::host_stack`; the guest waits on its fiber meanwhile), with
+//! [`MAY_ANSWER_LATER`] set in the index. A plain answer continues the guest at once: no step, no suspension
+//! (~0.2 µs a host call from TypeScript instead of ~0.45 µs). An answer of [`LATER`] (the function returned a
+//! Promise, which the host keeps) suspends the guest as above, with the host step's `started` flag set (the
+//! frame header's word at byte 24): the host answers with what it kept instead of running the function again.
+//! Where the bridge cannot run (a call finished on a worker thread, or no bridge on the thread) the import is
+//! an ordinary host step. Inside the bridge the instance is re-entered through the running call, as from a
+//! synchronous import (below); a call made there that reaches an import answered later fails with 5007.
 //!
 //! # Synchronous imports: a callback instead of steps
 //!

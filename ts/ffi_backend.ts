@@ -26,7 +26,7 @@ import { ErrorCode, WasmError, withPrefix } from "./errors.ts";
 import { type Frame, headerU64, newFrame } from "./frame.ts";
 
 /** The ABI version this module speaks (`ABI_VERSION` in `src/ffi.rs`). */
-export const ABI_VERSION = 7;
+export const ABI_VERSION = 8;
 
 /** The out record of a synchronous call: the backend's own record, passed by pointer. */
 const OUT = ["pointer", "usize"] as const;

@@ -1,6 +1,7 @@
-//! Synchronous imports (`syncImports`): the guest calls the JavaScript dispatcher of `ts/mod.ts` in place,
-//! from inside the op that runs it, on the JavaScript thread (`crate::HostFunc::reentrant` through
-//! [`wire::frame_bridge`], the protocol the C ABI's `ext_wasm_set_host_callback` follows).
+//! JavaScript imports: the guest calls the JavaScript dispatcher of `ts/mod.ts` in place, from inside the op that
+//! runs it, on the JavaScript thread (`crate::HostFunc::reentrant` for `syncImports`, `crate::HostFunc::bridged`
+//! for the default ones, through [`wire::frame_bridge`], the protocol the C ABI's `ext_wasm_set_host_callback`
+//! follows).
 //!
 //! V8 does not allow JavaScript to run inside a fast-call op, and an op holding `&mut OpState` would make the
 //! ops the dispatcher calls (memory access, nested calls) fail to borrow it. So the ops that run guest code
