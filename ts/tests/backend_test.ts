@@ -26,7 +26,7 @@ Deno.test("the default library location is <repo>/target/{release,debug}, relati
     `${repo}target/release/libext_wasm.so`,
     `${repo}target/debug/libext_wasm.so`,
   ]);
-  assertEquals(ABI_VERSION, 7);
+  assertEquals(ABI_VERSION, 8);
 });
 
 async function runScript(code: string, env: Record<string, string>) {
