@@ -773,12 +773,13 @@ function dispatch(index: number, nargs: number): number {
     return 1;
   }
   if (isThenable(value)) {
-    // Marked handled now: a call abandoned before its host step never awaits it.
-    Promise.resolve(value).catch(noop);
     if (mayAnswerLater) {
+      // Awaited by the call's host step, which comes next (`serve`), unless the call is abandoned first.
+      abandonStarted();
       started = value;
       return LATER;
     }
+    Promise.resolve(value).catch(noop);
     const why = `host function ${fn.name || "(anonymous)"} returned a Promise: an instance created with ` +
       "`syncImports` takes synchronous host functions only";
     return syncFailure(ErrorCode.TypeError, why, NOTHING_THROWN);
@@ -792,6 +793,13 @@ function dispatch(index: number, nargs: number): number {
   return results.length;
 }
 
+/** Forget a Promise an import returned whose call never asked for it (a call made inside an import that was
+ * abandoned when it reached it): marked handled, so that its rejection is not reported as unhandled. */
+function abandonStarted(): void {
+  if (started !== null) Promise.resolve(started).catch(noop);
+  started = null;
+}
+
 /** Fail a synchronous import: the message into the frame, what was thrown kept for the call's error. */
 function syncFailure(code: number, message: string, thrown: unknown): number {
   hostThrown = thrown;
@@ -802,6 +810,7 @@ function syncFailure(code: number, message: string, thrown: unknown): number {
 
 /** `e`, given as `cause` what the synchronous import that failed the call threw (when one did). */
 function withHostCause(e: unknown): unknown {
+  abandonStarted();
   const thrown = hostThrown;
   hostThrown = NOTHING_THROWN;
   if (thrown !== NOTHING_THROWN && e instanceof WasmError && e.code === ErrorCode.CallError) {

@@ -372,18 +372,19 @@ Deno.test("a callSync made inside an import cannot wait for another import's Pro
         cb: (x: number) => {
           if (x > 0) {
             try {
-              ref.i!.callSync("run", 0); // its import answers with a Promise
+              ref.i!.callSync("run", -1); // its import answers with a Promise (which rejects, unawaited)
             } catch (e) {
               inner = e;
             }
             return x;
           }
-          return Promise.resolve(1);
+          return x < 0 ? Promise.reject(new Error("never awaited")) : Promise.resolve(1);
         },
       },
     },
   });
   assertEquals(await i.call("run", 5), [5]);
+  await sleep(5); // an unhandled rejection of the abandoned Promise would fail the test here
   assert(inner instanceof wasm.WasmError, `${inner}`);
   assertEquals((inner as wasm.WasmError).code, 5007);
   assert((inner as wasm.WasmError).message.includes("async host function needs `call`"), `${inner}`);
