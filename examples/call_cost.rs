@@ -79,7 +79,7 @@ extern "C" fn answer_inc(index: u32, _nargs: u32) -> i32 {
             OUT_HEADER + 4 * SLOT,
         )
     };
-    if index & 0x7fff_ffff != 0 {
+    if index & 0xff_ffff != 0 {
         return 0;
     }
     let arg = i32::from_le_bytes(frame[40..44].try_into().unwrap());

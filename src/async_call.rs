@@ -375,7 +375,7 @@ impl Runtime {
         nargs: usize,
         sync: bool,
     ) -> Result<CallStep> {
-        if let Target::Export(name) = target {
+        if let (Target::Export(name), true) = (&target, crate::host_frames::any_running()) {
             // From inside a bridged host function of this store, running on this thread: through its `Caller`.
             if let Some(done) = crate::runtime::frame_call_in_place(cell, name, frame, nargs) {
                 return done.map(|n| CallStep::Done(n.into()));

@@ -58,7 +58,7 @@ pub use crate::wire::{tag, OUT_HEADER, SLOT};
 /// imports (`hostImports`, the `sync` flag of the start functions, [`ext_wasm_call_resume`]). Version 4: linking
 /// (`exportImports`, `instanceImports`, indexed `hostImports`) and globals ([`ext_wasm_global`]). Version 7:
 /// synchronous imports ([`ext_wasm_set_host_callback`], `syncImports`). Version 8: bridged imports
-/// (`bridgedImports`; the callback's index bit 31 and answer `-1`; the host step's `started` word).
+/// (`bridgedImports`; the callback's index bit 24 and answer `-1`; the host step's `started` word).
 pub const ABI_VERSION: u32 = 8;
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -735,7 +735,7 @@ pub unsafe extern "C" fn ext_wasm_blob_take(id: u64, dst: *mut u8, len: usize) -
 }
 
 /// The host's imports called in place (`syncImports` and `bridgedImports`): `callback(index, nargs)`, with the
-/// protocol of [`wire::frame_bridge`] over the registered frame (bit 31 of `index`: it may answer later, `-1`).
+/// protocol of [`wire::frame_bridge`] over the registered frame (bit 24 of `index`: it may answer later, `-1`).
 pub type HostCallback = extern "C" fn(index: u32, nargs: u32) -> i32;
 
 /// Register this thread's callback for imports called in place and the frame it trades values in; a null

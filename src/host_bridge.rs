@@ -83,8 +83,13 @@ pub(crate) fn call_bridge(
     bridge(index, may_answer_later, args, out)
 }
 
-/// The bit of a frame bridge's `index` that tells the host it may answer [`LATER`].
-pub const MAY_ANSWER_LATER: u32 = 1 << 31;
+/// The bit of a frame bridge's `index` that tells the host it may answer [`LATER`]. Bit 24, not 31: a
+/// JavaScript host receives the index as a number, and V8 keeps numbers below 2^30 unboxed (a small integer),
+/// where 2^31 would cost an allocation per call and make the dispatcher's code polymorphic.
+pub const MAY_ANSWER_LATER: u32 = 1 << 24;
+
+/// The bridge numbers its functions below this ([`MAY_ANSWER_LATER`] is above them).
+pub const MAX_BRIDGE_INDEX: u32 = MAY_ANSWER_LATER;
 
 /// A frame bridge's answer for [`Answer::Later`].
 pub const LATER: i32 = -1;

@@ -84,6 +84,12 @@ fn link<R>(store: u64, caller: *mut (), on_fiber: bool, f: impl FnOnce() -> R) -
     f()
 }
 
+/// Whether any host function runs on this thread: one thread-local load.
+#[inline(always)]
+pub(crate) fn any_running() -> bool {
+    !INNERMOST.get().is_null()
+}
+
 /// Whether a host function of `store` runs on this thread (innermost or further out). One thread-local load
 /// when none runs.
 pub(crate) fn running_in(store: u64) -> bool {

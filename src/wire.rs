@@ -112,7 +112,9 @@ use crate::value::ValType;
 use crate::value_frame;
 use crate::wasi::{InputMode, OutputMode, Preopen, WasiOptions};
 
-pub use crate::host_bridge::{frame_bridge, host_error, set_host_bridge, Answer, HostBridge, LATER, MAY_ANSWER_LATER};
+pub use crate::host_bridge::{
+    frame_bridge, host_error, set_host_bridge, Answer, HostBridge, LATER, MAX_BRIDGE_INDEX, MAY_ANSWER_LATER,
+};
 pub use crate::value_frame::{tag, OUT_HEADER, SLOT};
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -470,6 +472,12 @@ fn imports(
             Some(index) => index,
             None => u32::try_from(i).map_err(|_| Error::Type("too many `hostImports`".into()))?,
         };
+        if !matches!(mode, ImportMode::Suspending) && index >= MAX_BRIDGE_INDEX {
+            return Err(Error::Type(format!(
+                "`hostImports` index {index} of {module}::{name} is too large: a host bridge numbers its functions \
+                 below 2^24"
+            )));
+        }
         if imports.get(&module, &name).is_some() {
             return Err(Error::Type(format!("`hostImports` names {module}::{name} twice")));
         }

@@ -671,7 +671,7 @@ let started: PromiseLike<unknown> | null = null;
 const hostFrame: Frame = newFrame();
 let bridgeInstalled = false;
 /** The bit of `dispatch`'s index that allows a later answer, and that answer (`MAY_ANSWER_LATER`, `LATER`). */
-const MAY_ANSWER_LATER = 0x8000_0000;
+const MAY_ANSWER_LATER = 0x100_0000; // below 2^30: a small integer in V8, never a boxed number
 const LATER = -1;
 
 /** Each `syncImports` function's index: a function given to many instances keeps one index (and the options

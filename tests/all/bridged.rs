@@ -230,6 +230,19 @@ fn off_the_bridges_thread_a_bridged_import_is_an_ordinary_host_step() {
 }
 
 #[test]
+fn a_bridge_numbers_its_functions_below_2_pow_24() {
+    let rt = runtime();
+    let m = wire::compile(&rt, PLUGIN.as_bytes()).unwrap() as f64;
+    let options = br#"{"hostImports":[["host","add",16777216],["host","log",1]],"bridgedImports":true}"#;
+    let err = wire::instantiate(&rt, m, options, b"").unwrap_err();
+    assert_eq!(err.code(), ErrorCode::TypeError);
+    assert!(
+        err.to_string().contains("index 16777216 of host::add is too large"),
+        "{err}"
+    );
+}
+
+#[test]
 fn both_import_modes_at_once_are_refused() {
     let rt = runtime();
     let m = wire::compile(&rt, PLUGIN.as_bytes()).unwrap() as f64;
