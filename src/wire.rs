@@ -69,7 +69,7 @@
 //! while its call is polled on the thread whose [`HostBridge`] numbered it, the bridge is called in place, on
 //! that thread's own stack below the poll (`crate::host_stack`; the guest waits on its fiber meanwhile), with
 //! [`MAY_ANSWER_LATER`] set in the index. A plain answer continues the guest at once: no step, no suspension
-//! (~0.2 µs a host call from TypeScript instead of ~0.45 µs). An answer of [`LATER`] (the function returned a
+//! (~0.3 µs a host call from TypeScript instead of ~0.6 µs). An answer of [`LATER`] (the function returned a
 //! Promise, which the host keeps) suspends the guest as above, with the host step's `started` flag set (the
 //! frame header's word at byte 24): the host answers with what it kept instead of running the function again.
 //! Where the bridge cannot run (a call finished on a worker thread, or no bridge on the thread) the import is
