@@ -91,17 +91,22 @@ Deno.test("library loads once per process: workers share the runtime and its han
   // A handle made here is valid in a worker: one process-global runtime behind the library, and the library
   // stays loaded when a worker that opened it terminates (the library pins itself).
   const id = await wat(`(module (func (export "f") (result i32) i32.const 42))`);
+  // The same answer through a JavaScript import the worker gives: called in place on the worker's thread.
+  const imported = await wat(`(module (import "host" "twice" (func $twice (param i32) (result i32)))
+    (func (export "f") (result i32) (call $twice (i32.const 21))))`);
   const worker = new Worker(new URL("./worker.ts", import.meta.url), { type: "module" });
   try {
-    const result = await new Promise((resolve, reject) => {
-      worker.onmessage = (e) => resolve(e.data);
-      worker.onerror = (e) => {
-        e.preventDefault();
-        reject(new Error(e.message));
-      };
-      worker.postMessage(id);
-    });
-    assertEquals(result, 42);
+    for (const module of [id, imported]) {
+      const result = await new Promise((resolve, reject) => {
+        worker.onmessage = (e) => resolve(e.data);
+        worker.onerror = (e) => {
+          e.preventDefault();
+          reject(new Error(e.message));
+        };
+        worker.postMessage(module);
+      });
+      assertEquals(result, 42);
+    }
   } finally {
     worker.terminate();
   }
@@ -111,4 +116,5 @@ Deno.test("library loads once per process: workers share the runtime and its han
   assertEquals(await inst.call("f"), [42]);
   await inst.drop();
   await wasm.dropModule(id);
+  await wasm.dropModule(imported);
 });
