@@ -54,9 +54,13 @@ pub fn set_host_bridge(bridge: Option<HostBridge>) {
     BRIDGE.set(bridge);
 }
 
-/// Whether this thread has a bridge and is `home`, the thread an instance's bridged imports were numbered on.
-pub(crate) fn bridge_here(home: u64) -> bool {
-    this_thread() == home && BRIDGE.with_borrow(Option::is_some)
+/// This thread's bridge, when this thread is `home` (the thread an instance's bridged imports were numbered on)
+/// and has one.
+pub(crate) fn bridge_here(home: u64) -> Option<HostBridge> {
+    if this_thread() != home {
+        return None;
+    }
+    BRIDGE.with_borrow(|b| b.clone())
 }
 
 /// Run function `index` through this thread's bridge, refusing (5002) a thread other than `home`, the one the

@@ -234,9 +234,10 @@ fn answer_in_place(
     params: &[Val],
     out: &mut [Val],
 ) -> Option<wasmtime::Result<bool>> {
-    if !crate::host_bridge::bridge_here(home) || !crate::host_stack::available() {
+    if !crate::host_stack::available() {
         return None;
     }
+    let bridge = crate::host_bridge::bridge_here(home)?;
     let (mut args, mut results) = std::mem::take(&mut caller.data_mut().host_buffers);
     args.clear();
     results.clear();
@@ -245,9 +246,7 @@ fn answer_in_place(
     let sliced = std::mem::replace(&mut caller.data_mut().clock.sliced, false);
     let lent = caller as *mut Caller<'_, StoreData> as *mut ();
     let answer = crate::host_stack::run(|| {
-        crate::host_frames::run_lending_from_fiber(store, lent, || {
-            crate::host_bridge::call_bridge(home, index, true, &args, &mut results)
-        })
+        crate::host_frames::run_lending_from_fiber(store, lent, || bridge(index, true, &args, &mut results))
     });
     let data = caller.data_mut();
     data.clock.sliced = sliced;
