@@ -251,3 +251,30 @@ fn both_import_modes_at_once_are_refused() {
     assert_eq!(err.code(), ErrorCode::TypeError);
     assert!(err.to_string().contains("exclude each other"), "{err}");
 }
+
+#[test]
+fn a_start_function_calls_bridged_imports_in_place() {
+    let rt = runtime();
+    let seen = install(Rc::default(), Rc::default(), no_log());
+    let wat = r#"(module
+      (import "host" "add" (func $add (param i32 i32) (result i32)))
+      (import "host" "log" (func $log (param i32 i32)))
+      (global $sum (mut i32) (i32.const 0))
+      (func $init (global.set $sum (call $add (i32.const 40) (i32.const 2))))
+      (start $init)
+      (func (export "sum") (result i32) (global.get $sum)))"#;
+    let m = wire::compile(&rt, wat.as_bytes()).unwrap() as f64;
+    let i = wire::instantiate(&rt, m, OPTIONS, b"").unwrap() as f64;
+    assert_eq!(
+        *seen.borrow(),
+        [(0, true)],
+        "the start function's import ran in place, during instantiate"
+    );
+    let mut f = i32_frame(&[]);
+    assert!(matches!(
+        wire::call_start(&rt, i, "sum", &mut f, 0, false).unwrap(),
+        Step::Done(1)
+    ));
+    assert_eq!(slot_i32(&f, 0), 42);
+    wire::set_host_bridge(None);
+}
