@@ -1,6 +1,7 @@
 //! Suspending host functions ([`crate::HostFunc::suspending`]): imports the embedder answers from outside the
-//! call, which is how the TypeScript hosts run JavaScript imports on the JavaScript thread, synchronous or
-//! returning a Promise, without any callback from Rust into JavaScript.
+//! call, which is how the TypeScript hosts run JavaScript imports on the JavaScript thread when they return a
+//! Promise (or cannot be called in place), and their bridged kind ([`crate::HostFunc::bridged`]), which is
+//! offered to the thread's host bridge in place first.
 //!
 //! The guest runs on a wasmtime fiber (an async call). When it calls a suspending import, the trampoline posts
 //! a [`HostRequest`] on the instance's [`HostChannel`] and waits for a command, which suspends the fiber: the
@@ -13,8 +14,10 @@
 //!   reach a suspending import: the innermost waiting trampoline always takes the next command, so nesting
 //!   needs no bookkeeping.
 //!
-//! Everything that touches the store runs on the fiber, through the `Caller` wasmtime lent the trampoline:
-//! no pointer to the store escapes.
+//! A bridged import first calls the bridge on the thread's own stack (`crate::host_stack`) while the fiber waits
+//! inside the trampoline; only an answer of later (a Promise) takes the path above. Meanwhile the trampoline's
+//! `Caller` is lent to the re-entries the bridge makes (`crate::host_frames`), used from that stack until the
+//! bridge returns; otherwise everything that touches the store runs on the fiber, through that `Caller`.
 
 use std::future::{poll_fn, Future};
 use std::sync::Arc;
