@@ -392,3 +392,14 @@ Deno.test("a callSync made inside an import cannot wait for another import's Pro
   assertEquals(i.callSync("double", 4), [8]);
   await i.drop();
 });
+
+Deno.test("an import that exhausts JavaScript's stack fails the call with 5002 (cause: the RangeError); the instance lives on", async () => {
+  const recurse = (n: number): number => recurse(n + 1) + 1;
+  const i = await instance(REENTER, { imports: { host: { cb: (x: number) => (x === 0 ? recurse(0) : x) } } });
+  const e = await rejects(() => i.call("run", 0), 5002, "Maximum call stack size exceeded");
+  assert((e as { cause?: unknown }).cause instanceof RangeError, `${(e as { cause?: unknown }).cause}`);
+  throws(() => i.callSync("run", 0), 5002, "Maximum call stack size exceeded");
+  assertEquals(await i.call("run", 7), [7]);
+  assertEquals(i.callSync("run", 8), [8]);
+  await i.drop();
+});
