@@ -1,11 +1,11 @@
 //! Host functions: a wasm → host call from inside a call, and churn of a module with host imports.
 //! ext_wasm's Rust `HostFunc` (per-instance closure behind a shared `InstancePre`; `Value`s, or typed with
-//! `HostFunc::wrap`) vs raw wasmtime's
+//! `HostFunc::wrap`; the JavaScript hosts' bridged and suspending kinds through the wire API) vs raw wasmtime's
 //! `Func::wrap` (the floor). Each iteration of the host-call benches is one guest call making 1,000 host
 //! calls: criterion's element throughput is host calls per second.
 
 use criterion::{criterion_group, Criterion, Throughput};
-use ext_wasm::{CallLimits, HostCall, HostFunc, Imports, InstanceOptions, ValType, Value};
+use ext_wasm::{wire, CallLimits, HostCall, HostFunc, Imports, InstanceOptions, ValType, Value};
 use wasmtime::{Caller, Linker, Module, Store};
 
 use super::*;
@@ -101,6 +101,45 @@ fn bench(c: &mut Criterion) {
         })
     });
 
+    // The JavaScript hosts' kinds, through the wire API they use: bridged (`HostFunc::bridged`, default JS imports
+    // since 2026-12-06: the guest on a fiber, the import answered in place by this thread's bridge) and
+    // suspending (`HostFunc::suspending`: a host step answered with `call_resume` per host call, what a JS import
+    // returning a Promise still takes).
+    wire::set_host_bridge(Some(std::rc::Rc::new(
+        |index, _, args: &[Value], out: &mut Vec<Value>| {
+            if let (0, [Value::I32(x)]) = (index, args) {
+                out.push(Value::I32(x + 1));
+            }
+            Ok(wire::Answer::Now)
+        },
+    )));
+    let wat = wire::compile(&rt, HOST.as_bytes()).unwrap() as f64;
+    let bridged = br#"{"hostImports":[["host","inc",0],["host","log",1]],"bridgedImports":true}"#;
+    let bi = wire::instantiate(&rt, wat, bridged, b"").unwrap() as f64;
+    let mut frame = vec![0u8; wire::OUT_HEADER + 2 * wire::SLOT];
+    g.bench_function("ext_wasm/bridged_in_place", |b| {
+        b.iter(|| {
+            put_i32(&mut frame, CALLS);
+            let step = wire::call_start(&rt, bi, "loop", &mut frame, 1, true).unwrap();
+            assert!(matches!(step, wire::Step::Done(1)));
+        })
+    });
+    let suspending = br#"{"hostImports":[["host","inc",0],["host","log",1]]}"#;
+    let si = wire::instantiate(&rt, wat, suspending, b"").unwrap() as f64;
+    g.bench_function("ext_wasm/suspending", |b| {
+        b.iter(|| {
+            put_i32(&mut frame, CALLS);
+            let mut step = wire::call_start(&rt, si, "loop", &mut frame, 1, true).unwrap();
+            while let wire::Step::Host { token, .. } = step {
+                let x = i32::from_le_bytes(frame[wire::OUT_HEADER + 8..wire::OUT_HEADER + 12].try_into().unwrap());
+                put_i32(&mut frame, x + 1);
+                step = wire::call_resume(token, &mut frame, 1, "").unwrap();
+            }
+            assert!(matches!(step, wire::Step::Done(1)));
+        })
+    });
+    wire::set_host_bridge(None);
+
     // The same on plain code (no epoch checks): what default, preemptible instances pay in the guest's loop.
     let plain = InstanceOptions {
         preemptible: Some(false),
@@ -175,6 +214,12 @@ fn bench(c: &mut Criterion) {
         })
     });
     g.finish();
+}
+
+/// One i32 in the frame's first slot.
+fn put_i32(frame: &mut [u8], x: i32) {
+    frame[wire::OUT_HEADER] = wire::tag::I32;
+    frame[wire::OUT_HEADER + 8..wire::OUT_HEADER + 16].copy_from_slice(&i64::from(x).to_le_bytes());
 }
 
 criterion_group!(group, bench);
