@@ -38,7 +38,7 @@ use crate::value::{raw_to_val, ValType, Value};
 pub struct HostRequest {
     /// The index given to [`crate::HostFunc::suspending`].
     pub index: u32,
-    /// The arguments.
+    /// The arguments (none when `started`).
     pub args: Vec<Value>,
     /// The host's bridge already ran the function in place and answered [`crate::wire::Answer::Later`]: answer
     /// with what it kept (its Promise), do not run it again ([`crate::HostFunc::bridged`]).
@@ -197,7 +197,12 @@ pub(crate) fn suspending_trampoline(source: Source, name: Arc<str>, results: &[V
             let Some(index) = index else {
                 return Err(fail(name, Error::Call("internal error: slot shape changed".into())));
             };
-            let args = params.iter().map(Value::from_val).collect();
+            // A call the bridge started needs no arguments: the host answers with what it kept.
+            let args = if started {
+                Vec::new()
+            } else {
+                params.iter().map(Value::from_val).collect()
+            };
             // The channel is borrowed from the store at each use, not counted once more per call.
             mailbox(&caller, name)?.post(Event::Request(HostRequest { index, args, started }));
             loop {

@@ -830,7 +830,7 @@ pub enum Step {
         token: u64,
         /// The import's position in `hostImports`.
         index: u32,
-        /// Its argument count.
+        /// Its argument count (0 when `started`: the host answers with what it kept).
         nargs: u32,
         /// The host's bridge already started it ([`crate::HostRequest::started`]).
         started: bool,
