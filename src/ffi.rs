@@ -58,7 +58,8 @@ pub use crate::wire::{tag, OUT_HEADER, SLOT};
 /// imports (`hostImports`, the `sync` flag of the start functions, [`ext_wasm_call_resume`]). Version 4: linking
 /// (`exportImports`, `instanceImports`, indexed `hostImports`) and globals ([`ext_wasm_global`]). Version 7:
 /// synchronous imports ([`ext_wasm_set_host_callback`], `syncImports`). Version 8: bridged imports
-/// (`bridgedImports`; the callback's index bit 24 and answer `-1`; the host step's `started` word).
+/// (`bridgedImports`; the callback's index bit 24 and answer `-1`; the host step's `started` word;
+/// [`ext_wasm_in_host_function`]).
 pub const ABI_VERSION: u32 = 8;
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -441,6 +442,8 @@ abi! {
     fn ext_wasm_instance_drop(instance: f64) = |_| wire::instance_drop(runtime(), instance);
     /// Captured output of `stream` as a blob ([`wire::output`]).
     fn ext_wasm_output(instance: f64, stream: u32) = |_| wire::output(runtime(), instance, stream);
+    /// `a` = 1 when a host function of the instance's store lends its call on this thread ([`wire::in_host_function`]).
+    fn ext_wasm_in_host_function(instance: f64) = |_| wire::in_host_function(runtime(), instance);
     /// Size of the instance's memory: `a` = pages, `b` = bytes ([`wire::memory_size`]).
     fn ext_wasm_memory_size(instance: f64) = |_| wire::memory_size(runtime(), instance);
     /// Grow the instance's memory by `pages`; `a` = the old size in pages ([`wire::memory_grow`]).

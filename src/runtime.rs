@@ -1008,6 +1008,17 @@ impl Runtime {
     }
 }
 
+impl Runtime {
+    /// Whether one of the instance's store's host functions that lend their call (reentrant or bridged: the hosts'
+    /// JavaScript imports run in place) is running on this thread: a call of the instance made now re-enters
+    /// that call rather than waiting for it. Stale handle → 5005.
+    pub fn in_host_function(&self, id: InstanceId) -> Result<bool> {
+        self.with_instance(id, |cell| {
+            Ok(crate::host_frames::reentry_caller(cell.store_id()).is_some())
+        })
+    }
+}
+
 /// Run `op` through the reentrant host function of `cell`'s store that runs on this thread, if one runs (its
 /// call holds the store: see [`HostFunc::reentrant`]); `None` otherwise. `op` is given the instance and its
 /// first memory's name. Cost when none runs: a thread-local load.

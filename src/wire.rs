@@ -924,6 +924,12 @@ pub fn exit_code(rt: &Runtime, instance: f64) -> Result<Option<i32>> {
     rt.exit_code(instance_handle(instance)?)
 }
 
+/// Whether a host function of the instance's store lends its running call on this thread (1) or not (0): a
+/// `call` made now re-enters that call instead of queueing behind it ([`Runtime::in_host_function`]).
+pub fn in_host_function(rt: &Runtime, instance: f64) -> Result<u64> {
+    rt.in_host_function(instance_handle(instance)?).map(u64::from)
+}
+
 /// Captured output of `stream`: 1 = stdout, 2 = stderr; anything else → 5007.
 pub fn output(rt: &Runtime, instance: f64, stream: u32) -> Result<Vec<u8>> {
     let id = instance_handle(instance)?;

@@ -250,6 +250,9 @@ export interface Backend {
   /** Copy `target.length` bytes of memory at `offset` into `target`. */
   memoryRead(instance: number, offset: number, target: Uint8Array): void;
   memoryWrite(instance: number, offset: number, bytes: Uint8Array): void;
+  /** Whether a host function of the instance's store lends its running call on this thread (a JavaScript import
+   * running in place): a `call` made now must re-enter rather than queue. */
+  inHostFunction(instance: number): boolean;
   /** Size in 64 KiB pages. */
   memorySize(instance: number): number;
   /** Size in bytes. */

@@ -68,6 +68,7 @@ const SYMBOLS = {
   ext_wasm_output: { parameters: ["f64", "u32", ...OUT], result: "i32" },
   ext_wasm_memory_read: { parameters: ["f64", "f64", "buffer", "usize", ...OUT], result: "i32" },
   ext_wasm_memory_write: { parameters: ["f64", "f64", "buffer", "usize", ...OUT], result: "i32" },
+  ext_wasm_in_host_function: { parameters: ["f64", ...OUT], result: "i32" },
   ext_wasm_memory_size: { parameters: ["f64", ...OUT], result: "i32" },
   ext_wasm_memory_grow: { parameters: ["f64", "f64", ...OUT], result: "i32" },
   ext_wasm_stats: { parameters: [...OUT], result: "i32" },
@@ -341,6 +342,7 @@ export function createFfiBackend(): Backend {
     memoryWrite(instance: number, offset: number, bytes: Uint8Array): void {
       check(s.ext_wasm_memory_write(instance, offset, bytes, big(bytes.length), R, RL));
     },
+    inHostFunction: (instance: number) => check(s.ext_wasm_in_host_function(instance, R, RL)) === 1,
     memorySize: (instance: number) => check(s.ext_wasm_memory_size(instance, R, RL)),
     memoryByteLength(instance: number): number {
       check(s.ext_wasm_memory_size(instance, R, RL));

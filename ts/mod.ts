@@ -563,7 +563,7 @@ function wireImports(imports: unknown, sync: boolean): WireImports {
   out.base = out.store.indexes.length;
   out.hostedBase = out.store.hosted;
   for (const [module, name, fn] of fns) {
-    out.host.push([module, name, sync ? registerSync(out.store, fn) : registerBridged(out.store, fn)]);
+    out.host.push([module, name, register(out.store, fn)]);
   }
   if (!sync) out.store.hosted += fns.length;
   return out;
@@ -655,9 +655,6 @@ export async function instantiate(moduleId: ModuleId, options?: InstanceOptions)
 
 /** The imports of live stores, by the index the core calls them with; free slots are reused. */
 const hostFns: (HostFunction | undefined)[] = [];
-/** The store of each default import (whose `inHost` a `call` made from inside it reads); `undefined` for
- * `syncImports` ones, which are shared between stores. */
-const hostStores: (StoreJs | undefined)[] = [];
 const freeIndexes: number[] = [];
 /** How many imports run (nested) in place now: calls made inside one use frames of their own. */
 let syncDepth = 0;
@@ -674,36 +671,23 @@ let bridgeInstalled = false;
 const MAY_ANSWER_LATER = 0x100_0000; // below 2^30: a small integer in V8, never a boxed number
 const LATER = -1;
 
-/** Each `syncImports` function's index: a function given to many instances keeps one index (and the options
- * text of a churn of instances with the same imports stays the same: the core parses it once). */
-const syncIndexOf = new Map<HostFunction, number>();
+/** Each function's index: a function given to many instances keeps one index (and the options text of many
+ * instances with the same imports stays the same: the core parses it once; a text per instance cost ~4 µs an
+ * instantiate). */
+const indexOf = new Map<HostFunction, number>();
 /** How many stores registered the function at each index. */
 const hostRefs: number[] = [];
 
-function claimIndex(fn: HostFunction, store: StoreJs | undefined): number {
-  const index = freeIndexes.pop() ?? hostFns.length;
-  hostFns[index] = fn;
-  hostStores[index] = store;
-  hostRefs[index] = 0;
-  return index;
-}
-
-function registerSync(store: StoreJs, fn: HostFunction): number {
-  let index = syncIndexOf.get(fn);
+/** Number `fn` for `store` (either kind of import: the core tells `dispatch` which may answer later). */
+function register(store: StoreJs, fn: HostFunction): number {
+  let index = indexOf.get(fn);
   if (index === undefined) {
-    index = claimIndex(fn, undefined);
-    syncIndexOf.set(fn, index);
+    index = freeIndexes.pop() ?? hostFns.length;
+    hostFns[index] = fn;
+    hostRefs[index] = 0;
+    indexOf.set(fn, index);
   }
   hostRefs[index]++;
-  store.indexes.push(index);
-  return index;
-}
-
-/** A default import, one index per store (its store is known when it runs). A churn of instances with the same
- * imports gets the same indexes back (freed last to first), so its options text stays the same too. */
-function registerBridged(store: StoreJs, fn: HostFunction): number {
-  const index = claimIndex(fn, store);
-  hostRefs[index] = 1;
   store.indexes.push(index);
   return index;
 }
@@ -715,10 +699,8 @@ function release(store: StoreJs, from: number): void {
   for (let k = indexes.length - 1; k >= from; k--) {
     const index = indexes[k];
     if (--hostRefs[index] > 0) continue;
-    const fn = hostFns[index]!;
-    if (syncIndexOf.get(fn) === index) syncIndexOf.delete(fn);
+    indexOf.delete(hostFns[index]!);
     hostFns[index] = undefined;
-    hostStores[index] = undefined;
     freeIndexes.push(index);
   }
   indexes.length = from;
@@ -737,10 +719,8 @@ function dispatch(index: number, nargs: number): number {
   if (mayAnswerLater) index -= MAY_ANSWER_LATER;
   const fn = hostFns[index];
   if (fn === undefined) return syncFailure(ErrorCode.CallError, "no host function with that index", NOTHING_THROWN);
-  const store = hostStores[index];
   let value: unknown;
   syncDepth++;
-  if (store !== undefined) store.inHost++;
   try {
     // Up to three arguments (nearly every import) are read straight from their slots: no array, no spread.
     switch (nargs) {
@@ -763,7 +743,6 @@ function dispatch(index: number, nargs: number): number {
     return syncFailure(ErrorCode.CallError, errorText(e), e);
   } finally {
     syncDepth--;
-    if (store !== undefined) store.inHost--;
   }
   // The common results: nothing, or one number (converted by the import's type in the core).
   if (value === undefined) return 0;
@@ -1162,8 +1141,9 @@ export class Instance {
    * freed.
    */
   call(name: string, ...args: WasmArg[]): Promise<WasmResult[]> {
-    if (this.#store.inHost > 0) {
-      // From inside a host function of this instance's store: re-enter it now, as `callSync` does.
+    if (this.#store.inHost > 0 || (syncDepth > 0 && this.#store.tail !== null && loaded().inHostFunction(this.id))) {
+      // From inside a host function of this instance's store (a host step's, or an import running in place
+      // while an earlier call of the store is still queued): re-enter it now, as `callSync` does.
       try {
         return Promise.resolve(this.callSync(name, ...args));
       } catch (e) {

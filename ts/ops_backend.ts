@@ -74,6 +74,7 @@ export interface WasmOps {
   /** `#[op2(fast)] fn(state, instance: f64, offset: f64, #[buffer] src: &[u8])` */
   op_wasm_memory_write(instance: number, offset: number, src: Uint8Array): void;
   /** `#[op2(fast)] #[number] fn(state, instance: f64, bytes: bool) -> Result<u64, WasmOpError>`: bytes or pages */
+  op_wasm_in_host_function(instance: number): boolean;
   op_wasm_memory_size(instance: number, bytes: boolean): number;
   /** `#[op2(fast)] #[number] fn(state, instance: f64, pages: f64) -> Result<u64, WasmOpError>` */
   op_wasm_memory_grow(instance: number, pages: number): number;
@@ -179,6 +180,7 @@ export function createOpsBackend(ops: WasmOps): Backend {
       sync(() => ops.op_wasm_memory_read(instance, offset, target)),
     memoryWrite: (instance: number, offset: number, bytes: Uint8Array) =>
       sync(() => ops.op_wasm_memory_write(instance, offset, bytes)),
+    inHostFunction: (instance: number) => sync(() => ops.op_wasm_in_host_function(instance)),
     memorySize: (instance: number) => sync(() => ops.op_wasm_memory_size(instance, false)),
     memoryByteLength: (instance: number) => sync(() => ops.op_wasm_memory_size(instance, true)),
     memoryGrow: (instance: number, pages: number) => sync(() => ops.op_wasm_memory_grow(instance, pages)),

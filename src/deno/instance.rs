@@ -38,6 +38,12 @@ pub fn op_wasm_exit_code(state: &mut OpState, instance: f64) -> Result<Option<i3
     Ok(wire::exit_code(rt(state), instance)?)
 }
 
+/// Whether a host function of the instance's store lends its call on this thread (`wire::in_host_function`).
+#[op2(fast)]
+pub fn op_wasm_in_host_function(state: &mut OpState, instance: f64) -> Result<bool, WasmOpError> {
+    Ok(wire::in_host_function(rt(state), instance)? == 1)
+}
+
 /// Captured output of `stream` (1 = stdout, 2 = stderr).
 #[op2]
 #[buffer]

@@ -83,6 +83,7 @@ runtime_wasm_extension![
     call::op_wasm_run_command_sync,
     call::op_wasm_run_command_start,
     instance::op_wasm_exit_code,
+    instance::op_wasm_in_host_function,
     instance::op_wasm_output,
     memory::op_wasm_memory_read,
     memory::op_wasm_memory_write,

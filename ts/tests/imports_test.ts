@@ -403,3 +403,31 @@ Deno.test("an import that exhausts JavaScript's stack fails the call with 5002 (
   assertEquals(i.callSync("run", 8), [8]);
   await i.drop();
 });
+
+Deno.test("a call made inside an import, while later calls of the instance are queued, re-enters instead of queueing", async () => {
+  const ref: { i?: wasm.Instance } = {};
+  const i = ref.i = await instance(REENTER, {
+    imports: {
+      host: {
+        cb: async (x: number) => {
+          if (x === 1) {
+            await sleep(10); // the first call waits here; the second is queued behind it meanwhile
+            return 1;
+          }
+          const [d] = await ref.i!.call("double", x) as number[]; // must not wait for the queue it is in
+          return d + 1;
+        },
+      },
+    },
+  });
+  const first = i.call("run", 1);
+  const second = i.call("run", 20); // queued: its import runs in place once the first call has ended
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise((_, reject) => timer = setTimeout(() => reject(new Error("deadlock")), 2000));
+  try {
+    assertEquals(await Promise.race([Promise.all([first, second]), timeout]), [[1], [41]]);
+  } finally {
+    clearTimeout(timer);
+  }
+  await i.drop();
+});

@@ -38,6 +38,7 @@ const SYMBOLS = {
   ext_wasm_output: { parameters: ["f64", "u32", ...OUT], result: "i32" },
   ext_wasm_memory_read: { parameters: ["f64", "f64", "buffer", "usize", ...OUT], result: "i32" },
   ext_wasm_memory_write: { parameters: ["f64", "f64", "buffer", "usize", ...OUT], result: "i32" },
+  ext_wasm_in_host_function: { parameters: ["f64", ...OUT], result: "i32" },
   ext_wasm_memory_size: { parameters: ["f64", ...OUT], result: "i32" },
   ext_wasm_memory_grow: { parameters: ["f64", "f64", ...OUT], result: "i32" },
   ext_wasm_stats: { parameters: [...OUT], result: "i32" },
@@ -198,6 +199,10 @@ export function createStandInOps(path = libraryCandidates().find(exists)!): Wasm
     op_wasm_memory_write(i, offset, src) {
       const o = out();
       check(s.ext_wasm_memory_write(i, offset, src, L(src), o, O), o);
+    },
+    op_wasm_in_host_function(i) {
+      const o = out();
+      return check(s.ext_wasm_in_host_function(i, o, O), o) === 1;
     },
     op_wasm_memory_size(i, bytes) {
       const o = out();
