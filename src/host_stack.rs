@@ -19,8 +19,8 @@ use std::cell::Cell;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 
 /// How far below the poll's caller a bridged host function's frames start: room for Wasmtime's frames between
-/// the poll and the fiber switch, which need a few hundred bytes (the test `the_gap_covers_wasmtimes_frames`
-/// measures them and asserts they stay under a quarter of this).
+/// the poll and the fiber switch, about 2 KB (the test `the_gap_covers_wasmtimes_frames` measures them and
+/// asserts they stay under a quarter of this).
 pub(crate) const GAP: usize = 16 * 1024;
 
 /// The size handed to `psm` for the region below the switch point. Not allocated and not enforced: the
