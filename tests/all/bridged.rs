@@ -5,7 +5,7 @@
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
-use ext_wasm::wire::{self, Answer, Step, OUT_HEADER, SLOT};
+use ext_wasm::wire::{self, Answer, Step};
 use ext_wasm::{ErrorCode, Runtime, Value};
 
 use crate::*;
@@ -49,21 +49,6 @@ fn install(add_later: Rc<Cell<bool>>, me: Rc<Cell<f64>>, log: Box<LogBody>) -> R
 fn plugin(rt: &Runtime) -> f64 {
     let m = wire::compile(rt, PLUGIN.as_bytes()).unwrap() as f64;
     wire::instantiate(rt, m, OPTIONS, b"").unwrap() as f64
-}
-
-fn i32_frame(args: &[i32]) -> Vec<u8> {
-    let mut f = vec![0u8; OUT_HEADER + 4 * SLOT];
-    for (n, a) in args.iter().enumerate() {
-        let at = OUT_HEADER + n * SLOT;
-        f[at] = wire::tag::I32;
-        f[at + 8..at + 12].copy_from_slice(&a.to_le_bytes());
-    }
-    f
-}
-
-fn slot_i32(f: &[u8], n: usize) -> i32 {
-    let at = OUT_HEADER + n * SLOT + 8;
-    i32::from_le_bytes(f[at..at + 4].try_into().unwrap())
 }
 
 fn no_log() -> Box<LogBody> {

@@ -76,3 +76,20 @@ pub fn code<T: std::fmt::Debug>(r: ext_wasm::Result<T>) -> ErrorCode {
 }
 
 pub const ADD: &str = r#"(module (func (export "add") (param i32 i32) (result i32) local.get 0 local.get 1 i32.add))"#;
+
+/// A frame with `args` as i32 slots.
+pub fn i32_frame(args: &[i32]) -> Vec<u8> {
+    let mut f = vec![0u8; ext_wasm::wire::OUT_HEADER + 8 * ext_wasm::wire::SLOT];
+    for (n, a) in args.iter().enumerate() {
+        let at = ext_wasm::wire::OUT_HEADER + n * ext_wasm::wire::SLOT;
+        f[at] = ext_wasm::wire::tag::I32;
+        f[at + 8..at + 12].copy_from_slice(&a.to_le_bytes());
+    }
+    f
+}
+
+/// Slot `n` of a frame as an i32.
+pub fn slot_i32(f: &[u8], n: usize) -> i32 {
+    let at = ext_wasm::wire::OUT_HEADER + n * ext_wasm::wire::SLOT + 8;
+    i32::from_le_bytes(f[at..at + 4].try_into().unwrap())
+}

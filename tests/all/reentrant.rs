@@ -248,22 +248,6 @@ fn reentrant_and_suspending_host_functions_cannot_share_a_store() {
     assert!(err.to_string().contains("cannot serve one store"), "{err}");
 }
 
-/// A frame with `args` as i32 slots.
-fn i32_frame(args: &[i32]) -> Vec<u8> {
-    let mut f = vec![0u8; OUT_HEADER + 8 * SLOT];
-    for (n, a) in args.iter().enumerate() {
-        let at = OUT_HEADER + n * SLOT;
-        f[at] = wire::tag::I32;
-        f[at + 8..at + 12].copy_from_slice(&a.to_le_bytes());
-    }
-    f
-}
-
-fn slot_i32(f: &[u8], n: usize) -> i32 {
-    let at = OUT_HEADER + n * SLOT + 8;
-    i32::from_le_bytes(f[at..at + 4].try_into().unwrap())
-}
-
 #[test]
 fn sync_imports_go_through_the_calling_threads_bridge_and_only_on_that_thread() {
     let rt = runtime();
