@@ -264,6 +264,8 @@ impl NewStore {
                 max_memory_bytes: options.max_memory_bytes,
                 host_buffers: Default::default(),
                 entry: None,
+                waiter: None,
+                host_reply: None,
             },
         );
         store.limiter(|d| &mut d.limits);
@@ -303,10 +305,11 @@ impl NewStore {
         })
     }
 
-    /// Whether the instance imports host functions answered outside the call (its start function may reach
-    /// one: only [`Self::start`] can serve that).
-    pub(crate) fn suspends(&self) -> bool {
-        self.state.suspends
+    /// Whether instantiating needs a fiber: the instance imports host functions answered outside the call and
+    /// the module has a start function, which may reach one. Otherwise nothing can suspend while it is
+    /// instantiated (its imports are synchronous host functions until one waits: see `host_request`).
+    pub(crate) fn runs_on_fiber(&self) -> bool {
+        self.state.suspends && self.compiled.binary.may_run_at_start()
     }
 
     /// The store's mailbox for suspending host functions, if the instance imports any.
@@ -335,7 +338,7 @@ impl NewStore {
     /// start function that reaches a host function answered outside the call fails (see [`Self::start`]).
     /// Cost: a pooled slot and the start function, microseconds for small guests.
     pub(crate) fn instantiate(mut self) -> Result<InstanceCell> {
-        let instance = if self.state.suspends {
+        let instance = if self.runs_on_fiber() {
             instantiate_suspending(&self.pre, &mut self.state.store)
         } else {
             self.pre.instantiate(&mut self.state.store)

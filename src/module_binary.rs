@@ -23,8 +23,17 @@ pub(crate) enum WasmSource {
 pub(crate) struct ModuleBinary {
     pub(crate) hash: blake3::Hash,
     pub(crate) source: WasmSource,
-    /// See [`Self::straight`].
-    straight: OnceLock<FxHashMap<Box<str>, Straight>>,
+    /// See [`Self::straight`] and [`Self::may_run_at_start`].
+    facts: OnceLock<CodeFacts>,
+}
+
+/// What a scan of the binary found (once, on first need).
+#[derive(Default)]
+struct CodeFacts {
+    /// The straight function exports, by name.
+    straight: FxHashMap<Box<str>, Straight>,
+    /// Whether the module has a start function.
+    has_start: bool,
 }
 
 /// How a function export's body runs once it has begun, when it has no loop (see [`ModuleBinary::straight`]).
@@ -46,7 +55,7 @@ impl ModuleBinary {
         Self {
             hash,
             source,
-            straight: OnceLock::new(),
+            facts: OnceLock::new(),
         }
     }
 
@@ -87,23 +96,40 @@ impl ModuleBinary {
     /// `None` for every export of a remembered file over [`SHORT_SCAN_MAX_FILE`] or a binary that cannot be
     /// read.
     pub(crate) fn straight(&self, name: &str) -> Option<Straight> {
-        self.straight.get_or_init(|| self.find_straight()).get(name).copied()
+        self.facts().straight.get(name).copied()
     }
 
-    fn find_straight(&self) -> FxHashMap<Box<str>, Straight> {
+    /// Whether instantiating the module may run its code: it has a start function (or its binary could not be
+    /// scanned, as for [`Self::straight`]). An instance whose imports may suspend is instantiated on a fiber only
+    /// then; otherwise synchronously, which saves the fiber (~0.3 µs of an instantiation).
+    pub(crate) fn may_run_at_start(&self) -> bool {
+        self.facts().has_start
+    }
+
+    fn facts(&self) -> &CodeFacts {
+        self.facts.get_or_init(|| self.scan())
+    }
+
+    fn scan(&self) -> CodeFacts {
+        let unknown = CodeFacts {
+            straight: FxHashMap::default(),
+            has_start: true,
+        };
         if matches!(self.source, WasmSource::File(_, len) if len > SHORT_SCAN_MAX_FILE) {
-            return FxHashMap::default();
+            return unknown;
         }
         match self.wasm() {
-            Ok(binary) => straight_exports(&binary).unwrap_or_default(),
-            Err(_) => FxHashMap::default(),
+            Ok(binary) => scan_code(&binary).unwrap_or(unknown),
+            Err(_) => unknown,
         }
     }
 }
 
-/// The function exports of `binary` defined in it whose bodies are straight (see [`ModuleBinary::straight`]).
-/// `None` if the binary does not parse (it compiled, so it does; be safe anyway).
-fn straight_exports(binary: &[u8]) -> Option<FxHashMap<Box<str>, Straight>> {
+/// The function exports of `binary` defined in it whose bodies are straight (see [`ModuleBinary::straight`]),
+/// and whether it has a start function. `None` if the binary does not parse (it compiled, so it does; be safe
+/// anyway).
+fn scan_code(binary: &[u8]) -> Option<CodeFacts> {
+    let mut has_start = false;
     let mut imported = 0u32;
     // Function index → the names it is exported as.
     let mut exported: FxHashMap<u32, Vec<&str>> = Default::default();
@@ -128,6 +154,8 @@ fn straight_exports(binary: &[u8]) -> Option<FxHashMap<Box<str>, Straight>> {
                     }
                 }
             }
+            // The start section comes before the code section.
+            Payload::StartSection { .. } => has_start = true,
             Payload::CodeSectionStart { .. } if exported.is_empty() => break,
             Payload::CodeSectionEntry(body) => {
                 let index = imported + defined;
@@ -144,7 +172,7 @@ fn straight_exports(binary: &[u8]) -> Option<FxHashMap<Box<str>, Straight>> {
             _ => {}
         }
     }
-    Some(straight)
+    Some(CodeFacts { straight, has_start })
 }
 
 /// How a function body runs ([`Straight`]), `Some(None)` when it has a loop or calls wasm code, `None` when it
@@ -180,8 +208,9 @@ mod tests {
     /// The straight exports of `wat` and how each runs, by name.
     fn straight(wat: &str) -> Vec<(String, Straight)> {
         let binary = wat::parse_str(wat).unwrap();
-        let mut found: Vec<(String, Straight)> = straight_exports(&binary)
+        let mut found: Vec<(String, Straight)> = scan_code(&binary)
             .unwrap()
+            .straight
             .into_iter()
             .map(|(n, how)| (n.into(), how))
             .collect();
@@ -234,6 +263,14 @@ mod tests {
         let found = straight(r#"(module (import "env" "f" (func $f)) (export "f" (func $f)) (func (export "g")))"#);
         assert_eq!(names(&found, Straight::CallsNothing), ["g"]);
         assert_eq!(found.len(), 1);
+    }
+
+    #[test]
+    fn a_start_section_is_found() {
+        let has_start = |wat: &str| scan_code(&wat::parse_str(wat).unwrap()).unwrap().has_start;
+        assert!(has_start(r#"(module (func $s) (start $s) (func (export "f") (loop)))"#));
+        assert!(!has_start(r#"(module (func $s) (func (export "f") (loop)))"#));
+        assert!(!has_start(r#"(module)"#));
     }
 
     #[test]

@@ -652,7 +652,7 @@ impl Runtime {
         };
         let new = NewStore::new(compiled, options, wasi, host)?;
         match protocol {
-            Some((frame, sync)) if new.suspends() => {
+            Some((frame, sync)) if new.runs_on_fiber() => {
                 let channel = new.channel();
                 let (store, running) = new.start();
                 self.instantiation_call(store, channel, running, frame, sync)

@@ -33,6 +33,11 @@ pub(crate) struct StoreData {
     /// of the call: the store's entry trampoline takes it (signatures of more than four values; see
     /// `InstanceState::enter_async`).
     pub(crate) entry: Option<EntryCall>,
+    /// The async host function through which a suspending import waits for its reply (made on first use; see
+    /// `host_request::wait_for_reply`).
+    pub(crate) waiter: Option<Func>,
+    /// The reply the waiter received, for the import that called it.
+    pub(crate) host_reply: Option<crate::error::Result<Vec<Value>>>,
 }
 
 /// What the entry trampoline of an async call calls: `func` with `raw` (at least max(params, results)

@@ -346,6 +346,34 @@ fn a_suspending_import_hands_the_call_to_its_host_and_resumes_with_the_answer() 
 }
 
 #[test]
+fn a_call_waiting_in_a_suspending_import_is_answered_from_another_thread() {
+    let rt = runtime();
+    let i = suspending_instance(&rt);
+    let mut f = frame();
+    put_i32(&mut f, 0, 40);
+    put_i32(&mut f, 1, 2);
+    let Step::Host { token, .. } = wire::call_start(&rt, i, "sum", &mut f, 2, false).unwrap() else {
+        panic!("the guest did not wait in its import");
+    };
+    // The guest's fiber, suspended inside the import, resumes and finishes on the other thread.
+    let answered = std::thread::spawn(move || {
+        put_i32(&mut f, 0, 42);
+        let step = wire::call_resume(token, &mut f, 1, "").unwrap();
+        (step, get_i32(&f, 0))
+    })
+    .join()
+    .unwrap();
+    assert_eq!(answered, (Step::Done(1), 42));
+    let mut g = frame();
+    put_i32(&mut g, 0, 21);
+    assert_eq!(
+        wire::call_start(&rt, i, "double", &mut g, 1, true).unwrap(),
+        Step::Done(1)
+    );
+    assert_eq!(get_i32(&g, 0), 42);
+}
+
+#[test]
 fn inside_a_suspending_import_the_instance_can_be_reentered() {
     let rt = runtime();
     let i = suspending_instance(&rt);
