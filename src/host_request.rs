@@ -239,9 +239,10 @@ fn wait_for_reply(caller: &mut Caller<'_, StoreData>, name: &Arc<str>) -> wasmti
     // `call_unchecked`'s docs also ask that the call not be recursive from within an async call, which this one
     // is (the guest runs on its fiber). The reasons behind that rule, from Wasmtime's `validate_sync_call`, do not
     // hold here: (1) a fiber suspended with the frames of a synchronous host function on it might be resumed
-    // on another thread, unsound if those frames hold data that is not `Send`: this function's frame holds
-    // only the `Caller` (of `StoreData`, which is `Send`) and `Arc<str>`s, and the bridge (an `Rc`, not `Send`)
-    // was dropped by `answer_in_place` before this call; (2) wasm run from a blocking call could reach a yield
+    // on another thread, unsound if those frames hold data that is not `Send`: this function's and the
+    // trampoline's frames hold only the `Caller` (of `StoreData`, which is `Send`), an `Arc<str>`, and references
+    // to the trampoline's types and Wasmtime's slots (`Sync`), and the bridge (an `Rc`, not `Send`) was dropped
+    // by `answer_in_place` before this call; (2) wasm run from a blocking call could reach a yield
     // point and hand the store to another poll: the waiter is a host function and runs no wasm; the re-entries
     // it runs are `call_async`s on fibers of their own, as from any async host function. Wasmtime's fiber
     // switch saves and restores every activation pushed on the fiber (its `AsyncWasmCallState` is a list), this
@@ -261,9 +262,10 @@ fn wait_for_reply(caller: &mut Caller<'_, StoreData>, name: &Arc<str>) -> wasmti
 /// runs the re-entries, and leaves the reply in `StoreData::host_reply`.
 fn waiter(caller: &mut Caller<'_, StoreData>) -> Func {
     let ty = FuncType::new(caller.engine(), [], []);
-    Func::new_async(caller, ty, |mut caller, _, _| {
+    let name: Arc<str> = "a suspending import".into();
+    Func::new_async(caller, ty, move |mut caller, _, _| {
+        let name = name.clone();
         Box::new(async move {
-            let name: Arc<str> = "a suspending import".into();
             loop {
                 let command = mailbox(&caller, &name)?.next_command().await;
                 match command {
