@@ -395,6 +395,16 @@ impl Runtime {
             }));
             return drive(Work::Reentry { call }, frame, false, true, 0);
         }
+        let fiberless = sync
+            && cell.fiberless_here()
+            // (A WASI instance's synchronous call runs on a helper thread inside a tokio context: see `on_cell`.)
+            && !(cell.uses_wasi() && tokio::runtime::Handle::try_current().is_ok());
+        if let (Target::Export(name), true) = (&target, fiberless) {
+            // A caller that waits, on the thread whose bridge answers every import in place: no fiber needed.
+            return self
+                .call_frame_fiberless(id, name, frame, nargs)
+                .map(|n| CallStep::Done(n.into()));
+        }
         if cell.in_place() {
             // Reentrant host functions run on this thread's stack only: the whole call runs here, now.
             return match target {

@@ -162,6 +162,18 @@ impl HostFunc {
         matches!(self.kind, Kind::Suspending { .. })
     }
 
+    /// Whose bridge answers it in place, for [`BridgeHome`]: no one (not a suspending function), a thread's
+    /// (bridged), or not always a bridge (a plain suspending function).
+    pub(crate) fn bridge_home(&self) -> BridgeHome {
+        match self.kind {
+            Kind::Suspending {
+                bridged_on: Some(home), ..
+            } => BridgeHome(home),
+            Kind::Suspending { bridged_on: None, .. } => BridgeHome::MIXED,
+            _ => BridgeHome::NONE,
+        }
+    }
+
     /// Whether it must run in place (see [`HostFunc::reentrant`]).
     pub(crate) fn is_reentrant(&self) -> bool {
         matches!(self.kind, Kind::Reentrant(_))
@@ -448,6 +460,32 @@ pub(crate) fn host_import(i: &ImportInfo, found: Option<&HostFunc>) -> Result<Ho
     })?;
     f.check_signature(i)?;
     Ok(f.clone())
+}
+
+/// The thread whose bridge answers every suspending import of a store in place ([`HostFunc::bridged`]), as a
+/// number: [`BridgeHome::NONE`] when the store has none, [`BridgeHome::MIXED`] when they are not all bridged on
+/// one thread. A synchronous call made on that thread needs no fiber: an import that would wait fails instead
+/// (see `InstanceState::call_frame_fiberless`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct BridgeHome(pub(crate) u64);
+
+impl BridgeHome {
+    pub(crate) const NONE: Self = Self(0);
+    pub(crate) const MIXED: Self = Self(u64::MAX);
+
+    /// The home of a store holding the imports of both (thread numbers start at 1).
+    pub(crate) fn and(self, other: Self) -> Self {
+        match (self, other) {
+            (Self::NONE, x) | (x, Self::NONE) => x,
+            (a, b) if a == b => a,
+            _ => Self::MIXED,
+        }
+    }
+
+    /// Of a set of host functions.
+    pub(crate) fn of(funcs: &[HostFunc]) -> Self {
+        funcs.iter().fold(Self::NONE, |home, f| home.and(f.bridge_home()))
+    }
 }
 
 /// Which slots are answered from outside the call: the key of a [`HostLink`].

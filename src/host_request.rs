@@ -190,9 +190,23 @@ pub(crate) fn suspending_trampoline(
         let Kind::Suspending { index, bridged_on } = *kind else {
             return Err(fail(name, Error::Call("internal error: slot shape changed".into())));
         };
+        if caller.data().fiberless {
+            // A synchronous call (`call_frame_fiberless`): on this thread's stack already, and nothing to suspend.
+            return match answer_in_place(&mut caller, &info, bridged_on, index, raw, false) {
+                Some(Ok(true)) => Ok(()),
+                Some(Ok(false)) => Err(fail(
+                    name,
+                    Error::Type(format!(
+                        "host function {name} returned a Promise: async host function needs `call`"
+                    )),
+                )),
+                Some(Err(e)) => Err(e),
+                None => Err(fail(name, Error::Call("no host bridge on this thread".into()))),
+            };
+        }
         let mut started = false;
-        if let Some(home) = bridged_on {
-            match answer_in_place(&mut caller, &info, home, index, raw) {
+        if bridged_on.is_some() {
+            match answer_in_place(&mut caller, &info, bridged_on, index, raw, true) {
                 Some(Ok(true)) => return Ok(()),
                 Some(Ok(false)) => started = true,
                 Some(Err(e)) => return Err(e),
@@ -290,18 +304,20 @@ fn waiter(caller: &mut Caller<'_, StoreData>) -> Func {
 /// with what it started), its failure, or `None` when it cannot run here (no bridge on this thread, another
 /// thread than the instance's, or a poll that did not offer its stack). Time slices are off while it runs, so
 /// that a call it makes into the instance ends in one poll; its time counts against the call's timeout. The
-/// argument and result buffers are the store's (no allocation).
+/// argument and result buffers are the store's (no allocation). `on_fiber: false`: the guest runs on this
+/// thread's stack (a fiberless call), and so does the bridge, right here.
 fn answer_in_place(
     caller: &mut Caller<'_, StoreData>,
     info: &ImportTypes,
-    home: u64,
+    home: Option<u64>,
     index: u32,
     raw: &mut [MaybeUninit<ValRaw>],
+    on_fiber: bool,
 ) -> Option<wasmtime::Result<bool>> {
-    if !crate::host_stack::available() {
+    if on_fiber && !crate::host_stack::available() {
         return None;
     }
-    let bridge = crate::host_bridge::bridge_here(home)?;
+    let bridge = crate::host_bridge::bridge_here(home?)?;
     let (mut args, mut results) = std::mem::take(&mut caller.data_mut().host_buffers);
     args.clear();
     results.clear();
@@ -312,9 +328,15 @@ fn answer_in_place(
     let store = caller.data().store_id;
     let sliced = std::mem::replace(&mut caller.data_mut().clock.sliced, false);
     let lent = caller as *mut Caller<'_, StoreData> as *mut ();
-    let answer = crate::host_stack::run(|| {
-        crate::host_frames::run_lending_from_fiber(store, lent, || bridge(index, true, &args, &mut results))
-    });
+    let answer = if on_fiber {
+        crate::host_stack::run(|| {
+            crate::host_frames::run_lending_from_fiber(store, lent, || bridge(index, true, &args, &mut results))
+        })
+    } else {
+        Some(crate::host_frames::run_lending(store, lent, || {
+            bridge(index, true, &args, &mut results)
+        }))
+    };
     drop(bridge);
     let data = caller.data_mut();
     data.clock.sliced = sliced;
@@ -363,8 +385,7 @@ pub(crate) fn reenter_in_place(caller: &mut Caller<'_, StoreData>, op: Reentry, 
             if on_fiber {
                 call_async_in_place(caller, func, &vals, &mut results)?;
             } else {
-                func.call(&mut *caller, &vals, &mut results)
-                    .map_err(|e| crate::instance::guest_error(&e))?;
+                call_sync_in_place(caller, func, &vals, &mut results)?;
             }
             Ok(Reentered::Values(results.iter().map(Value::from_val).collect()))
         }
@@ -463,6 +484,34 @@ fn memory_op(mem: Memory, caller: &mut Caller<'_, StoreData>, op: MemoryOp, max:
             Reentered::Number(before)
         }
     })
+}
+
+/// Call `func` from inside a host function of a synchronous call (a reentrant one's, or a bridged one's in a
+/// fiberless call), on this thread's stack: `Func::call` would refuse a store that once suspended (its waiter
+/// makes it an async store), so the call is made unchecked, its values converted here.
+fn call_sync_in_place(
+    caller: &mut Caller<'_, StoreData>,
+    func: wasmtime::Func,
+    vals: &[Val],
+    results: &mut [Val],
+) -> Result<()> {
+    let mut raw = Vec::with_capacity(vals.len().max(results.len()));
+    for v in vals {
+        raw.push(v.to_raw(&mut *caller).map_err(|e| Error::Call(format!("{e:#}")))?);
+    }
+    raw.resize(vals.len().max(results.len()), ValRaw::i64(0));
+    // SAFETY: `raw` holds max(params, results) slots, the first ones the arguments `call_parts` checked against
+    // `func`'s parameter types (numbers only: no reference to root). The call is not made from inside an async
+    // call of the store's: the running call is synchronous (this host function's `Caller` was lent by a
+    // non-fiber call, `host_frames::Lent::on_fiber` false).
+    unsafe { func.call_unchecked(&mut *caller, raw.as_mut_slice() as *mut [ValRaw]) }
+        .map_err(|e| crate::instance::guest_error(&e))?;
+    let ty = func.ty(&*caller);
+    for ((slot, t), r) in results.iter_mut().zip(ty.results()).zip(&raw) {
+        // SAFETY: `r` is the result of type `t` the call just wrote, read before anything could collect it.
+        *slot = unsafe { Val::from_raw(&mut *caller, *r, t) };
+    }
+    Ok(())
 }
 
 /// Call `func` from inside a bridged host function (on this thread's stack, while the caller's guest waits on

@@ -1,6 +1,6 @@
 //! A live instance: its store, cached export lookups, limits and captured output.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -16,7 +16,7 @@ use crate::async_call::Suspended;
 use crate::engine::{EngineSlot, Interruption};
 use crate::epoch_ticker::{EpochTicker, StoreTicker};
 use crate::error::{describe, Error, Result};
-use crate::host_func::{HostError, HostFunc, HostLink, Imports};
+use crate::host_func::{BridgeHome, HostError, HostFunc, HostLink, Imports};
 use crate::host_request::HostChannel;
 use crate::module::CompiledModule;
 use crate::module_binary::Straight;
@@ -127,6 +127,8 @@ pub(crate) struct StoreCell {
     /// Whether an instance of the store imports reentrant host functions ([`crate::HostFunc::reentrant`]):
     /// every call runs in place, on the calling thread's stack.
     in_place: AtomicBool,
+    /// [`BridgeHome`] of the store's suspending imports: a synchronous call on that thread needs no fiber.
+    bridge_home: AtomicU64,
     /// Whether the slot holds an async call ([`StoreCell::hold`]): checked before taking the lock in
     /// [`StoreCell::parked`], which every async call start asks.
     held: AtomicBool,
@@ -204,6 +206,8 @@ pub(crate) struct InstanceState {
     suspends: bool,
     /// Whether an instance of the store imports reentrant host functions (calls run in place only).
     in_place: bool,
+    /// Whose bridge answers all the store's suspending imports (see [`BridgeHome`]).
+    bridge_home: BridgeHome,
 }
 
 /// A store made for a new instance, before the instance is in it: its state (no member yet) and how to
@@ -243,6 +247,7 @@ impl NewStore {
         let suspends = host_link.as_ref().is_some_and(|l| l.suspends);
         let in_place = host_funcs.iter().any(HostFunc::is_reentrant);
         check_mix(suspends, in_place)?;
+        let bridge_home = BridgeHome::of(&host_funcs);
         let mut limits = StoreLimitsBuilder::new();
         if let Some(max) = options.max_memory_bytes {
             limits = limits.memory_size(max);
@@ -266,6 +271,7 @@ impl NewStore {
                 entry: None,
                 waiter: None,
                 host_reply: None,
+                fiberless: false,
             },
         );
         store.limiter(|d| &mut d.limits);
@@ -297,6 +303,7 @@ impl NewStore {
             stderr,
             suspends,
             in_place,
+            bridge_home,
         };
         Ok(Self {
             state: Box::new(state),
@@ -328,6 +335,7 @@ impl NewStore {
             preemptible: interruption.epoch,
             suspends: AtomicBool::new(self.state.suspends),
             in_place: AtomicBool::new(self.state.in_place),
+            bridge_home: AtomicU64::new(self.state.bridge_home.0),
             held: AtomicBool::new(false),
             interruption,
             tier: self.compiled.slot.tier,
@@ -408,6 +416,14 @@ impl InstanceCell {
     #[inline]
     pub(crate) fn suspends(&self) -> bool {
         self.store.suspends.load(Ordering::Relaxed)
+    }
+
+    /// Whether a synchronous call made on this thread can run without a fiber: the store has suspending imports,
+    /// all answered in place by this thread's bridge (see [`InstanceState::call_frame_fiberless`]).
+    #[inline]
+    pub(crate) fn fiberless_here(&self) -> bool {
+        let home = self.store.bridge_home.load(Ordering::Relaxed);
+        home != BridgeHome::NONE.0 && home == crate::host_bridge::this_thread()
     }
 
     /// Whether calls run in place only (see [`StoreCell::in_place`]).
@@ -588,6 +604,7 @@ impl StoreCell {
         if state.in_place {
             self.in_place.store(true, Ordering::Relaxed);
         }
+        self.bridge_home.store(state.bridge_home.0, Ordering::Relaxed);
         if state.store.data().wasi.is_some() {
             self.uses_wasi.store(true, Ordering::Relaxed);
         }
@@ -782,6 +799,23 @@ impl InstanceState {
         self.invoke(index, args.len(), limits, ticker, fill).map(drop)
     }
 
+    /// [`Self::call_frame`] of an instance whose suspending imports are all bridged on this thread
+    /// ([`InstanceCell::fiberless_here`]), for a caller that waits (`callSync`): a synchronous call, no fiber.
+    /// Its imports are answered in place as `syncImports`' are; one that would answer later (a Promise) fails
+    /// with 5007, as it would on this path with a fiber. Saves the fiber's entry and exit (~0.3 µs a call).
+    pub(crate) fn call_frame_fiberless(
+        &mut self,
+        index: usize,
+        frame: &mut [u8],
+        nargs: usize,
+        ticker: &EpochTicker,
+    ) -> Result<u32> {
+        let outer = std::mem::replace(&mut self.store.data_mut().fiberless, true);
+        let called = self.call_frame(index, frame, nargs, ticker);
+        self.store.data_mut().fiberless = outer;
+        called
+    }
+
     /// Call the function export at `index` with `nargs` arguments decoded from a value frame; the results
     /// overwrite the frame's slots from slot 0 and their count is returned. Slots are decoded straight into
     /// wasmtime's raw values and results encoded straight from them: no intermediate `Value` vectors.
@@ -848,7 +882,7 @@ impl InstanceState {
                 entry.params.len(),
             )));
         }
-        if self.suspends && entry.short != Some(true) {
+        if self.suspends && entry.short != Some(true) && !self.store.data().fiberless {
             return Err(Error::Type(format!(
                 "instance imports host functions its embedder answers outside the call; call `{}` through \
                  the async protocol (`call_start`; TypeScript `call`/`callSync` do)",
@@ -877,7 +911,9 @@ impl InstanceState {
         // `fill` for exactly the parameter types of `func` (its contract: one raw value per parameter, converted
         // by that parameter's type, into a slice of exactly that length), and `resolve_func` refuses signatures
         // with reference or v128 types, so no raw value needs to be rooted in this store. `func` belongs to
-        // `self.store`, and this is a synchronous store, so the call cannot be re-entered from an async context.
+        // `self.store`, and the call is not made from inside an async call of it: this store is synchronous, or
+        // the call is fiberless (`call_frame_fiberless`), made with the store's lock held, which a running async
+        // call of the store would hold (a re-entry from one of its host functions goes through its `Caller`).
         let result = unsafe { func.call_unchecked(&mut self.store, raw as *mut [ValRaw]) };
 
         self.end_call(setup);
@@ -1433,9 +1469,10 @@ impl InstanceState {
     /// through the async protocol, and the store needs a mailbox for them.
     /// Record which kinds of host functions a joining instance imports (5001 when they cannot share the store,
     /// see [`check_mix`]).
-    pub(crate) fn add_host_kinds(&mut self, suspends: bool, in_place: bool) -> Result<()> {
+    pub(crate) fn add_host_kinds(&mut self, suspends: bool, in_place: bool, home: BridgeHome) -> Result<()> {
         check_mix(self.suspends || suspends, self.in_place || in_place)?;
         self.in_place |= in_place;
+        self.bridge_home = self.bridge_home.and(home);
         Ok(())
     }
 

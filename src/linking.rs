@@ -23,7 +23,7 @@ use std::sync::Arc;
 use wasmtime::{Extern, Linker};
 
 use crate::error::{Error, Result};
-use crate::host_func::{self, HostFunc, Imports, Provided, Source};
+use crate::host_func::{self, BridgeHome, HostFunc, Imports, Provided, Source};
 use crate::host_request::HostChannel;
 use crate::instance::{
     self, first_memory_name, InstanceId, InstanceOptions, InstanceState, Instantiating, Member, Outcome,
@@ -146,7 +146,7 @@ impl Join<'_> {
             state.adopt_wasi(wasi);
         }
         let memory = first_memory_name(compiled);
-        let (mut suspends, mut in_place) = (false, false);
+        let (mut suspends, mut in_place, mut home) = (false, false, BridgeHome::NONE);
         for import in compiled.module.imports() {
             if needs_wasi && import.module() == "wasi_snapshot_preview1" {
                 continue;
@@ -156,6 +156,7 @@ impl Join<'_> {
                 Some(Provided::Func(f)) => {
                     suspends |= define_host(&mut linker, &import, &info, Some(f), &memory)?;
                     in_place |= f.is_reentrant();
+                    home = home.and(f.bridge_home());
                     continue;
                 }
                 Some(Provided::Export(e)) => Some(self.export(state, e.instance, &e.name, &info)?),
@@ -171,10 +172,11 @@ impl Join<'_> {
                     let f = self.shared.get(&info.module, &info.name);
                     suspends |= define_host(&mut linker, &import, &info, f, &memory)?;
                     in_place |= f.is_some_and(HostFunc::is_reentrant);
+                    home = home.and(f.map_or(BridgeHome::NONE, HostFunc::bridge_home));
                 }
             }
         }
-        state.add_host_kinds(suspends, in_place)?;
+        state.add_host_kinds(suspends, in_place, home)?;
         if suspends {
             state.enable_suspending();
         }

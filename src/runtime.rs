@@ -868,6 +868,21 @@ impl Runtime {
         })
     }
 
+    /// [`Self::call_frame`] without a fiber, of an instance whose suspending imports are all bridged on this
+    /// thread (see [`crate::instance::InstanceState::call_frame_fiberless`]).
+    pub(crate) fn call_frame_fiberless(
+        &self,
+        id: InstanceId,
+        name: &str,
+        frame: &mut [u8],
+        nargs: usize,
+    ) -> Result<u32> {
+        self.with_state(id, |s, ticker| {
+            let index = s.func_index(name)?;
+            s.call_frame_fiberless(index, frame, nargs, ticker)
+        })
+    }
+
     /// [`Self::call_frame`] of the function export at `index` (from [`Self::func_index`]).
     pub(crate) fn call_frame_index(&self, id: InstanceId, index: usize, frame: &mut [u8], nargs: usize) -> Result<u32> {
         self.with_state(id, |s, ticker| s.call_frame(index, frame, nargs, ticker))

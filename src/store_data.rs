@@ -38,6 +38,9 @@ pub(crate) struct StoreData {
     pub(crate) waiter: Option<Func>,
     /// The reply the waiter received, for the import that called it.
     pub(crate) host_reply: Option<crate::error::Result<Vec<Value>>>,
+    /// Whether the running call is a synchronous one with suspending imports (`call_frame_fiberless`): no fiber
+    /// to suspend, so its bridged imports are answered here, on this stack, or fail.
+    pub(crate) fiberless: bool,
 }
 
 /// What the entry trampoline of an async call calls: `func` with `raw` (at least max(params, results)

@@ -263,3 +263,76 @@ fn a_start_function_calls_bridged_imports_in_place() {
     assert_eq!(slot_i32(&f, 0), 42);
     wire::set_host_bridge(None);
 }
+
+#[test]
+fn a_waiting_caller_on_the_bridges_thread_runs_the_guest_without_a_fiber() {
+    let rt = runtime();
+    let later = Rc::new(Cell::new(true));
+    install(later.clone(), Rc::default(), no_log());
+    let i = plugin(&rt);
+    // No fiber to suspend: an import that would answer later fails the call at once, with no host step.
+    let err = wire::call_start(&rt, i, "sum", &mut i32_frame(&[40, 2]), 2, true).unwrap_err();
+    assert_eq!(err.code(), ErrorCode::CallError);
+    assert!(
+        err.to_string().contains(
+            "host function host::add failed: [5007] type error: host function host::add returned a Promise: async \
+             host function needs `call`"
+        ),
+        "{err}"
+    );
+    // A caller that does not wait still gets the host step; the instance lives on.
+    let step = wire::call_start(&rt, i, "sum", &mut i32_frame(&[40, 2]), 2, false).unwrap();
+    let Step::Host {
+        token, started: true, ..
+    } = step
+    else {
+        panic!("{step:?}")
+    };
+    assert!(matches!(
+        wire::call_resume(token, &mut i32_frame(&[42]), 1, "").unwrap(),
+        Step::Done(1)
+    ));
+    later.set(false);
+    let mut f = i32_frame(&[40, 2]);
+    assert!(matches!(
+        wire::call_start(&rt, i, "sum", &mut f, 2, true).unwrap(),
+        Step::Done(1)
+    ));
+    assert_eq!(slot_i32(&f, 0), 42);
+    wire::set_host_bridge(None);
+}
+
+#[test]
+fn an_import_of_a_call_without_a_fiber_reenters_its_instance_even_after_a_call_waited() {
+    let rt = runtime();
+    let me = Rc::new(Cell::new(0.0));
+    let later = Rc::new(Cell::new(true));
+    let inner = rt.clone();
+    let said = Rc::new(RefCell::new(Vec::new()));
+    let sink = said.clone();
+    let log = Box::new(move |i: f64, ptr: i32, len: i32| {
+        let mut text = vec![0u8; len as usize];
+        wire::memory_read(&inner, i, f64::from(ptr), &mut text)?;
+        let mut f = i32_frame(&[20, 1]);
+        let Step::Done(1) = wire::call_start(&inner, i, "sum", &mut f, 2, true)? else {
+            panic!("a nested call ends at once");
+        };
+        sink.borrow_mut()
+            .push(format!("{} {}", String::from_utf8(text).unwrap(), slot_i32(&f, 0)));
+        Ok(Answer::Now)
+    });
+    install(later.clone(), me.clone(), log);
+    let i = plugin(&rt);
+    me.set(i);
+    // A call that waits once: the store now has its waiter (an async host function), which makes Wasmtime
+    // refuse its checked synchronous calls; re-entries of synchronous calls must not depend on them.
+    let Step::Host { token, .. } = wire::call_start(&rt, i, "sum", &mut i32_frame(&[1, 1]), 2, false).unwrap() else {
+        panic!("the import answered later")
+    };
+    wire::call_resume(token, &mut i32_frame(&[2]), 1, "").unwrap();
+    later.set(false);
+    let step = wire::call_start(&rt, i, "greet", &mut i32_frame(&[]), 0, true).unwrap();
+    assert!(matches!(step, Step::Done(0)), "{step:?}");
+    assert_eq!(*said.borrow(), ["hello 21"]);
+    wire::set_host_bridge(None);
+}
