@@ -138,7 +138,10 @@ impl HostFunc {
     /// without suspending; when it answers later (a Promise) the guest suspends and the call returns
     /// [`crate::CallStep::Host`] with [`crate::HostRequest::started`] set. Off that thread (no bridge there,
     /// another thread, or a call finishing on a worker thread) it is an ordinary suspending function. While the
-    /// bridge runs, the instance can be used by handle as from inside a [`HostFunc::reentrant`] function.
+    /// bridge runs, the instance can be used by handle as from inside a [`HostFunc::reentrant`] function. A caller
+    /// that waits ([`crate::wire::call_start`] with `sync`) on the bridge's thread runs the guest without a fiber
+    /// when every suspending import of the store is bridged on that thread: imports are answered in place, and
+    /// one that would answer later fails the call with 5007.
     /// Numbered on the thread that creates it. Cost: the bridge's own, plus two stack switches and a lent
     /// `Caller` (~60 ns a call in the criterion `host_call` group, where a [`HostFunc::reentrant`] one costs ~35;
     /// a suspension costs ~0.6 µs).
