@@ -7,10 +7,10 @@
 //!   never runs on a fiber.
 //! - [`crate::HostFunc::bridged`] ones (the TypeScript hosts' JavaScript imports by default): the guest runs on
 //!   a fiber (or, for a caller that waits on the bridge's thread, without one, and then a later answer fails
-//!   the call with 5007); the bridge is called on the thread's own stack below the poll (`crate::host_stack`) and answers
-//!   [`Answer::Now`] (a plain result: the guest continues at once, no suspension) or [`Answer::Later`] (it
-//!   returned a Promise: the guest suspends, and the host answers through the call protocol, see
-//!   [`crate::HostRequest::started`]).
+//!   the call with 5007); the bridge is called on the thread's own stack below the poll (`crate::host_stack`)
+//!   and answers [`Answer::Now`] (a plain result: the guest continues at once, no suspension) or
+//!   [`Answer::Later`] (it returned a Promise: the guest suspends, and the host answers through the call
+//!   protocol, see [`crate::HostRequest::started`]).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
