@@ -219,8 +219,8 @@ fn main() {
     });
 
     // The same imports called in place through the thread's host callback, as the FFI backend's dispatcher is:
-    // bridged (the default for JavaScript imports: the guest on a fiber, the callback on this thread's stack) and
-    // `syncImports` (no fiber).
+    // bridged (the default for JavaScript imports: under `callSync` without a fiber, under `await call` on one,
+    // the callback on this thread's stack) and `syncImports` (no fiber).
     // SAFETY: the callback frame is a leaked (static) buffer, written only by `answer_inc` inside the callback.
     unsafe {
         let callback_frame: &'static mut [u8] = Box::leak(vec![0u8; OUT_HEADER + 4 * SLOT].into_boxed_slice());
@@ -230,9 +230,10 @@ fn main() {
             0
         );
     }
-    for (label, mode) in [
-        ("C ABI host call, bridged in place, per call", "bridgedImports"),
-        ("C ABI host call, syncImports, per call", "syncImports"),
+    for (label, mode, sync) in [
+        ("C ABI host call, bridged, callSync (no fiber)", "bridgedImports", 1),
+        ("C ABI host call, bridged, on a fiber (await call)", "bridgedImports", 0),
+        ("C ABI host call, syncImports, per call", "syncImports", 1),
     ] {
         let options = format!(r#"{{"hostImports":[["host","inc",0],["host","log",1]],"{mode}":true}}"#);
         let inst = instance_with(HOST, options.as_bytes(), &mut frame);
@@ -242,7 +243,7 @@ fn main() {
                 frame[40..48].copy_from_slice(&f64::from(per_loop).to_bits().to_le_bytes());
                 // SAFETY: `frame` is live and distinct from the name.
                 let rc =
-                    unsafe { ext_wasm_call_start(inst, b"loop".as_ptr(), 4, frame.as_mut_ptr(), frame.len(), 1, 1) };
+                    unsafe { ext_wasm_call_start(inst, b"loop".as_ptr(), 4, frame.as_mut_ptr(), frame.len(), 1, sync) };
                 assert_eq!((rc, frame[8]), (0, 0));
                 assert_eq!(i32::from_le_bytes(frame[40..44].try_into().unwrap()), per_loop as i32);
             }

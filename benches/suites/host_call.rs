@@ -102,7 +102,8 @@ fn bench(c: &mut Criterion) {
     });
 
     // The JavaScript hosts' kinds, through the wire API they use: bridged (`HostFunc::bridged`, default JS imports
-    // since 2026-12-06: the guest on a fiber, the import answered in place by this thread's bridge) and
+    // since 2026-12-06: the import answered in place by this thread's bridge; the guest without a fiber for a
+    // caller that waits, `callSync`, since 2026-12-07, and on one for `await call`) and
     // suspending (`HostFunc::suspending`: a host step answered with `call_resume` per host call, what a JS import
     // returning a Promise still takes).
     wire::set_host_bridge(Some(std::rc::Rc::new(
@@ -121,6 +122,13 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             put_i32(&mut frame, CALLS);
             let step = wire::call_start(&rt, bi, "loop", &mut frame, 1, true).unwrap();
+            assert!(matches!(step, wire::Step::Done(1)));
+        })
+    });
+    g.bench_function("ext_wasm/bridged_in_place_on_fiber", |b| {
+        b.iter(|| {
+            put_i32(&mut frame, CALLS);
+            let step = wire::call_start(&rt, bi, "loop", &mut frame, 1, false).unwrap();
             assert!(matches!(step, wire::Step::Done(1)));
         })
     });
