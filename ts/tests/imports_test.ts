@@ -239,6 +239,32 @@ Deno.test("a re-entrant callSync from inside a synchronous import", async () => 
   await i.drop();
 });
 
+Deno.test("callSync after an import waited for a Promise: re-entry works and a Promise is refused (5007)", async () => {
+  const ref: { i?: wasm.Instance } = {};
+  let mode: "async" | "reenter" | "promise" = "async";
+  const i = ref.i = await instance(REENTER, {
+    imports: {
+      host: {
+        cb: (x: number) => {
+          if (mode === "async") return sleep(1).then(() => x);
+          if (mode === "promise") return Promise.resolve(x);
+          return (ref.i!.callSync("double", x)[0] as number) + 1;
+        },
+      },
+    },
+  });
+  assertEquals(await i.call("run", 4), [4]); // the guest waited for the Promise once
+  mode = "reenter";
+  assertEquals(i.callSync("run", 20), [41]);
+  mode = "promise";
+  throws(() => i.callSync("run", 1), 5002, "async host function needs `call`");
+  await sleep(5); // an unhandled rejection of the refused Promise would fail the test here
+  mode = "reenter";
+  assertEquals(await i.call("run", 1), [3]);
+  assertEquals(i.callSync("run", 2), [5]);
+  await i.drop();
+});
+
 Deno.test("a timeout expires while an async import is pending: the guest traps when it resumes", async () => {
   const i = await instance(ASYNC, {
     timeoutMs: 20,
