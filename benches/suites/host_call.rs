@@ -115,7 +115,8 @@ fn bench(c: &mut Criterion) {
         },
     )));
     let wat = wire::compile(&rt, HOST.as_bytes()).unwrap() as f64;
-    let bridged = br#"{"hostImports":[["host","inc",0],["host","log",1]],"bridgedImports":true}"#;
+    // Not preemptible: the call on a fiber must not yield at the end of a time slice (a `Yielded` step).
+    let bridged = br#"{"hostImports":[["host","inc",0],["host","log",1]],"bridgedImports":true,"preemptible":false}"#;
     let bi = wire::instantiate(&rt, wat, bridged, b"").unwrap() as f64;
     let mut frame = vec![0u8; wire::OUT_HEADER + 2 * wire::SLOT];
     g.bench_function("ext_wasm/bridged_in_place", |b| {
