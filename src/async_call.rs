@@ -402,7 +402,7 @@ impl Runtime {
         if let (Target::Export(name), true) = (&target, fiberless) {
             // A caller that waits, on the thread whose bridge answers every import in place: no fiber needed.
             return self
-                .call_frame_fiberless(id, name, frame, nargs)
+                .call_frame_fiberless(cell, id, name, frame, nargs)
                 .map(|n| CallStep::Done(n.into()));
         }
         if cell.in_place() {

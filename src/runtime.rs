@@ -870,14 +870,16 @@ impl Runtime {
 
     /// [`Self::call_frame`] without a fiber, of an instance whose suspending imports are all bridged on this
     /// thread (see [`crate::instance::InstanceState::call_frame_fiberless`]).
+    /// On `cell`, already found: no second handle lookup.
     pub(crate) fn call_frame_fiberless(
         &self,
+        cell: &InstanceCell,
         id: InstanceId,
         name: &str,
         frame: &mut [u8],
         nargs: usize,
     ) -> Result<u32> {
-        self.with_state(id, |s, ticker| {
+        self.on_cell(cell, id, |s, ticker| {
             let index = s.func_index(name)?;
             s.call_frame_fiberless(index, frame, nargs, ticker)
         })

@@ -51,6 +51,14 @@ fn plugin(rt: &Runtime) -> f64 {
     wire::instantiate(rt, m, OPTIONS, b"").unwrap() as f64
 }
 
+/// `sum(40, 2)` through `call_start` (`sync` as given) ends at once with 42: the instance works.
+fn assert_sums(rt: &Runtime, i: f64, sync: bool) {
+    let mut f = i32_frame(&[40, 2]);
+    let step = wire::call_start(rt, i, "sum", &mut f, 2, sync).unwrap();
+    assert!(matches!(step, Step::Done(1)), "{step:?}");
+    assert_eq!(slot_i32(&f, 0), 42);
+}
+
 fn no_log() -> Box<LogBody> {
     Box::new(|_, _, _| Ok(Answer::Now))
 }
@@ -61,10 +69,7 @@ fn a_bridged_import_answers_in_place_without_a_host_step() {
     let seen = install(Rc::default(), Rc::default(), no_log());
     let i = plugin(&rt);
     for sync in [false, true] {
-        let mut f = i32_frame(&[40, 2]);
-        let step = wire::call_start(&rt, i, "sum", &mut f, 2, sync).unwrap();
-        assert!(matches!(step, Step::Done(1)), "{step:?}");
-        assert_eq!(slot_i32(&f, 0), 42);
+        assert_sums(&rt, i, sync);
     }
     assert_eq!(*seen.borrow(), [(0, true), (0, true)]);
     wire::set_host_bridge(None);
@@ -145,12 +150,7 @@ fn a_call_made_inside_a_bridged_import_cannot_wait_for_a_later_answer() {
     assert_eq!(err.code(), ErrorCode::CallError);
     assert!(err.to_string().contains("host function host::log failed"), "{err}");
     // The instance lives on.
-    let mut f = i32_frame(&[40, 2]);
-    assert!(matches!(
-        wire::call_start(&rt, i, "sum", &mut f, 2, false).unwrap(),
-        Step::Done(1)
-    ));
-    assert_eq!(slot_i32(&f, 0), 42);
+    assert_sums(&rt, i, false);
     wire::set_host_bridge(None);
 }
 
@@ -293,12 +293,7 @@ fn a_waiting_caller_on_the_bridges_thread_runs_the_guest_without_a_fiber() {
         Step::Done(1)
     ));
     later.set(false);
-    let mut f = i32_frame(&[40, 2]);
-    assert!(matches!(
-        wire::call_start(&rt, i, "sum", &mut f, 2, true).unwrap(),
-        Step::Done(1)
-    ));
-    assert_eq!(slot_i32(&f, 0), 42);
+    assert_sums(&rt, i, true);
     wire::set_host_bridge(None);
 }
 
