@@ -17,6 +17,7 @@ use ext_wasm::ffi::{
     ext_wasm_call_start, ext_wasm_compile, ext_wasm_func, ext_wasm_instance_drop, ext_wasm_instantiate,
     ext_wasm_instantiate_start, ext_wasm_set_host_callback, tag, OUT_HEADER, SLOT,
 };
+use ext_wasm::wire::CALL_INDEX_AT;
 use ext_wasm::{CallLimits, InstanceOptions, Runtime, RuntimeConfig, Value};
 
 /// How many `call_start` rows' calls yielded (a time slice ended inside a two-instruction call).
@@ -71,7 +72,7 @@ fn put_add_args(frame: &mut [u8], i: u32) {
 static CALLBACK_FRAME: std::sync::atomic::AtomicPtr<u8> = std::sync::atomic::AtomicPtr::new(std::ptr::null_mut());
 
 /// The host callback of `host.wat`'s imports: `inc` (index 0) answers its argument plus one, `log` nothing.
-extern "C" fn answer_inc(index: u32, _nargs: u32) -> i32 {
+extern "C" fn answer_inc() -> i32 {
     // SAFETY: the frame registered in `main`, live for the process, written only here while the core waits.
     let frame = unsafe {
         std::slice::from_raw_parts_mut(
@@ -79,6 +80,7 @@ extern "C" fn answer_inc(index: u32, _nargs: u32) -> i32 {
             OUT_HEADER + 4 * SLOT,
         )
     };
+    let index = u32::from_le_bytes(frame[CALL_INDEX_AT..CALL_INDEX_AT + 4].try_into().unwrap());
     if index & 0xff_ffff != 0 {
         return 0;
     }

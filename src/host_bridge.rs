@@ -99,10 +99,20 @@ pub const MAX_BRIDGE_INDEX: u32 = MAY_ANSWER_LATER;
 /// A frame bridge's answer for [`Answer::Later`].
 pub const LATER: i32 = -1;
 
+/// Where a frame bridge also writes `call`'s `index` (with [`MAY_ANSWER_LATER`]) in the frame's header, as a
+/// little-endian `u32`, before each call: a host whose callback takes no arguments reads it there (Deno's
+/// `UnsafeCallback` converts each argument and collects them in a vector it allocates per call; with none, a
+/// host call costs ~35 ns less).
+pub const CALL_INDEX_AT: usize = 8;
+
+/// Where a frame bridge also writes `call`'s `nargs` in the frame's header (see [`CALL_INDEX_AT`]).
+pub const CALL_NARGS_AT: usize = 12;
+
 /// A [`HostBridge`] trading values with its host through a value frame, for hosts whose functions live in
 /// another language: `call(index, nargs)` runs function `index` (with [`MAY_ANSWER_LATER`] set when it may
 /// answer later) with the arguments in the frame's slots (typed tags) and answers with its results in the
-/// slots and their count, [`LATER`] (allowed only with that bit), or fails: `-code` (5002 for an exception, 5007
+/// slots and their count (`index` and `nargs` are also in the frame's header, at [`CALL_INDEX_AT`] and
+/// [`CALL_NARGS_AT`]), [`LATER`] (allowed only with that bit), or fails: `-code` (5002 for an exception, 5007
 /// for results it could not encode) with the message's UTF-8 length as `u32` at offset 0 and its bytes from
 /// [`OUT_HEADER`] on. The frame is written before `call` and read after it returns; `call` may re-enter
 /// instances meanwhile, nested calls reusing the frame (they end before it returns).
@@ -125,6 +135,8 @@ pub unsafe fn frame_bridge(frame: *mut u8, len: usize, call: impl Fn(u32, u32) -
         let slots = unsafe { std::slice::from_raw_parts_mut(frame as *mut u8, len) };
         let nargs = value_frame::encode_values(slots, args)?;
         let flag = if may_answer_later { MAY_ANSWER_LATER } else { 0 };
+        slots[CALL_INDEX_AT..CALL_INDEX_AT + 4].copy_from_slice(&(index | flag).to_le_bytes());
+        slots[CALL_NARGS_AT..CALL_NARGS_AT + 4].copy_from_slice(&nargs.to_le_bytes());
         let answer = call(index | flag, nargs);
         // SAFETY: as above; `call` has returned.
         let slots = unsafe { std::slice::from_raw_parts(frame as *const u8, len) };

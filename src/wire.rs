@@ -82,7 +82,8 @@
 //! ([`crate::HostFunc::reentrant`]): the guest calls them in place, on the calling thread's own stack, through
 //! the thread's [`HostBridge`] (the C ABI's `ext_wasm_set_host_callback` and the deno_core extension's
 //! `op_wasm_set_host_callback` install a [`frame_bridge`]: `callback(index, nargs)` with the arguments in a
-//! frame of the host's, answered with results or `-code` and a message in the same frame). No fiber, no step:
+//! frame of the host's (the C ABI's callback takes no arguments and reads `index` and `nargs` in the frame's
+//! header, at [`CALL_INDEX_AT`] and [`CALL_NARGS_AT`]), answered with results or `-code` and a message in the same frame). No fiber, no step:
 //! a host call costs the callback (~0.12 µs from TypeScript) instead of two fiber switches and a round trip
 //! through JavaScript (~0.45 µs). In exchange such an instance's calls never leave the calling thread
 //! ([`call_start`] runs them to their end at once), an import cannot return a Promise, the instance answers
@@ -113,7 +114,8 @@ use crate::value_frame;
 use crate::wasi::{InputMode, OutputMode, Preopen, WasiOptions};
 
 pub use crate::host_bridge::{
-    frame_bridge, host_error, set_host_bridge, Answer, HostBridge, LATER, MAX_BRIDGE_INDEX, MAY_ANSWER_LATER,
+    frame_bridge, host_error, set_host_bridge, Answer, HostBridge, CALL_INDEX_AT, CALL_NARGS_AT, LATER,
+    MAX_BRIDGE_INDEX, MAY_ANSWER_LATER,
 };
 pub use crate::value_frame::{tag, OUT_HEADER, SLOT};
 

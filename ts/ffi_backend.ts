@@ -26,7 +26,7 @@ import { ErrorCode, WasmError, withPrefix } from "./errors.ts";
 import { type Frame, headerU64, newFrame } from "./frame.ts";
 
 /** The ABI version this module speaks (`ABI_VERSION` in `src/ffi.rs`). */
-export const ABI_VERSION = 8;
+export const ABI_VERSION = 9;
 
 /** The out record of a synchronous call: the backend's own record, passed by pointer. */
 const OUT = ["pointer", "usize"] as const;
@@ -76,8 +76,8 @@ const SYMBOLS = {
   ext_wasm_set_host_callback: { parameters: ["function", "pointer", "usize"], result: "i32" },
 } as const;
 
-/** The synchronous imports' callback (`ext_wasm_set_host_callback`): `(index, nargs) -> count or -code`. */
-const HOST_CALLBACK = { parameters: ["u32", "u32"], result: "i32" } as const;
+/** The imports' callback (`ext_wasm_set_host_callback`): `() -> count or -code`, index and nargs in the frame's header. */
+const HOST_CALLBACK = { parameters: [], result: "i32" } as const;
 
 type Symbols = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
 
@@ -355,10 +355,13 @@ export function createFfiBackend(): Backend {
     },
     setHostCallback(callback: (index: number, nargs: number) => number, frame: Frame): void {
       const previous = hostCallback;
-      hostCallback = new Deno.UnsafeCallback(HOST_CALLBACK, (index: number, nargs: number): number => {
+      // The call's index and argument count are in the frame's header (words 2 and 3), not arguments: Deno
+      // allocates a vector per call for a callback's arguments.
+      const header = frame.u32;
+      hostCallback = new Deno.UnsafeCallback(HOST_CALLBACK, (): number => {
         depth++;
         try {
-          return callback(index, nargs);
+          return callback(header[2], header[3]);
         } finally {
           depth--;
         }

@@ -45,7 +45,7 @@ const SYMBOLS = {
   ext_wasm_blob_take: { parameters: ["u64", "buffer", "usize"], result: "i32" },
   ext_wasm_set_host_callback: { parameters: ["function", "pointer", "usize"], result: "i32" },
 } as const;
-const HOST_CALLBACK = { parameters: ["u32", "u32"], result: "i32" } as const;
+const HOST_CALLBACK = { parameters: [], result: "i32" } as const;
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -84,7 +84,9 @@ export function createStandInOps(path = libraryCandidates().find(exists)!): Wasm
     op_wasm_set_host_callback(callback, frame) {
       // The Rust op keeps the function and calls it from the bridge; here the library calls it back directly.
       const previous = hostCallback;
-      hostCallback = new Deno.UnsafeCallback(HOST_CALLBACK, callback);
+      // The library's callback takes no arguments: the index and count are in the frame's header.
+      const header = new Uint32Array(frame.buffer, frame.byteOffset, 4);
+      hostCallback = new Deno.UnsafeCallback(HOST_CALLBACK, () => callback(header[2], header[3]));
       const status = s.ext_wasm_set_host_callback(hostCallback.pointer, Deno.UnsafePointer.of(frame), L(frame));
       if (status !== 0) throw Object.assign(new Error("frame too small"), { code: status, wasmErrorName: errorName(status) });
       previous?.close();
