@@ -3,7 +3,7 @@
 //! guests call the host's functions by number without leaving the call that runs them.
 //!
 //! Two kinds of imports go through it:
-//! - [`crate::HostFunc::reentrant`] ones (`syncImports`): synchronous, run on the thread's stack; the instance
+//! - [`crate::HostFunc::bridged_sync`] ones (`syncImports`): synchronous, run on the thread's stack; the instance
 //!   never runs on a fiber.
 //! - [`crate::HostFunc::bridged`] ones (the TypeScript hosts' JavaScript imports by default): the guest runs on
 //!   a fiber (or, for a caller that waits on the bridge's thread, without one, and then a later answer fails
@@ -12,10 +12,15 @@
 //!   [`Answer::Later`] (it returned a Promise: the guest suspends, and the host answers through the call
 //!   protocol, see [`crate::HostRequest::started`]).
 
+use std::cell::RefCell;
+use std::mem::MaybeUninit;
+use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use wasmtime::ValRaw;
+
 use crate::error::{Error, ErrorCode, Result};
-use crate::value::Value;
+use crate::value::{ValType, Value};
 use crate::value_frame::{self, OUT_HEADER};
 
 /// What a bridge did with a call.
@@ -28,15 +33,165 @@ pub enum Answer {
     Later,
 }
 
-/// A host's functions on one thread: `bridge(index, may_answer_later, args, out)` runs function `index` with
-/// `args` and pushes its results (converted by the import's result types afterwards, as any host function's),
-/// or answers [`Answer::Later`] when `may_answer_later`. Called in place, inside the guest's call, on the thread
-/// that called the instance; it may use the instance by handle meanwhile (see [`crate::HostFunc::reentrant`]).
-/// An `Err` traps the guest with its message.
-pub type HostBridge = std::rc::Rc<dyn Fn(u32, bool, &[Value], &mut Vec<Value>) -> Result<Answer>>;
+/// A host's functions on one thread, numbered by the host, which a guest calls in place: made of a closure over
+/// [`Value`]s ([`HostBridge::new`]) or over a host's value frame ([`frame_bridge`], what the C ABI and the
+/// deno_core extension install). Called inside the guest's call, on the thread that called the instance; it may
+/// use the instance by handle meanwhile (see [`crate::HostFunc::reentrant`]). Cheap to clone (an `Rc`).
+#[derive(Clone)]
+pub struct HostBridge(Rc<Bridge>);
+
+enum Bridge {
+    /// A closure over values, with the argument and result vectors it reuses (taken out while it runs: a
+    /// nested call through the same bridge gets vectors of its own).
+    Values {
+        run: Box<ValuesFn>,
+        spare: RefCell<(Vec<Value>, Vec<Value>)>,
+    },
+    /// A host's frame and callback (see [`frame_bridge`]).
+    Frame {
+        frame: *mut u8,
+        len: usize,
+        call: Box<dyn Fn(u32, u32) -> i32>,
+    },
+}
+
+type ValuesFn = dyn Fn(u32, bool, &[Value], &mut Vec<Value>) -> Result<Answer>;
+
+impl HostBridge {
+    /// A bridge over values: `bridge(index, may_answer_later, args, out)` runs function `index` with `args`
+    /// (typed by the import's signature) and pushes its results (converted by the import's result types
+    /// afterwards, as any host function's, 5007 when they do not fit), or answers [`Answer::Later`] when
+    /// `may_answer_later`. An `Err` traps the guest with its message. Cost: the closure, plus the conversion of
+    /// each argument and result to a [`Value`] and back (a frame bridge's values skip that step).
+    pub fn new(bridge: impl Fn(u32, bool, &[Value], &mut Vec<Value>) -> Result<Answer> + 'static) -> Self {
+        Self(Rc::new(Bridge::Values {
+            run: Box::new(bridge),
+            spare: RefCell::default(),
+        }))
+    }
+
+    /// Run function `index` of type `params` → `results` with its arguments in `raw` (wasmtime's slots of a host
+    /// call, the first `params.len()` initialized with them), writing its results there by their types when it
+    /// answers now (5007 when they do not fit). A frame bridge moves the slots to and from its frame directly.
+    ///
+    /// # Safety
+    /// The first `params.len()` entries of `raw` hold values of those types; `raw` has room for `results`.
+    pub(crate) unsafe fn call_raw(
+        &self,
+        index: u32,
+        may_answer_later: bool,
+        params: &[ValType],
+        results: &[ValType],
+        raw: &mut [MaybeUninit<ValRaw>],
+    ) -> Result<Answer> {
+        let Bridge::Frame { frame, len, call } = &*self.0 else {
+            return self.call_raw_values(index, may_answer_later, params, results, raw);
+        };
+        // SAFETY: the frame as in `call`; the first `params.len()` slots of `raw` are initialized (this function's
+        // contract).
+        let (slots, args) = unsafe {
+            let args = std::slice::from_raw_parts(raw.as_ptr() as *const ValRaw, params.len());
+            (std::slice::from_raw_parts_mut(*frame, *len), args)
+        };
+        let nargs = value_frame::encode_raw(slots, params, args)?;
+        let (n, count) = frame_call(*frame, call, index, may_answer_later, nargs);
+        let answered = answer_of(*frame, *len, n, may_answer_later)?;
+        if answered == Answer::Now {
+            crate::host_func::check_result_count(count as usize, results)?;
+            // SAFETY: as above; `call` has returned.
+            let slots = unsafe { std::slice::from_raw_parts(*frame as *const u8, *len) };
+            value_frame::decode_raw_with(slots, results, |i, v| {
+                raw[i].write(v);
+            })
+            .map_err(as_result_error)?;
+        }
+        Ok(answered)
+    }
+
+    /// [`Self::call_raw`] for a bridge over values: the arguments converted to values and the results back.
+    #[inline(never)]
+    fn call_raw_values(
+        &self,
+        index: u32,
+        may_answer_later: bool,
+        params: &[ValType],
+        results: &[ValType],
+        raw: &mut [MaybeUninit<ValRaw>],
+    ) -> Result<Answer> {
+        let Bridge::Values { run, spare } = &*self.0 else {
+            unreachable!("a frame bridge has its own path")
+        };
+        let (mut args, mut out) = spare.take();
+        args.clear();
+        out.clear();
+        for (ty, r) in params.iter().zip(raw.iter()) {
+            // SAFETY: the first `params.len()` slots are initialized (`call_raw`'s contract).
+            args.push(Value::from_raw(unsafe { r.assume_init_ref() }, *ty));
+        }
+        let answered = run(index, may_answer_later, &args, &mut out);
+        let written = match answered {
+            Ok(Answer::Now) => crate::host_func::write_results(&out, results, raw).map(|()| Answer::Now),
+            Ok(Answer::Later) if !may_answer_later => Err(later_refused()),
+            other => other,
+        };
+        spare.replace((args, out));
+        written
+    }
+}
+
+/// Call a frame bridge's host: `index` (with [`MAY_ANSWER_LATER`] when it may) and `nargs` in the header of
+/// `frame` (of `len` bytes, valid while the bridge is installed), then `call`; its answer, twice (as the answer
+/// and as a count). Given the pointer, not a slice: `call` writes the frame while this runs.
+#[inline(always)]
+fn frame_call(frame: *mut u8, call: &dyn Fn(u32, u32) -> i32, index: u32, later: bool, nargs: u32) -> (i32, u32) {
+    let index = index | if later { MAY_ANSWER_LATER } else { 0 };
+    // SAFETY: the header is within the frame (`frame_bridge` refuses one shorter than a header and a slot), and
+    // nothing else writes it until `call`.
+    unsafe {
+        frame.add(CALL_INDEX_AT).cast::<[u8; 4]>().write(index.to_le_bytes());
+        frame.add(CALL_NARGS_AT).cast::<[u8; 4]>().write(nargs.to_le_bytes());
+    }
+    let answer = call(index, nargs);
+    (answer, answer as u32)
+}
+
+/// What a frame host's answer `n` means: results now (`n ≥ 0`), later, or its failure, read from the frame.
+#[inline(always)]
+fn answer_of(frame: *mut u8, len: usize, n: i32, may_answer_later: bool) -> Result<Answer> {
+    if n >= 0 {
+        return Ok(Answer::Now);
+    }
+    failed_answer(frame, len, n, may_answer_later)
+}
+
+/// [`answer_of`] for a negative answer: later, or the host's failure with its message from the frame.
+#[inline(never)]
+fn failed_answer(frame: *mut u8, len: usize, n: i32, may_answer_later: bool) -> Result<Answer> {
+    if n == LATER && may_answer_later {
+        return Ok(Answer::Later);
+    }
+    if n == LATER {
+        return Err(later_refused());
+    }
+    // SAFETY: valid for `len` bytes while the bridge is installed; the host's call has returned.
+    let slots = unsafe { std::slice::from_raw_parts(frame as *const u8, len) };
+    let said = u32::from_le_bytes([slots[0], slots[1], slots[2], slots[3]]) as usize;
+    let text = &slots[OUT_HEADER..(OUT_HEADER + said).min(len)];
+    Err(host_error(n.unsigned_abs(), String::from_utf8_lossy(text).into_owned()))
+}
+
+/// A host's answer of later where it had to answer at once.
+fn later_refused() -> Error {
+    Error::Type("the host answered later (a Promise) where a synchronous answer was required".into())
+}
+
+/// A frame's decoding error, about a result rather than an argument.
+fn as_result_error(e: Error) -> Error {
+    Error::Type(e.message().replace("argument", "result"))
+}
 
 thread_local! {
-    static BRIDGE: std::cell::RefCell<Option<HostBridge>> = const { std::cell::RefCell::new(None) };
+    static BRIDGE: RefCell<Option<HostBridge>> = const { RefCell::new(None) };
     /// This thread's number, for telling the thread whose bridge an instance's imports were given on.
     static THREAD: u64 = {
         static NEXT: AtomicU64 = AtomicU64::new(1);
@@ -64,15 +219,19 @@ pub(crate) fn bridge_here(home: u64) -> Option<HostBridge> {
     BRIDGE.with_borrow(|b| b.clone())
 }
 
-/// Run function `index` through this thread's bridge, refusing (5002) a thread other than `home`, the one the
-/// instance was created on: another thread's bridge numbers its functions apart (a Deno worker has its own).
-pub(crate) fn call_bridge(
+/// Run function `index` through this thread's bridge over raw slots ([`HostBridge::call_raw`], synchronously),
+/// refusing (5002) a thread other than `home`, the one the instance was created on: another thread's bridge
+/// numbers its functions apart (a Deno worker has its own).
+///
+/// # Safety
+/// As [`HostBridge::call_raw`]'s.
+pub(crate) unsafe fn call_bridge_raw(
     home: u64,
     index: u32,
-    may_answer_later: bool,
-    args: &[Value],
-    out: &mut Vec<Value>,
-) -> Result<Answer> {
+    params: &[ValType],
+    results: &[ValType],
+    raw: &mut [MaybeUninit<ValRaw>],
+) -> Result<()> {
     if this_thread() != home {
         return Err(Error::Call(
             "an instance with `syncImports` can only be called on the thread (Deno worker) that created it".into(),
@@ -85,7 +244,8 @@ pub(crate) fn call_bridge(
                 .into(),
         )
     })?;
-    bridge(index, may_answer_later, args, out)
+    // SAFETY: forwarded contract.
+    unsafe { bridge.call_raw(index, false, params, results, raw) }.map(|_| ())
 }
 
 /// The bit of a frame bridge's `index` that tells the host it may answer [`LATER`]. Bit 24, not 31: a
@@ -128,36 +288,11 @@ pub unsafe fn frame_bridge(frame: *mut u8, len: usize, call: impl Fn(u32, u32) -
             "the host callback's frame is {len} bytes; it needs at least a header and a slot"
         )));
     }
-    let frame = frame as usize;
-    Ok(std::rc::Rc::new(move |index, may_answer_later, args, out| {
-        // SAFETY: valid for `len` bytes while the bridge is installed (this function's contract); the slice
-        // lives until `call`, which is the only other writer, and is made again after it returns.
-        let slots = unsafe { std::slice::from_raw_parts_mut(frame as *mut u8, len) };
-        let nargs = value_frame::encode_values(slots, args)?;
-        let flag = if may_answer_later { MAY_ANSWER_LATER } else { 0 };
-        slots[CALL_INDEX_AT..CALL_INDEX_AT + 4].copy_from_slice(&(index | flag).to_le_bytes());
-        slots[CALL_NARGS_AT..CALL_NARGS_AT + 4].copy_from_slice(&nargs.to_le_bytes());
-        let answer = call(index | flag, nargs);
-        // SAFETY: as above; `call` has returned.
-        let slots = unsafe { std::slice::from_raw_parts(frame as *const u8, len) };
-        match u32::try_from(answer) {
-            Ok(n) => value_frame::decode_values_into(slots, n as usize, out)
-                .map(|()| Answer::Now)
-                .map_err(|e| Error::Type(e.message().replace("argument", "result"))),
-            Err(_) if answer == LATER && may_answer_later => Ok(Answer::Later),
-            Err(_) if answer == LATER => Err(Error::Type(
-                "the host answered later (a Promise) where a synchronous answer was required".into(),
-            )),
-            Err(_) => {
-                let said = u32::from_le_bytes([slots[0], slots[1], slots[2], slots[3]]) as usize;
-                let text = &slots[OUT_HEADER..(OUT_HEADER + said).min(len)];
-                Err(host_error(
-                    answer.unsigned_abs(),
-                    String::from_utf8_lossy(text).into_owned(),
-                ))
-            }
-        }
-    }))
+    Ok(HostBridge(Rc::new(Bridge::Frame {
+        frame,
+        len,
+        call: Box::new(call),
+    })))
 }
 
 /// The error a host reports for a failed host function: `code` 5007 (a result it could not encode) or anything

@@ -59,6 +59,11 @@ pub(crate) enum Kind {
     Raw(Arc<RawCallback>),
     /// Given no `HostCall`: lends the call's `Caller` to re-entries through the `Runtime` (`host_frames`).
     Reentrant(Arc<ReentrantCallback>),
+    /// Function `index` of the bridge of thread `home`, run as a reentrant function over raw slots.
+    BridgedSync {
+        index: u32,
+        home: u64,
+    },
     /// Answered from outside the call; `bridged_on`: first offered in place to that thread's bridge.
     Suspending {
         index: u32,
@@ -112,6 +117,17 @@ impl HostFunc {
             kind: Kind::Reentrant(Arc::new(f)),
             signature: None,
         }
+    }
+
+    /// Function `index` of this thread's [`crate::wire::HostBridge`], run as a [`HostFunc::reentrant`] one
+    /// (synchronous, in place, never on a fiber): what the TypeScript hosts' `syncImports` are. Only this thread
+    /// may call it (5002 on another). Cost: the bridge's own, with arguments and results moved between
+    /// wasmtime's slots and a frame bridge's frame directly (no [`Value`]s).
+    pub fn bridged_sync(index: u32) -> Self {
+        Self::from_kind(Kind::BridgedSync {
+            index,
+            home: crate::host_bridge::this_thread(),
+        })
     }
 
     pub(crate) fn from_kind(kind: Kind) -> Self {
@@ -179,7 +195,7 @@ impl HostFunc {
 
     /// Whether it must run in place (see [`HostFunc::reentrant`]).
     pub(crate) fn is_reentrant(&self) -> bool {
-        matches!(self.kind, Kind::Reentrant(_))
+        matches!(self.kind, Kind::Reentrant(_) | Kind::BridgedSync { .. })
     }
 
     /// `Err` (5001) when a declared signature differs from the import's.
@@ -206,6 +222,7 @@ impl fmt::Debug for HostFunc {
         match self.kind {
             Kind::Native(_) => f.write_str("HostFunc::Native"),
             Kind::Reentrant(_) => f.write_str("HostFunc::Reentrant"),
+            Kind::BridgedSync { index, .. } => write!(f, "HostFunc::BridgedSync({index})"),
             Kind::Raw(_) => f.write_str("HostFunc::Typed"),
             Kind::Suspending {
                 index,
@@ -629,6 +646,14 @@ fn native_trampoline(
                     memory_name,
                 };
                 return crate::host_frames::run_in(store, || f(&mut call, raw)).map_err(|e| fail(&name, e));
+            }
+            Kind::BridgedSync { index, home } => {
+                // The caller is lent to the re-entries the bridge makes, as for `Reentrant`.
+                let lent = &mut caller as *mut Caller<'_, StoreData> as *mut ();
+                // SAFETY: wasmtime initializes the first `params.len()` slots with the arguments, of the
+                // import's types, and gives room for its results (this trampoline is linked with that type).
+                let run = || unsafe { crate::host_bridge::call_bridge_raw(*home, *index, &params, &results, raw) };
+                return crate::host_frames::run_lending(store, lent, run).map_err(|e| fail(&name, e));
             }
             Kind::Suspending { .. } => {
                 return Err(fail(&name, Error::Call("internal error: slot shape changed".into())));

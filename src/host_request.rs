@@ -318,42 +318,30 @@ fn answer_in_place(
         return None;
     }
     let bridge = crate::host_bridge::bridge_here(home?)?;
-    let (mut args, mut results) = std::mem::take(&mut caller.data_mut().host_buffers);
-    args.clear();
-    results.clear();
-    for (ty, r) in info.params.iter().zip(raw.iter()) {
-        // SAFETY: as in `suspending_trampoline`: the first slots hold the arguments, of the import's types.
-        args.push(Value::from_raw(unsafe { r.assume_init_ref() }, *ty));
-    }
     let store = caller.data().store_id;
     let sliced = std::mem::replace(&mut caller.data_mut().clock.sliced, false);
     let lent = caller as *mut Caller<'_, StoreData> as *mut ();
+    // SAFETY: wasmtime initializes the first `params.len()` slots with the arguments, of the import's types, and
+    // gives room for its results (the trampoline is linked with exactly that type).
+    let ask = || unsafe { bridge.call_raw(index, true, &info.params, &info.results, raw) };
     let answer = if on_fiber {
-        crate::host_stack::run(|| {
-            crate::host_frames::run_lending_from_fiber(store, lent, || bridge(index, true, &args, &mut results))
-        })
+        crate::host_stack::run(|| crate::host_frames::run_lending_from_fiber(store, lent, ask))
     } else {
-        Some(crate::host_frames::run_lending(store, lent, || {
-            bridge(index, true, &args, &mut results)
-        }))
+        Some(crate::host_frames::run_lending(store, lent, ask))
     };
     drop(bridge);
     let data = caller.data_mut();
     data.clock.sliced = sliced;
     let timed_out = data.clock.deadline.is_some_and(|d| Instant::now() >= d);
-    let done = answer.map(|answer| {
+    answer.map(|answer| {
         if timed_out {
             return Err(Trap::Interrupt.into());
         }
         match answer.map_err(|e| fail(&info.name, e))? {
-            crate::host_bridge::Answer::Now => write_results(&results, &info.results, raw)
-                .map(|()| true)
-                .map_err(|e| fail(&info.name, e)),
+            crate::host_bridge::Answer::Now => Ok(true),
             crate::host_bridge::Answer::Later => Ok(false),
         }
-    });
-    caller.data_mut().host_buffers = (args, results);
-    done
+    })
 }
 
 /// The channel of the store a suspending import runs in (made with the store, never replaced).

@@ -198,7 +198,7 @@ mod tests {
             (func (export "run") (param i32) (result i32) (call $inc (local.get 0))))"#;
         let m = wire::compile(&rt, wat).unwrap() as f64;
         let options = br#"{"hostImports":[["host","inc",0]],"bridgedImports":true}"#;
-        wire::set_host_bridge(Some(std::rc::Rc::new(
+        wire::set_host_bridge(Some(wire::HostBridge::new(
             |_, _, args: &[crate::Value], out: &mut Vec<crate::Value>| {
                 let crate::Value::I32(x) = args[0] else { unreachable!() };
                 out.push(crate::Value::I32(x + 1));

@@ -48,8 +48,14 @@ fn slot(frame: &[u8], i: usize) -> (u8, [u8; 8]) {
 /// nearly always (a JS number for any numeric type, an exact tag) are converted inline; everything else, errors
 /// included, goes through [`Value::to_raw`], so the rules live in one place.
 pub(crate) fn decode_raw(frame: &[u8], params: &[ValType], raw: &mut [ValRaw]) -> Result<()> {
-    let body = frame.get(OUT_HEADER..).unwrap_or_default();
     let raw = &mut raw[..params.len()];
+    decode_raw_with(frame, params, |n, v| raw[n] = v)
+}
+
+/// [`decode_raw`], handing value `n` to `put(n, value)` (for slots that are not initialized yet).
+#[inline(always)]
+pub(crate) fn decode_raw_with(frame: &[u8], params: &[ValType], mut put: impl FnMut(usize, ValRaw)) -> Result<()> {
+    let body = frame.get(OUT_HEADER..).unwrap_or_default();
     let mut i = 0;
     for (n, ty) in params.iter().enumerate() {
         // A fixed-size view of the slot: no bounds checks below.
@@ -64,13 +70,13 @@ pub(crate) fn decode_raw(frame: &[u8], params: &[ValType], raw: &mut [ValRaw]) -
                 _ => None,
             };
             if let Some(v) = fast {
-                raw[n] = v;
+                put(n, v);
                 i += 1;
                 continue;
             }
         }
         let value = decode_one(frame, slot_count(frame), &mut i, n)?;
-        raw[n] = value.to_raw(*ty, n)?;
+        put(n, value.to_raw(*ty, n)?);
     }
     Ok(())
 }

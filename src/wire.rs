@@ -31,8 +31,8 @@
 //! | 2 | `I64` | `i64` | both |
 //! | 3 | `F32` | `f32` bits in bytes 8..12 | both |
 //! | 4 | `F64` | `f64` bits | both |
-//! | 5 | `NUMBER` | `f64`: a JS number, converted by the parameter's type ([`Value::Number`]) | argument |
-//! | 6 | `BIGINT` | `i64`: a JS BigInt within the i64 range ([`Value::BigInt`]) | argument |
+//! | 5 | `NUMBER` | `f64`: a JS number, converted by the parameter's type ([`crate::Value::Number`]) | argument |
+//! | 6 | `BIGINT` | `i64`: a JS BigInt within the i64 range ([`crate::Value::BigInt`]) | argument |
 //! | 7 | `BIGINT_WIDE` | low 64 bits here, high 64 bits (signed) in the *next* slot's payload: a BigInt outside the i64 range, as i128 | argument, 2 slots |
 //!
 //! Results overwrite the argument slots from slot 0. A frame of 1024 slots holds any call: wasm limits a
@@ -79,7 +79,7 @@
 //! # Synchronous imports: a callback instead of steps
 //!
 //! Instance options with `"syncImports": true` make the `hostImports` synchronous
-//! ([`crate::HostFunc::reentrant`]): the guest calls them in place, on the calling thread's own stack, through
+//! ([`crate::HostFunc::bridged_sync`]): the guest calls them in place, on the calling thread's own stack, through
 //! the thread's [`HostBridge`] (the C ABI's `ext_wasm_set_host_callback` and the deno_core extension's
 //! `op_wasm_set_host_callback` install a [`frame_bridge`]: `callback(index, nargs)` with the arguments in a
 //! frame of the host's (the C ABI's callback takes no arguments and reads `index` and `nargs` in the frame's
@@ -103,7 +103,6 @@ use crate::capabilities::Capabilities;
 use crate::config::RuntimeConfig;
 use crate::engine::Interruption;
 use crate::error::{Error, Result};
-use crate::host_bridge::{call_bridge, this_thread};
 use crate::host_func::{HostFunc, Imports};
 use crate::instance::{InstanceId, InstanceOptions, Target};
 use crate::module::{ExportInfo, ExportKind, ModuleId};
@@ -321,7 +320,7 @@ pub struct WireInstanceOptions {
     #[serde(default)]
     pub instance_imports: Vec<(String, f64)>,
     /// `true`: `hostImports` are synchronous, called in place through this thread's [`HostBridge`]
-    /// ([`crate::HostFunc::reentrant`]) instead of suspending the call; their index is the bridge's.
+    /// ([`crate::HostFunc::bridged_sync`]) instead of suspending the call; their index is the bridge's.
     #[serde(default)]
     pub sync_imports: bool,
     /// `true`: `hostImports` are offered to this thread's [`HostBridge`] in place first and suspend the call
@@ -484,10 +483,7 @@ fn imports(
             return Err(Error::Type(format!("`hostImports` names {module}::{name} twice")));
         }
         let f = match mode {
-            ImportMode::Sync => {
-                let home = this_thread();
-                HostFunc::reentrant(move |args, out| call_bridge(home, index, false, args, out).map(|_| ()))
-            }
+            ImportMode::Sync => HostFunc::bridged_sync(index),
             ImportMode::Bridged => HostFunc::bridged(index),
             ImportMode::Suspending => HostFunc::suspending(index),
         };

@@ -105,15 +105,23 @@ fn bench(c: &mut Criterion) {
     // since 2026-12-06: the import answered in place by this thread's bridge; the guest without a fiber for a
     // caller that waits, `callSync`, since 2026-12-07, and on one for `await call`) and
     // suspending (`HostFunc::suspending`: a host step answered with `call_resume` per host call, what a JS import
-    // returning a Promise still takes).
-    wire::set_host_bridge(Some(std::rc::Rc::new(
-        |index, _, args: &[Value], out: &mut Vec<Value>| {
-            if let (0, [Value::I32(x)]) = (index, args) {
-                out.push(Value::I32(x + 1));
-            }
-            Ok(wire::Answer::Now)
-        },
-    )));
+    // returning a Promise still takes). The bridge is a frame bridge, as the hosts install (since 2026-12-07 its
+    // values move between Wasmtime's slots and the frame with no `Value` between).
+    let callback_frame: &'static mut [u8] = Box::leak(vec![0u8; wire::OUT_HEADER + 4 * wire::SLOT].into_boxed_slice());
+    let at = callback_frame.as_mut_ptr() as usize;
+    let answer_inc = move |index: u32, _nargs: u32| -> i32 {
+        // SAFETY: the leaked frame registered below, written only here while the core waits for the answer.
+        let frame = unsafe { std::slice::from_raw_parts_mut(at as *mut u8, wire::OUT_HEADER + 4 * wire::SLOT) };
+        if index & 0xff_ffff != 0 {
+            return 0;
+        }
+        let x = i32::from_le_bytes(frame[wire::OUT_HEADER + 8..wire::OUT_HEADER + 12].try_into().unwrap());
+        put_i32(frame, x + 1);
+        1
+    };
+    // SAFETY: the frame is leaked (lives for the process) and written by nobody else.
+    let bridge = unsafe { wire::frame_bridge(callback_frame.as_mut_ptr(), callback_frame.len(), answer_inc) };
+    wire::set_host_bridge(Some(bridge.unwrap()));
     let wat = wire::compile(&rt, HOST.as_bytes()).unwrap() as f64;
     // Not preemptible: the call on a fiber must not yield at the end of a time slice (a `Yielded` step).
     let bridged = br#"{"hostImports":[["host","inc",0],["host","log",1]],"bridgedImports":true,"preemptible":false}"#;

@@ -1,5 +1,5 @@
 //! JavaScript imports: the guest calls the JavaScript dispatcher of `ts/mod.ts` in place, from inside the op that
-//! runs it, on the JavaScript thread (`crate::HostFunc::reentrant` for `syncImports`, `crate::HostFunc::bridged`
+//! runs it, on the JavaScript thread (`crate::HostFunc::bridged_sync` for `syncImports`, `crate::HostFunc::bridged`
 //! for the default ones, through [`wire::frame_bridge`], the protocol the C ABI's `ext_wasm_set_host_callback`
 //! follows).
 //!

@@ -29,7 +29,7 @@ type LogBody = dyn Fn(f64, i32, i32) -> ext_wasm::Result<Answer>;
 fn install(add_later: Rc<Cell<bool>>, me: Rc<Cell<f64>>, log: Box<LogBody>) -> Rc<RefCell<Vec<(u32, bool)>>> {
     let seen = Rc::new(RefCell::new(Vec::new()));
     let sink = seen.clone();
-    wire::set_host_bridge(Some(Rc::new(
+    wire::set_host_bridge(Some(wire::HostBridge::new(
         move |index, may_answer_later, args: &[Value], out: &mut Vec<Value>| {
             sink.borrow_mut().push((index, may_answer_later));
             match (index, args) {

@@ -254,7 +254,7 @@ fn sync_imports_go_through_the_calling_threads_bridge_and_only_on_that_thread() 
     let m = wire::compile(&rt, PLUGIN.as_bytes()).unwrap() as f64;
     let seen = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
     let sink = seen.clone();
-    wire::set_host_bridge(Some(std::rc::Rc::new(
+    wire::set_host_bridge(Some(wire::HostBridge::new(
         move |index, may_answer_later, args: &[Value], out: &mut Vec<Value>| {
             assert!(!may_answer_later, "a synchronous import must answer at once");
             sink.borrow_mut().push(index);
