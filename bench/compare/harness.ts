@@ -168,6 +168,16 @@ async function setup(): Promise<{ modules: StartModule[]; add: string; mem: stri
 
 // ---------------------------------------------------------------------------------------------------- part A
 
+/** Whether `path` exists. */
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 async function partA(add: string, mem: string) {
   const r = await must(deno, [
     "run",
@@ -179,6 +189,7 @@ async function partA(add: string, mem: string) {
     add,
     mem,
     `${work}/host.wasm`,
+    ...(await exists(`${work}/libcallback_floor.so`) ? [`--callback-floor=${work}/libcallback_floor.so`] : []),
     ...(quick ? ["--quick"] : []),
   ]);
   const raw = JSON.parse(r.stdout);
@@ -204,6 +215,8 @@ async function partA(add: string, mem: string) {
     hostCallAwaitNs: 1e9 / raw.ext.hostCallAwait.opsPerSec,
     hostCallAsyncNs: 1e9 / raw.ext.hostCallAsync.opsPerSec,
     hostCallNativeNs: 1e9 / raw.native.hostCallSync.opsPerSec,
+    /** Deno's own FFI callback, C -> JS with no arguments: the floor under any wasm -> JS call through FFI. */
+    hostCallFloorNs: raw.native.callbackFloor ? 1e9 / raw.native.callbackFloor.opsPerSec : null,
     churnImportsExtPerSec: raw.ext.churnImports.opsPerSec,
     churnImportsNativePerSec: raw.native.churnImports.opsPerSec,
     /** Churn time with two JS imports over churn time without, in interleaved rounds (target <= 1.3). */
@@ -666,6 +679,12 @@ console.log(table(
       fmt(d.hostCallSyncNs, 1),
       fmt(d.hostCallNativeNs, 1),
       `${fmt(d.hostCallSyncNs / d.hostCallNativeNs, 1)}x time`,
+    ],
+    [
+      "  floor: Deno's FFI callback, C -> JS, no arguments",
+      d.hostCallFloorNs === null ? "(no cc)" : fmt(d.hostCallFloorNs, 1),
+      "",
+      d.hostCallFloorNs === null ? "" : `import = ${fmt(d.hostCallSyncNs / d.hostCallFloorNs, 2)}x floor`,
     ],
     [
       "  with syncImports (called in place)",

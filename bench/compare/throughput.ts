@@ -15,7 +15,9 @@
  * - host calls: a guest export `loop(n)` calling the JS import `host.inc(x) -> x + 1` n = 1,000 times: ns per host
  *   call for ext_wasm `callSync`, `await call` with a synchronous import, and `await call` with an async import
  *   (returns an already-resolved Promise), vs native `exports.loop(n)` on `new WebAssembly.Instance(m, imports)`.
- *   Churn of the same module (two JS imports) vs `add.wasm` (none), both sides.
+ *   Churn of the same module (two JS imports) vs `add.wasm` (none), both sides. With `--callback-floor=LIB`
+ *   (bench/compare/callback_floor.c), the floor under both backends' host calls: C calling a no-argument
+ *   `Deno.UnsafeCallback` that returns a number, as the core calls the FFI backend's host callback.
  *
  * Each measure: a warm-up, then ROUNDS timed rounds of about ROUND_MS each; the median round is reported.
  *
@@ -28,6 +30,8 @@ import { createFfiBackend } from "../../ts/ffi_backend.ts";
 import { decodeFrame, encodeFrame, newFrame } from "../../ts/frame.ts";
 
 const [addPath, memPath, hostPath] = Deno.args.filter((a) => !a.startsWith("--"));
+/** `--callback-floor=LIB`: bench/compare/callback_floor.c built (scripts/compare.sh), for the host-call floor. */
+const callbackFloorLib = Deno.args.find((a) => a.startsWith("--callback-floor="))?.slice("--callback-floor=".length);
 const quick = Deno.args.includes("--quick");
 const ROUNDS = quick ? 3 : 7;
 const ROUND_MS = quick ? 100 : 250;
@@ -361,6 +365,19 @@ native.churn = await measure((n) => {
   native.hostCallSync = perHostCall(await measure((n) => {
     for (let i = 0; i < n; i++) check(loop(HOST_CALLS) === HOST_CALLS, "native host loop");
   }));
+  if (callbackFloorLib !== undefined) {
+    // The floor under any wasm -> JS call made through Deno's FFI: C calling a `Deno.UnsafeCallback` of no
+    // arguments (what the FFI backend's host callback is) that returns a number, HOST_CALLS times a call.
+    const lib = Deno.dlopen(callbackFloorLib, {
+      call_n: { parameters: ["function", "i32"], result: "i32", callback: true },
+    } as const);
+    const one = new Deno.UnsafeCallback({ parameters: [], result: "i32" } as const, () => 1);
+    native.callbackFloor = perHostCall(await measure((n) => {
+      for (let i = 0; i < n; i++) check(lib.symbols.call_n(one.pointer, HOST_CALLS) === HOST_CALLS, "callback floor");
+    }));
+    one.close();
+    lib.close();
+  }
   native.churnImports = await measure((n) => {
     let acc = 0;
     for (let i = 0; i < n; i++) {
