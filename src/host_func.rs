@@ -653,7 +653,7 @@ fn native_trampoline(
                 // SAFETY: wasmtime initializes the first `params.len()` slots with the arguments, of the
                 // import's types, and gives room for its results (this trampoline is linked with that type).
                 let run = || unsafe { crate::host_bridge::call_bridge_raw(*home, *index, &params, &results, raw) };
-                return crate::host_frames::run_lending(store, lent, run).map_err(|e| fail(&name, e));
+                return crate::host_frames::run_lending(store, lent, run).map_err(|e| fail(&name, *e));
             }
             Kind::Suspending { .. } => {
                 return Err(fail(&name, Error::Call("internal error: slot shape changed".into())));

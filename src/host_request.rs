@@ -337,7 +337,7 @@ fn answer_in_place(
         if timed_out {
             return Err(Trap::Interrupt.into());
         }
-        match answer.map_err(|e| fail(&info.name, e))? {
+        match answer.map_err(|e| fail(&info.name, *e))? {
             crate::host_bridge::Answer::Now => Ok(true),
             crate::host_bridge::Answer::Later => Ok(false),
         }
