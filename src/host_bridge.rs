@@ -88,7 +88,9 @@ impl HostBridge {
         raw: &mut [MaybeUninit<ValRaw>],
     ) -> std::result::Result<Answer, Box<Error>> {
         let Bridge::Frame { frame, len, call } = &*self.0 else {
-            return self.call_raw_values(index, may_answer_later, params, results, raw).map_err(Box::new);
+            return self
+                .call_raw_values(index, may_answer_later, params, results, raw)
+                .map_err(Box::new);
         };
         // SAFETY: the frame as in `call`; the first `params.len()` slots of `raw` are initialized (this function's
         // contract).

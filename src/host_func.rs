@@ -158,9 +158,9 @@ impl HostFunc {
     /// that waits ([`crate::wire::call_start`] with `sync`) on the bridge's thread runs the guest without a fiber
     /// when every suspending import of the store is bridged on that thread: imports are answered in place, and
     /// one that would answer later fails the call with 5007.
-    /// Numbered on the thread that creates it. Cost: the bridge's own, plus two stack switches and a lent
-    /// `Caller` (~60 ns a call in the criterion `host_call` group, where a [`HostFunc::reentrant`] one costs ~35;
-    /// a suspension costs ~0.6 µs).
+    /// Numbered on the thread that creates it. Cost: the bridge's own, plus a lent `Caller` and, on a fiber, two
+    /// stack switches: ~35 ns a call through a frame bridge in the criterion `host_call` group (~38 on a fiber),
+    /// where raw Wasmtime's `func_new_unchecked` costs ~5; a suspension costs ~0.6 µs.
     pub fn bridged(index: u32) -> Self {
         Self {
             kind: Kind::Suspending {
