@@ -12,6 +12,7 @@ mod concurrency;
 #[cfg(feature = "deno")]
 mod deno_extension;
 mod ffi;
+mod frame_bridge;
 mod host_func;
 mod hostile;
 mod limits;
