@@ -474,6 +474,26 @@ fn memory_op(mem: Memory, caller: &mut Caller<'_, StoreData>, op: MemoryOp, max:
     })
 }
 
+/// Call `func` from inside a Rust host function ([`crate::HostCall::call`]), which runs on its guest's stack: on
+/// a fiber (an async call), on a fiber of its own polled once, with time slices off (see
+/// [`call_async_in_place`]): Wasmtime refuses a blocking call there, and the outer fiber must not suspend with
+/// the host function's frames on it (they could then resume on another thread). Elsewhere as a plain call, made
+/// unchecked (a store that once waited is refused a checked one).
+pub(crate) fn call_from_host_function(
+    caller: &mut Caller<'_, StoreData>,
+    func: wasmtime::Func,
+    vals: &[Val],
+    results: &mut [Val],
+) -> Result<()> {
+    if !crate::host_stack::on_fiber() {
+        return call_sync_in_place(caller, func, vals, results);
+    }
+    let sliced = std::mem::replace(&mut caller.data_mut().clock.sliced, false);
+    let called = call_async_in_place(caller, func, vals, results);
+    caller.data_mut().clock.sliced = sliced;
+    called
+}
+
 /// Call `func` from inside a host function of a synchronous call (a reentrant one's, or a bridged one's in a
 /// fiberless call), on this thread's stack: `Func::call` would refuse a store that once suspended (its waiter
 /// makes it an async store), so the call is made unchecked, its values converted here.
@@ -491,7 +511,8 @@ fn call_sync_in_place(
     // SAFETY: `raw` holds max(params, results) slots, the first ones the arguments `call_parts` checked against
     // `func`'s parameter types (numbers only: no reference to root). The call is not made from inside an async
     // call of the store's: the running call is synchronous (this host function's `Caller` was lent by a
-    // non-fiber call, `host_frames::Lent::on_fiber` false).
+    // non-fiber call, `host_frames::Lent::on_fiber` false, or a Rust host function runs off any fiber,
+    // `call_from_host_function`).
     unsafe { func.call_unchecked(&mut *caller, raw.as_mut_slice() as *mut [ValRaw]) }
         .map_err(|e| crate::instance::guest_error(&e))?;
     let ty = func.ty(&*caller);

@@ -63,6 +63,14 @@ fn thread_stack() -> (usize, usize) {
     (0, 0)
 }
 
+/// Whether this code runs off this thread's own stack (on a Wasmtime fiber); `false` where the platform does not
+/// say where the thread's stack is.
+pub(crate) fn on_fiber() -> bool {
+    let (low, high) = BOUNDS.with(|b| *b);
+    let sp = psm::stack_pointer() as usize;
+    high != 0 && !(low..high).contains(&sp)
+}
+
 /// The point below `here` where bridged host functions may run, or 0: `here` is not on this thread's own stack
 /// (a poll made from a fiber, e.g. by a Rust host function, whose stack a language runtime cannot use either),
 /// or the stack has too little room left below it.
@@ -102,7 +110,9 @@ impl Drop for Restore {
 #[inline]
 pub(crate) fn polling<R>(poll: impl FnOnce() -> R) -> R {
     let here = psm::stack_pointer() as usize;
-    let top = point_below(here);
+    // A poll made on a fiber (a Rust host function calling its instance inside an async call) keeps the point
+    // below the poll that runs that fiber: this thread's stack is idle below that poll until the fiber returns.
+    let top = if on_fiber() { TOP.get() } else { point_below(here) };
     let _restore = Restore(TOP.replace(top));
     #[cfg(test)]
     if let (Some((_, deepest)), true) = (MEASURE.get(), top != 0) {

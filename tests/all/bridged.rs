@@ -6,7 +6,7 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use ext_wasm::wire::{self, Answer, Step};
-use ext_wasm::{ErrorCode, Runtime, Value};
+use ext_wasm::{ErrorCode, HostFunc, Runtime, Value};
 
 use crate::*;
 
@@ -329,5 +329,92 @@ fn an_import_of_a_call_without_a_fiber_reenters_its_instance_even_after_a_call_w
     let step = wire::call_start(&rt, i, "greet", &mut i32_frame(&[]), 0, true).unwrap();
     assert!(matches!(step, Step::Done(0)), "{step:?}");
     assert_eq!(*said.borrow(), ["hello 21"]);
+    wire::set_host_bridge(None);
+}
+
+/// The plugin's imports plus two Rust host functions (runtime-wide) that call back into their instance through
+/// `HostCall::call`: `rust.twice(x)` calls `double(x)`, `rust.sum_of(a, b)` calls `sum(a, b)` (which calls the
+/// bridged `host.add`).
+const WITH_RUST: &str = r#"(module
+  (import "host" "add" (func $add (param i32 i32) (result i32)))
+  (import "host" "log" (func $log (param i32 i32)))
+  (import "rust" "twice" (func $twice (param i32) (result i32)))
+  (import "rust" "sum_of" (func $sum_of (param i32 i32) (result i32)))
+  (func (export "sum") (param i32 i32) (result i32) (call $add (local.get 0) (local.get 1)))
+  (func (export "double") (param i32) (result i32) (i32.mul (local.get 0) (i32.const 2)))
+  (func (export "twice") (param i32) (result i32) (call $twice (local.get 0)))
+  (func (export "sum_of") (param i32 i32) (result i32) (call $sum_of (local.get 0) (local.get 1))))"#;
+
+/// A runtime whose `rust` host module re-enters the calling instance, and an instance of `WITH_RUST` on it.
+fn with_rust_host_functions() -> (Runtime, f64) {
+    let rt = runtime();
+    let reenter = |export: &'static str| {
+        HostFunc::new(move |call, args, out| {
+            out.extend(call.call(export, args)?);
+            Ok(())
+        })
+    };
+    rt.define_host_func("rust", "twice", reenter("double"));
+    rt.define_host_func("rust", "sum_of", reenter("sum"));
+    let m = wire::compile(&rt, WITH_RUST.as_bytes()).unwrap() as f64;
+    let i = wire::instantiate(&rt, m, OPTIONS, b"").unwrap() as f64;
+    (rt, i)
+}
+
+/// `export(args)` through `call_start` (`sync` as given): its one i32 result, or the error.
+fn call_i32(rt: &Runtime, i: f64, export: &str, args: &[i32], sync: bool) -> ext_wasm::Result<i32> {
+    let mut f = i32_frame(args);
+    match wire::call_start(rt, i, export, &mut f, args.len() as u32, sync)? {
+        Step::Done(1) => Ok(slot_i32(&f, 0)),
+        step => panic!("{export} ends at once with one result, not {step:?}"),
+    }
+}
+
+#[test]
+fn a_rust_host_function_calls_its_instance_with_or_without_a_fiber() {
+    install(Rc::default(), Rc::default(), no_log());
+    let (rt, i) = with_rust_host_functions();
+    for sync in [false, true] {
+        assert_eq!(call_i32(&rt, i, "twice", &[21], sync).unwrap(), 42);
+        // Its call reaches the bridged import, answered in place.
+        assert_eq!(call_i32(&rt, i, "sum_of", &[40, 2], sync).unwrap(), 42);
+    }
+    wire::set_host_bridge(None);
+}
+
+#[test]
+fn a_rust_host_function_calls_its_instance_after_the_store_waited() {
+    let later = Rc::new(Cell::new(true));
+    install(later.clone(), Rc::default(), no_log());
+    let (rt, i) = with_rust_host_functions();
+    // The store waits once: it now has its waiter (an async host function), and Wasmtime refuses it checked
+    // synchronous calls.
+    let Step::Host { token, .. } = wire::call_start(&rt, i, "sum", &mut i32_frame(&[1, 1]), 2, false).unwrap() else {
+        panic!("the import answered later")
+    };
+    wire::call_resume(token, &mut i32_frame(&[2]), 1, "").unwrap();
+    later.set(false);
+    for sync in [true, false] {
+        assert_eq!(call_i32(&rt, i, "twice", &[21], sync).unwrap(), 42);
+    }
+    wire::set_host_bridge(None);
+}
+
+#[test]
+fn a_call_a_rust_host_function_makes_on_a_fiber_cannot_wait_for_a_later_answer() {
+    let later = Rc::new(Cell::new(true));
+    install(later.clone(), Rc::default(), no_log());
+    let (rt, i) = with_rust_host_functions();
+    let err = call_i32(&rt, i, "sum_of", &[40, 2], false).unwrap_err();
+    assert_eq!(err.code(), ErrorCode::CallError);
+    assert!(
+        err.to_string().contains(
+            "host function rust::sum_of failed: [5007] type error: a host function waited for a Promise inside a \
+             call made from a host function"
+        ),
+        "{err}"
+    );
+    later.set(false);
+    assert_eq!(call_i32(&rt, i, "sum_of", &[40, 2], false).unwrap(), 42);
     wire::set_host_bridge(None);
 }
