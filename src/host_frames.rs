@@ -113,8 +113,9 @@ fn innermost_in(store: u64) -> Option<Lent> {
         // that has not returned: each call links its frame before running its host function and unlinks it when
         // that returns or unwinds (`Leave`), innermost first, and only this thread reads the chain. A frame
         // cannot be left linked while its stack is suspended: the host functions run here (Rust closures and
-        // typed closures) never suspend the fiber they may run on — wasmtime refuses their nested guest calls
-        // there (`HostCall::call` uses the checked `Func::call`), and they are not async; reentrant ones never
+        // typed closures) never suspend the fiber they may run on — their nested guest calls run there on a
+        // fiber of their own, polled once, and fail rather than wait (`host_request::call_from_host_function`),
+        // and they are not async; reentrant ones never
         // run on a fiber at all (their stores' calls run in place, `StoreCell::in_place`); bridged ones run on
         // this thread's stack while their fiber waits, and return before it continues.
         let frame = unsafe { &*at };

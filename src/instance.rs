@@ -1369,7 +1369,8 @@ pub(crate) fn enter(mut caller: Caller<'_, StoreData>) -> wasmtime::Result<()> {
     //   be resumed on another thread: the only host frame between the fiber's entry and the guest is this
     //   function's, which holds `call` (a `Func` and a `Vec<ValRaw>`: `Send`) and the `Caller` (of a
     //   `Send` store); every other host function the guest reaches is a `Send + Sync` closure, and ours
-    //   that re-enter the store (`HostCall::call`) use the checked `Func::call`, refused here as before.
+    //   that re-enter the store (`HostCall::call`) do so on a fiber of their own, polled once, which fails
+    //   rather than suspend this one (`host_request::call_from_host_function`).
     // - stack overflow: on a fiber wasmtime recomputes the stack limit from the current stack pointer for
     //   each entry (`invoke_wasm_and_catch_traps` → `enter_wasm` when `can_block()`), and the fiber stack
     //   (`async_stack_size`, 2 MiB by default, not configurable here) exceeds `max_wasm_stack` (512 KiB)
