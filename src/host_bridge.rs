@@ -92,8 +92,9 @@ impl HostBridge {
                 .call_raw_values(index, may_answer_later, params, results, raw)
                 .map_err(Box::new);
         };
-        // SAFETY: the frame as in `call`; the first `params.len()` slots of `raw` are initialized (this function's
-        // contract).
+        // SAFETY: the frame is valid for `len` bytes while the bridge is installed (`frame_bridge`'s contract); the
+        // slice is last used before `call` runs (the only other writer) and made again after it returns. The first
+        // `params.len()` slots of `raw` are initialized (this function's contract).
         let (slots, args) = unsafe {
             let args = std::slice::from_raw_parts(raw.as_ptr() as *const ValRaw, params.len());
             (std::slice::from_raw_parts_mut(*frame, *len), args)

@@ -477,15 +477,15 @@ fn memory_op(mem: Memory, caller: &mut Caller<'_, StoreData>, op: MemoryOp, max:
 /// Call `func` from inside a Rust host function ([`crate::HostCall::call`]), which runs on its guest's stack: on
 /// a fiber (an async call), on a fiber of its own polled once, with time slices off (see
 /// [`call_async_in_place`]): Wasmtime refuses a blocking call there, and the outer fiber must not suspend with
-/// the host function's frames on it (they could then resume on another thread). Elsewhere as a plain call, made
-/// unchecked (a store that once waited is refused a checked one).
+/// the host function's frames on it (they could then resume on another thread). Known to be off any fiber (on
+/// the thread's own stack), as a plain call, made unchecked (a store that once waited is refused a checked one).
 pub(crate) fn call_from_host_function(
     caller: &mut Caller<'_, StoreData>,
     func: wasmtime::Func,
     vals: &[Val],
     results: &mut [Val],
 ) -> Result<()> {
-    if !crate::host_stack::on_fiber() {
+    if !crate::host_stack::maybe_on_fiber() {
         return call_sync_in_place(caller, func, vals, results);
     }
     let sliced = std::mem::replace(&mut caller.data_mut().clock.sliced, false);

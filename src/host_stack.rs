@@ -63,12 +63,12 @@ fn thread_stack() -> (usize, usize) {
     (0, 0)
 }
 
-/// Whether this code runs off this thread's own stack (on a Wasmtime fiber); `false` where the platform does not
-/// say where the thread's stack is.
-pub(crate) fn on_fiber() -> bool {
+/// Whether this code may run off this thread's own stack (on a Wasmtime fiber): `true` when it does, and where
+/// the platform does not say where the thread's stack is (the careful answer).
+pub(crate) fn maybe_on_fiber() -> bool {
     let (low, high) = BOUNDS.with(|b| *b);
     let sp = psm::stack_pointer() as usize;
-    high != 0 && !(low..high).contains(&sp)
+    high == 0 || !(low..high).contains(&sp)
 }
 
 /// The point below `here` where bridged host functions may run, or 0: `here` is not on this thread's own stack
@@ -112,7 +112,7 @@ pub(crate) fn polling<R>(poll: impl FnOnce() -> R) -> R {
     let here = psm::stack_pointer() as usize;
     // A poll made on a fiber (a Rust host function calling its instance inside an async call) keeps the point
     // below the poll that runs that fiber: this thread's stack is idle below that poll until the fiber returns.
-    let top = if on_fiber() { TOP.get() } else { point_below(here) };
+    let top = if maybe_on_fiber() { TOP.get() } else { point_below(here) };
     let _restore = Restore(TOP.replace(top));
     #[cfg(test)]
     if let (Some((_, deepest)), true) = (MEASURE.get(), top != 0) {
