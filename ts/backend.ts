@@ -263,8 +263,8 @@ export interface Backend {
   /**
    * Register the dispatcher of JavaScript imports for this thread: the core calls `callback(index, nargs)` in
    * place, inside a call, with the arguments in `frame`'s slots (`index` and `nargs` are also in the header's
-   * `u32[2]` and `u32[3]`, where the FFI backend's argument-less callback reads them); it answers with its results in the slots and
-   * their count, `-1` (later: a Promise it keeps for the call's host step; allowed only when `index` has bit 24
+   * `u32[2]` and `u32[3]`, where the FFI backend's argument-less callback reads them); it answers with its
+   * results in the slots and their count, `-1` (later: a Promise it keeps for the call's host step; allowed only when `index` has bit 24
    * set), or `-code` with the message's UTF-8 length in `u32[0]` and its bytes after the header
    * (`frame_bridge` in `src/host_bridge.rs`). Calls made from inside it may run meanwhile.
    */

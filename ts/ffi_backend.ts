@@ -76,7 +76,10 @@ const SYMBOLS = {
   ext_wasm_set_host_callback: { parameters: ["function", "pointer", "usize"], result: "i32" },
 } as const;
 
-/** The imports' callback (`ext_wasm_set_host_callback`): `() -> count or -code`, index and nargs in the frame's header. */
+/**
+ * The imports' callback (`ext_wasm_set_host_callback`): `() -> count or -code`, the call's index and argument
+ * count in the frame's header.
+ */
 const HOST_CALLBACK = { parameters: [], result: "i32" } as const;
 
 type Symbols = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
