@@ -87,10 +87,12 @@ impl HostBridge {
         results: &[ValType],
         raw: &mut [MaybeUninit<ValRaw>],
     ) -> std::result::Result<Answer, Box<Error>> {
-        let Bridge::Frame { frame, len, call } = &*self.0 else {
-            return self
-                .call_raw_values(index, may_answer_later, params, results, raw)
-                .map_err(Box::new);
+        let (frame, len, call) = match &*self.0 {
+            Bridge::Frame { frame, len, call } => (frame, len, call),
+            Bridge::Values { run, spare } => {
+                let ask = |args: &[Value], out: &mut Vec<Value>| run(index, may_answer_later, args, out);
+                return call_values(ask, spare, may_answer_later, params, results, raw).map_err(Box::new);
+            }
         };
         // SAFETY: the frame is valid for `len` bytes while the bridge is installed (`frame_bridge`'s contract); the
         // slice is last used before `call` runs (the only other writer) and made again after it returns. The first
@@ -113,36 +115,34 @@ impl HostBridge {
         }
         Ok(answered)
     }
+}
 
-    /// [`Self::call_raw`] for a bridge over values: the arguments converted to values and the results back.
-    #[inline(never)]
-    fn call_raw_values(
-        &self,
-        index: u32,
-        may_answer_later: bool,
-        params: &[ValType],
-        results: &[ValType],
-        raw: &mut [MaybeUninit<ValRaw>],
-    ) -> Result<Answer> {
-        let Bridge::Values { run, spare } = &*self.0 else {
-            unreachable!("a frame bridge has its own path")
-        };
-        let (mut args, mut out) = spare.take();
-        args.clear();
-        out.clear();
-        for (ty, r) in params.iter().zip(raw.iter()) {
-            // SAFETY: the first `params.len()` slots are initialized (`call_raw`'s contract).
-            args.push(Value::from_raw(unsafe { r.assume_init_ref() }, *ty));
-        }
-        let answered = run(index, may_answer_later, &args, &mut out);
-        let written = match answered {
-            Ok(Answer::Now) => crate::host_func::write_results(&out, results, raw).map(|()| Answer::Now),
-            Ok(Answer::Later) if !may_answer_later => Err(later_refused()),
-            other => other,
-        };
-        spare.replace((args, out));
-        written
+/// [`HostBridge::call_raw`] for a bridge over values: the arguments converted to values for `ask`, in the
+/// bridge's `spare` vectors, and its results back by their types.
+#[inline(never)]
+fn call_values(
+    ask: impl FnOnce(&[Value], &mut Vec<Value>) -> Result<Answer>,
+    spare: &RefCell<(Vec<Value>, Vec<Value>)>,
+    may_answer_later: bool,
+    params: &[ValType],
+    results: &[ValType],
+    raw: &mut [MaybeUninit<ValRaw>],
+) -> Result<Answer> {
+    let (mut args, mut out) = spare.take();
+    args.clear();
+    out.clear();
+    for (ty, r) in params.iter().zip(raw.iter()) {
+        // SAFETY: the first `params.len()` slots are initialized (`call_raw`'s contract).
+        args.push(Value::from_raw(unsafe { r.assume_init_ref() }, *ty));
     }
+    let answered = ask(&args, &mut out);
+    let written = match answered {
+        Ok(Answer::Now) => crate::host_func::write_results(&out, results, raw).map(|()| Answer::Now),
+        Ok(Answer::Later) if !may_answer_later => Err(later_refused()),
+        other => other,
+    };
+    spare.replace((args, out));
+    written
 }
 
 /// Call a frame bridge's host: `index` (with [`MAY_ANSWER_LATER`] when it may) and `nargs` in the header of

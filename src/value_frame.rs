@@ -83,19 +83,9 @@ pub(crate) fn decode_raw_with(frame: &[u8], params: &[ValType], mut put: impl Fn
 
 /// Decode `count` values from the frame's slots as they are tagged (no signature to convert them by yet).
 pub(crate) fn decode_values(frame: &[u8], count: usize) -> Result<Vec<Value>> {
-    let mut values = Vec::with_capacity(count);
-    decode_values_into(frame, count, &mut values)?;
-    Ok(values)
-}
-
-/// [`decode_values`] appending to `out` (no allocation once it has room: a synchronous import's results).
-pub(crate) fn decode_values_into(frame: &[u8], count: usize, out: &mut Vec<Value>) -> Result<()> {
     let slots = slot_count(frame);
     let mut i = 0;
-    for n in 0..count {
-        out.push(decode_one(frame, slots, &mut i, n)?);
-    }
-    Ok(())
+    (0..count).map(|n| decode_one(frame, slots, &mut i, n)).collect()
 }
 
 /// Encode typed values into the frame's slots from slot 0; their count. Untyped values (never produced by

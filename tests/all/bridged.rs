@@ -59,6 +59,15 @@ fn assert_sums(rt: &Runtime, i: f64, sync: bool) {
     assert_eq!(slot_i32(&f, 0), 42);
 }
 
+/// Make `i`'s store wait once (`sum(1, 1)` with `host.add` answering later, then answered with 2): the store
+/// then has its waiter (an async host function), and Wasmtime refuses it checked synchronous calls.
+fn wait_once(rt: &Runtime, i: f64) {
+    let Step::Host { token, .. } = wire::call_start(rt, i, "sum", &mut i32_frame(&[1, 1]), 2, false).unwrap() else {
+        panic!("the import answered later")
+    };
+    wire::call_resume(token, &mut i32_frame(&[2]), 1, "").unwrap();
+}
+
 fn no_log() -> Box<LogBody> {
     Box::new(|_, _, _| Ok(Answer::Now))
 }
@@ -319,12 +328,8 @@ fn an_import_of_a_call_without_a_fiber_reenters_its_instance_even_after_a_call_w
     install(later.clone(), me.clone(), log);
     let i = plugin(&rt);
     me.set(i);
-    // A call that waits once: the store now has its waiter (an async host function), which makes Wasmtime
-    // refuse its checked synchronous calls; re-entries of synchronous calls must not depend on them.
-    let Step::Host { token, .. } = wire::call_start(&rt, i, "sum", &mut i32_frame(&[1, 1]), 2, false).unwrap() else {
-        panic!("the import answered later")
-    };
-    wire::call_resume(token, &mut i32_frame(&[2]), 1, "").unwrap();
+    // Re-entries of synchronous calls must not depend on Wasmtime's checked calls (see `wait_once`).
+    wait_once(&rt, i);
     later.set(false);
     let step = wire::call_start(&rt, i, "greet", &mut i32_frame(&[]), 0, true).unwrap();
     assert!(matches!(step, Step::Done(0)), "{step:?}");
@@ -387,12 +392,7 @@ fn a_rust_host_function_calls_its_instance_after_the_store_waited() {
     let later = Rc::new(Cell::new(true));
     install(later.clone(), Rc::default(), no_log());
     let (rt, i) = with_rust_host_functions();
-    // The store waits once: it now has its waiter (an async host function), and Wasmtime refuses it checked
-    // synchronous calls.
-    let Step::Host { token, .. } = wire::call_start(&rt, i, "sum", &mut i32_frame(&[1, 1]), 2, false).unwrap() else {
-        panic!("the import answered later")
-    };
-    wire::call_resume(token, &mut i32_frame(&[2]), 1, "").unwrap();
+    wait_once(&rt, i);
     later.set(false);
     for sync in [true, false] {
         assert_eq!(call_i32(&rt, i, "twice", &[21], sync).unwrap(), 42);
