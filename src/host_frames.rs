@@ -1,13 +1,16 @@
-//! The Rust host functions running on this thread, innermost first: how a store's lock tells a re-entry from
-//! one of the store's own host functions on this thread (whose wait would never end: the lock is held by the
-//! call that is running the host function) from another thread's call (which it waits for).
+//! The host functions that lend their call's `Caller`, running on this thread, innermost first: a
+//! [`crate::HostFunc::reentrant`] function, a bridged import (the hosts' JavaScript functions). The `Runtime`'s
+//! memory operations and calls on the store, from inside such a function, run through that `Caller`
+//! ([`reentry_caller`]) instead of locking the store, which the function's own call holds.
 //!
-//! A [`crate::HostFunc::reentrant`] function's frame also carries the `Caller` its trampoline was given: the
-//! `Runtime`'s memory operations and calls on the store, from inside that function, run through it
-//! ([`reentry_caller`]) instead of being refused.
+//! While a re-entry uses a lent `Caller`, a frame that lends nothing shadows it ([`run_in`]): a host function
+//! the re-entry reaches must not find the same `Caller` again (it is in use further up the stack). Host
+//! functions given a `HostCall` link no frame: a re-entry from one of them through the `Runtime` meets its
+//! store's lock held by this thread and is refused there (`crate::store_lock`), or the store busy in its async
+//! call.
 //!
-//! Kept as a chain of frames on the stack, linked through one thread-local pointer: entering a host function
-//! costs two thread-local accesses; the chain is walked only when a store's lock is found taken.
+//! Kept as a chain of frames on the stack, linked through one thread-local pointer: entering a lending host
+//! function costs two thread-local accesses; the chain is walked only by a re-entry or a refused lock.
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,8 +21,8 @@ pub(crate) fn next_store_id() -> u64 {
     NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
-/// One running host function: its store, the `Caller` it lends for re-entry (null: none, it was given a
-/// `HostCall`), and the frame it runs inside of (null at the outermost).
+/// One running lending host function, or a shadow: its store, the `Caller` it lends for re-entry (null: none,
+/// a shadow), and the frame it runs inside of (null at the outermost).
 struct Frame {
     store: u64,
     caller: *mut (),
@@ -50,7 +53,8 @@ impl Drop for Leave {
     }
 }
 
-/// Run `f`, a host function of store `store`, on this thread.
+/// Run `f`, a re-entry of store `store` through a lent `Caller`, with a frame lending nothing: the store's
+/// host functions that `f` reaches find no `Caller` of this store further out (see the module docs).
 #[inline]
 pub(crate) fn run_in<R>(store: u64, f: impl FnOnce() -> R) -> R {
     link(store, std::ptr::null_mut(), false, f)
@@ -109,15 +113,14 @@ pub(crate) fn reentry_caller(store: u64) -> Option<Lent> {
 fn innermost_in(store: u64) -> Option<Lent> {
     let mut at = INNERMOST.get();
     while !at.is_null() {
-        // SAFETY: every pointer in the chain is a `Frame` on this thread's stack, owned by a `run_lending` call
-        // that has not returned: each call links its frame before running its host function and unlinks it when
-        // that returns or unwinds (`Leave`), innermost first, and only this thread reads the chain. A frame
-        // cannot be left linked while its stack is suspended: the host functions run here (Rust closures and
-        // typed closures) never suspend the fiber they may run on — their nested guest calls run there on a
-        // fiber of their own, polled once, and fail rather than wait (`host_request::call_from_host_function`),
-        // and they are not async; reentrant ones never
-        // run on a fiber at all (their stores' calls run in place, `StoreCell::in_place`); bridged ones run on
-        // this thread's stack while their fiber waits, and return before it continues.
+        // SAFETY: every pointer in the chain is a `Frame` on this thread's stack, owned by a `link` call that
+        // has not returned: each call links its frame before running its function and unlinks it when that
+        // returns or unwinds (`Leave`), innermost first, and only this thread reads the chain. A frame cannot be
+        // left linked while its stack is suspended: reentrant functions never run on a fiber at all (their
+        // stores' calls run in place, `StoreCell::in_place`); bridged ones run on this thread's stack while
+        // their fiber waits, and return before it continues; a shadow lives for one re-entry, which never
+        // suspends the fiber it may run on (its nested call runs on a fiber of its own, polled once, and fails
+        // rather than wait: `host_request::reenter_in_place`).
         let frame = unsafe { &*at };
         if frame.store == store {
             return Some(Lent {

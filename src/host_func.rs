@@ -618,16 +618,18 @@ impl Source {
     }
 }
 
-/// The trampoline of a Rust host function: convert the raw arguments by the import's types, call the
-/// instance's closure (buffers reused from the store's data: no allocation per call), check and convert its
-/// results.
+/// The trampoline of a Rust host function: find the instance's closure (in the store's slot table, or its own)
+/// and run it. A typed closure ([`HostFunc::wrap`]) reads and writes the raw slots itself, on the short path
+/// kept here; the other kinds run in [`run_kind`].
 fn native_trampoline(
     source: Source,
     name: Arc<str>,
     info: &ImportInfo,
 ) -> impl Fn(Caller<'_, StoreData>, &mut [MaybeUninit<ValRaw>]) -> wasmtime::Result<()> + Send + Sync + 'static {
-    let params: Box<[ValType]> = info.params.clone().into();
-    let results: Box<[ValType]> = info.results.clone().into();
+    let types = Types {
+        params: info.params.clone().into(),
+        results: info.results.clone().into(),
+    };
     move |mut caller, raw| {
         // SAFETY: the kind lives either in the store's `host` slice, which is set when the store is created
         // and never changed or dropped while the store lives (`StoreData::host`), or in this trampoline's
@@ -637,58 +639,78 @@ fn native_trampoline(
         // this way instead of cloning the `Arc` saves two atomic operations per host call.
         let kind = unsafe { &*source.kind(caller.data()) };
         let memory_name = source.memory_name();
-        // A re-entry into this store through the `Runtime` from inside the closure is refused, not waited on.
-        let store = caller.data().store_id;
-        let f: ValueFn<'_> = match kind {
-            Kind::Native(f) => ValueFn::Native(&**f),
-            Kind::Reentrant(f) => ValueFn::Reentrant(&**f),
-            Kind::Raw(f) => {
-                let mut call = HostCall {
+        // A re-entry into this store through the `Runtime` from inside a closure given a `HostCall` is refused by
+        // the store's lock, which this thread holds (`StoreLock::lock_unless_held_here`), or meets the store busy
+        // in its async call; the kinds that lend the `Caller` to such re-entries link a frame (`host_frames`).
+        let done = match kind {
+            Kind::Raw(f) => f(
+                &mut HostCall {
                     caller: &mut caller,
                     memory_name,
-                };
-                return crate::host_frames::run_in(store, || f(&mut call, raw)).map_err(|e| fail(&name, e));
-            }
-            Kind::BridgedSync { index, home } => {
-                // The caller is lent to the re-entries the bridge makes, as for `Reentrant`.
-                let lent = &mut caller as *mut Caller<'_, StoreData> as *mut ();
-                // SAFETY: wasmtime initializes the first `params.len()` slots with the arguments, of the
-                // import's types, and gives room for its results (this trampoline is linked with that type).
-                let run = || unsafe { crate::host_bridge::call_bridge_raw(*home, *index, &params, &results, raw) };
-                return crate::host_frames::run_lending(store, lent, run).map_err(|e| fail(&name, *e));
-            }
-            Kind::Suspending { .. } => {
-                return Err(fail(&name, Error::Call("internal error: slot shape changed".into())));
-            }
+                },
+                raw,
+            ),
+            _ => run_kind(kind, &mut caller, memory_name, &types, raw),
         };
-        let (mut args, mut out) = std::mem::take(&mut caller.data_mut().host_buffers);
-        args.clear();
-        out.clear();
-        for (ty, r) in params.iter().zip(raw.iter()) {
-            // SAFETY: wasmtime initializes the first `params.len()` slots with the arguments, of the import's
-            // parameter types (this trampoline is linked with exactly that type). Read through a reference:
-            // copying the whole 16-byte slot would load across wasm's narrower store (a forwarding stall).
-            args.push(Value::from_raw(unsafe { r.assume_init_ref() }, *ty));
-        }
-        let called = match f {
-            ValueFn::Native(f) => {
-                let mut call = HostCall {
-                    caller: &mut caller,
-                    memory_name,
-                };
-                crate::host_frames::run_in(store, || f(&mut call, &args, &mut out))
-            }
-            ValueFn::Reentrant(f) => {
-                // The caller is lent to the re-entries `f` makes through the `Runtime` (see `host_frames`);
-                // nothing here touches it until `f` returns.
-                let lent = &mut caller as *mut Caller<'_, StoreData> as *mut ();
-                crate::host_frames::run_lending(store, lent, || f(&args, &mut out))
-            }
-        };
-        let written = called.and_then(|()| write_results(&out, &results, raw));
-        caller.data_mut().host_buffers = (args, out);
-        written.map_err(|e| fail(&name, e))
+        done.map_err(|e| fail(&name, e))
     }
+}
+
+/// An import's parameter and result types, as its trampoline converts by them.
+struct Types {
+    params: Box<[ValType]>,
+    results: Box<[ValType]>,
+}
+
+/// Run a host function of any kind but a typed one (see [`native_trampoline`]): closures over `Value`s
+/// (buffers reused from the store's data: no allocation per call, results checked and converted by the import's
+/// types) and bridged ones.
+#[inline(never)]
+fn run_kind(
+    kind: &Kind,
+    caller: &mut Caller<'_, StoreData>,
+    memory_name: Option<&str>,
+    types: &Types,
+    raw: &mut [MaybeUninit<ValRaw>],
+) -> Result<()> {
+    let store = caller.data().store_id;
+    let f: ValueFn<'_> = match kind {
+        Kind::Native(f) => ValueFn::Native(&**f),
+        Kind::Reentrant(f) => ValueFn::Reentrant(&**f),
+        Kind::BridgedSync { index, home } => {
+            // The caller is lent to the re-entries the bridge makes, as for `Reentrant`.
+            let lent = caller as *mut Caller<'_, StoreData> as *mut ();
+            // SAFETY: wasmtime initializes the first `params.len()` slots with the arguments, of the
+            // import's types, and gives room for its results (this trampoline is linked with that type).
+            let run =
+                || unsafe { crate::host_bridge::call_bridge_raw(*home, *index, &types.params, &types.results, raw) };
+            return crate::host_frames::run_lending(store, lent, run).map_err(|e| *e);
+        }
+        Kind::Raw(_) | Kind::Suspending { .. } => {
+            return Err(Error::Call("internal error: slot shape changed".into()));
+        }
+    };
+    let (mut args, mut out) = std::mem::take(&mut caller.data_mut().host_buffers);
+    args.clear();
+    out.clear();
+    for (ty, r) in types.params.iter().zip(raw.iter()) {
+        // SAFETY: wasmtime initializes the first `params.len()` slots with the arguments, of the import's
+        // parameter types (this trampoline is linked with exactly that type). Read through a reference:
+        // copying the whole 16-byte slot would load across wasm's narrower store (a forwarding stall).
+        args.push(Value::from_raw(unsafe { r.assume_init_ref() }, *ty));
+    }
+    let called = match f {
+        ValueFn::Native(f) => f(&mut HostCall { caller, memory_name }, &args, &mut out),
+        ValueFn::Reentrant(f) => {
+            // The caller is lent to the re-entries `f` makes through the `Runtime` (see `host_frames`);
+            // nothing here touches it until `f` returns.
+            let lent = caller as *mut Caller<'_, StoreData> as *mut ();
+            crate::host_frames::run_lending(store, lent, || f(&args, &mut out))
+        }
+    };
+    let written = called.and_then(|()| write_results(&out, &types.results, raw));
+    caller.data_mut().host_buffers = (args, out);
+    written
 }
 
 /// The closures that take `Value`s: given a `HostCall`, or lending the `Caller`.
@@ -730,6 +752,8 @@ pub(crate) fn result_to_raw(value: Value, ty: ValType, i: usize) -> Result<ValRa
     })
 }
 
+#[cold]
+#[inline(never)]
 pub(crate) fn fail(name: &Arc<str>, error: Error) -> wasmtime::Error {
     wasmtime::Error::new(HostError {
         import: name.clone(),

@@ -502,10 +502,13 @@ impl InstanceCell {
         }
     }
 
-    /// Refuse to drop this instance from inside one of its store's own Rust host functions on this thread
-    /// (5002): the call running that function holds the store, so freeing it would wait for that call forever.
+    /// Refuse to drop this instance from inside one of its store's own host functions on this thread (5002):
+    /// a synchronous call running that function holds the store, so freeing it would wait for that call
+    /// forever; a function that lends its call (`crate::host_frames`) is refused alike. (A Rust host function
+    /// of an async call, whose state is out of the lock, may drop it: the call frees the store when it ends,
+    /// as for a drop from another thread.)
     pub(crate) fn check_droppable(&self, handle: u64) -> Result<()> {
-        if crate::host_frames::running_in(self.store.id) {
+        if self.store.state.held_here() || crate::host_frames::running_in(self.store.id) {
             return Err(Error::Call(format!(
                 "instance {handle} is running one of its own host functions on this thread; drop it after \
                  that call returns"
@@ -529,11 +532,12 @@ impl InstanceCell {
 
 impl StoreCell {
     /// Lock for a call or a memory operation on instance `handle`: waits while another thread's call runs,
-    /// but refuses (5002) when one of this store's own Rust host functions runs on this thread, whose call
-    /// holds the lock until that function returns (it reaches the instance through its `HostCall`).
+    /// but refuses (5002) when this thread holds the lock: one of this store's own host functions runs here,
+    /// inside the call that holds it until that function returns (it reaches the instance through its
+    /// `HostCall`).
     #[inline(always)]
     fn lock_from(&self, handle: u64) -> Result<StoreGuard<'_, Slot>> {
-        match self.state.lock_unless(|| crate::host_frames::running_in(self.id)) {
+        match self.state.lock_unless_held_here() {
             Some(guard) => Ok(guard),
             None => Err(reentered(handle, self.id)),
         }

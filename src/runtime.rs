@@ -1048,18 +1048,18 @@ pub(crate) fn reenter_in_place(
     }
     let lent = crate::host_frames::reentry_caller(cell.store_id())?;
     // SAFETY: `lent` is the `Caller` a reentrant or bridged host function's trampoline lent
-    // (`host_func::native_trampoline`, `host_request::answer_in_place`, from `&mut caller` of that call), found in this thread's chain of running host functions, so the function
-    // has not returned and we run inside it, on its thread. While it runs nothing else uses that `Caller`: the
-    // trampoline touches it again only after the function returns, and a host function nested inside this one
-    // of the same store would be the store's innermost frame (its own `Caller` is found then, or none for a
-    // `HostCall` one). The reference lives only for this re-entry, which ends before we return into the
-    // function. Its lifetime parameter is the trampoline's store borrow, alive for the whole call.
+    // (`host_func::native_trampoline`, `host_request::answer_in_place`, from `&mut caller` of that call), found
+    // in this thread's chain of running host functions, so the function has not returned and we run inside it,
+    // on its thread. While it runs nothing else uses that `Caller`: the trampoline touches it again only after
+    // the function returns, and while this re-entry uses it, the store's innermost frame is the shadow linked
+    // below (which lends nothing), so a host function of the re-entry that reaches the `Runtime` finds no
+    // `Caller` to take, or its own when it lends one. The reference lives only for this re-entry, which ends
+    // before we return into the function. Its lifetime parameter is the trampoline's store borrow, alive for
+    // the whole call.
     let caller = unsafe { &mut *(lent.caller as *mut wasmtime::Caller<'_, crate::store_data::StoreData>) };
-    Some(crate::host_request::reenter_in_place(
-        caller,
-        op(cell.instance, cell.first_memory.clone()),
-        lent.on_fiber,
-    ))
+    let op = op(cell.instance, cell.first_memory.clone());
+    let reenter = || crate::host_request::reenter_in_place(caller, op, lent.on_fiber);
+    Some(crate::host_frames::run_in(cell.store_id(), reenter))
 }
 
 /// Call export `name` of `cell`'s instance through its store's running reentrant host function, if one runs.

@@ -567,21 +567,33 @@ fn every_live_instance_with_suspending_imports_can_be_called() {
     }
 }
 
-/// Call `greet` of a `PLUGIN` instance whose `host.log` runs `reenter(runtime, its own handle)` (instead of using
+/// A Rust host function's kind: a closure over `Value`s (`HostFunc::new`), or typed (`HostFunc::wrap`).
+#[derive(Clone, Copy)]
+enum Kind {
+    Values,
+    Typed,
+}
+
+/// Call `greet` of a `PLUGIN` instance whose `host.log` (of `kind`) runs `reenter(runtime, its own handle)` (instead of using
 /// its `HostCall`), on another thread so that a hang fails the test (`hang` names it) instead of stalling the
 /// suite. Returns the instance and the call's error.
 fn greet_reentering(
     rt: &ext_wasm::Runtime,
+    kind: Kind,
     hang: &str,
     reenter: impl Fn(&ext_wasm::Runtime, ext_wasm::InstanceId) -> ext_wasm::Result<()> + Send + Sync + 'static,
 ) -> (ext_wasm::InstanceId, ext_wasm::Error) {
     let m = rt.compile(PLUGIN.as_bytes()).unwrap();
     let me = Arc::new(std::sync::Mutex::new(None::<ext_wasm::InstanceId>));
     let (inner_rt, inner_me) = (rt.clone(), me.clone());
-    let log = HostFunc::new(move |_, _, _| {
+    let log = move || {
         let id = inner_me.lock().unwrap().expect("set before the call");
         reenter(&inner_rt, id)
-    });
+    };
+    let log = match kind {
+        Kind::Values => HostFunc::new(move |_, _, _| log()),
+        Kind::Typed => HostFunc::wrap(move |_: &mut HostCall, _: i32, _: i32| log()),
+    };
     let imports = Imports::new().func("host", "add", add()).func("host", "log", log);
     let i = rt.instantiate(m, &with_imports(imports)).unwrap();
     *me.lock().unwrap() = Some(i);
@@ -599,20 +611,88 @@ fn greet_reentering(
 fn a_host_function_reaching_its_own_instance_through_the_runtime_gets_5002_not_a_hang() {
     let rt = runtime();
     // Should have used `call.read_memory`: the call running this function holds the instance.
-    let (i, err) = greet_reentering(&rt, "the re-entry waited for a lock its own call holds", |rt, id| {
-        rt.read_memory(id, None, 16, &mut [0u8; 5])
-    });
+    let (i, err) = greet_reentering(
+        &rt,
+        Kind::Values,
+        "the re-entry waited for a lock its own call holds",
+        |rt, id| rt.read_memory(id, None, 16, &mut [0u8; 5]),
+    );
     assert_eq!(err.code(), ErrorCode::CallError);
     assert!(err.to_string().contains("through the `HostCall`"), "{err}");
     assert_eq!(rt.call(i, "double", &[Value::I32(21)]).unwrap(), vec![Value::I32(42)]);
 }
 
 #[test]
+fn a_typed_host_function_reaching_its_own_instance_through_the_runtime_gets_5002_not_a_hang() {
+    let rt = runtime();
+    // A typed function links no frame: the store's lock, held by this thread's call, refuses the re-entry.
+    let (i, err) = greet_reentering(
+        &rt,
+        Kind::Typed,
+        "the re-entry waited for a lock its own call holds",
+        |rt, id| rt.read_memory(id, None, 16, &mut [0u8; 5]),
+    );
+    assert_eq!(err.code(), ErrorCode::CallError);
+    assert!(err.to_string().contains("through the `HostCall`"), "{err}");
+    let (_, err) = greet_reentering(
+        &rt,
+        Kind::Typed,
+        "the drop waited for a lock its own call holds",
+        |rt, id| rt.drop_instance(id),
+    );
+    assert!(err.to_string().contains("drop it after that call returns"), "{err}");
+    assert_eq!(rt.call(i, "double", &[Value::I32(21)]).unwrap(), vec![Value::I32(42)]);
+}
+
+#[test]
+fn a_rust_host_function_on_an_async_calls_fiber_may_drop_its_own_instance_which_goes_when_the_call_ends() {
+    let rt = runtime();
+    // A loop: the async call runs on a fiber, its store's state out of the lock (a short export would run
+    // under the lock, and the drop would be refused as in a synchronous call).
+    let m = rt
+        .compile(
+            br#"(module (import "host" "log" (func $log (param i32 i32)))
+              (func (export "log_twice") (local $n i32)
+                (loop $again
+                  (call $log (local.get $n) (i32.const 0))
+                  (local.set $n (i32.add (local.get $n) (i32.const 1)))
+                  (br_if $again (i32.lt_u (local.get $n) (i32.const 2))))))"#
+                .as_slice(),
+        )
+        .unwrap();
+    let me = Arc::new(std::sync::Mutex::new(None::<ext_wasm::InstanceId>));
+    let (inner_rt, inner_me, calls) = (rt.clone(), me.clone(), Arc::new(AtomicU32::new(0)));
+    let counted = calls.clone();
+    let log = HostFunc::wrap(move |_: &mut HostCall, n: i32, _: i32| {
+        counted.fetch_add(1, Ordering::Relaxed);
+        match n {
+            0 => inner_rt.drop_instance(inner_me.lock().unwrap().expect("set before the call")),
+            _ => Ok(()),
+        }
+    });
+    let i = rt
+        .instantiate(m, &with_imports(Imports::new().func("host", "log", log)))
+        .unwrap();
+    *me.lock().unwrap() = Some(i);
+    let mut frame = vec![0u8; OUT_HEADER + SLOT];
+    // The call goes on after the drop (its store is its own until it ends) ...
+    let step = wire::call_start(&rt, i.0 as f64, "log_twice", &mut frame, 0, false).unwrap();
+    assert_eq!(step, Step::Done(0));
+    assert_eq!(calls.load(Ordering::Relaxed), 2);
+    // ... and then the instance is gone.
+    let err = rt.call(i, "log_twice", &[]).unwrap_err();
+    assert_eq!(err.code(), ErrorCode::InvalidInstanceHandle);
+}
+
+#[test]
 fn a_host_function_cannot_drop_its_own_instance_mid_call_and_gets_5002() {
     let rt = runtime();
-    let (i, err) = greet_reentering(&rt, "the drop waited for a lock its own call holds", |rt, id| {
-        rt.drop_instance(id)
-    });
+    let (i, err) = greet_reentering(
+        &rt,
+        Kind::Values,
+        "the drop waited for a lock its own call holds",
+        |rt, id| rt.drop_instance(id),
+    );
     assert_eq!(err.code(), ErrorCode::CallError);
     assert!(err.to_string().contains("drop it after that call returns"), "{err}");
     // Nothing was dropped; after the call, dropping works.
@@ -631,10 +711,15 @@ fn a_host_function_linking_a_new_instance_to_its_own_gets_5002_not_a_hang() {
         .compile(br#"(module (import "lib" "memory" (memory 1)))"#.as_slice())
         .unwrap();
     // Joining the instance's store needs the store, which the call running this function holds.
-    let (i, err) = greet_reentering(&rt, "linking waited for a lock its own call holds", move |rt, id| {
-        rt.instantiate(user, &with_imports(Imports::new().instance("lib", id)))
-            .map(drop)
-    });
+    let (i, err) = greet_reentering(
+        &rt,
+        Kind::Values,
+        "linking waited for a lock its own call holds",
+        move |rt, id| {
+            rt.instantiate(user, &with_imports(Imports::new().instance("lib", id)))
+                .map(drop)
+        },
+    );
     assert_eq!(err.code(), ErrorCode::CallError);
     assert!(err.to_string().contains("through the `HostCall`"), "{err}");
     // After the call, the same link works.

@@ -1,0 +1,71 @@
+//! What a wasm → Rust host call costs: `HostFunc::wrap` (typed), on plain and on epoch-checked code, against raw
+//! wasmtime's `Func::wrap` in the same process, alternating rounds (best of each). No arguments:
+//! `cargo run --release --example host_call_cost`.
+
+use std::time::Instant;
+
+use ext_wasm::{CallLimits, HostCall, HostFunc, Imports, InstanceOptions, Runtime, RuntimeConfig, Value};
+use wasmtime::{Caller, Config, Engine, Linker, Module, Store};
+
+/// `loop(n)` calls the host's `inc` n times, threading the value through it.
+const HOST: &str = r#"(module
+  (import "host" "inc" (func $inc (param i32) (result i32)))
+  (func (export "loop") (param $n i32) (result i32) (local $acc i32)
+    (block $done (loop $l
+      (br_if $done (i32.eqz (local.get $n)))
+      (local.set $acc (call $inc (local.get $acc)))
+      (local.set $n (i32.sub (local.get $n) (i32.const 1)))
+      (br $l)))
+    (local.get $acc)))"#;
+
+const CALLS: i32 = 1_000_000;
+
+fn main() {
+    let mut config = RuntimeConfig::default();
+    config.cache.enabled = false;
+    config.tiering = ext_wasm::Tiering::Cranelift;
+    let rt = Runtime::new(config);
+    let m = rt.compile(HOST.as_bytes()).unwrap();
+    let instance = |preemptible| {
+        let opts = InstanceOptions {
+            imports: Imports::new().func("host", "inc", HostFunc::wrap(|_: &mut HostCall, x: i32| Ok(x + 1))),
+            preemptible: Some(preemptible),
+            ..Default::default()
+        };
+        rt.instantiate(m, &opts).unwrap()
+    };
+    let (plain, checked) = (instance(false), instance(true));
+    let mut out = Vec::with_capacity(1);
+    let mut ours = |id| {
+        out.clear();
+        rt.call_into(id, "loop", &[Value::I32(CALLS)], CallLimits::default(), &mut out)
+            .unwrap();
+    };
+
+    let engine = Engine::new(&Config::new()).unwrap();
+    let module = Module::new(&engine, HOST).unwrap();
+    let mut linker = Linker::<()>::new(&engine);
+    linker
+        .func_wrap("host", "inc", |_: Caller<'_, ()>, x: i32| x + 1)
+        .unwrap();
+    let mut store = Store::new(&engine, ());
+    let inst = linker.instantiate(&mut store, &module).unwrap();
+    let looped = inst.get_typed_func::<i32, i32>(&mut store, "loop").unwrap();
+    let mut raw = || assert_eq!(looped.call(&mut store, CALLS).unwrap(), CALLS);
+
+    let ns = |f: &mut dyn FnMut()| {
+        let t = Instant::now();
+        f();
+        t.elapsed().as_nanos() as f64 / CALLS as f64
+    };
+    let mut best = [f64::MAX; 3];
+    for _ in 0..15 {
+        best[0] = best[0].min(ns(&mut || ours(plain)));
+        best[1] = best[1].min(ns(&mut || ours(checked)));
+        best[2] = best[2].min(ns(&mut raw));
+    }
+    println!(
+        "per host call, best of 15: HostFunc::wrap {:.2} ns (plain code) / {:.2} ns (epoch checks); raw func_wrap {:.2} ns",
+        best[0], best[1], best[2]
+    );
+}
