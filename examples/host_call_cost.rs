@@ -1,6 +1,6 @@
-//! What a wasm → Rust host call costs: `HostFunc::wrap` (typed), on plain and on epoch-checked code, against raw
-//! wasmtime's `Func::wrap` in the same process, alternating rounds (best of each). No arguments:
-//! `cargo run --release --example host_call_cost`.
+//! What a wasm → Rust host call costs: `HostFunc::wrap` (typed), on plain and on epoch-checked code, and
+//! `HostFunc::new` (a closure over `Value`s), against raw wasmtime's `Func::wrap` in the same process, alternating
+//! rounds (best of each). No arguments: `cargo run --release --example host_call_cost`.
 
 use std::time::Instant;
 
@@ -26,15 +26,24 @@ fn main() {
     config.tiering = ext_wasm::Tiering::Cranelift;
     let rt = Runtime::new(config);
     let m = rt.compile(HOST.as_bytes()).unwrap();
-    let instance = |preemptible| {
+    let instance = |inc: HostFunc, preemptible| {
         let opts = InstanceOptions {
-            imports: Imports::new().func("host", "inc", HostFunc::wrap(|_: &mut HostCall, x: i32| Ok(x + 1))),
+            imports: Imports::new().func("host", "inc", inc),
             preemptible: Some(preemptible),
             ..Default::default()
         };
         rt.instantiate(m, &opts).unwrap()
     };
-    let (plain, checked) = (instance(false), instance(true));
+    let typed = || HostFunc::wrap(|_: &mut HostCall, x: i32| Ok(x + 1));
+    let (plain, checked) = (instance(typed(), false), instance(typed(), true));
+    let values = HostFunc::new(|_, args, out| {
+        let Value::I32(x) = args[0] else {
+            unreachable!("typed i32")
+        };
+        out.push(Value::I32(x + 1));
+        Ok(())
+    });
+    let values = instance(values, true);
     let mut out = Vec::with_capacity(1);
     let mut ours = |id| {
         out.clear();
@@ -58,14 +67,16 @@ fn main() {
         f();
         t.elapsed().as_nanos() as f64 / CALLS as f64
     };
-    let mut best = [f64::MAX; 3];
+    let mut best = [f64::MAX; 4];
     for _ in 0..15 {
         best[0] = best[0].min(ns(&mut || ours(plain)));
         best[1] = best[1].min(ns(&mut || ours(checked)));
-        best[2] = best[2].min(ns(&mut raw));
+        best[2] = best[2].min(ns(&mut || ours(values)));
+        best[3] = best[3].min(ns(&mut raw));
     }
     println!(
-        "per host call, best of 15: HostFunc::wrap {:.2} ns (plain code) / {:.2} ns (epoch checks); raw func_wrap {:.2} ns",
-        best[0], best[1], best[2]
+        "per host call, best of 15: HostFunc::wrap {:.2} ns (plain code) / {:.2} ns (epoch checks); \
+         HostFunc::new {:.2} ns (epoch checks); raw func_wrap {:.2} ns",
+        best[0], best[1], best[2], best[3]
     );
 }
