@@ -205,7 +205,7 @@ thread_local! {
     };
 }
 
-/// This thread's number (see [`call_bridge`]).
+/// This thread's number (see [`call_bridge_raw`]).
 pub(crate) fn this_thread() -> u64 {
     THREAD.with(|t| *t)
 }

@@ -3,7 +3,7 @@
 //! memory operations and calls on the store, from inside such a function, run through that `Caller`
 //! ([`reentry_caller`]) instead of locking the store, which the function's own call holds.
 //!
-//! While a re-entry uses a lent `Caller`, a frame that lends nothing shadows it ([`run_in`]): a host function
+//! While a re-entry uses a lent `Caller`, a frame that lends nothing shadows it ([`shadowing`]): a host function
 //! the re-entry reaches must not find the same `Caller` again (it is in use further up the stack). Host
 //! functions given a `HostCall` link no frame: a re-entry from one of them through the `Runtime` meets its
 //! store's lock held by this thread and is refused there (`crate::store_lock`), or the store busy in its async
@@ -56,12 +56,13 @@ impl Drop for Leave {
 /// Run `f`, a re-entry of store `store` through a lent `Caller`, with a frame lending nothing: the store's
 /// host functions that `f` reaches find no `Caller` of this store further out (see the module docs).
 #[inline]
-pub(crate) fn run_in<R>(store: u64, f: impl FnOnce() -> R) -> R {
+pub(crate) fn shadowing<R>(store: u64, f: impl FnOnce() -> R) -> R {
     link(store, std::ptr::null_mut(), false, f)
 }
 
-/// [`run_in`] for a reentrant host function, lending `caller` (a `*mut Caller<'_, StoreData>` of `store`, not
-/// used by anyone else until `f` returns) to the re-entries `f` makes through the `Runtime`.
+/// Run `f`, a reentrant host function of store `store`, on this thread, lending `caller` (a
+/// `*mut Caller<'_, StoreData>` of `store`, not used by anyone else until `f` returns) to the re-entries `f`
+/// makes through the `Runtime`.
 #[inline]
 pub(crate) fn run_lending<R>(store: u64, caller: *mut (), f: impl FnOnce() -> R) -> R {
     link(store, caller, false, f)

@@ -1059,7 +1059,7 @@ pub(crate) fn reenter_in_place(
     let caller = unsafe { &mut *(lent.caller as *mut wasmtime::Caller<'_, crate::store_data::StoreData>) };
     let op = op(cell.instance, cell.first_memory.clone());
     let reenter = || crate::host_request::reenter_in_place(caller, op, lent.on_fiber);
-    Some(crate::host_frames::run_in(cell.store_id(), reenter))
+    Some(crate::host_frames::shadowing(cell.store_id(), reenter))
 }
 
 /// Call export `name` of `cell`'s instance through its store's running reentrant host function, if one runs.

@@ -40,36 +40,27 @@ pub(crate) struct StoreLock<T> {
 /// (one load from `%fs:0`); elsewhere the address of a thread-local byte. In the shared library Deno loads, a
 /// thread-local is a call to `__tls_get_addr` on every lock, which the thread pointer spares the call path.
 /// (aarch64 Linux could read `tpidr_el0` the same way; not built here, where that target cannot be checked.)
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 #[inline(always)]
 fn this_thread() -> usize {
-    thread_pointer::read()
-}
-
-#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
-mod thread_pointer {
-    #[inline(always)]
-    pub(super) fn read() -> usize {
-        let tp: usize;
-        // SAFETY: loads the word at `%fs:0`, which the x86-64 TLS ABI (variant II) requires to be the thread
-        // control block's pointer to itself, in every thread: a readable, non-null address unique to the
-        // thread while it lives. Writes nothing and touches no stack or flags.
-        unsafe {
-            std::arch::asm!("mov {}, qword ptr fs:[0]", out(reg) tp, options(nostack, readonly, preserves_flags));
-        }
-        tp
+    let tp: usize;
+    // SAFETY: loads the word at `%fs:0`, which the x86-64 TLS ABI (variant II) requires to be the thread control
+    // block's pointer to itself, in every thread: a readable, non-null address unique to the thread while it
+    // lives. Writes nothing and touches no stack or flags.
+    unsafe {
+        std::arch::asm!("mov {}, qword ptr fs:[0]", out(reg) tp, options(nostack, readonly, preserves_flags));
     }
+    tp
 }
 
+/// This thread's token (see the x86-64 Linux version): the address of a thread-local byte.
 #[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
-mod thread_pointer {
+#[inline(always)]
+fn this_thread() -> usize {
     thread_local! {
         static THREAD: u8 = const { 0 };
     }
-
-    #[inline(always)]
-    pub(super) fn read() -> usize {
-        THREAD.with(|t| t as *const u8 as usize)
-    }
+    THREAD.with(|t| t as *const u8 as usize)
 }
 
 // SAFETY: the lock hands out access to `value` to one thread at a time (a guard exists only after `locked`
