@@ -107,7 +107,7 @@ fn live(live: u64) {
     config.pool.memory_reservation = 1 << 20;
     config.pool.max_memory_size = 1 << 20;
     // Thousands alive at once: freed slots keep resident only what their instance wrote.
-    config.pool.scan_dirty_pages = true;
+    config.pool.scan_dirty_pages = Some(true);
     let rt = Runtime::new(config);
     let module = rt.compile(PLUGIN.as_bytes()).expect("the plugin compiles");
     let options = options();

@@ -167,8 +167,9 @@ pub struct PoolConfig {
     /// Largest linear memory an instance in the pool may grow to.
     pub max_memory_size: usize,
     /// Bytes of each memory slot reset with `memset` instead of `madvise` on reuse (cheaper churn for small guests).
-    /// Each slot an instance has used keeps this much resident afterwards (unless [`Self::scan_dirty_pages`]):
-    /// at most `total_instances × linear_memory_keep_resident`, 64 MiB for the default pool.
+    /// Each slot an instance has used keeps this much resident afterwards (unless reset by scanning, see
+    /// [`Self::scan_dirty_pages`]): at most `total_instances × linear_memory_keep_resident`, 64 MiB for the
+    /// default pool.
     pub linear_memory_keep_resident: usize,
     /// Bytes of each table slot kept resident the same way.
     pub table_keep_resident: usize,
@@ -178,13 +179,15 @@ pub struct PoolConfig {
     pub decommit_batch_size: usize,
     /// Reservation used when the pool cannot be reserved (bounded address space) and we fall back to on-demand.
     pub fallback_memory_reservation: u64,
-    /// Reset a freed memory slot by asking the kernel which of its first `linear_memory_keep_resident` bytes the
-    /// instance wrote (Linux 6.7+'s `PAGEMAP_SCAN`; elsewhere ignored) and zeroing only those, instead of
-    /// zeroing all of them. Off by default: the scan is a system call that costs more than the zeroing it saves
-    /// (measured here: churn 16% slower for a guest that writes nothing, 29% for one that writes two pages). On,
-    /// freed slots keep only what their instance touched resident: for hosts that keep thousands of instances
-    /// alive at once (10,000 dropped instances: 86 MiB resident afterwards instead of 711 MiB).
-    pub scan_dirty_pages: bool,
+    /// How a freed memory slot is reset: `Some(true)` asks the kernel which of its first
+    /// `linear_memory_keep_resident` bytes the instance wrote (Linux 6.7+'s `PAGEMAP_SCAN`; elsewhere ignored)
+    /// and zeroes only those; `Some(false)` zeroes all of them. `None` (the default): whichever is cheaper on
+    /// this machine, timed once per process when the first pool is built (~80 µs; see
+    /// [`PoolConfig::scans_dirty_pages`]). The scan is a system call, the zeroing costs memory bandwidth: on this
+    /// project's VMs each was 15–30% of a churn iteration cheaper than the other on different days. With the scan,
+    /// freed slots keep only what their instance touched resident: `Some(true)` suits hosts that keep thousands
+    /// of instances alive at once (10,000 dropped instances: 86 MiB resident afterwards instead of 711 MiB).
+    pub scan_dirty_pages: Option<bool>,
     /// Fiber stacks for async calls; `None` (the default): one per instance slot. Wasmtime keeps a store's stack
     /// from its first async call until the store is dropped, so every live instance that has been called with
     /// `call` (or called at all, if it has suspending imports: each of its calls runs on a fiber) holds one. With
@@ -195,6 +198,15 @@ pub struct PoolConfig {
 }
 
 impl PoolConfig {
+    /// Whether freed slots are reset by scanning for the pages written: [`Self::scan_dirty_pages`] if set (where
+    /// the kernel cannot scan, Wasmtime then zeroes instead), else whether the scan timed cheaper than zeroing on
+    /// this machine (timed on the first such call in the process, ~80 µs, then remembered; `false` where the
+    /// kernel cannot scan).
+    pub fn scans_dirty_pages(&self) -> bool {
+        self.scan_dirty_pages
+            .unwrap_or_else(|| crate::slot_reset::scan_is_cheaper(self.linear_memory_keep_resident))
+    }
+
     /// Wasmtime's pooling settings for this configuration: what ext_wasm's engines use (also how a benchmark
     /// builds a raw Wasmtime floor with the same pool). Engine-level settings (memory reservation and guard,
     /// async stack size) are not part of it.
@@ -214,7 +226,7 @@ impl PoolConfig {
             .table_keep_resident(self.table_keep_resident)
             .max_unused_warm_slots(self.max_unused_warm_slots)
             .decommit_batch_size(self.decommit_batch_size)
-            .pagemap_scan(if self.scan_dirty_pages {
+            .pagemap_scan(if self.scans_dirty_pages() {
                 wasmtime::Enabled::Auto
             } else {
                 wasmtime::Enabled::No
@@ -237,7 +249,7 @@ impl Default for PoolConfig {
             decommit_batch_size: 16,
             fallback_memory_reservation: 64 << 20,
             total_stacks: None,
-            scan_dirty_pages: false,
+            scan_dirty_pages: None,
         }
     }
 }

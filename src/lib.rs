@@ -46,6 +46,7 @@ mod module;
 mod module_binary;
 mod registry;
 mod runtime;
+mod slot_reset;
 mod store_data;
 mod store_lock;
 mod tier_up;

@@ -140,7 +140,8 @@ pub struct WireRuntimeConfig {
     pub pool_instances: Option<u32>,
     /// `false` to allocate instances on demand instead of from the pool.
     pub pooling: Option<bool>,
-    /// Reset freed pool slots by scanning for the pages their instance wrote ([`crate::PoolConfig::scan_dirty_pages`]).
+    /// Reset freed pool slots by scanning for the pages their instance wrote, or (`false`) by zeroing; absent:
+    /// whichever is cheaper on this machine ([`crate::PoolConfig::scan_dirty_pages`]).
     pub pool_scan_dirty_pages: Option<bool>,
     /// Bytes kept per captured stdout / stderr.
     pub capture_limit: Option<usize>,
@@ -211,7 +212,7 @@ impl WireRuntimeConfig {
         if let Some(on) = self.pooling {
             c.pool.enabled = on;
         }
-        c.pool.scan_dirty_pages = self.pool_scan_dirty_pages.unwrap_or(c.pool.scan_dirty_pages);
+        c.pool.scan_dirty_pages = self.pool_scan_dirty_pages.or(c.pool.scan_dirty_pages);
         if let Some(limit) = self.capture_limit {
             c.capture_limit = limit;
         }

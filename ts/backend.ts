@@ -115,9 +115,10 @@ export interface RuntimeConfigWire {
   poolInstances?: number;
   pooling?: boolean;
   /**
-   * Reset a freed instance slot by asking the kernel which pages its instance wrote, instead of zeroing its first
-   * 64 KiB (default `false`: faster churn). Turn on when thousands of instances live at once: freed slots then keep
-   * only what their instance touched resident.
+   * `true`: reset a freed instance slot by asking the kernel which pages its instance wrote (Linux 6.7+) and
+   * zeroing those; `false`: zero its first 64 KiB. Absent (the default): whichever timed cheaper on this machine,
+   * once per process. Turn on when thousands of instances live at once: freed slots then keep only what their
+   * instance touched resident.
    */
   poolScanDirtyPages?: boolean;
   captureLimit?: number;

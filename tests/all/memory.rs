@@ -120,7 +120,7 @@ fn a_reused_slot_starts_from_the_modules_memory_with_either_reset() {
         let mut config = RuntimeConfig::default();
         config.cache.enabled = false;
         config.pool.total_instances = 2;
-        config.pool.scan_dirty_pages = scan_dirty_pages;
+        config.pool.scan_dirty_pages = Some(scan_dirty_pages);
         let rt = Runtime::new(config);
         let m = rt.compile(MEM.as_bytes()).unwrap();
         for round in 0..3 {
@@ -139,4 +139,16 @@ fn a_reused_slot_starts_from_the_modules_memory_with_either_reset() {
             rt.drop_instance(i).unwrap();
         }
     }
+}
+
+/// `scan_dirty_pages` set either way is what the pool uses; unset, the pool uses what timed cheaper here, the
+/// same answer every time in a process.
+#[test]
+fn the_slot_reset_is_the_configured_one_or_this_machines_cheaper_one() {
+    let mut pool = ext_wasm::PoolConfig::default();
+    assert_eq!(pool.scan_dirty_pages, None);
+    let chosen = pool.scans_dirty_pages();
+    assert_eq!(pool.scans_dirty_pages(), chosen);
+    pool.scan_dirty_pages = Some(!chosen);
+    assert_eq!(pool.scans_dirty_pages(), !chosen);
 }

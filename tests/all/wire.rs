@@ -463,7 +463,7 @@ fn the_pool_settings_come_from_the_config() {
             config.pool.enabled,
             config.pool.scan_dirty_pages
         ),
-        (7, false, true)
+        (7, false, Some(true))
     );
     let defaults = wire::runtime_config(b"{}").unwrap();
     assert_eq!(
@@ -472,7 +472,7 @@ fn the_pool_settings_come_from_the_config() {
             defaults.pool.enabled,
             defaults.pool.scan_dirty_pages
         ),
-        (1000, true, false)
+        (1000, true, None)
     );
 }
 
