@@ -15,6 +15,9 @@
 //!                                                 is built (is_pooled) before the clock starts → JSON samples (µs)
 //! raw_start tier-bench IN.wasm FUNC ARG N          steady state: N × FUNC(i32 ARG) on Winch code, on code after the
 //!                                                 tier-up (policy auto) and on Cranelift-only code → JSON samples (µs)
+//! raw_start churn-bench IN.wasm ROUNDS N          ROUNDS × (N × new store + instantiate + add(1, 2) + drop) with
+//!                                                 ext_wasm's own pool and epoch-checked code → JSON samples (µs per
+//!                                                 iteration, one per round): the floor of part A's churn row
 //! ```
 //!
 //! Build: `cargo build --release --example raw_start` → `target/release/examples/raw_start`.
@@ -62,10 +65,14 @@ fn dispatch(args: &[String]) -> Result<()> {
         ["tier-bench", wasm, func, arg, n] => {
             tier_bench(wasm, func, arg.parse().context("ARG")?, n.parse().context("N")?)
         }
+        ["churn-bench", wasm, rounds, n] => {
+            churn_bench(wasm, rounds.parse().context("ROUNDS")?, n.parse().context("N")?)
+        }
         _ => bail!(
             "usage: raw_start wat2wasm IN.wat OUT.wasm | precompile IN.wasm OUT.cwasm | run IN.cwasm FUNC [ARGS...] \
              | run-wasi IN.cwasm [ARGS...] \
-             | load-bench IN.cwasm N | ext-load-bench IN.wasm CACHE_DIR N | tier-bench IN.wasm FUNC ARG N"
+             | load-bench IN.cwasm N | ext-load-bench IN.wasm CACHE_DIR N | tier-bench IN.wasm FUNC ARG N \
+             | churn-bench IN.wasm ROUNDS N"
         ),
     }
 }
@@ -157,6 +164,39 @@ fn parse(ty: &ValType, s: &str) -> Result<Val> {
 fn print_samples(what: &str, samples: &[f64]) {
     let list: Vec<String> = samples.iter().map(|s| format!("{s:.3}")).collect();
     println!("{{\"what\":\"{what}\",\"samples_us\":[{}]}}", list.join(","));
+}
+
+/// The floor of instantiation churn: what ext_wasm's default engine does to instantiate, call and drop (its pool,
+/// as `PoolConfig::to_wasmtime` gives it, including how freed slots are reset; its memory reservation and guard;
+/// epoch-checked code), with nothing of ext_wasm around it: a new `Store`, an `InstancePre` instantiated, a
+/// `TypedFunc` called, the store dropped.
+fn churn_bench(wasm: &str, rounds: usize, n: u32) -> Result<()> {
+    use wasmtime::{Config, InstanceAllocationStrategy};
+    let pool = ext_wasm::PoolConfig::default();
+    let mut config = Config::new();
+    config
+        .allocation_strategy(InstanceAllocationStrategy::Pooling(pool.to_wasmtime()))
+        .memory_reservation(pool.memory_reservation)
+        .memory_guard_size(pool.memory_guard_size)
+        .epoch_interruption(true);
+    let engine = Engine::new(&config)?;
+    let module = Module::from_file(&engine, wasm)?;
+    let pre = Linker::<()>::new(&engine).instantiate_pre(&module)?;
+    let round = |n: u32| -> Result<f64> {
+        let t = Instant::now();
+        for _ in 0..n {
+            let mut store = Store::new(&engine, ());
+            store.set_epoch_deadline(u64::MAX / 2);
+            let instance = pre.instantiate(&mut store)?;
+            let add = instance.get_typed_func::<(i32, i32), i32>(&mut store, "add")?;
+            anyhow::ensure!(add.call(&mut store, (1, 2))? == 3, "add(1, 2)");
+        }
+        Ok(t.elapsed().as_secs_f64() * 1e6 / f64::from(n))
+    };
+    round(n / 10 + 1)?; // warm-up: the pool's slots and the code's pages
+    let samples: Vec<f64> = (0..rounds).map(|_| round(n)).collect::<Result<_>>()?;
+    print_samples("raw_churn_same_pool", &samples);
+    Ok(())
 }
 
 /// The floor of a warm load: `Module::deserialize_file` (open + mmap + header checks + code publish), no hash, no

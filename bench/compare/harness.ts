@@ -193,6 +193,8 @@ async function partA(add: string, mem: string) {
     ...(quick ? ["--quick"] : []),
   ]);
   const raw = JSON.parse(r.stdout);
+  // The churn row's floor: raw Wasmtime with ext_wasm's pool, in its own process right after (µs per iteration).
+  const rawChurn = rawSamples((await must(rawStart, ["churn-bench", add, String(RUNS), quick ? "100000" : "200000"])).stdout);
   const gbps = (opsPerSec: number) => (opsPerSec * raw.bytes) / 1e9;
   const memcpy = gbps(raw.memcpy.opsPerSec);
   const derived = {
@@ -201,6 +203,9 @@ async function partA(add: string, mem: string) {
     churnNativePerSec: raw.native.churn.opsPerSec,
     churnRatio: raw.ext.churn.opsPerSec / raw.native.churn.opsPerSec,
     churnBackendRatio: raw.ext.churnBackend.opsPerSec / raw.native.churn.opsPerSec,
+    /** Raw Wasmtime's churn with ext_wasm's pool (`raw_start churn-bench`): the floor under the churn rows. */
+    churnRawPerSec: 1e6 / median(rawChurn.raw_churn_same_pool),
+    churnRawRatio: 1e6 / median(rawChurn.raw_churn_same_pool) / raw.native.churn.opsPerSec,
     callExtNs: 1e9 / raw.ext.call.opsPerSec,
     callFuncNs: 1e9 / raw.ext.callFunc.opsPerSec,
     callAwaitNs: 1e9 / raw.ext.callAwait.opsPerSec,
@@ -643,6 +648,12 @@ console.log(table(
       fmt(d.churnExtBackendPerSec, 0),
       "",
       `${fmt(d.churnBackendRatio)}x throughput`,
+    ],
+    [
+      "  raw Wasmtime, ext_wasm's pool, from Rust (/s)",
+      fmt(d.churnRawPerSec, 0),
+      "",
+      `${fmt(d.churnRawRatio)}x throughput`,
     ],
     [
       "call add(i32,i32): ns per call",
