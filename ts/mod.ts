@@ -572,7 +572,8 @@ function wireImports(imports: unknown, sync: boolean): WireImports {
 
 /** Normalize the documented options into the wire shape both backends send to the core, plus stdin bytes. */
 function toWire(options: InstanceOptions | undefined): [InstanceOptionsWire, Uint8Array, WireImports] {
-  const o = options ?? {};
+  if (options === undefined) return [NO_OPTIONS, NO_BYTES, wireImports(undefined, false)];
+  const o = options;
   if (typeof o !== "object" || o === null) typeError("instance options must be an object");
   for (const key of Object.keys(o)) {
     if (!OPTION_KEYS.has(key)) typeError(`unknown instance option \`${key}\``);
@@ -807,7 +808,11 @@ let lastImportsWire: { host: [string, string, number][]; sync: boolean; json: st
  * imports only (`hostImports`, `syncImports`) and the same triples as last time, the last text is reused (a third
  * of the options' cost on such a churn; the core then finds its parse by the same text).
  */
+/** The wire options of an instance without options (`wireJson` gives "{}" for it without stringifying). */
+const NO_OPTIONS: InstanceOptionsWire = Object.freeze({});
+
 function wireJson(wire: InstanceOptionsWire): string {
+  if (wire === NO_OPTIONS) return "{}";
   const host = wire.hostImports;
   if (
     host === undefined || wire.wasi !== undefined || wire.fuel !== undefined || wire.callFuel !== undefined ||
