@@ -352,6 +352,21 @@ Deno.test("hundreds of live instances with imports can all be called (each holds
   for (const inst of live) await inst.drop();
 });
 
+Deno.test("each instance of a churn calls its own imports: the same functions again, or new ones each time", async () => {
+  const id = await wat(`(module (import "host" "inc" (func $inc (param i32) (result i32)))
+    (func (export "run") (param i32) (result i32) (call $inc (local.get 0))))`);
+  const shared = { host: { inc: (x: number) => x + 1 } };
+  // 200 new functions (more than the dropped ones kept numbered), each dropped with its instance, with the shared
+  // ones in between: every call reaches the function its instance was given.
+  for (let n = 0; n < 200; n++) {
+    const own = await wasm.instantiate(id, { imports: { host: { inc: (x: number) => x * 1000 + n } } });
+    const again = await wasm.instantiate(id, { imports: shared });
+    assertEquals([own.callSync("run", 7), again.callSync("run", 7)], [[7000 + n], [8]]);
+    await own.drop();
+    await again.drop();
+  }
+});
+
 /** `count(n, spin)`: calls `host.inc` n times, spinning `spin` iterations between calls (a long call). */
 const LONG_WITH_IMPORTS = `(module
   (import "host" "inc" (func $inc (param i32) (result i32)))
