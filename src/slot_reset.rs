@@ -50,7 +50,8 @@ pub(crate) struct ResetTimes {
 /// Time both resets of a `keep_resident`-byte region; `None` where the scan is unavailable.
 #[cfg(target_os = "linux")]
 pub(crate) fn time_resets(keep_resident: usize) -> Option<ResetTimes> {
-    let page = 4096;
+    // SAFETY: `sysconf` reads a configuration value; `_SC_PAGESIZE` is always defined on Linux.
+    let page = usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).ok()?;
     if keep_resident < 2 * page {
         return None; // Wasmtime does not scan a region this small either
     }
@@ -70,7 +71,7 @@ pub(crate) fn time_resets(keep_resident: usize) -> Option<ResetTimes> {
         zero(&mut zeroed);
         let memset = start.elapsed();
         let start = Instant::now();
-        scan::reset_written(&pagemap, &mut scanned).ok()?;
+        scan::reset_written(&pagemap, &mut scanned, page).ok()?;
         let scan = start.elapsed();
         if round >= WARM_UP {
             times.memset = times.memset.min(memset);
@@ -130,9 +131,9 @@ mod scan {
     const PAGE_IS_PRESENT: u64 = 1 << 3;
     const PAGE_IS_PFNZERO: u64 = 1 << 5;
 
-    /// Ask the kernel which pages of `region` were written (present, written, neither the zero page nor a file's:
+    /// Ask the kernel which `page`-byte pages of `region` were written (present, written, neither the zero page nor a file's:
     /// the query Wasmtime's reset makes) and zero those.
-    pub(super) fn reset_written(pagemap: &std::fs::File, region: &mut [u8]) -> std::io::Result<()> {
+    pub(super) fn reset_written(pagemap: &std::fs::File, region: &mut [u8], page: usize) -> std::io::Result<()> {
         let mut found = [PageRegion::default(); 32];
         let start = region.as_mut_ptr() as u64;
         let mut arg = PmScanArg {
@@ -143,7 +144,7 @@ mod scan {
             walk_end: 0,
             vec: found.as_mut_ptr() as u64,
             vec_len: found.len() as u64,
-            max_pages: (region.len() / 4096) as u64,
+            max_pages: (region.len() / page) as u64,
             category_inverted: PAGE_IS_PFNZERO | PAGE_IS_FILE,
             category_mask: PAGE_IS_WRITTEN | PAGE_IS_PRESENT | PAGE_IS_PFNZERO | PAGE_IS_FILE,
             category_anyof_mask: 0,

@@ -818,6 +818,9 @@ function withHostCause(e: unknown): unknown {
   return e;
 }
 
+/** The wire options of an instance without options (`wireJson` gives "{}" for it without stringifying). */
+const NO_OPTIONS: InstanceOptionsWire = Object.freeze({});
+
 /** The last options text of an instance whose only options were its JavaScript imports (either kind). */
 let lastImportsWire: { host: [string, string, number][]; sync: boolean; json: string } | null = null;
 
@@ -826,9 +829,6 @@ let lastImportsWire: { host: [string, string, number][]; sync: boolean; json: st
  * imports only (`hostImports`, `syncImports`) and the same triples as last time, the last text is reused (a third
  * of the options' cost on such a churn; the core then finds its parse by the same text).
  */
-/** The wire options of an instance without options (`wireJson` gives "{}" for it without stringifying). */
-const NO_OPTIONS: InstanceOptionsWire = Object.freeze({});
-
 function wireJson(wire: InstanceOptionsWire): string {
   if (wire === NO_OPTIONS) return "{}";
   const host = wire.hostImports;
