@@ -416,8 +416,8 @@ fn runtime_churn(label: &str, rt: &Runtime, n: u32) {
     });
 }
 
-/// The floor of the churn rows: raw wasmtime with the pool settings and epoch checks of ext_wasm's default
-/// engine (`RuntimeConfig::default()`), an `InstancePre` and a `TypedFunc` per instance; `defaults`: with
+/// The floor of the churn rows: raw wasmtime with the pool (`PoolConfig::configure`: settings, memory reservation
+/// and guard) and epoch checks of ext_wasm's default engine (`RuntimeConfig::default()`), an `InstancePre` and a `TypedFunc` per instance; `defaults`: with
 /// wasmtime's default pool settings instead (no memory kept resident: freed slots are decommitted).
 fn raw_churn(n: u32, defaults: bool) {
     let label = if defaults {
@@ -430,17 +430,15 @@ fn raw_churn(n: u32, defaults: bool) {
         return;
     }
     use wasmtime::{Config, Engine, InstanceAllocationStrategy, Linker, Module, PoolingAllocationConfig, Store};
-    let pool = if defaults {
+    let mut config = Config::new();
+    if defaults {
         let mut pool = PoolingAllocationConfig::new();
         pool.total_core_instances(1000).total_memories(1000).total_tables(1000);
-        pool
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     } else {
-        ext_wasm::PoolConfig::default().to_wasmtime()
-    };
-    let mut config = Config::new();
-    config
-        .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
-        .epoch_interruption(true);
+        ext_wasm::PoolConfig::default().configure(&mut config);
+    }
+    config.epoch_interruption(true);
     let engine = Engine::new(&config).unwrap();
     let module = Module::new(&engine, ADD).unwrap();
     let pre = Linker::<()>::new(&engine).instantiate_pre(&module).unwrap();
@@ -462,12 +460,10 @@ fn raw_churn_with_imports(n: u32) {
     if !selected(label) {
         return;
     }
-    use wasmtime::{Config, Engine, InstanceAllocationStrategy, Linker, Module, Store};
+    use wasmtime::{Config, Engine, Linker, Module, Store};
     let mut config = Config::new();
-    config
-        .allocation_strategy(InstanceAllocationStrategy::Pooling(
-            ext_wasm::PoolConfig::default().to_wasmtime(),
-        ))
+    ext_wasm::PoolConfig::default()
+        .configure(&mut config)
         .epoch_interruption(true);
     let engine = Engine::new(&config).unwrap();
     let module = Module::new(&engine, HOST).unwrap();

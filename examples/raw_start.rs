@@ -167,17 +167,13 @@ fn print_samples(what: &str, samples: &[f64]) {
 }
 
 /// The floor of instantiation churn: what ext_wasm's default engine does to instantiate, call and drop (its pool,
-/// as `PoolConfig::to_wasmtime` gives it, including how freed slots are reset; its memory reservation and guard;
+/// reservation and guard as `PoolConfig::configure` sets them, including how freed slots are reset;
 /// epoch-checked code), with nothing of ext_wasm around it: a new `Store`, an `InstancePre` instantiated, a
 /// `TypedFunc` called, the store dropped.
 fn churn_bench(wasm: &str, rounds: usize, n: u32) -> Result<()> {
-    use wasmtime::{Config, InstanceAllocationStrategy};
-    let pool = ext_wasm::PoolConfig::default();
-    let mut config = Config::new();
-    config
-        .allocation_strategy(InstanceAllocationStrategy::Pooling(pool.to_wasmtime()))
-        .memory_reservation(pool.memory_reservation)
-        .memory_guard_size(pool.memory_guard_size)
+    let mut config = wasmtime::Config::new();
+    ext_wasm::PoolConfig::default()
+        .configure(&mut config)
         .epoch_interruption(true);
     let engine = Engine::new(&config)?;
     let module = Module::from_file(&engine, wasm)?;

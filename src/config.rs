@@ -207,9 +207,19 @@ impl PoolConfig {
             .unwrap_or_else(|| crate::slot_reset::scan_is_cheaper(self.linear_memory_keep_resident))
     }
 
-    /// Wasmtime's pooling settings for this configuration: what ext_wasm's engines use (also how a benchmark
-    /// builds a raw Wasmtime floor with the same pool). Engine-level settings (memory reservation and guard,
-    /// async stack size) are not part of it.
+    /// Set `config` to allocate from this pool as ext_wasm's engines do: the pooling strategy
+    /// ([`Self::to_wasmtime`]) with this memory reservation and guard. What a benchmark uses to build a raw
+    /// Wasmtime floor on the same pool; the engine-specific settings (code generation, fuel, epochs) stay the
+    /// caller's.
+    pub fn configure<'c>(&self, config: &'c mut wasmtime::Config) -> &'c mut wasmtime::Config {
+        config
+            .allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(self.to_wasmtime()))
+            .memory_reservation(self.memory_reservation)
+            .memory_guard_size(self.memory_guard_size)
+    }
+
+    /// Wasmtime's pooling settings for this configuration, what ext_wasm's engines use. Engine-level settings
+    /// (memory reservation and guard: [`Self::configure`] sets those too; async stack size) are not part of it.
     pub fn to_wasmtime(&self) -> wasmtime::PoolingAllocationConfig {
         let mut p = wasmtime::PoolingAllocationConfig::new();
         p.total_core_instances(self.total_instances)

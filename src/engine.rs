@@ -9,7 +9,7 @@
 use std::hash::Hasher;
 use std::sync::{Arc, OnceLock};
 
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, Linker, OptLevel, RegallocAlgorithm, Strategy};
+use wasmtime::{Config, Engine, Linker, OptLevel, RegallocAlgorithm, Strategy};
 
 use crate::config::PoolConfig;
 use crate::error::{Error, Result};
@@ -170,10 +170,7 @@ fn build_slot(pool: &PoolConfig, interruption: Interruption, tier: Tier) -> Resu
     let _span = tracing::debug_span!("engine", variant = interruption.name(), tier = tier.name()).entered();
     if pool.enabled {
         let mut config = base_config(interruption, tier);
-        config
-            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool.to_wasmtime()))
-            .memory_reservation(pool.memory_reservation)
-            .memory_guard_size(pool.memory_guard_size);
+        pool.configure(&mut config);
         match Engine::new(&config) {
             Ok(engine) => return finish_slot(engine, interruption, tier, true),
             Err(e) => tracing::warn!(

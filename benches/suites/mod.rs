@@ -72,15 +72,12 @@ pub fn raw_engine(fuel: bool, epoch: bool) -> wasmtime::Engine {
 }
 
 /// [`raw_engine`] with the pool settings, memory reservation and epoch checks of ext_wasm's default engine
-/// (`PoolConfig::default()`: 64 KiB of each memory slot kept resident and zeroed on reuse, a fiber stack per
+/// (`PoolConfig::default()`: freed slots reset the way that timed cheaper on this machine, a fiber stack per
 /// slot), so churn and cache hits compare the same Wasmtime work.
 pub fn raw_engine_like_ext() -> wasmtime::Engine {
-    let pool = ext_wasm::PoolConfig::default();
     let mut config = wasmtime::Config::new();
-    config
-        .allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool.to_wasmtime()))
-        .memory_reservation(pool.memory_reservation)
-        .memory_guard_size(pool.memory_guard_size)
+    ext_wasm::PoolConfig::default()
+        .configure(&mut config)
         .epoch_interruption(true);
     wasmtime::Engine::new(&config).unwrap()
 }
