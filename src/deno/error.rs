@@ -32,16 +32,12 @@ impl JsErrorClass for WasmOpError {
 
     fn get_additional_properties(&self) -> AdditionalProperties {
         let code = self.0.code();
-        Box::new(
-            [
-                (Cow::Borrowed("code"), PropertyValue::Number(f64::from(code.as_u16()))),
-                (
-                    Cow::Borrowed(NAME_PROPERTY),
-                    PropertyValue::String(Cow::Borrowed(code.name())),
-                ),
-            ]
-            .into_iter(),
-        )
+        let (number, name) = (f64::from(code.as_u16()), Cow::Borrowed(code.name()));
+        let properties = [
+            ("code", PropertyValue::Number(number)),
+            (NAME_PROPERTY, PropertyValue::String(name)),
+        ];
+        Box::new(properties.into_iter().map(|(key, value)| (Cow::Borrowed(key), value)))
     }
 
     fn get_ref(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {

@@ -50,9 +50,7 @@ pub fn init_wasm_state_with_runtime(state: &mut OpState, runtime: Runtime) {
 /// [`init_wasm_state`] (the same fallback as the C ABI).
 pub(crate) fn wasm_state(state: &mut OpState) -> &mut WasmState {
     if !state.has::<WasmState>() {
-        state.put(WasmState {
-            runtime: Runtime::default(),
-        });
+        init_wasm_state_with_runtime(state, Runtime::default());
     }
     state.borrow_mut::<WasmState>()
 }
