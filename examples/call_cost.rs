@@ -13,9 +13,9 @@
 use std::time::Instant;
 
 use ext_wasm::ffi::{
-    ext_wasm_call, ext_wasm_call_continue, ext_wasm_call_finish, ext_wasm_call_func, ext_wasm_call_resume,
-    ext_wasm_call_start, ext_wasm_compile, ext_wasm_func, ext_wasm_instance_drop, ext_wasm_instantiate,
-    ext_wasm_instantiate_start, ext_wasm_set_host_callback, tag, OUT_HEADER, SLOT,
+    ext_wasm_call, ext_wasm_call_continue, ext_wasm_call_finish, ext_wasm_call_func, ext_wasm_call_numbers,
+    ext_wasm_call_resume, ext_wasm_call_start, ext_wasm_compile, ext_wasm_func, ext_wasm_instance_drop,
+    ext_wasm_instantiate, ext_wasm_instantiate_start, ext_wasm_set_host_callback, tag, OUT_HEADER, SLOT,
 };
 use ext_wasm::wire::CALL_INDEX_AT;
 use ext_wasm::{CallLimits, InstanceOptions, Runtime, RuntimeConfig, Value};
@@ -163,6 +163,17 @@ fn main() {
             put_add_args(&mut frame, i);
             // SAFETY: `frame` is live.
             let rc = unsafe { ext_wasm_call_func(inst, index, frame.as_mut_ptr(), frame.len(), 2) };
+            assert_eq!(rc, 0);
+        }
+    });
+    // The same with numbers in registers and the result in the out record: no frame either way.
+    let mut record = [0u8; OUT_HEADER];
+    best("C ABI ext_wasm_call_numbers add(i32, i32)", n, 1, |n| {
+        for i in 0..n {
+            let x = f64::from(i & 0xffff);
+            // SAFETY: `record` is live and ours.
+            let rc =
+                unsafe { ext_wasm_call_numbers(inst, index, x, 1.0, 0.0, 0.0, 2, record.as_mut_ptr(), OUT_HEADER) };
             assert_eq!(rc, 0);
         }
     });

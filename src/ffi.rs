@@ -60,8 +60,8 @@ pub use crate::wire::{tag, OUT_HEADER, SLOT};
 /// synchronous imports ([`ext_wasm_set_host_callback`], `syncImports`). Version 8: bridged imports
 /// (`bridgedImports`; the callback's index bit 24 and answer `-1`; the host step's `started` word;
 /// [`ext_wasm_in_host_function`]). Version 9: the host callback takes no arguments (they are in the frame's
-/// header).
-pub const ABI_VERSION: u32 = 9;
+/// header). Version 10: [`ext_wasm_call_numbers`].
+pub const ABI_VERSION: u32 = 10;
 
 // ---------------------------------------------------------------------------------------------------------------
 // The process-global runtime
@@ -624,6 +624,33 @@ pub unsafe extern "C" fn ext_wasm_call_func(
     unsafe {
         run(frame, frame_len, |o| {
             wire::call_func(runtime(), instance, index, o.bytes, nargs).map(u64::from)
+        })
+    }
+}
+
+/// [`ext_wasm_call_func`] with the first `nargs` of `a0..a3` as the arguments, JavaScript numbers
+/// ([`wire::call_numbers`]): `a` = the result count (0 or 1; [`wire::NOT_NUMBERS`]: the export's results are not
+/// numbers, nothing ran), `b` = the result's `f64` bits. No frame: a number argument passes in a register.
+///
+/// # Safety
+/// `(out, out_len)` (the out record) as the section above says.
+#[no_mangle]
+#[allow(clippy::too_many_arguments)] // one register per argument is the point
+pub unsafe extern "C" fn ext_wasm_call_numbers(
+    instance: f64,
+    index: u32,
+    a0: f64,
+    a1: f64,
+    a2: f64,
+    a3: f64,
+    nargs: u32,
+    out: *mut u8,
+    out_len: usize,
+) -> i32 {
+    // SAFETY: forwarded contract.
+    unsafe {
+        run(out, out_len, |o| {
+            wire::call_numbers(runtime(), instance, index, [a0, a1, a2, a3], nargs, o.bytes).map(u64::from)
         })
     }
 }

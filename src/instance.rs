@@ -838,6 +838,36 @@ impl InstanceState {
         Ok(called.unwrap_or(0))
     }
 
+    /// [`Self::call_frame`] with JavaScript numbers for arguments (converted as the frame's `NUMBER` tag is) and
+    /// its result as a number: `Some((count, value))`, the count 0 or 1 (0 also after a WASI `proc_exit`).
+    /// `None`, before anything runs, when the export's results are not one number or none (an i64, several).
+    /// No frame to encode or decode: the commonest call shape, a few ns cheaper.
+    #[inline]
+    pub(crate) fn call_numbers(
+        &mut self,
+        index: usize,
+        args: &[f64],
+        ticker: &EpochTicker,
+    ) -> Result<Option<(u32, f64)>> {
+        if self
+            .funcs
+            .get(index)
+            .is_some_and(|f| !value_frame::is_number_result(&f.results))
+        {
+            return Ok(None);
+        }
+        let fill = move |params: &[ValType], raw: &mut [ValRaw]| {
+            value_frame::numbers_to_raw(args, params, raw)?;
+            Ok(|results: &[ValType], raw: &[ValRaw]| {
+                Ok((results.len() as u32, value_frame::number_result(results, raw)))
+            })
+        };
+        Ok(Some(
+            self.invoke(index, args.len(), CallLimits::default(), ticker, fill)?
+                .unwrap_or((0, 0.0)),
+        ))
+    }
+
     /// Whether the function export at `index` is *short*: it cannot be suspended once it has begun, so an async
     /// call runs it without a fiber. Its body is straight ([`crate::module_binary::ModuleBinary::straight`])
     /// and calls nothing, or calls only imports that are host functions that do not suspend: those of the

@@ -885,6 +885,12 @@ impl Runtime {
         })
     }
 
+    /// [`Self::call_frame_index`] with numbers in and out (see [`crate::instance::InstanceState::call_numbers`]).
+    #[inline]
+    pub(crate) fn call_numbers(&self, id: InstanceId, index: usize, args: &[f64]) -> Result<Option<(u32, f64)>> {
+        self.with_state(id, |s, ticker| s.call_numbers(index, args, ticker))
+    }
+
     /// [`Self::call_frame`] of the function export at `index` (from [`Self::func_index`]).
     pub(crate) fn call_frame_index(&self, id: InstanceId, index: usize, frame: &mut [u8], nargs: usize) -> Result<u32> {
         self.with_state(id, |s, ticker| s.call_frame(index, frame, nargs, ticker))

@@ -62,8 +62,8 @@ pub(crate) fn decode_raw_with(frame: &[u8], params: &[ValType], mut put: impl Fn
         if let Some(slot) = body.get(i * SLOT..).and_then(<[u8]>::first_chunk::<SLOT>) {
             let bits = u64::from_le_bytes(*slot[8..].first_chunk::<8>().expect("a slot has a payload"));
             let fast = match (slot[0], ty) {
-                (tag::NUMBER, ValType::F64) | (tag::F64, ValType::F64) => Some(ValRaw::f64(bits)),
-                (tag::NUMBER, ValType::I32) => crate::value::number_to_i32(f64::from_bits(bits)).map(ValRaw::i32),
+                (tag::NUMBER, _) => number_raw(f64::from_bits(bits), *ty),
+                (tag::F64, ValType::F64) => Some(ValRaw::f64(bits)),
                 (tag::I32, ValType::I32) => Some(ValRaw::i32(bits as u32 as i32)),
                 (tag::I64 | tag::BIGINT, ValType::I64) => Some(ValRaw::i64(bits as i64)),
                 (tag::F32, ValType::F32) => Some(ValRaw::f32(bits as u32)),
@@ -79,6 +79,49 @@ pub(crate) fn decode_raw_with(frame: &[u8], params: &[ValType], mut put: impl Fn
         put(n, value.to_raw(*ty, n)?);
     }
     Ok(())
+}
+
+/// A JavaScript number as a parameter of type `ty`, for the types that take one as it is (f64) or as an exact
+/// integer (i32); `None` for every other case, which [`Value::Number`]'s conversion decides (and reports).
+#[inline(always)]
+fn number_raw(n: f64, ty: ValType) -> Option<ValRaw> {
+    match ty {
+        ValType::F64 => Some(ValRaw::f64(n.to_bits())),
+        ValType::I32 => crate::value::number_to_i32(n).map(ValRaw::i32),
+        _ => None,
+    }
+}
+
+/// JavaScript numbers as the parameters `params` (one each, in order) in raw form, by the rules of the
+/// [`tag::NUMBER`] tag: what [`decode_raw`] does for a frame of numbers, without the frame.
+#[inline]
+pub(crate) fn numbers_to_raw(args: &[f64], params: &[ValType], raw: &mut [ValRaw]) -> Result<()> {
+    for (n, ((ty, &a), slot)) in params.iter().zip(args).zip(raw).enumerate() {
+        *slot = match number_raw(a, *ty) {
+            Some(v) => v,
+            None => Value::Number(a).to_raw(*ty, n)?,
+        };
+    }
+    Ok(())
+}
+
+/// Whether results of types `results` come back as at most one JavaScript number: none, or one i32, f32 or
+/// f64 (an i64 is a BigInt; several results are an array).
+#[inline]
+pub(crate) fn is_number_result(results: &[ValType]) -> bool {
+    matches!(results, [] | [ValType::I32 | ValType::F32 | ValType::F64])
+}
+
+/// The result of a [`is_number_result`] signature as a JavaScript number (`0.0` for none): exactly the value
+/// [`encode_raw`]'s slot decodes to.
+#[inline]
+pub(crate) fn number_result(results: &[ValType], raw: &[ValRaw]) -> f64 {
+    match (results, raw) {
+        ([ValType::I32], [v, ..]) => f64::from(v.get_i32()),
+        ([ValType::F32], [v, ..]) => f64::from(f32::from_bits(v.get_f32())),
+        ([ValType::F64], [v, ..]) => f64::from_bits(v.get_f64()),
+        _ => 0.0,
+    }
 }
 
 /// Decode `count` values from the frame's slots as they are tagged (no signature to convert them by yet).

@@ -164,6 +164,9 @@ export const STEP_PENDING = 1;
 export const STEP_HOST = 2;
 export const STEP_YIELDED = 3;
 
+/** The most arguments {@link Backend.callNumbers} takes (`NUMBER_ARGS` in `src/wire.rs`). */
+export const NUMBER_ARGS = 4;
+
 /** Which output stream: 1 = stdout, 2 = stderr. */
 export type Stream = 1 | 2;
 
@@ -238,6 +241,15 @@ export interface Backend {
   func(instance: number, name: string): number;
   /** {@link Backend.callSync} of the function resolved to `index`: no name crosses. */
   callFunc(instance: number, index: number, frame: Frame, nargs: number): number;
+  /**
+   * {@link Backend.callFunc} with up to {@link NUMBER_ARGS} numbers for arguments and no frame either way: the
+   * result count (0 or 1; the result is then {@link Backend.numberResult}), or -1 (`NOT_NUMBERS` in
+   * `src/wire.rs`, as an i32) when the export's results are not numbers (an i64, or several): nothing ran, call
+   * it with a frame. Not from inside a synchronous import.
+   */
+  callNumbers(instance: number, index: number, args: readonly number[]): number;
+  /** The result of the last {@link Backend.callNumbers} that answered 1. */
+  numberResult(): number;
   /**
    * Read exported global `name` into slot 0 of `frame` (`set = false`; returns 1), or set it from slot 0
    * (`set = true`; returns 0).

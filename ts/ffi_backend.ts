@@ -26,7 +26,7 @@ import { ErrorCode, WasmError, withPrefix } from "./errors.ts";
 import { type Frame, headerU64, newFrame } from "./frame.ts";
 
 /** The ABI version this module speaks (`ABI_VERSION` in `src/ffi.rs`). */
-export const ABI_VERSION = 9;
+export const ABI_VERSION = 10;
 
 /** The out record of a synchronous call: the backend's own record, passed by pointer. */
 const OUT = ["pointer", "usize"] as const;
@@ -62,6 +62,11 @@ const SYMBOLS = {
   ext_wasm_call_continue: { parameters: ["f64", "pointer", "usize"], result: "i32", callback: true },
   ext_wasm_func: { parameters: ["f64", "pointer", "usize", ...OUT], result: "i32" },
   ext_wasm_call_func: { parameters: ["f64", "u32", "pointer", "usize", "u32"], result: "i32", callback: true },
+  ext_wasm_call_numbers: {
+    parameters: ["f64", "u32", "f64", "f64", "f64", "f64", "u32", "pointer", "usize"],
+    result: "i32",
+    callback: true,
+  },
   ext_wasm_global: { parameters: ["f64", "pointer", "usize", "pointer", "usize", "u8"], result: "i32" },
   ext_wasm_run_command: { parameters: ["f64", ...OUT], result: "i32", callback: true },
   ext_wasm_exit_code: { parameters: ["f64", ...OUT], result: "i32" },
@@ -208,6 +213,8 @@ export function createFfiBackend(): Backend {
   /** How many synchronous imports run (nested) on this thread: calls made inside one use fresh buffers. */
   let depth = 0;
   let hostCallback: Deno.UnsafeCallback<typeof HOST_CALLBACK> | null = null;
+  /** The result of the last `callNumbers` call. */
+  let lastNumber = 0;
   /** The last options text `instantiate` encoded, and its bytes (never written again: safe to pass nested). */
   const lastOptions: [string, [Uint8Array, number]] = ["{}", [EMPTY, 0]];
   /** Options text as UTF-8 bytes of their own (a call running guest code reads them while imports may run). */
@@ -329,6 +336,18 @@ export function createFfiBackend(): Backend {
       if (status !== 0) throw failure(s, status, f.view);
       return f.u32[0];
     },
+    callNumbers(instance: number, index: number, args: readonly number[]): number {
+      // The guest may run imports that call in again: `guestRec` at the outermost level, a fresh record inside.
+      const r = depth === 0 ? guestRec : newFrame(0);
+      const p = depth === 0 ? G : Deno.UnsafePointer.of(r.bytes);
+      // Indexed, not destructured (an iterator): the missing ones read as 0.
+      const a0 = args[0] ?? 0, a1 = args[1] ?? 0, a2 = args[2] ?? 0, a3 = args[3] ?? 0;
+      const status = s.ext_wasm_call_numbers(instance, index, a0, a1, a2, a3, args.length, p, r.size);
+      if (status !== 0) throw failure(s, status, r.view);
+      lastNumber = r.f64[1];
+      return r.i32[0]; // the count: 0, 1, or `NOT_NUMBERS` (u32::MAX), which reads as -1 here
+    },
+    numberResult: () => lastNumber,
     runCommandSync(instance: number): number {
       const [r, p] = guestRecord();
       check(s.ext_wasm_run_command(instance, p, r.size), r);

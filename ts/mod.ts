@@ -24,6 +24,7 @@ import {
   type ExportInfo,
   type ImportInfo,
   type InstanceOptionsWire,
+  NUMBER_ARGS,
   type OutputWire,
   type RuntimeConfigWire,
   type RuntimeStats,
@@ -818,6 +819,24 @@ function withHostCause(e: unknown): unknown {
   return e;
 }
 
+/** Whether every argument is a number (such calls may go through {@link Backend.callNumbers}). */
+function allNumbers(args: readonly WasmArg[]): args is number[] {
+  for (let i = 0; i < args.length; i++) if (typeof args[i] !== "number") return false;
+  return true;
+}
+
+/** `callSync` of the export at `index` with numbers, no frame: its results, or `null` when they are not numbers
+ * (the backend answered -1: nothing ran, call it with a frame). */
+function callWithNumbers(backend: Backend, id: number, index: number, args: readonly number[]): WasmResult[] | null {
+  let count: number;
+  try {
+    count = backend.callNumbers(id, index, args);
+  } catch (e) {
+    throw withHostCause(e);
+  }
+  return count === 1 ? [backend.numberResult()] : count === 0 ? [] : null;
+}
+
 /** The wire options of an instance without options (`wireJson` gives "{}" for it without stringifying). */
 const NO_OPTIONS: InstanceOptionsWire = Object.freeze({});
 
@@ -1128,6 +1147,8 @@ export class Instance {
    * churn) costs no extra resolve. */
   #lastName = "";
   #lastIndex = -1;
+  /** Whether that export may be called with numbers (`false` once its results proved not to be numbers). */
+  #lastNumbers = true;
 
   /** Internal: instances come from {@link instantiate}. */
   constructor(id: number, moduleId: ModuleId, store: StoreJs = new StoreJs()) {
@@ -1241,8 +1262,13 @@ export class Instance {
     // arguments (wide BigInts take two slots) get a frame of their own.
     // Inside a synchronous import the outer call still has `syncFrame`, and its instance is reached by name only.
     const nested = syncDepth > 0;
-    const f = args.length <= SLOTS / 2 && !nested ? syncFrame : newFrame(Math.max(SLOTS, slotsFor(args)));
     const index = nested ? -1 : this.#resolved(name);
+    if (index >= 0 && this.#lastNumbers && args.length <= NUMBER_ARGS && allNumbers(args)) {
+      const results = callWithNumbers(backend, this.id, index, args);
+      if (results !== null) return results;
+      this.#lastNumbers = false;
+    }
+    const f = args.length <= SLOTS / 2 && !nested ? syncFrame : newFrame(Math.max(SLOTS, slotsFor(args)));
     encodeFrame(f, args);
     let count: number;
     try {
@@ -1258,6 +1284,7 @@ export class Instance {
     if (name !== this.#lastName) {
       this.#lastName = name;
       this.#lastIndex = -1;
+      this.#lastNumbers = true;
     } else if (this.#lastIndex === -1) {
       try {
         this.#lastIndex = loaded().func(this.id, name);
@@ -1315,8 +1342,14 @@ export class Instance {
       throw e;
     }
     if (this.#hosted()) return byName;
+    let numbers = true; // until its results prove not to be numbers
     return (...args: WasmArg[]): WasmResult[] => {
       if (syncDepth > 0) return this.callSync(name, ...args);
+      if (numbers && args.length <= NUMBER_ARGS && allNumbers(args)) {
+        const results = callWithNumbers(backend, id, index, args);
+        if (results !== null) return results;
+        numbers = false;
+      }
       const f = args.length <= SLOTS / 2 ? syncFrame : newFrame(Math.max(SLOTS, slotsFor(args)));
       encodeFrame(f, args);
       let count: number;

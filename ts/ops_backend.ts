@@ -13,7 +13,7 @@
 
 import type { Backend, RuntimeStats, Stream } from "./backend.ts";
 import { errorName, WasmError, withPrefix } from "./errors.ts";
-import { type Frame, headerU64 } from "./frame.ts";
+import { type Frame, headerU64, newFrame } from "./frame.ts";
 
 /**
  * The ops this backend calls (all `Deno.core.ops.op_wasm_*`). Each calls the `src/wire.rs` function of the same
@@ -61,6 +61,9 @@ export interface WasmOps {
   op_wasm_func(instance: number, name: string): number;
   /** `#[op2(fast)] fn(state, instance: f64, index: u32, #[buffer] frame: &mut [u8], nargs: u32)` */
   op_wasm_call_func(instance: number, index: number, frame: Uint8Array, nargs: number): number;
+  /** `#[op2(fast)] fn(state, instance: f64, index: u32, a0..a3: f64, nargs: u32, #[buffer] out: &mut [u8])`: the
+   * result count as an i32 (-1: not numbers); the result's f64 in `out[8..16]` */
+  op_wasm_call_numbers(instance: number, index: number, a0: number, a1: number, a2: number, a3: number, nargs: number, out: Uint8Array): number;
   /** `#[op2(fast)] fn(state, instance: f64, #[string] name: &str, #[buffer] frame: &mut [u8], set: bool)` */
   op_wasm_global(instance: number, name: string, frame: Uint8Array, set: boolean): number;
   /** `#[op2(fast)] fn(state, instance: f64) -> Result<i32, WasmOpError>` */
@@ -91,6 +94,7 @@ export interface WasmOps {
    */
   op_wasm_call_sync_reentrant(instance: number, name: string, frame: Uint8Array, nargs: number): number;
   op_wasm_call_func_reentrant(instance: number, index: number, frame: Uint8Array, nargs: number): number;
+  op_wasm_call_numbers_reentrant(instance: number, index: number, a0: number, a1: number, a2: number, a3: number, nargs: number, out: Uint8Array): number;
   op_wasm_call_start_reentrant(instance: number, name: string, frame: Uint8Array, nargs: number, sync: boolean): number;
   op_wasm_run_command_sync_reentrant(instance: number): number;
   op_wasm_run_command_start_reentrant(instance: number, frame: Uint8Array, sync: boolean): number;
@@ -127,10 +131,14 @@ async function later<T>(p: () => Promise<T>): Promise<T> {
 
 /** Create the backend over `ops` (normally `Deno.core.ops`). */
 export function createOpsBackend(ops: WasmOps): Backend {
+  /** `callNumbers`' out record (the result's f64 at 8), and the result of its last call. */
+  const numbers = newFrame(0);
+  let lastNumber = 0;
   /** The ops that run guest code: the fast ones until a host callback is registered, then their reentrant twins. */
   let run = {
     callSync: ops.op_wasm_call_sync,
     callFunc: ops.op_wasm_call_func,
+    callNumbers: ops.op_wasm_call_numbers,
     callStart: ops.op_wasm_call_start,
     runCommandSync: ops.op_wasm_run_command_sync,
     runCommandStart: ops.op_wasm_run_command_start,
@@ -163,6 +171,14 @@ export function createOpsBackend(ops: WasmOps): Backend {
     func: (instance: number, name: string) => sync(() => ops.op_wasm_func(instance, name)),
     callFunc: (instance: number, index: number, f: Frame, nargs: number) =>
       sync(() => run.callFunc(instance, index, f.bytes, nargs)),
+    callNumbers(instance: number, index: number, args: readonly number[]): number {
+      // Indexed, not destructured (an iterator): the missing ones read as 0.
+      const a0 = args[0] ?? 0, a1 = args[1] ?? 0, a2 = args[2] ?? 0, a3 = args[3] ?? 0;
+      const count = sync(() => run.callNumbers(instance, index, a0, a1, a2, a3, args.length, numbers.bytes));
+      lastNumber = numbers.f64[1];
+      return count;
+    },
+    numberResult: () => lastNumber,
     runCommandStart: (instance: number, f: Frame, isSync: boolean) =>
       sync(() => run.runCommandStart(instance, f.bytes, isSync)),
     callFinish: (f: Frame) => later(() => ops.op_wasm_call_finish(headerU64(f.view, 0), f.bytes)),
@@ -193,6 +209,7 @@ export function createOpsBackend(ops: WasmOps): Backend {
       run = {
         callSync: ops.op_wasm_call_sync_reentrant,
         callFunc: ops.op_wasm_call_func_reentrant,
+        callNumbers: ops.op_wasm_call_numbers_reentrant,
         callStart: ops.op_wasm_call_start_reentrant,
         runCommandSync: ops.op_wasm_run_command_sync_reentrant,
         runCommandStart: ops.op_wasm_run_command_start_reentrant,

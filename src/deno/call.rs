@@ -52,6 +52,14 @@ guest_op! {
 }
 
 guest_op! {
+    /// A bound function's call with numbers ([`wire::call_numbers`]): the result count as an i32 (`NOT_NUMBERS`
+    /// is -1, a small integer for V8); the result in `out[8..16]`.
+    fn op_wasm_call_numbers / op_wasm_call_numbers_reentrant(
+        instance: f64, index: u32, a0: f64, a1: f64, a2: f64, a3: f64, nargs: u32, #[buffer] out: &mut [u8],
+    ) -> i32 = |rt| wire::call_numbers(rt, instance, index, [a0, a1, a2, a3], nargs, out).map(|n| n as i32);
+}
+
+guest_op! {
     /// Start a call on the JavaScript thread (`call`, and `callSync` of an instance with host imports: `sync`);
     /// the step kind (0 done, 1 pending, 2 waiting in a host import), with the details in the frame's header
     /// (`crate::wire::Step`).

@@ -100,3 +100,42 @@ fn blobs_are_taken_once_with_their_exact_length() {
         assert_eq!(ext_wasm_blob_take(id, json.as_mut_ptr(), len), 5007, "taken once");
     }
 }
+
+#[test]
+fn call_numbers_answers_in_the_out_record() {
+    let wat = br#"(module (func (export "add") (param i32 i32) (result i32) local.get 0 local.get 1 i32.add))"#;
+    let mut rec = frame(0);
+    // SAFETY: all buffers are live, distinct arrays and Vecs of the stated lengths.
+    unsafe {
+        assert_eq!(
+            ext_wasm_compile(wat.as_ptr(), wat.len(), rec.as_mut_ptr(), rec.len()),
+            0
+        );
+        let module = a(&rec) as f64;
+        let nul = std::ptr::null();
+        assert_eq!(
+            ext_wasm_instantiate(module, nul, 0, nul, 0, rec.as_mut_ptr(), rec.len()),
+            0
+        );
+        let inst = a(&rec) as f64;
+        assert_eq!(ext_wasm_func(inst, b"add".as_ptr(), 3, rec.as_mut_ptr(), rec.len()), 0);
+        let index = a(&rec) as u32;
+        let call = |x: f64, rec: &mut [u8]| {
+            ext_wasm_call_numbers(inst, index, x, 2.0, 0.0, 0.0, 2, rec.as_mut_ptr(), rec.len())
+        };
+        assert_eq!(call(40.0, &mut rec), 0);
+        assert_eq!(a(&rec), 1, "a: the result count");
+        assert_eq!(
+            f64::from_le_bytes(rec[8..16].try_into().unwrap()),
+            42.0,
+            "b: the result"
+        );
+        assert_eq!(call(0.5, &mut rec), 5007);
+        assert_eq!(
+            take_error(&rec),
+            "[5007] type error: argument 0: expected i32, got number 0.5"
+        );
+        assert_eq!(call(1.0, &mut rec[..16]), 5007, "no room for the out record");
+        assert_eq!(ext_wasm_instance_drop(inst, rec.as_mut_ptr(), rec.len()), 0);
+    }
+}

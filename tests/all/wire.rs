@@ -520,3 +520,114 @@ fn write_bundle_takes_a_request_and_answers_the_manifest() {
     );
     assert_eq!(wire::bundles(&rt), "[]");
 }
+
+/// Exports of every result shape `call_numbers` meets: one number, none, an i64, two, and a trap.
+const SHAPES: &str = r#"(module
+    (global $calls (export "calls") (mut i32) (i32.const 0))
+    (func (export "add") (param i32 i32) (result i32) local.get 0 local.get 1 i32.add)
+    (func (export "half") (param f32) (result f32) local.get 0 f32.const 0.5 f32.mul)
+    (func (export "mix") (param i32 i64 f32 f64) (result f64)
+        local.get 0 f64.convert_i32_s local.get 1 f64.convert_i64_s f64.add
+        local.get 2 f64.promote_f32 f64.add local.get 3 f64.add)
+    (func (export "count") global.get $calls i32.const 1 i32.add global.set $calls)
+    (func (export "wide") (param i32) (result i64)
+        global.get $calls i32.const 1 i32.add global.set $calls local.get 0 i64.extend_i32_s)
+    (func (export "pair") (result i32 i32) i32.const 1 i32.const 2)
+    (func (export "boom") (param i32) (result i32) unreachable))"#;
+
+/// `call_numbers` on the export `name` resolves: its count and result.
+fn numbers(rt: &Runtime, i: f64, name: &str, args: &[f64]) -> ext_wasm::Result<(u32, f64)> {
+    let index = wire::func(rt, i, name)?;
+    let mut padded = [0.0; wire::NUMBER_ARGS];
+    padded[..args.len()].copy_from_slice(args);
+    let mut out = [0u8; OUT_HEADER];
+    let count = wire::call_numbers(rt, i, index, padded, args.len() as u32, &mut out)?;
+    Ok((count, f64::from_le_bytes(out[8..16].try_into().unwrap())))
+}
+
+/// `call_func` on the same export with the same numbers in a frame: the answer `call_numbers` must match.
+fn numbers_by_frame(rt: &Runtime, i: f64, name: &str, args: &[f64]) -> ext_wasm::Result<Vec<(u8, u64)>> {
+    let index = wire::func(rt, i, name)?;
+    let mut f = frame(4);
+    for (n, a) in args.iter().enumerate() {
+        put(&mut f, n, tag::NUMBER, a.to_bits());
+    }
+    let count = wire::call_func(rt, i, index, &mut f, args.len() as u32)?;
+    Ok((0..count as usize).map(|n| slot(&f, n)).collect())
+}
+
+#[test]
+fn call_numbers_passes_numbers_in_and_the_result_out() {
+    let rt = runtime();
+    let i = inst(&rt, SHAPES);
+    assert_eq!(numbers(&rt, i, "add", &[40.0, 2.0]).unwrap(), (1, 42.0));
+    assert_eq!(numbers(&rt, i, "add", &[-1.0, 4294967295.0]).unwrap(), (1, -2.0));
+    assert_eq!(numbers(&rt, i, "half", &[3.0]).unwrap(), (1, 1.5));
+    assert_eq!(numbers(&rt, i, "mix", &[1.0, 2.0, 0.25, 0.5]).unwrap(), (1, 3.75));
+    assert_eq!(numbers(&rt, i, "count", &[]).unwrap(), (0, 0.0));
+}
+
+#[test]
+fn call_numbers_answers_not_numbers_for_other_results_without_running_them() {
+    let rt = runtime();
+    let i = inst(&rt, SHAPES);
+    assert_eq!(numbers(&rt, i, "wide", &[7.0]).unwrap().0, wire::NOT_NUMBERS);
+    assert_eq!(numbers(&rt, i, "pair", &[]).unwrap().0, wire::NOT_NUMBERS);
+    let mut f = frame(1);
+    assert_eq!(wire::global(&rt, i, "calls", &mut f, false).unwrap(), 1);
+    assert_eq!(slot(&f, 0), (tag::I32, 0), "`wide` did not run");
+}
+
+#[test]
+fn call_numbers_fails_exactly_as_a_frame_call_does() {
+    let rt = runtime();
+    let i = inst(&rt, SHAPES);
+    for (name, args) in [
+        ("add", &[1.5, 2.0][..]),
+        ("add", &[1.0][..]),
+        ("add", &[2f64.powi(32), 0.0][..]),
+        ("mix", &[0.0, 2f64.powi(60), 0.0, 0.0][..]),
+        ("boom", &[1.0][..]),
+        ("nope", &[][..]),
+    ] {
+        let by_numbers = message(numbers(&rt, i, name, args));
+        assert_eq!(
+            by_numbers,
+            message(numbers_by_frame(&rt, i, name, args)),
+            "{name}{args:?}"
+        );
+    }
+    let trap = numbers(&rt, i, "boom", &[1.0]).unwrap_err();
+    assert_eq!(trap.trap(), Some(ext_wasm::Trap::UnreachableCodeReached));
+}
+
+#[test]
+fn call_numbers_refuses_five_arguments_a_short_record_and_a_bad_index() {
+    let rt = runtime();
+    let i = inst(&rt, SHAPES);
+    let index = wire::func(&rt, i, "add").unwrap();
+    let mut out = [0u8; OUT_HEADER];
+    assert_eq!(
+        message(wire::call_numbers(&rt, i, index, [0.0; 4], 5, &mut out)),
+        "[5007] type error: a call with numbers takes at most 4 arguments, got 5"
+    );
+    assert_eq!(
+        message(wire::call_numbers(
+            &rt,
+            i,
+            index,
+            [1.0, 2.0, 0.0, 0.0],
+            2,
+            &mut out[..8]
+        )),
+        "[5007] type error: a call with numbers needs a 16-byte out record, got 8"
+    );
+    assert_eq!(
+        message(wire::call_numbers(&rt, i, index + 1, [0.0; 4], 0, &mut out)),
+        format!("[5003] export not found: no resolved function with index {}", index + 1)
+    );
+    assert_eq!(
+        message(wire::call_numbers(&rt, -1.0, index, [0.0; 4], 0, &mut out)),
+        "[5005] invalid instance handle: -1 is not an instance handle"
+    );
+}

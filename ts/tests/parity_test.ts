@@ -67,6 +67,13 @@ async function script(b: Backend): Promise<Outcome[]> {
       return decodeFrame(f, b.callFunc(i, b.func(i, "add"), f, 2));
     },
     () => b.callFunc(i, 99, f, 0),
+    () => [b.callNumbers(i, b.func(i, "add"), [40, 2]), b.numberResult()],
+    () => b.callNumbers(i, b.func(i, "add"), [1.5, 2]),
+    () => b.callNumbers(i, b.func(i, "add"), [1]),
+    () => b.callNumbers(i, b.func(i, "add"), [1, 2, 3, 4, 5]),
+    () => b.callNumbers(i, b.func(i, "wide"), [1]),
+    () => b.callNumbers(i, b.func(i, "boom"), []),
+    () => b.callNumbers(i, 99, []),
     () => b.instanceExports(i),
     () => b.output(i, 3 as never),
     () => b.exitCode(i),
@@ -92,6 +99,8 @@ Deno.test("the ffi and ops backends answer the same calls identically, errors in
   for (let k = 0; k < ffi.length; k++) assertEquals(ops[k], ffi[k], `step ${k}`);
   // And the answers are the real ones, not two identical failures.
   assertEquals(ffi[14], { ok: [42] }); // call("add", [40, 2])
+  assertEquals(ffi[28], { ok: [1, 42] }); // callNumbers of `add` (40, 2): one result, 42
+  assertEquals(ffi[32], { ok: -1 }); // callNumbers of `wide` (i64 and f32 results): not numbers, not run
   assertEquals(ffi[3], {
     code: 5004,
     name: "InvalidModuleHandle",

@@ -145,6 +145,26 @@ Deno.test("f32 rounds like Math.fround; f64 is exact; -0 and NaN survive", async
   await inst.drop();
 });
 
+Deno.test("number arguments: each call runs once, whatever its results are (no frame for one number back)", async () => {
+  const inst = await instance(`(module (global $n (mut i32) (i32.const 0))
+    (func $tick global.get $n i32.const 1 i32.add global.set $n)
+    (func (export "one") (param i32) (result i32) call $tick local.get 0)
+    (func (export "wide") (param i32) (result i64) call $tick local.get 0 i64.extend_i32_s)
+    (func (export "two") (param i32) (result i32 i32) call $tick local.get 0 local.get 0)
+    (func (export "none") (param i32 f64 f32 i64) call $tick)
+    (func (export "count") (result i32) global.get $n))`);
+  const wide = inst.func("wide");
+  for (let k = 0; k < 3; k++) {
+    assertEquals(inst.callSync("one", 7), [7]);
+    assertEquals(inst.callSync("wide", 7), [7n]); // an i64 result is a BigInt: through a frame
+    assertEquals(inst.callSync("two", 7), [7, 7]);
+    assertEquals(inst.callSync("none", 1, 2, 3, 4), []);
+    assertEquals(wide(8), [8n]);
+  }
+  assertEquals(inst.callSync("count"), [15]);
+  await inst.drop();
+});
+
 Deno.test("multi-value results keep their positions and types", async () => {
   const inst = await instance(VALUES);
   assertEquals(await both(inst, "divmod", [42, 5]), [8, 2]);
