@@ -1268,6 +1268,11 @@ export class Instance {
       if (results !== null) return results;
       this.#lastNumbers = false;
     }
+    return this.#callSyncFramed(backend, name, index, nested, args);
+  }
+
+  /** `callSync` through a value frame: any arguments and results (by `index` when it is not negative). */
+  #callSyncFramed(backend: Backend, name: string, index: number, nested: boolean, args: WasmArg[]): WasmResult[] {
     const f = args.length <= SLOTS / 2 && !nested ? syncFrame : newFrame(Math.max(SLOTS, slotsFor(args)));
     encodeFrame(f, args);
     let count: number;
