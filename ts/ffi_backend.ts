@@ -339,7 +339,7 @@ export function createFfiBackend(): Backend {
     callNumbers(instance: number, index: number, args: readonly number[]): number {
       // The guest may run imports that call in again: `guestRec` at the outermost level, a fresh record inside.
       const r = depth === 0 ? guestRec : newFrame(0);
-      const p = depth === 0 ? G : Deno.UnsafePointer.of(r.bytes);
+      const p = r.ptr ??= Deno.UnsafePointer.of(r.bytes);
       // Indexed, not destructured (an iterator): the missing ones read as 0.
       const a0 = args[0] ?? 0, a1 = args[1] ?? 0, a2 = args[2] ?? 0, a3 = args[3] ?? 0;
       const status = s.ext_wasm_call_numbers(instance, index, a0, a1, a2, a3, args.length, p, r.size);
