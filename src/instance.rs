@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rustc_hash::FxHashMap;
+use smallvec::SmallVec;
 use wasmtime::{
     Caller, Extern, Func, InstancePre, Memory, Store, StoreContextMut, StoreLimitsBuilder, Trap, TypedFunc,
     UpdateDeadline, ValRaw,
@@ -73,7 +74,8 @@ struct CallSetup {
 struct FuncEntry {
     /// The store member ([`Member`]) whose export this is.
     member: usize,
-    name: Box<str>,
+    /// Shared with the module's export table (no allocation per instance).
+    name: Arc<str>,
     func: Func,
     /// Shared with the module's export table.
     params: Arc<[ValType]>,
@@ -161,7 +163,7 @@ pub(crate) struct Member {
     pub(crate) compiled: Arc<CompiledModule>,
     /// Its function exports resolved so far, as indexes into the store's `funcs`, once the store has resolved
     /// more than [`SCAN_LIMIT`] (FxHash: names are short and chosen by the embedder).
-    by_name: FxHashMap<Box<str>, usize>,
+    by_name: FxHashMap<Arc<str>, usize>,
     /// The first exported memory, resolved on first unnamed access (the common case for plugins).
     first_memory: Option<Memory>,
 }
@@ -180,14 +182,15 @@ impl Member {
 /// A store's state: the store, its instances and what calls need.
 pub(crate) struct InstanceState {
     pub(crate) store: Store<StoreData>,
-    /// The store's instances; the first is the one the store was created for.
-    pub(crate) members: Vec<Member>,
+    /// The store's instances; the first is the one the store was created for. Most stores hold one, inline.
+    pub(crate) members: SmallVec<[Member; 1]>,
     /// The member the handle that locked the state names: set on every entry ([`InstanceCell::with`],
     /// [`InstanceCell::take`]), read by name lookups (exports, memories, globals).
     current: usize,
     /// Function exports of all members resolved so far (indexes are stable for the store's life); `last`
-    /// short-circuits the common case of calling one export repeatedly.
-    funcs: Vec<FuncEntry>,
+    /// short-circuits the common case of calling one export repeatedly. The first is inline: a plugin
+    /// instantiated for one call resolves one export, and each allocation is footprint its churn pays for.
+    funcs: SmallVec<[FuncEntry; 1]>,
     last: usize,
     raw: Vec<ValRaw>,
     /// The store's entry trampoline for async calls (see [`InstanceState::run_async`]), made on first use.
@@ -287,9 +290,9 @@ impl NewStore {
         }
         let state = InstanceState {
             store,
-            members: Vec::new(),
+            members: SmallVec::new(),
             current: 0,
-            funcs: Vec::new(),
+            funcs: SmallVec::new(),
             last: 0,
             raw: Vec::new(),
             entry: None,
@@ -1072,7 +1075,7 @@ impl InstanceState {
     /// export table (no wasmtime types built per instance).
     fn resolve_func(&mut self, name: &str) -> Result<()> {
         let member = &mut self.members[self.current];
-        let (index, sig) = member.compiled.exports().func(name)?;
+        let (export_name, index, sig) = member.compiled.exports().func(name)?;
         let (params, results) = sig.clone().map_err(|bad| {
             Error::Type(format!(
                 "`{name}` has a {bad} in its signature; only i32, i64, f32 and f64 can cross this API"
@@ -1083,7 +1086,7 @@ impl InstanceState {
         };
         self.funcs.push(FuncEntry {
             member: self.current,
-            name: name.into(),
+            name: export_name.clone(),
             func,
             params,
             results,

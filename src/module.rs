@@ -161,8 +161,8 @@ pub(crate) struct CompiledModule {
 pub(crate) struct ModuleExports {
     /// The first exported memory's name: the memory unnamed memory access means.
     pub(crate) first_memory: Option<Arc<str>>,
-    /// Every export by name.
-    by_name: rustc_hash::FxHashMap<Box<str>, ExportEntry>,
+    /// Every export by name (the names shared with instances' caches of resolved exports).
+    by_name: rustc_hash::FxHashMap<Arc<str>, ExportEntry>,
 }
 
 /// One export of [`ModuleExports`].
@@ -206,12 +206,12 @@ impl ModuleExports {
         Self { first_memory, by_name }
     }
 
-    /// Function export `name`: where instances find it and its signature. 5003 when there is no such export
-    /// or it is not a function (the message says which).
-    pub(crate) fn func(&self, name: &str) -> Result<(&wasmtime::ModuleExport, &FuncSig)> {
-        match self.by_name.get(name) {
-            Some(ExportEntry { index, sig: Ok(sig) }) => Ok((index, sig)),
-            Some(ExportEntry { sig: Err(kind), .. }) => {
+    /// Function export `name`: its name as the table holds it, where instances find it and its signature.
+    /// 5003 when there is no such export or it is not a function (the message says which).
+    pub(crate) fn func(&self, name: &str) -> Result<(&Arc<str>, &wasmtime::ModuleExport, &FuncSig)> {
+        match self.by_name.get_key_value(name) {
+            Some((key, ExportEntry { index, sig: Ok(sig) })) => Ok((key, index, sig)),
+            Some((_, ExportEntry { sig: Err(kind), .. })) => {
                 Err(Error::ExportNotFound(format!("`{name}` is a {kind}, not a function")))
             }
             None => Err(Error::ExportNotFound(format!("no export named `{name}`"))),

@@ -14,7 +14,8 @@ use wasmtime_wasi::p1::WasiP1Ctx;
 pub(crate) struct StoreData {
     /// This store's identity for telling a re-entry from its own host function apart (`crate::host_frames`).
     pub(crate) store_id: u64,
-    pub(crate) wasi: Option<WasiP1Ctx>,
+    /// Boxed (see `BuiltWasi::ctx`).
+    pub(crate) wasi: Option<Box<WasiP1Ctx>>,
     pub(crate) limits: StoreLimits,
     /// The running call's clock, read by the epoch-deadline callback.
     pub(crate) clock: CallClock,

@@ -65,7 +65,8 @@ pub struct WasiOptions {
 
 /// A built context plus the capture pipes whose contents the caller can read back.
 pub(crate) struct BuiltWasi {
-    pub(crate) ctx: WasiP1Ctx,
+    /// Boxed: it is half a store's data, which stores without WASI would otherwise carry (and copy) too.
+    pub(crate) ctx: Box<WasiP1Ctx>,
     pub(crate) stdout: Option<MemoryOutputPipe>,
     pub(crate) stderr: Option<MemoryOutputPipe>,
 }
@@ -127,7 +128,11 @@ impl WasiOptions {
         wasmtime_wasi::WasiView::ctx(&mut ctx)
             .table
             .set_max_capacity(max_handles);
-        Ok(BuiltWasi { ctx, stdout, stderr })
+        Ok(BuiltWasi {
+            ctx: Box::new(ctx),
+            stdout,
+            stderr,
+        })
     }
 }
 

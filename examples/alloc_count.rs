@@ -1,0 +1,135 @@
+//! Heap allocations per churn iteration (instantiate `add.wat`, call it, drop it): ext_wasm's `Runtime` and C ABI
+//! against raw Wasmtime with the same pool, counted by a global allocator wrapper. The churn is bound by what it
+//! keeps in cache (see the README, "Calls with numbers without a frame"), so every allocation our layer adds over
+//! Wasmtime's own is footprint a churn pays for.
+//!
+//! `cargo run --release --example alloc_count` prints allocations and bytes per iteration for each.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use ext_wasm::ffi::{
+    ext_wasm_call_numbers, ext_wasm_compile, ext_wasm_func, ext_wasm_instance_drop, ext_wasm_instantiate,
+};
+use ext_wasm::{CallLimits, InstanceOptions, Runtime, RuntimeConfig, Value};
+
+/// The system allocator, counting calls and bytes.
+struct Counting;
+
+static ALLOCS: AtomicU64 = AtomicU64::new(0);
+static BYTES: AtomicU64 = AtomicU64::new(0);
+
+// SAFETY: every method forwards to `System` with the caller's arguments unchanged; only counters are added.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCS.fetch_add(1, Ordering::Relaxed);
+        BYTES.fetch_add(layout.size() as u64, Ordering::Relaxed);
+        // SAFETY: the caller's contract for `GlobalAlloc::alloc` is `System`'s.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` came from `System` through `alloc` or `realloc` with this layout.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        ALLOCS.fetch_add(1, Ordering::Relaxed);
+        BYTES.fetch_add(layout.size() as u64, Ordering::Relaxed);
+        // SAFETY: as for `alloc`.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCS.fetch_add(1, Ordering::Relaxed);
+        BYTES.fetch_add(new_size as u64, Ordering::Relaxed);
+        // SAFETY: `ptr` came from `System` with `layout`; the caller's contract for `realloc` is `System`'s.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+const ADD: &str = include_str!("../bench/compare/add.wat");
+const N: u64 = 10_000;
+
+/// Runs `iteration` `N` times after a warm-up and prints allocations and bytes per iteration.
+fn count(label: &str, mut iteration: impl FnMut()) {
+    for _ in 0..100 {
+        iteration();
+    }
+    let (a, b) = (ALLOCS.load(Ordering::Relaxed), BYTES.load(Ordering::Relaxed));
+    for _ in 0..N {
+        iteration();
+    }
+    let allocs = (ALLOCS.load(Ordering::Relaxed) - a) as f64 / N as f64;
+    let bytes = (BYTES.load(Ordering::Relaxed) - b) as f64 / N as f64;
+    println!("{label:<44} {allocs:>5.1} allocations {bytes:>7.0} bytes");
+}
+
+fn main() {
+    let mut config = RuntimeConfig::default();
+    config.cache.enabled = false;
+    let rt = Runtime::new(config);
+    let m = rt.compile(ADD.as_bytes()).unwrap();
+    let options = InstanceOptions::default();
+    let mut out = Vec::with_capacity(1);
+    count("Runtime: instantiate + call_into + drop", || {
+        let inst = rt.instantiate(m, &options).unwrap();
+        out.clear();
+        rt.call_into(
+            inst,
+            "add",
+            &[Value::I32(1), Value::I32(2)],
+            CallLimits::default(),
+            &mut out,
+        )
+        .unwrap();
+        rt.drop_instance(inst).unwrap();
+    });
+    let mut frame = vec![0u8; 64];
+    // SAFETY: every buffer is a live slice of the stated length, distinct from the others.
+    let module = unsafe {
+        assert_eq!(
+            ext_wasm_compile(ADD.as_ptr(), ADD.len(), frame.as_mut_ptr(), frame.len()),
+            0
+        );
+        u64::from_le_bytes(frame[..8].try_into().unwrap()) as f64
+    };
+    count("C ABI: instantiate + func + call_numbers + drop", || {
+        let nul = std::ptr::null();
+        // SAFETY: as above; the handle is the one `ext_wasm_instantiate` wrote.
+        unsafe {
+            assert_eq!(
+                ext_wasm_instantiate(module, nul, 0, nul, 0, frame.as_mut_ptr(), frame.len()),
+                0
+            );
+            let inst = u64::from_le_bytes(frame[..8].try_into().unwrap()) as f64;
+            assert_eq!(
+                ext_wasm_func(inst, b"add".as_ptr(), 3, frame.as_mut_ptr(), frame.len()),
+                0
+            );
+            let index = u32::from_le_bytes(frame[..4].try_into().unwrap());
+            let rc = ext_wasm_call_numbers(inst, index, 1.0, 2.0, 0.0, 0.0, 2, frame.as_mut_ptr(), frame.len());
+            assert_eq!(rc, 0);
+            assert_eq!(ext_wasm_instance_drop(inst, frame.as_mut_ptr(), frame.len()), 0);
+        }
+    });
+    raw_churn();
+}
+
+/// Raw Wasmtime with ext_wasm's pool and epoch checks: a store, `InstancePre::instantiate`, a `TypedFunc` call.
+fn raw_churn() {
+    use wasmtime::{Config, Engine, Linker, Module, Store};
+    let mut config = Config::new();
+    ext_wasm::PoolConfig::default().configure(&mut config);
+    config.epoch_interruption(true);
+    let engine = Engine::new(&config).unwrap();
+    let module = Module::new(&engine, ADD).unwrap();
+    let pre = Linker::<()>::new(&engine).instantiate_pre(&module).unwrap();
+    count("raw wasmtime: store + instantiate + call + drop", || {
+        let mut store = Store::new(&engine, ());
+        store.set_epoch_deadline(u64::MAX / 2);
+        let inst = pre.instantiate(&mut store).unwrap();
+        let add = inst.get_typed_func::<(i32, i32), i32>(&mut store, "add").unwrap();
+        assert_eq!(add.call(&mut store, (1, 2)).unwrap(), 3);
+    });
+}
