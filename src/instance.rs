@@ -217,7 +217,8 @@ pub(crate) struct InstanceState {
 /// instantiate into it, now ([`NewStore::instantiate`]) or as an async call ([`NewStore::start`]).
 pub(crate) struct NewStore {
     state: Box<InstanceState>,
-    pre: InstancePre<StoreData>,
+    /// The instance's host functions linked, if it imports any; else it is linked by `compiled` alone.
+    host_link: Option<Arc<HostLink>>,
     compiled: Arc<CompiledModule>,
 }
 
@@ -238,14 +239,10 @@ impl NewStore {
             Some((link, funcs)) => (Some(link), funcs),
             None => (None, Vec::new()),
         };
-        let pre = match &host_link {
-            Some(link) => link.pre.clone(),
-            None => compiled
-                .pre()
-                .as_ref()
-                .map_err(|e| Error::Instantiate(e.clone()))?
-                .clone(),
-        };
+        if host_link.is_none() {
+            // Unlinkable (an import nothing provides): fail before making the store.
+            compiled.pre().as_ref().map_err(|e| Error::Instantiate(e.clone()))?;
+        }
         let first_memory = host_link.as_ref().and_then(|l| l.first_memory.clone());
         let suspends = host_link.as_ref().is_some_and(|l| l.suspends);
         let in_place = host_funcs.iter().any(HostFunc::is_reentrant);
@@ -310,7 +307,7 @@ impl NewStore {
         };
         Ok(Self {
             state: Box::new(state),
-            pre,
+            host_link,
             compiled,
         })
     }
@@ -349,16 +346,22 @@ impl NewStore {
     /// start function that reaches a host function answered outside the call fails (see [`Self::start`]).
     /// Cost: a pooled slot and the start function, microseconds for small guests.
     pub(crate) fn instantiate(mut self) -> Result<InstanceCell> {
-        let instance = if self.runs_on_fiber() {
-            instantiate_suspending(&self.pre, &mut self.state.store)
+        let on_fiber = self.runs_on_fiber();
+        // Borrowed, not cloned: a clone and its drop are six atomic counts per instance.
+        let pre = pre_of(self.host_link.as_deref(), &self.compiled)?;
+        let instance = if on_fiber {
+            instantiate_suspending(pre, &mut self.state.store)
         } else {
-            self.pre.instantiate(&mut self.state.store)
+            pre.instantiate(&mut self.state.store)
         };
         let instance = instance.map_err(|e| instantiate_error(&e))?;
         let memory_name = first_memory_name(&self.compiled);
-        self.state.members.push(Member::new(instance, self.compiled.clone()));
         let store = self.cell(Slot::Busy(None), 1);
-        store.put_back(self.state);
+        let Self {
+            mut state, compiled, ..
+        } = self;
+        state.members.push(Member::new(instance, compiled));
+        store.put_back(state);
         Ok(InstanceCell::member_of(store, 0, instance, memory_name))
     }
 
@@ -366,13 +369,15 @@ impl NewStore {
     /// so it can wait in host functions answered outside the call.
     pub(crate) fn start(self) -> (Arc<StoreCell>, Instantiating) {
         let store = self.cell(Slot::Busy(None), 0);
+        let pre = pre_of(self.host_link.as_deref(), &self.compiled).cloned();
         let Self {
-            mut state,
-            pre,
-            compiled,
+            mut state, compiled, ..
         } = self;
         let future = Box::pin(async move {
-            let result = pre.instantiate_async(&mut state.store).await;
+            let result = match pre {
+                Ok(pre) => pre.instantiate_async(&mut state.store).await,
+                Err(e) => return (state, Err(e)),
+            };
             let outcome = match result {
                 Ok(instance) => {
                     state.members.push(Member::new(instance, compiled));
@@ -383,6 +388,15 @@ impl NewStore {
             (state, outcome)
         });
         (store, future)
+    }
+}
+
+/// What instantiates `compiled`: the link of its host functions when it imports any, else its own (5001 when it
+/// cannot be linked: an import nothing provides).
+fn pre_of<'a>(host_link: Option<&'a HostLink>, compiled: &'a CompiledModule) -> Result<&'a InstancePre<StoreData>> {
+    match host_link {
+        Some(link) => Ok(&link.pre),
+        None => compiled.pre().as_ref().map_err(|e| Error::Instantiate(e.clone())),
     }
 }
 

@@ -1,5 +1,6 @@
 //! Generational handle tables: a stale, dropped or forged handle is an error, never somebody else's entry.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 /// Bits of a handle that hold the slot index; the generation sits above them. Handles stay below 2^52, so they
@@ -23,13 +24,15 @@ pub(crate) enum Miss {
 /// call + drop cycle.) Calls rarely look here: each thread remembers the instance it called last.
 pub(crate) struct Registry<T> {
     table: RwLock<Table<T>>,
+    /// Live entries, written under the write lock and read without any: a cap check before creating what would
+    /// be inserted costs a plain load, not a lock (each instantiate asks).
+    live: AtomicUsize,
 }
 
 struct Table<T> {
     /// Per slot: its current generation (from 1) and its entry, `None` while the slot is free.
     slots: Vec<(u64, Option<T>)>,
     free: Vec<u32>,
-    live: usize,
 }
 
 impl<T: Clone> Registry<T> {
@@ -38,8 +41,8 @@ impl<T: Clone> Registry<T> {
             table: RwLock::new(Table {
                 slots: Vec::new(),
                 free: Vec::new(),
-                live: 0,
             }),
+            live: AtomicUsize::new(0),
         }
     }
 
@@ -51,16 +54,17 @@ impl<T: Clone> Registry<T> {
         self.table.write().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Number of live entries.
+    /// Number of live entries (a moment's count: inserts and removes on other threads may change it at once).
     pub(crate) fn len(&self) -> usize {
-        self.read().live
+        self.live.load(Ordering::Relaxed)
     }
 
-    /// Insert unless `cap` live entries exist; returns the new handle, or `None` at the cap.
-    pub(crate) fn insert(&self, value: T, cap: Option<usize>) -> Option<u64> {
+    /// Insert unless `cap` live entries exist; returns the new handle, or the value back at the cap.
+    pub(crate) fn insert(&self, value: T, cap: Option<usize>) -> Result<u64, T> {
         let mut table = self.write();
-        if cap.is_some_and(|cap| table.live >= cap) {
-            return None;
+        let live = self.live.load(Ordering::Relaxed);
+        if cap.is_some_and(|cap| live >= cap) {
+            return Err(value);
         }
         let index = match table.free.pop() {
             Some(i) => i as usize,
@@ -69,10 +73,10 @@ impl<T: Clone> Registry<T> {
                 table.slots.len() - 1
             }
         };
-        table.live += 1;
+        self.live.store(live + 1, Ordering::Relaxed);
         let slot = &mut table.slots[index];
         slot.1 = Some(value);
-        Some((slot.0 << INDEX_BITS) | index as u64)
+        Ok((slot.0 << INDEX_BITS) | index as u64)
     }
 
     /// The entry for `handle` (a cheap clone, usually an `Arc`).
@@ -96,7 +100,8 @@ impl<T: Clone> Registry<T> {
             slot => return Err(classify(handle, slot.map(|s| s.0))),
         };
         table.free.push(index as u32);
-        table.live -= 1;
+        self.live
+            .store(self.live.load(Ordering::Relaxed) - 1, Ordering::Relaxed);
         Ok(value)
     }
 
@@ -156,8 +161,8 @@ mod tests {
     fn cap_is_enforced() {
         let r = Registry::new();
         let a = r.insert((), Some(1)).unwrap();
-        assert!(r.insert((), Some(1)).is_none());
+        assert_eq!(r.insert((), Some(1)), Err(()));
         r.remove(a).unwrap();
-        assert!(r.insert((), Some(1)).is_some());
+        assert!(r.insert((), Some(1)).is_ok());
     }
 }

@@ -244,7 +244,7 @@ impl Runtime {
             .inner
             .modules
             .insert(shared, self.inner.config.max_modules)
-            .ok_or_else(|| {
+            .map_err(|_| {
                 Error::LimitExceeded(format!(
                     "live module cap of {} reached",
                     self.inner.config.max_modules.unwrap_or(0)
@@ -670,10 +670,9 @@ impl Runtime {
     /// Give `cell` a handle (5013 past the cap; the instance is dropped then).
     pub(crate) fn register(&self, cell: InstanceCell) -> Result<InstanceId> {
         let cap = self.instance_cap();
-        let cell = Arc::new(cell);
-        match self.inner.instances.insert(cell.clone(), Some(cap)) {
-            Some(handle) => Ok(InstanceId(handle)),
-            None => {
+        match self.inner.instances.insert(Arc::new(cell), Some(cap)) {
+            Ok(handle) => Ok(InstanceId(handle)),
+            Err(cell) => {
                 cell.retire();
                 Err(Error::LimitExceeded(format!("live instance cap of {cap} reached")))
             }

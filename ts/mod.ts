@@ -631,6 +631,12 @@ function toWire(options: InstanceOptions | undefined): [InstanceOptionsWire, Uin
  */
 export async function instantiate(moduleId: ModuleId, options?: InstanceOptions): Promise<Instance> {
   const backend = current ?? await load(); // no await (a microtask) once loaded
+  if (options === undefined) {
+    // A plugin instantiated per call: no options to walk, no import tables, nothing but the instance and its store's
+    // state (each object here is young garbage a churn pays for twice: to make it, and in the cache it evicts).
+    const id = backend.instantiate(handle(moduleId, ErrorCode.InvalidModuleHandle), "{}", NO_BYTES);
+    return new Instance(id, moduleId);
+  }
   const [wire, stdin, imports] = toWire(options);
   const module = handle(moduleId, ErrorCode.InvalidModuleHandle);
   const store = imports.store;
@@ -1137,8 +1143,11 @@ export class Instance {
   readonly id: number;
   /** The module it was created from (which may since have been dropped; the instance keeps working). */
   readonly moduleId: ModuleId;
-  /** The instance's linear memory (its first exported memory). */
-  readonly memory: Memory;
+  /** The instance's linear memory (its first exported memory). Made on first use. */
+  get memory(): Memory {
+    return this.#memory ??= new Memory(this.id);
+  }
+  #memory: Memory | undefined;
 
   /** What this instance shares with the instances of its store (see {@link StoreJs}). */
   readonly #store: StoreJs;
@@ -1154,7 +1163,6 @@ export class Instance {
   constructor(id: number, moduleId: ModuleId, store: StoreJs = new StoreJs()) {
     this.id = id;
     this.moduleId = moduleId;
-    this.memory = new Memory(id);
     this.#store = store;
     store.live++;
   }
