@@ -9,7 +9,8 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use ext_wasm::ffi::{
-    ext_wasm_call_numbers, ext_wasm_compile, ext_wasm_func, ext_wasm_instance_drop, ext_wasm_instantiate,
+    ext_wasm_call_numbers, ext_wasm_call_start, ext_wasm_compile, ext_wasm_func, ext_wasm_instance_drop,
+    ext_wasm_instantiate, ext_wasm_instantiate_start,
 };
 use ext_wasm::{CallLimits, InstanceOptions, Runtime, RuntimeConfig, Value};
 
@@ -49,6 +50,7 @@ unsafe impl GlobalAlloc for Counting {
 static GLOBAL: Counting = Counting;
 
 const ADD: &str = include_str!("../bench/compare/add.wat");
+const HOST: &str = include_str!("../bench/compare/host.wat");
 const N: u64 = 10_000;
 
 /// Runs `iteration` `N` times after a warm-up and prints allocations and bytes per iteration.
@@ -85,7 +87,7 @@ fn main() {
         .unwrap();
         rt.drop_instance(inst).unwrap();
     });
-    let mut frame = vec![0u8; 64];
+    let mut frame = vec![0u8; 128];
     // SAFETY: every buffer is a live slice of the stated length, distinct from the others.
     let module = unsafe {
         assert_eq!(
@@ -113,7 +115,41 @@ fn main() {
             assert_eq!(ext_wasm_instance_drop(inst, frame.as_mut_ptr(), frame.len()), 0);
         }
     });
+    with_imports(&mut frame);
     raw_churn();
+}
+
+/// The churn of a module with two JavaScript imports (`host.wat`) as the TypeScript API makes it: instantiated and
+/// called through the host-call protocol (`instantiate_start`, `call_start`), with its import table as options.
+fn with_imports(frame: &mut [u8]) {
+    let options = br#"{"hostImports":[["host","inc",0],["host","log",1]]}"#;
+    // SAFETY: every buffer is a live slice of the stated length, distinct from the others.
+    let module = unsafe {
+        assert_eq!(
+            ext_wasm_compile(HOST.as_ptr(), HOST.len(), frame.as_mut_ptr(), frame.len()),
+            0
+        );
+        u64::from_le_bytes(frame[..8].try_into().unwrap()) as f64
+    };
+    count("C ABI, two JS imports: start + call_start + drop", || {
+        let nul = std::ptr::null();
+        // SAFETY: as above; the handle is the one `ext_wasm_instantiate_start` wrote. `add` calls no import.
+        unsafe {
+            let (o, n) = (options.as_ptr(), options.len());
+            assert_eq!(
+                ext_wasm_instantiate_start(module, o, n, nul, 0, frame.as_mut_ptr(), frame.len()),
+                0
+            );
+            let inst = u64::from_le_bytes(frame[..8].try_into().unwrap()) as f64;
+            frame[32] = ext_wasm::ffi::tag::NUMBER;
+            frame[40..48].copy_from_slice(&1f64.to_bits().to_le_bytes());
+            frame[48] = ext_wasm::ffi::tag::NUMBER;
+            frame[56..64].copy_from_slice(&2f64.to_bits().to_le_bytes());
+            let rc = ext_wasm_call_start(inst, b"add".as_ptr(), 3, frame.as_mut_ptr(), frame.len(), 2, 1);
+            assert_eq!((rc, frame[8]), (0, 0));
+            assert_eq!(ext_wasm_instance_drop(inst, frame.as_mut_ptr(), frame.len()), 0);
+        }
+    });
 }
 
 /// Raw Wasmtime with ext_wasm's pool and epoch checks: a store, `InstancePre::instantiate`, a `TypedFunc` call.

@@ -2,7 +2,8 @@
 # The comparison harness (bench/compare/README.md): ext_wasm vs Deno's native WebAssembly vs raw Wasmtime, in one
 # run on this machine. Prints machine info, the tables and the JSON; the JSON is also written to
 # target/compare/compare.json.
-#   1. cargo build --release (the cdylib Deno loads, the `ext-wasm` CLI) and --example raw_start (the raw floor),
+#   1. cargo build --release (the cdylib Deno loads, the `ext-wasm` CLI), --example raw_start (the raw floor) and
+#      --example raw_ffi (the same floor as a C library, called through Deno's FFI),
 #      and `cc` bench/compare/callback_floor.c (Deno's own FFI callback: the floor of a wasm -> JS host call),
 #   2. install Deno from the npm registry into .deno/ (scripts/install-deno.sh),
 #   3. deno run -A bench/compare/harness.ts "$@"        (--quick: fewer rounds; --runs N; --out FILE)
@@ -11,9 +12,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 repo="$PWD"
 
-echo "compare: cargo build --release && cargo build --release --example raw_start" >&2
+echo "compare: cargo build --release && cargo build --release --example raw_start --example raw_ffi" >&2
 cargo build --release
-cargo build --release --example raw_start
+cargo build --release --example raw_start --example raw_ffi
 
 # The floor of a wasm -> JS host call (Deno's own FFI callback, C -> JS), when a C compiler is at hand.
 mkdir -p target/compare

@@ -23,6 +23,8 @@ const repo = new URL("../../", import.meta.url).pathname.replace(/\/$/, "");
 const work = `${repo}/target/compare`;
 const deno = Deno.execPath();
 const rawStart = `${repo}/target/release/examples/raw_start`;
+/** examples/raw_ffi.rs as a C library: the churn's floor through Deno's FFI (part A). */
+const rawFfi = `${repo}/target/release/examples/libraw_ffi.so`;
 const extCli = `${repo}/target/release/ext-wasm`;
 
 const argv = [...Deno.args];
@@ -190,6 +192,7 @@ async function partA(add: string, mem: string) {
     mem,
     `${work}/host.wasm`,
     ...(await exists(`${work}/libcallback_floor.so`) ? [`--callback-floor=${work}/libcallback_floor.so`] : []),
+    ...(await exists(rawFfi) ? [`--raw-floor=${rawFfi}`] : []),
     ...(quick ? ["--quick"] : []),
   ]);
   const raw = JSON.parse(r.stdout);
@@ -206,6 +209,9 @@ async function partA(add: string, mem: string) {
     /** Raw Wasmtime's churn with ext_wasm's pool (`raw_start churn-bench`): the floor under the churn rows. */
     churnRawPerSec: 1e6 / median(rawChurn.raw_churn_same_pool),
     churnRawRatio: 1e6 / median(rawChurn.raw_churn_same_pool) / raw.native.churn.opsPerSec,
+    /** The same raw churn through Deno's FFI, one call per iteration, in the same process and run as the others. */
+    churnRawFfiPerSec: raw.native.churnRawFfi?.opsPerSec ?? null,
+    churnRawFfiRatio: raw.native.churnRawFfi ? raw.native.churnRawFfi.opsPerSec / raw.native.churn.opsPerSec : null,
     callExtNs: 1e9 / raw.ext.call.opsPerSec,
     callFuncNs: 1e9 / raw.ext.callFunc.opsPerSec,
     callAwaitNs: 1e9 / raw.ext.callAwait.opsPerSec,
@@ -654,6 +660,12 @@ console.log(table(
       fmt(d.churnRawPerSec, 0),
       "",
       `${fmt(d.churnRawRatio)}x throughput`,
+    ],
+    [
+      "  same through Deno's FFI, one call each (/s)",
+      d.churnRawFfiPerSec === null ? "-" : fmt(d.churnRawFfiPerSec, 0),
+      "",
+      d.churnRawFfiRatio === null ? "" : `${fmt(d.churnRawFfiRatio)}x throughput`,
     ],
     [
       "call add(i32,i32): ns per call",

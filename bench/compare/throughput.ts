@@ -21,6 +21,9 @@
  *
  * Each measure: a warm-up, then ROUNDS timed rounds of about ROUND_MS each; the median round is reported.
  *
+ * With `--raw-floor=LIB` (examples/raw_ffi.rs), the churn's floor in this process: raw Wasmtime with ext_wasm's
+ * pool, one iteration per FFI call of a C function.
+ *
  *   deno run --allow-ffi --allow-read --allow-env bench/compare/throughput.ts ADD.wasm MEM.wasm HOST.wasm [--quick]
  *
  * Prints one JSON object on stdout.
@@ -31,6 +34,8 @@ import { decodeFrame, encodeFrame, newFrame } from "../../ts/frame.ts";
 
 const [addPath, memPath, hostPath] = Deno.args.filter((a) => !a.startsWith("--"));
 /** `--callback-floor=LIB`: bench/compare/callback_floor.c built (scripts/compare.sh), for the host-call floor. */
+/** `--raw-floor=LIB`: examples/raw_ffi.rs built (scripts/compare.sh), raw Wasmtime's churn through Deno's FFI. */
+const rawFloorLib = Deno.args.find((a) => a.startsWith("--raw-floor="))?.slice("--raw-floor=".length);
 const callbackFloorLib = Deno.args.find((a) => a.startsWith("--callback-floor="))?.slice("--callback-floor=".length);
 const quick = Deno.args.includes("--quick");
 const ROUNDS = quick ? 3 : 7;
@@ -343,6 +348,21 @@ native.churn = await measure((n) => {
   }
   check(acc === 3 * n, "native churn results");
 }, collect);
+if (rawFloorLib !== undefined) {
+  // The churn's floor inside this process: raw Wasmtime with ext_wasm's pool, one FFI call per iteration (a store,
+  // an instance, `add(1, 2)`, the drop; examples/raw_ffi.rs), no handles, frames or JavaScript objects.
+  const lib = Deno.dlopen(rawFloorLib, {
+    raw_ffi_setup: { parameters: ["buffer", "usize"], result: "i32" },
+    raw_ffi_churn_once: { parameters: [], result: "i32" },
+  } as const);
+  check(lib.symbols.raw_ffi_setup(addBytes, BigInt(addBytes.length)) === 0, "raw floor setup");
+  const once = lib.symbols.raw_ffi_churn_once;
+  native.churnRawFfi = await measure((n) => {
+    let acc = 0;
+    for (let i = 0; i < n; i++) acc += once();
+    check(acc === 3 * n, "raw floor churn results");
+  }, collect);
+}
 {
   const add = new WebAssembly.Instance(addModule, {}).exports.add as (a: number, b: number) => number;
   native.call = await measure((n) => {
