@@ -516,14 +516,28 @@ interface WireImports {
   hostedBase: number;
 }
 
+/** Shared by every {@link WireImports} with no such imports, replaced by an array of its own at the first. */
+const NO_EXPORT_IMPORTS: [string, string, number, string][] = Object.freeze([]) as unknown as [];
+const NO_INSTANCE_IMPORTS: [string, number][] = Object.freeze([]) as unknown as [];
+
 function wireImports(imports: unknown, sync: boolean): WireImports {
-  const out: WireImports = { host: [], exports: [], instances: [], store: new StoreJs(), base: 0, hostedBase: 0 };
+  const out: WireImports = {
+    host: [],
+    exports: NO_EXPORT_IMPORTS,
+    instances: NO_INSTANCE_IMPORTS,
+    store: new StoreJs(),
+    base: 0,
+    hostedBase: 0,
+  };
   if (imports === undefined) return out;
   if (imports === null || typeof imports !== "object" || Array.isArray(imports)) {
     typeError(`\`imports\` must be an object of modules, got ${what(imports)}`);
   }
-  const fns: [string, string, HostFunction][] = [];
-  const linked: Instance[] = [];
+  // Module, name and function of each function import, flat: registered once the whole object proved valid. (Each
+  // object made here is garbage a churn of instances with imports pays for: no array per function, none for
+  // kinds of imports that are absent.)
+  const fns: (string | HostFunction)[] = [];
+  let linked: Instance | undefined;
   // `for…in` with `hasOwn` walks the same own enumerable keys as `Object.entries`, without an array of pairs
   // per object (a third of the cost of this function on a churn of instances with imports).
   const modules = imports as Record<string, unknown>;
@@ -531,8 +545,9 @@ function wireImports(imports: unknown, sync: boolean): WireImports {
     if (!Object.hasOwn(modules, module)) continue;
     const fields = modules[module];
     if (fields instanceof Instance) {
+      if (out.instances === NO_INSTANCE_IMPORTS) out.instances = [];
       out.instances.push([module, fields.id]);
-      linked.push(fields);
+      linked ??= fields;
       continue;
     }
     if (fields === null || typeof fields !== "object" || Array.isArray(fields)) {
@@ -546,10 +561,11 @@ function wireImports(imports: unknown, sync: boolean): WireImports {
       if (!Object.hasOwn(named, name)) continue;
       const value = named[name];
       if (value instanceof ExportRef) {
+        if (out.exports === NO_EXPORT_IMPORTS) out.exports = [];
         out.exports.push([module, name, value.instance.id, value.name]);
-        linked.push(value.instance);
+        linked ??= value.instance;
       } else if (typeof value === "function") {
-        fns.push([module, name, value as HostFunction]);
+        fns.push(module, name, value as HostFunction);
       } else {
         throw wasmError(
           ErrorCode.InstantiateError,
@@ -559,13 +575,13 @@ function wireImports(imports: unknown, sync: boolean): WireImports {
     }
   }
   // A linked instance joins its exporters' store (the core refuses instances of different stores).
-  if (linked.length > 0) out.store = storeOf(linked[0]);
+  if (linked !== undefined) out.store = storeOf(linked);
   out.base = out.store.indexes.length;
   out.hostedBase = out.store.hosted;
-  for (const [module, name, fn] of fns) {
-    out.host.push([module, name, register(out.store, fn)]);
+  for (let k = 0; k < fns.length; k += 3) {
+    out.host.push([fns[k] as string, fns[k + 1] as string, register(out.store, fns[k + 2] as HostFunction)]);
   }
-  if (!sync) out.store.hosted += fns.length;
+  if (!sync) out.store.hosted += fns.length / 3;
   return out;
 }
 
