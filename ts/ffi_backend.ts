@@ -279,10 +279,13 @@ export function createFfiBackend(): Backend {
     moduleExports: (module: number) => decoder.decode(blob(s.ext_wasm_module_exports(module, R, RL))),
     moduleImports: (module: number) => decoder.decode(blob(s.ext_wasm_module_imports(module, R, RL))),
     instantiate(module: number, optionsJson: string, stdin: Uint8Array): number {
-      // No options (the common case for plugin churn): empty buffers, no JSON to encode or parse. The same
-      // options again (a churn of one plugin with its imports): the bytes encoded last time.
-      const [text, len] = optionsJson === "{}" ? [EMPTY, 0] : encodeOptions(optionsJson);
+      // No options (the common case for plugin churn): empty buffers and constant lengths, no JSON to encode or
+      // parse. The same options again (a churn of one plugin with its imports): the bytes encoded last time.
       const [r, p] = guestRecord();
+      if (optionsJson === "{}" && stdin.length === 0) {
+        return check(s.ext_wasm_instantiate(module, EMPTY, 0n, NO_BYTES, 0n, p, r.size), r);
+      }
+      const [text, len] = optionsJson === "{}" ? [EMPTY, 0] : encodeOptions(optionsJson);
       return check(s.ext_wasm_instantiate(module, text, big(len), stdin, big(stdin.length), p, r.size), r);
     },
     instantiateStart(module: number, optionsJson: string, stdin: Uint8Array, f: Frame): number {

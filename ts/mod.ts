@@ -1166,7 +1166,9 @@ export class Instance {
   #memory: Memory | undefined;
 
   /** What this instance shares with the instances of its store (see {@link StoreJs}). */
-  readonly #store: StoreJs;
+  /** Made on first use ({@link Instance.#store}): an instance without imports that no call outlives and no
+   * instance links to never needs one. */
+  #storeJs: StoreJs | undefined;
   /** `callSync`'s last export name, and its resolved index once called twice in a row (-1: not resolved, -2: not
    * resolvable, call by name). One entry: a loop calling one export skips the name lookup, a one-off call (plugin
    * churn) costs no extra resolve. */
@@ -1176,20 +1178,31 @@ export class Instance {
   #lastNumbers = true;
 
   /** Internal: instances come from {@link instantiate}. */
-  constructor(id: number, moduleId: ModuleId, store: StoreJs = new StoreJs()) {
+  constructor(id: number, moduleId: ModuleId, store?: StoreJs) {
     this.id = id;
     this.moduleId = moduleId;
-    this.#store = store;
-    store.live++;
+    if (store !== undefined) {
+      this.#storeJs = store;
+      store.live++;
+    }
   }
 
   static {
     storeOf = (instance) => instance.#store;
   }
 
+  /** What this instance shares with the instances of its store (see {@link StoreJs}), made on first use. */
+  get #store(): StoreJs {
+    if (this.#storeJs === undefined) {
+      this.#storeJs = new StoreJs();
+      this.#storeJs.live = 1;
+    }
+    return this.#storeJs;
+  }
+
   /** Whether calls go through the host-call protocol: the instance's store has JavaScript host functions. */
   #hosted(): boolean {
-    return this.#store.hosted > 0;
+    return this.#storeJs !== undefined && this.#storeJs.hosted > 0;
   }
 
   /**
@@ -1210,7 +1223,11 @@ export class Instance {
    * freed.
    */
   call(name: string, ...args: WasmArg[]): Promise<WasmResult[]> {
-    if (this.#store.inHost > 0 || (syncDepth > 0 && this.#store.tail !== null && loaded().inHostFunction(this.id))) {
+    const storeJs = this.#storeJs;
+    if (
+      storeJs !== undefined &&
+      (storeJs.inHost > 0 || (syncDepth > 0 && storeJs.tail !== null && loaded().inHostFunction(this.id)))
+    ) {
       // From inside a host function of this instance's store (a host step's, or an import running in place
       // while an earlier call of the store is still queued): re-enter it now, as `callSync` does.
       try {
@@ -1219,7 +1236,7 @@ export class Instance {
         return Promise.reject(e);
       }
     }
-    const tail = this.#store.tail;
+    const tail = storeJs === undefined ? null : storeJs.tail;
     if (tail !== null) return this.#track(tail.then(() => this.#start(name, args)));
     let started: WasmResult[] | Promise<WasmResult[]>;
     try {
@@ -1468,8 +1485,8 @@ export class Instance {
 
   /** After a successful drop: the store's last instance frees its host functions. */
   #dropped(): void {
-    const store = this.#store;
-    if (--store.live > 0) return;
+    const store = this.#storeJs;
+    if (store === undefined || --store.live > 0) return;
     // A call still running (the drop did not wait for it) may call its imports until it ends.
     if (store.tail === null) release(store, 0);
     else store.tail.then(() => release(store, 0));

@@ -80,6 +80,25 @@ Deno.test("export(name) links one export at a time", async () => {
   await lib.drop();
 });
 
+Deno.test("an importer with JavaScript imports keeps them after an exporter without imports is dropped", async () => {
+  // The exporter has no imports: the API makes its store's state only when the importer joins its store.
+  const lib = await instance(`(module (func (export "seven") (result i32) i32.const 7))`);
+  const seen: number[] = [];
+  const user = await instance(
+    `(module (import "lib" "seven" (func $seven (result i32))) (import "app" "note" (func $note (param i32)))
+      (func (export "run") (call $note (call $seven))))`,
+    { imports: { lib, app: { note: (n: number) => void seen.push(n) } } },
+  );
+  await lib.drop();
+  // Many instances with functions of their own come and go (the functions of dropped stores are freed past 64).
+  const other = await wat(`(module (import "app" "note" (func (param i32))))`);
+  for (let k = 0; k < 80; k++) await (await wasm.instantiate(other, { imports: { app: { note: () => {} } } })).drop();
+  user.callSync("run");
+  await user.call("run");
+  assertEquals(seen, [7, 7]);
+  await user.drop();
+});
+
 Deno.test("dropping the exporter keeps its objects alive for the importer; its handle is 5005", async () => {
   const { lib, app } = await libAndApp();
   await lib.drop();
