@@ -645,14 +645,24 @@ function toWire(options: InstanceOptions | undefined): [InstanceOptionsWire, Uin
  * Create an instance of a compiled module. Each instance has its own memory, WASI state and limits, unless its
  * `imports` link it to other instances (see {@link InstanceOptions.imports}).
  */
-export async function instantiate(moduleId: ModuleId, options?: InstanceOptions): Promise<Instance> {
-  const backend = current ?? await load(); // no await (a microtask) once loaded
-  if (options === undefined) {
-    // A plugin instantiated per call: no options to walk, no import tables, nothing but the instance and its store's
-    // state (each object here is young garbage a churn pays for twice: to make it, and in the cache it evicts).
-    const id = backend.instantiate(handle(moduleId, ErrorCode.InvalidModuleHandle), "{}", NO_BYTES);
-    return new Instance(id, moduleId);
+export function instantiate(moduleId: ModuleId, options?: InstanceOptions): Promise<Instance> {
+  if (current !== undefined && options === undefined) {
+    // A plugin instantiated per call: no options to walk, no import tables, no async function's state, nothing but
+    // the instance (each object here is young garbage a churn pays for twice: to make it, and in the cache it
+    // evicts).
+    try {
+      const id = current.instantiate(handle(moduleId, ErrorCode.InvalidModuleHandle), "{}", NO_BYTES);
+      return Promise.resolve(new Instance(id, moduleId));
+    } catch (e) {
+      return Promise.reject(e);
+    }
   }
+  return instantiateWith(moduleId, options);
+}
+
+/** {@link instantiate} with options, or before the backend is loaded. */
+async function instantiateWith(moduleId: ModuleId, options?: InstanceOptions): Promise<Instance> {
+  const backend = current ?? await load(); // no await (a microtask) once loaded
   const [wire, stdin, imports] = toWire(options);
   const module = handle(moduleId, ErrorCode.InvalidModuleHandle);
   const store = imports.store;
