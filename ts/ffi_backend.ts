@@ -216,12 +216,12 @@ export function createFfiBackend(): Backend {
   /** The result of the last `callNumbers` call. */
   let lastNumber = 0;
   /** The last options text `instantiate` encoded, and its bytes (never written again: safe to pass nested). */
-  const lastOptions: [string, [Uint8Array, number]] = ["{}", [EMPTY, 0]];
+  const lastOptions: [string, [Uint8Array, bigint]] = ["{}", [EMPTY, 0n]];
   /** Options text as UTF-8 bytes of their own (a call running guest code reads them while imports may run). */
-  const encodeOptions = (json: string): [Uint8Array, number] => {
+  const encodeOptions = (json: string): [Uint8Array, bigint] => {
     if (json === lastOptions[0]) return lastOptions[1];
     const [scratch, n] = options.encode(json);
-    const owned: [Uint8Array, number] = [scratch.slice(0, n), n];
+    const owned: [Uint8Array, bigint] = [scratch.slice(0, n), big(n)];
     lastOptions[0] = json;
     lastOptions[1] = owned;
     return owned;
@@ -285,13 +285,13 @@ export function createFfiBackend(): Backend {
       if (optionsJson === "{}" && stdin.length === 0) {
         return check(s.ext_wasm_instantiate(module, EMPTY, 0n, NO_BYTES, 0n, p, r.size), r);
       }
-      const [text, len] = optionsJson === "{}" ? [EMPTY, 0] : encodeOptions(optionsJson);
-      return check(s.ext_wasm_instantiate(module, text, big(len), stdin, big(stdin.length), p, r.size), r);
+      const [text, len] = optionsJson === "{}" ? [EMPTY, 0n] : encodeOptions(optionsJson);
+      return check(s.ext_wasm_instantiate(module, text, len, stdin, lengthOf(stdin), p, r.size), r);
     },
     instantiateStart(module: number, optionsJson: string, stdin: Uint8Array, f: Frame): number {
       const [text, len] = encodeOptions(optionsJson);
       const p = f.ptr ??= Deno.UnsafePointer.of(f.bytes);
-      return step(s.ext_wasm_instantiate_start(module, text, big(len), stdin, big(stdin.length), p, f.size), f);
+      return step(s.ext_wasm_instantiate_start(module, text, len, stdin, lengthOf(stdin), p, f.size), f);
     },
     instanceDrop: (instance: number) => void check(s.ext_wasm_instance_drop(instance, R, RL)),
     instanceExports: (instance: number) => decoder.decode(blob(s.ext_wasm_instance_exports(instance, R, RL))),
@@ -480,4 +480,9 @@ const NO_BYTES = new Uint8Array(0);
 
 function big(n: number): bigint {
   return BigInt(n);
+}
+
+/** `bytes.length` as a `usize` argument; no BigInt made for the empty buffer (instantiate's usual stdin). */
+function lengthOf(bytes: Uint8Array): bigint {
+  return bytes.length === 0 ? 0n : BigInt(bytes.length);
 }

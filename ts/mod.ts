@@ -599,7 +599,22 @@ function toWire(options: InstanceOptions | undefined): [InstanceOptionsWire, Uin
     if (isWasi === undefined) typeError(`unknown instance option \`${key}\``);
     if (isWasi && given[key] !== undefined) wasi = true;
   }
-  const wire: InstanceOptionsWire = {};
+  // Every key from the start (absent ones undefined, which JSON leaves out): one map for every options object, which
+  // the optimized code of this path can rely on. Keys added one by one made a chain of maps that died with
+  // the objects, and each full collection then deoptimized the code that had seen them.
+  const wire: InstanceOptionsWire = {
+    wasi: undefined,
+    fuel: undefined,
+    callFuel: undefined,
+    timeoutMs: undefined,
+    maxMemoryBytes: undefined,
+    preemptible: undefined,
+    hostImports: undefined,
+    exportImports: undefined,
+    instanceImports: undefined,
+    syncImports: undefined,
+    bridgedImports: undefined,
+  };
   let stdin: Uint8Array = NO_BYTES;
   if (wasi) {
     if (o.stdin !== undefined && o.inheritStdin) {
@@ -646,41 +661,48 @@ function toWire(options: InstanceOptions | undefined): [InstanceOptionsWire, Uin
  * `imports` link it to other instances (see {@link InstanceOptions.imports}).
  */
 export function instantiate(moduleId: ModuleId, options?: InstanceOptions): Promise<Instance> {
-  if (current !== undefined && options === undefined) {
-    // A plugin instantiated per call: no options to walk, no import tables, no async function's state, nothing but
-    // the instance (each object here is young garbage a churn pays for twice: to make it, and in the cache it
-    // evicts).
-    try {
-      const id = current.instantiate(handle(moduleId, ErrorCode.InvalidModuleHandle), "{}", NO_BYTES);
-      return Promise.resolve(new Instance(id, moduleId));
-    } catch (e) {
-      return Promise.reject(e);
-    }
+  // Once the backend is loaded, a plain function returning a settled promise (as `drop()` is) unless the start
+  // function waits for a JavaScript import: no async function's state per instance.
+  if (current === undefined) {
+    return (async () => {
+      await load();
+      return instantiate(moduleId, options);
+    })();
   }
-  return instantiateWith(moduleId, options);
+  try {
+    const made = instantiateNow(current, moduleId, options);
+    return made instanceof Instance ? Promise.resolve(made) : made;
+  } catch (e) {
+    return Promise.reject(e);
+  }
 }
 
-/** {@link instantiate} with options, or before the backend is loaded. */
-async function instantiateWith(moduleId: ModuleId, options?: InstanceOptions): Promise<Instance> {
-  const backend = current ?? await load(); // no await (a microtask) once loaded
+/** {@link instantiate} on a loaded backend: the instance, or a promise of it when its start function waits. */
+function instantiateNow(backend: Backend, moduleId: ModuleId, options?: InstanceOptions): Instance | Promise<Instance> {
+  if (options === undefined) {
+    // A plugin instantiated per call: no options to walk, no import tables, nothing but the instance (each object
+    // here is young garbage a churn pays for twice: to make it, and in the cache it evicts).
+    return new Instance(backend.instantiate(handle(moduleId, ErrorCode.InvalidModuleHandle), "{}", NO_BYTES), moduleId);
+  }
   const [wire, stdin, imports] = toWire(options);
   const module = handle(moduleId, ErrorCode.InvalidModuleHandle);
   const store = imports.store;
-  let id: number;
-  try {
-    // With JavaScript functions in the store, the start function may call them: the call protocol serves them.
-    if (store.hosted === 0) {
-      id = backend.instantiate(module, wireJson(wire), stdin);
-    } else {
-      const served = instantiateServed(backend, module, wireJson(wire), stdin, store);
-      id = typeof served === "number" ? served : await served;
-    }
-  } catch (e) {
+  const failed = (e: unknown) => {
     store.hosted = imports.hostedBase;
     release(store, imports.base);
-    throw withHostCause(e);
+    return withHostCause(e);
+  };
+  let id: number | Promise<number>;
+  try {
+    // With JavaScript functions in the store, the start function may call them: the call protocol serves them.
+    id = store.hosted === 0
+      ? backend.instantiate(module, wireJson(wire), stdin)
+      : instantiateServed(backend, module, wireJson(wire), stdin, store);
+  } catch (e) {
+    throw failed(e);
   }
-  return new Instance(id, moduleId, store);
+  if (typeof id === "number") return new Instance(id, moduleId, store);
+  return id.then((id) => new Instance(id, moduleId, store), (e) => Promise.reject(failed(e)));
 }
 
 // ---------------------------------------------------------------------------------------------------------------
