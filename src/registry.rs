@@ -3,10 +3,15 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-/// Bits of a handle that hold the slot index; the generation sits above them. Handles stay below 2^52, so they
-/// survive a round trip through a JavaScript number.
-const INDEX_BITS: u32 = 32;
-const GENERATION_MASK: u64 = (1 << 20) - 1;
+/// Bits of a handle that hold the slot index (so at most 2^20 live entries); the generation sits above them.
+/// Handles stay below 2^53, so they survive a round trip through a JavaScript number.
+const INDEX_BITS: u32 = 20;
+/// A slot's generation counts from 1 to this and wraps: a handle kept past 2^33 - 1 reuses of its slot could name
+/// a later entry. The plugin churn reuses one slot per instantiate (~400k a second here): that is six hours
+/// away. (With 32 index bits and 20 of generation it was three seconds.)
+const GENERATION_MASK: u64 = (1 << 33) - 1;
+/// Slots a table holds at most.
+const MAX_SLOTS: usize = 1 << INDEX_BITS;
 
 /// Why a lookup failed; callers turn this into 5004 / 5005 with their own wording.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,7 +64,8 @@ impl<T: Clone> Registry<T> {
         self.live.load(Ordering::Relaxed)
     }
 
-    /// Insert unless `cap` live entries exist; returns the new handle, or the value back at the cap.
+    /// Insert unless `cap` live entries exist (or 2^20, what a handle can index); returns the new handle, or the
+    /// value back at the cap.
     pub(crate) fn insert(&self, value: T, cap: Option<usize>) -> Result<u64, T> {
         let mut table = self.write();
         let live = self.live.load(Ordering::Relaxed);
@@ -68,6 +74,7 @@ impl<T: Clone> Registry<T> {
         }
         let index = match table.free.pop() {
             Some(i) => i as usize,
+            None if table.slots.len() == MAX_SLOTS => return Err(value),
             None => {
                 table.slots.push((1, None));
                 table.slots.len() - 1
@@ -155,6 +162,38 @@ mod tests {
         assert_eq!(r.remove(b + (5 << INDEX_BITS)), Err(Miss::Stale));
         assert_eq!(r.remove(u64::MAX), Err(Miss::Unknown));
         assert_eq!((r.get(b), r.len()), (Ok('b'), 1));
+    }
+
+    #[test]
+    fn a_stale_handle_stays_stale_across_many_reuses_of_its_slot() {
+        let r = Registry::new();
+        let first = r.insert(0u32, None).unwrap();
+        r.remove(first).unwrap();
+        // Two million reuses of the slot: with 20 generation bits the millionth-and-first handle was `first` again.
+        for k in 1..2_000_000u32 {
+            let h = r.insert(k, None).unwrap();
+            assert_ne!(h, first);
+            assert_eq!(r.remove(h), Ok(k));
+        }
+        assert_eq!(r.get(first), Err(Miss::Stale));
+    }
+
+    #[test]
+    fn a_full_table_refuses_more() {
+        let r = Registry::new();
+        for _ in 0..MAX_SLOTS {
+            r.insert((), None).unwrap();
+        }
+        assert_eq!(r.insert((), None), Err(()));
+        assert_eq!(r.len(), MAX_SLOTS);
+    }
+
+    #[test]
+    fn handles_are_javascript_safe_integers() {
+        let r = Registry::new();
+        let h = r.insert((), None).unwrap();
+        let last = (GENERATION_MASK << INDEX_BITS) | (MAX_SLOTS as u64 - 1);
+        assert!(h < (1 << 53) && last < (1 << 53));
     }
 
     #[test]
