@@ -519,10 +519,38 @@ interface WireImports {
 /** Shared by every {@link WireImports} with no such imports, replaced by an array of its own at the first. */
 const NO_EXPORT_IMPORTS: [string, string, number, string][] = Object.freeze([]) as unknown as [];
 const NO_INSTANCE_IMPORTS: [string, number][] = Object.freeze([]) as unknown as [];
+const NO_HOST_IMPORTS: [string, string, number][] = Object.freeze([]) as unknown as [];
+
+/**
+ * The last `imports` object {@link wireImports} walked whose imports are all functions, what the walk found
+ * (module, name and function of each, flat) and the `[module, name, index]` triples it made. A churn of one plugin
+ * passes the same object every time: the next walk of it compares in place and, when nothing changed, makes no
+ * arrays (each is garbage every instance would pay for).
+ */
+let lastImports: object | null = null;
+let lastFns: (string | HostFunction)[] = [];
+let lastHost: [string, string, number][] = [];
+
+/** Whether walking `imports` finds exactly the functions of `fns` (module, name, function, flat), in order. */
+function sameWalk(imports: Record<string, unknown>, fns: (string | HostFunction)[]): boolean {
+  let k = 0;
+  for (const module in imports) {
+    if (!Object.hasOwn(imports, module)) continue;
+    const named = imports[module];
+    if (named === null || typeof named !== "object" || named instanceof Instance) return false;
+    for (const name in named) {
+      if (!Object.hasOwn(named, name)) continue;
+      if (k === fns.length || fns[k] !== module || fns[k + 1] !== name) return false;
+      if ((named as Record<string, unknown>)[name] !== fns[k + 2]) return false;
+      k += 3;
+    }
+  }
+  return k === fns.length;
+}
 
 function wireImports(imports: unknown, sync: boolean): WireImports {
   const out: WireImports = {
-    host: [],
+    host: NO_HOST_IMPORTS,
     exports: NO_EXPORT_IMPORTS,
     instances: NO_INSTANCE_IMPORTS,
     store: new StoreJs(),
@@ -532,6 +560,10 @@ function wireImports(imports: unknown, sync: boolean): WireImports {
   if (imports === undefined) return out;
   if (imports === null || typeof imports !== "object" || Array.isArray(imports)) {
     typeError(`\`imports\` must be an object of modules, got ${what(imports)}`);
+  }
+  if (imports === lastImports && sameWalk(imports as Record<string, unknown>, lastFns)) {
+    registerAll(out, lastFns, sync);
+    return out;
   }
   // Module, name and function of each function import, flat: registered once the whole object proved valid. (Each
   // object made here is garbage a churn of instances with imports pays for: no array per function, none for
@@ -574,15 +606,43 @@ function wireImports(imports: unknown, sync: boolean): WireImports {
       }
     }
   }
-  // A linked instance joins its exporters' store (the core refuses instances of different stores).
-  if (linked !== undefined) out.store = storeOf(linked);
-  out.base = out.store.indexes.length;
-  out.hostedBase = out.store.hosted;
-  for (let k = 0; k < fns.length; k += 3) {
-    out.host.push([fns[k] as string, fns[k + 1] as string, register(out.store, fns[k + 2] as HostFunction)]);
+  if (linked === undefined) {
+    // Functions only: remembered for the next walk of the same object.
+    lastImports = imports;
+    lastFns = fns;
+    lastHost = [];
+  } else {
+    // A linked instance joins its exporters' store (the core refuses instances of different stores).
+    out.store = storeOf(linked);
+    lastImports = null;
   }
-  if (!sync) out.store.hosted += fns.length / 3;
+  registerAll(out, fns, sync);
   return out;
+}
+
+/** Register the functions of `fns` (module, name, function, flat) for `out`'s store and list them in `out.host`:
+ * the last walk's triples again when they come out the same (so that its JSON text is reused as well). */
+function registerAll(out: WireImports, fns: (string | HostFunction)[], sync: boolean): void {
+  const store = out.store;
+  out.base = store.indexes.length;
+  out.hostedBase = store.hosted;
+  const n = fns.length / 3;
+  let same = fns === lastFns && lastHost.length === n;
+  for (let k = 0; k < fns.length; k += 3) {
+    const index = register(store, fns[k + 2] as HostFunction);
+    if (same && lastHost[k / 3][2] !== index) same = false;
+  }
+  if (!sync) store.hosted += n;
+  if (same) {
+    out.host = lastHost;
+    return;
+  }
+  const host: [string, string, number][] = [];
+  for (let k = 0; k < fns.length; k += 3) {
+    host.push([fns[k] as string, fns[k + 1] as string, store.indexes[out.base + k / 3]]);
+  }
+  out.host = host;
+  if (fns === lastFns) lastHost = host;
 }
 
 /** Normalize the documented options into the wire shape both backends send to the core, plus stdin bytes. */
@@ -921,6 +981,7 @@ function wireJson(wire: InstanceOptionsWire): string {
 }
 
 function sameTriples(a: [string, string, number][], b: [string, string, number][]): boolean {
+  if (a === b) return true;
   if (a.length !== b.length) return false;
   for (let k = 0; k < a.length; k++) {
     const x = a[k], y = b[k];

@@ -367,6 +367,30 @@ Deno.test("each instance of a churn calls its own imports: the same functions ag
   }
 });
 
+Deno.test("the same imports object, changed between instantiates, gives each instance what it held then", async () => {
+  const id = await wat(`(module (import "host" "f" (func $f (result i32))) (func (export "run") (result i32) (call $f)))`);
+  for (const syncImports of [false, true]) {
+    const host: Record<string, unknown> = { f: () => 1 };
+    const imports = { host } as unknown as wasm.Imports;
+    const modules = imports as unknown as Record<string, Record<string, unknown>>;
+    const first = await wasm.instantiate(id, { imports, syncImports });
+    const again = await wasm.instantiate(id, { imports, syncImports });
+    host.f = () => 2; // a function replaced
+    const replaced = await wasm.instantiate(id, { imports, syncImports });
+    modules.host = { f: () => 3 }; // a module replaced
+    const moduleReplaced = await wasm.instantiate(id, { imports, syncImports });
+    delete modules.host.f; // a function removed
+    await rejects(() => wasm.instantiate(id, { imports, syncImports }), 5001);
+    modules.host.f = 4; // not a function
+    await rejects(() => wasm.instantiate(id, { imports, syncImports }), 5001);
+    modules.host.f = () => 5;
+    const restored = await wasm.instantiate(id, { imports, syncImports });
+    const all = [first, again, replaced, moduleReplaced, restored];
+    assertEquals(all.map((i) => i.callSync("run")), [[1], [1], [2], [3], [5]]);
+    for (const i of all) await i.drop();
+  }
+});
+
 /** `count(n, spin)`: calls `host.inc` n times, spinning `spin` iterations between calls (a long call). */
 const LONG_WITH_IMPORTS = `(module
   (import "host" "inc" (func $inc (param i32) (result i32)))
