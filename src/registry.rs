@@ -10,8 +10,8 @@ const INDEX_BITS: u32 = 20;
 /// a later entry. The plugin churn reuses one slot per instantiate (~400k a second here): that is six hours
 /// away. (With 32 index bits and 20 of generation it was three seconds.)
 const GENERATION_MASK: u64 = (1 << 33) - 1;
-/// Slots a table holds at most.
-const MAX_SLOTS: usize = 1 << INDEX_BITS;
+/// Slots a table holds at most: the live entries it can hold whatever cap its owner sets.
+pub(crate) const MAX_SLOTS: usize = 1 << INDEX_BITS;
 
 /// Why a lookup failed; callers turn this into 5004 / 5005 with their own wording.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -247,7 +247,7 @@ impl Runtime {
             .map_err(|_| {
                 Error::LimitExceeded(format!(
                     "live module cap of {} reached",
-                    self.inner.config.max_modules.unwrap_or(0)
+                    self.inner.config.max_modules.unwrap_or(crate::registry::MAX_SLOTS)
                 ))
             })?;
         Ok(CompileReport {
@@ -661,10 +661,11 @@ impl Runtime {
         }
     }
 
-    /// The live-instance cap: the configured one, else the pool's size.
+    /// The live-instance cap: the configured one, else the pool's size (at most what a handle can index).
     fn instance_cap(&self) -> usize {
         let config = &self.inner.config;
-        config.max_instances.unwrap_or(config.pool.total_instances as usize)
+        let cap = config.max_instances.unwrap_or(config.pool.total_instances as usize);
+        cap.min(crate::registry::MAX_SLOTS)
     }
 
     /// Give `cell` a handle (5013 past the cap; the instance is dropped then).

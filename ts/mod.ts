@@ -742,16 +742,12 @@ function instantiateNow(backend: Backend, moduleId: ModuleId, options?: Instance
   if (options === undefined) {
     // A plugin instantiated per call: no options to walk, no import tables, nothing but the instance (each object
     // here is young garbage a churn pays for twice: to make it, and in the cache it evicts).
-    return new Instance(backend.instantiate(handle(moduleId, ErrorCode.InvalidModuleHandle), "{}", NO_BYTES), moduleId);
+    const id = backend.instantiate(handle(moduleId, ErrorCode.InvalidModuleHandle), "{}", NO_BYTES);
+    return new Instance(id, moduleId);
   }
   const [wire, stdin, imports] = toWire(options);
   const module = handle(moduleId, ErrorCode.InvalidModuleHandle);
   const store = imports.store;
-  const failed = (e: unknown) => {
-    store.hosted = imports.hostedBase;
-    release(store, imports.base);
-    return withHostCause(e);
-  };
   let id: number | Promise<number>;
   try {
     // With JavaScript functions in the store, the start function may call them: the call protocol serves them.
@@ -759,10 +755,17 @@ function instantiateNow(backend: Backend, moduleId: ModuleId, options?: Instance
       ? backend.instantiate(module, wireJson(wire), stdin)
       : instantiateServed(backend, module, wireJson(wire), stdin, store);
   } catch (e) {
-    throw failed(e);
+    throw instantiateFailed(imports, e);
   }
   if (typeof id === "number") return new Instance(id, moduleId, store);
-  return id.then((id) => new Instance(id, moduleId, store), (e) => Promise.reject(failed(e)));
+  return id.then((id) => new Instance(id, moduleId, store), (e) => Promise.reject(instantiateFailed(imports, e)));
+}
+
+/** After a failed instantiate: the store takes back the functions it registered for it; the error to throw. */
+function instantiateFailed(imports: WireImports, e: unknown): unknown {
+  imports.store.hosted = imports.hostedBase;
+  release(imports.store, imports.base);
+  return withHostCause(e);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -1258,7 +1261,6 @@ export class Instance {
   }
   #memory: Memory | undefined;
 
-  /** What this instance shares with the instances of its store (see {@link StoreJs}). */
   /** Made on first use ({@link Instance.#store}): an instance without imports that no call outlives and no
    * instance links to never needs one. */
   #storeJs: StoreJs | undefined;

@@ -34,9 +34,9 @@ import { decodeFrame, encodeFrame, newFrame } from "../../ts/frame.ts";
 
 const [addPath, memPath, hostPath] = Deno.args.filter((a) => !a.startsWith("--"));
 /** `--callback-floor=LIB`: bench/compare/callback_floor.c built (scripts/compare.sh), for the host-call floor. */
+const callbackFloorLib = Deno.args.find((a) => a.startsWith("--callback-floor="))?.slice("--callback-floor=".length);
 /** `--raw-floor=LIB`: examples/raw_ffi.rs built (scripts/compare.sh), raw Wasmtime's churn through Deno's FFI. */
 const rawFloorLib = Deno.args.find((a) => a.startsWith("--raw-floor="))?.slice("--raw-floor=".length);
-const callbackFloorLib = Deno.args.find((a) => a.startsWith("--callback-floor="))?.slice("--callback-floor=".length);
 const quick = Deno.args.includes("--quick");
 const ROUNDS = quick ? 3 : 7;
 const ROUND_MS = quick ? 100 : 250;
