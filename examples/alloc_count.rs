@@ -88,14 +88,7 @@ fn main() {
         rt.drop_instance(inst).unwrap();
     });
     let mut frame = vec![0u8; 128];
-    // SAFETY: every buffer is a live slice of the stated length, distinct from the others.
-    let module = unsafe {
-        assert_eq!(
-            ext_wasm_compile(ADD.as_ptr(), ADD.len(), frame.as_mut_ptr(), frame.len()),
-            0
-        );
-        u64::from_le_bytes(frame[..8].try_into().unwrap()) as f64
-    };
+    let module = compiled(ADD, &mut frame);
     count("C ABI: instantiate + func + call_numbers + drop", || {
         let nul = std::ptr::null();
         // SAFETY: as above; the handle is the one `ext_wasm_instantiate` wrote.
@@ -104,7 +97,7 @@ fn main() {
                 ext_wasm_instantiate(module, nul, 0, nul, 0, frame.as_mut_ptr(), frame.len()),
                 0
             );
-            let inst = u64::from_le_bytes(frame[..8].try_into().unwrap()) as f64;
+            let inst = handle(&frame);
             assert_eq!(
                 ext_wasm_func(inst, b"add".as_ptr(), 3, frame.as_mut_ptr(), frame.len()),
                 0
@@ -119,18 +112,24 @@ fn main() {
     raw_churn();
 }
 
+/// `wat` compiled through the C ABI: its module handle.
+fn compiled(wat: &str, frame: &mut [u8]) -> f64 {
+    // SAFETY: `wat` and `frame` are live slices of the stated lengths, distinct from each other.
+    let rc = unsafe { ext_wasm_compile(wat.as_ptr(), wat.len(), frame.as_mut_ptr(), frame.len()) };
+    assert_eq!(rc, 0);
+    handle(frame)
+}
+
+/// The handle an out record's `a` holds.
+fn handle(frame: &[u8]) -> f64 {
+    u64::from_le_bytes(frame[..8].try_into().unwrap()) as f64
+}
+
 /// The churn of a module with two JavaScript imports (`host.wat`) as the TypeScript API makes it: instantiated and
 /// called through the host-call protocol (`instantiate_start`, `call_start`), with its import table as options.
 fn with_imports(frame: &mut [u8]) {
     let options = br#"{"hostImports":[["host","inc",0],["host","log",1]]}"#;
-    // SAFETY: every buffer is a live slice of the stated length, distinct from the others.
-    let module = unsafe {
-        assert_eq!(
-            ext_wasm_compile(HOST.as_ptr(), HOST.len(), frame.as_mut_ptr(), frame.len()),
-            0
-        );
-        u64::from_le_bytes(frame[..8].try_into().unwrap()) as f64
-    };
+    let module = compiled(HOST, frame);
     count("C ABI, two JS imports: start + call_start + drop", || {
         let nul = std::ptr::null();
         // SAFETY: as above; the handle is the one `ext_wasm_instantiate_start` wrote. `add` calls no import.
@@ -140,7 +139,7 @@ fn with_imports(frame: &mut [u8]) {
                 ext_wasm_instantiate_start(module, o, n, nul, 0, frame.as_mut_ptr(), frame.len()),
                 0
             );
-            let inst = u64::from_le_bytes(frame[..8].try_into().unwrap()) as f64;
+            let inst = handle(frame);
             frame[32] = ext_wasm::ffi::tag::NUMBER;
             frame[40..48].copy_from_slice(&1f64.to_bits().to_le_bytes());
             frame[48] = ext_wasm::ffi::tag::NUMBER;

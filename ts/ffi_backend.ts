@@ -171,6 +171,8 @@ function openLibrary(): Deno.DynamicLibrary<typeof SYMBOLS> {
 const decoder = new TextDecoder();
 const encoder = new TextEncoder();
 const EMPTY = new Uint8Array(0);
+/** The text of no options ("{}" means defaults: the core reads empty options as such) and its length. */
+const NO_OPTIONS_TEXT: [Uint8Array, bigint] = [EMPTY, 0n];
 
 /** Fetch a parked blob (message, JSON, output) of `len` bytes. */
 function takeBlob(s: Symbols, id: number, len: number): Uint8Array {
@@ -216,7 +218,7 @@ export function createFfiBackend(): Backend {
   /** The result of the last `callNumbers` call. */
   let lastNumber = 0;
   /** The last options text `instantiate` encoded, and its bytes (never written again: safe to pass nested). */
-  const lastOptions: [string, [Uint8Array, bigint]] = ["{}", [EMPTY, 0n]];
+  const lastOptions: [string, [Uint8Array, bigint]] = ["{}", NO_OPTIONS_TEXT];
   /** Options text as UTF-8 bytes of their own (a call running guest code reads them while imports may run). */
   const encodeOptions = (json: string): [Uint8Array, bigint] => {
     if (json === lastOptions[0]) return lastOptions[1];
@@ -282,10 +284,7 @@ export function createFfiBackend(): Backend {
       // No options (the common case for plugin churn): empty buffers and constant lengths, no JSON to encode or
       // parse. The same options again (a churn of one plugin with its imports): the bytes encoded last time.
       const [r, p] = guestRecord();
-      if (optionsJson === "{}" && stdin.length === 0) {
-        return check(s.ext_wasm_instantiate(module, EMPTY, 0n, NO_BYTES, 0n, p, r.size), r);
-      }
-      const [text, len] = optionsJson === "{}" ? [EMPTY, 0n] : encodeOptions(optionsJson);
+      const [text, len] = optionsJson === "{}" ? NO_OPTIONS_TEXT : encodeOptions(optionsJson);
       return check(s.ext_wasm_instantiate(module, text, len, stdin, lengthOf(stdin), p, r.size), r);
     },
     instantiateStart(module: number, optionsJson: string, stdin: Uint8Array, f: Frame): number {

@@ -646,8 +646,7 @@ function registerAll(out: WireImports, fns: (string | HostFunction)[], sync: boo
 }
 
 /** Normalize the documented options into the wire shape both backends send to the core, plus stdin bytes. */
-function toWire(options: InstanceOptions | undefined): [InstanceOptionsWire, Uint8Array, WireImports] {
-  if (options === undefined) return [NO_OPTIONS, NO_BYTES, wireImports(undefined, false)];
+function toWire(options: InstanceOptions): [InstanceOptionsWire, Uint8Array, WireImports] {
   const o = options;
   if (typeof o !== "object" || o === null) typeError("instance options must be an object");
   // One pass over the own keys (`for…in` with `hasOwn`: no array of keys, no pass per WASI option).
@@ -954,9 +953,6 @@ function callWithNumbers(backend: Backend, id: number, index: number, args: read
   return count === 1 ? [backend.numberResult()] : count === 0 ? [] : null;
 }
 
-/** The wire options of an instance without options (`wireJson` gives "{}" for it without stringifying). */
-const NO_OPTIONS: InstanceOptionsWire = Object.freeze({});
-
 /** The last options text of an instance whose only options were its JavaScript imports (either kind). */
 let lastImportsWire: { host: [string, string, number][]; sync: boolean; json: string } | null = null;
 
@@ -966,7 +962,6 @@ let lastImportsWire: { host: [string, string, number][]; sync: boolean; json: st
  * of the options' cost on such a churn; the core then finds its parse by the same text).
  */
 function wireJson(wire: InstanceOptionsWire): string {
-  if (wire === NO_OPTIONS) return "{}";
   const host = wire.hostImports;
   if (
     host === undefined || wire.wasi !== undefined || wire.fuel !== undefined || wire.callFuel !== undefined ||
