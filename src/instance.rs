@@ -1,5 +1,6 @@
 //! A live instance: its store, cached export lookups, limits and captured output.
 
+use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -74,17 +75,43 @@ struct CallSetup {
 struct FuncEntry {
     /// The store member ([`Member`]) whose export this is.
     member: usize,
-    /// Shared with the module's export table (no allocation per instance).
-    name: Arc<str>,
+    /// Its name, parameter and result types, in the member's module's export table (see [`Borrowed`]).
+    name: Borrowed<str>,
     func: Func,
-    /// Shared with the module's export table.
-    params: Arc<[ValType]>,
-    results: Arc<[ValType]>,
+    params: Borrowed<[ValType]>,
+    results: Borrowed<[ValType]>,
     /// The export as a [`DirectFunc`] for async calls, made at its first one (see [`direct_func`]).
     direct: Option<DirectFunc>,
     /// Whether it is short ([`InstanceState::is_short`]), found at its first async call.
     short: Option<bool>,
 }
+
+/// A shared reference into the export table of a module a store's member keeps ([`Member::compiled`]), without
+/// its lifetime: the table is built once per module and never changed, and a store never lets go of a member's
+/// module, so what it points to lives as long as the store state that holds it. Counting references instead
+/// (the `Arc`s the table holds) cost each new instance three atomic increments and three decrements, on three
+/// cache lines every instance of the module shares.
+struct Borrowed<T: ?Sized>(NonNull<T>);
+
+impl<T: ?Sized> Borrowed<T> {
+    /// # Safety
+    /// `value` must live, unchanged, as long as the [`InstanceState`] the result is stored in: it is in the export
+    /// table of a module held by one of that state's members.
+    unsafe fn new(value: &T) -> Self {
+        Self(NonNull::from(value))
+    }
+
+    fn get(&self) -> &T {
+        // SAFETY: `new`'s contract: the value outlives the state this is stored in, so it outlives `&self`.
+        unsafe { self.0.as_ref() }
+    }
+}
+
+// SAFETY: a `Borrowed<T>` is a shared reference to a `T` (see `get`), which may cross threads when `T` is `Sync`
+// (`str` and `[ValType]` are): the value is never written while it lives.
+unsafe impl<T: ?Sized + Sync> Send for Borrowed<T> {}
+// SAFETY: as for `Send`: sharing a shared reference to a `Sync` value.
+unsafe impl<T: ?Sized + Sync> Sync for Borrowed<T> {}
 
 /// An export of up to [`INLINE_SLOTS`] parameters and results, typed for `call_async` as four raw slots in and
 /// out: see [`direct_func`].
@@ -163,7 +190,7 @@ pub(crate) struct Member {
     pub(crate) compiled: Arc<CompiledModule>,
     /// Its function exports resolved so far, as indexes into the store's `funcs`, once the store has resolved
     /// more than [`SCAN_LIMIT`] (FxHash: names are short and chosen by the embedder).
-    by_name: FxHashMap<Arc<str>, usize>,
+    by_name: FxHashMap<Box<str>, usize>,
     /// The first exported memory, resolved on first unnamed access (the common case for plugins).
     first_memory: Option<Memory>,
 }
@@ -869,7 +896,7 @@ impl InstanceState {
         if self
             .funcs
             .get(index)
-            .is_some_and(|f| !value_frame::is_number_result(&f.results))
+            .is_some_and(|f| !value_frame::is_number_result(f.results.get()))
         {
             return Ok(None);
         }
@@ -895,7 +922,7 @@ impl InstanceState {
         if let Some(short) = entry.short {
             return short;
         }
-        let short = match self.members[entry.member].compiled.binary.straight(&entry.name) {
+        let short = match self.members[entry.member].compiled.binary.straight(entry.name.get()) {
             Some(Straight::CallsNothing) => true,
             Some(Straight::CallsImports) => entry.member == 0 && !self.suspends,
             None => false,
@@ -926,21 +953,21 @@ impl InstanceState {
                 "no resolved function with index {index}"
             )));
         };
-        if nargs != entry.params.len() {
+        if nargs != entry.params.get().len() {
             return Err(Error::Type(format!(
                 "`{}` takes {} argument(s), got {nargs}",
-                entry.name,
-                entry.params.len(),
+                entry.name.get(),
+                entry.params.get().len(),
             )));
         }
         if self.suspends && entry.short != Some(true) && !self.store.data().fiberless {
             return Err(Error::Type(format!(
                 "instance imports host functions its embedder answers outside the call; call `{}` through \
                  the async protocol (`call_start`; TypeScript `call`/`callSync` do)",
-                entry.name
+                entry.name.get()
             )));
         }
-        let slots = entry.params.len().max(entry.results.len());
+        let slots = entry.params.get().len().max(entry.results.get().len());
         let mut inline = [ValRaw::i64(0); INLINE_SLOTS];
         // A longer signature borrows the instance's buffer for the call (an error before the call drops it:
         // the next long call makes another).
@@ -953,7 +980,7 @@ impl InstanceState {
             spilled.resize(slots, ValRaw::i64(0));
             &mut spilled[..]
         };
-        let take = fill(&entry.params, &mut raw[..entry.params.len()])?;
+        let take = fill(entry.params.get(), &mut raw[..entry.params.get().len()])?;
         let func = entry.func;
 
         let setup = self.begin_call(limits, ticker, None)?;
@@ -969,7 +996,7 @@ impl InstanceState {
 
         self.end_call(setup);
         let answer = match result {
-            Ok(()) => take(&self.funcs[index].results, raw).map(Some),
+            Ok(()) => take(self.funcs[index].results.get(), raw).map(Some),
             Err(e) => self.call_error(e).map(|()| None),
         };
         if spilled.capacity() > 0 {
@@ -1066,13 +1093,13 @@ impl InstanceState {
         if self
             .funcs
             .get(self.last)
-            .is_some_and(|f| f.member == self.current && same(f.name.as_bytes(), name.as_bytes()))
+            .is_some_and(|f| f.member == self.current && same(f.name.get().as_bytes(), name.as_bytes()))
         {
             return Ok(self.last);
         }
         let found = if self.funcs.len() <= SCAN_LIMIT {
             let current = self.current;
-            (self.funcs.iter()).position(|f| f.member == current && same(f.name.as_bytes(), name.as_bytes()))
+            (self.funcs.iter()).position(|f| f.member == current && same(f.name.get().as_bytes(), name.as_bytes()))
         } else {
             self.members[self.current].by_name.get(name).copied()
         };
@@ -1090,7 +1117,7 @@ impl InstanceState {
     fn resolve_func(&mut self, name: &str) -> Result<()> {
         let member = &mut self.members[self.current];
         let (export_name, index, sig) = member.compiled.exports().func(name)?;
-        let (params, results) = sig.clone().map_err(|bad| {
+        let (params, results) = sig.as_ref().map_err(|&bad| {
             Error::Type(format!(
                 "`{name}` has a {bad} in its signature; only i32, i64, f32 and f64 can cross this API"
             ))
@@ -1098,9 +1125,18 @@ impl InstanceState {
         let Some(Extern::Func(func)) = member.instance.get_module_export(&mut self.store, index) else {
             return Err(Error::ExportNotFound(format!("no function export named `{name}`")));
         };
+        // SAFETY: the name and types are in the export table of `member.compiled`, which this state keeps as long
+        // as it lives (members are never removed) and which never changes once built.
+        let (name, params, results) = unsafe {
+            (
+                Borrowed::new(&**export_name),
+                Borrowed::new(&**params),
+                Borrowed::new(&**results),
+            )
+        };
         self.funcs.push(FuncEntry {
             member: self.current,
-            name: export_name.clone(),
+            name,
             func,
             params,
             results,
@@ -1115,7 +1151,7 @@ impl InstanceState {
         };
         for i in indexed {
             let f = &self.funcs[i];
-            self.members[f.member].by_name.insert(f.name.clone(), i);
+            self.members[f.member].by_name.insert(f.name.get().into(), i);
         }
         Ok(())
     }
@@ -1236,17 +1272,17 @@ impl InstanceState {
             return self.call_frame(index, frame, nargs, ticker).map(AsyncStart::Done);
         }
         let entry = &self.funcs[index];
-        if nargs != entry.params.len() {
+        if nargs != entry.params.get().len() {
             return Err(Error::Type(format!(
                 "`{}` takes {} argument(s), got {nargs}",
-                entry.name,
-                entry.params.len()
+                entry.name.get(),
+                entry.params.get().len()
             )));
         }
-        let slots = entry.params.len().max(entry.results.len());
+        let slots = entry.params.get().len().max(entry.results.get().len());
         self.raw.clear();
         self.raw.resize(slots, ValRaw::i64(0));
-        value_frame::decode_raw(frame, &entry.params, &mut self.raw[..entry.params.len()])?;
+        value_frame::decode_raw(frame, entry.params.get(), &mut self.raw[..entry.params.get().len()])?;
         if command {
             self.exit_code = None;
         }
@@ -1321,7 +1357,7 @@ impl InstanceState {
     pub(crate) fn answer(&self, outcome: Outcome, frame: &mut [u8]) -> Result<u64> {
         match outcome {
             Outcome::Results(index) => {
-                value_frame::encode_raw(frame, &self.funcs[index].results, &self.raw).map(u64::from)
+                value_frame::encode_raw(frame, self.funcs[index].results.get(), &self.raw).map(u64::from)
             }
             Outcome::Exited => Ok(0),
             Outcome::Exit(code) => Ok(code as i64 as u64),
@@ -1362,7 +1398,7 @@ const DIRECT_CALLS: bool = !cfg!(debug_assertions);
 /// callgrind). Made once per instance and export, at its first async call (`new_unchecked` looks up the
 /// function's type once; `Func::typed` would also build and compare it).
 fn direct_func(store: &Store<StoreData>, entry: &FuncEntry) -> Option<DirectFunc> {
-    if !DIRECT_CALLS || entry.params.len().max(entry.results.len()) > INLINE_SLOTS {
+    if !DIRECT_CALLS || entry.params.get().len().max(entry.results.get().len()) > INLINE_SLOTS {
         return None;
     }
     // SAFETY: the `TypedFunc` is called only by `run_async` of this instance (`entry.func` belongs to its

@@ -525,10 +525,7 @@ impl Runtime {
         }
         let cell = self.instance(id)?;
         let result = f(&cell);
-        // Busy only if `f` re-entered this runtime on this thread; then just don't cache.
-        if let Ok(mut slot) = recent.try_borrow_mut() {
-            *slot = Some((self.inner.id, id.0, cell));
-        }
+        remember(self.inner.id, id.0, cell);
         result
     }
 
@@ -668,11 +665,16 @@ impl Runtime {
         cap.min(crate::registry::MAX_SLOTS)
     }
 
-    /// Give `cell` a handle (5013 past the cap; the instance is dropped then).
+    /// Give `cell` a handle (5013 past the cap; the instance is dropped then). The new instance becomes this
+    /// thread's recent one ([`Self::with_instance`]): its first call, usually next, skips the handle table.
     pub(crate) fn register(&self, cell: InstanceCell) -> Result<InstanceId> {
         let cap = self.instance_cap();
-        match self.inner.instances.insert(Arc::new(cell), Some(cap)) {
-            Ok(handle) => Ok(InstanceId(handle)),
+        let cell = Arc::new(cell);
+        match self.inner.instances.insert(cell.clone(), Some(cap)) {
+            Ok(handle) => {
+                remember(self.inner.id, handle, cell);
+                Ok(InstanceId(handle))
+            }
             Err(cell) => {
                 cell.retire();
                 Err(Error::LimitExceeded(format!("live instance cap of {cap} reached")))
@@ -1132,6 +1134,16 @@ thread_local! {
 
 /// A thread's recent-instance cache: (runtime id, handle, cell).
 type Recent = Option<(u64, u64, Arc<InstanceCell>)>;
+
+/// Make `cell` this thread's recent instance. Skipped while the cache is borrowed (by a call on this thread that
+/// re-entered the runtime: replacing the entry would free the cell that call uses).
+fn remember(runtime: u64, handle: u64, cell: Arc<InstanceCell>) {
+    RECENT.with(|recent| {
+        if let Ok(mut slot) = recent.try_borrow_mut() {
+            *slot = Some((runtime, handle, cell));
+        }
+    });
+}
 
 impl Drop for Inner {
     /// Free every instance now, even if some thread's recent-instance cache still holds its (then empty) cell,
