@@ -60,8 +60,8 @@ pub use crate::wire::{tag, OUT_HEADER, SLOT};
 /// synchronous imports ([`ext_wasm_set_host_callback`], `syncImports`). Version 8: bridged imports
 /// (`bridgedImports`; the callback's index bit 24 and answer `-1`; the host step's `started` word;
 /// [`ext_wasm_in_host_function`]). Version 9: the host callback takes no arguments (they are in the frame's
-/// header). Version 10: [`ext_wasm_call_numbers`].
-pub const ABI_VERSION: u32 = 10;
+/// header). Version 10: [`ext_wasm_call_numbers`]. Version 11: [`ext_wasm_call_numbers_named`].
+pub const ABI_VERSION: u32 = 11;
 
 // ---------------------------------------------------------------------------------------------------------------
 // The process-global runtime
@@ -651,6 +651,34 @@ pub unsafe extern "C" fn ext_wasm_call_numbers(
     unsafe {
         run(out, out_len, |o| {
             wire::call_numbers(runtime(), instance, index, [a0, a1, a2, a3], nargs, o.bytes).map(u64::from)
+        })
+    }
+}
+
+/// [`ext_wasm_call_numbers`] of export `name` ([`wire::call_numbers_named`]): also `c` = its index, for
+/// [`ext_wasm_call_numbers`] and [`ext_wasm_call_func`] after it. A new instance's first call, in one crossing.
+///
+/// # Safety
+/// `(name, name_len)` and `(out, out_len)` (the out record) as the section above says.
+#[no_mangle]
+#[allow(clippy::too_many_arguments)] // one register per argument is the point
+pub unsafe extern "C" fn ext_wasm_call_numbers_named(
+    instance: f64,
+    name: *const u8,
+    name_len: usize,
+    a0: f64,
+    a1: f64,
+    a2: f64,
+    a3: f64,
+    nargs: u32,
+    out: *mut u8,
+    out_len: usize,
+) -> i32 {
+    // SAFETY: forwarded contracts.
+    unsafe {
+        run(out, out_len, |o| {
+            let name = text(o, name, name_len, "export name")?;
+            wire::call_numbers_named(runtime(), instance, name, [a0, a1, a2, a3], nargs, o.bytes).map(u64::from)
         })
     }
 }

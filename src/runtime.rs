@@ -893,6 +893,20 @@ impl Runtime {
         self.with_state(id, |s, ticker| s.call_numbers(index, args, ticker))
     }
 
+    /// [`Self::call_numbers`] of export `name`, resolved on the way as [`Self::call_frame`] resolves it (the same
+    /// errors); also returns its index ([`Self::func_index`]) for the calls after it.
+    pub(crate) fn call_numbers_named(
+        &self,
+        id: InstanceId,
+        name: &str,
+        args: &[f64],
+    ) -> Result<(usize, Option<(u32, f64)>)> {
+        self.with_state(id, |s, ticker| {
+            let index = s.func_index(name)?;
+            s.call_numbers(index, args, ticker).map(|done| (index, done))
+        })
+    }
+
     /// [`Self::call_frame`] of the function export at `index` (from [`Self::func_index`]).
     pub(crate) fn call_frame_index(&self, id: InstanceId, index: usize, frame: &mut [u8], nargs: usize) -> Result<u32> {
         self.with_state(id, |s, ticker| s.call_frame(index, frame, nargs, ticker))

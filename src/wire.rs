@@ -782,20 +782,58 @@ pub fn call_numbers(
     nargs: u32,
     out: &mut [u8],
 ) -> Result<u32> {
+    numbers_call(instance, args, nargs, out, 16, |id, args| {
+        rt.call_numbers(id, index as usize, args)
+    })
+}
+
+/// [`call_numbers`] of export `name`, which it resolves as [`call_frame`] does (the same errors, word for word),
+/// writing its index ([`func`]'s) to `out[16..24]` (an out record's third word) for the calls after it: a new
+/// instance's first call with numbers, in one crossing and without a frame. An `out` shorter than 24 bytes →
+/// 5007; [`NOT_NUMBERS`] as for [`call_numbers`] (the index is written: call it with [`call_func`]).
+pub fn call_numbers_named(
+    rt: &Runtime,
+    instance: f64,
+    name: &str,
+    args: [f64; NUMBER_ARGS],
+    nargs: u32,
+    out: &mut [u8],
+) -> Result<u32> {
+    let mut index = 0;
+    let count = numbers_call(instance, args, nargs, out, 24, |id, args| {
+        let (resolved, done) = rt.call_numbers_named(id, name, args)?;
+        index = resolved;
+        Ok(done)
+    })?;
+    out[16..24].copy_from_slice(&(index as u64).to_le_bytes());
+    Ok(count)
+}
+
+/// The checks and the answer of [`call_numbers`] and [`call_numbers_named`] around `call`, which runs the export
+/// (`None`: its results are not numbers); `out` must hold `needs` bytes.
+#[inline(always)]
+fn numbers_call(
+    instance: f64,
+    args: [f64; NUMBER_ARGS],
+    nargs: u32,
+    out: &mut [u8],
+    needs: usize,
+    call: impl FnOnce(InstanceId, &[f64]) -> Result<Option<(u32, f64)>>,
+) -> Result<u32> {
     let id = instance_handle(instance)?;
     let Some(args) = args.get(..nargs as usize) else {
         return Err(Error::Type(format!(
             "a call with numbers takes at most {NUMBER_ARGS} arguments, got {nargs}"
         )));
     };
-    let Some(value_at) = out.get_mut(8..16) else {
+    if out.len() < needs {
         return Err(Error::Type(format!(
-            "a call with numbers needs a 16-byte out record, got {}",
+            "a call with numbers needs a {needs}-byte out record, got {}",
             out.len()
         )));
-    };
-    let (count, value) = rt.call_numbers(id, index as usize, args)?.unwrap_or((NOT_NUMBERS, 0.0));
-    value_at.copy_from_slice(&value.to_le_bytes());
+    }
+    let (count, value) = call(id, args)?.unwrap_or((NOT_NUMBERS, 0.0));
+    out[8..16].copy_from_slice(&value.to_le_bytes());
     Ok(count)
 }
 

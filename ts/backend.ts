@@ -248,8 +248,15 @@ export interface Backend {
    * it with a frame. Not from inside a synchronous import.
    */
   callNumbers(instance: number, index: number, args: readonly number[]): number;
-  /** The result of the last {@link Backend.callNumbers} that answered 1. */
+  /**
+   * {@link Backend.callNumbers} of export `name`, resolved on the way as {@link Backend.callSync} resolves it
+   * (the same errors); its index is then {@link Backend.numberIndex}, for the calls after it (also after -1).
+   */
+  callNumbersNamed(instance: number, name: string, args: readonly number[]): number;
+  /** The result of the last {@link Backend.callNumbers} or {@link Backend.callNumbersNamed} that answered 1. */
   numberResult(): number;
+  /** The index the last {@link Backend.callNumbersNamed} that did not throw resolved its export to. */
+  numberIndex(): number;
   /**
    * Read exported global `name` into slot 0 of `frame` (`set = false`; returns 1), or set it from slot 0
    * (`set = true`; returns 0).

@@ -26,7 +26,7 @@ import { ErrorCode, WasmError, withPrefix } from "./errors.ts";
 import { type Frame, headerU64, newFrame } from "./frame.ts";
 
 /** The ABI version this module speaks (`ABI_VERSION` in `src/ffi.rs`). */
-export const ABI_VERSION = 10;
+export const ABI_VERSION = 11;
 
 /** The out record of a synchronous call: the backend's own record, passed by pointer. */
 const OUT = ["pointer", "usize"] as const;
@@ -64,6 +64,11 @@ const SYMBOLS = {
   ext_wasm_call_func: { parameters: ["f64", "u32", "pointer", "usize", "u32"], result: "i32", callback: true },
   ext_wasm_call_numbers: {
     parameters: ["f64", "u32", "f64", "f64", "f64", "f64", "u32", "pointer", "usize"],
+    result: "i32",
+    callback: true,
+  },
+  ext_wasm_call_numbers_named: {
+    parameters: ["f64", "pointer", "usize", "f64", "f64", "f64", "f64", "u32", "pointer", "usize"],
     result: "i32",
     callback: true,
   },
@@ -215,8 +220,9 @@ export function createFfiBackend(): Backend {
   /** How many synchronous imports run (nested) on this thread: calls made inside one use fresh buffers. */
   let depth = 0;
   let hostCallback: Deno.UnsafeCallback<typeof HOST_CALLBACK> | null = null;
-  /** The result of the last `callNumbers` call. */
+  /** The result of the last `callNumbers` call, and the index the last `callNumbersNamed` resolved. */
   let lastNumber = 0;
+  let lastIndex = 0;
   /** The last options text `instantiate` encoded, and its bytes (never written again: safe to pass nested). */
   const lastOptions: [string, [Uint8Array, bigint]] = ["{}", NO_OPTIONS_TEXT];
   /** Options text as UTF-8 bytes of their own (a call running guest code reads them while imports may run). */
@@ -349,7 +355,19 @@ export function createFfiBackend(): Backend {
       lastNumber = r.f64[1];
       return r.i32[0]; // the count: 0, 1, or `NOT_NUMBERS` (u32::MAX), which reads as -1 here
     },
+    callNumbersNamed(instance: number, name: string, args: readonly number[]): number {
+      const r = depth === 0 ? guestRec : newFrame(0);
+      const p = r.ptr ??= Deno.UnsafePointer.of(r.bytes);
+      const n = names.get(name);
+      const a0 = args[0] ?? 0, a1 = args[1] ?? 0, a2 = args[2] ?? 0, a3 = args[3] ?? 0;
+      const status = s.ext_wasm_call_numbers_named(instance, n.ptr, n.size, a0, a1, a2, a3, args.length, p, r.size);
+      if (status !== 0) throw failure(s, status, r.view);
+      lastNumber = r.f64[1];
+      lastIndex = r.u32[4];
+      return r.i32[0];
+    },
     numberResult: () => lastNumber,
+    numberIndex: () => lastIndex,
     runCommandSync(instance: number): number {
       const [r, p] = guestRecord();
       check(s.ext_wasm_run_command(instance, p, r.size), r);

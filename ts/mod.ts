@@ -1259,9 +1259,9 @@ export class Instance {
   /** Made on first use ({@link Instance.#store}): an instance without imports that no call outlives and no
    * instance links to never needs one. */
   #storeJs: StoreJs | undefined;
-  /** `callSync`'s last export name, and its resolved index once called twice in a row (-1: not resolved, -2: not
-   * resolvable, call by name). One entry: a loop calling one export skips the name lookup, a one-off call (plugin
-   * churn) costs no extra resolve. */
+  /** `callSync`'s last export name, and its resolved index (-1: not resolved, -2: not resolvable, call by name):
+   * from its first call with numbers (which resolves it on the way), else once called twice in a row. One entry: a
+   * loop calling one export skips the name lookup, a one-off call (plugin churn) costs no extra resolve. */
   #lastName = "";
   #lastIndex = -1;
   /** Whether that export may be called with numbers (`false` once its results proved not to be numbers). */
@@ -1394,12 +1394,24 @@ export class Instance {
     // Inside a synchronous import the outer call still has `syncFrame`, and its instance is reached by name only.
     const nested = syncDepth > 0;
     const index = nested ? -1 : this.#resolved(name);
-    if (index >= 0 && this.#lastNumbers && args.length <= NUMBER_ARGS && allNumbers(args)) {
-      const results = callWithNumbers(backend, this.id, index, args);
+    if (!nested && this.#lastNumbers && args.length <= NUMBER_ARGS && allNumbers(args)) {
+      const results = index >= 0 ? callWithNumbers(backend, this.id, index, args) : this.#callNamedWithNumbers(backend, name, args);
       if (results !== null) return results;
       this.#lastNumbers = false;
     }
-    return this.#callSyncFramed(backend, name, index, nested, args);
+    return this.#callSyncFramed(backend, name, nested ? -1 : this.#lastIndex, nested, args);
+  }
+
+  /** A first call of `name` with numbers: resolves it on the way (its index is then `#lastIndex`), no frame. */
+  #callNamedWithNumbers(backend: Backend, name: string, args: readonly number[]): WasmResult[] | null {
+    let count: number;
+    try {
+      count = backend.callNumbersNamed(this.id, name, args);
+    } catch (e) {
+      throw withHostCause(e);
+    }
+    this.#lastIndex = backend.numberIndex();
+    return count === 1 ? [backend.numberResult()] : count === 0 ? [] : null;
   }
 
   /** `callSync` through a value frame: any arguments and results (by `index` when it is not negative). */

@@ -64,6 +64,7 @@ export interface WasmOps {
   /** `#[op2(fast)] fn(state, instance: f64, index: u32, a0..a3: f64, nargs: u32, #[buffer] out: &mut [u8])`: the
    * result count as an i32 (-1: not numbers); the result's f64 in `out[8..16]` */
   op_wasm_call_numbers(instance: number, index: number, a0: number, a1: number, a2: number, a3: number, nargs: number, out: Uint8Array): number;
+  op_wasm_call_numbers_named(instance: number, name: string, a0: number, a1: number, a2: number, a3: number, nargs: number, out: Uint8Array): number;
   /** `#[op2(fast)] fn(state, instance: f64, #[string] name: &str, #[buffer] frame: &mut [u8], set: bool)` */
   op_wasm_global(instance: number, name: string, frame: Uint8Array, set: boolean): number;
   /** `#[op2(fast)] fn(state, instance: f64) -> Result<i32, WasmOpError>` */
@@ -95,6 +96,7 @@ export interface WasmOps {
   op_wasm_call_sync_reentrant(instance: number, name: string, frame: Uint8Array, nargs: number): number;
   op_wasm_call_func_reentrant(instance: number, index: number, frame: Uint8Array, nargs: number): number;
   op_wasm_call_numbers_reentrant(instance: number, index: number, a0: number, a1: number, a2: number, a3: number, nargs: number, out: Uint8Array): number;
+  op_wasm_call_numbers_named_reentrant(instance: number, name: string, a0: number, a1: number, a2: number, a3: number, nargs: number, out: Uint8Array): number;
   op_wasm_call_start_reentrant(instance: number, name: string, frame: Uint8Array, nargs: number, sync: boolean): number;
   op_wasm_run_command_sync_reentrant(instance: number): number;
   op_wasm_run_command_start_reentrant(instance: number, frame: Uint8Array, sync: boolean): number;
@@ -134,11 +136,14 @@ export function createOpsBackend(ops: WasmOps): Backend {
   /** `callNumbers`' out record (the result's f64 at 8), and the result of its last call. */
   const numbers = newFrame(0);
   let lastNumber = 0;
+  /** The index the last `callNumbersNamed` resolved (`numbers`' third word). */
+  let lastIndex = 0;
   /** The ops that run guest code: the fast ones until a host callback is registered, then their reentrant twins. */
   let run = {
     callSync: ops.op_wasm_call_sync,
     callFunc: ops.op_wasm_call_func,
     callNumbers: ops.op_wasm_call_numbers,
+    callNumbersNamed: ops.op_wasm_call_numbers_named,
     callStart: ops.op_wasm_call_start,
     runCommandSync: ops.op_wasm_run_command_sync,
     runCommandStart: ops.op_wasm_run_command_start,
@@ -178,7 +183,15 @@ export function createOpsBackend(ops: WasmOps): Backend {
       lastNumber = numbers.f64[1];
       return count;
     },
+    callNumbersNamed(instance: number, name: string, args: readonly number[]): number {
+      const a0 = args[0] ?? 0, a1 = args[1] ?? 0, a2 = args[2] ?? 0, a3 = args[3] ?? 0;
+      const count = sync(() => run.callNumbersNamed(instance, name, a0, a1, a2, a3, args.length, numbers.bytes));
+      lastNumber = numbers.f64[1];
+      lastIndex = numbers.u32[4];
+      return count;
+    },
     numberResult: () => lastNumber,
+    numberIndex: () => lastIndex,
     runCommandStart: (instance: number, f: Frame, isSync: boolean) =>
       sync(() => run.runCommandStart(instance, f.bytes, isSync)),
     callFinish: (f: Frame) => later(() => ops.op_wasm_call_finish(headerU64(f.view, 0), f.bytes)),
@@ -210,6 +223,7 @@ export function createOpsBackend(ops: WasmOps): Backend {
         callSync: ops.op_wasm_call_sync_reentrant,
         callFunc: ops.op_wasm_call_func_reentrant,
         callNumbers: ops.op_wasm_call_numbers_reentrant,
+        callNumbersNamed: ops.op_wasm_call_numbers_named_reentrant,
         callStart: ops.op_wasm_call_start_reentrant,
         runCommandSync: ops.op_wasm_run_command_sync_reentrant,
         runCommandStart: ops.op_wasm_run_command_start_reentrant,

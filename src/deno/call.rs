@@ -60,6 +60,14 @@ guest_op! {
 }
 
 guest_op! {
+    /// A new instance's first call with numbers ([`wire::call_numbers_named`]): as [`op_wasm_call_numbers`], and
+    /// the export's index in `out[16..24]`.
+    fn op_wasm_call_numbers_named / op_wasm_call_numbers_named_reentrant(
+        instance: f64, #[string] name: &str, a0: f64, a1: f64, a2: f64, a3: f64, nargs: u32, #[buffer] out: &mut [u8],
+    ) -> i32 = |rt| wire::call_numbers_named(rt, instance, name, [a0, a1, a2, a3], nargs, out).map(|n| n as i32);
+}
+
+guest_op! {
     /// Start a call on the JavaScript thread (`call`, and `callSync` of an instance with host imports: `sync`);
     /// the step kind (0 done, 1 pending, 2 waiting in a host import), with the details in the frame's header
     /// (`crate::wire::Step`).

@@ -139,3 +139,45 @@ fn call_numbers_answers_in_the_out_record() {
         assert_eq!(ext_wasm_instance_drop(inst, rec.as_mut_ptr(), rec.len()), 0);
     }
 }
+
+#[test]
+fn call_numbers_named_answers_and_resolves_in_the_out_record() {
+    let wat = br#"(module (func (export "add") (param i32 i32) (result i32) local.get 0 local.get 1 i32.add))"#;
+    let mut rec = frame(0);
+    // SAFETY: all buffers are live, distinct arrays and Vecs of the stated lengths.
+    unsafe {
+        assert_eq!(
+            ext_wasm_compile(wat.as_ptr(), wat.len(), rec.as_mut_ptr(), rec.len()),
+            0
+        );
+        let module = a(&rec) as f64;
+        let nul = std::ptr::null();
+        assert_eq!(
+            ext_wasm_instantiate(module, nul, 0, nul, 0, rec.as_mut_ptr(), rec.len()),
+            0
+        );
+        let inst = a(&rec) as f64;
+        let call = |name: &[u8], rec: &mut [u8]| {
+            let (ptr, len) = (name.as_ptr(), name.len());
+            ext_wasm_call_numbers_named(inst, ptr, len, 40.0, 2.0, 0.0, 0.0, 2, rec.as_mut_ptr(), rec.len())
+        };
+        assert_eq!(call(b"add", &mut rec), 0);
+        assert_eq!(a(&rec), 1, "a: the result count");
+        assert_eq!(
+            f64::from_le_bytes(rec[8..16].try_into().unwrap()),
+            42.0,
+            "b: the result"
+        );
+        let index = u64::from_le_bytes(rec[16..24].try_into().unwrap());
+        assert_eq!(ext_wasm_func(inst, b"add".as_ptr(), 3, rec.as_mut_ptr(), rec.len()), 0);
+        assert_eq!(index, a(&rec), "c: the index `ext_wasm_func` gives");
+        assert_eq!(call(b"sub", &mut rec), 5003);
+        assert_eq!(take_error(&rec), "[5003] export not found: no export named `sub`");
+        assert_eq!(call(b"\xff", &mut rec), 5007);
+        assert_eq!(
+            take_error(&rec),
+            "[5007] type error: the export name is not valid UTF-8"
+        );
+        assert_eq!(ext_wasm_instance_drop(inst, rec.as_mut_ptr(), rec.len()), 0);
+    }
+}

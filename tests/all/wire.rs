@@ -601,6 +601,90 @@ fn call_numbers_fails_exactly_as_a_frame_call_does() {
     assert_eq!(trap.trap(), Some(ext_wasm::Trap::UnreachableCodeReached));
 }
 
+/// `call_numbers_named` of `name`: its count, result and the index it resolved.
+fn named(rt: &Runtime, i: f64, name: &str, args: &[f64]) -> ext_wasm::Result<(u32, f64, u64)> {
+    let mut padded = [0.0; wire::NUMBER_ARGS];
+    padded[..args.len()].copy_from_slice(args);
+    let mut out = [0u8; OUT_HEADER];
+    let count = wire::call_numbers_named(rt, i, name, padded, args.len() as u32, &mut out)?;
+    let word = |at: usize| out[at..at + 8].try_into().unwrap();
+    Ok((count, f64::from_le_bytes(word(8)), u64::from_le_bytes(word(16))))
+}
+
+#[test]
+fn call_numbers_named_answers_as_by_index_and_resolves_on_the_way() {
+    let rt = runtime();
+    let i = inst(&rt, SHAPES);
+    let (count, value, add) = named(&rt, i, "add", &[40.0, 2.0]).unwrap();
+    assert_eq!((count, value), (1, 42.0));
+    let (count, value, half) = named(&rt, i, "half", &[3.0]).unwrap();
+    assert_eq!((count, value), (1, 1.5));
+    assert_eq!(
+        add,
+        u64::from(wire::func(&rt, i, "add").unwrap()),
+        "the index `func` gives"
+    );
+    assert_eq!(half, u64::from(wire::func(&rt, i, "half").unwrap()));
+    assert_ne!(add, half);
+    let mut out = [0u8; OUT_HEADER];
+    let by_index = wire::call_numbers(&rt, i, add as u32, [1.0, 2.0, 0.0, 0.0], 2, &mut out);
+    assert_eq!(by_index.unwrap(), 1, "the index calls the same export");
+    assert_eq!(f64::from_le_bytes(out[8..16].try_into().unwrap()), 3.0);
+}
+
+#[test]
+fn call_numbers_named_resolves_other_results_without_running_them() {
+    let rt = runtime();
+    let i = inst(&rt, SHAPES);
+    let (count, _, index) = named(&rt, i, "wide", &[7.0]).unwrap();
+    assert_eq!(count, wire::NOT_NUMBERS);
+    assert_eq!(
+        index,
+        u64::from(wire::func(&rt, i, "wide").unwrap()),
+        "resolved for a frame call by index"
+    );
+    let mut f = frame(1);
+    assert_eq!(wire::global(&rt, i, "calls", &mut f, false).unwrap(), 1);
+    assert_eq!(slot(&f, 0), (tag::I32, 0), "`wide` did not run");
+}
+
+#[test]
+fn call_numbers_named_fails_exactly_as_a_frame_call_by_name_does() {
+    let rt = runtime();
+    let i = inst(&rt, SHAPES);
+    for (name, args) in [
+        ("add", &[1.5, 2.0][..]),
+        ("add", &[1.0][..]),
+        ("mix", &[0.0, 2f64.powi(60), 0.0, 0.0][..]),
+        ("boom", &[1.0][..]),
+        ("nope", &[][..]),
+        ("calls", &[][..]),
+    ] {
+        let mut f = frame(4);
+        for (n, a) in args.iter().enumerate() {
+            put(&mut f, n, tag::NUMBER, a.to_bits());
+        }
+        let by_frame = wire::call_frame(&rt, i, name, &mut f, args.len() as u32);
+        assert_eq!(message(named(&rt, i, name, args)), message(by_frame), "{name}{args:?}");
+    }
+    let mut out = [0u8; OUT_HEADER];
+    assert_eq!(
+        message(wire::call_numbers_named(
+            &rt,
+            i,
+            "add",
+            [1.0, 2.0, 0.0, 0.0],
+            2,
+            &mut out[..16]
+        )),
+        "[5007] type error: a call with numbers needs a 24-byte out record, got 16"
+    );
+    assert_eq!(
+        message(wire::call_numbers_named(&rt, -1.0, "add", [0.0; 4], 0, &mut out)),
+        "[5005] invalid instance handle: -1 is not an instance handle"
+    );
+}
+
 #[test]
 fn call_numbers_refuses_five_arguments_a_short_record_and_a_bad_index() {
     let rt = runtime();

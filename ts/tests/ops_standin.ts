@@ -37,6 +37,11 @@ const SYMBOLS = {
     result: "i32",
     callback: true,
   },
+  ext_wasm_call_numbers_named: {
+    parameters: ["f64", "buffer", "usize", "f64", "f64", "f64", "f64", "u32", "buffer", "usize"],
+    result: "i32",
+    callback: true,
+  },
   ext_wasm_global: { parameters: ["f64", "buffer", "usize", "buffer", "usize", "u8"], result: "i32" },
   ext_wasm_run_command: { parameters: ["f64", ...OUT], result: "i32", callback: true },
   ext_wasm_exit_code: { parameters: ["f64", ...OUT], result: "i32" },
@@ -187,6 +192,10 @@ export function createStandInOps(path = libraryCandidates().find(exists)!): Wasm
     op_wasm_call_numbers(i, index, a0, a1, a2, a3, nargs, o) {
       return check(s.ext_wasm_call_numbers(i, index, a0, a1, a2, a3, nargs, o, L(o)), o) | 0; // as an i32, as the op
     },
+    op_wasm_call_numbers_named(i, name, a0, a1, a2, a3, nargs, o) {
+      const n = enc.encode(name);
+      return check(s.ext_wasm_call_numbers_named(i, n, L(n), a0, a1, a2, a3, nargs, o, L(o)), o) | 0;
+    },
     op_wasm_run_command_sync(i) {
       const o = out();
       check(s.ext_wasm_run_command(i, o, O), o);
@@ -235,6 +244,7 @@ export function createStandInOps(path = libraryCandidates().find(exists)!): Wasm
     op_wasm_call_sync_reentrant: base.op_wasm_call_sync,
     op_wasm_call_func_reentrant: base.op_wasm_call_func,
     op_wasm_call_numbers_reentrant: base.op_wasm_call_numbers,
+    op_wasm_call_numbers_named_reentrant: base.op_wasm_call_numbers_named,
     op_wasm_call_start_reentrant: base.op_wasm_call_start,
     op_wasm_run_command_sync_reentrant: base.op_wasm_run_command_sync,
     op_wasm_run_command_start_reentrant: base.op_wasm_run_command_start,

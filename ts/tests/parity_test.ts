@@ -74,6 +74,12 @@ async function script(b: Backend): Promise<Outcome[]> {
     () => b.callNumbers(i, b.func(i, "wide"), [1]),
     () => b.callNumbers(i, b.func(i, "boom"), []),
     () => b.callNumbers(i, 99, []),
+    () => [b.callNumbersNamed(i, "add", [40, 2]), b.numberResult(), b.numberIndex() === b.func(i, "add")],
+    () => [b.callNumbersNamed(i, "wide", [1]), b.numberIndex() === b.func(i, "wide")],
+    () => b.callNumbersNamed(i, "add", [1.5, 2]),
+    () => b.callNumbersNamed(i, "nope", []),
+    () => b.callNumbersNamed(i, "memory", []),
+    () => b.callNumbersNamed(i, "boom", []),
     () => b.instanceExports(i),
     () => b.output(i, 3 as never),
     () => b.exitCode(i),
@@ -101,6 +107,9 @@ Deno.test("the ffi and ops backends answer the same calls identically, errors in
   assertEquals(ffi[14], { ok: [42] }); // call("add", [40, 2])
   assertEquals(ffi[28], { ok: [1, 42] }); // callNumbers of `add` (40, 2): one result, 42
   assertEquals(ffi[32], { ok: -1 }); // callNumbers of `wide` (i64 and f32 results): not numbers, not run
+  assertEquals(ffi[35], { ok: [1, 42, true] }); // callNumbersNamed of `add`: the result and `func`'s index
+  assertEquals(ffi[36], { ok: [-1, true] }); // of `wide`: not run, but resolved
+  assertEquals(ffi[38], { code: 5003, name: "ExportNotFound", message: "[5003] export not found: no export named `nope`" });
   assertEquals(ffi[3], {
     code: 5004,
     name: "InvalidModuleHandle",

@@ -165,6 +165,16 @@ Deno.test("number arguments: each call runs once, whatever its results are (no f
   await inst.drop();
 });
 
+Deno.test("callSync's first call with numbers resolves its export: a later call of another shape reaches it", async () => {
+  const inst = await instance(VALUES);
+  assertEquals(inst.callSync("add", 40, 2), [42]); // the store's first resolved export
+  assertEquals(inst.callSync("id_i64", 5), [5n]); // the second: numbers in, an i64 back (then through a frame)
+  assertEquals(inst.callSync("id_i64", 2n ** 60n), [2n ** 60n]); // by the index the first call resolved
+  assertEquals(inst.callSync("id_i64", types.i64(-1n)), [-1n]);
+  assertEquals(inst.callSync("add", 1n, types.i32(2)), [3]);
+  await inst.drop();
+});
+
 Deno.test("multi-value results keep their positions and types", async () => {
   const inst = await instance(VALUES);
   assertEquals(await both(inst, "divmod", [42, 5]), [8, 2]);
