@@ -1,6 +1,6 @@
 //! Generational handle tables: a stale, dropped or forged handle is an error, never somebody else's entry.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 /// Bits of a handle that hold the slot index (so at most 2^20 live entries); the generation sits above them.
@@ -32,6 +32,10 @@ pub(crate) struct Registry<T> {
     /// Live entries, written under the write lock and read without any: a cap check before creating what would
     /// be inserted costs a plain load, not a lock (each instantiate asks).
     live: AtomicUsize,
+    /// Entries removed so far, written under the write lock and read without any: a handle looked up when this
+    /// read `n` is still valid while it reads `n` (only a removal invalidates one), which lets a caller keep the
+    /// entry instead of looking it up again ([`crate::Runtime`]'s recent-module cache).
+    removals: AtomicU64,
 }
 
 struct Table<T> {
@@ -48,6 +52,7 @@ impl<T: Clone> Registry<T> {
                 free: Vec::new(),
             }),
             live: AtomicUsize::new(0),
+            removals: AtomicU64::new(0),
         }
     }
 
@@ -62,6 +67,12 @@ impl<T: Clone> Registry<T> {
     /// Number of live entries (a moment's count: inserts and removes on other threads may change it at once).
     pub(crate) fn len(&self) -> usize {
         self.live.load(Ordering::Relaxed)
+    }
+
+    /// Entries removed so far (see the field): read before a lookup, compared later to tell whether its handle
+    /// may have been invalidated since.
+    pub(crate) fn removals(&self) -> u64 {
+        self.removals.load(Ordering::Acquire)
     }
 
     /// Insert unless `cap` live entries exist (or 2^20, what a handle can index); returns the new handle, or the
@@ -109,6 +120,9 @@ impl<T: Clone> Registry<T> {
         table.free.push(index as u32);
         self.live
             .store(self.live.load(Ordering::Relaxed) - 1, Ordering::Relaxed);
+        // A plain increment (writers hold the lock): no locked instruction on the instances' drop path.
+        self.removals
+            .store(self.removals.load(Ordering::Relaxed) + 1, Ordering::Release);
         Ok(value)
     }
 

@@ -492,6 +492,41 @@ impl Runtime {
         self.inner.modules.get(id.0).map_err(|miss| module_miss(id, miss))
     }
 
+    /// Run `f` on module `id`. Instantiating one module again and again from one thread (a plugin churn) skips the
+    /// module table (a read lock and two reference-count updates) through a one-entry thread-local cache, valid
+    /// while no module of this runtime has been dropped since it was filled.
+    fn with_module<R>(&self, id: ModuleId, f: impl FnOnce(&Arc<SharedModule>) -> Result<R>) -> Result<R> {
+        let removals = self.inner.modules.removals();
+        let recent = RECENT_MODULE.with(|recent| recent as *const RefCell<RecentModule>);
+        // SAFETY: as in `with_instance`: this thread's cache, alive for the whole of this function.
+        let recent = unsafe { &*recent };
+        if let Ok(slot) = recent.try_borrow() {
+            if let Some((runtime, handle, seen, shared)) = slot.as_ref() {
+                if *runtime == self.inner.id && *handle == id.0 && *seen == removals {
+                    // Held across `f`: a nested instantiate on this thread cannot free the module in use.
+                    return f(shared);
+                }
+            }
+        }
+        let shared = self.module(id)?;
+        let result = f(&shared);
+        if let Ok(mut slot) = recent.try_borrow_mut() {
+            *slot = Some((self.inner.id, id.0, removals, shared));
+        }
+        result
+    }
+
+    /// Empty this thread's recent-module cache if it holds a module of this runtime (not while it is in use).
+    fn forget_recent_module(&self) {
+        RECENT_MODULE.with(|recent| {
+            if let Ok(mut slot) = recent.try_borrow_mut() {
+                if slot.as_ref().is_some_and(|(runtime, ..)| *runtime == self.inner.id) {
+                    *slot = None;
+                }
+            }
+        });
+    }
+
     /// The epoch ticker (timeouts and time slices).
     pub(crate) fn ticker(&self) -> &EpochTicker {
         &self.inner.ticker
@@ -538,6 +573,8 @@ impl Runtime {
     /// Drop a module handle. Instances created from it keep working; the handle is invalid afterwards (5004).
     pub fn drop_module(&self, id: ModuleId) -> Result<()> {
         let shared = self.inner.modules.remove(id.0).map_err(|miss| module_miss(id, miss))?;
+        // The cache would keep the module alive (and its dedup entry below) until this thread's next instantiate.
+        self.forget_recent_module();
         // Forget the dedup entry once no handle holds the module any more.
         if Arc::strong_count(&shared) == 1 {
             self.inner
@@ -606,14 +643,23 @@ impl Runtime {
     /// Instantiate now (`protocol: None`) or through the async-call protocol.
     fn create(&self, id: ModuleId, options: &InstanceOptions, protocol: Option<(&mut [u8], bool)>) -> Result<CallStep> {
         let _span = tracing::debug_span!("instantiate", module = id.0).entered();
-        let shared = self.module(id)?;
+        self.with_module(id, |shared| self.create_from(shared, options, protocol))
+    }
+
+    /// [`Self::create`] of `shared`.
+    fn create_from(
+        &self,
+        shared: &Arc<SharedModule>,
+        options: &InstanceOptions,
+        protocol: Option<(&mut [u8], bool)>,
+    ) -> Result<CallStep> {
         let cap = self.instance_cap();
         if self.inner.instances.len() >= cap {
             return Err(Error::LimitExceeded(format!("live instance cap of {cap} reached")));
         }
         let links = options.imports.linked_instances();
         if !links.is_empty() {
-            return self.instantiate_linked(&shared, options, &links, protocol);
+            return self.instantiate_linked(shared, options, &links, protocol);
         }
         let interruption = Interruption {
             fuel: options.fuel.is_some() || options.call_fuel.is_some(),
@@ -622,7 +668,7 @@ impl Runtime {
         let compiled = shared.variant(interruption, || {
             self.load_variant(&shared.binary, interruption, Some(shared.needs_wasi))
         })?;
-        self.tier_up_if_baseline(&shared, &compiled);
+        self.tier_up_if_baseline(shared, &compiled);
         let wasi = if shared.needs_wasi {
             let default = WasiOptions::default();
             let opts = options.wasi.as_ref().unwrap_or(&default);
@@ -1144,7 +1190,12 @@ static NEXT_RUNTIME_ID: AtomicU64 = AtomicU64::new(1);
 thread_local! {
     /// The instance this thread used last: (runtime id, handle, cell).
     static RECENT: RefCell<Recent> = const { RefCell::new(None) };
+    /// The module this thread instantiated last: (runtime id, handle, the module table's removals then, module).
+    static RECENT_MODULE: RefCell<RecentModule> = const { RefCell::new(None) };
 }
+
+/// A thread's recent-module cache (see [`Runtime::with_module`]).
+type RecentModule = Option<(u64, u64, u64, Arc<SharedModule>)>;
 
 /// A thread's recent-instance cache: (runtime id, handle, cell).
 type Recent = Option<(u64, u64, Arc<InstanceCell>)>;
@@ -1164,6 +1215,15 @@ impl Drop for Inner {
     /// and cancel queued tier-ups (one running finishes on its thread and is discarded).
     fn drop(&mut self) {
         self.tier_up.close();
+        // This thread's recent-module cache may hold one of ours (other threads' let theirs go at their next
+        // instantiate).
+        RECENT_MODULE.with(|recent| {
+            if let Ok(mut slot) = recent.try_borrow_mut() {
+                if slot.as_ref().is_some_and(|(runtime, ..)| *runtime == self.id) {
+                    *slot = None;
+                }
+            }
+        });
         for handle in self.instances.handles() {
             if let Ok(cell) = self.instances.get(handle) {
                 cell.retire();

@@ -97,6 +97,33 @@ fn dropping_a_module_keeps_its_instances_working() {
 }
 
 #[test]
+fn a_module_dropped_on_another_thread_is_not_instantiated_from_this_threads_last_one() {
+    let rt = runtime();
+    let m = rt.compile(ADD.as_bytes()).unwrap();
+    let i = rt.instantiate(m, &Default::default()).unwrap(); // this thread now remembers `m`
+    let other = rt.clone();
+    std::thread::spawn(move || other.drop_module(m).unwrap())
+        .join()
+        .unwrap();
+    assert_eq!(
+        code(rt.instantiate(m, &Default::default())),
+        ErrorCode::InvalidModuleHandle
+    );
+    rt.drop_instance(i).unwrap();
+}
+
+#[test]
+fn a_dropped_module_is_let_go_even_right_after_an_instantiate() {
+    let rt = runtime();
+    let a = rt.compile(ADD.as_bytes()).unwrap();
+    let i = rt.instantiate(a, &Default::default()).unwrap();
+    rt.drop_instance(i).unwrap();
+    rt.drop_module(a).unwrap();
+    let again = rt.compile_report(ADD.as_bytes()).unwrap();
+    assert_ne!(again.origin, LoadOrigin::Dedup, "nothing held the module any more");
+}
+
+#[test]
 fn stale_and_forged_handles_are_rejected() {
     let rt = runtime();
     let (m, i) = instance(&rt, ADD);
