@@ -351,10 +351,11 @@ impl NewStore {
         self.state.store.data().channel.clone()
     }
 
-    fn cell(&self, slot: Slot, live: usize) -> Arc<StoreCell> {
+    /// The cell for this store around `slot`, counting `live` handles.
+    fn cell(&self, slot: Slot, live: usize) -> StoreCell {
         let interruption = self.compiled.slot.interruption;
         let id = self.state.store.data().store_id;
-        Arc::new(StoreCell {
+        StoreCell {
             state: StoreLock::new(slot),
             id,
             live: AtomicUsize::new(live),
@@ -366,7 +367,7 @@ impl NewStore {
             held: AtomicBool::new(false),
             interruption,
             tier: self.compiled.slot.tier,
-        })
+        }
     }
 
     /// Instantiate on this thread (the module's start function included) and return the handle's cell. A
@@ -383,19 +384,20 @@ impl NewStore {
         };
         let instance = instance.map_err(|e| instantiate_error(&e))?;
         let memory_name = first_memory_name(&self.compiled);
-        let store = self.cell(Slot::Busy(None), 1);
+        let mut store = self.cell(Slot::Dropped, 1);
         let Self {
             mut state, compiled, ..
         } = self;
         state.members.push(Member::new(instance, compiled));
-        store.put_back(state);
-        Ok(InstanceCell::member_of(store, 0, instance, memory_name))
+        // Not shared yet: the state goes in without taking the lock.
+        *store.state.get_mut() = Slot::Live(state);
+        Ok(InstanceCell::member_of(Arc::new(store), 0, instance, memory_name))
     }
 
     /// The store, busy, and the instantiation as an async call's future: the start function runs on a fiber,
     /// so it can wait in host functions answered outside the call.
     pub(crate) fn start(self) -> (Arc<StoreCell>, Instantiating) {
-        let store = self.cell(Slot::Busy(None), 0);
+        let store = Arc::new(self.cell(Slot::Busy(None), 0));
         let pre = pre_of(self.host_link.as_deref(), &self.compiled).cloned();
         let Self {
             mut state, compiled, ..

@@ -85,6 +85,11 @@ impl<T> StoreLock<T> {
         }
     }
 
+    /// The value, through exclusive access to the lock itself (no other thread can hold it): no atomics.
+    pub(crate) fn get_mut(&mut self) -> &mut T {
+        self.value.get_mut()
+    }
+
     /// Lock, waiting (spin, yield, then sleep) while another thread holds the lock.
     #[inline]
     pub(crate) fn lock(&self) -> StoreGuard<'_, T> {
