@@ -468,8 +468,8 @@ function handle(v: unknown, code: typeof ErrorCode.InvalidModuleHandle | typeof 
 
 /**
  * A module's imports, without instantiating it: what a plugin needs from its host (`{ module, name, kind,
- * params?, results? }`). Imports other than `wasi_snapshot_preview1` make `instantiate` fail with 5001 (naming
- * the first one) until host functions land.
+ * params?, results? }`). `instantiate` fails with 5001, naming the first one, when an import other than
+ * `wasi_snapshot_preview1` is not given in its `imports` option (a function, or another instance's export).
  */
 export async function moduleImports(moduleId: ModuleId): Promise<ImportInfo[]> {
   return JSON.parse((await load()).moduleImports(handle(moduleId, ErrorCode.InvalidModuleHandle)));
