@@ -13,12 +13,12 @@ use super::error::WasmOpError;
 use super::state::{rt, runtime};
 use crate::wire;
 
-/// Defines an op that runs guest code twice: as a fast op, and as its reentrant twin (`nofast, reentrant`, the
+/// Defines each op that runs guest code twice: as a fast op, and as its reentrant twin (`nofast, reentrant`, the
 /// state borrowed only to clone the runtime) for when a guest may call `syncImports` back in JavaScript (see
 /// `super::host`). `$rt` names the `&Runtime` in the body, a `wire` call returning `crate::Result`.
 macro_rules! guest_op {
     // Parameters pass as raw tokens: `#[op2]` parses their types, which a `ty` fragment would hide from it.
-    ($(#[$attr:meta])* fn $fast:ident / $twin:ident ($($params:tt)*) -> $ret:ident = |$rt:ident| $body:expr;) => {
+    ($($(#[$attr:meta])* fn $fast:ident / $twin:ident ($($params:tt)*) -> $ret:ident = |$rt:ident| $body:expr;)*) => {$(
         #[op2(fast)]
         $(#[$attr])*
         pub fn $fast(state: &mut OpState, $($params)*) -> Result<$ret, WasmOpError> {
@@ -34,7 +34,7 @@ macro_rules! guest_op {
             let $rt = &runtime;
             Ok($body?)
         }
-    };
+    )*};
 }
 
 guest_op! {
@@ -42,54 +42,40 @@ guest_op! {
     fn op_wasm_call_sync / op_wasm_call_sync_reentrant(
         instance: f64, #[string] name: &str, #[buffer] frame: &mut [u8], nargs: u32,
     ) -> u32 = |rt| wire::call_frame(rt, instance, name, frame, nargs);
-}
 
-guest_op! {
     /// A bound function's call: as [`op_wasm_call_sync`], by index.
     fn op_wasm_call_func / op_wasm_call_func_reentrant(
         instance: f64, index: u32, #[buffer] frame: &mut [u8], nargs: u32,
     ) -> u32 = |rt| wire::call_func(rt, instance, index, frame, nargs);
-}
 
-guest_op! {
     /// A bound function's call with numbers ([`wire::call_numbers`]): the result count as an i32 (`NOT_NUMBERS`
     /// is -1, a small integer for V8); the result in `out[8..16]`.
     fn op_wasm_call_numbers / op_wasm_call_numbers_reentrant(
         instance: f64, index: u32, a0: f64, a1: f64, a2: f64, a3: f64, nargs: u32, #[buffer] out: &mut [u8],
     ) -> i32 = |rt| wire::call_numbers(rt, instance, index, [a0, a1, a2, a3], nargs, out).map(|n| n as i32);
-}
 
-guest_op! {
     /// A new instance's first call with numbers ([`wire::call_numbers_named`]): as [`op_wasm_call_numbers`], and
     /// the export's index in `out[16..24]`.
     fn op_wasm_call_numbers_named / op_wasm_call_numbers_named_reentrant(
         instance: f64, #[string] name: &str, a0: f64, a1: f64, a2: f64, a3: f64, nargs: u32, #[buffer] out: &mut [u8],
     ) -> i32 = |rt| wire::call_numbers_named(rt, instance, name, [a0, a1, a2, a3], nargs, out).map(|n| n as i32);
-}
 
-guest_op! {
     /// Start a call on the JavaScript thread (`call`, and `callSync` of an instance with host imports: `sync`);
     /// the step kind (0 done, 1 pending, 2 waiting in a host import), with the details in the frame's header
     /// (`crate::wire::Step`).
     fn op_wasm_call_start / op_wasm_call_start_reentrant(
         instance: f64, #[string] name: &str, #[buffer] frame: &mut [u8], nargs: u32, sync: bool,
     ) -> u32 = |rt| wire::call_start(rt, instance, name, frame, nargs, sync).map(|step| step.kind());
-}
 
-guest_op! {
     /// `runCommandSync()`: a WASI command's `_start` on the JavaScript thread; its exit status.
     fn op_wasm_run_command_sync / op_wasm_run_command_sync_reentrant(instance: f64) -> i32 =
         |rt| wire::run_command(rt, instance);
-}
 
-guest_op! {
     /// `runCommand()`: as [`op_wasm_call_start`] for a WASI command's `_start` (the answer: its exit status).
     fn op_wasm_run_command_start / op_wasm_run_command_start_reentrant(
         instance: f64, #[buffer] frame: &mut [u8], sync: bool,
     ) -> u32 = |rt| wire::run_command_start(rt, instance, frame, sync).map(|step| step.kind());
-}
 
-guest_op! {
     /// `instantiate(module, options)`: `wire::instance_options` JSON plus WASI stdin bytes; the instance handle.
     #[number]
     fn op_wasm_instantiate / op_wasm_instantiate_reentrant(
