@@ -886,8 +886,11 @@ impl InstanceState {
 
     /// [`Self::call_frame`] with JavaScript numbers for arguments (converted as the frame's `NUMBER` tag is) and
     /// its result as a number: `Some((count, value))`, the count 0 or 1 (0 also after a WASI `proc_exit`).
-    /// `None`, before anything runs, when the export's results are not one number or none (an i64, several).
-    /// No frame to encode or decode: the commonest call shape, a few ns cheaper.
+    /// `None`, before anything runs, when the export's results are not one number or none (an i64, several),
+    /// or when the store imports host functions answered outside the call that this thread cannot answer in
+    /// place (the caller then takes the call protocol). A store whose such imports are all bridged on this
+    /// thread runs the call without a fiber, as [`Self::call_frame_fiberless`] does. No frame to encode or
+    /// decode: the commonest call shape, a few ns cheaper.
     #[inline]
     pub(crate) fn call_numbers(
         &mut self,
@@ -902,16 +905,22 @@ impl InstanceState {
         {
             return Ok(None);
         }
+        let fiberless = self.suspends;
+        if fiberless && self.bridge_home.0 != crate::host_bridge::this_thread() {
+            return Ok(None);
+        }
         let fill = move |params: &[ValType], raw: &mut [ValRaw]| {
             value_frame::numbers_to_raw(args, params, raw)?;
             Ok(|results: &[ValType], raw: &[ValRaw]| {
                 Ok((results.len() as u32, value_frame::number_result(results, raw)))
             })
         };
-        Ok(Some(
-            self.invoke(index, args.len(), CallLimits::default(), ticker, fill)?
-                .unwrap_or((0, 0.0)),
-        ))
+        let outer = fiberless.then(|| std::mem::replace(&mut self.store.data_mut().fiberless, true));
+        let called = self.invoke(index, args.len(), CallLimits::default(), ticker, fill);
+        if let Some(outer) = outer {
+            self.store.data_mut().fiberless = outer;
+        }
+        Ok(Some(called?.unwrap_or((0, 0.0))))
     }
 
     /// Whether the function export at `index` is *short*: it cannot be suspended once it has begun, so an async

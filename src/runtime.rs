@@ -516,17 +516,6 @@ impl Runtime {
         result
     }
 
-    /// Empty this thread's recent-module cache if it holds a module of this runtime (not while it is in use).
-    fn forget_recent_module(&self) {
-        RECENT_MODULE.with(|recent| {
-            if let Ok(mut slot) = recent.try_borrow_mut() {
-                if slot.as_ref().is_some_and(|(runtime, ..)| *runtime == self.inner.id) {
-                    *slot = None;
-                }
-            }
-        });
-    }
-
     /// The epoch ticker (timeouts and time slices).
     pub(crate) fn ticker(&self) -> &EpochTicker {
         &self.inner.ticker
@@ -574,7 +563,7 @@ impl Runtime {
     pub fn drop_module(&self, id: ModuleId) -> Result<()> {
         let shared = self.inner.modules.remove(id.0).map_err(|miss| module_miss(id, miss))?;
         // The cache would keep the module alive (and its dedup entry below) until this thread's next instantiate.
-        self.forget_recent_module();
+        forget_recent_module(self.inner.id);
         // Forget the dedup entry once no handle holds the module any more.
         if Arc::strong_count(&shared) == 1 {
             self.inner
@@ -1210,6 +1199,17 @@ fn remember(runtime: u64, handle: u64, cell: Arc<InstanceCell>) {
     });
 }
 
+/// Empty this thread's recent-module cache if it holds a module of runtime `runtime` (not while it is in use).
+fn forget_recent_module(runtime: u64) {
+    RECENT_MODULE.with(|recent| {
+        if let Ok(mut slot) = recent.try_borrow_mut() {
+            if slot.as_ref().is_some_and(|(owner, ..)| *owner == runtime) {
+                *slot = None;
+            }
+        }
+    });
+}
+
 impl Drop for Inner {
     /// Free every instance now, even if some thread's recent-instance cache still holds its (then empty) cell,
     /// and cancel queued tier-ups (one running finishes on its thread and is discarded).
@@ -1217,13 +1217,7 @@ impl Drop for Inner {
         self.tier_up.close();
         // This thread's recent-module cache may hold one of ours (other threads' let theirs go at their next
         // instantiate).
-        RECENT_MODULE.with(|recent| {
-            if let Ok(mut slot) = recent.try_borrow_mut() {
-                if slot.as_ref().is_some_and(|(runtime, ..)| *runtime == self.id) {
-                    *slot = None;
-                }
-            }
-        });
+        forget_recent_module(self.id);
         for handle in self.instances.handles() {
             if let Ok(cell) = self.instances.get(handle) {
                 cell.retire();

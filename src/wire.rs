@@ -763,15 +763,18 @@ pub fn call_func(rt: &Runtime, instance: f64, index: u32, frame: &mut [u8], narg
 /// The most arguments [`call_numbers`] takes.
 pub const NUMBER_ARGS: usize = 4;
 
-/// [`call_numbers`]' result count for an export whose results are not one number or none: nothing was called.
+/// [`call_numbers`]' result count when nothing was called: the export's results are not one number or none, or
+/// its instance's imports need the call protocol here (see [`call_numbers`]).
 pub const NOT_NUMBERS: u32 = u32::MAX;
 
 /// [`call_func`] for the commonest call: the first `nargs` of `args` (JavaScript numbers, converted by the
 /// parameter types as the frame's `NUMBER` tag is) in; the result count (0 or 1) out, and the result as a
 /// number's `f64` bits in `out[8..16]` (an out record's `b`; 0.0 for none). No frame crosses either way: 2–4
 /// ns cheaper a call from Deno. An export whose results are not one i32, f32 or f64 or none (an i64 is a
-/// BigInt; several are an array) answers [`NOT_NUMBERS`] before anything runs: call it with [`call_func`].
-/// More than [`NUMBER_ARGS`] arguments, or an `out` shorter than 16 bytes → 5007; every other error as
+/// BigInt; several are an array) answers [`NOT_NUMBERS`] before anything runs: call it with [`call_func`]. So
+/// does one whose store imports host functions answered outside the call (bridged JavaScript imports) when they
+/// cannot all be answered in place on this thread: call it through [`call_start`]. (When they can, the call runs
+/// here without a fiber, as a synchronous [`call_start`] would.) More than [`NUMBER_ARGS`] arguments, or an `out` shorter than 16 bytes → 5007; every other error as
 /// [`call_func`] gives it, word for word.
 #[inline]
 pub fn call_numbers(

@@ -1380,7 +1380,8 @@ export class Instance {
   callSync(name: string, ...args: WasmArg[]): WasmResult[] {
     checkName(name);
     const backend = loaded();
-    if (this.#hosted()) return this.#callSyncHosted(name, args);
+    const hosted = this.#hosted();
+    if (hosted && !this.#inPlace(name, args)) return this.#callSyncHosted(name, args);
     if (name === "_start" && args.length === 0) {
       try {
         backend.runCommandSync(this.id);
@@ -1399,7 +1400,20 @@ export class Instance {
       if (results !== null) return results;
       this.#lastNumbers = false;
     }
+    if (hosted) return this.#callSyncHosted(name, args);
     return this.#callSyncFramed(backend, name, nested ? -1 : this.#lastIndex, nested, args);
+  }
+
+  /**
+   * Whether `callSync` of an instance with JavaScript imports may try the numbers path, whose call runs without a
+   * fiber, its imports answered in place as `syncImports`' are (the core declines, -1, where they cannot be): not
+   * from inside a host function, not while a `call` of its store is in flight (`callSync` then re-enters that
+   * call through the protocol), numbers in, not a WASI command.
+   */
+  #inPlace(name: string, args: WasmArg[]): boolean {
+    const store = this.#storeJs!;
+    return syncDepth === 0 && store.tail === null && store.inHost === 0 && !(name === "_start" && args.length === 0) &&
+      (name !== this.#lastName || this.#lastNumbers) && args.length <= NUMBER_ARGS && allNumbers(args);
   }
 
   /** A first call of `name` with numbers: resolves it on the way (its index is then `#lastIndex`), no frame. */

@@ -64,6 +64,8 @@ export interface WasmOps {
   /** `#[op2(fast)] fn(state, instance: f64, index: u32, a0..a3: f64, nargs: u32, #[buffer] out: &mut [u8])`: the
    * result count as an i32 (-1: not numbers); the result's f64 in `out[8..16]` */
   op_wasm_call_numbers(instance: number, index: number, a0: number, a1: number, a2: number, a3: number, nargs: number, out: Uint8Array): number;
+  /** `#[op2(fast)] fn(state, instance: f64, #[string] name: &str, a0..a3: f64, nargs: u32, #[buffer] out: &mut
+   * [u8])`: as `op_wasm_call_numbers`, and the index it resolved `name` to in `out[16..24]` */
   op_wasm_call_numbers_named(instance: number, name: string, a0: number, a1: number, a2: number, a3: number, nargs: number, out: Uint8Array): number;
   /** `#[op2(fast)] fn(state, instance: f64, #[string] name: &str, #[buffer] frame: &mut [u8], set: bool)` */
   op_wasm_global(instance: number, name: string, frame: Uint8Array, set: boolean): number;

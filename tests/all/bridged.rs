@@ -306,6 +306,50 @@ fn a_waiting_caller_on_the_bridges_thread_runs_the_guest_without_a_fiber() {
     wire::set_host_bridge(None);
 }
 
+/// `call_numbers_named` of `name` with `args`: the count, the result.
+fn numbers(rt: &Runtime, i: f64, name: &str, args: [f64; 4], nargs: u32) -> ext_wasm::Result<(u32, f64)> {
+    let mut out = [0u8; ext_wasm::ffi::OUT_HEADER];
+    let count = wire::call_numbers_named(rt, i, name, args, nargs, &mut out)?;
+    Ok((count, f64::from_le_bytes(out[8..16].try_into().unwrap())))
+}
+
+#[test]
+fn a_call_with_numbers_on_the_bridges_thread_answers_its_imports_in_place() {
+    let rt = runtime();
+    let later = Rc::new(Cell::new(false));
+    let seen = install(later.clone(), Rc::default(), no_log());
+    let i = plugin(&rt);
+    // (A plain call of an instance whose imports may answer later was refused: 5007, "through the async protocol".)
+    assert_eq!(numbers(&rt, i, "sum", [40.0, 2.0, 0.0, 0.0], 2).unwrap(), (1, 42.0));
+    assert_eq!(seen.borrow().len(), 1, "answered in place by this thread's bridge");
+    // No fiber to suspend: an import that would answer later fails the call, as a waiting `call_start` does.
+    later.set(true);
+    let err = numbers(&rt, i, "sum", [1.0, 2.0, 0.0, 0.0], 2).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("host function host::add returned a Promise: async host function needs `call`"),
+        "{err}"
+    );
+    later.set(false);
+    assert_sums(&rt, i, true);
+    wire::set_host_bridge(None);
+}
+
+#[test]
+fn off_the_bridges_thread_a_call_with_numbers_declines_before_running() {
+    let rt = runtime();
+    let seen = install(Rc::default(), Rc::default(), no_log());
+    let i = plugin(&rt);
+    let other = rt.clone();
+    let answer = std::thread::spawn(move || numbers(&other, i, "sum", [40.0, 2.0, 0.0, 0.0], 2).unwrap())
+        .join()
+        .unwrap();
+    assert_eq!(answer.0, wire::NOT_NUMBERS, "the call protocol serves it there");
+    assert!(seen.borrow().is_empty(), "nothing ran");
+    assert_sums(&rt, i, false);
+    wire::set_host_bridge(None);
+}
+
 #[test]
 fn an_import_of_a_call_without_a_fiber_reenters_its_instance_even_after_a_call_waited() {
     let rt = runtime();

@@ -2,6 +2,7 @@
 // `callSync`), synchronous and async, with their errors, re-entrancy and limits.
 
 import * as wasm from "../mod.ts";
+import { types } from "../mod.ts";
 import { assert, assertEquals, fixtureModule, instance, rejects, str, text, throws, wat } from "./helpers.ts";
 
 /** An AssemblyScript-shaped plugin: `env.abort` and a logging import reading a string from memory. */
@@ -262,6 +263,38 @@ Deno.test("callSync after an import waited for a Promise: re-entry works and a P
   mode = "reenter";
   assertEquals(await i.call("run", 1), [3]);
   assertEquals(i.callSync("run", 2), [5]);
+  await i.drop();
+});
+
+Deno.test("callSync of an instance with imports, every argument and result shape: numbers run in place, the rest by frame", async () => {
+  const seen: number[] = [];
+  const i = await instance(
+    `(module (import "host" "f" (func $f (param i32) (result i32)))
+      (func (export "twice") (param i32) (result i32) (i32.mul (call $f (local.get 0)) (i32.const 2)))
+      (func (export "wide") (param i64) (result i64) (i64.extend_i32_s (call $f (i32.wrap_i64 (local.get 0)))))
+      (func (export "pair") (param i32) (result i32 i32) (call $f (local.get 0)) (local.get 0)))`,
+    {
+      imports: {
+        host: {
+          f: (x: number) => {
+            seen.push(x);
+            if (x < 0) throw new Error("negative");
+            return x + 1;
+          },
+        },
+      },
+    },
+  );
+  assertEquals(i.callSync("twice", 4), [10]); // numbers: one crossing, the import answered in place
+  assertEquals(i.callSync("wide", 5), [6n]); // numbers in, an i64 out: not numbers, so through the call protocol
+  assertEquals(i.callSync("wide", 6n), [7n]);
+  assertEquals(i.callSync("pair", 7), [8, 7]);
+  assertEquals(i.callSync("twice", 8), [18]); // by the index the first call resolved
+  assertEquals(i.callSync("twice", types.i32(9)), [20]); // a types.* argument: by frame
+  const e = throws(() => i.callSync("twice", -1), 5002, "negative");
+  assertEquals((e.cause as Error).message, "negative");
+  assertEquals(seen, [4, 5, 6, 7, 8, 9, -1]);
+  assertEquals(await i.call("twice", 1), [4]);
   await i.drop();
 });
 
