@@ -905,22 +905,43 @@ impl InstanceState {
         {
             return Ok(None);
         }
-        let fiberless = self.suspends;
-        if fiberless && self.bridge_home.0 != crate::host_bridge::this_thread() {
+        if self.suspends {
+            return self.call_numbers_fiberless(index, args, ticker);
+        }
+        self.invoke_numbers(index, args, ticker)
+    }
+
+    /// [`Self::call_numbers`] of a store with imports answered outside the call: without a fiber when they are all
+    /// bridged on this thread, else `None` (nothing runs). Out of line: the plain path stays as it was.
+    #[inline(never)]
+    fn call_numbers_fiberless(
+        &mut self,
+        index: usize,
+        args: &[f64],
+        ticker: &EpochTicker,
+    ) -> Result<Option<(u32, f64)>> {
+        if self.bridge_home.0 != crate::host_bridge::this_thread() {
             return Ok(None);
         }
+        let outer = std::mem::replace(&mut self.store.data_mut().fiberless, true);
+        let called = self.invoke_numbers(index, args, ticker);
+        self.store.data_mut().fiberless = outer;
+        called
+    }
+
+    /// The call of [`Self::call_numbers`], its checks done.
+    #[inline(always)]
+    fn invoke_numbers(&mut self, index: usize, args: &[f64], ticker: &EpochTicker) -> Result<Option<(u32, f64)>> {
         let fill = move |params: &[ValType], raw: &mut [ValRaw]| {
             value_frame::numbers_to_raw(args, params, raw)?;
             Ok(|results: &[ValType], raw: &[ValRaw]| {
                 Ok((results.len() as u32, value_frame::number_result(results, raw)))
             })
         };
-        let outer = fiberless.then(|| std::mem::replace(&mut self.store.data_mut().fiberless, true));
-        let called = self.invoke(index, args.len(), CallLimits::default(), ticker, fill);
-        if let Some(outer) = outer {
-            self.store.data_mut().fiberless = outer;
-        }
-        Ok(Some(called?.unwrap_or((0, 0.0))))
+        Ok(Some(
+            self.invoke(index, args.len(), CallLimits::default(), ticker, fill)?
+                .unwrap_or((0, 0.0)),
+        ))
     }
 
     /// Whether the function export at `index` is *short*: it cannot be suspended once it has begun, so an async
