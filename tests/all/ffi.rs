@@ -101,23 +101,31 @@ fn blobs_are_taken_once_with_their_exact_length() {
     }
 }
 
-#[test]
-fn call_numbers_answers_in_the_out_record() {
+/// An instance of a module exporting `add(i32, i32) -> i32`, made through the C ABI with `rec` as the out record.
+fn add_instance(rec: &mut [u8]) -> f64 {
     let wat = br#"(module (func (export "add") (param i32 i32) (result i32) local.get 0 local.get 1 i32.add))"#;
-    let mut rec = frame(0);
-    // SAFETY: all buffers are live, distinct arrays and Vecs of the stated lengths.
+    // SAFETY: `wat` and `rec` are live, distinct buffers of the stated lengths; stdin and options are empty.
     unsafe {
         assert_eq!(
             ext_wasm_compile(wat.as_ptr(), wat.len(), rec.as_mut_ptr(), rec.len()),
             0
         );
-        let module = a(&rec) as f64;
+        let module = a(rec) as f64;
         let nul = std::ptr::null();
         assert_eq!(
             ext_wasm_instantiate(module, nul, 0, nul, 0, rec.as_mut_ptr(), rec.len()),
             0
         );
-        let inst = a(&rec) as f64;
+    }
+    a(rec) as f64
+}
+
+#[test]
+fn call_numbers_answers_in_the_out_record() {
+    let mut rec = frame(0);
+    let inst = add_instance(&mut rec);
+    // SAFETY: all buffers are live, distinct arrays and Vecs of the stated lengths.
+    unsafe {
         assert_eq!(ext_wasm_func(inst, b"add".as_ptr(), 3, rec.as_mut_ptr(), rec.len()), 0);
         let index = a(&rec) as u32;
         let call = |x: f64, rec: &mut [u8]| {
@@ -142,21 +150,10 @@ fn call_numbers_answers_in_the_out_record() {
 
 #[test]
 fn call_numbers_named_answers_and_resolves_in_the_out_record() {
-    let wat = br#"(module (func (export "add") (param i32 i32) (result i32) local.get 0 local.get 1 i32.add))"#;
     let mut rec = frame(0);
+    let inst = add_instance(&mut rec);
     // SAFETY: all buffers are live, distinct arrays and Vecs of the stated lengths.
     unsafe {
-        assert_eq!(
-            ext_wasm_compile(wat.as_ptr(), wat.len(), rec.as_mut_ptr(), rec.len()),
-            0
-        );
-        let module = a(&rec) as f64;
-        let nul = std::ptr::null();
-        assert_eq!(
-            ext_wasm_instantiate(module, nul, 0, nul, 0, rec.as_mut_ptr(), rec.len()),
-            0
-        );
-        let inst = a(&rec) as f64;
         let call = |name: &[u8], rec: &mut [u8]| {
             let (ptr, len) = (name.as_ptr(), name.len());
             ext_wasm_call_numbers_named(inst, ptr, len, 40.0, 2.0, 0.0, 0.0, 2, rec.as_mut_ptr(), rec.len())
