@@ -1380,9 +1380,15 @@ export class Instance {
   callSync(name: string, ...args: WasmArg[]): WasmResult[] {
     checkName(name);
     const backend = loaded();
+    const command = name === "_start" && args.length === 0;
+    // Inside a synchronous import the outer call still has `syncFrame`, and its instance is reached by name only.
+    const nested = syncDepth > 0;
+    // An instance with JavaScript imports takes the call protocol for a command, from inside a host function and
+    // while a `call` of its store is in flight (it then re-enters that call); otherwise, with numbers, the numbers
+    // call below, which runs it without a fiber, its imports answered in place (or declines: -1).
     const hosted = this.#hosted();
-    if (hosted && !this.#inPlace(name, args)) return this.#callSyncHosted(name, args);
-    if (name === "_start" && args.length === 0) {
+    if (hosted && (command || nested || this.#storeBusy())) return this.#callSyncHosted(name, args);
+    if (command) {
       try {
         backend.runCommandSync(this.id);
       } catch (e) {
@@ -1390,10 +1396,6 @@ export class Instance {
       }
       return [];
     }
-    // One frame serves every synchronous call (the thread is inside the call until it returns); more than 512
-    // arguments (wide BigInts take two slots) get a frame of their own.
-    // Inside a synchronous import the outer call still has `syncFrame`, and its instance is reached by name only.
-    const nested = syncDepth > 0;
     const index = nested ? -1 : this.#resolved(name);
     if (!nested && this.#lastNumbers && args.length <= NUMBER_ARGS && allNumbers(args)) {
       const results = index >= 0 ? callWithNumbers(backend, this.id, index, args) : this.#callNamedWithNumbers(backend, name, args);
@@ -1401,19 +1403,15 @@ export class Instance {
       this.#lastNumbers = false;
     }
     if (hosted) return this.#callSyncHosted(name, args);
+    // One frame serves every synchronous call (the thread is inside the call until it returns); more than 512
+    // arguments (wide BigInts take two slots) get a frame of their own.
     return this.#callSyncFramed(backend, name, nested ? -1 : this.#lastIndex, nested, args);
   }
 
-  /**
-   * Whether `callSync` of an instance with JavaScript imports may try the numbers path, whose call runs without a
-   * fiber, its imports answered in place as `syncImports`' are (the core declines, -1, where they cannot be): not
-   * from inside a host function, not while a `call` of its store is in flight (`callSync` then re-enters that
-   * call through the protocol), numbers in, not a WASI command.
-   */
-  #inPlace(name: string, args: WasmArg[]): boolean {
+  /** Whether a `call` of this instance's store is in flight or in one of its host steps. */
+  #storeBusy(): boolean {
     const store = this.#storeJs!;
-    return syncDepth === 0 && store.tail === null && store.inHost === 0 && !(name === "_start" && args.length === 0) &&
-      (name !== this.#lastName || this.#lastNumbers) && args.length <= NUMBER_ARGS && allNumbers(args);
+    return store.tail !== null || store.inHost > 0;
   }
 
   /** A first call of `name` with numbers: resolves it on the way (its index is then `#lastIndex`), no frame. */
