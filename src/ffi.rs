@@ -316,100 +316,51 @@ unsafe fn run<R: Record>(out: *mut u8, out_len: usize, f: impl FnOnce(&mut Out<'
 
 // ---------------------------------------------------------------------------------------------------------------
 // The ABI. Every function taking `out, out_len` has the contract of [`run`] for them; every `(ptr, len)` input
-// pair that of [`bytes_in`] (`(ptr, len)` outputs: [`bytes_out`]). Each `# Safety` section names its pairs.
+// pair that of [`bytes_in`] (`(ptr, len)` outputs, named so in their docs: [`bytes_out`]).
 // ---------------------------------------------------------------------------------------------------------------
 
-/// Defines C functions whose only pointer argument is the out record: each gets `out: *mut u8, out_len: usize`
-/// appended, and runs its closure through [`run`].
+/// Defines C functions that answer in an out record, each running its body (a closure of the record) through
+/// [`run`]. The record `(out, out_len)` follows the arguments written; in the functions that trade values in a
+/// frame it is the frame, `(frame, frame_len)`, and stands where `; frame;` is written.
 macro_rules! abi {
-    ($( $(#[doc = $doc:literal])* fn $name:ident($($arg:ident: $ty:ty),*) = $body:expr; )*) => {$(
+    () => {};
+    ($(#[doc = $doc:literal])* fn $name:ident($($arg:ident: $ty:ty),*) = $body:expr; $($rest:tt)*) => {
+        abi_fn!($(#[doc = $doc])* fn $name($($arg: $ty,)* out: *mut u8, out_len: usize) in (out, out_len) = $body);
+        abi!($($rest)*);
+    };
+    (
+        $(#[doc = $doc:literal])*
+        fn $name:ident($($arg:ident: $ty:ty),*; frame; $($post:ident: $pty:ty),*) = $body:expr; $($rest:tt)*
+    ) => {
+        abi_fn!(
+            $(#[doc = $doc])*
+            fn $name($($arg: $ty,)* frame: *mut u8, frame_len: usize, $($post: $pty),*) in (frame, frame_len) = $body
+        );
+        abi!($($rest)*);
+    };
+}
+
+/// One function of [`abi`], its out record named.
+macro_rules! abi_fn {
+    ($(#[doc = $doc:literal])* fn $name:ident($($arg:ident: $ty:ty),* $(,)?) in ($out:ident, $len:ident) = $body:expr) => {
         $(#[doc = $doc])*
         ///
         /// # Safety
-        /// `(out, out_len)` as the section above says.
+        /// The out record and each `(pointer, length)` pair of the arguments as the section above says.
         #[no_mangle]
-        pub unsafe extern "C" fn $name($($arg: $ty,)* out: *mut u8, out_len: usize) -> i32 {
-            // SAFETY: forwarded contract.
-            unsafe { run(out, out_len, $body) }
+        #[allow(clippy::too_many_arguments)] // one register per argument is the point
+        pub unsafe extern "C" fn $name($($arg: $ty),*) -> i32 {
+            // SAFETY: forwarded contracts: [`run`]'s for the out record; the body turns each other pair into a
+            // slice with [`input`], [`text`] or [`bytes_out`], whose contracts are this function's.
+            unsafe { run($out, $len, $body) }
         }
-    )*};
+    };
 }
 
 /// The ABI version ([`ABI_VERSION`]). Costs nothing; call it once after loading to detect a stale library.
 #[no_mangle]
 pub extern "C" fn ext_wasm_abi_version() -> u32 {
     ABI_VERSION
-}
-
-/// Configure the process-global runtime before its first use from [`wire::runtime_config`] JSON. `a = 1` when
-/// applied, `0` when the runtime already existed (the configuration is then ignored). Cost: opening the cache.
-///
-/// # Safety
-/// `(json, len)` and `(out, out_len)` as the section above says.
-#[no_mangle]
-pub unsafe extern "C" fn ext_wasm_init(json: *const u8, len: usize, out: *mut u8, out_len: usize) -> i32 {
-    // SAFETY: forwarded contracts.
-    unsafe {
-        run(out, out_len, |o| {
-            let config = wire::runtime_config(input(o, json, len, "config")?)?;
-            let mut applied = false;
-            RUNTIME.get_or_init(|| {
-                applied = true;
-                pin_library();
-                Runtime::new(config)
-            });
-            Ok(u64::from(applied))
-        })
-    }
-}
-
-/// Compile wasm binary or text; `a` = the module handle. Cost: a Cranelift compile unless the bytes are live in
-/// this process or in the artifact cache. Deno binds it `nonblocking`.
-///
-/// # Safety
-/// `(bytes, len)` and `(out, out_len)` as the section above says.
-#[no_mangle]
-pub unsafe extern "C" fn ext_wasm_compile(bytes: *const u8, len: usize, out: *mut u8, out_len: usize) -> i32 {
-    // SAFETY: forwarded contracts.
-    unsafe {
-        run(out, out_len, |o| {
-            wire::compile(runtime(), input(o, bytes, len, "bytes")?)
-        })
-    }
-}
-
-/// Read and compile a `.wasm` / `.wat` file (`path`: any bytes on Unix, UTF-8 elsewhere); `a` = the module
-/// handle. Deno binds it `nonblocking`.
-///
-/// # Safety
-/// `(path, len)` and `(out, out_len)` as the section above says.
-#[no_mangle]
-pub unsafe extern "C" fn ext_wasm_compile_file(path: *const u8, len: usize, out: *mut u8, out_len: usize) -> i32 {
-    // SAFETY: forwarded contracts.
-    unsafe {
-        run(out, out_len, |o| {
-            #[cfg(unix)]
-            let path = <std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(input(o, path, len, "path")?);
-            #[cfg(not(unix))]
-            let path = text(o, path, len, "path")?;
-            wire::compile_file(runtime(), std::path::Path::new(path))
-        })
-    }
-}
-
-/// Precompile module files into an artifact bundle ([`wire::write_bundle`], request JSON); the answer is the
-/// bundle's manifest (hex) as a blob. Deno binds it `nonblocking` (it compiles).
-///
-/// # Safety
-/// `(json, len)` and `(out, out_len)` as the section above says.
-#[no_mangle]
-pub unsafe extern "C" fn ext_wasm_write_bundle(json: *const u8, len: usize, out: *mut u8, out_len: usize) -> i32 {
-    // SAFETY: forwarded contracts.
-    unsafe {
-        run(out, out_len, |o| {
-            wire::write_bundle(runtime(), input(o, json, len, "request")?)
-        })
-    }
 }
 
 /// Wait until no tier-up is queued or running, at most `timeout_ms` ([`wire::wait_for_tier_up`]): 1 when none
@@ -419,7 +370,40 @@ pub extern "C" fn ext_wasm_wait_for_tier_up(timeout_ms: f64) -> i32 {
     i32::from(wire::wait_for_tier_up(runtime(), timeout_ms))
 }
 
+/// A call's step: [`wire`] wrote it into the frame's header already ([`wire::Step`]).
+impl Record for wire::Step {
+    fn write(self, _: &mut Out<'_>) {}
+}
+
 abi! {
+    /// Configure the process-global runtime before its first use from [`wire::runtime_config`] JSON. `a = 1` when
+    /// applied, `0` when the runtime already existed (the configuration is then ignored). Cost: opening the cache.
+    fn ext_wasm_init(json: *const u8, len: usize) = |o| {
+        let config = wire::runtime_config(input(o, json, len, "config")?)?;
+        let mut applied = false;
+        RUNTIME.get_or_init(|| {
+            applied = true;
+            pin_library();
+            Runtime::new(config)
+        });
+        Ok(u64::from(applied))
+    };
+    /// Compile wasm binary or text; `a` = the module handle. Cost: a Cranelift compile unless the bytes are live
+    /// in this process or in the artifact cache. Deno binds it `nonblocking`.
+    fn ext_wasm_compile(bytes: *const u8, len: usize) = |o| wire::compile(runtime(), input(o, bytes, len, "bytes")?);
+    /// Read and compile a `.wasm` / `.wat` file (`path`: any bytes on Unix, UTF-8 elsewhere); `a` = the module
+    /// handle. Deno binds it `nonblocking`.
+    fn ext_wasm_compile_file(path: *const u8, len: usize) = |o| {
+        #[cfg(unix)]
+        let path = <std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(input(o, path, len, "path")?);
+        #[cfg(not(unix))]
+        let path = text(o, path, len, "path")?;
+        wire::compile_file(runtime(), std::path::Path::new(path))
+    };
+    /// Precompile module files into an artifact bundle ([`wire::write_bundle`], request JSON); the answer is the
+    /// bundle's manifest (hex) as a blob. Deno binds it `nonblocking` (it compiles).
+    fn ext_wasm_write_bundle(json: *const u8, len: usize) =
+        |o| wire::write_bundle(runtime(), input(o, json, len, "request")?);
     /// Tier-up counters as a JSON blob ([`wire::tier_stats`]).
     fn ext_wasm_tier_stats() = |_| Ok(wire::tier_stats(runtime()));
     /// The configured bundles as a JSON blob ([`wire::bundles`]).
@@ -451,326 +435,83 @@ abi! {
     fn ext_wasm_memory_grow(instance: f64, pages: f64) = |_| wire::memory_grow(runtime(), instance, pages);
     /// Live counts: `a` = module handles, `b` = instances. Cost: two atomic loads.
     fn ext_wasm_stats() = |_| Ok(wire::stats(runtime()));
-}
-
-/// Instantiate from [`wire::instance_options`] JSON and WASI stdin bytes; `a` = the instance handle. Cost:
-/// microseconds on a warm pool (plus, the first time, compiling the fuel / epoch variant of the code).
-///
-/// # Safety
-/// `(options, len)`, `(stdin, stdin_len)` and `(out, out_len)` as the section above says.
-#[no_mangle]
-pub unsafe extern "C" fn ext_wasm_instantiate(
-    module: f64,
-    options: *const u8,
-    len: usize,
-    stdin: *const u8,
-    stdin_len: usize,
-    out: *mut u8,
-    out_len: usize,
-) -> i32 {
-    // SAFETY: forwarded contracts.
-    unsafe {
-        run(out, out_len, |o| {
-            let (options, stdin) = (input(o, options, len, "options")?, input(o, stdin, stdin_len, "stdin")?);
-            wire::instantiate(runtime(), module, options, stdin)
-        })
-    }
-}
-
-/// [`ext_wasm_instantiate`] through the call protocol ([`wire::instantiate_start`]): the frame's header holds
-/// the step; done: `a` = the instance handle; waiting in a host import: answer with [`ext_wasm_call_resume`].
-///
-/// # Safety
-/// `(options, len)`, `(stdin, stdin_len)` and `(frame, frame_len)` (the out record) as the section above says.
-#[no_mangle]
-pub unsafe extern "C" fn ext_wasm_instantiate_start(
-    module: f64,
-    options: *const u8,
-    len: usize,
-    stdin: *const u8,
-    stdin_len: usize,
-    frame: *mut u8,
-    frame_len: usize,
-) -> i32 {
-    // SAFETY: forwarded contracts.
-    unsafe {
-        run(frame, frame_len, |o| {
+    /// Instantiate from [`wire::instance_options`] JSON and WASI stdin bytes; `a` = the instance handle. Cost:
+    /// microseconds on a warm pool (plus, the first time, compiling the fuel / epoch variant of the code).
+    fn ext_wasm_instantiate(module: f64, options: *const u8, len: usize, stdin: *const u8, stdin_len: usize) = |o| {
+        let (options, stdin) = (input(o, options, len, "options")?, input(o, stdin, stdin_len, "stdin")?);
+        wire::instantiate(runtime(), module, options, stdin)
+    };
+    /// [`ext_wasm_instantiate`] through the call protocol ([`wire::instantiate_start`]): the frame's header holds
+    /// the step; done: `a` = the instance handle; waiting in a host import: answer with [`ext_wasm_call_resume`].
+    fn ext_wasm_instantiate_start(module: f64, options: *const u8, len: usize, stdin: *const u8, stdin_len: usize; frame;) =
+        |o| {
             let (options, stdin) = (input(o, options, len, "options")?, input(o, stdin, stdin_len, "stdin")?);
             wire::instantiate_start(runtime(), module, options, stdin, o.bytes)
-        })
-    }
-}
-
-/// Resolve function export `name` once ([`wire::func`]); `a` = its index for [`ext_wasm_call_func`].
-///
-/// # Safety
-/// `(name, name_len)` and `(out, out_len)` as the section above says.
-#[no_mangle]
-pub unsafe extern "C" fn ext_wasm_func(
-    instance: f64,
-    name: *const u8,
-    name_len: usize,
-    out: *mut u8,
-    out_len: usize,
-) -> i32 {
-    // SAFETY: forwarded contracts.
-    unsafe {
-        run(out, out_len, |o| {
-            wire::func(runtime(), instance, text(o, name, name_len, "export name")?).map(u64::from)
-        })
-    }
-}
-
-/// A call's step: [`wire`] wrote it into the frame's header already ([`wire::Step`]).
-impl Record for wire::Step {
-    fn write(self, _: &mut Out<'_>) {}
-}
-
-/// Start a call on this (the JavaScript) thread ([`wire::call_start`], protocol in [`crate::AsyncCall`]); the
-/// frame's header says where it stands ([`wire::Step`]): done (results in the slots), pending (finish it with
-/// the `nonblocking` binding of [`ext_wasm_call_finish`]) or waiting in host import `index` (run it, answer
-/// with [`ext_wasm_call_resume`]). `sync != 0`: `callSync` of an instance with host imports (never pending).
-/// Cost for a short call: ~0.3 µs plus the guest.
-///
-/// # Safety
-/// `(name, name_len)` and `(frame, frame_len)` (the out record) as the section above says.
-#[no_mangle]
-pub unsafe extern "C" fn ext_wasm_call_start(
-    instance: f64,
-    name: *const u8,
-    name_len: usize,
-    frame: *mut u8,
-    frame_len: usize,
-    nargs: u32,
-    sync: u8,
-) -> i32 {
-    // SAFETY: forwarded contracts.
-    unsafe {
-        run(frame, frame_len, |o| {
-            let name = text(o, name, name_len, "export name")?;
-            wire::call_start(runtime(), instance, name, o.bytes, nargs, sync != 0)
-        })
-    }
-}
-
-/// Run a pending call to its end, or until it waits in a host function, on this thread (Deno binds it
-/// `nonblocking`: a worker thread) ([`wire::call_finish`]). `frame` must be the frame the call was started
-/// with. Unknown or finished token → 5007.
-///
-/// # Safety
-/// `(frame, frame_len)` (the out record) as the section above says.
-#[no_mangle]
-pub unsafe extern "C" fn ext_wasm_call_finish(token: f64, frame: *mut u8, frame_len: usize) -> i32 {
-    // SAFETY: forwarded contract.
-    unsafe {
-        run(frame, frame_len, |o| {
-            wire::call_finish(wire::call_token(token)?, o.bytes)
-        })
-    }
-}
-
-/// Run one more time slice of a yielded call (step kind 3) on this thread, once the caller's event loop had a
-/// turn ([`wire::call_continue`]). `frame` must be the frame the call was started with. Unknown token → 5007.
-///
-/// # Safety
-/// `(frame, frame_len)` (the out record) as the section above says.
-#[no_mangle]
-pub unsafe extern "C" fn ext_wasm_call_continue(token: f64, frame: *mut u8, frame_len: usize) -> i32 {
-    // SAFETY: forwarded contract.
-    unsafe {
-        run(frame, frame_len, |o| {
-            wire::call_continue(wire::call_token(token)?, o.bytes)
-        })
-    }
-}
-
-/// Answer the host import a call waits in and continue it on this thread ([`wire::call_resume`]):
-/// `nresults >= 0` values in the frame's slots, or `nresults = -code` with the error's `message` (UTF-8).
-///
-/// # Safety
-/// `(frame, frame_len)` (the out record) and `(message, message_len)` as the section above says.
-#[no_mangle]
-pub unsafe extern "C" fn ext_wasm_call_resume(
-    token: f64,
-    frame: *mut u8,
-    frame_len: usize,
-    nresults: i32,
-    message: *const u8,
-    message_len: usize,
-) -> i32 {
-    // SAFETY: forwarded contracts.
-    unsafe {
-        run(frame, frame_len, |o| {
-            let message = text(o, message, message_len, "message")?;
-            wire::call_resume(wire::call_token(token)?, o.bytes, nresults, message)
-        })
-    }
-}
-
-/// Call the function [`ext_wasm_func`] resolved to `index` with `nargs` arguments from the value frame
-/// ([`wire::call_func`]); `a` = the number of results. `callSync` of a bound function: no name crosses.
-///
-/// # Safety
-/// `(frame, frame_len)` (the out record) as the section above says.
-#[no_mangle]
-pub unsafe extern "C" fn ext_wasm_call_func(
-    instance: f64,
-    index: u32,
-    frame: *mut u8,
-    frame_len: usize,
-    nargs: u32,
-) -> i32 {
-    // SAFETY: forwarded contract.
-    unsafe {
-        run(frame, frame_len, |o| {
-            wire::call_func(runtime(), instance, index, o.bytes, nargs).map(u64::from)
-        })
-    }
-}
-
-/// [`ext_wasm_call_func`] with the first `nargs` of `a0..a3` as the arguments, JavaScript numbers
-/// ([`wire::call_numbers`]): `a` = the result count (0 or 1; [`wire::NOT_NUMBERS`]: the export's results are not
-/// numbers, nothing ran), `b` = the result's `f64` bits. No frame: a number argument passes in a register.
-///
-/// # Safety
-/// `(out, out_len)` (the out record) as the section above says.
-#[no_mangle]
-#[allow(clippy::too_many_arguments)] // one register per argument is the point
-pub unsafe extern "C" fn ext_wasm_call_numbers(
-    instance: f64,
-    index: u32,
-    a0: f64,
-    a1: f64,
-    a2: f64,
-    a3: f64,
-    nargs: u32,
-    out: *mut u8,
-    out_len: usize,
-) -> i32 {
-    // SAFETY: forwarded contract.
-    unsafe {
-        run(out, out_len, |o| {
-            wire::call_numbers(runtime(), instance, index, [a0, a1, a2, a3], nargs, o.bytes).map(u64::from)
-        })
-    }
-}
-
-/// [`ext_wasm_call_numbers`] of export `name` ([`wire::call_numbers_named`]): also `c` = its index, for
-/// [`ext_wasm_call_numbers`] and [`ext_wasm_call_func`] after it. A new instance's first call, in one crossing.
-///
-/// # Safety
-/// `(name, name_len)` and `(out, out_len)` (the out record) as the section above says.
-#[no_mangle]
-#[allow(clippy::too_many_arguments)] // one register per argument is the point
-pub unsafe extern "C" fn ext_wasm_call_numbers_named(
-    instance: f64,
-    name: *const u8,
-    name_len: usize,
-    a0: f64,
-    a1: f64,
-    a2: f64,
-    a3: f64,
-    nargs: u32,
-    out: *mut u8,
-    out_len: usize,
-) -> i32 {
-    // SAFETY: forwarded contracts.
-    unsafe {
-        run(out, out_len, |o| {
-            let name = text(o, name, name_len, "export name")?;
-            wire::call_numbers_named(runtime(), instance, name, [a0, a1, a2, a3], nargs, o.bytes).map(u64::from)
-        })
-    }
-}
-
-/// Call export `name` with `nargs` arguments from the value frame ([`wire::call_frame`]); `a` = the number of
-/// results, written to the slots. Cost: the guest's run time plus ~100 ns. Deno binds it twice: synchronously
-/// (`callSync`) and `nonblocking` (`call`).
-///
-/// # Safety
-/// `(name, name_len)` and `(frame, frame_len)` (the out record) as the section above says.
-#[no_mangle]
-pub unsafe extern "C" fn ext_wasm_call(
-    instance: f64,
-    name: *const u8,
-    name_len: usize,
-    frame: *mut u8,
-    frame_len: usize,
-    nargs: u32,
-) -> i32 {
-    // SAFETY: forwarded contracts.
-    unsafe {
-        run(frame, frame_len, |o| {
-            let name = text(o, name, name_len, "export name")?;
-            wire::call_frame(runtime(), instance, name, o.bytes, nargs).map(u64::from)
-        })
-    }
-}
-
-/// Read (`set = 0`: the value into slot 0, `a = 1`) or set (`set = 1`: from slot 0) exported global `name`
-/// ([`wire::global`]), with `frame` as the out record.
-///
-/// # Safety
-/// `(name, name_len)` and `(frame, frame_len)` (the out record) as the section above says.
-#[no_mangle]
-pub unsafe extern "C" fn ext_wasm_global(
-    instance: f64,
-    name: *const u8,
-    name_len: usize,
-    frame: *mut u8,
-    frame_len: usize,
-    set: u8,
-) -> i32 {
-    // SAFETY: forwarded contracts.
-    unsafe {
-        run(frame, frame_len, |o| {
-            let name = text(o, name, name_len, "global name")?;
-            wire::global(runtime(), instance, name, o.bytes, set != 0).map(u64::from)
-        })
-    }
-}
-
-/// Fill `(dst, len)` from the instance's memory at `offset` ([`wire::memory_read`]): one copy.
-///
-/// # Safety
-/// `(dst, len)` as an output and `(out, out_len)` as the section above says.
-#[no_mangle]
-pub unsafe extern "C" fn ext_wasm_memory_read(
-    instance: f64,
-    offset: f64,
-    dst: *mut u8,
-    len: usize,
-    out: *mut u8,
-    out_len: usize,
-) -> i32 {
-    // SAFETY: forwarded contracts; the overlap with `out` is refused before `dst` becomes a slice.
-    unsafe {
-        run(out, out_len, |o| {
-            apart(o, dst, len, "destination")?;
-            wire::memory_read(runtime(), instance, offset, bytes_out(dst, len)?)
-        })
-    }
-}
-
-/// Copy `(src, len)` into the instance's memory at `offset` ([`wire::memory_write`]): one copy.
-///
-/// # Safety
-/// `(src, len)` and `(out, out_len)` as the section above says.
-#[no_mangle]
-pub unsafe extern "C" fn ext_wasm_memory_write(
-    instance: f64,
-    offset: f64,
-    src: *const u8,
-    len: usize,
-    out: *mut u8,
-    out_len: usize,
-) -> i32 {
-    // SAFETY: forwarded contracts.
-    unsafe {
-        run(out, out_len, |o| {
-            wire::memory_write(runtime(), instance, offset, input(o, src, len, "source")?)
-        })
-    }
+        };
+    /// Resolve function export `name` once ([`wire::func`]); `a` = its index for [`ext_wasm_call_func`].
+    fn ext_wasm_func(instance: f64, name: *const u8, name_len: usize) =
+        |o| wire::func(runtime(), instance, text(o, name, name_len, "export name")?).map(u64::from);
+    /// Start a call on this (the JavaScript) thread ([`wire::call_start`], protocol in [`crate::AsyncCall`]); the
+    /// frame's header says where it stands ([`wire::Step`]): done (results in the slots), pending (finish it with
+    /// the `nonblocking` binding of [`ext_wasm_call_finish`]) or waiting in host import `index` (run it, answer
+    /// with [`ext_wasm_call_resume`]). `sync != 0`: `callSync` of an instance with host imports (never pending).
+    /// Cost for a short call: ~0.3 µs plus the guest.
+    fn ext_wasm_call_start(instance: f64, name: *const u8, name_len: usize; frame; nargs: u32, sync: u8) = |o| {
+        let name = text(o, name, name_len, "export name")?;
+        wire::call_start(runtime(), instance, name, o.bytes, nargs, sync != 0)
+    };
+    /// Run a pending call to its end, or until it waits in a host function, on this thread (Deno binds it
+    /// `nonblocking`: a worker thread) ([`wire::call_finish`]). `frame` must be the frame the call was started
+    /// with. Unknown or finished token → 5007.
+    fn ext_wasm_call_finish(token: f64; frame;) = |o| wire::call_finish(wire::call_token(token)?, o.bytes);
+    /// Run one more time slice of a yielded call (step kind 3) on this thread, once the caller's event loop had a
+    /// turn ([`wire::call_continue`]). `frame` must be the frame the call was started with. Unknown token → 5007.
+    fn ext_wasm_call_continue(token: f64; frame;) = |o| wire::call_continue(wire::call_token(token)?, o.bytes);
+    /// Answer the host import a call waits in and continue it on this thread ([`wire::call_resume`]):
+    /// `nresults >= 0` values in the frame's slots, or `nresults = -code` with the error's `message` (UTF-8).
+    fn ext_wasm_call_resume(token: f64; frame; nresults: i32, message: *const u8, message_len: usize) = |o| {
+        let message = text(o, message, message_len, "message")?;
+        wire::call_resume(wire::call_token(token)?, o.bytes, nresults, message)
+    };
+    /// Call the function [`ext_wasm_func`] resolved to `index` with `nargs` arguments from the value frame
+    /// ([`wire::call_func`]); `a` = the number of results. `callSync` of a bound function: no name crosses.
+    fn ext_wasm_call_func(instance: f64, index: u32; frame; nargs: u32) =
+        |o| wire::call_func(runtime(), instance, index, o.bytes, nargs).map(u64::from);
+    /// [`ext_wasm_call_func`] with the first `nargs` of `a0..a3` as the arguments, JavaScript numbers
+    /// ([`wire::call_numbers`]): `a` = the result count (0 or 1; [`wire::NOT_NUMBERS`]: the export's results are
+    /// not numbers, nothing ran), `b` = the result's `f64` bits. No frame: a number argument passes in a register.
+    fn ext_wasm_call_numbers(instance: f64, index: u32, a0: f64, a1: f64, a2: f64, a3: f64, nargs: u32) =
+        |o| wire::call_numbers(runtime(), instance, index, [a0, a1, a2, a3], nargs, o.bytes).map(u64::from);
+    /// [`ext_wasm_call_numbers`] of export `name` ([`wire::call_numbers_named`]): also `c` = its index, for
+    /// [`ext_wasm_call_numbers`] and [`ext_wasm_call_func`] after it. A new instance's first call, in one crossing.
+    fn ext_wasm_call_numbers_named(
+        instance: f64, name: *const u8, name_len: usize, a0: f64, a1: f64, a2: f64, a3: f64, nargs: u32
+    ) = |o| {
+        let name = text(o, name, name_len, "export name")?;
+        wire::call_numbers_named(runtime(), instance, name, [a0, a1, a2, a3], nargs, o.bytes).map(u64::from)
+    };
+    /// Call export `name` with `nargs` arguments from the value frame ([`wire::call_frame`]); `a` = the number of
+    /// results, written to the slots. Cost: the guest's run time plus ~100 ns. Deno binds it twice: synchronously
+    /// (`callSync`) and `nonblocking` (`call`).
+    fn ext_wasm_call(instance: f64, name: *const u8, name_len: usize; frame; nargs: u32) = |o| {
+        let name = text(o, name, name_len, "export name")?;
+        wire::call_frame(runtime(), instance, name, o.bytes, nargs).map(u64::from)
+    };
+    /// Read (`set = 0`: the value into slot 0, `a = 1`) or set (`set = 1`: from slot 0) exported global `name`
+    /// ([`wire::global`]), with `frame` as the out record.
+    fn ext_wasm_global(instance: f64, name: *const u8, name_len: usize; frame; set: u8) = |o| {
+        let name = text(o, name, name_len, "global name")?;
+        wire::global(runtime(), instance, name, o.bytes, set != 0).map(u64::from)
+    };
+    /// Fill `(dst, len)` (an output) from the instance's memory at `offset` ([`wire::memory_read`]): one copy.
+    fn ext_wasm_memory_read(instance: f64, offset: f64, dst: *mut u8, len: usize) = |o| {
+        // The overlap with the out record is refused before `dst` becomes a slice.
+        apart(o, dst, len, "destination")?;
+        wire::memory_read(runtime(), instance, offset, bytes_out(dst, len)?)
+    };
+    /// Copy `(src, len)` into the instance's memory at `offset` ([`wire::memory_write`]): one copy.
+    fn ext_wasm_memory_write(instance: f64, offset: f64, src: *const u8, len: usize) =
+        |o| wire::memory_write(runtime(), instance, offset, input(o, src, len, "source")?);
 }
 
 /// Copy blob `id` into `(dst, len)` and free it. `len` must equal the announced length, else nothing is copied
