@@ -14,7 +14,7 @@ use crate::engine::{EngineSet, EngineSlot, Interruption, Tier};
 use crate::epoch_ticker::EpochTicker;
 use crate::error::{Error, Result};
 use crate::func::Func;
-use crate::host_func::{self, HostFunc, Imports};
+use crate::host_func::{self, HostFunc, HostLink, Imports};
 use crate::host_request::{MemoryOp, Reentered, Reentry};
 use crate::instance::{CallLimits, InstanceCell, InstanceId, InstanceOptions, InstanceState, NewStore};
 use crate::linking;
@@ -45,6 +45,8 @@ struct Inner {
     ticker: EpochTicker,
     /// Runtime-wide host modules ([`Runtime::define_host_func`]).
     host: RwLock<Imports>,
+    /// How many times `host` changed: host functions resolved before a change are resolved again.
+    host_generation: AtomicU64,
     /// The configured bundles, opened (or why not), with their hit and refusal counts.
     bundles: Vec<OpenBundle>,
     /// Background Cranelift compiles of modules running Winch code.
@@ -116,6 +118,7 @@ impl Runtime {
             modules: Registry::new(),
             instances: Registry::new(),
             host: RwLock::new(Imports::new()),
+            host_generation: AtomicU64::new(0),
             bundles: config.bundles.iter().map(open_bundle).collect(),
             tier_up: Arc::default(),
             config,
@@ -670,15 +673,10 @@ impl Runtime {
             None
         };
         let host = if shared.needs_host {
-            let slots = compiled.host_slots()?;
-            for slot in slots.iter() {
-                self.inner.config.capabilities.check_import(&slot.module, &slot.name)?;
-            }
-            let shared_host = self.inner.host.read().unwrap_or_else(|p| p.into_inner());
-            let funcs = host_func::resolve(&slots, &options.imports, &shared_host)?;
-            drop(shared_host);
-            let link = compiled.host_link(&slots, &funcs)?;
-            Some((link, funcs))
+            let (link, funcs) = self.host_for(&compiled, &options.imports)?;
+            // A copy per store: stores sharing the `Arc` instead cost instances *without* imports ~80 ns (their
+            // store's data changed type, and LLVM stopped inlining `Store::new`, copying it twice).
+            Some((link, funcs.to_vec()))
         } else {
             None
         };
@@ -691,6 +689,27 @@ impl Runtime {
             }
             _ => self.register(new.instantiate()?).map(|id| CallStep::Done(id.0)),
         }
+    }
+
+    /// The host functions `imports` (or the runtime's own host modules) give `compiled`'s imports, checked
+    /// against its capabilities and signatures, and their link: resolved once for the same imports and module
+    /// (see [`crate::host_func::ResolvedHost`]). Out of line: instances without imports never call it.
+    #[inline(never)]
+    fn host_for(&self, compiled: &Arc<CompiledModule>, imports: &Imports) -> Result<(Arc<HostLink>, Arc<[HostFunc]>)> {
+        let generation = self.inner.host_generation.load(Ordering::Acquire);
+        if let Some(hit) = imports.resolved().get(compiled, generation) {
+            return Ok(hit);
+        }
+        let slots = compiled.host_slots()?;
+        for slot in slots.iter() {
+            self.inner.config.capabilities.check_import(&slot.module, &slot.name)?;
+        }
+        let shared_host = self.inner.host.read().unwrap_or_else(|p| p.into_inner());
+        let funcs: Arc<[HostFunc]> = host_func::resolve(&slots, imports, &shared_host)?.into();
+        drop(shared_host);
+        let link = compiled.host_link(&slots, &funcs)?;
+        imports.resolved().set(compiled, generation, &link, &funcs);
+        Ok((link, funcs))
     }
 
     /// The live-instance cap: the configured one, else the pool's size (at most what a handle can index).
@@ -797,6 +816,8 @@ impl Runtime {
     pub fn define_host_func(&self, module: &str, name: &str, func: HostFunc) {
         let mut host = self.inner.host.write().unwrap_or_else(|p| p.into_inner());
         host.define(module.to_string(), name.to_string(), func);
+        // Under the lock: a resolution that read the old functions carries the old count.
+        self.inner.host_generation.fetch_add(1, Ordering::Release);
     }
 
     /// Drop an instance, returning its pool slot. The handle is invalid afterwards (5005). From inside one of

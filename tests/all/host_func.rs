@@ -219,6 +219,60 @@ fn a_typed_closure_takes_and_returns_plain_numbers_and_is_checked_at_link_time()
     );
 }
 
+/// A host function answering `sum` with `k` whatever its arguments.
+fn constant(k: i32) -> HostFunc {
+    HostFunc::new(move |_, _, out| {
+        out.push(Value::I32(k));
+        Ok(())
+    })
+}
+
+fn sum_of_new_instance(rt: &ext_wasm::Runtime, m: ext_wasm::ModuleId, options: &InstanceOptions) -> Value {
+    let i = rt.instantiate(m, options).unwrap();
+    let result = rt.call(i, "sum", &[Value::I32(2), Value::I32(3)]).unwrap()[0];
+    rt.drop_instance(i).unwrap();
+    result
+}
+
+#[test]
+fn options_used_again_after_their_functions_change_call_the_new_ones() {
+    let rt = runtime();
+    let m = rt.compile(PLUGIN.as_bytes()).unwrap();
+    let mut options = with_imports(Imports::new().func("host", "add", add()).func("host", "log", ignore()));
+    assert_eq!(sum_of_new_instance(&rt, m, &options), Value::I32(5));
+    options.imports.define("host".into(), "add".into(), constant(7));
+    assert_eq!(sum_of_new_instance(&rt, m, &options), Value::I32(7));
+}
+
+#[test]
+fn options_used_again_after_a_runtime_wide_function_changes_call_the_new_one() {
+    let rt = runtime();
+    let m = rt.compile(PLUGIN.as_bytes()).unwrap();
+    rt.define_host_func("host", "add", constant(1));
+    let options = with_imports(Imports::new().func("host", "log", ignore()));
+    assert_eq!(sum_of_new_instance(&rt, m, &options), Value::I32(1));
+    rt.define_host_func("host", "add", constant(2));
+    assert_eq!(sum_of_new_instance(&rt, m, &options), Value::I32(2));
+}
+
+#[test]
+fn one_imports_object_serves_two_modules_in_turn() {
+    let rt = runtime();
+    let m = rt.compile(PLUGIN.as_bytes()).unwrap();
+    // The same imports, a module with one import only: linked (and checked) for each in turn.
+    let small = rt
+        .compile(
+            br#"(module (import "host" "add" (func $add (param i32 i32) (result i32)))
+            (func (export "sum") (param i32 i32) (result i32) (call $add (local.get 1) (local.get 1))))"#,
+        )
+        .unwrap();
+    let options = with_imports(Imports::new().func("host", "add", add()).func("host", "log", ignore()));
+    for _ in 0..2 {
+        assert_eq!(sum_of_new_instance(&rt, m, &options), Value::I32(5));
+        assert_eq!(sum_of_new_instance(&rt, small, &options), Value::I32(6));
+    }
+}
+
 #[test]
 fn runtime_wide_host_modules_serve_what_an_instance_does_not_give() {
     let rt = runtime();
