@@ -183,6 +183,8 @@ class StoreJs {
   inHost = 0;
   /** The functions its instances registered (indexes into `hostFns`, both kinds), freed with its last one. */
   readonly indexes: number[] = [];
+  /** The functions of its first instance's `imports`, when they were all functions (see {@link SharedFns}). */
+  shared: SharedFns | null = null;
   /** Its instances not yet dropped. */
   live = 0;
   /** Settles when every `call` started so far has ended; `null` when none runs off the JavaScript thread. */
@@ -514,6 +516,8 @@ interface WireImports {
   base: number;
   /** The same for its count of hosted functions. */
   hostedBase: number;
+  /** Whether this instance's functions are a {@link SharedFns} its (new) store took. */
+  shared: boolean;
 }
 
 /** Shared by every {@link WireImports} with no such imports, replaced by an array of its own at the first. */
@@ -523,13 +527,28 @@ const NO_HOST_IMPORTS: [string, string, number][] = Object.freeze([]) as unknown
 
 /**
  * The last `imports` object {@link wireImports} walked whose imports are all functions, what the walk found
- * (module, name and function of each, flat) and the `[module, name, index]` triples it made. A churn of one plugin
+ * (module, name and function of each, flat) and those functions numbered (`lastShared`). A churn of one plugin
  * passes the same object every time: the next walk of it compares in place and, when nothing changed, makes no
- * arrays (each is garbage every instance would pay for).
+ * arrays and numbers nothing (each array is garbage every instance would pay for).
  */
 let lastImports: object | null = null;
 let lastFns: (string | HostFunction)[] = [];
-let lastHost: [string, string, number][] = [];
+let lastShared: SharedFns | null = null;
+
+/**
+ * The functions of one walk of an `imports` object that gives functions only, numbered once for every store
+ * whose first instance is made from it: instantiating with the same `imports` again registers nothing. It holds
+ * one reference on each of its functions (`hostRefs`) while it is the last such walk or a store uses it.
+ */
+class SharedFns {
+  /** `[module, name, index]` of each function in walk order: the options' `hostImports`. */
+  readonly host: [string, string, number][];
+  /** Live stores using it. */
+  stores = 0;
+  constructor(host: [string, string, number][]) {
+    this.host = host;
+  }
+}
 
 /** Whether walking `imports` finds exactly the functions of `fns` (module, name, function, flat), in order. */
 function sameWalk(imports: Record<string, unknown>, fns: (string | HostFunction)[]): boolean {
@@ -556,13 +575,14 @@ function wireImports(imports: unknown, sync: boolean): WireImports {
     store: new StoreJs(),
     base: 0,
     hostedBase: 0,
+    shared: false,
   };
   if (imports === undefined) return out;
   if (imports === null || typeof imports !== "object" || Array.isArray(imports)) {
     typeError(`\`imports\` must be an object of modules, got ${what(imports)}`);
   }
   if (imports === lastImports && sameWalk(imports as Record<string, unknown>, lastFns)) {
-    registerAll(out, lastFns, sync);
+    share(out, lastShared!, sync);
     return out;
   }
   // Module, name and function of each function import, flat: registered once the whole object proved valid. (Each
@@ -607,42 +627,68 @@ function wireImports(imports: unknown, sync: boolean): WireImports {
     }
   }
   if (linked === undefined) {
-    // Functions only: remembered for the next walk of the same object.
+    // Functions only: numbered once, and remembered for the next walk of the same object.
     lastImports = imports;
     lastFns = fns;
-    lastHost = [];
-  } else {
-    // A linked instance joins its exporters' store (the core refuses instances of different stores).
-    out.store = storeOf(linked);
-    lastImports = null;
+    share(out, newShared(fns), sync);
+    return out;
   }
+  // A linked instance joins its exporters' store (the core refuses instances of different stores).
+  out.store = storeOf(linked);
+  lastImports = null;
   registerAll(out, fns, sync);
   return out;
 }
 
-/** Register the functions of `fns` (module, name, function, flat) for `out`'s store and list them in `out.host`:
- * the last walk's triples again when they come out the same (so that its JSON text is reused as well). */
+/** Number the functions of `fns` (module, name, function, flat) as the last walk's {@link SharedFns}. */
+function newShared(fns: (string | HostFunction)[]): SharedFns {
+  const host: [string, string, number][] = [];
+  for (let k = 0; k < fns.length; k += 3) {
+    host.push([fns[k] as string, fns[k + 1] as string, number(fns[k + 2] as HostFunction)]);
+  }
+  const replaced = lastShared;
+  lastShared = new SharedFns(host);
+  if (replaced !== null && replaced.stores === 0) releaseShared(replaced);
+  return lastShared;
+}
+
+/** Give `out`'s new store the functions of `shared`. */
+function share(out: WireImports, shared: SharedFns, sync: boolean): void {
+  out.store.shared = shared;
+  shared.stores++;
+  if (!sync) out.store.hosted += shared.host.length;
+  out.host = shared.host;
+  out.shared = true;
+}
+
+/** The store is gone (or never made): it no longer uses its shared functions. */
+function unshare(store: StoreJs): void {
+  const shared = store.shared;
+  if (shared === null) return;
+  store.shared = null;
+  if (--shared.stores === 0 && shared !== lastShared) releaseShared(shared);
+}
+
+/** Drop the references `shared` holds (last to first, as {@link release}). */
+function releaseShared(shared: SharedFns): void {
+  for (let k = shared.host.length - 1; k >= 0; k--) unref(shared.host[k][2]);
+  trimParked();
+}
+
+/** Register the functions of `fns` (module, name, function, flat) for `out`'s store (an instance linked into
+ * an existing store) and list them in `out.host`. */
 function registerAll(out: WireImports, fns: (string | HostFunction)[], sync: boolean): void {
   const store = out.store;
   out.base = store.indexes.length;
   out.hostedBase = store.hosted;
-  const n = fns.length / 3;
-  let same = fns === lastFns && lastHost.length === n;
-  for (let k = 0; k < fns.length; k += 3) {
-    const index = register(store, fns[k + 2] as HostFunction);
-    if (same && lastHost[k / 3][2] !== index) same = false;
-  }
-  if (!sync) store.hosted += n;
-  if (same) {
-    out.host = lastHost;
-    return;
-  }
   const host: [string, string, number][] = [];
   for (let k = 0; k < fns.length; k += 3) {
-    host.push([fns[k] as string, fns[k + 1] as string, store.indexes[out.base + k / 3]]);
+    const index = number(fns[k + 2] as HostFunction);
+    store.indexes.push(index);
+    host.push([fns[k] as string, fns[k + 1] as string, index]);
   }
+  if (!sync) store.hosted += fns.length / 3;
   out.host = host;
-  if (fns === lastFns) lastHost = host;
 }
 
 /** Normalize the documented options into the wire shape both backends send to the core, plus stdin bytes. */
@@ -744,8 +790,9 @@ function instantiateNow(backend: Backend, moduleId: ModuleId, options?: Instance
     const id = backend.instantiate(handle(moduleId, ErrorCode.InvalidModuleHandle), "{}", NO_BYTES);
     return new Instance(id, moduleId);
   }
-  const [wire, stdin, imports] = toWire(options);
+  // The handle first: the options' functions are registered for the store `toWire` makes.
   const module = handle(moduleId, ErrorCode.InvalidModuleHandle);
+  const [wire, stdin, imports] = toWire(options);
   const store = imports.store;
   let id: number | Promise<number>;
   try {
@@ -764,6 +811,7 @@ function instantiateNow(backend: Backend, moduleId: ModuleId, options?: Instance
 function instantiateFailed(imports: WireImports, e: unknown): unknown {
   imports.store.hosted = imports.hostedBase;
   release(imports.store, imports.base);
+  if (imports.shared) unshare(imports.store);
   return withHostCause(e);
 }
 
@@ -808,8 +856,9 @@ const parked: number[] = [];
 const isParked: boolean[] = [];
 const PARKED_MAX = 64;
 
-/** Number `fn` for `store` (either kind of import: the core tells `dispatch` which may answer later). */
-function register(store: StoreJs, fn: HostFunction): number {
+/** Number `fn`, taking a reference on it (either kind of import: the core tells `dispatch` which may answer
+ * later). */
+function number(fn: HostFunction): number {
   let index = indexOf.get(fn);
   if (index === undefined) {
     index = freeIndexes.pop() ?? hostFns.length;
@@ -818,7 +867,6 @@ function register(store: StoreJs, fn: HostFunction): number {
     indexOf.set(fn, index);
   }
   hostRefs[index]++;
-  store.indexes.push(index);
   return index;
 }
 
@@ -826,13 +874,26 @@ function register(store: StoreJs, fn: HostFunction): number {
 function release(store: StoreJs, from: number): void {
   // Freed last to first, so that the next instance with the same imports gets the same indexes back.
   const indexes = store.indexes;
-  for (let k = indexes.length - 1; k >= from; k--) {
-    const index = indexes[k];
-    if (--hostRefs[index] > 0 || isParked[index]) continue;
-    isParked[index] = true;
-    parked.push(index);
-  }
+  for (let k = indexes.length - 1; k >= from; k--) unref(indexes[k]);
   indexes.length = from;
+  trimParked();
+}
+
+/** The store's last instance is gone: release its functions, own and shared. */
+function releaseStore(store: StoreJs): void {
+  release(store, 0);
+  unshare(store);
+}
+
+/** Drop a reference on the function at `index`: parked once none is left. */
+function unref(index: number): void {
+  if (--hostRefs[index] > 0 || isParked[index]) return;
+  isParked[index] = true;
+  parked.push(index);
+}
+
+/** Free the oldest parked functions past `PARKED_MAX`. */
+function trimParked(): void {
   while (parked.length > PARKED_MAX) {
     const index = parked.shift()!;
     isParked[index] = false;
@@ -1602,8 +1663,8 @@ export class Instance {
     const store = this.#storeJs;
     if (store === undefined || --store.live > 0) return;
     // A call still running (the drop did not wait for it) may call its imports until it ends.
-    if (store.tail === null) release(store, 0);
-    else store.tail.then(() => release(store, 0));
+    if (store.tail === null) releaseStore(store);
+    else store.tail.then(() => releaseStore(store));
   }
 
   /** `using instance = await instantiate(id)`: drops at the end of the scope (ignores an earlier drop). */

@@ -400,6 +400,26 @@ Deno.test("each instance of a churn calls its own imports: the same functions ag
   }
 });
 
+Deno.test("an instance keeps its imports while many instances with other imports objects come and go", async () => {
+  const id = await wat(`(module (import "host" "inc" (func $inc (param i32) (result i32)))
+    (func (export "run") (param i32) (result i32) (call $inc (local.get 0))))`);
+  const imports = { host: { inc: (x: number) => x + 1 } };
+  const first = await wasm.instantiate(id, { imports });
+  const second = await wasm.instantiate(id, { imports });
+  await second.drop(); // the functions its store shared with `first` stay numbered for `first`
+  // More new functions than the dropped ones kept numbered: none of them takes `first`'s number.
+  for (let n = 0; n < 100; n++) {
+    const other = await wasm.instantiate(id, { imports: { host: { inc: (x: number) => x * 1000 + n } } });
+    assertEquals(other.callSync("run", 7), [7000 + n]);
+    await other.drop();
+  }
+  assertEquals([first.callSync("run", 7), await first.call("run", 8)], [[8], [9]]);
+  await first.drop();
+  const again = await wasm.instantiate(id, { imports });
+  assertEquals(again.callSync("run", 1), [2]);
+  await again.drop();
+});
+
 Deno.test("the same imports object, changed between instantiates, gives each instance what it held then", async () => {
   const id = await wat(`(module (import "host" "f" (func $f (result i32))) (func (export "run") (result i32) (call $f)))`);
   for (const syncImports of [false, true]) {
