@@ -342,7 +342,10 @@ macro_rules! abi {
 
 /// One function of [`abi`], its out record named.
 macro_rules! abi_fn {
-    ($(#[doc = $doc:literal])* fn $name:ident($($arg:ident: $ty:ty),* $(,)?) in ($out:ident, $len:ident) = $body:expr) => {
+    (
+        $(#[doc = $doc:literal])*
+        fn $name:ident($($arg:ident: $ty:ty),* $(,)?) in ($out:ident, $len:ident) = $body:expr
+    ) => {
         $(#[doc = $doc])*
         ///
         /// # Safety
@@ -443,11 +446,12 @@ abi! {
     };
     /// [`ext_wasm_instantiate`] through the call protocol ([`wire::instantiate_start`]): the frame's header holds
     /// the step; done: `a` = the instance handle; waiting in a host import: answer with [`ext_wasm_call_resume`].
-    fn ext_wasm_instantiate_start(module: f64, options: *const u8, len: usize, stdin: *const u8, stdin_len: usize; frame;) =
-        |o| {
-            let (options, stdin) = (input(o, options, len, "options")?, input(o, stdin, stdin_len, "stdin")?);
-            wire::instantiate_start(runtime(), module, options, stdin, o.bytes)
-        };
+    fn ext_wasm_instantiate_start(
+        module: f64, options: *const u8, len: usize, stdin: *const u8, stdin_len: usize; frame;
+    ) = |o| {
+        let (options, stdin) = (input(o, options, len, "options")?, input(o, stdin, stdin_len, "stdin")?);
+        wire::instantiate_start(runtime(), module, options, stdin, o.bytes)
+    };
     /// Resolve function export `name` once ([`wire::func`]); `a` = its index for [`ext_wasm_call_func`].
     fn ext_wasm_func(instance: f64, name: *const u8, name_len: usize) =
         |o| wire::func(runtime(), instance, text(o, name, name_len, "export name")?).map(u64::from);

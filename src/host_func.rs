@@ -250,9 +250,9 @@ pub struct Imports {
 /// The host functions [`resolve`] found for one compiled module and the link built for them, kept with the
 /// [`Imports`] that gave them: a host instantiating one plugin again and again with the same options (the wire
 /// layer parses an options text once) skips the lookups, the capability and signature checks and the link
-/// search per instance (−0.25 µs of ~3.2 in a churn with two imports). Valid for that compiled module while the runtime's own host
-/// modules are unchanged (their generation). Cost of a hit: a short lock and two `Arc` clones; nothing is
-/// allocated until the first resolution.
+/// search per instance (−0.25 µs of ~3.2 in a churn with two imports). Valid for that compiled module while the
+/// runtime's own host modules are unchanged (their generation). Cost of a hit: a short lock and two `Arc`
+/// clones; nothing is allocated until the first resolution.
 #[derive(Clone, Default)]
 pub(crate) struct ResolvedHost(OnceLock<Arc<Mutex<Option<Resolution>>>>);
 
