@@ -1439,27 +1439,6 @@ export class Instance {
 
   /** {@link call} on the JavaScript thread: no thread hop, the fastest way to make many short calls. */
   callSync(name: string, ...args: WasmArg[]): WasmResult[] {
-    // Numbers, on an instance without JavaScript imports, outside any import, in a body small enough for V8 to
-    // inline what it calls: a plugin's loop (the export called last, resolved) and a new instance's first call
-    // (resolved on the way, as `#resolved` and `#callNamedWithNumbers` would).
-    // (`_start` without arguments is a WASI command, whatever `#lastName` holds.)
-    const numbers = syncDepth === 0 && args.length <= NUMBER_ARGS && allNumbers(args) && !this.#hosted();
-    if (numbers && (args.length !== 0 || name !== "_start")) {
-      let results: WasmResult[] | null | undefined;
-      if (name === this.#lastName && this.#lastIndex >= 0 && this.#lastNumbers) {
-        results = callWithNumbers(loaded(), this.id, this.#lastIndex, args);
-      } else if (this.#lastName === "" && typeof name === "string") {
-        this.#lastName = name;
-        results = this.#callNamedWithNumbers(loaded(), name, args);
-      }
-      if (results) return results;
-      if (results === null) this.#lastNumbers = false;
-    }
-    return this.#callSyncAny(name, args);
-  }
-
-  /** {@link callSync} past its numbers cases. */
-  #callSyncAny(name: string, args: WasmArg[]): WasmResult[] {
     checkName(name);
     const backend = loaded();
     const command = name === "_start" && args.length === 0;
