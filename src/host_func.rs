@@ -575,6 +575,12 @@ impl BridgeHome {
     pub(crate) fn of(funcs: &[HostFunc]) -> Self {
         funcs.iter().fold(Self::NONE, |home, f| home.and(f.bridge_home()))
     }
+
+    /// Whether this thread's bridge answers every such import: a synchronous call made here needs no fiber.
+    #[inline]
+    pub(crate) fn is_this_thread(self) -> bool {
+        self != Self::NONE && self.0 == crate::host_bridge::this_thread()
+    }
 }
 
 /// Which slots are answered from outside the call: the key of a [`HostLink`].

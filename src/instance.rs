@@ -468,8 +468,7 @@ impl InstanceCell {
     /// all answered in place by this thread's bridge (see [`InstanceState::call_frame_fiberless`]).
     #[inline]
     pub(crate) fn fiberless_here(&self) -> bool {
-        let home = self.store.bridge_home.load(Ordering::Relaxed);
-        home != BridgeHome::NONE.0 && home == crate::host_bridge::this_thread()
+        BridgeHome(self.store.bridge_home.load(Ordering::Relaxed)).is_this_thread()
     }
 
     /// Whether calls run in place only (see [`StoreCell::in_place`]).
@@ -860,8 +859,15 @@ impl InstanceState {
         nargs: usize,
         ticker: &EpochTicker,
     ) -> Result<u32> {
+        self.fiberless(|state| state.call_frame(index, frame, nargs, ticker))
+    }
+
+    /// Run `call` with the store marked fiberless: its bridged imports answer in place, and one that would answer
+    /// later fails instead of suspending.
+    #[inline(always)]
+    fn fiberless<R>(&mut self, call: impl FnOnce(&mut Self) -> Result<R>) -> Result<R> {
         let outer = std::mem::replace(&mut self.store.data_mut().fiberless, true);
-        let called = self.call_frame(index, frame, nargs, ticker);
+        let called = call(self);
         self.store.data_mut().fiberless = outer;
         called
     }
@@ -920,13 +926,10 @@ impl InstanceState {
         args: &[f64],
         ticker: &EpochTicker,
     ) -> Result<Option<(u32, f64)>> {
-        if self.bridge_home.0 != crate::host_bridge::this_thread() {
+        if !self.bridge_home.is_this_thread() {
             return Ok(None);
         }
-        let outer = std::mem::replace(&mut self.store.data_mut().fiberless, true);
-        let called = self.invoke_numbers(index, args, ticker);
-        self.store.data_mut().fiberless = outer;
-        called
+        self.fiberless(|state| state.invoke_numbers(index, args, ticker))
     }
 
     /// The call of [`Self::call_numbers`], its checks done.
