@@ -85,38 +85,18 @@ fn runtime() -> &'static Runtime {
 /// `dlclose`, so a later `Deno.dlopen` finds the same library and the same runtime.
 #[cfg(any(target_os = "linux", target_os = "macos"))]
 fn pin_library() {
-    use std::ffi::{c_char, c_int, c_void};
-
-    #[repr(C)]
-    struct DlInfo {
-        dli_fname: *const c_char,
-        dli_fbase: *mut c_void,
-        dli_sname: *const c_char,
-        dli_saddr: *mut c_void,
-    }
-    extern "C" {
-        fn dladdr(addr: *const c_void, info: *mut DlInfo) -> c_int;
-        fn dlopen(filename: *const c_char, flags: c_int) -> *mut c_void;
-    }
-    #[cfg(target_os = "linux")]
-    const FLAGS: c_int = 0x0001 /* RTLD_LAZY */ | 0x0004 /* RTLD_NOLOAD */ | 0x1000 /* RTLD_NODELETE */;
-    #[cfg(target_os = "macos")]
-    const FLAGS: c_int = 0x1 /* RTLD_LAZY */ | 0x10 /* RTLD_NOLOAD */ | 0x80 /* RTLD_NODELETE */;
-
-    let mut info = DlInfo {
-        dli_fname: std::ptr::null(),
-        dli_fbase: std::ptr::null_mut(),
-        dli_sname: std::ptr::null(),
-        dli_saddr: std::ptr::null_mut(),
-    };
+    // SAFETY: `Dl_info` is plain data (pointers and integers): all zeroes is a valid value.
+    let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
+    let this = pin_library as *const libc::c_void;
+    let flags = libc::RTLD_LAZY | libc::RTLD_NOLOAD | libc::RTLD_NODELETE;
     // SAFETY: `dladdr` only reads the address (a function of this library, so it lies in a mapped object) and
-    // writes the four fields of `info`, a properly laid out `Dl_info` we own. `dli_fname` then points to the
-    // loader's NUL-terminated path of this object, valid while the object is loaded, which it is during this
-    // call; `dlopen` with `RTLD_NOLOAD` only bumps the reference count of that already-loaded object (and sets
-    // `RTLD_NODELETE` on it); the handle is deliberately leaked.
+    // writes the fields of `info`, which we own. `dli_fname` then points to the loader's NUL-terminated path of
+    // this object, valid while the object is loaded, which it is during this call; `dlopen` with `RTLD_NOLOAD`
+    // only bumps the reference count of that already-loaded object (and sets `RTLD_NODELETE` on it); the handle
+    // is deliberately leaked.
     unsafe {
-        if dladdr(pin_library as *const c_void, &mut info) != 0 && !info.dli_fname.is_null() {
-            dlopen(info.dli_fname, FLAGS);
+        if libc::dladdr(this, &mut info) != 0 && !info.dli_fname.is_null() {
+            libc::dlopen(info.dli_fname, flags);
         }
     }
 }

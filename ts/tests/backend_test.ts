@@ -80,6 +80,38 @@ Deno.test({ name: "EXT_WASM_LIB selects the library", ignore: !FFI }, async () =
   assertEquals(r.stdout.trim(), "[7] ffi");
 });
 
+Deno.test({ name: "the library outlives the worker that opened it first: its runtime and handles stay", ignore: !FFI }, async () => {
+  // Deno closes a worker's libraries when it ends. Here the worker is the only opener, and its runtime's threads
+  // (the epoch ticker, tier-up) live on: without the library pinning itself (`pin_library` in src/ffi.rs) it is
+  // unmapped under them, and the next open gets a fresh library whose fresh runtime refuses the handle (5004).
+  const worker = await Deno.makeTempFile({ suffix: ".ts" });
+  await Deno.writeTextFile(
+    worker,
+    `import * as wasm from ${JSON.stringify(MOD_URL)};
+     const text = '(module (func (export "f") (result i32) i32.const 7) (func (export "g") (result i32) i32.const 8))';
+     self.postMessage(await wasm.compile(new TextEncoder().encode(text)));`,
+  );
+  try {
+    const r = await runScript(
+      `const worker = new Worker(${JSON.stringify(new URL(`file://${worker}`).href)}, { type: "module" });
+       const id = await new Promise((resolve, reject) => {
+         worker.onmessage = (e) => resolve(e.data);
+         worker.onerror = (e) => { e.preventDefault(); reject(new Error(e.message)); };
+       });
+       worker.terminate();
+       await new Promise((r) => setTimeout(r, 100));
+       const wasm = await import(${JSON.stringify(MOD_URL)});
+       const inst = await wasm.instantiate(id);
+       console.log(JSON.stringify(await inst.call("f")));`,
+      {},
+    );
+    assertEquals(r.code, 0, r.stderr);
+    assertEquals(r.stdout.trim(), "[7]");
+  } finally {
+    await Deno.remove(worker);
+  }
+});
+
 Deno.test("WasmError: exported class, numeric code, name per code, ErrorCode table", async () => {
   assertEquals(wasm.ErrorCode.CompileError, 5000);
   assertEquals(wasm.ErrorCode.LimitExceeded, 5013);
