@@ -249,13 +249,16 @@ export interface Backend {
    */
   callNumbers(instance: number, index: number, args: readonly number[]): number;
   /**
-   * {@link Backend.callNumbers} of export `name`, resolved on the way as {@link Backend.callSync} resolves it
-   * (the same errors); its index is then {@link Backend.numberIndex}, for the calls after it (also after -1).
+   * {@link Backend.callNumbers} of export `name`: by `index` when it is known (not negative), else by name,
+   * resolved on the way as {@link Backend.callSync} resolves it (the same errors); its index is then
+   * {@link Backend.numberIndex}, for the calls after it (also after -1). One method for both, so that
+   * `callSync` has one call site here: V8 optimizes a `callSync` that served a churn's first calls (by name)
+   * ~10 ns a call worse when its loop calls come from a second site.
    */
-  callNumbersNamed(instance: number, name: string, args: readonly number[]): number;
+  callNumbersNamed(instance: number, name: string, index: number, args: readonly number[]): number;
   /** The result of the last {@link Backend.callNumbers} or {@link Backend.callNumbersNamed} that answered 1. */
   numberResult(): number;
-  /** The index the last {@link Backend.callNumbersNamed} that did not throw resolved its export to. */
+  /** The index the last {@link Backend.callNumbersNamed} by name that did not throw resolved its export to. */
   numberIndex(): number;
   /**
    * Read exported global `name` into slot 0 of `frame` (`set = false`; returns 1), or set it from slot 0

@@ -220,7 +220,7 @@ export function createFfiBackend(): Backend {
   /** How many synchronous imports run (nested) on this thread: calls made inside one use fresh buffers. */
   let depth = 0;
   let hostCallback: Deno.UnsafeCallback<typeof HOST_CALLBACK> | null = null;
-  /** The result of the last `callNumbers` call, and the index the last `callNumbersNamed` resolved. */
+  /** The result of the last `callNumbers` call, and the index the last `callNumbersNamed` by name resolved. */
   let lastNumber = 0;
   let lastIndex = 0;
   /** The last options text `instantiate` encoded, and its bytes (never written again: safe to pass nested). */
@@ -355,15 +355,20 @@ export function createFfiBackend(): Backend {
       lastNumber = r.f64[1];
       return r.i32[0]; // the count: 0, 1, or `NOT_NUMBERS` (u32::MAX), which reads as -1 here
     },
-    callNumbersNamed(instance: number, name: string, args: readonly number[]): number {
+    callNumbersNamed(instance: number, name: string, index: number, args: readonly number[]): number {
       const r = depth === 0 ? guestRec : newFrame(0);
       const p = r.ptr ??= Deno.UnsafePointer.of(r.bytes);
-      const n = names.get(name);
       const a0 = args[0] ?? 0, a1 = args[1] ?? 0, a2 = args[2] ?? 0, a3 = args[3] ?? 0;
-      const status = s.ext_wasm_call_numbers_named(instance, n.ptr, n.size, a0, a1, a2, a3, args.length, p, r.size);
+      let status: number;
+      if (index >= 0) {
+        status = s.ext_wasm_call_numbers(instance, index, a0, a1, a2, a3, args.length, p, r.size);
+      } else {
+        const n = names.get(name);
+        status = s.ext_wasm_call_numbers_named(instance, n.ptr, n.size, a0, a1, a2, a3, args.length, p, r.size);
+        if (status === 0) lastIndex = r.u32[4];
+      }
       if (status !== 0) throw failure(s, status, r.view);
       lastNumber = r.f64[1];
-      lastIndex = r.u32[4];
       return r.i32[0];
     },
     numberResult: () => lastNumber,

@@ -1459,8 +1459,16 @@ export class Instance {
     }
     const index = nested ? -1 : this.#resolved(name);
     if (!nested && this.#lastNumbers && args.length <= NUMBER_ARGS && allNumbers(args)) {
-      const results = index >= 0 ? callWithNumbers(backend, this.id, index, args) : this.#callNamedWithNumbers(backend, name, args);
-      if (results !== null) return results;
+      // By index once resolved, else by name (a new instance's first call: resolved on the way, no frame).
+      let count: number;
+      try {
+        count = backend.callNumbersNamed(this.id, name, index, args);
+      } catch (e) {
+        throw withHostCause(e);
+      }
+      if (index < 0) this.#lastIndex = backend.numberIndex();
+      if (count === 1) return [backend.numberResult()];
+      if (count === 0) return [];
       this.#lastNumbers = false;
     }
     if (hosted) return this.#callSyncHosted(name, args);
@@ -1473,18 +1481,6 @@ export class Instance {
   #storeBusy(): boolean {
     const store = this.#storeJs!;
     return store.tail !== null || store.inHost > 0;
-  }
-
-  /** A first call of `name` with numbers: resolves it on the way (its index is then `#lastIndex`), no frame. */
-  #callNamedWithNumbers(backend: Backend, name: string, args: readonly number[]): WasmResult[] | null {
-    let count: number;
-    try {
-      count = backend.callNumbersNamed(this.id, name, args);
-    } catch (e) {
-      throw withHostCause(e);
-    }
-    this.#lastIndex = backend.numberIndex();
-    return count === 1 ? [backend.numberResult()] : count === 0 ? [] : null;
   }
 
   /** `callSync` through a value frame: any arguments and results (by `index` when it is not negative). */

@@ -138,7 +138,7 @@ export function createOpsBackend(ops: WasmOps): Backend {
   /** `callNumbers`' out record (the result's f64 at 8), and the result of its last call. */
   const numbers = newFrame(0);
   let lastNumber = 0;
-  /** The index the last `callNumbersNamed` resolved (`numbers`' third word). */
+  /** The index the last `callNumbersNamed` by name resolved (`numbers`' third word). */
   let lastIndex = 0;
   /** The ops that run guest code: the fast ones until a host callback is registered, then their reentrant twins. */
   let run = {
@@ -185,11 +185,13 @@ export function createOpsBackend(ops: WasmOps): Backend {
       lastNumber = numbers.f64[1];
       return count;
     },
-    callNumbersNamed(instance: number, name: string, args: readonly number[]): number {
+    callNumbersNamed(instance: number, name: string, index: number, args: readonly number[]): number {
       const a0 = args[0] ?? 0, a1 = args[1] ?? 0, a2 = args[2] ?? 0, a3 = args[3] ?? 0;
-      const count = sync(() => run.callNumbersNamed(instance, name, a0, a1, a2, a3, args.length, numbers.bytes));
+      const count = index >= 0
+        ? sync(() => run.callNumbers(instance, index, a0, a1, a2, a3, args.length, numbers.bytes))
+        : sync(() => run.callNumbersNamed(instance, name, a0, a1, a2, a3, args.length, numbers.bytes));
       lastNumber = numbers.f64[1];
-      lastIndex = numbers.u32[4];
+      if (index < 0) lastIndex = numbers.u32[4];
       return count;
     },
     numberResult: () => lastNumber,

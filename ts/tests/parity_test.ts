@@ -74,12 +74,13 @@ async function script(b: Backend): Promise<Outcome[]> {
     () => b.callNumbers(i, b.func(i, "wide"), [1]),
     () => b.callNumbers(i, b.func(i, "boom"), []),
     () => b.callNumbers(i, 99, []),
-    () => [b.callNumbersNamed(i, "add", [40, 2]), b.numberResult(), b.numberIndex() === b.func(i, "add")],
-    () => [b.callNumbersNamed(i, "wide", [1]), b.numberIndex() === b.func(i, "wide")],
-    () => b.callNumbersNamed(i, "add", [1.5, 2]),
-    () => b.callNumbersNamed(i, "nope", []),
-    () => b.callNumbersNamed(i, "memory", []),
-    () => b.callNumbersNamed(i, "boom", []),
+    () => [b.callNumbersNamed(i, "add", -1, [40, 2]), b.numberResult(), b.numberIndex() === b.func(i, "add")],
+    () => [b.callNumbersNamed(i, "wide", -1, [1]), b.numberIndex() === b.func(i, "wide")],
+    () => b.callNumbersNamed(i, "add", -1, [1.5, 2]),
+    () => b.callNumbersNamed(i, "nope", -1, []),
+    () => b.callNumbersNamed(i, "memory", -1, []),
+    () => b.callNumbersNamed(i, "boom", -1, []),
+    () => [b.callNumbersNamed(i, "add", b.func(i, "add"), [40, 2]), b.numberResult()], // by the index given
     () => b.instanceExports(i),
     () => b.output(i, 3 as never),
     () => b.exitCode(i),
@@ -109,6 +110,7 @@ Deno.test("the ffi and ops backends answer the same calls identically, errors in
   assertEquals(ffi[32], { ok: -1 }); // callNumbers of `wide` (i64 and f32 results): not numbers, not run
   assertEquals(ffi[35], { ok: [1, 42, true] }); // callNumbersNamed of `add`: the result and `func`'s index
   assertEquals(ffi[36], { ok: [-1, true] }); // of `wide`: not run, but resolved
+  assertEquals(ffi[41], { ok: [1, 42] }); // callNumbersNamed of `add` by its index: the same answer
   assertEquals(ffi[38], { code: 5003, name: "ExportNotFound", message: "[5003] export not found: no export named `nope`" });
   assertEquals(ffi[3], {
     code: 5004,
