@@ -30,12 +30,13 @@ cargo bench --no-run
 step "TypeScript suite on Deno (both backends)"
 bash scripts/test-ts.sh
 
-step "ts/ package: deno lint, deno doc --lint (and publish --dry-run if it runs offline)"
+step "ts/ package: deno lint, the test worker type-checked, deno doc --lint (and publish --dry-run if it runs offline)"
 deno="$(bash scripts/install-deno.sh)"
 (
   export DENO_DIR="$PWD/.deno/cache" DENO_NO_UPDATE_CHECK=1
   cd ts
   "$deno" lint                               # the package and its tests
+  "$deno" check tests/worker.ts              # loaded as a Worker, so `deno test` never type-checks it
   "$deno" doc --lint mod.ts                  # JSDoc on every export, no private types in public signatures
   "$deno" publish --dry-run --allow-dirty    # slow types and package contents (ts/deno.json); no network needed
 )

@@ -1,3 +1,4 @@
+/// <reference lib="deno.worker" />
 // A worker for backend_test.ts: instantiates a module handle made by the main isolate and calls `f`, giving it
 // a JavaScript import `host.twice` (ignored by modules that do not import it; called in place on this worker's
 // own thread by those that do).
